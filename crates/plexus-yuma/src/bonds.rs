@@ -2,7 +2,7 @@
 //! early and in line with consensus.
 
 use crate::fixed::{
-    I32F32, I64F64, ONE, ZERO, div_or_zero_64, exp_clamped, mul_or_zero, normalize,
+    I32F32, I64F64, ONE, ZERO, div_or_zero_64, exp_clamped, mul_or_zero, normalize, one_over,
     proportion_to_u16, u16_proportion,
 };
 use crate::params::{Hyperparameters, LiquidAlpha};
@@ -72,7 +72,7 @@ fn quantise(rows: &[Row]) -> Vec<Vec<(u16, u16)>> {
 /// `D = norm(B · I)`; bonds stored column-max-upscaled.
 pub fn classic(params: &Hyperparameters, input: &BondsInput<'_>) -> BondsUpdate {
     let n = input.incentive.len();
-    let mut bonds = load(input, |b| I32F32::from_num(b));
+    let mut bonds = load(input, I32F32::from_num);
     sparse::col_normalize(&mut bonds, n);
     let mut delta = sparse::scale_rows(input.weights_for_bonds, input.active_stake);
     sparse::col_normalize(&mut delta, n);
@@ -148,7 +148,7 @@ impl LiquidCurve {
         };
         let half = I32F32::from_bits(1 << 31);
         let exponent = self.slope.saturating_mul(diff.saturating_sub(half));
-        let sigmoid = ONE.saturating_div(ONE.saturating_add(exp_clamped(exponent)));
+        let sigmoid = one_over(ONE.saturating_add(exp_clamped(exponent)));
         let alpha = self
             .low
             .saturating_add(sigmoid.saturating_mul(self.high.saturating_sub(self.low)));

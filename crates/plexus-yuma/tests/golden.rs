@@ -1,6 +1,8 @@
 //! The reference chain's own epoch outputs, reproduced bit for bit: every
 //! `*_u16` and `*_rao` field of every epoch of every golden case.
 
+#![allow(clippy::expect_used)] // a test helper that fails should fail loudly
+
 use plexus_yuma::simulate::simulate;
 use serde_json::Value;
 

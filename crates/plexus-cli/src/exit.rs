@@ -1,0 +1,44 @@
+//! Exit codes: 0 on success, 2 when the user's input is at fault (as clap
+//! does for bad arguments), 1 for everything else.
+
+use std::fmt;
+use std::process::ExitCode;
+
+/// Marks an error as the user's input being wrong (exit code 2).
+#[derive(Debug)]
+pub struct InputError(pub String);
+
+impl fmt::Display for InputError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for InputError {}
+
+/// Wraps a message as an input error.
+pub fn input(message: impl Into<String>) -> anyhow::Error {
+    InputError(message.into()).into()
+}
+
+/// Prints the error chain to stderr and picks the exit code.
+pub fn report(result: anyhow::Result<()>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        // A reader that stopped early (`| head`) is not a failure.
+        Err(e) if e.chain().any(is_broken_pipe) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            if e.chain().any(|c| c.is::<InputError>()) {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+    }
+}
+
+fn is_broken_pipe(e: &(dyn std::error::Error + 'static)) -> bool {
+    e.downcast_ref::<std::io::Error>()
+        .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+}
