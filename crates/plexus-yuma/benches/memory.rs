@@ -25,11 +25,26 @@ fn peak(n: usize, per_row: usize, model: BondsModel) -> usize {
 }
 
 fn main() {
-    println!("{:>7}  {:>10}  {:>9}  {:>12}  {:>12}", "UIDs", "validators", "weights", "classic", "yuma3+LA");
-    let sizes = [(1_024, 32), (4_096, 32), (16_384, 32), (65_536, 32), (4_096, 8), (4_096, 128), (4_096, 512)];
+    println!(
+        "{:>7}  {:>10}  {:>9}  {:>12}  {:>12}",
+        "UIDs", "validators", "weights", "classic", "yuma3+LA"
+    );
+    let sizes = [
+        (1_024, 32),
+        (4_096, 32),
+        (16_384, 32),
+        (65_536, 32),
+        (4_096, 8),
+        (4_096, 128),
+        (4_096, 512),
+    ];
     for (n, per_row) in sizes {
         let classic = peak(n, per_row, BondsModel::Classic) / 1024;
         let yuma3 = peak(n, per_row, BondsModel::Yuma3) / 1024;
-        println!("{n:>7}  {:>10}  {:>9}  {classic:>8} KiB  {yuma3:>8} KiB", 256, 256 * per_row);
+        println!(
+            "{n:>7}  {:>10}  {:>9}  {classic:>8} KiB  {yuma3:>8} KiB",
+            256,
+            256 * per_row
+        );
     }
 }

@@ -94,4 +94,3 @@ pub fn run(s: &Subnet) -> EpochOutput {
         Err(e) => unreachable!("bench input is valid: {e}"),
     }
 }
-
