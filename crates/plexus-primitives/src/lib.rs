@@ -22,6 +22,7 @@ mod hex;
 mod hyperparameter;
 mod ids;
 mod keys;
+mod merkle;
 mod serde_text;
 mod signature;
 #[cfg(test)]
@@ -39,6 +40,10 @@ pub use hex::HexError;
 pub use hyperparameter::Hyperparameter;
 pub use ids::{BlockHeight, NetUid, Uid};
 pub use keys::{Keypair, MNEMONIC_KDF_CONTEXT, Mnemonic, MnemonicError, WordCount};
+pub use merkle::{
+    MAX_PROOF_SIBLINGS, MAX_STATE_KEY_LEN, MAX_STATE_VALUE_LEN, MerkleError, MerkleTree, Neighbour,
+    Proof, ProofError, merkle_root,
+};
 pub use signature::{
     ChainId, ChainIdError, Domain, MAX_CHAIN_ID_LEN, Purpose, SIGNING_PREFIX, Signature,
     SignatureError,

@@ -1,0 +1,84 @@
+//! Genesis: the chain's first state, from a TOML or JSON file.
+
+use std::collections::BTreeSet;
+
+use plexus_primitives::{AccountId, Balance, ChainId};
+use serde::{Deserialize, Serialize};
+
+use crate::error::GenesisError;
+use crate::params::Economics;
+
+/// A funded account at genesis.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GenesisBalance {
+    /// The account's address.
+    pub account: AccountId,
+    /// Its balance in base units.
+    pub balance: Balance,
+}
+
+/// A chain validator at genesis.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GenesisValidator {
+    /// The validator's consensus key.
+    pub consensus_key: AccountId,
+    /// Where it listens for peers, for operators' convenience.
+    #[serde(default)]
+    pub address: Option<String>,
+}
+
+/// Everything the chain starts from.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Genesis {
+    /// The chain's id; every signature is bound to it.
+    pub chain_id: ChainId,
+    /// Initial balances.
+    #[serde(default)]
+    pub balances: Vec<GenesisBalance>,
+    /// The initial chain validator set.
+    pub validators: Vec<GenesisValidator>,
+    /// Emission schedule, fees, prices and the default hyperparameters.
+    #[serde(default)]
+    pub economics: Economics,
+}
+
+impl Genesis {
+    /// Parses a genesis file, TOML or JSON (by its first character).
+    pub fn parse(text: &str) -> Result<Self, GenesisError> {
+        let genesis: Self = if text.trim_start().starts_with('{') {
+            serde_json::from_str(text).map_err(|e| GenesisError::Malformed(e.to_string()))?
+        } else {
+            toml::from_str(text).map_err(|e| GenesisError::Malformed(e.to_string()))?
+        };
+        genesis.validate()?;
+        Ok(genesis)
+    }
+
+    /// Checks what the types cannot: no duplicate account, supply within the
+    /// cap, at least one validator.
+    pub fn validate(&self) -> Result<(), GenesisError> {
+        let mut seen = BTreeSet::new();
+        let mut total: u128 = 0;
+        for b in &self.balances {
+            if !seen.insert(b.account) {
+                return Err(GenesisError::DuplicateAccount(b.account));
+            }
+            total += u128::from(b.balance.rao());
+        }
+        if total > u128::from(self.economics.supply_cap.rao()) {
+            return Err(GenesisError::AboveSupplyCap);
+        }
+        if self.validators.is_empty() {
+            return Err(GenesisError::NoValidators);
+        }
+        Ok(())
+    }
+
+    /// Renders the genesis as TOML.
+    pub fn to_toml(&self) -> Result<String, GenesisError> {
+        toml::to_string_pretty(self).map_err(|e| GenesisError::Malformed(e.to_string()))
+    }
+}

@@ -1,0 +1,207 @@
+//! Applying blocks: transactions in order, then emission, then the epochs
+//! that are due, then the state root.
+
+use plexus_primitives::{Hash, NetUid, SignedTransaction};
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::calls::{Origin, dispatch};
+use crate::coinbase;
+use crate::commitment;
+use crate::error::{GenesisError, TxError};
+use crate::genesis::Genesis;
+use crate::state::State;
+
+/// What became of one transaction in a block.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Receipt {
+    /// The transaction's hash.
+    pub tx_hash: Hash,
+    /// Applied, or refused with the reason (and no effect).
+    pub result: Result<(), TxError>,
+}
+
+/// What a block did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BlockOutcome {
+    /// The block's height.
+    pub height: u64,
+    /// One receipt per transaction, in block order.
+    pub receipts: Vec<Receipt>,
+    /// Tokens emitted into the pools.
+    pub emission: u64,
+    /// Subnets whose epoch ran.
+    pub epochs: Vec<NetUid>,
+    /// The root of the state after the block.
+    pub state_root: Hash,
+}
+
+/// Why a block could not be applied at all.
+#[derive(Debug, Error, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum BlockError {
+    /// Blocks must come one height after another.
+    #[error("block {got} cannot follow block {current}")]
+    WrongHeight {
+        /// The height of the last applied block.
+        current: u64,
+        /// The height offered.
+        got: u64,
+    },
+}
+
+/// Whether [`Ledger::apply_block`] verifies signatures itself.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Signatures {
+    /// Verify every signature (the default for blocks from peers).
+    Verify,
+    /// The caller already verified them (the mempool, or benchmarks).
+    Trusted,
+}
+
+/// The chain's state machine.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Ledger {
+    state: State,
+}
+
+impl Ledger {
+    /// The ledger at genesis.
+    pub fn from_genesis(genesis: &Genesis) -> Result<Self, GenesisError> {
+        Ok(Self {
+            state: State::from_genesis(genesis)?,
+        })
+    }
+
+    /// A ledger over an existing state (a snapshot loaded from storage).
+    pub fn from_state(state: State) -> Self {
+        Self { state }
+    }
+
+    /// The current state.
+    pub fn state(&self) -> &State {
+        &self.state
+    }
+
+    /// Height of the last applied block.
+    pub fn height(&self) -> u64 {
+        self.state.height
+    }
+
+    /// The current state root.
+    pub fn state_root(&self) -> Hash {
+        commitment::state_root(&self.state)
+    }
+
+    /// Applies the block at `height`: its transactions in order (each
+    /// applied whole or not at all), then the block's emission, then every
+    /// epoch that is due.
+    pub fn apply_block(
+        &mut self,
+        height: u64,
+        transactions: &[SignedTransaction],
+        signatures: Signatures,
+    ) -> Result<BlockOutcome, BlockError> {
+        if height != self.state.height + 1 {
+            return Err(BlockError::WrongHeight {
+                current: self.state.height,
+                got: height,
+            });
+        }
+        self.state.height = height;
+        let receipts = transactions
+            .iter()
+            .map(|tx| Receipt {
+                tx_hash: tx.hash(),
+                result: self.apply_transaction(tx, height, signatures),
+            })
+            .collect();
+        let issued_before = self.state.totals.issued;
+        coinbase::emit(&mut self.state);
+        let emission = self.state.totals.issued - issued_before;
+        let epochs: Vec<NetUid> = coinbase::due_epochs(&self.state, height);
+        for netuid in &epochs {
+            coinbase::run_epoch(&mut self.state, *netuid, height);
+        }
+        Ok(BlockOutcome {
+            height,
+            receipts,
+            emission,
+            epochs,
+            state_root: self.state_root(),
+        })
+    }
+
+    /// The checks a mempool makes before admitting a transaction: chain,
+    /// signature, a nonce not already used, the minimum fee and the funds to
+    /// pay it. Whether the call itself succeeds is known only in its block.
+    pub fn precheck(&self, tx: &SignedTransaction) -> Result<(), TxError> {
+        let state = &self.state;
+        let t = &tx.tx;
+        if t.chain_id != state.chain_id {
+            return Err(TxError::WrongChain {
+                expected: state.chain_id.to_string(),
+                got: t.chain_id.to_string(),
+            });
+        }
+        tx.verify().map_err(|_| TxError::BadSignature)?;
+        let expected = state.accounts.get(&t.signer).map_or(0, |a| a.nonce);
+        if t.nonce < expected {
+            return Err(TxError::BadNonce {
+                expected,
+                got: t.nonce,
+            });
+        }
+        let min = state.economics.min_fee;
+        if t.fee < min {
+            return Err(TxError::FeeTooLow { min, got: t.fee });
+        }
+        state.ensure_funds(&t.signer, t.fee)
+    }
+
+    fn apply_transaction(
+        &mut self,
+        tx: &SignedTransaction,
+        block: u64,
+        signatures: Signatures,
+    ) -> Result<(), TxError> {
+        let state = &mut self.state;
+        let t = &tx.tx;
+        if t.chain_id != state.chain_id {
+            return Err(TxError::WrongChain {
+                expected: state.chain_id.to_string(),
+                got: t.chain_id.to_string(),
+            });
+        }
+        if signatures == Signatures::Verify {
+            tx.verify().map_err(|_| TxError::BadSignature)?;
+        }
+        let expected = state.accounts.get(&t.signer).map_or(0, |a| a.nonce);
+        if t.nonce != expected {
+            return Err(TxError::BadNonce {
+                expected,
+                got: t.nonce,
+            });
+        }
+        let min = state.economics.min_fee;
+        if t.fee < min {
+            return Err(TxError::FeeTooLow { min, got: t.fee });
+        }
+        state.debit(&t.signer, t.fee)?;
+        if let Err(e) = dispatch(
+            state,
+            Origin {
+                signer: t.signer,
+                block,
+            },
+            &t.call,
+        ) {
+            // Put the fee back: a refused transaction changes nothing.
+            state.credit(&t.signer, t.fee)?;
+            return Err(e);
+        }
+        state.totals.burned += t.fee.rao();
+        state.totals.fees += t.fee.rao();
+        state.accounts.entry(t.signer).or_default().nonce += 1;
+        Ok(())
+    }
+}

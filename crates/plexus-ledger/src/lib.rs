@@ -1,0 +1,48 @@
+//! The deterministic state machine of the Plexus chain: accounts, subnets, registration, dynamic stake, weights and emission.
+//!
+//! [`Ledger::apply_block`] takes a block's transactions and returns the next
+//! state and its root. Nothing here does I/O, reads a clock or draws
+//! randomness; maps are ordered, arithmetic is integer or fixed point, so
+//! every node computes the same bits.
+//!
+//! Where Plexus departs from the reference chain (Bittensor), and why:
+//! - **Pools are constant product** (`tao · alpha = k`) rather than weighted
+//!   pools: simple, well understood, and its invariants are easy to test.
+//! - **No root network.** Each block's emission goes to the subnets in
+//!   proportion to their pool prices, injected without moving the price.
+//! - **Registration burns tokens outright** (the reference swaps them to
+//!   alpha and burns that); the price rises 26% per registration and halves
+//!   every `burn_half_life` blocks, interpolated linearly between halvings so
+//!   it is exact integer maths.
+//! - **A subnet's lock seeds its pool** at a price of one and stays there;
+//!   the owner is paid through the owner's cut.
+//! - **Fees are burned**, and a refused transaction changes nothing, not
+//!   even the fee or the nonce: mempool admission checks are what keep
+//!   spam out.
+//! - **Dividends go to the hotkey's stake pool** (one addition pays every
+//!   staker pro rata); the take is deposited to the hotkey's owner first.
+//!
+//! The state root commits to every account, hotkey, subnet, neuron, stake
+//! position and commit as leaves of one Merkle tree (see [`commitment`]).
+
+mod calls;
+pub mod coinbase;
+pub mod commitment;
+mod error;
+mod genesis;
+mod ledger;
+mod params;
+pub mod pool;
+mod query;
+mod stake;
+mod state;
+mod subnet;
+
+pub use error::{GenesisError, TxError};
+pub use genesis::{Genesis, GenesisBalance, GenesisValidator};
+pub use ledger::{BlockError, BlockOutcome, Ledger, Receipt, Signatures};
+pub use params::{Bounds, Economics, SubnetParams};
+pub use query::{CommitInfo, NeuronInfo, PoolInfo, StakeInfo, SubnetInfo};
+pub use stake::HotkeyStake;
+pub use state::{Account, HotkeyInfo, State, Totals};
+pub use subnet::{Neuron, Subnet, WeightCommit};

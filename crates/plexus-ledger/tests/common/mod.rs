@@ -1,0 +1,136 @@
+//! A small chain for tests: named, funded keys and one-call blocks.
+
+#![allow(dead_code, clippy::expect_used, clippy::panic, missing_docs)]
+
+use std::collections::BTreeMap;
+
+use plexus_ledger::{
+    BlockOutcome, Economics, Genesis, GenesisBalance, GenesisValidator, Ledger, Signatures,
+    SubnetParams, TxError,
+};
+use plexus_primitives::{
+    AccountId, Balance, Call, ChainId, Keypair, SignedTransaction, Transaction,
+};
+
+pub const TOKEN: u64 = 1_000_000_000;
+
+pub fn key(name: &str) -> Keypair {
+    let seed = *blake3::hash(name.as_bytes()).as_bytes();
+    Keypair::from_seed(seed)
+}
+
+pub fn id(name: &str) -> AccountId {
+    key(name).account_id()
+}
+
+/// Economics for tests: short tempo, no rate limits, cheap subnets.
+pub fn test_economics() -> Economics {
+    Economics {
+        min_lock: Balance::from_rao(100 * TOKEN),
+        subnet_defaults: SubnetParams {
+            tempo: 10,
+            weights_rate_limit: 0,
+            immunity_period: 20,
+            activity_cutoff: 1_000,
+            max_allowed_uids: 16,
+            min_burn: Balance::from_rao(TOKEN / 10),
+            ..SubnetParams::default()
+        },
+        ..Economics::default()
+    }
+}
+
+pub struct Chain {
+    pub ledger: Ledger,
+}
+
+impl Chain {
+    /// Every named account starts with 10,000 tokens.
+    pub fn new(names: &[&str], economics: Economics) -> Self {
+        let genesis = Genesis {
+            chain_id: ChainId::new("plexus-test").expect("valid chain id"),
+            balances: names
+                .iter()
+                .map(|n| GenesisBalance {
+                    account: id(n),
+                    balance: Balance::from_rao(10_000 * TOKEN),
+                })
+                .collect(),
+            validators: vec![GenesisValidator {
+                consensus_key: id("validator-node"),
+                address: None,
+            }],
+            economics,
+        };
+        Self {
+            ledger: Ledger::from_genesis(&genesis).expect("genesis is valid"),
+        }
+    }
+
+    pub fn tx(&self, who: &str, call: Call) -> SignedTransaction {
+        let signer = id(who);
+        Transaction {
+            chain_id: self.ledger.state().chain_id.clone(),
+            signer,
+            nonce: self.ledger.state().account(&signer).nonce,
+            fee: self.ledger.state().economics.min_fee,
+            call,
+        }
+        .sign(&key(who))
+    }
+
+    /// One block holding one call; the call's result.
+    pub fn send(&mut self, who: &str, call: Call) -> Result<(), TxError> {
+        let tx = self.tx(who, call);
+        let out = self.block(vec![tx]);
+        out.receipts[0].result.clone()
+    }
+
+    pub fn ok(&mut self, who: &str, call: Call) {
+        let description = format!("{call:?}");
+        if let Err(e) = self.send(who, call) {
+            panic!("{who}: {description} failed: {e}");
+        }
+    }
+
+    pub fn block(&mut self, txs: Vec<SignedTransaction>) -> BlockOutcome {
+        let height = self.ledger.height() + 1;
+        let out = self
+            .ledger
+            .apply_block(height, &txs, Signatures::Verify)
+            .expect("next height");
+        if let Err(e) = self.ledger.state().check_books() {
+            panic!("books do not balance after block {height}: {e}");
+        }
+        out
+    }
+
+    /// Empty blocks until (and including) `height`.
+    pub fn advance_to(&mut self, height: u64) -> Vec<BlockOutcome> {
+        let mut outs = Vec::new();
+        while self.ledger.height() < height {
+            outs.push(self.block(Vec::new()));
+        }
+        outs
+    }
+
+    pub fn balance(&self, name: &str) -> u64 {
+        self.ledger.state().balance(&id(name)).rao()
+    }
+
+    pub fn stake(&self, netuid: u16, hotkey: &str, coldkey: &str) -> u64 {
+        self.ledger
+            .state()
+            .stakes
+            .get(&(plexus_primitives::NetUid(netuid), id(hotkey)))
+            .map_or(0, |s| s.value_of(&id(coldkey)))
+    }
+}
+
+pub fn balance(tokens: u64) -> Balance {
+    Balance::from_rao(tokens * TOKEN)
+}
+
+pub fn by_name(names: &[&str]) -> BTreeMap<AccountId, String> {
+    names.iter().map(|n| (id(n), n.to_string())).collect()
+}

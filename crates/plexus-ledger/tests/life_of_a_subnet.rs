@@ -1,0 +1,446 @@
+//! Whole lives of a subnet, driven through transactions and blocks, with
+//! every payment checked to the base unit.
+
+#![allow(clippy::expect_used)]
+
+mod common;
+
+use common::{Chain, TOKEN, balance, id, test_economics};
+use plexus_ledger::TxError;
+use plexus_primitives::{Call, Hyperparameter, NetUid, weights_commit_hash};
+use plexus_yuma::{EpochInput, WeightAges, epoch};
+
+const NAMES: &[&str] = &[
+    "owner",
+    "owner-hot",
+    "val-a",
+    "val-a-hot",
+    "val-b",
+    "val-b-hot",
+    "miner-1",
+    "miner-1-hot",
+    "miner-2",
+    "miner-2-hot",
+    "miner-3",
+    "miner-3-hot",
+    "newcomer",
+    "newcomer-hot",
+];
+const NET: NetUid = NetUid(1);
+
+fn register(chain: &mut Chain, coldkey: &str, hotkey: &str) {
+    chain.ok(
+        coldkey,
+        Call::Register {
+            netuid: NET,
+            hotkey: id(hotkey),
+            max_burn: balance(100),
+        },
+    );
+}
+
+fn weights(chain: &mut Chain, hotkey: &str, uids: &[u16], w: &[u16]) {
+    chain.ok(
+        hotkey,
+        Call::SetWeights {
+            netuid: NET,
+            uids: uids.to_vec(),
+            weights: w.to_vec(),
+            version_key: 0,
+        },
+    );
+}
+
+/// A subnet with the owner (UID 0), two staked validators (UIDs 1, 2) and
+/// three miners (UIDs 3-5), past its first epoch so permits are set.
+fn populated() -> Chain {
+    let mut chain = Chain::new(NAMES, test_economics());
+    let before = chain.balance("owner");
+    chain.ok(
+        "owner",
+        Call::CreateSubnet {
+            owner_hotkey: id("owner-hot"),
+            max_lock: balance(1_000),
+        },
+    );
+    let fee = chain.ledger.state().economics.min_fee.rao();
+    assert_eq!(
+        before - chain.balance("owner"),
+        100 * TOKEN + fee,
+        "the first lock costs the minimum"
+    );
+    for (c, h) in [("val-a", "val-a-hot"), ("val-b", "val-b-hot")] {
+        register(&mut chain, c, h);
+    }
+    for (c, h) in [
+        ("miner-1", "miner-1-hot"),
+        ("miner-2", "miner-2-hot"),
+        ("miner-3", "miner-3-hot"),
+    ] {
+        register(&mut chain, c, h);
+    }
+    chain.ok(
+        "val-a",
+        Call::AddStake {
+            netuid: NET,
+            hotkey: id("val-a-hot"),
+            amount: balance(1_000),
+            limit_price: None,
+        },
+    );
+    chain.ok(
+        "val-b",
+        Call::AddStake {
+            netuid: NET,
+            hotkey: id("val-b-hot"),
+            amount: balance(500),
+            limit_price: None,
+        },
+    );
+    let next = chain.ledger.state().subnets[&NET].last_epoch_block + 10;
+    chain.advance_to(next);
+    chain
+}
+
+#[test]
+fn registration_price_rises_then_decays() {
+    let mut chain = Chain::new(NAMES, test_economics());
+    chain.ok(
+        "owner",
+        Call::CreateSubnet {
+            owner_hotkey: id("owner-hot"),
+            max_lock: balance(1_000),
+        },
+    );
+    // The quote is the price in the next block: one block of decay from 1 token.
+    let price = |c: &Chain| {
+        c.ledger
+            .state()
+            .subnet_info(NET)
+            .expect("subnet")
+            .registration_price
+            .rao()
+    };
+    let quoted = price(&chain);
+    assert_eq!(quoted, TOKEN - TOKEN / 2 / 360);
+    let before = chain.balance("miner-1");
+    register(&mut chain, "miner-1", "miner-1-hot");
+    let fee = chain.ledger.state().economics.min_fee.rao();
+    assert_eq!(
+        before - chain.balance("miner-1"),
+        quoted + fee,
+        "the quoted burn plus the fee"
+    );
+    let raised = quoted * 126 / 100;
+    assert_eq!(
+        price(&chain),
+        raised - raised / 2 / 360,
+        "26% dearer after a registration"
+    );
+    let err = chain.send(
+        "miner-2",
+        Call::Register {
+            netuid: NET,
+            hotkey: id("miner-2-hot"),
+            max_burn: balance(1),
+        },
+    );
+    assert!(matches!(err, Err(TxError::BurnAboveMax { .. })), "{err:?}");
+    let half_life = chain.ledger.state().economics.burn_half_life;
+    let registered = chain.ledger.state().subnets[&NET].burn_updated_at;
+    chain.advance_to(registered + half_life - 1);
+    assert_eq!(price(&chain), raised / 2, "halved after one half-life");
+}
+
+#[test]
+fn an_epoch_pays_owner_miners_and_validators_exactly() {
+    let mut chain = populated();
+    let state = chain.ledger.state();
+    let subnet = &state.subnets[&NET];
+    assert!(
+        subnet.neurons[1].validator_permit && subnet.neurons[2].validator_permit,
+        "staked validators hold permits"
+    );
+    assert!(
+        subnet.neurons[0].validator_permit,
+        "the owner always holds one"
+    );
+    assert!(
+        !subnet.neurons[3].validator_permit,
+        "unstaked miners do not"
+    );
+
+    weights(&mut chain, "val-a-hot", &[3, 4, 5], &[1, 2, 3]);
+    weights(&mut chain, "val-b-hot", &[3, 4, 5], &[1, 2, 4]);
+    let epoch_block = chain.ledger.state().subnets[&NET].last_epoch_block + 10;
+    chain.advance_to(epoch_block - 1);
+
+    // The state the epoch will see, and what the epoch alone decides.
+    let state = chain.ledger.state().clone();
+    let subnet = &state.subnets[&NET];
+    let pot = subnet.pending_emission + state.economics.alpha_block_emission;
+    let owner_cut = (u128::from(pot) * 11_796 / 65_535) as u64;
+    let stake: Vec<u64> = subnet
+        .neurons
+        .iter()
+        .map(|n| state.hotkey_alpha(NET, &n.hotkey))
+        .collect();
+    let n = subnet.neurons.len();
+    let w: Vec<_> = subnet.neurons.iter().map(|x| x.weights.clone()).collect();
+    let b: Vec<_> = subnet.neurons.iter().map(|x| x.bonds.clone()).collect();
+    let last_update: Vec<u64> = subnet.neurons.iter().map(|x| x.last_update).collect();
+    let registered_at: Vec<u64> = subnet.neurons.iter().map(|x| x.registered_at).collect();
+    let recent: Vec<bool> = registered_at
+        .iter()
+        .map(|r| *r > subnet.last_epoch_block)
+        .collect();
+    let permits: Vec<bool> = subnet.neurons.iter().map(|x| x.validator_permit).collect();
+    let expected = epoch(
+        &subnet.params.epoch_params(),
+        &EpochInput {
+            stake: &stake,
+            active: &vec![true; n],
+            validator_permits: &permits,
+            weights: &w,
+            bonds: &b,
+            recently_registered: &recent,
+            weight_ages: Some(WeightAges {
+                last_update: &last_update,
+                registered_at: &registered_at,
+            }),
+            owner_uid: Some(0),
+            emission: pot - owner_cut,
+        },
+    )
+    .expect("valid epoch input");
+
+    let owner_before = chain.stake(1, "owner-hot", "owner");
+    let out = chain.advance_to(epoch_block);
+    assert_eq!(out.last().expect("a block").epochs, vec![NET]);
+    let after = chain.ledger.state();
+    // Each hotkey's stake grew by exactly what the epoch assigned it.
+    for (uid, neuron) in after.subnets[&NET].neurons.iter().enumerate() {
+        let grown = after.hotkey_alpha(NET, &neuron.hotkey) - stake[uid];
+        let mut want = expected.server_emission[uid] + expected.validator_emission[uid];
+        if uid == 0 {
+            want += owner_cut;
+        }
+        assert_eq!(grown, want, "uid {uid}");
+        assert_eq!(
+            neuron.emission,
+            expected.server_emission[uid] + expected.validator_emission[uid]
+        );
+        assert_eq!(neuron.incentive, expected.incentive[uid]);
+        assert_eq!(neuron.dividends, expected.dividends[uid]);
+    }
+    // Miners earn by consensus: miner 3 was weighted most.
+    let m = &after.subnets[&NET].neurons;
+    assert!(m[5].incentive > m[4].incentive && m[4].incentive > m[3].incentive);
+    // Validators earn dividends in proportion to what they put at stake.
+    assert!(m[1].dividends > m[2].dividends && m[2].dividends > 0);
+    // Nothing is lost: the pot is paid out but for rounding dust, which stays.
+    let paid: u64 = expected
+        .server_emission
+        .iter()
+        .chain(&expected.validator_emission)
+        .sum::<u64>()
+        + owner_cut;
+    assert_eq!(after.subnets[&NET].pending_emission, pot - paid);
+    assert!(pot - paid < 16, "dust only");
+    // The owner's cut is the owner's own stake.
+    assert_eq!(
+        chain.stake(1, "owner-hot", "owner") - owner_before,
+        owner_cut
+    );
+}
+
+#[test]
+fn unstaking_returns_tokens_through_the_pool() {
+    let mut chain = populated();
+    let alpha = chain.stake(1, "val-b-hot", "val-b");
+    let before = chain.balance("val-b");
+    let quote = chain.ledger.state().subnets[&NET]
+        .pool
+        .quote_sell(alpha / 2, plexus_ledger::pool::FeeRate(33), None)
+        .expect("quote");
+    chain.ok(
+        "val-b",
+        Call::RemoveStake {
+            netuid: NET,
+            hotkey: id("val-b-hot"),
+            alpha: alpha / 2,
+            limit_price: None,
+        },
+    );
+    let fee = chain.ledger.state().economics.min_fee.rao();
+    assert_eq!(chain.balance("val-b") + fee - before, quote.amount_out);
+    assert_eq!(chain.stake(1, "val-b-hot", "val-b"), alpha - alpha / 2);
+    let err = chain.send(
+        "val-b",
+        Call::RemoveStake {
+            netuid: NET,
+            hotkey: id("val-b-hot"),
+            alpha,
+            limit_price: None,
+        },
+    );
+    assert_eq!(
+        err,
+        Err(TxError::InsufficientStake {
+            requested: alpha,
+            available: alpha - alpha / 2
+        })
+    );
+}
+
+#[test]
+fn a_full_subnet_replaces_its_lowest_emission_uid() {
+    let mut chain = populated();
+    chain.ok(
+        "owner",
+        Call::SetHyperparameter {
+            netuid: NET,
+            param: Hyperparameter::MaxAllowedUids(8),
+        },
+    );
+    for (c, h) in [("miner-1", "extra-1"), ("miner-2", "extra-2")] {
+        register(&mut chain, c, h);
+    }
+    assert_eq!(chain.ledger.state().subnets[&NET].neurons.len(), 8);
+    // Everyone but UID 7 (extra-2) earns something.
+    weights(&mut chain, "val-a-hot", &[3, 4, 5, 6], &[4, 3, 2, 1]);
+    weights(&mut chain, "val-b-hot", &[3, 4, 5, 6], &[4, 3, 2, 1]);
+    let immune_until = chain.ledger.state().subnets[&NET].neurons[7].registered_at + 20;
+    let epoch_after =
+        chain.ledger.state().subnets[&NET].last_epoch_block + 10 * (immune_until / 10 + 1);
+    chain.advance_to(epoch_after.max(immune_until));
+    let state = chain.ledger.state();
+    assert_eq!(state.subnets[&NET].neurons[7].emission, 0);
+    assert_eq!(
+        state.subnets[&NET].prune_candidate(state.height + 1),
+        Some(7)
+    );
+
+    register(&mut chain, "newcomer", "newcomer-hot");
+    let subnet = &chain.ledger.state().subnets[&NET];
+    assert_eq!(subnet.neurons.len(), 8, "still full");
+    assert_eq!(subnet.neurons[7].hotkey, id("newcomer-hot"));
+    assert_eq!(subnet.neurons[7].registered_at, chain.ledger.height());
+    assert!(
+        subnet.uid_of(&id("extra-2")).is_none(),
+        "the pruned hotkey is gone"
+    );
+    // While everyone else is immune, a full subnet refuses.
+    chain.ok(
+        "owner",
+        Call::SetHyperparameter {
+            netuid: NET,
+            param: Hyperparameter::ImmunityPeriod(10_000),
+        },
+    );
+    let err = chain.send(
+        "newcomer",
+        Call::Register {
+            netuid: NET,
+            hotkey: id("late-hot"),
+            max_burn: balance(100),
+        },
+    );
+    assert_eq!(err, Err(TxError::SubnetFull(NET)));
+}
+
+#[test]
+fn commit_reveal_hides_weights_until_the_reveal_epoch() {
+    let mut chain = populated();
+    chain.ok(
+        "owner",
+        Call::SetHyperparameter {
+            netuid: NET,
+            param: Hyperparameter::CommitReveal(true),
+        },
+    );
+    let (uids, w, salt) = (vec![3u16, 4, 5], vec![10u16, 20, 30], b"pepper".to_vec());
+    let err = chain.send(
+        "val-a-hot",
+        Call::SetWeights {
+            netuid: NET,
+            uids: uids.clone(),
+            weights: w.clone(),
+            version_key: 0,
+        },
+    );
+    assert_eq!(err, Err(TxError::CommitRevealEnabled(NET)));
+    let hash = weights_commit_hash(&id("val-a-hot"), NET, &uids, &w, &salt, 0);
+    chain.ok(
+        "val-a-hot",
+        Call::CommitWeights {
+            netuid: NET,
+            commit: hash,
+        },
+    );
+    let commits = chain.ledger.state().pending_commits(NET).expect("subnet");
+    assert_eq!(commits.len(), 1);
+    let reveal = Call::RevealWeights {
+        netuid: NET,
+        uids: uids.clone(),
+        weights: w.clone(),
+        salt: salt.clone(),
+        version_key: 0,
+    };
+    let epoch_now = chain.ledger.state().subnets[&NET].epoch_index;
+    assert_eq!(
+        chain.send("val-a-hot", reveal.clone()),
+        Err(TxError::RevealTooEarly {
+            reveal_epoch: epoch_now + 1,
+            epoch: epoch_now
+        })
+    );
+    assert!(
+        chain.ledger.state().subnets[&NET].neurons[1]
+            .weights
+            .is_empty(),
+        "nothing visible yet"
+    );
+    let wrong = Call::RevealWeights {
+        netuid: NET,
+        uids: uids.clone(),
+        weights: vec![30, 20, 10],
+        salt: salt.clone(),
+        version_key: 0,
+    };
+    let next_epoch = chain.ledger.state().subnets[&NET].last_epoch_block + 10;
+    chain.advance_to(next_epoch);
+    assert_eq!(
+        chain.send("val-a-hot", wrong),
+        Err(TxError::NoMatchingCommit)
+    );
+    chain.ok("val-a-hot", reveal.clone());
+    let row = &chain.ledger.state().subnets[&NET].neurons[1].weights;
+    assert_eq!(row, &vec![(3, 21_845), (4, 43_690), (5, 65_535)]);
+    assert_eq!(
+        chain.send("val-a-hot", reveal),
+        Err(TxError::NoMatchingCommit),
+        "a reveal is used once"
+    );
+
+    // A commit not revealed in its epoch expires.
+    let hash = weights_commit_hash(&id("val-b-hot"), NET, &uids, &w, &salt, 0);
+    chain.ok(
+        "val-b-hot",
+        Call::CommitWeights {
+            netuid: NET,
+            commit: hash,
+        },
+    );
+    let two_epochs = chain.ledger.state().subnets[&NET].last_epoch_block + 20;
+    chain.advance_to(two_epochs);
+    assert!(
+        chain
+            .ledger
+            .state()
+            .pending_commits(NET)
+            .expect("subnet")
+            .is_empty(),
+        "expired commits are dropped"
+    );
+}
