@@ -4,6 +4,7 @@
 use plexus_primitives::{AccountId, Balance, NetUid};
 use plexus_yuma::{EpochInput, WeightAges, epoch};
 
+use crate::stake::HotkeyStake;
 use crate::state::State;
 use crate::subnet::Subnet;
 
@@ -206,12 +207,9 @@ fn pay_stake(
     coldkey: &AccountId,
     alpha: u64,
 ) -> bool {
-    state
-        .stakes
-        .entry((netuid, *hotkey))
-        .or_default()
-        .deposit(coldkey, alpha)
-        .is_ok()
+    pay(state, netuid, hotkey, |stake| {
+        stake.deposit(coldkey, alpha).is_ok()
+    })
 }
 
 /// Pays a validator's dividends: its take to its owner, the rest to all
@@ -225,14 +223,33 @@ fn pay_dividends(
 ) -> bool {
     let take_u16 = state.hotkeys.get(hotkey).map_or(0, |h| h.take);
     let take = (u128::from(alpha) * u128::from(take_u16) / 65_535) as u64;
-    let stake = state.stakes.entry((netuid, *hotkey)).or_default();
-    let before = stake.clone();
-    let paid = stake.distribute(alpha - take, coldkey).is_ok()
-        && (take == 0 || stake.deposit(coldkey, take).is_ok());
-    if !paid {
-        *stake = before;
+    pay(state, netuid, hotkey, |stake| {
+        stake.distribute(alpha - take, coldkey).is_ok()
+            && (take == 0 || stake.deposit(coldkey, take).is_ok())
+    })
+}
+
+/// Runs a payment on a hotkey's stake all or nothing; a failed one leaves
+/// the stake (or its absence) exactly as it was.
+fn pay(
+    state: &mut State,
+    netuid: NetUid,
+    hotkey: &AccountId,
+    f: impl FnOnce(&mut HotkeyStake) -> bool,
+) -> bool {
+    let key = (netuid, *hotkey);
+    let before = state.stakes.get(&key).cloned();
+    let stake = state.stakes.entry(key).or_default();
+    if f(stake) {
+        return true;
     }
-    paid
+    match before {
+        Some(b) => *stake = b,
+        None => {
+            state.stakes.remove(&key);
+        }
+    }
+    false
 }
 
 /// Tokens handed to the pools by the next block, for queries.

@@ -135,27 +135,8 @@ impl Ledger {
     /// signature, a nonce not already used, the minimum fee and the funds to
     /// pay it. Whether the call itself succeeds is known only in its block.
     pub fn precheck(&self, tx: &SignedTransaction) -> Result<(), TxError> {
-        let state = &self.state;
-        let t = &tx.tx;
-        if t.chain_id != state.chain_id {
-            return Err(TxError::WrongChain {
-                expected: state.chain_id.to_string(),
-                got: t.chain_id.to_string(),
-            });
-        }
-        tx.verify().map_err(|_| TxError::BadSignature)?;
-        let expected = state.accounts.get(&t.signer).map_or(0, |a| a.nonce);
-        if t.nonce < expected {
-            return Err(TxError::BadNonce {
-                expected,
-                got: t.nonce,
-            });
-        }
-        let min = state.economics.min_fee;
-        if t.fee < min {
-            return Err(TxError::FeeTooLow { min, got: t.fee });
-        }
-        state.ensure_funds(&t.signer, t.fee)
+        check_envelope(&self.state, tx, Signatures::Verify, NonceRule::NotUsed)?;
+        self.state.ensure_funds(&tx.tx.signer, tx.tx.fee)
     }
 
     fn apply_transaction(
@@ -164,28 +145,9 @@ impl Ledger {
         block: u64,
         signatures: Signatures,
     ) -> Result<(), TxError> {
+        check_envelope(&self.state, tx, signatures, NonceRule::Next)?;
         let state = &mut self.state;
         let t = &tx.tx;
-        if t.chain_id != state.chain_id {
-            return Err(TxError::WrongChain {
-                expected: state.chain_id.to_string(),
-                got: t.chain_id.to_string(),
-            });
-        }
-        if signatures == Signatures::Verify {
-            tx.verify().map_err(|_| TxError::BadSignature)?;
-        }
-        let expected = state.accounts.get(&t.signer).map_or(0, |a| a.nonce);
-        if t.nonce != expected {
-            return Err(TxError::BadNonce {
-                expected,
-                got: t.nonce,
-            });
-        }
-        let min = state.economics.min_fee;
-        if t.fee < min {
-            return Err(TxError::FeeTooLow { min, got: t.fee });
-        }
         state.debit(&t.signer, t.fee)?;
         if let Err(e) = dispatch(
             state,
@@ -204,4 +166,48 @@ impl Ledger {
         state.accounts.entry(t.signer).or_default().nonce += 1;
         Ok(())
     }
+}
+
+/// Which nonces a check accepts.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum NonceRule {
+    /// In a block: exactly the account's next nonce.
+    Next,
+    /// In the mempool: any nonce not used yet (later ones wait their turn).
+    NotUsed,
+}
+
+/// The envelope's checks, before the call: chain, signature, nonce, fee.
+fn check_envelope(
+    state: &State,
+    tx: &SignedTransaction,
+    signatures: Signatures,
+    nonces: NonceRule,
+) -> Result<(), TxError> {
+    let t = &tx.tx;
+    if t.chain_id != state.chain_id {
+        return Err(TxError::WrongChain {
+            expected: state.chain_id.to_string(),
+            got: t.chain_id.to_string(),
+        });
+    }
+    if signatures == Signatures::Verify {
+        tx.verify().map_err(|_| TxError::BadSignature)?;
+    }
+    let expected = state.accounts.get(&t.signer).map_or(0, |a| a.nonce);
+    let nonce_ok = match nonces {
+        NonceRule::Next => t.nonce == expected,
+        NonceRule::NotUsed => t.nonce >= expected,
+    };
+    if !nonce_ok {
+        return Err(TxError::BadNonce {
+            expected,
+            got: t.nonce,
+        });
+    }
+    let min = state.economics.min_fee;
+    if t.fee < min {
+        return Err(TxError::FeeTooLow { min, got: t.fee });
+    }
+    Ok(())
 }

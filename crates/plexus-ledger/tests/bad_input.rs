@@ -569,6 +569,46 @@ fn staking_errors() {
 }
 
 #[test]
+fn raising_the_take_is_rate_limited() {
+    let mut chain = chain();
+    chain.ok(
+        "val",
+        Call::SetTake {
+            hotkey: id("val-hot"),
+            take: 1_000,
+        },
+    );
+    chain.ok(
+        "val",
+        Call::SetTake {
+            hotkey: id("val-hot"),
+            take: 2_000,
+        },
+    );
+    let next_block = chain.ledger.height() + chain.ledger.state().economics.take_rate_limit;
+    call_refused(
+        &chain,
+        "val",
+        Call::SetTake {
+            hotkey: id("val-hot"),
+            take: 3_000,
+        },
+        TxError::RateLimited {
+            action: "raising the take",
+            next_block,
+        },
+    );
+    // Lowering is always allowed.
+    chain.ok(
+        "val",
+        Call::SetTake {
+            hotkey: id("val-hot"),
+            take: 500,
+        },
+    );
+}
+
+#[test]
 fn weights_errors() {
     let chain = chain();
     let set = |uids: Vec<u16>, weights: Vec<u16>, version_key: u64| Call::SetWeights {
