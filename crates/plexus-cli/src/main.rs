@@ -1,11 +1,20 @@
 //! The plexus command: wallet, chain, node, devnet, miner, validator, up and yuma simulate.
 
+mod chain;
+mod client;
 mod exit;
+mod home;
+mod keyfile;
+mod wallet;
 mod yuma;
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use plexus_primitives::{AccountId, Balance};
+
+use crate::chain::KeyArgs;
+use crate::client::RpcArgs;
 
 /// Plexus: an open network of intelligence.
 #[derive(Debug, Parser)]
@@ -13,10 +22,69 @@ use clap::{Parser, Subcommand};
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    #[command(flatten)]
+    rpc: RpcArgs,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Wallets: create, restore, list and show encrypted coldkeys and hotkeys.
+    #[command(subcommand)]
+    Wallet(wallet::WalletCommand),
+    /// The chain: status (heights, finality, validators, peers).
+    #[command(subcommand)]
+    Chain(chain::ChainCommand),
+    /// An account's free balance and stake.
+    Balance {
+        /// The address [default: the wallet's coldkey]
+        address: Option<AccountId>,
+        /// The wallet, when no address is given
+        #[arg(long, default_value = "default")]
+        wallet: String,
+        /// Machine-readable output
+        #[arg(long)]
+        json: bool,
+    },
+    /// Send tokens from the wallet's coldkey.
+    Transfer {
+        #[command(flatten)]
+        keys: KeyArgs,
+        /// The recipient's address
+        #[arg(long)]
+        to: AccountId,
+        /// Tokens to send, e.g. 1.5
+        #[arg(long)]
+        amount: Balance,
+    },
+    /// Subnets: create, list, show, set hyperparameters.
+    #[command(subcommand)]
+    Subnet(chain::SubnetCommand),
+    /// Register the wallet's hotkey on a subnet by burning the current price.
+    Register {
+        #[command(flatten)]
+        keys: KeyArgs,
+        /// The subnet
+        #[arg(long)]
+        netuid: u16,
+        /// Most tokens to burn (the price moves)
+        #[arg(long, default_value = "10")]
+        max_burn: Balance,
+    },
+    /// Stake: add, remove, list.
+    #[command(subcommand)]
+    Stake(chain::StakeCommand),
+    /// Weights: set, commit, reveal (signed by the hotkey).
+    #[command(subcommand)]
+    Weights(chain::WeightsCommand),
+    /// A subnet's metagraph: every UID's stake, scores, emission and axon.
+    Metagraph {
+        /// The subnet
+        #[arg(long)]
+        netuid: u16,
+        /// Machine-readable output
+        #[arg(long)]
+        json: bool,
+    },
     /// Yuma Consensus tools: simulate epochs to tune a subnet's hyperparameters.
     #[command(subcommand)]
     Yuma(yuma::YumaCommand),
@@ -24,7 +92,25 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let rpc = cli.rpc;
     let result = match cli.command {
+        Command::Wallet(cmd) => wallet::run(cmd),
+        Command::Chain(cmd) => chain::chain(cmd, rpc),
+        Command::Balance {
+            address,
+            wallet,
+            json,
+        } => chain::balance(address, wallet, json, rpc),
+        Command::Transfer { keys, to, amount } => chain::transfer(keys, to, amount, rpc),
+        Command::Subnet(cmd) => chain::subnet(cmd, rpc),
+        Command::Register {
+            keys,
+            netuid,
+            max_burn,
+        } => chain::register(keys, netuid, max_burn, rpc),
+        Command::Stake(cmd) => chain::stake(cmd, rpc),
+        Command::Weights(cmd) => chain::weights(cmd, rpc),
+        Command::Metagraph { netuid, json } => chain::metagraph(netuid, json, rpc),
         Command::Yuma(cmd) => yuma::run(cmd),
     };
     exit::report(result)

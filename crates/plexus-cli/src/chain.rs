@@ -1,0 +1,593 @@
+//! Chain commands: status, balances, transfers, subnets, registration,
+//! stake, weights and the metagraph.
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+use plexus_node::rpc::PlexusApiClient;
+use plexus_primitives::{
+    AccountId, Balance, Call, Hash, Hyperparameter, NetUid, weights_commit_hash,
+};
+
+use crate::client::{RpcArgs, block_on, rpc_message, submit};
+use crate::exit;
+use crate::wallet::{coldkey_address, hotkey_address, unlock_coldkey, unlock_hotkey};
+
+/// Which keys sign.
+#[derive(Debug, Clone, Args)]
+pub struct KeyArgs {
+    /// The wallet whose keys sign
+    #[arg(long, default_value = "default")]
+    pub wallet: String,
+    /// The wallet's hotkey to act for
+    #[arg(long, default_value = "default")]
+    pub hotkey: String,
+}
+
+/// `plexus chain ...`
+#[derive(Debug, Subcommand)]
+pub enum ChainCommand {
+    /// Heights, finality, validators and peers.
+    Status {
+        /// Machine-readable output
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `plexus subnet ...`
+#[derive(Debug, Subcommand)]
+pub enum SubnetCommand {
+    /// Create a subnet, locking the current price.
+    Create {
+        #[command(flatten)]
+        keys: KeyArgs,
+        /// Most tokens to lock (the price moves)
+        #[arg(long, default_value = "1000")]
+        max_lock: Balance,
+    },
+    /// List subnets.
+    List {
+        /// Machine-readable output
+        #[arg(long)]
+        json: bool,
+    },
+    /// One subnet with its hyperparameters.
+    Show {
+        /// The subnet
+        #[arg(long)]
+        netuid: u16,
+        /// Machine-readable output
+        #[arg(long)]
+        json: bool,
+    },
+    /// Set a hyperparameter (subnet owner only), e.g. `--param tempo --value 100`.
+    Set {
+        #[command(flatten)]
+        keys: KeyArgs,
+        /// The subnet
+        #[arg(long)]
+        netuid: u16,
+        /// The hyperparameter, e.g. tempo, kappa, commit_reveal, max_allowed_uids
+        #[arg(long)]
+        param: String,
+        /// Its new value
+        #[arg(long)]
+        value: String,
+    },
+}
+
+/// `plexus stake ...`
+#[derive(Debug, Subcommand)]
+pub enum StakeCommand {
+    /// Stake tokens on a hotkey through the subnet's pool.
+    Add {
+        #[command(flatten)]
+        keys: KeyArgs,
+        /// The subnet
+        #[arg(long)]
+        netuid: u16,
+        /// The hotkey address to stake on [default: the wallet's hotkey]
+        #[arg(long = "to")]
+        to: Option<AccountId>,
+        /// Tokens to stake
+        #[arg(long)]
+        amount: Balance,
+        /// Highest acceptable average price (tokens per alpha)
+        #[arg(long)]
+        limit_price: Option<Balance>,
+    },
+    /// Unstake alpha back into tokens.
+    Remove {
+        #[command(flatten)]
+        keys: KeyArgs,
+        /// The subnet
+        #[arg(long)]
+        netuid: u16,
+        /// The hotkey address to unstake from [default: the wallet's hotkey]
+        #[arg(long = "from")]
+        from: Option<AccountId>,
+        /// Alpha to unstake (9 decimals)
+        #[arg(long)]
+        alpha: Balance,
+        /// Lowest acceptable average price (tokens per alpha)
+        #[arg(long)]
+        limit_price: Option<Balance>,
+    },
+    /// The wallet's stake positions.
+    List {
+        /// The wallet
+        #[arg(long, default_value = "default")]
+        wallet: String,
+        /// Machine-readable output
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Weights arguments shared by set, commit and reveal.
+#[derive(Debug, Clone, Args)]
+pub struct WeightArgs {
+    #[command(flatten)]
+    keys: KeyArgs,
+    /// The subnet
+    #[arg(long)]
+    netuid: u16,
+    /// UIDs, comma-separated
+    #[arg(long, value_delimiter = ',', required = true)]
+    uids: Vec<u16>,
+    /// Weights, comma-separated, one per UID
+    #[arg(long, value_delimiter = ',', required = true)]
+    weights: Vec<u16>,
+    /// The subnet's weights version key
+    #[arg(long, default_value_t = 0)]
+    version_key: u64,
+}
+
+/// `plexus weights ...`
+#[derive(Debug, Subcommand)]
+pub enum WeightsCommand {
+    /// Set weights directly (subnets without commit-reveal).
+    Set(WeightArgs),
+    /// Commit to weights; reveal them with the same salt after the reveal period.
+    Commit {
+        #[command(flatten)]
+        weights: WeightArgs,
+        /// Secret salt, hex (up to 32 bytes)
+        #[arg(long)]
+        salt: String,
+    },
+    /// Reveal committed weights.
+    Reveal {
+        #[command(flatten)]
+        weights: WeightArgs,
+        /// The salt used at commit time, hex
+        #[arg(long)]
+        salt: String,
+    },
+}
+
+fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+fn fraction(v: u16) -> String {
+    format!("{:.4}", f64::from(v) / 65_535.0)
+}
+
+/// Runs `plexus chain`.
+pub fn chain(cmd: ChainCommand, rpc: RpcArgs) -> anyhow::Result<()> {
+    let ChainCommand::Status { json } = cmd;
+    block_on(async move {
+        let (_, status) = rpc.connect().await?;
+        if json {
+            return print_json(&status);
+        }
+        println!("chain            {}", status.chain_id);
+        println!("height           {}", status.height);
+        println!("finalized height {}", status.finalized_height);
+        println!("state root       {}", status.state_root);
+        println!("peers            {}", status.peers);
+        println!("mempool          {}", status.mempool);
+        println!("validators       {}", status.validators.len());
+        for v in &status.validators {
+            println!("  {v}");
+        }
+        Ok(())
+    })
+}
+
+/// Runs `plexus balance`.
+pub fn balance(
+    address: Option<AccountId>,
+    wallet: String,
+    json: bool,
+    rpc: RpcArgs,
+) -> anyhow::Result<()> {
+    let address = match address {
+        Some(a) => a,
+        None => coldkey_address(&wallet)?,
+    };
+    block_on(async move {
+        let (client, _) = rpc.connect().await?;
+        let account = client
+            .account(address)
+            .await
+            .map_err(|e| anyhow::anyhow!(rpc_message(&e)))?;
+        let stakes = client
+            .stakes(address)
+            .await
+            .map_err(|e| anyhow::anyhow!(rpc_message(&e)))?;
+        if json {
+            return print_json(
+                &serde_json::json!({ "address": address, "balance": account.balance, "nonce": account.nonce, "stakes": stakes }),
+            );
+        }
+        println!("{address}");
+        println!("free   {}", account.balance);
+        let staked: u64 = stakes.iter().map(|s| s.value.rao()).sum();
+        println!(
+            "staked {} (at pool prices, {} positions)",
+            Balance::from_rao(staked),
+            stakes.len()
+        );
+        Ok(())
+    })
+}
+
+/// Runs `plexus transfer`.
+pub fn transfer(keys: KeyArgs, to: AccountId, amount: Balance, rpc: RpcArgs) -> anyhow::Result<()> {
+    let key = unlock_coldkey(&keys.wallet)?;
+    block_on(async move {
+        let (client, status) = rpc.connect().await?;
+        submit(&client, &status, &key, Call::Transfer { to, amount }).await?;
+        println!("sent {amount} to {to}");
+        Ok(())
+    })
+}
+
+/// Runs `plexus register`.
+pub fn register(keys: KeyArgs, netuid: u16, max_burn: Balance, rpc: RpcArgs) -> anyhow::Result<()> {
+    let key = unlock_coldkey(&keys.wallet)?;
+    let hotkey = hotkey_address(&keys.wallet, &keys.hotkey)?;
+    block_on(async move {
+        let (client, status) = rpc.connect().await?;
+        let call = Call::Register {
+            netuid: NetUid(netuid),
+            hotkey,
+            max_burn,
+        };
+        submit(&client, &status, &key, call).await?;
+        let metagraph = client
+            .metagraph(netuid)
+            .await
+            .map_err(|e| anyhow::anyhow!(rpc_message(&e)))?;
+        let uid = metagraph.iter().find(|n| n.hotkey == hotkey).map(|n| n.uid);
+        println!(
+            "registered {hotkey} on subnet {netuid} as UID {}",
+            uid.map_or("?".into(), |u| u.to_string())
+        );
+        Ok(())
+    })
+}
+
+/// Runs `plexus subnet`.
+pub fn subnet(cmd: SubnetCommand, rpc: RpcArgs) -> anyhow::Result<()> {
+    match cmd {
+        SubnetCommand::Create { keys, max_lock } => {
+            let key = unlock_coldkey(&keys.wallet)?;
+            let owner_hotkey = hotkey_address(&keys.wallet, &keys.hotkey)?;
+            block_on(async move {
+                let (client, status) = rpc.connect().await?;
+                let before = client
+                    .subnets()
+                    .await
+                    .map_err(|e| anyhow::anyhow!(rpc_message(&e)))?;
+                submit(
+                    &client,
+                    &status,
+                    &key,
+                    Call::CreateSubnet {
+                        owner_hotkey,
+                        max_lock,
+                    },
+                )
+                .await?;
+                let after = client
+                    .subnets()
+                    .await
+                    .map_err(|e| anyhow::anyhow!(rpc_message(&e)))?;
+                let new = after
+                    .iter()
+                    .find(|s| !before.iter().any(|b| b.netuid == s.netuid));
+                match new {
+                    Some(s) => println!("created subnet {} (locked {})", s.netuid, s.locked),
+                    None => println!("created a subnet"),
+                }
+                Ok(())
+            })
+        }
+        SubnetCommand::List { json } => block_on(async move {
+            let (client, _) = rpc.connect().await?;
+            let subnets = client
+                .subnets()
+                .await
+                .map_err(|e| anyhow::anyhow!(rpc_message(&e)))?;
+            if json {
+                return print_json(&subnets);
+            }
+            println!(
+                "{:>6}  {:>7}  {:>5}  {:>16}  {:>16}  {:>12}  owner",
+                "netuid", "neurons", "tempo", "pool tokens", "pool alpha", "price"
+            );
+            for s in &subnets {
+                println!(
+                    "{:>6}  {:>7}  {:>5}  {:>16.9}  {:>16.9}  {:>12}  {}",
+                    s.netuid,
+                    format!("{}/{}", s.neurons, s.max_neurons),
+                    s.tempo,
+                    Balance::from_rao(s.pool.tao),
+                    Balance::from_rao(s.pool.alpha),
+                    s.pool.price,
+                    s.owner
+                );
+            }
+            Ok(())
+        }),
+        SubnetCommand::Show { netuid, json } => block_on(async move {
+            let (client, _) = rpc.connect().await?;
+            let info = client
+                .subnet(netuid)
+                .await
+                .map_err(|e| exit::input(rpc_message(&e)))?;
+            let params = client
+                .hyperparameters(netuid)
+                .await
+                .map_err(|e| exit::input(rpc_message(&e)))?;
+            if json {
+                return print_json(
+                    &serde_json::json!({ "subnet": info, "hyperparameters": params }),
+                );
+            }
+            println!("{}", serde_json::to_string_pretty(&info)?);
+            println!("{}", serde_json::to_string_pretty(&params)?);
+            Ok(())
+        }),
+        SubnetCommand::Set {
+            keys,
+            netuid,
+            param,
+            value,
+        } => {
+            let param = parse_hyperparameter(&param, &value)?;
+            let key = unlock_coldkey(&keys.wallet)?;
+            block_on(async move {
+                let (client, status) = rpc.connect().await?;
+                submit(
+                    &client,
+                    &status,
+                    &key,
+                    Call::SetHyperparameter {
+                        netuid: NetUid(netuid),
+                        param: param.clone(),
+                    },
+                )
+                .await?;
+                println!("subnet {netuid}: {} set", param.name());
+                Ok(())
+            })
+        }
+    }
+}
+
+/// Parses `--param NAME --value V` into a hyperparameter update.
+fn parse_hyperparameter(name: &str, value: &str) -> anyhow::Result<Hyperparameter> {
+    let bad =
+        |e: &dyn std::fmt::Display| exit::input(format!("bad value {value:?} for {name}: {e}"));
+    let u16v = || value.parse::<u16>().map_err(|e| bad(&e));
+    let u64v = || value.parse::<u64>().map_err(|e| bad(&e));
+    let boolv = || value.parse::<bool>().map_err(|e| bad(&e));
+    let tokens = || value.parse::<Balance>().map_err(|e| bad(&e));
+    Ok(match name.replace('-', "_").as_str() {
+        "tempo" => Hyperparameter::Tempo(u16v()?),
+        "kappa" => Hyperparameter::Kappa(u16v()?),
+        "bonds_penalty" => Hyperparameter::BondsPenalty(u16v()?),
+        "bonds_moving_average" => Hyperparameter::BondsMovingAverage(u64v()?),
+        "max_allowed_validators" => Hyperparameter::MaxAllowedValidators(u16v()?),
+        "max_allowed_uids" => Hyperparameter::MaxAllowedUids(u16v()?),
+        "min_allowed_weights" => Hyperparameter::MinAllowedWeights(u16v()?),
+        "immunity_period" => Hyperparameter::ImmunityPeriod(u16v()?),
+        "weights_rate_limit" => Hyperparameter::WeightsRateLimit(u64v()?),
+        "weights_version_key" => Hyperparameter::WeightsVersionKey(u64v()?),
+        "activity_cutoff" => Hyperparameter::ActivityCutoff(u16v()?),
+        "commit_reveal" => Hyperparameter::CommitReveal(boolv()?),
+        "reveal_period_epochs" => Hyperparameter::RevealPeriodEpochs(u16v()?),
+        "yuma3" => Hyperparameter::Yuma3(boolv()?),
+        "liquid_alpha" => Hyperparameter::LiquidAlpha(boolv()?),
+        "alpha_low" => Hyperparameter::AlphaLow(u16v()?),
+        "alpha_high" => Hyperparameter::AlphaHigh(u16v()?),
+        "alpha_sigmoid_steepness" => {
+            Hyperparameter::AlphaSigmoidSteepness(value.parse::<i16>().map_err(|e| bad(&e))?)
+        }
+        "min_stake" => Hyperparameter::MinStake(tokens()?),
+        "min_burn" => Hyperparameter::MinBurn(tokens()?),
+        "max_burn" => Hyperparameter::MaxBurn(tokens()?),
+        _ => {
+            return Err(exit::input(format!(
+                "unknown hyperparameter {name:?}; see `plexus subnet show --netuid N` for the names"
+            )));
+        }
+    })
+}
+
+/// Runs `plexus stake`.
+pub fn stake(cmd: StakeCommand, rpc: RpcArgs) -> anyhow::Result<()> {
+    let price = |p: Option<Balance>| p.map(|b| b.rao());
+    match cmd {
+        StakeCommand::Add {
+            keys,
+            netuid,
+            to,
+            amount,
+            limit_price,
+        } => {
+            let hotkey = match to {
+                Some(a) => a,
+                None => hotkey_address(&keys.wallet, &keys.hotkey)?,
+            };
+            let key = unlock_coldkey(&keys.wallet)?;
+            block_on(async move {
+                let (client, status) = rpc.connect().await?;
+                let call = Call::AddStake {
+                    netuid: NetUid(netuid),
+                    hotkey,
+                    amount,
+                    limit_price: price(limit_price),
+                };
+                submit(&client, &status, &key, call).await?;
+                println!("staked {amount} on {hotkey} in subnet {netuid}");
+                Ok(())
+            })
+        }
+        StakeCommand::Remove {
+            keys,
+            netuid,
+            from,
+            alpha,
+            limit_price,
+        } => {
+            let hotkey = match from {
+                Some(a) => a,
+                None => hotkey_address(&keys.wallet, &keys.hotkey)?,
+            };
+            let key = unlock_coldkey(&keys.wallet)?;
+            block_on(async move {
+                let (client, status) = rpc.connect().await?;
+                let call = Call::RemoveStake {
+                    netuid: NetUid(netuid),
+                    hotkey,
+                    alpha: alpha.rao(),
+                    limit_price: price(limit_price),
+                };
+                submit(&client, &status, &key, call).await?;
+                println!("unstaked {alpha} alpha from {hotkey} in subnet {netuid}");
+                Ok(())
+            })
+        }
+        StakeCommand::List { wallet, json } => {
+            let coldkey = coldkey_address(&wallet)?;
+            block_on(async move {
+                let (client, _) = rpc.connect().await?;
+                let stakes = client
+                    .stakes(coldkey)
+                    .await
+                    .map_err(|e| anyhow::anyhow!(rpc_message(&e)))?;
+                if json {
+                    return print_json(&stakes);
+                }
+                println!("{:>6}  {:>18}  {:>18}  hotkey", "netuid", "alpha", "value");
+                for s in &stakes {
+                    println!(
+                        "{:>6}  {:>18.9}  {:>18.9}  {}",
+                        s.netuid,
+                        Balance::from_rao(s.alpha),
+                        s.value,
+                        s.hotkey
+                    );
+                }
+                Ok(())
+            })
+        }
+    }
+}
+
+/// Runs `plexus weights`; weights are signed by the hotkey.
+pub fn weights(cmd: WeightsCommand, rpc: RpcArgs) -> anyhow::Result<()> {
+    let (args, salt, kind) = match cmd {
+        WeightsCommand::Set(args) => (args, None, "set"),
+        WeightsCommand::Commit { weights, salt } => (weights, Some(salt), "committed"),
+        WeightsCommand::Reveal { weights, salt } => (weights, Some(salt), "revealed"),
+    };
+    if args.uids.len() != args.weights.len() {
+        return Err(exit::input(format!(
+            "{} uids but {} weights",
+            args.uids.len(),
+            args.weights.len()
+        )));
+    }
+    let salt = salt
+        .map(|s| {
+            hex::decode(s.trim_start_matches("0x"))
+                .map_err(|e| exit::input(format!("--salt is not hex: {e}")))
+        })
+        .transpose()?;
+    let key = unlock_hotkey(&args.keys.wallet, &args.keys.hotkey)?;
+    let netuid = NetUid(args.netuid);
+    let call = match (kind, salt) {
+        ("committed", Some(salt)) => {
+            let commit: Hash = weights_commit_hash(
+                &key.account_id(),
+                netuid,
+                &args.uids,
+                &args.weights,
+                &salt,
+                args.version_key,
+            );
+            Call::CommitWeights { netuid, commit }
+        }
+        ("revealed", Some(salt)) => Call::RevealWeights {
+            netuid,
+            uids: args.uids.clone(),
+            weights: args.weights.clone(),
+            salt,
+            version_key: args.version_key,
+        },
+        _ => Call::SetWeights {
+            netuid,
+            uids: args.uids.clone(),
+            weights: args.weights.clone(),
+            version_key: args.version_key,
+        },
+    };
+    block_on(async move {
+        let (client, status) = rpc.connect().await?;
+        submit(&client, &status, &key, call).await?;
+        println!("weights {kind} on subnet {}", args.netuid);
+        Ok(())
+    })
+}
+
+/// Runs `plexus metagraph`.
+pub fn metagraph(netuid: u16, json: bool, rpc: RpcArgs) -> anyhow::Result<()> {
+    block_on(async move {
+        let (client, _) = rpc.connect().await?;
+        let neurons = client.metagraph(netuid).await.map_err(|e| exit::input(rpc_message(&e)))?;
+        if json {
+            return print_json(&neurons);
+        }
+        println!(
+            "{:>4}  {:>16}  {:>7}  {:>7}  {:>7}  {:>7}  {:>7}  {:>14}  {:>3}  {:>3}  {:<21}  hotkey",
+            "UID", "stake", "trust", "cons", "incent", "divs", "vtrust", "emission", "val", "act", "axon"
+        );
+        for n in &neurons {
+            let axon = n.axon.map_or("-".to_owned(), |a| format!("{}:{}", a.ip, a.port));
+            println!(
+                "{:>4}  {:>16.9}  {:>7}  {:>7}  {:>7}  {:>7}  {:>7}  {:>14.9}  {:>3}  {:>3}  {:<21}  {}",
+                n.uid,
+                Balance::from_rao(n.stake),
+                fraction(n.trust),
+                fraction(n.consensus),
+                fraction(n.incentive),
+                fraction(n.dividends),
+                fraction(n.validator_trust),
+                Balance::from_rao(n.emission),
+                if n.validator_permit { "yes" } else { "-" },
+                if n.active { "yes" } else { "-" },
+                axon,
+                n.hotkey
+            );
+        }
+        Ok(())
+    })
+    .context("reading the metagraph")
+}

@@ -1,0 +1,251 @@
+//! The block consensus orders: our [`Block`] wrapped so that commonware's
+//! codec, digest and block traits can be implemented for it.
+//!
+//! # Identity
+//!
+//! A block's consensus digest is exactly its [`BlockHeader::hash`] (BLAKE3 of
+//! the header's canonical encoding), carried in commonware's
+//! [`blake3::Digest`]. One id serves consensus, marshal's archives, RPC and
+//! the header's `parent` link, so nothing ever translates between two.
+//!
+//! # Wire form
+//!
+//! `varint(len) || canonical block bytes`. Commonware decodes blocks out of
+//! larger buffers (backfill responses, archives), so the block must delimit
+//! itself; our own codec does not, hence the length prefix. The varint is
+//! canonical and the body is decoded exactly, so every accepted byte string
+//! re-encodes to itself, as marshal requires. The body is bounded by
+//! [`MAX_BLOCK_SIZE`] before anything is allocated.
+
+use std::fmt;
+
+use bytes::{Buf as _, BufMut};
+use commonware_codec::{
+    Buf, EncodeSize, Error as CodecError, Read, ReadExt as _, Write,
+    varint::{MAX_U32_VARINT_SIZE, UInt},
+};
+use commonware_consensus::{BoundedBlock, Heightable, types::Height};
+use commonware_cryptography::{Digestible, blake3};
+use plexus_ledger::Ledger;
+use plexus_primitives::{
+    AccountId, Block, BlockHeader, BlockHeight, ChainId, Encode, Hash, MAX_BLOCK_SIZE,
+    transactions_root,
+};
+
+/// The digest consensus orders: a block header's BLAKE3 hash.
+pub type Digest = blake3::Digest;
+
+/// Converts our hash into the consensus digest (same 32 bytes).
+pub fn to_digest(hash: Hash) -> Digest {
+    blake3::Digest(hash.0)
+}
+
+/// Converts a consensus digest back into our hash (same 32 bytes).
+pub fn from_digest(digest: &Digest) -> Hash {
+    Hash(digest.0)
+}
+
+/// A [`Block`] with its canonical encoding and id computed once.
+///
+/// Immutable: the cached bytes and digest always match the block.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ConsensusBlock {
+    block: Block,
+    encoded: Vec<u8>,
+    digest: Digest,
+}
+
+impl fmt::Debug for ConsensusBlock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConsensusBlock")
+            .field("height", &self.block.header.height.0)
+            .field("digest", &from_digest(&self.digest))
+            .field("transactions", &self.block.transactions.len())
+            .finish()
+    }
+}
+
+impl ConsensusBlock {
+    /// Wraps a block, encoding and hashing it.
+    pub fn new(block: Block) -> Self {
+        let encoded = block.encode();
+        let digest = to_digest(block.header.hash());
+        Self {
+            block,
+            encoded,
+            digest,
+        }
+    }
+
+    /// The fixed block at height 0: no transactions, the genesis ledger's
+    /// state root, no proposer. Every node derives the same one from the
+    /// same genesis, so it needs no signatures.
+    pub fn genesis(chain_id: ChainId, genesis_ledger: &Ledger) -> Self {
+        Self::new(Block {
+            header: BlockHeader {
+                chain_id,
+                height: BlockHeight(0),
+                parent: Hash::ZERO,
+                state_root: genesis_ledger.state_root(),
+                transactions_root: transactions_root(&[]),
+                proposer: AccountId([0; 32]),
+                view: 0,
+            },
+            transactions: Vec::new(),
+        })
+    }
+
+    /// The block.
+    pub fn block(&self) -> &Block {
+        &self.block
+    }
+
+    /// The header.
+    pub fn header(&self) -> &BlockHeader {
+        &self.block.header
+    }
+
+    /// The block's id (its header's hash).
+    pub fn hash(&self) -> Hash {
+        from_digest(&self.digest)
+    }
+
+    /// The block's height.
+    pub fn number(&self) -> u64 {
+        self.block.header.height.0
+    }
+
+    /// The canonical encoding of the block (without the length prefix).
+    pub fn encoded(&self) -> &[u8] {
+        &self.encoded
+    }
+
+    /// Unwraps the block.
+    pub fn into_block(self) -> Block {
+        self.block
+    }
+}
+
+impl From<Block> for ConsensusBlock {
+    fn from(block: Block) -> Self {
+        Self::new(block)
+    }
+}
+
+impl Write for ConsensusBlock {
+    fn write(&self, buf: &mut impl BufMut) {
+        // Blocks never exceed MAX_BLOCK_SIZE (4 MiB), which fits a u32.
+        UInt(self.encoded.len() as u32).write(buf);
+        buf.put_slice(&self.encoded);
+    }
+}
+
+impl EncodeSize for ConsensusBlock {
+    fn encode_size(&self) -> usize {
+        UInt(self.encoded.len() as u32).encode_size() + self.encoded.len()
+    }
+}
+
+impl Read for ConsensusBlock {
+    type Cfg = ();
+
+    fn read_cfg(buf: &mut impl Buf, _: &()) -> Result<Self, CodecError> {
+        let len = u32::from(UInt::<u32>::read(buf)?) as usize;
+        if len > MAX_BLOCK_SIZE {
+            return Err(CodecError::InvalidLength(len));
+        }
+        if buf.remaining() < len {
+            return Err(CodecError::EndOfBuffer);
+        }
+        let bytes = buf.copy_to_bytes(len);
+        let block = Block::decode_network(&bytes)
+            .map_err(|_| CodecError::Invalid("ConsensusBlock", "malformed block"))?;
+        Ok(Self {
+            digest: to_digest(block.header.hash()),
+            encoded: bytes.to_vec(),
+            block,
+        })
+    }
+}
+
+impl Digestible for ConsensusBlock {
+    type Digest = Digest;
+
+    fn digest(&self) -> Digest {
+        self.digest
+    }
+}
+
+impl Heightable for ConsensusBlock {
+    fn height(&self) -> Height {
+        Height::new(self.block.header.height.0)
+    }
+}
+
+impl commonware_consensus::Block for ConsensusBlock {
+    fn parent(&self) -> Digest {
+        to_digest(self.block.header.parent)
+    }
+}
+
+impl BoundedBlock for ConsensusBlock {
+    fn max_encode_size(_: &()) -> usize {
+        MAX_U32_VARINT_SIZE + MAX_BLOCK_SIZE
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use commonware_codec::{Copying, DecodeExt as _, Encode as _};
+    use commonware_consensus::Block as _;
+
+    fn sample(height: u64) -> ConsensusBlock {
+        ConsensusBlock::new(Block {
+            header: BlockHeader {
+                chain_id: ChainId::new("plexus-test").unwrap(),
+                height: BlockHeight(height),
+                parent: Hash::of(b"parent"),
+                state_root: Hash::of(b"state"),
+                transactions_root: transactions_root(&[]),
+                proposer: AccountId([7; 32]),
+                view: 3,
+            },
+            transactions: Vec::new(),
+        })
+    }
+
+    #[test]
+    fn digest_is_the_header_hash_and_parent_links() {
+        let b = sample(5);
+        assert_eq!(from_digest(&b.digest()), b.block().hash());
+        assert_eq!(b.parent(), to_digest(Hash::of(b"parent")));
+        assert_eq!(b.height(), Height::new(5));
+    }
+
+    #[test]
+    fn round_trips_and_is_self_delimiting() {
+        let b = sample(9);
+        let mut bytes = b.encode().to_vec();
+        assert_eq!(bytes.len(), b.encode_size());
+        assert_eq!(ConsensusBlock::decode(Copying(bytes.as_slice())).unwrap(), b);
+        // Trailing data stays in the buffer for the next reader.
+        bytes.push(0xff);
+        let mut buf = Copying(bytes.as_slice());
+        assert_eq!(ConsensusBlock::read(&mut buf).unwrap(), b);
+        assert_eq!(buf.0, &[0xff]);
+    }
+
+    #[test]
+    fn rejects_oversized_truncated_and_garbage() {
+        let mut huge = Vec::new();
+        UInt((MAX_BLOCK_SIZE + 1) as u32).write(&mut huge);
+        assert!(ConsensusBlock::decode(Copying(huge.as_slice())).is_err());
+        let b = sample(1).encode().to_vec();
+        assert!(ConsensusBlock::decode(Copying(&b[..b.len() - 1])).is_err());
+        let mut garbage = Vec::new();
+        UInt(3u32).write(&mut garbage);
+        garbage.extend_from_slice(&[1, 2, 3]);
+        assert!(ConsensusBlock::decode(Copying(garbage.as_slice())).is_err());
+    }
+}

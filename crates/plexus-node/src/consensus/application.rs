@@ -1,0 +1,272 @@
+//! The application marshal drives: builds blocks from the mempool, verifies
+//! peers' blocks by re-executing them, and applies finalized blocks.
+
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use commonware_actor::Feedback;
+use commonware_consensus::{
+    Heightable as _, Reporter, marshal::Update, marshal::ancestry::Ancestry,
+    simplex::types::Context,
+};
+use commonware_cryptography::{Digested, Digestible as _};
+use commonware_utils::Acknowledgement as _;
+use futures::StreamExt as _;
+use plexus_primitives::{AccountId, ChainId};
+use tracing::{debug, error, warn};
+
+use super::{Finalized, FinalizedSink, PublicKey, Scheme, account_id};
+use crate::block::{ConsensusBlock, Digest};
+use crate::execution::{self, BlockLimits, Executed, Executor};
+use crate::mempool::SharedMempool;
+
+/// State shared by every clone of the application and the finalizer.
+#[derive(Clone, Debug)]
+pub(super) struct Shared {
+    executor: Arc<Mutex<Executor>>,
+}
+
+impl Shared {
+    pub(super) fn new(executor: Executor) -> Self {
+        Self {
+            executor: Arc::new(Mutex::new(executor)),
+        }
+    }
+
+    /// Locks the executor. Its critical sections never panic half-way, so a
+    /// poisoned lock still guards consistent data.
+    pub(super) fn executor(&self) -> MutexGuard<'_, Executor> {
+        self.executor.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Why the parent's post-state is not at hand.
+enum Missing {
+    /// The ancestry ended (shutdown, or data that may arrive later).
+    Unavailable,
+    /// The ancestry conflicts with the finalized chain or fails to execute:
+    /// nothing built on it can ever be valid.
+    Invalid,
+}
+
+/// Builds and verifies blocks for one validator.
+#[derive(Clone)]
+pub(super) struct App {
+    pub(super) shared: Shared,
+    pub(super) chain_id: ChainId,
+    pub(super) me: AccountId,
+    pub(super) mempool: SharedMempool,
+    pub(super) limits: BlockLimits,
+}
+
+impl App {
+    /// The post-state of the first block `ancestry` yields (the parent),
+    /// executing any ancestors this node has not executed yet (it missed
+    /// their proposals, or is catching up), oldest first.
+    async fn parent_state(
+        &self,
+        ancestry: &mut (impl Ancestry<ConsensusBlock> + Unpin),
+    ) -> Result<(Digested<ConsensusBlock>, Arc<Executed>), Missing> {
+        // Newest first; `walked[known]` is the newest block with a state.
+        let mut walked: Vec<Digested<ConsensusBlock>> = Vec::new();
+        let (known, mut base) = loop {
+            let Some(block) = ancestry.next().await else {
+                return Err(Missing::Unavailable);
+            };
+            let (hash, number) = (block.inner().hash(), block.inner().number());
+            walked.push(block);
+            let executor = self.shared.executor();
+            if let Some(state) = executor.state(&hash) {
+                break (walked.len() - 1, state);
+            }
+            if number <= executor.finalized().0 {
+                // Below the finalized tip and unknown: either a fork off the
+                // finalized chain, or the tip moved past blocks walked
+                // earlier while this walk ran; then start from the newest of
+                // those that is now known.
+                let newest_known = walked
+                    .iter()
+                    .enumerate()
+                    .find_map(|(i, b)| executor.state(&b.inner().hash()).map(|s| (i, s)));
+                match newest_known {
+                    Some(found) => break found,
+                    None => return Err(Missing::Invalid),
+                }
+            }
+        };
+        for block in walked[..known].iter().rev() {
+            // Notarized by others but not executed here. Signatures are
+            // checked too, so the result is the one a verifier computed.
+            let executed = match execution::replay(&base.ledger, block.inner().block(), true) {
+                Ok(executed) => Arc::new(executed),
+                Err(e) => {
+                    warn!(height = block.inner().number(), error = %e, "ancestor does not execute");
+                    return Err(Missing::Invalid);
+                }
+            };
+            self.shared
+                .executor()
+                .insert(block.inner().hash(), executed.clone());
+            base = executed;
+        }
+        match walked.into_iter().next() {
+            Some(parent) => Ok((parent, base)),
+            None => Err(Missing::Unavailable),
+        }
+    }
+}
+
+impl<E: Send + 'static> commonware_consensus::Application<E> for App {
+    type SigningScheme = Scheme;
+    type Context = Context<Digest, PublicKey>;
+    type Block = ConsensusBlock;
+    type Input = ();
+
+    async fn propose(
+        &mut self,
+        (_, context): (E, Self::Context),
+        mut ancestry: impl Ancestry<Self::Block>,
+        _: (),
+    ) -> Option<Digested<Self::Block>> {
+        let (parent, state) = self.parent_state(&mut ancestry).await.ok()?;
+        let limits = self.limits.clamped();
+        let transactions =
+            self.mempool
+                .lock()
+                .select(&state.ledger, limits.max_transactions, limits.max_bytes);
+        let view = context.round.view().get();
+        let built =
+            execution::build(parent.inner().header(), &state.ledger, transactions, self.me, view);
+        let (block, executed) = match built {
+            Ok(built) => built,
+            Err(e) => {
+                // Only a parent at the wrong height gets here: skip the turn.
+                error!(error = %e, "cannot build on parent");
+                return None;
+            }
+        };
+        debug!(height = block.number(), txs = block.block().transactions.len(), "proposing");
+        self.shared
+            .executor()
+            .insert(block.hash(), Arc::new(executed));
+        let digest = block.digest();
+        Some(Digested::precomputed(block, digest))
+    }
+
+    async fn verify(
+        &mut self,
+        (_, context): (E, Self::Context),
+        mut ancestry: impl Ancestry<Self::Block>,
+    ) -> bool {
+        // Keeping the answer pending (rather than `false`) when data is only
+        // missing for now: consensus cancels the request when it moves on.
+        let Some(block) = ancestry.next().await else {
+            return futures::future::pending().await;
+        };
+        let header = block.inner().header();
+        if header.view != context.round.view().get() || header.proposer != account_id(&context.leader)
+        {
+            warn!(view = header.view, "block names another round or proposer");
+            return false;
+        }
+        let hash = block.inner().hash();
+        if self.shared.executor().state(&hash).is_some() {
+            // Built or verified here already (our own proposal, or a repeat).
+            return true;
+        }
+        let (parent, state) = match self.parent_state(&mut ancestry).await {
+            Ok(found) => found,
+            Err(Missing::Invalid) => return false,
+            Err(Missing::Unavailable) => return futures::future::pending().await,
+        };
+        let checked = execution::check_structure(&self.chain_id, parent.inner().header(), block.inner())
+            .and_then(|()| execution::replay(&state.ledger, block.inner().block(), true));
+        match checked {
+            Ok(executed) => {
+                self.shared.executor().insert(hash, Arc::new(executed));
+                true
+            }
+            Err(e) => {
+                warn!(height = block.inner().number(), error = %e, "rejecting block");
+                false
+            }
+        }
+    }
+}
+
+impl Shared {
+    /// Applies the next finalized block: its post-state becomes the
+    /// finalized tip. Blocks at or below the tip (delivered again after a
+    /// restart) return `Ok(None)`.
+    ///
+    /// A block no one executed here is replayed trusting its signatures:
+    /// finalization means at least one honest validator verified them.
+    pub(super) fn finalize(&self, block: &ConsensusBlock) -> Result<Option<Arc<Executed>>, String> {
+        let mut executor = self.executor();
+        let (tip_height, tip_hash) = executor.finalized();
+        let (hash, height) = (block.hash(), block.number());
+        if height <= tip_height {
+            return Ok(None);
+        }
+        if height != tip_height + 1 || block.header().parent != tip_hash {
+            return Err(format!(
+                "finalized block {height} does not extend the finalized tip {tip_height}"
+            ));
+        }
+        let executed = match executor.state(&hash) {
+            Some(executed) => executed,
+            None => {
+                let base = executor
+                    .finalized_state()
+                    .ok_or_else(|| "finalized state missing".to_string())?;
+                Arc::new(execution::replay(&base.ledger, block.block(), false).map_err(|e| e.to_string())?)
+            }
+        };
+        executor.finalize(hash, executed.clone());
+        Ok(Some(executed))
+    }
+}
+
+/// Receives marshal's finalized blocks in height order, applies them, prunes
+/// the mempool and hands them to the node's sink.
+#[derive(Clone)]
+pub(super) struct Finalizer<K> {
+    pub(super) shared: Shared,
+    pub(super) mempool: SharedMempool,
+    pub(super) sink: K,
+}
+
+impl<K: FinalizedSink> Finalizer<K> {
+    /// Prunes the mempool and hands a newly finalized block to the sink.
+    pub(super) fn deliver(&mut self, block: &ConsensusBlock, executed: &Executed) {
+        self.mempool.lock().prune(&executed.ledger);
+        self.sink.finalized(Finalized {
+            block: block.block().clone(),
+            hash: block.hash(),
+            outcome: executed.outcome.clone(),
+            ledger: executed.ledger.clone(),
+        });
+    }
+}
+
+impl<K: FinalizedSink> Reporter for Finalizer<K> {
+    type Activity = Update<ConsensusBlock>;
+
+    fn report(&mut self, activity: Self::Activity) -> Feedback {
+        if let Update::Block(block, ack) = activity {
+            match self.shared.finalize(block.inner()) {
+                Ok(Some(executed)) => {
+                    self.deliver(block.inner(), &executed);
+                    ack.acknowledge();
+                }
+                Ok(None) => ack.acknowledge(),
+                Err(reason) => {
+                    // This node's execution disagrees with a finalized block:
+                    // going on would serve a wrong state. Dropping the
+                    // acknowledgement stops marshal, halting the node.
+                    error!(height = block.height().get(), %reason, "cannot apply finalized block");
+                }
+            }
+        }
+        Feedback::Ok
+    }
+}

@@ -1,0 +1,450 @@
+//! Deterministic execution of blocks on the ledger, for proposing,
+//! verifying and finalizing.
+//!
+//! # What a header commits to
+//!
+//! Each header's `state_root` is the root of the state **after** executing
+//! that block (its own transactions, then emission and due epochs). A
+//! finalized header therefore certifies the state it leaves behind, so RPC
+//! can prove values against the newest finalized header without waiting for
+//! a child. The price is that a proposer executes the block before proposing
+//! it and every verifier re-executes it before voting.
+//!
+//! # Post-states
+//!
+//! The [`Executor`] keeps the post-state of every block it has built or
+//! verified, keyed by block hash, so a child is executed on its parent's
+//! state without replaying history. Finalizing a block drops every kept
+//! state at or below its height except its own (the new finalized tip): any
+//! other block at those heights lost the race and can never be built on.
+//!
+//! Nothing here does I/O or reads a clock: the same inputs give the same
+//! roots on every node.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use plexus_ledger::{BlockError, BlockOutcome, Ledger, Signatures};
+use plexus_primitives::{
+    AccountId, Block, BlockHeader, BlockHeight, ChainId, Encode, Hash, MAX_BLOCK_SIZE,
+    MAX_BLOCK_TRANSACTIONS, SignedTransaction, transactions_root,
+};
+use thiserror::Error;
+
+use crate::block::ConsensusBlock;
+
+/// Room left in [`MAX_BLOCK_SIZE`] for the header and length prefixes when
+/// a proposer fills a block.
+const BLOCK_OVERHEAD: usize = 4 * 1024;
+
+/// The state after a block, and what the block did.
+#[derive(Clone, Debug)]
+pub struct Executed {
+    /// The block's height.
+    pub height: u64,
+    /// Receipts, emission and epochs of the block.
+    pub outcome: BlockOutcome,
+    /// The ledger after the block.
+    pub ledger: Arc<Ledger>,
+}
+
+/// Why a proposed block is invalid. Every variant is permanent: the same
+/// block on the same parent is refused by every honest node.
+#[derive(Clone, Debug, Error, PartialEq, Eq)]
+pub enum BlockRejected {
+    /// The block names another chain.
+    #[error("block is for chain {got}, this is {expected}")]
+    WrongChain {
+        /// This chain's id.
+        expected: String,
+        /// The block's chain id.
+        got: String,
+    },
+    /// The header does not link to the parent consensus named.
+    #[error("block's parent is {got}, expected {expected}")]
+    WrongParent {
+        /// The parent consensus built on.
+        expected: Hash,
+        /// The header's parent.
+        got: Hash,
+    },
+    /// The height is not the parent's plus one.
+    #[error("block height {got} does not follow parent height {parent}")]
+    WrongHeight {
+        /// The parent's height.
+        parent: u64,
+        /// The block's height.
+        got: u64,
+    },
+    /// The header's view or proposer is not the round's.
+    #[error("header names view {view} and proposer {proposer}, not the round's")]
+    WrongRound {
+        /// The header's view.
+        view: u64,
+        /// The header's proposer.
+        proposer: AccountId,
+    },
+    /// The transactions root does not match the transactions.
+    #[error("transactions root does not match the block's transactions")]
+    TransactionsRoot,
+    /// Too many transactions or bytes.
+    #[error("block too large: {transactions} transactions, {bytes} bytes")]
+    TooLarge {
+        /// Transactions carried.
+        transactions: usize,
+        /// Encoded size.
+        bytes: usize,
+    },
+    /// A transaction's signature does not verify.
+    #[error("transaction {index} has a bad signature")]
+    BadSignature {
+        /// Its position in the block.
+        index: usize,
+    },
+    /// The ledger refused the block as a whole.
+    #[error(transparent)]
+    Ledger(#[from] BlockError),
+    /// Executing the block gives another state root than the header's.
+    #[error("state root {computed} after execution, header says {claimed}")]
+    StateRoot {
+        /// The root the header claims.
+        claimed: Hash,
+        /// The root this node computed.
+        computed: Hash,
+    },
+}
+
+/// Executes transactions on a copy of `parent` at the next height.
+fn execute(
+    parent: &Ledger,
+    height: u64,
+    transactions: &[SignedTransaction],
+    signatures: Signatures,
+) -> Result<(BlockOutcome, Ledger), BlockError> {
+    let mut ledger = parent.clone();
+    let outcome = ledger.apply_block(height, transactions, signatures)?;
+    Ok((outcome, ledger))
+}
+
+/// Everything about `block` that can be checked against its parent header
+/// without executing it.
+pub fn check_structure(
+    chain_id: &ChainId,
+    parent: &BlockHeader,
+    block: &ConsensusBlock,
+) -> Result<(), BlockRejected> {
+    let header = block.header();
+    if header.chain_id != *chain_id {
+        return Err(BlockRejected::WrongChain {
+            expected: chain_id.to_string(),
+            got: header.chain_id.to_string(),
+        });
+    }
+    if header.parent != parent.hash() {
+        return Err(BlockRejected::WrongParent {
+            expected: parent.hash(),
+            got: header.parent,
+        });
+    }
+    if Some(header.height) != parent.height.next() {
+        return Err(BlockRejected::WrongHeight {
+            parent: parent.height.0,
+            got: header.height.0,
+        });
+    }
+    let transactions = block.block().transactions.len();
+    if transactions > MAX_BLOCK_TRANSACTIONS || block.encoded().len() > MAX_BLOCK_SIZE {
+        return Err(BlockRejected::TooLarge {
+            transactions,
+            bytes: block.encoded().len(),
+        });
+    }
+    if !block.block().has_valid_transactions_root() {
+        return Err(BlockRejected::TransactionsRoot);
+    }
+    Ok(())
+}
+
+/// Re-executes `block` on its parent's post-state and checks the claimed
+/// state root. `verify_signatures` checks every transaction's signature
+/// first; execution itself then trusts them (the same result, done once).
+pub fn replay(
+    parent: &Ledger,
+    block: &Block,
+    verify_signatures: bool,
+) -> Result<Executed, BlockRejected> {
+    if verify_signatures {
+        for (index, tx) in block.transactions.iter().enumerate() {
+            tx.verify()
+                .map_err(|_| BlockRejected::BadSignature { index })?;
+        }
+    }
+    let height = block.header.height.0;
+    let (outcome, ledger) = execute(parent, height, &block.transactions, Signatures::Trusted)?;
+    if outcome.state_root != block.header.state_root {
+        return Err(BlockRejected::StateRoot {
+            claimed: block.header.state_root,
+            computed: outcome.state_root,
+        });
+    }
+    Ok(Executed {
+        height,
+        outcome,
+        ledger: Arc::new(ledger),
+    })
+}
+
+/// Builds the block following `parent` from `transactions`, which the
+/// mempool already checked (signatures included) on admission.
+pub fn build(
+    parent: &BlockHeader,
+    parent_state: &Ledger,
+    transactions: Vec<SignedTransaction>,
+    proposer: AccountId,
+    view: u64,
+) -> Result<(ConsensusBlock, Executed), BlockRejected> {
+    let height = parent.height.0 + 1;
+    let (outcome, ledger) = execute(parent_state, height, &transactions, Signatures::Trusted)?;
+    let block = Block {
+        header: BlockHeader {
+            chain_id: parent.chain_id.clone(),
+            height: BlockHeight(height),
+            parent: parent.hash(),
+            state_root: outcome.state_root,
+            transactions_root: transactions_root(&transactions),
+            proposer,
+            view,
+        },
+        transactions,
+    };
+    let executed = Executed {
+        height,
+        outcome,
+        ledger: Arc::new(ledger),
+    };
+    Ok((ConsensusBlock::new(block), executed))
+}
+
+/// How much a proposer may put in one block.
+#[derive(Clone, Copy, Debug)]
+pub struct BlockLimits {
+    /// Most transactions per block.
+    pub max_transactions: usize,
+    /// Most encoded transaction bytes per block.
+    pub max_bytes: usize,
+}
+
+impl Default for BlockLimits {
+    fn default() -> Self {
+        Self {
+            max_transactions: MAX_BLOCK_TRANSACTIONS,
+            max_bytes: MAX_BLOCK_SIZE - BLOCK_OVERHEAD,
+        }
+    }
+}
+
+impl BlockLimits {
+    /// Clamps to what any block may carry, so a proposer never builds a block
+    /// its peers refuse to decode.
+    pub fn clamped(self) -> Self {
+        Self {
+            max_transactions: self.max_transactions.min(MAX_BLOCK_TRANSACTIONS),
+            max_bytes: self.max_bytes.min(MAX_BLOCK_SIZE - BLOCK_OVERHEAD),
+        }
+    }
+}
+
+/// Post-states of built and verified blocks, and the finalized tip.
+#[derive(Debug)]
+pub struct Executor {
+    states: BTreeMap<Hash, Arc<Executed>>,
+    finalized: (u64, Hash),
+}
+
+impl Executor {
+    /// Starts from the genesis block and the genesis ledger.
+    pub fn new(genesis: &ConsensusBlock, ledger: Ledger) -> Self {
+        let executed = Executed {
+            height: 0,
+            outcome: BlockOutcome {
+                height: 0,
+                receipts: Vec::new(),
+                emission: 0,
+                epochs: Vec::new(),
+                state_root: ledger.state_root(),
+            },
+            ledger: Arc::new(ledger),
+        };
+        let mut states = BTreeMap::new();
+        states.insert(genesis.hash(), Arc::new(executed));
+        Self {
+            states,
+            finalized: (0, genesis.hash()),
+        }
+    }
+
+    /// The post-state of a block, if this node executed it and it was not
+    /// pruned.
+    pub fn state(&self, block: &Hash) -> Option<Arc<Executed>> {
+        self.states.get(block).cloned()
+    }
+
+    /// Height and hash of the last finalized block.
+    pub fn finalized(&self) -> (u64, Hash) {
+        self.finalized
+    }
+
+    /// The post-state of the last finalized block.
+    pub fn finalized_state(&self) -> Option<Arc<Executed>> {
+        self.state(&self.finalized.1)
+    }
+
+    /// Keeps a block's post-state. States at or below the finalized height
+    /// are refused: those blocks can never be built on.
+    pub fn insert(&mut self, block: Hash, executed: Arc<Executed>) {
+        if executed.height > self.finalized.0 {
+            self.states.insert(block, executed);
+        }
+    }
+
+    /// Marks `block` (with its post-state) finalized and forgets every other
+    /// state at or below its height.
+    pub fn finalize(&mut self, block: Hash, executed: Arc<Executed>) {
+        let height = executed.height;
+        self.states.insert(block, executed);
+        self.states
+            .retain(|hash, state| state.height > height || *hash == block);
+        self.finalized = (height, block);
+    }
+
+    /// States kept (for tests and metrics).
+    pub fn len(&self) -> usize {
+        self.states.len()
+    }
+
+    /// Whether no state is kept (never true: the finalized tip stays).
+    pub fn is_empty(&self) -> bool {
+        self.states.is_empty()
+    }
+}
+
+/// The encoded size of transactions, as a proposer counts them.
+pub fn transactions_size(transactions: &[SignedTransaction]) -> usize {
+    transactions.iter().map(|tx| tx.encode().len()).sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use plexus_ledger::{Genesis, GenesisBalance, GenesisValidator};
+    use plexus_primitives::{Balance, Call, Keypair, Transaction};
+
+    fn key(i: u8) -> Keypair {
+        Keypair::from_seed([i; 32])
+    }
+
+    fn setup() -> (ConsensusBlock, Ledger) {
+        let genesis = Genesis {
+            chain_id: ChainId::new("plexus-exec").unwrap(),
+            balances: vec![GenesisBalance {
+                account: key(1).account_id(),
+                balance: Balance::from_rao(100 * Balance::UNIT.rao()),
+            }],
+            validators: vec![GenesisValidator {
+                consensus_key: key(9).account_id(),
+                address: None,
+            }],
+            economics: Default::default(),
+        };
+        let ledger = Ledger::from_genesis(&genesis).unwrap();
+        (ConsensusBlock::genesis(genesis.chain_id, &ledger), ledger)
+    }
+
+    fn transfer(ledger: &Ledger, nonce: u64) -> SignedTransaction {
+        Transaction {
+            chain_id: ledger.state().chain_id.clone(),
+            signer: key(1).account_id(),
+            nonce,
+            fee: ledger.state().economics.min_fee,
+            call: Call::Transfer {
+                to: key(2).account_id(),
+                amount: Balance::UNIT,
+            },
+        }
+        .sign(&key(1))
+    }
+
+    #[test]
+    fn built_blocks_replay_to_the_same_root() {
+        let (genesis, ledger) = setup();
+        let txs = vec![transfer(&ledger, 0), transfer(&ledger, 1)];
+        let (block, built) = build(genesis.header(), &ledger, txs, key(9).account_id(), 1).unwrap();
+        assert_eq!(block.header().state_root, built.ledger.state_root());
+        assert!(built.outcome.receipts.iter().all(|r| r.result.is_ok()));
+        check_structure(&ledger.state().chain_id, genesis.header(), &block).unwrap();
+        let replayed = replay(&ledger, block.block(), true).unwrap();
+        assert_eq!(replayed.outcome, built.outcome);
+        assert_eq!(replayed.ledger.state().account(&key(2).account_id()).balance, Balance::from_rao(2 * Balance::UNIT.rao()));
+    }
+
+    #[test]
+    fn tampered_blocks_are_rejected() {
+        let (genesis, ledger) = setup();
+        let chain_id = ledger.state().chain_id.clone();
+        let (block, _) =
+            build(genesis.header(), &ledger, vec![transfer(&ledger, 0)], key(9).account_id(), 1)
+                .unwrap();
+        let tamper = |f: &dyn Fn(&mut Block)| {
+            let mut b = block.block().clone();
+            f(&mut b);
+            ConsensusBlock::new(b)
+        };
+        let wrong_root = tamper(&|b| b.header.state_root = Hash::of(b"lie"));
+        assert!(matches!(
+            replay(&ledger, wrong_root.block(), true),
+            Err(BlockRejected::StateRoot { .. })
+        ));
+        let bad_sig = tamper(&|b| b.transactions[0].signature.0[0] ^= 1);
+        assert_eq!(
+            replay(&ledger, bad_sig.block(), true).unwrap_err(),
+            BlockRejected::BadSignature { index: 0 }
+        );
+        let extra_tx = tamper(&|b| b.transactions.push(transfer(&ledger, 1)));
+        assert_eq!(
+            check_structure(&chain_id, genesis.header(), &extra_tx),
+            Err(BlockRejected::TransactionsRoot)
+        );
+        let orphan = tamper(&|b| b.header.parent = Hash::of(b"elsewhere"));
+        assert!(matches!(
+            check_structure(&chain_id, genesis.header(), &orphan),
+            Err(BlockRejected::WrongParent { .. })
+        ));
+        let skipped = tamper(&|b| b.header.height = BlockHeight(2));
+        assert!(matches!(
+            check_structure(&chain_id, genesis.header(), &skipped),
+            Err(BlockRejected::WrongHeight { .. })
+        ));
+        let other_chain = ChainId::new("other").unwrap();
+        assert!(matches!(
+            check_structure(&other_chain, genesis.header(), &block),
+            Err(BlockRejected::WrongChain { .. })
+        ));
+    }
+
+    #[test]
+    fn finalizing_prunes_forks_and_keeps_the_tip() {
+        let (genesis, ledger) = setup();
+        let mut executor = Executor::new(&genesis, ledger.clone());
+        let proposer = key(9).account_id();
+        let (a, a_state) = build(genesis.header(), &ledger, vec![], proposer, 1).unwrap();
+        let (b, b_state) = build(genesis.header(), &ledger, vec![transfer(&ledger, 0)], proposer, 2).unwrap();
+        let (a, b) = (a.hash(), b.hash());
+        executor.insert(a, Arc::new(a_state.clone()));
+        executor.insert(b, Arc::new(b_state));
+        assert_eq!(executor.len(), 3);
+        executor.finalize(a, Arc::new(a_state));
+        assert_eq!(executor.finalized(), (1, a));
+        assert!(executor.state(&b).is_none() && executor.state(&genesis.hash()).is_none());
+        assert!(executor.finalized_state().is_some());
+    }
+}

@@ -1,0 +1,381 @@
+//! Transactions waiting for a block: checked on admission, ordered per
+//! account by nonce, bounded in count and bytes.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use plexus_ledger::{Ledger, TxError};
+use plexus_primitives::{AccountId, Balance, Encode, Hash, SignedTransaction};
+use thiserror::Error;
+
+/// Bounds of the mempool.
+#[derive(Clone, Copy, Debug)]
+pub struct MempoolLimits {
+    /// Most transactions held.
+    pub max_transactions: usize,
+    /// Most transactions held per sender.
+    pub max_per_sender: usize,
+    /// Most encoded bytes held.
+    pub max_bytes: usize,
+    /// Furthest ahead of the account's nonce a transaction may be.
+    pub max_nonce_gap: u64,
+}
+
+impl Default for MempoolLimits {
+    fn default() -> Self {
+        Self {
+            max_transactions: 50_000,
+            max_per_sender: 256,
+            max_bytes: 64 << 20,
+            max_nonce_gap: 256,
+        }
+    }
+}
+
+/// Why a transaction was not admitted.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum MempoolError {
+    /// The ledger's admission checks refused it.
+    #[error(transparent)]
+    Invalid(#[from] TxError),
+    /// The same transaction is already waiting.
+    #[error("transaction {0} is already in the mempool")]
+    AlreadyKnown(Hash),
+    /// Its nonce is too far ahead of the account's.
+    #[error("nonce {nonce} is more than {gap} ahead of the account's next nonce {next}")]
+    NonceTooFarAhead {
+        /// The transaction's nonce.
+        nonce: u64,
+        /// The account's next nonce.
+        next: u64,
+        /// The allowed gap.
+        gap: u64,
+    },
+    /// The sender already has too many transactions waiting.
+    #[error("sender has {0} transactions waiting already")]
+    SenderFull(usize),
+    /// The mempool is full and this transaction pays no more than the cheapest waiting.
+    #[error("mempool is full")]
+    Full,
+}
+
+#[derive(Clone, Debug)]
+struct Entry {
+    tx: SignedTransaction,
+    hash: Hash,
+    size: usize,
+}
+
+/// The mempool: per sender, transactions by nonce.
+#[derive(Debug, Default)]
+pub struct Mempool {
+    limits: MempoolLimits,
+    senders: BTreeMap<AccountId, BTreeMap<u64, Entry>>,
+    count: usize,
+    bytes: usize,
+}
+
+impl Mempool {
+    /// An empty mempool with these bounds.
+    pub fn new(limits: MempoolLimits) -> Self {
+        Self {
+            limits,
+            ..Self::default()
+        }
+    }
+
+    /// Transactions waiting.
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    /// Whether nothing waits.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// Admits a transaction that passes the ledger's checks against the
+    /// current state. A transaction with the nonce of one already waiting
+    /// replaces it only if it pays a higher fee.
+    pub fn insert(&mut self, tx: SignedTransaction, ledger: &Ledger) -> Result<Hash, MempoolError> {
+        ledger.precheck(&tx)?;
+        let hash = tx.hash();
+        let signer = tx.tx.signer;
+        let nonce = tx.tx.nonce;
+        let next = ledger.state().account(&signer).nonce;
+        if nonce > next + self.limits.max_nonce_gap {
+            return Err(MempoolError::NonceTooFarAhead {
+                nonce,
+                next,
+                gap: self.limits.max_nonce_gap,
+            });
+        }
+        let size = tx.encode().len();
+        let queue = self.senders.entry(signer).or_default();
+        if let Some(existing) = queue.get(&nonce) {
+            if existing.hash == hash {
+                return Err(MempoolError::AlreadyKnown(hash));
+            }
+            if tx.tx.fee <= existing.tx.tx.fee {
+                return Err(MempoolError::Invalid(TxError::BadNonce {
+                    expected: nonce + 1,
+                    got: nonce,
+                }));
+            }
+            let old = existing.size;
+            queue.insert(nonce, Entry { tx, hash, size });
+            self.bytes = self.bytes - old + size;
+            return Ok(hash);
+        }
+        if queue.len() >= self.limits.max_per_sender {
+            return Err(MempoolError::SenderFull(queue.len()));
+        }
+        let full =
+            self.count >= self.limits.max_transactions || self.bytes + size > self.limits.max_bytes;
+        if full && !self.evict_cheaper_than(tx.tx.fee, &signer) {
+            return Err(MempoolError::Full);
+        }
+        self.senders
+            .entry(signer)
+            .or_default()
+            .insert(nonce, Entry { tx, hash, size });
+        self.count += 1;
+        self.bytes += size;
+        Ok(hash)
+    }
+
+    /// Drops the last queued transaction of the sender whose last one pays
+    /// the lowest fee, if that fee is below `fee` (and it is not `except`'s).
+    fn evict_cheaper_than(&mut self, fee: Balance, except: &AccountId) -> bool {
+        let victim = self
+            .senders
+            .iter()
+            .filter(|(sender, q)| *sender != except && !q.is_empty())
+            .filter_map(|(sender, q)| {
+                q.iter()
+                    .next_back()
+                    .map(|(n, e)| (e.tx.tx.fee, *sender, *n))
+            })
+            .min();
+        match victim {
+            Some((victim_fee, sender, nonce)) if victim_fee < fee => {
+                self.remove(&sender, nonce);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn remove(&mut self, sender: &AccountId, nonce: u64) {
+        if let Some(queue) = self.senders.get_mut(sender) {
+            if let Some(e) = queue.remove(&nonce) {
+                self.count -= 1;
+                self.bytes -= e.size;
+            }
+            if queue.is_empty() {
+                self.senders.remove(sender);
+            }
+        }
+    }
+
+    /// Up to `max_transactions` (and `max_bytes`) transactions that can go
+    /// into the next block in order: for each sender, the run of consecutive
+    /// nonces starting at its next nonce in `ledger`; senders take turns so
+    /// that one busy account cannot crowd out the rest.
+    pub fn select(
+        &self,
+        ledger: &Ledger,
+        max_transactions: usize,
+        max_bytes: usize,
+    ) -> Vec<SignedTransaction> {
+        let mut runs: Vec<std::collections::btree_map::Range<'_, u64, Entry>> = Vec::new();
+        let mut expected: Vec<u64> = Vec::new();
+        for (sender, queue) in &self.senders {
+            let next = ledger.state().account(sender).nonce;
+            runs.push(queue.range(next..));
+            expected.push(next);
+        }
+        let (mut out, mut bytes) = (Vec::new(), 0usize);
+        let mut progressed = true;
+        while progressed && out.len() < max_transactions {
+            progressed = false;
+            for (run, want) in runs.iter_mut().zip(expected.iter_mut()) {
+                if out.len() >= max_transactions {
+                    break;
+                }
+                match run.next() {
+                    Some((nonce, e)) if *nonce == *want && bytes + e.size <= max_bytes => {
+                        out.push(e.tx.clone());
+                        bytes += e.size;
+                        *want += 1;
+                        progressed = true;
+                    }
+                    // A gap or a full block ends this sender's run.
+                    _ => *want = u64::MAX,
+                }
+            }
+        }
+        out
+    }
+
+    /// Forgets transactions the ledger has used up (nonce below the
+    /// account's next) and those that can no longer pay their fee.
+    pub fn prune(&mut self, ledger: &Ledger) {
+        let senders: Vec<AccountId> = self.senders.keys().copied().collect();
+        for sender in senders {
+            let next = ledger.state().account(&sender).nonce;
+            let stale: Vec<u64> = self.senders[&sender]
+                .range(..next)
+                .map(|(n, _)| *n)
+                .collect();
+            for nonce in stale {
+                self.remove(&sender, nonce);
+            }
+        }
+    }
+
+    /// Whether a transaction is waiting.
+    pub fn contains(&self, hash: &Hash) -> bool {
+        self.senders
+            .values()
+            .any(|q| q.values().any(|e| e.hash == *hash))
+    }
+}
+
+/// A mempool shared between the RPC server and block building.
+#[derive(Clone, Debug, Default)]
+pub struct SharedMempool(Arc<Mutex<Mempool>>);
+
+impl SharedMempool {
+    /// Wraps a mempool.
+    pub fn new(mempool: Mempool) -> Self {
+        Self(Arc::new(Mutex::new(mempool)))
+    }
+
+    /// Locks it; a panic elsewhere while holding it does not poison it for good.
+    pub fn lock(&self) -> MutexGuard<'_, Mempool> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use plexus_ledger::{Economics, Genesis, GenesisBalance, GenesisValidator, Signatures};
+    use plexus_primitives::{Call, ChainId, Keypair, Transaction};
+
+    use super::*;
+
+    fn key(i: u8) -> Keypair {
+        Keypair::from_seed([i; 32])
+    }
+
+    fn ledger() -> Ledger {
+        Ledger::from_genesis(&Genesis {
+            chain_id: ChainId::new("mempool-test").unwrap(),
+            balances: (1..=4)
+                .map(|i| GenesisBalance {
+                    account: key(i).account_id(),
+                    balance: Balance::from_rao(1 << 40),
+                })
+                .collect(),
+            validators: vec![GenesisValidator {
+                consensus_key: key(9).account_id(),
+                address: None,
+            }],
+            economics: Economics::default(),
+        })
+        .unwrap()
+    }
+
+    fn tx(from: u8, nonce: u64, fee: u64) -> SignedTransaction {
+        Transaction {
+            chain_id: ChainId::new("mempool-test").unwrap(),
+            signer: key(from).account_id(),
+            nonce,
+            fee: Balance::from_rao(fee),
+            call: Call::Transfer {
+                to: key(4).account_id(),
+                amount: Balance::from_rao(1),
+            },
+        }
+        .sign(&key(from))
+    }
+
+    const FEE: u64 = 100_000;
+
+    #[test]
+    fn selection_follows_nonces_and_takes_turns() {
+        let ledger = ledger();
+        let mut pool = Mempool::new(MempoolLimits::default());
+        for n in [2, 0, 1] {
+            pool.insert(tx(1, n, FEE), &ledger).unwrap();
+        }
+        pool.insert(tx(2, 0, FEE), &ledger).unwrap();
+        pool.insert(tx(3, 1, FEE), &ledger).unwrap(); // a gap: nonce 0 is missing
+        let picked: Vec<(AccountId, u64)> = pool
+            .select(&ledger, 10, 1 << 20)
+            .iter()
+            .map(|t| (t.tx.signer, t.tx.nonce))
+            .collect();
+        let (a, b) = (key(1).account_id(), key(2).account_id());
+        // Senders take turns in account order; then the busy one continues.
+        let first_round = if a < b {
+            [(a, 0), (b, 0)]
+        } else {
+            [(b, 0), (a, 0)]
+        };
+        assert_eq!(picked[..2], first_round);
+        assert_eq!(picked[2..], [(a, 1), (a, 2)]);
+        assert_eq!(
+            pool.select(&ledger, 2, 1 << 20).len(),
+            2,
+            "bounded by count"
+        );
+        // Every selected transaction applies in order.
+        let mut next = ledger.clone();
+        let txs = pool.select(&ledger, 10, 1 << 20);
+        let out = next.apply_block(1, &txs, Signatures::Trusted).unwrap();
+        assert!(out.receipts.iter().all(|r| r.result.is_ok()));
+        pool.prune(&next);
+        assert_eq!(pool.len(), 1, "only the gapped transaction is left");
+    }
+
+    #[test]
+    fn duplicates_replacements_and_bounds() {
+        let ledger = ledger();
+        let mut pool = Mempool::new(MempoolLimits {
+            max_transactions: 2,
+            max_per_sender: 2,
+            ..MempoolLimits::default()
+        });
+        let first = tx(1, 0, FEE);
+        pool.insert(first.clone(), &ledger).unwrap();
+        assert_eq!(
+            pool.insert(first.clone(), &ledger),
+            Err(MempoolError::AlreadyKnown(first.hash()))
+        );
+        // Same nonce: only a higher fee replaces.
+        assert!(pool.insert(tx(1, 0, FEE), &ledger).is_err() || pool.len() == 1);
+        let richer = tx(1, 0, FEE * 2);
+        pool.insert(richer.clone(), &ledger).unwrap();
+        assert!(pool.contains(&richer.hash()) && !pool.contains(&first.hash()));
+        assert_eq!(pool.len(), 1);
+        pool.insert(tx(2, 0, FEE), &ledger).unwrap();
+        // Full: a cheaper newcomer is refused, a richer one evicts the cheapest.
+        assert_eq!(pool.insert(tx(3, 0, FEE), &ledger), Err(MempoolError::Full));
+        pool.insert(tx(3, 0, FEE * 3), &ledger).unwrap();
+        assert_eq!(pool.len(), 2);
+        let far = tx(4, 1_000, FEE);
+        assert!(matches!(
+            pool.insert(far, &ledger),
+            Err(MempoolError::NonceTooFarAhead { .. })
+        ));
+        let cheap = tx(4, 0, 1);
+        assert!(matches!(
+            pool.insert(cheap, &ledger),
+            Err(MempoolError::Invalid(TxError::FeeTooLow { .. }))
+        ));
+    }
+}

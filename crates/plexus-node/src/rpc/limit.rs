@@ -1,0 +1,103 @@
+//! A per-connection request rate limit: a token bucket refilled each
+//! second. The RPC is not part of consensus, so it may read the clock.
+
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use jsonrpsee::core::middleware::{Batch, Notification, RpcServiceT};
+use jsonrpsee::server::MethodResponse;
+use jsonrpsee::types::{ErrorObject, Request};
+
+/// The error code of a refused, rate-limited request.
+pub const RATE_LIMITED: i32 = -32029;
+
+#[derive(Debug)]
+struct Bucket {
+    capacity: u32,
+    tokens: u32,
+    refilled: Instant,
+}
+
+impl Bucket {
+    fn take(&mut self) -> bool {
+        let now = Instant::now();
+        let elapsed_ms = now.duration_since(self.refilled).as_millis();
+        let earned = (elapsed_ms * u128::from(self.capacity) / 1_000) as u32;
+        if earned > 0 {
+            self.tokens = self.tokens.saturating_add(earned).min(self.capacity);
+            self.refilled = now;
+        }
+        if self.tokens == 0 {
+            return false;
+        }
+        self.tokens -= 1;
+        true
+    }
+}
+
+/// Middleware refusing calls beyond `per_second` on one connection.
+#[derive(Clone, Debug)]
+pub struct RateLimit<S> {
+    inner: S,
+    bucket: Arc<Mutex<Bucket>>,
+}
+
+impl<S> RateLimit<S> {
+    /// Wraps `inner` with a fresh bucket (one per connection).
+    pub fn new(inner: S, per_second: u32) -> Self {
+        let capacity = per_second.max(1);
+        Self {
+            inner,
+            bucket: Arc::new(Mutex::new(Bucket {
+                capacity,
+                tokens: capacity,
+                refilled: Instant::now(),
+            })),
+        }
+    }
+
+    fn allow(&self) -> bool {
+        self.bucket
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
+    }
+}
+
+impl<S> RpcServiceT for RateLimit<S>
+where
+    S: RpcServiceT<MethodResponse = MethodResponse> + Clone + Send + Sync + 'static,
+{
+    type MethodResponse = S::MethodResponse;
+    type NotificationResponse = S::NotificationResponse;
+    type BatchResponse = S::BatchResponse;
+
+    fn call<'a>(
+        &self,
+        request: Request<'a>,
+    ) -> impl Future<Output = Self::MethodResponse> + Send + 'a {
+        let allowed = self.allow();
+        let inner = self.inner.clone();
+        async move {
+            if allowed {
+                inner.call(request).await
+            } else {
+                let error = ErrorObject::owned(RATE_LIMITED, "rate limited: slow down", None::<()>);
+                MethodResponse::error(request.id, error)
+            }
+        }
+    }
+
+    fn batch<'a>(&self, batch: Batch<'a>) -> impl Future<Output = Self::BatchResponse> + Send + 'a {
+        // A batch counts as one request here; its size is bounded by the
+        // request body limit.
+        self.inner.batch(batch)
+    }
+
+    fn notification<'a>(
+        &self,
+        n: Notification<'a>,
+    ) -> impl Future<Output = Self::NotificationResponse> + Send + 'a {
+        self.inner.notification(n)
+    }
+}

@@ -1,0 +1,83 @@
+//! JSON-RPC 2.0 over HTTP and WebSocket: the node's public interface.
+//!
+//! One trait defines the methods; jsonrpsee derives the server side (which
+//! [`server`] implements) and a typed client (`PlexusApiClient`), used by the
+//! CLI over HTTP and by subscribers over WebSocket.
+
+mod limit;
+mod server;
+mod types;
+
+use jsonrpsee::core::SubscriptionResult;
+use jsonrpsee::proc_macros::rpc;
+use jsonrpsee::types::ErrorObjectOwned;
+use plexus_ledger::{
+    Account, CommitInfo, NeuronInfo, PoolInfo, StakeInfo, SubnetInfo, SubnetParams,
+};
+use plexus_primitives::{AccountId, Hash};
+
+pub use limit::RATE_LIMITED;
+pub use server::{RpcConfig, RpcServer, codes, start};
+pub use types::{BlockInfo, ChainStatus, TxInfo, TxStatus, ValueProof};
+
+/// The Plexus node API (methods are `plexus_<name>`).
+#[rpc(server, client, namespace = "plexus")]
+pub trait PlexusApi {
+    /// Heights, state root, validators, peers and mempool size.
+    #[method(name = "status")]
+    async fn status(&self) -> Result<ChainStatus, ErrorObjectOwned>;
+
+    /// Admits a signed transaction (hex of its canonical encoding) to the
+    /// mempool; returns its hash. Follow it with `transactionStatus`.
+    #[method(name = "submitTransaction")]
+    async fn submit_transaction(&self, tx_hex: String) -> Result<Hash, ErrorObjectOwned>;
+
+    /// Pending, included (with its outcome) or unknown.
+    #[method(name = "transactionStatus")]
+    async fn transaction_status(&self, hash: Hash) -> Result<TxStatus, ErrorObjectOwned>;
+
+    /// An account's balance and next nonce.
+    #[method(name = "account")]
+    async fn account(&self, address: AccountId) -> Result<Account, ErrorObjectOwned>;
+
+    /// Every subnet.
+    #[method(name = "subnets")]
+    async fn subnets(&self) -> Result<Vec<SubnetInfo>, ErrorObjectOwned>;
+
+    /// One subnet.
+    #[method(name = "subnet")]
+    async fn subnet(&self, netuid: u16) -> Result<SubnetInfo, ErrorObjectOwned>;
+
+    /// A subnet's hyperparameters.
+    #[method(name = "hyperparameters")]
+    async fn hyperparameters(&self, netuid: u16) -> Result<SubnetParams, ErrorObjectOwned>;
+
+    /// A subnet's pool.
+    #[method(name = "pool")]
+    async fn pool(&self, netuid: u16) -> Result<PoolInfo, ErrorObjectOwned>;
+
+    /// A subnet's metagraph.
+    #[method(name = "metagraph")]
+    async fn metagraph(&self, netuid: u16) -> Result<Vec<NeuronInfo>, ErrorObjectOwned>;
+
+    /// A coldkey's stake positions.
+    #[method(name = "stakes")]
+    async fn stakes(&self, coldkey: AccountId) -> Result<Vec<StakeInfo>, ErrorObjectOwned>;
+
+    /// A subnet's pending weight commits.
+    #[method(name = "pendingCommits")]
+    async fn pending_commits(&self, netuid: u16) -> Result<Vec<CommitInfo>, ErrorObjectOwned>;
+
+    /// A finalized block by height.
+    #[method(name = "block")]
+    async fn block(&self, height: u64) -> Result<BlockInfo, ErrorObjectOwned>;
+
+    /// A state value (key in hex) with its proof against the latest
+    /// finalized header's state root.
+    #[method(name = "proof")]
+    async fn proof(&self, key_hex: String) -> Result<ValueProof, ErrorObjectOwned>;
+
+    /// Each newly finalized block.
+    #[subscription(name = "subscribeFinalized" => "finalized", unsubscribe = "unsubscribeFinalized", item = BlockInfo)]
+    async fn subscribe_finalized(&self) -> SubscriptionResult;
+}

@@ -1,0 +1,267 @@
+//! The RPC server: reads the finalized chain, admits transactions.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use jsonrpsee::core::middleware::RpcServiceBuilder;
+use jsonrpsee::core::{SubscriptionResult, async_trait};
+use jsonrpsee::server::{
+    PendingSubscriptionSink, ServerBuilder, ServerConfig, ServerHandle, SubscriptionMessage,
+};
+use jsonrpsee::types::ErrorObjectOwned;
+use plexus_ledger::commitment;
+use plexus_ledger::{
+    Account, CommitInfo, NeuronInfo, PoolInfo, StakeInfo, SubnetInfo, SubnetParams,
+};
+use plexus_primitives::{AccountId, Hash, NetUid, SignedTransaction};
+use tokio::sync::broadcast::error::RecvError;
+
+use super::PlexusApiServer;
+use super::limit::RateLimit;
+use super::types::{BlockInfo, ChainStatus, TxStatus, ValueProof};
+use crate::mempool::SharedMempool;
+use crate::store::ChainStore;
+
+/// Error codes beyond JSON-RPC's own.
+pub mod codes {
+    /// The request's parameters are malformed (JSON-RPC's invalid params).
+    pub const INVALID_PARAMS: i32 = -32602;
+    /// The transaction was refused; the message says why.
+    pub const TX_REFUSED: i32 = 1;
+    /// The thing asked for does not exist.
+    pub const NOT_FOUND: i32 = 2;
+    /// The node could not build a proof.
+    pub const PROOF_FAILED: i32 = 3;
+}
+
+fn error(code: i32, message: impl Into<String>) -> ErrorObjectOwned {
+    ErrorObjectOwned::owned(code, message.into(), None::<()>)
+}
+
+fn not_found(what: String) -> ErrorObjectOwned {
+    error(codes::NOT_FOUND, what)
+}
+
+/// Limits of the server.
+#[derive(Clone, Copy, Debug)]
+pub struct RpcConfig {
+    /// Largest request body, bytes.
+    pub max_request_bytes: u32,
+    /// Largest response body, bytes.
+    pub max_response_bytes: u32,
+    /// Most simultaneous connections.
+    pub max_connections: u32,
+    /// Most subscriptions per connection.
+    pub max_subscriptions_per_connection: u32,
+    /// Most requests per second per connection (bursts up to one second's worth).
+    pub requests_per_second: u32,
+}
+
+impl Default for RpcConfig {
+    fn default() -> Self {
+        Self {
+            max_request_bytes: 1 << 20,
+            max_response_bytes: 32 << 20,
+            max_connections: 256,
+            max_subscriptions_per_connection: 16,
+            requests_per_second: 500,
+        }
+    }
+}
+
+/// What the RPC methods read and write.
+#[derive(Clone, Debug)]
+pub struct RpcServer {
+    store: ChainStore,
+    mempool: SharedMempool,
+    peers: Arc<AtomicUsize>,
+}
+
+impl RpcServer {
+    /// Serves `store`, admitting transactions into `mempool`; `peers` is kept
+    /// up to date by the p2p layer.
+    pub fn new(store: ChainStore, mempool: SharedMempool, peers: Arc<AtomicUsize>) -> Self {
+        Self {
+            store,
+            mempool,
+            peers,
+        }
+    }
+
+    fn subnet_or_404<T>(value: Option<T>, netuid: u16) -> Result<T, ErrorObjectOwned> {
+        value.ok_or_else(|| not_found(format!("subnet {netuid} does not exist")))
+    }
+}
+
+/// Starts serving HTTP and WebSocket on `addr` (the same port serves both).
+pub async fn start(
+    addr: SocketAddr,
+    config: RpcConfig,
+    server: RpcServer,
+) -> std::io::Result<(SocketAddr, ServerHandle)> {
+    let settings = ServerConfig::builder()
+        .max_request_body_size(config.max_request_bytes)
+        .max_response_body_size(config.max_response_bytes)
+        .max_connections(config.max_connections)
+        .max_subscriptions_per_connection(config.max_subscriptions_per_connection)
+        .build();
+    let per_second = config.requests_per_second;
+    let middleware =
+        RpcServiceBuilder::new().layer_fn(move |service| RateLimit::new(service, per_second));
+    let built = ServerBuilder::default()
+        .set_config(settings)
+        .set_rpc_middleware(middleware)
+        .build(addr)
+        .await?;
+    let local = built.local_addr()?;
+    Ok((local, built.start(server.into_rpc())))
+}
+
+#[async_trait]
+impl PlexusApiServer for RpcServer {
+    async fn status(&self) -> Result<ChainStatus, ErrorObjectOwned> {
+        let ledger = self.store.ledger();
+        let state = ledger.state();
+        Ok(ChainStatus {
+            chain_id: state.chain_id.to_string(),
+            height: self.store.seen_height(),
+            finalized_height: ledger.height(),
+            state_root: self
+                .store
+                .block(ledger.height())
+                .map_or_else(|| ledger.state_root(), |b| b.outcome.state_root),
+            validators: state.validators.iter().map(|v| v.consensus_key).collect(),
+            peers: self.peers.load(Ordering::Relaxed),
+            mempool: self.mempool.lock().len(),
+            min_fee: state.economics.min_fee,
+        })
+    }
+
+    async fn submit_transaction(&self, tx_hex: String) -> Result<Hash, ErrorObjectOwned> {
+        let bytes = hex::decode(tx_hex.trim_start_matches("0x")).map_err(|e| {
+            error(
+                codes::INVALID_PARAMS,
+                format!("transaction is not hex: {e}"),
+            )
+        })?;
+        let tx = SignedTransaction::decode_network(&bytes).map_err(|e| {
+            error(
+                codes::INVALID_PARAMS,
+                format!("transaction does not decode: {e}"),
+            )
+        })?;
+        let ledger = self.store.ledger();
+        self.mempool
+            .lock()
+            .insert(tx, &ledger)
+            .map_err(|e| error(codes::TX_REFUSED, e.to_string()))
+    }
+
+    async fn transaction_status(&self, hash: Hash) -> Result<TxStatus, ErrorObjectOwned> {
+        if let Some((location, block)) = self.store.transaction(&hash) {
+            let error = block.outcome.receipts[location.index]
+                .result
+                .as_ref()
+                .err()
+                .map(ToString::to_string);
+            return Ok(TxStatus::Included {
+                height: location.height,
+                index: location.index,
+                error,
+            });
+        }
+        if self.mempool.lock().contains(&hash) {
+            return Ok(TxStatus::Pending);
+        }
+        Ok(TxStatus::Unknown)
+    }
+
+    async fn account(&self, address: AccountId) -> Result<Account, ErrorObjectOwned> {
+        Ok(self.store.ledger().state().account(&address))
+    }
+
+    async fn subnets(&self) -> Result<Vec<SubnetInfo>, ErrorObjectOwned> {
+        Ok(self.store.ledger().state().subnet_infos())
+    }
+
+    async fn subnet(&self, netuid: u16) -> Result<SubnetInfo, ErrorObjectOwned> {
+        Self::subnet_or_404(
+            self.store.ledger().state().subnet_info(NetUid(netuid)),
+            netuid,
+        )
+    }
+
+    async fn hyperparameters(&self, netuid: u16) -> Result<SubnetParams, ErrorObjectOwned> {
+        Self::subnet_or_404(
+            self.store.ledger().state().hyperparameters(NetUid(netuid)),
+            netuid,
+        )
+    }
+
+    async fn pool(&self, netuid: u16) -> Result<PoolInfo, ErrorObjectOwned> {
+        Self::subnet_or_404(
+            self.store.ledger().state().pool_info(NetUid(netuid)),
+            netuid,
+        )
+    }
+
+    async fn metagraph(&self, netuid: u16) -> Result<Vec<NeuronInfo>, ErrorObjectOwned> {
+        Self::subnet_or_404(
+            self.store.ledger().state().metagraph(NetUid(netuid)),
+            netuid,
+        )
+    }
+
+    async fn stakes(&self, coldkey: AccountId) -> Result<Vec<StakeInfo>, ErrorObjectOwned> {
+        Ok(self.store.ledger().state().stakes_of(&coldkey))
+    }
+
+    async fn pending_commits(&self, netuid: u16) -> Result<Vec<CommitInfo>, ErrorObjectOwned> {
+        Self::subnet_or_404(
+            self.store.ledger().state().pending_commits(NetUid(netuid)),
+            netuid,
+        )
+    }
+
+    async fn block(&self, height: u64) -> Result<BlockInfo, ErrorObjectOwned> {
+        let block = self
+            .store
+            .block(height)
+            .ok_or_else(|| not_found(format!("no finalized block at height {height}")))?;
+        Ok(BlockInfo::from_block(&block.block, &block.outcome))
+    }
+
+    async fn proof(&self, key_hex: String) -> Result<ValueProof, ErrorObjectOwned> {
+        let key = hex::decode(key_hex.trim_start_matches("0x"))
+            .map_err(|e| error(codes::INVALID_PARAMS, format!("key is not hex: {e}")))?;
+        let ledger = self.store.ledger();
+        let (value, proof) = commitment::prove(ledger.state(), &key)
+            .map_err(|e| error(codes::PROOF_FAILED, e.to_string()))?;
+        Ok(ValueProof {
+            height: ledger.height(),
+            state_root: ledger.state_root(),
+            key: hex::encode(&key),
+            value: value.map(hex::encode),
+            proof,
+        })
+    }
+
+    async fn subscribe_finalized(&self, pending: PendingSubscriptionSink) -> SubscriptionResult {
+        let mut blocks = self.store.subscribe();
+        let sink = pending.accept().await?;
+        loop {
+            let block = match blocks.recv().await {
+                Ok(block) => block,
+                // A slow subscriber skips what it missed rather than stalling the node.
+                Err(RecvError::Lagged(_)) => continue,
+                Err(RecvError::Closed) => return Ok(()),
+            };
+            let info = BlockInfo::from_block(&block.block, &block.outcome);
+            let message = SubscriptionMessage::from(serde_json::value::to_raw_value(&info)?);
+            if sink.send(message).await.is_err() {
+                return Ok(());
+            }
+        }
+    }
+}

@@ -1,0 +1,113 @@
+//! What the RPC answers, as JSON.
+
+use plexus_primitives::{AccountId, Block, BlockHeader, Call, Hash, Proof};
+use serde::{Deserialize, Serialize};
+
+/// Chain status: heights, validators, peers, mempool.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChainStatus {
+    /// The chain's id.
+    pub chain_id: String,
+    /// Highest block seen (notarized or finalized).
+    pub height: u64,
+    /// Highest finalized block.
+    pub finalized_height: u64,
+    /// State root after the finalized block.
+    pub state_root: Hash,
+    /// Chain validators' consensus keys.
+    pub validators: Vec<AccountId>,
+    /// Connected peers.
+    pub peers: usize,
+    /// Transactions waiting.
+    pub mempool: usize,
+    /// The least fee a transaction must carry.
+    pub min_fee: plexus_primitives::Balance,
+}
+
+/// A finalized block with its transactions' outcomes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlockInfo {
+    /// The header's hash.
+    pub hash: Hash,
+    /// The header.
+    pub header: BlockHeader,
+    /// Its transactions, in order.
+    pub transactions: Vec<TxInfo>,
+    /// Tokens emitted into the pools by this block.
+    pub emission: u64,
+    /// Subnets whose epoch ran in this block.
+    pub epochs: Vec<u16>,
+}
+
+/// A transaction in a block.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TxInfo {
+    /// Its hash.
+    pub hash: Hash,
+    /// Its signer.
+    pub signer: AccountId,
+    /// Its nonce.
+    pub nonce: u64,
+    /// What it asked for.
+    pub call: Call,
+    /// `None` if applied, else why it was refused (with no effect).
+    pub error: Option<String>,
+}
+
+/// The fate of a submitted transaction.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum TxStatus {
+    /// Waiting in this node's mempool.
+    Pending,
+    /// In a finalized block.
+    Included {
+        /// The block's height.
+        height: u64,
+        /// Index within the block.
+        index: usize,
+        /// `None` if applied, else why it was refused.
+        error: Option<String>,
+    },
+    /// Not known to this node.
+    Unknown,
+}
+
+/// A state value with its proof against a finalized header's state root.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ValueProof {
+    /// The height whose post-state the proof is against.
+    pub height: u64,
+    /// That state's root (the header's `state_root`).
+    pub state_root: Hash,
+    /// The key, hex.
+    pub key: String,
+    /// The value, hex, or `None` if absent.
+    pub value: Option<String>,
+    /// Membership or absence proof.
+    pub proof: Proof,
+}
+
+impl BlockInfo {
+    /// The JSON view of a finalized block.
+    pub fn from_block(block: &Block, outcome: &plexus_ledger::BlockOutcome) -> Self {
+        Self {
+            hash: block.header.hash(),
+            header: block.header.clone(),
+            transactions: block
+                .transactions
+                .iter()
+                .zip(&outcome.receipts)
+                .map(|(tx, r)| TxInfo {
+                    hash: r.tx_hash,
+                    signer: tx.tx.signer,
+                    nonce: tx.tx.nonce,
+                    call: tx.tx.call.clone(),
+                    error: r.result.as_ref().err().map(ToString::to_string),
+                })
+                .collect(),
+            emission: outcome.emission,
+            epochs: outcome.epochs.iter().map(|n| n.0).collect(),
+        }
+    }
+}

@@ -1,0 +1,292 @@
+//! The JSON-RPC server as a client sees it, over real HTTP and WebSocket on
+//! loopback. Consensus is stood in for by finalizing blocks by hand from
+//! the mempool (the consensus tests live in `simulation.rs`).
+
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
+use std::time::Duration;
+
+use jsonrpsee_http_client::HttpClientBuilder;
+use jsonrpsee_ws_client::WsClientBuilder;
+use plexus_ledger::commitment::account_key;
+use plexus_ledger::{Economics, Genesis, GenesisBalance, GenesisValidator, Ledger, Signatures};
+use plexus_node::mempool::{Mempool, MempoolLimits, SharedMempool};
+use plexus_node::rpc::{self, PlexusApiClient, RpcConfig, RpcServer, TxStatus};
+use plexus_node::store::ChainStore;
+use plexus_primitives::{
+    AccountId, Balance, Block, BlockHeader, BlockHeight, Call, ChainId, Encode, Hash, Keypair,
+    SignedTransaction, Transaction, transactions_root,
+};
+
+fn key(i: u8) -> Keypair {
+    Keypair::from_seed([i; 32])
+}
+
+struct Node {
+    store: ChainStore,
+    mempool: SharedMempool,
+    url: String,
+    ws: String,
+    _handle: jsonrpsee::server::ServerHandle,
+}
+
+impl Node {
+    async fn start() -> Self {
+        Self::start_with(RpcConfig {
+            max_request_bytes: 64 * 1024,
+            ..RpcConfig::default()
+        })
+        .await
+    }
+
+    async fn start_with(config: RpcConfig) -> Self {
+        let genesis = Genesis {
+            chain_id: ChainId::new("plexus-rpc-test").unwrap(),
+            balances: (1..=3)
+                .map(|i| GenesisBalance {
+                    account: key(i).account_id(),
+                    balance: Balance::from_rao(1_000_000_000_000),
+                })
+                .collect(),
+            validators: vec![GenesisValidator {
+                consensus_key: key(9).account_id(),
+                address: None,
+            }],
+            economics: Economics::default(),
+        };
+        let store = ChainStore::new(Ledger::from_genesis(&genesis).unwrap());
+        let mempool = SharedMempool::new(Mempool::new(MempoolLimits::default()));
+        let server = RpcServer::new(
+            store.clone(),
+            mempool.clone(),
+            Arc::new(AtomicUsize::new(3)),
+        );
+        let (addr, handle) = rpc::start("127.0.0.1:0".parse().unwrap(), config, server)
+            .await
+            .unwrap();
+        Self {
+            store,
+            mempool,
+            url: format!("http://{addr}"),
+            ws: format!("ws://{addr}"),
+            _handle: handle,
+        }
+    }
+
+    /// Finalizes one block from the mempool, as consensus would.
+    fn finalize_block(&self) {
+        let ledger = self.store.ledger();
+        let txs = self.mempool.lock().select(&ledger, 1_000, 1 << 20);
+        let mut next = (*ledger).clone();
+        let height = next.height() + 1;
+        let outcome = next.apply_block(height, &txs, Signatures::Trusted).unwrap();
+        let header = BlockHeader {
+            chain_id: next.state().chain_id.clone(),
+            height: BlockHeight(height),
+            parent: Hash::ZERO,
+            state_root: outcome.state_root,
+            transactions_root: transactions_root(&txs),
+            proposer: key(9).account_id(),
+            view: height,
+        };
+        self.mempool.lock().prune(&next);
+        self.store.finalize(
+            Block {
+                header,
+                transactions: txs,
+            },
+            outcome,
+            Arc::new(next),
+        );
+    }
+}
+
+fn transfer(from: u8, nonce: u64, to: AccountId, chain: &str) -> SignedTransaction {
+    Transaction {
+        chain_id: ChainId::new(chain).unwrap(),
+        signer: key(from).account_id(),
+        nonce,
+        fee: Economics::default().min_fee,
+        call: Call::Transfer {
+            to,
+            amount: Balance::from_rao(5_000_000_000),
+        },
+    }
+    .sign(&key(from))
+}
+
+#[tokio::test]
+async fn a_transaction_is_admitted_then_finalized_and_proven() {
+    let node = Node::start().await;
+    let client = HttpClientBuilder::default().build(&node.url).unwrap();
+    let status = client.status().await.unwrap();
+    assert_eq!(
+        (status.height, status.finalized_height, status.peers),
+        (0, 0, 3)
+    );
+
+    let to = key(3).account_id();
+    let tx = transfer(1, 0, to, "plexus-rpc-test");
+    let hash = client
+        .submit_transaction(hex::encode(tx.encode()))
+        .await
+        .unwrap();
+    assert_eq!(hash, tx.hash());
+    assert_eq!(
+        client.transaction_status(hash).await.unwrap(),
+        TxStatus::Pending
+    );
+    assert_eq!(client.status().await.unwrap().mempool, 1);
+
+    node.finalize_block();
+    assert_eq!(
+        client.transaction_status(hash).await.unwrap(),
+        TxStatus::Included {
+            height: 1,
+            index: 0,
+            error: None
+        }
+    );
+    let account = client.account(to).await.unwrap();
+    assert_eq!(account.balance.rao(), 1_005_000_000_000);
+    let block = client.block(1).await.unwrap();
+    assert_eq!(block.transactions[0].hash, hash);
+    assert!(client.block(2).await.is_err(), "no block 2 yet");
+
+    // The balance proves against the finalized header's state root.
+    let proof = client.proof(hex::encode(account_key(&to))).await.unwrap();
+    assert_eq!(proof.state_root, block.header.state_root);
+    let value = hex::decode(proof.value.unwrap()).unwrap();
+    let mut expected = account.balance.encode();
+    account.nonce.encode_to(&mut expected);
+    assert_eq!(value, expected);
+    proof
+        .proof
+        .verify_member(&block.header.state_root, &account_key(&to), &value)
+        .unwrap();
+}
+
+#[tokio::test]
+async fn bad_requests_get_errors_and_the_node_keeps_serving() {
+    let node = Node::start().await;
+    let client = HttpClientBuilder::default().build(&node.url).unwrap();
+    let refused = |e: jsonrpsee::core::ClientError| match e {
+        jsonrpsee::core::ClientError::Call(obj) => (obj.code(), obj.message().to_owned()),
+        other => panic!("expected a JSON-RPC error, got {other}"),
+    };
+    let (code, _) = refused(client.submit_transaction("zz".into()).await.unwrap_err());
+    assert_eq!(code, -32602, "not hex");
+    let (code, msg) = refused(client.submit_transaction("00ff".into()).await.unwrap_err());
+    assert_eq!(code, -32602, "does not decode: {msg}");
+    let mut forged = transfer(1, 0, key(3).account_id(), "plexus-rpc-test");
+    forged.tx.nonce = 7;
+    let (code, msg) = refused(
+        client
+            .submit_transaction(hex::encode(forged.encode()))
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!((code, msg.as_str()), (1, "bad signature"));
+    let other_chain = transfer(1, 0, key(3).account_id(), "other-chain");
+    let (code, msg) = refused(
+        client
+            .submit_transaction(hex::encode(other_chain.encode()))
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(code, 1);
+    assert!(msg.contains("other-chain"), "{msg}");
+    // A replayed nonce, after the first use is finalized.
+    let tx = transfer(2, 0, key(3).account_id(), "plexus-rpc-test");
+    client
+        .submit_transaction(hex::encode(tx.encode()))
+        .await
+        .unwrap();
+    let (code, msg) = refused(
+        client
+            .submit_transaction(hex::encode(tx.encode()))
+            .await
+            .unwrap_err(),
+    );
+    assert!(code == 1 && msg.contains("already"), "{msg}");
+    node.finalize_block();
+    let (code, msg) = refused(
+        client
+            .submit_transaction(hex::encode(tx.encode()))
+            .await
+            .unwrap_err(),
+    );
+    assert!(code == 1 && msg.contains("nonce"), "{msg}");
+    // Oversized request bodies are refused at the transport.
+    let huge = "ab".repeat(100 * 1024);
+    assert!(client.submit_transaction(huge).await.is_err());
+    let (code, _) = refused(client.subnet(42).await.unwrap_err());
+    assert_eq!(code, 2, "unknown subnet");
+    // Malformed JSON straight over HTTP gets a JSON-RPC parse error.
+    let reply = raw_post(&node.url, "{not json").await;
+    assert!(reply.contains("-32700"), "{reply}");
+    // Still serving.
+    assert_eq!(client.status().await.unwrap().finalized_height, 1);
+}
+
+#[tokio::test]
+async fn websocket_subscribers_see_each_finalized_block() {
+    let node = Node::start().await;
+    let ws = WsClientBuilder::default().build(&node.ws).await.unwrap();
+    let mut blocks = ws.subscribe_finalized().await.unwrap();
+    let client = HttpClientBuilder::default().build(&node.url).unwrap();
+    let tx = transfer(1, 0, key(2).account_id(), "plexus-rpc-test");
+    client
+        .submit_transaction(hex::encode(tx.encode()))
+        .await
+        .unwrap();
+    node.finalize_block();
+    node.finalize_block();
+    for height in [1, 2] {
+        let block = tokio::time::timeout(Duration::from_secs(5), blocks.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        assert_eq!(block.header.height.0, height);
+    }
+}
+
+/// POSTs a raw body and returns the whole HTTP response as text.
+async fn raw_post(url: &str, body: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(url.trim_start_matches("http://"))
+        .await
+        .unwrap();
+    let request = format!(
+        "POST / HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut reply = String::new();
+    stream.read_to_string(&mut reply).await.unwrap();
+    reply
+}
+
+#[tokio::test]
+async fn a_connection_that_floods_is_rate_limited() {
+    let node = Node::start_with(RpcConfig {
+        requests_per_second: 5,
+        ..RpcConfig::default()
+    })
+    .await;
+    let ws = WsClientBuilder::default().build(&node.ws).await.unwrap();
+    let mut limited = 0;
+    for _ in 0..20 {
+        if let Err(jsonrpsee::core::ClientError::Call(obj)) = ws.status().await {
+            assert_eq!(obj.code(), rpc::RATE_LIMITED);
+            limited += 1;
+        }
+    }
+    assert!(limited >= 10, "only {limited} of 20 refused");
+    // Another connection has its own budget.
+    let other = WsClientBuilder::default().build(&node.ws).await.unwrap();
+    assert!(other.status().await.is_ok());
+}

@@ -1,0 +1,396 @@
+//! Deterministic simulations of a 4-validator chain: commonware's
+//! deterministic runtime and simulated network, real signed transfers fed
+//! into every validator's mempool. Each scenario runs under several seeds,
+//! twice per seed, and both runs must agree exactly (finalized roots and the
+//! runtime's audit of every event).
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use commonware_consensus::simplex::{elector::RoundRobin, mocks};
+use commonware_consensus::types::Epoch;
+use commonware_cryptography::Blake3;
+use commonware_p2p::simulated::{self, Link, Network, Oracle};
+use commonware_runtime::{Clock as _, Handle, Quota, Runner as _, Spawner as _, Supervisor as _, deterministic};
+use commonware_utils::{NZU32, NZUsize, Probability, probability};
+use plexus_ledger::{Genesis, GenesisBalance, GenesisValidator, Ledger};
+use plexus_node::consensus::{
+    self, CHANNEL_BACKFILL, CHANNEL_BROADCAST, CHANNEL_CERTIFICATES, CHANNEL_RESOLVER,
+    CHANNEL_VOTES, Channels, Finalized, FinalizedSink, PublicKey, Timeouts, ValidatorConfig,
+    run_validator,
+};
+use plexus_node::mempool::{Mempool, MempoolLimits, SharedMempool};
+use plexus_primitives::{AccountId, Balance, Call, ChainId, Hash, Keypair, Transaction};
+
+const VALIDATORS: usize = 4;
+const USERS: usize = 4;
+/// Transfers each user signs: half fed at the start, half later.
+const TXS_PER_USER: u64 = 6;
+const SEEDS: [u64; 3] = [1, 7, 42];
+
+type Context = deterministic::Context;
+type Net = Oracle<PublicKey, Context>;
+
+/// Records what a validator finalized.
+#[derive(Clone, Default)]
+struct Recorder(Arc<Mutex<Vec<Finalized>>>);
+
+impl FinalizedSink for Recorder {
+    fn finalized(&mut self, block: Finalized) {
+        self.0.lock().unwrap().push(block);
+    }
+}
+
+impl Recorder {
+    fn height(&self) -> u64 {
+        self.0.lock().unwrap().last().map_or(0, |f| f.block.header.height.0)
+    }
+
+    /// (height, block hash, state root) of every finalized block.
+    fn chain(&self) -> Vec<(u64, Hash, Hash)> {
+        let blocks = self.0.lock().unwrap();
+        blocks
+            .iter()
+            .map(|f| (f.block.header.height.0, f.hash, f.block.header.state_root))
+            .collect()
+    }
+
+    fn ledger_at(&self, height: u64) -> Arc<Ledger> {
+        let blocks = self.0.lock().unwrap();
+        blocks
+            .iter()
+            .find(|f| f.block.header.height.0 == height)
+            .map(|f| f.ledger.clone())
+            .unwrap()
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Fault {
+    None,
+    /// Validator 3 crashes once the chain reaches height 3.
+    Crash,
+    /// Validator 3 is cut off at height 3, healed after 3 more blocks.
+    Partition,
+    /// Validator 3 crashes at height 3 and restarts (same storage) 4 blocks
+    /// later: it replays its stored finalized chain, then catches up.
+    Restart,
+    /// Every link drops 25% of messages.
+    Loss,
+    /// Validator 0 equivocates (commonware's Byzantine mock).
+    Equivocator,
+}
+
+fn validator_key(i: usize) -> Keypair {
+    Keypair::from_seed([10 + i as u8; 32])
+}
+
+fn user_key(i: usize) -> Keypair {
+    Keypair::from_seed([100 + i as u8; 32])
+}
+
+fn chain_id() -> ChainId {
+    ChainId::new("plexus-sim").unwrap()
+}
+
+const START_BALANCE: u64 = 1_000;
+
+fn genesis() -> Ledger {
+    let genesis = Genesis {
+        chain_id: chain_id(),
+        balances: (0..USERS)
+            .map(|i| GenesisBalance {
+                account: user_key(i).account_id(),
+                balance: Balance::from_rao(START_BALANCE * Balance::UNIT.rao()),
+            })
+            .collect(),
+        validators: (0..VALIDATORS)
+            .map(|i| GenesisValidator {
+                consensus_key: validator_key(i).account_id(),
+                address: None,
+            })
+            .collect(),
+        economics: Default::default(),
+    };
+    Ledger::from_genesis(&genesis).unwrap()
+}
+
+/// User `i` pays user `i + 1` one token per transaction (a ring, so every
+/// balance ends where it began, less fees).
+fn transfers(ledger: &Ledger, nonces: std::ops::Range<u64>) -> Vec<plexus_primitives::SignedTransaction> {
+    let fee = ledger.state().economics.min_fee;
+    let mut txs = Vec::new();
+    for nonce in nonces {
+        for i in 0..USERS {
+            let tx = Transaction {
+                chain_id: chain_id(),
+                signer: user_key(i).account_id(),
+                nonce,
+                fee,
+                call: Call::Transfer {
+                    to: user_key((i + 1) % USERS).account_id(),
+                    amount: Balance::UNIT,
+                },
+            };
+            txs.push(tx.sign(&user_key(i)));
+        }
+    }
+    txs
+}
+
+fn feed(mempools: &[SharedMempool], ledger: &Ledger, nonces: std::ops::Range<u64>) {
+    for tx in transfers(ledger, nonces) {
+        for mempool in mempools {
+            mempool.lock().insert(tx.clone(), ledger).unwrap();
+        }
+    }
+}
+
+fn link(success_rate: Probability) -> Link {
+    Link {
+        latency: Duration::from_millis(20),
+        jitter: Duration::from_millis(5),
+        success_rate,
+    }
+}
+
+async fn connect(oracle: &Net, keys: &[PublicKey], who: Option<usize>, link: Link, on: bool) {
+    for (a, ka) in keys.iter().enumerate() {
+        for (b, kb) in keys.iter().enumerate() {
+            if a == b || who.is_some_and(|w| w != a && w != b) {
+                continue;
+            }
+            if on {
+                oracle.add_link(ka.clone(), kb.clone(), link.clone()).await.unwrap();
+            } else {
+                oracle.remove_link(ka.clone(), kb.clone()).await.unwrap();
+            }
+        }
+    }
+}
+
+type Registered = (simulated::Sender<PublicKey, Context>, simulated::Receiver<PublicKey>);
+
+async fn channels(oracle: &Net, key: &PublicKey) -> SimChannels {
+    let control = oracle.control(key.clone());
+    let quota = Quota::per_second(NZU32!(100_000));
+    let register = async |channel| -> Registered { control.register(channel, quota).await.unwrap() };
+    Channels {
+        votes: register(CHANNEL_VOTES).await,
+        certificates: register(CHANNEL_CERTIFICATES).await,
+        resolver: register(CHANNEL_RESOLVER).await,
+        backfill: register(CHANNEL_BACKFILL).await,
+        broadcast: register(CHANNEL_BROADCAST).await,
+    }
+}
+
+fn timeouts() -> Timeouts {
+    Timeouts {
+        leader: Duration::from_millis(500),
+        certification: Duration::from_millis(1_000),
+        retry: Duration::from_millis(500),
+        skip: Duration::from_millis(2_000),
+        fetch: Duration::from_millis(500),
+    }
+}
+
+type SimChannels = Channels<simulated::Sender<PublicKey, Context>, simulated::Receiver<PublicKey>>;
+
+/// Starts validator `i` as its own task (abort the handle to crash it).
+fn start(
+    context: &Context,
+    oracle: &Net,
+    ledger: &Ledger,
+    i: usize,
+    channels: SimChannels,
+    mempool: &SharedMempool,
+    recorder: &Recorder,
+) -> Handle<()> {
+    let mut config = ValidatorConfig::new(ledger.clone(), validator_key(i), format!("v{i}"));
+    config.timeouts = timeouts();
+    let key = consensus::public_key(&validator_key(i).account_id()).unwrap();
+    let (manager, blocker) = (oracle.manager(), oracle.control(key));
+    let (pool, sink) = (mempool.clone(), recorder.clone());
+    context
+        .child("validator")
+        .with_attribute("index", i)
+        .spawn(move |ctx| async move {
+            run_validator(ctx, config, channels, manager, blocker, pool, sink)
+                .await
+                .unwrap();
+        })
+}
+
+/// Waits (in simulated time) until every recorder listed reaches `height`.
+async fn wait_for(context: &Context, recorders: &[&Recorder], height: u64) {
+    while recorders.iter().any(|r| r.height() < height) {
+        context.sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// What a run produced: each honest validator's finalized chain up to the
+/// target, and the runtime's audit digest.
+#[derive(Debug, PartialEq, Eq)]
+struct Outcome {
+    chains: Vec<Vec<(u64, Hash, Hash)>>,
+    audit: String,
+}
+
+fn simulate(seed: u64, fault: Fault, target: u64) -> Outcome {
+    let config = deterministic::Config::new()
+        .with_seed(seed)
+        .with_timeout(Some(Duration::from_secs(300)));
+    deterministic::Runner::new(config).start(|context| async move {
+        let ledger = genesis();
+        let keys: Vec<PublicKey> = (0..VALIDATORS)
+            .map(|i| consensus::public_key(&validator_key(i).account_id()).unwrap())
+            .collect();
+        let (network, oracle) = Network::new_with_peers(
+            context.child("network"),
+            simulated::Config {
+                max_size: consensus::max_message_size(VALIDATORS as u32),
+                max_peers_per_set: NZUsize!(VALIDATORS),
+                disconnect_on_block: true,
+                tracked_peer_sets: NZUsize!(1),
+            },
+            keys.clone(),
+        )
+        .await;
+        network.start();
+
+        let rate = if matches!(fault, Fault::Loss) { probability!(0.75) } else { probability!(1.0) };
+        let byzantine = matches!(fault, Fault::Equivocator).then_some(0);
+        let mut recorders = Vec::new();
+        let mut mempools = Vec::new();
+        let mut handles: Vec<Option<Handle<()>>> = Vec::new();
+        for (i, key) in keys.iter().enumerate() {
+            let channels = channels(&oracle, key).await;
+            if byzantine == Some(i) {
+                let scheme = consensus::signing_scheme(&ledger, &validator_key(i)).unwrap();
+                let equivocator = mocks::equivocator::Equivocator::<_, _, _, Blake3>::new(
+                    context.child("byzantine"),
+                    mocks::equivocator::Config {
+                        scheme,
+                        elector: RoundRobin::<commonware_cryptography::sha256::Sha256>::default(),
+                        epoch: Epoch::zero(),
+                        relay: Arc::new(mocks::relay::Relay::new()),
+                    },
+                );
+                equivocator.start(channels.votes, channels.certificates);
+                handles.push(None);
+                continue;
+            }
+            let mempool = SharedMempool::new(Mempool::new(MempoolLimits::default()));
+            let recorder = Recorder::default();
+            let handle = start(&context, &oracle, &ledger, i, channels, &mempool, &recorder);
+            handles.push(Some(handle));
+            recorders.push((i, recorder));
+            mempools.push(mempool);
+        }
+        feed(&mempools, &ledger, 0..TXS_PER_USER / 2);
+        connect(&oracle, &keys, None, link(rate), true).await;
+
+        let victim = VALIDATORS - 1;
+        let all: Vec<&Recorder> = recorders.iter().map(|(_, r)| r).collect();
+        let others: Vec<&Recorder> =
+            recorders.iter().filter(|(i, _)| *i != victim).map(|(_, r)| r).collect();
+        wait_for(&context, &all, 3).await;
+        feed(&mempools, &ledger, TXS_PER_USER / 2..TXS_PER_USER);
+        let mut live = all.clone();
+        let restarted = Recorder::default();
+        match fault {
+            Fault::Restart => {
+                handles[victim].take().unwrap().abort();
+                let stopped = all[victim].height();
+                wait_for(&context, &others, stopped + 4).await;
+                let channels = channels(&oracle, &keys[victim]).await;
+                let mempool = SharedMempool::new(Mempool::new(MempoolLimits::default()));
+                let handle = start(&context, &oracle, &ledger, victim, channels, &mempool, &restarted);
+                handles[victim] = Some(handle);
+                live[victim] = &restarted;
+            }
+            Fault::Crash => {
+                handles[victim].take().unwrap().abort();
+                live = others.clone();
+            }
+            Fault::Partition => {
+                connect(&oracle, &keys, Some(victim), link(rate), false).await;
+                let stuck = all[victim].height();
+                wait_for(&context, &others, stuck + 4).await;
+                assert!(all[victim].height() <= stuck + 1, "a partitioned node cannot finalize");
+                connect(&oracle, &keys, Some(victim), link(rate), true).await;
+            }
+            Fault::None | Fault::Loss | Fault::Equivocator => {}
+        }
+        wait_for(&context, &live, target).await;
+        let chains: Vec<_> = live
+            .iter()
+            .map(|r| r.chain().into_iter().take(target as usize).collect::<Vec<_>>())
+            .collect();
+        check(&chains, &live, target);
+        Outcome {
+            chains,
+            audit: context.auditor().state(),
+        }
+    })
+}
+
+/// Honest validators agree on every finalized block and state root, heights
+/// run 1..=target without gaps, and every transfer was applied once.
+fn check(chains: &[Vec<(u64, Hash, Hash)>], live: &[&Recorder], target: u64) {
+    for chain in chains {
+        let heights: Vec<u64> = chain.iter().map(|(h, _, _)| *h).collect();
+        assert_eq!(heights, (1..=target).collect::<Vec<_>>());
+        assert_eq!(chain, &chains[0], "validators disagree");
+    }
+    let fee = genesis().state().economics.min_fee.rao();
+    for recorder in live {
+        let ledger = recorder.ledger_at(target);
+        assert_eq!(ledger.state_root(), chains[0][target as usize - 1].2);
+        for i in 0..USERS {
+            let account: AccountId = user_key(i).account_id();
+            let state = ledger.state().account(&account);
+            assert_eq!(state.nonce, TXS_PER_USER, "user {i} transfers not all applied");
+            let expected = START_BALANCE * Balance::UNIT.rao() - TXS_PER_USER * fee;
+            assert_eq!(state.balance.rao(), expected, "user {i} balance");
+        }
+    }
+}
+
+fn scenario(fault: Fault, target: u64) {
+    for seed in SEEDS {
+        let first = simulate(seed, fault, target);
+        let second = simulate(seed, fault, target);
+        assert_eq!(first, second, "seed {seed} is not deterministic");
+    }
+}
+
+#[test]
+fn all_honest() {
+    scenario(Fault::None, 12);
+}
+
+#[test]
+fn one_crashed() {
+    scenario(Fault::Crash, 12);
+}
+
+#[test]
+fn one_partitioned_then_healed() {
+    scenario(Fault::Partition, 14);
+}
+
+#[test]
+fn one_restarted_from_storage() {
+    scenario(Fault::Restart, 12);
+}
+
+#[test]
+fn lossy_links() {
+    scenario(Fault::Loss, 10);
+}
+
+#[test]
+fn one_equivocator() {
+    scenario(Fault::Equivocator, 10);
+}
