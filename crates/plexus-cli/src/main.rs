@@ -2,9 +2,11 @@
 
 mod chain;
 mod client;
+mod devnet;
 mod exit;
 mod home;
 mod keyfile;
+mod node;
 mod wallet;
 mod yuma;
 
@@ -85,6 +87,15 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Run one chain node from the config and keys in a home directory.
+    Node {
+        /// The node's home (holds node.toml)
+        #[arg(long)]
+        home: std::path::PathBuf,
+    },
+    /// A local N-validator network: init writes it, up runs it.
+    #[command(subcommand)]
+    Devnet(devnet::DevnetCommand),
     /// Yuma Consensus tools: simulate epochs to tune a subnet's hyperparameters.
     #[command(subcommand)]
     Yuma(yuma::YumaCommand),
@@ -111,6 +122,8 @@ fn main() -> ExitCode {
         Command::Stake(cmd) => chain::stake(cmd, rpc),
         Command::Weights(cmd) => chain::weights(cmd, rpc),
         Command::Metagraph { netuid, json } => chain::metagraph(netuid, json, rpc),
+        Command::Node { home } => node::run(&home),
+        Command::Devnet(cmd) => devnet::run(cmd),
         Command::Yuma(cmd) => yuma::run(cmd),
     };
     exit::report(result)

@@ -145,14 +145,12 @@ pub fn run(cmd: WalletCommand) -> anyhow::Result<()> {
 
 /// Decrypts the coldkey of `wallet` in the Plexus home, asking for its password (or
 /// reading `PLEXUS_PASSWORD`). Errors say how to create or restore a missing key.
-#[allow(dead_code, reason = "the API for the chain commands")]
 pub fn unlock_coldkey(wallet: &str) -> anyhow::Result<Keypair> {
     unlock_coldkey_in(&Home::from_env()?, wallet, existing_password)
 }
 
 /// Decrypts hotkey `hotkey` of `wallet` in the Plexus home, asking for its password (or
 /// reading `PLEXUS_PASSWORD`). Errors say how to create a missing key.
-#[allow(dead_code, reason = "the API for the miner and validator commands")]
 pub fn unlock_hotkey(wallet: &str, hotkey: &str) -> anyhow::Result<Keypair> {
     unlock_hotkey_in(&Home::from_env()?, wallet, hotkey, existing_password)
 }
@@ -184,8 +182,13 @@ fn unlock_hotkey_in(
     )
 }
 
+/// Decrypts the keyfile at `path` (a node's consensus key, say), asking for
+/// its password or reading `PLEXUS_PASSWORD`.
+pub fn unlock_keyfile(path: &std::path::Path, description: &str) -> anyhow::Result<Keypair> {
+    unlock(path, description, existing_password)
+}
+
 /// The coldkey address of `wallet`, read without a password.
-#[allow(dead_code, reason = "the API for the chain commands")]
 pub fn coldkey_address(wallet: &str) -> anyhow::Result<AccountId> {
     let dir = Home::from_env()?.existing_wallet(wallet)?;
     let path = coldkey_path_existing(&dir)?;
@@ -193,7 +196,6 @@ pub fn coldkey_address(wallet: &str) -> anyhow::Result<AccountId> {
 }
 
 /// The address of hotkey `hotkey` of `wallet`, read without a password.
-#[allow(dead_code, reason = "the API for the chain commands")]
 pub fn hotkey_address(wallet: &str, hotkey: &str) -> anyhow::Result<AccountId> {
     let dir = Home::from_env()?.existing_wallet(wallet)?;
     let path = hotkey_path_existing(&dir, hotkey)?;

@@ -228,7 +228,10 @@ mod tests {
         let b = sample(9);
         let mut bytes = b.encode().to_vec();
         assert_eq!(bytes.len(), b.encode_size());
-        assert_eq!(ConsensusBlock::decode(Copying(bytes.as_slice())).unwrap(), b);
+        assert_eq!(
+            ConsensusBlock::decode(Copying(bytes.as_slice())).unwrap(),
+            b
+        );
         // Trailing data stays in the buffer for the next reader.
         bytes.push(0xff);
         let mut buf = Copying(bytes.as_slice());

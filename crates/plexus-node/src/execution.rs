@@ -384,16 +384,28 @@ mod tests {
         check_structure(&ledger.state().chain_id, genesis.header(), &block).unwrap();
         let replayed = replay(&ledger, block.block(), true).unwrap();
         assert_eq!(replayed.outcome, built.outcome);
-        assert_eq!(replayed.ledger.state().account(&key(2).account_id()).balance, Balance::from_rao(2 * Balance::UNIT.rao()));
+        assert_eq!(
+            replayed
+                .ledger
+                .state()
+                .account(&key(2).account_id())
+                .balance,
+            Balance::from_rao(2 * Balance::UNIT.rao())
+        );
     }
 
     #[test]
     fn tampered_blocks_are_rejected() {
         let (genesis, ledger) = setup();
         let chain_id = ledger.state().chain_id.clone();
-        let (block, _) =
-            build(genesis.header(), &ledger, vec![transfer(&ledger, 0)], key(9).account_id(), 1)
-                .unwrap();
+        let (block, _) = build(
+            genesis.header(),
+            &ledger,
+            vec![transfer(&ledger, 0)],
+            key(9).account_id(),
+            1,
+        )
+        .unwrap();
         let tamper = |f: &dyn Fn(&mut Block)| {
             let mut b = block.block().clone();
             f(&mut b);
@@ -437,7 +449,14 @@ mod tests {
         let mut executor = Executor::new(&genesis, ledger.clone());
         let proposer = key(9).account_id();
         let (a, a_state) = build(genesis.header(), &ledger, vec![], proposer, 1).unwrap();
-        let (b, b_state) = build(genesis.header(), &ledger, vec![transfer(&ledger, 0)], proposer, 2).unwrap();
+        let (b, b_state) = build(
+            genesis.header(),
+            &ledger,
+            vec![transfer(&ledger, 0)],
+            proposer,
+            2,
+        )
+        .unwrap();
         let (a, b) = (a.hash(), b.hash());
         executor.insert(a, Arc::new(a_state.clone()));
         executor.insert(b, Arc::new(b_state));

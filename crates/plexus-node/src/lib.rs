@@ -5,5 +5,6 @@ pub mod config;
 pub mod consensus;
 pub mod execution;
 pub mod mempool;
+pub mod metrics;
 pub mod rpc;
 pub mod store;

@@ -29,6 +29,8 @@ pub struct FinalizedBlock {
 
 #[derive(Debug)]
 struct Inner {
+    /// Metrics to keep current, if any.
+    metrics: Option<Arc<crate::metrics::NodeMetrics>>,
     blocks: BTreeMap<u64, Arc<FinalizedBlock>>,
     transactions: BTreeMap<Hash, TxLocation>,
     ledger: Arc<Ledger>,
@@ -53,9 +55,16 @@ impl ChainStore {
                 transactions: BTreeMap::new(),
                 ledger: Arc::new(genesis),
                 seen_height: 0,
+                metrics: None,
             })),
             finalized,
         }
+    }
+
+    /// Keeps `metrics` current as blocks finalize.
+    pub fn with_metrics(self, metrics: Arc<crate::metrics::NodeMetrics>) -> Self {
+        self.write().metrics = Some(metrics);
+        self
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, Inner> {
@@ -84,6 +93,13 @@ impl ChainStore {
             inner.blocks.insert(height, entry.clone());
             inner.ledger = ledger;
             inner.seen_height = inner.seen_height.max(height);
+            if let Some(m) = &inner.metrics {
+                use std::sync::atomic::Ordering::Relaxed;
+                m.finalized_height.store(height, Relaxed);
+                m.height.store(inner.seen_height, Relaxed);
+                m.blocks_finalized.fetch_add(1, Relaxed);
+                m.transactions_finalized.fetch_add(entry.block.transactions.len() as u64, Relaxed);
+            }
         }
         // No subscriber is not an error.
         let _ = self.finalized.send(entry);

@@ -4,6 +4,8 @@
 //! twice per seed, and both runs must agree exactly (finalized roots and the
 //! runtime's audit of every event).
 
+#![allow(clippy::unwrap_used, clippy::panic)] // helpers of a test fail loudly
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -11,7 +13,9 @@ use commonware_consensus::simplex::{elector::RoundRobin, mocks};
 use commonware_consensus::types::Epoch;
 use commonware_cryptography::Blake3;
 use commonware_p2p::simulated::{self, Link, Network, Oracle};
-use commonware_runtime::{Clock as _, Handle, Quota, Runner as _, Spawner as _, Supervisor as _, deterministic};
+use commonware_runtime::{
+    Clock as _, Handle, Quota, Runner as _, Spawner as _, Supervisor as _, deterministic,
+};
 use commonware_utils::{NZU32, NZUsize, Probability, probability};
 use plexus_ledger::{Genesis, GenesisBalance, GenesisValidator, Ledger};
 use plexus_node::consensus::{
@@ -43,7 +47,11 @@ impl FinalizedSink for Recorder {
 
 impl Recorder {
     fn height(&self) -> u64 {
-        self.0.lock().unwrap().last().map_or(0, |f| f.block.header.height.0)
+        self.0
+            .lock()
+            .unwrap()
+            .last()
+            .map_or(0, |f| f.block.header.height.0)
     }
 
     /// (height, block hash, state root) of every finalized block.
@@ -117,7 +125,10 @@ fn genesis() -> Ledger {
 
 /// User `i` pays user `i + 1` one token per transaction (a ring, so every
 /// balance ends where it began, less fees).
-fn transfers(ledger: &Ledger, nonces: std::ops::Range<u64>) -> Vec<plexus_primitives::SignedTransaction> {
+fn transfers(
+    ledger: &Ledger,
+    nonces: std::ops::Range<u64>,
+) -> Vec<plexus_primitives::SignedTransaction> {
     let fee = ledger.state().economics.min_fee;
     let mut txs = Vec::new();
     for nonce in nonces {
@@ -161,7 +172,10 @@ async fn connect(oracle: &Net, keys: &[PublicKey], who: Option<usize>, link: Lin
                 continue;
             }
             if on {
-                oracle.add_link(ka.clone(), kb.clone(), link.clone()).await.unwrap();
+                oracle
+                    .add_link(ka.clone(), kb.clone(), link.clone())
+                    .await
+                    .unwrap();
             } else {
                 oracle.remove_link(ka.clone(), kb.clone()).await.unwrap();
             }
@@ -169,12 +183,16 @@ async fn connect(oracle: &Net, keys: &[PublicKey], who: Option<usize>, link: Lin
     }
 }
 
-type Registered = (simulated::Sender<PublicKey, Context>, simulated::Receiver<PublicKey>);
+type Registered = (
+    simulated::Sender<PublicKey, Context>,
+    simulated::Receiver<PublicKey>,
+);
 
 async fn channels(oracle: &Net, key: &PublicKey) -> SimChannels {
     let control = oracle.control(key.clone());
     let quota = Quota::per_second(NZU32!(100_000));
-    let register = async |channel| -> Registered { control.register(channel, quota).await.unwrap() };
+    let register =
+        async |channel| -> Registered { control.register(channel, quota).await.unwrap() };
     Channels {
         votes: register(CHANNEL_VOTES).await,
         certificates: register(CHANNEL_CERTIFICATES).await,
@@ -258,7 +276,11 @@ fn simulate(seed: u64, fault: Fault, target: u64) -> Outcome {
         .await;
         network.start();
 
-        let rate = if matches!(fault, Fault::Loss) { probability!(0.75) } else { probability!(1.0) };
+        let rate = if matches!(fault, Fault::Loss) {
+            probability!(0.75)
+        } else {
+            probability!(1.0)
+        };
         let byzantine = matches!(fault, Fault::Equivocator).then_some(0);
         let mut recorders = Vec::new();
         let mut mempools = Vec::new();
@@ -292,8 +314,11 @@ fn simulate(seed: u64, fault: Fault, target: u64) -> Outcome {
 
         let victim = VALIDATORS - 1;
         let all: Vec<&Recorder> = recorders.iter().map(|(_, r)| r).collect();
-        let others: Vec<&Recorder> =
-            recorders.iter().filter(|(i, _)| *i != victim).map(|(_, r)| r).collect();
+        let others: Vec<&Recorder> = recorders
+            .iter()
+            .filter(|(i, _)| *i != victim)
+            .map(|(_, r)| r)
+            .collect();
         wait_for(&context, &all, 3).await;
         feed(&mempools, &ledger, TXS_PER_USER / 2..TXS_PER_USER);
         let mut live = all.clone();
@@ -305,7 +330,9 @@ fn simulate(seed: u64, fault: Fault, target: u64) -> Outcome {
                 wait_for(&context, &others, stopped + 4).await;
                 let channels = channels(&oracle, &keys[victim]).await;
                 let mempool = SharedMempool::new(Mempool::new(MempoolLimits::default()));
-                let handle = start(&context, &oracle, &ledger, victim, channels, &mempool, &restarted);
+                let handle = start(
+                    &context, &oracle, &ledger, victim, channels, &mempool, &restarted,
+                );
                 handles[victim] = Some(handle);
                 live[victim] = &restarted;
             }
@@ -317,7 +344,10 @@ fn simulate(seed: u64, fault: Fault, target: u64) -> Outcome {
                 connect(&oracle, &keys, Some(victim), link(rate), false).await;
                 let stuck = all[victim].height();
                 wait_for(&context, &others, stuck + 4).await;
-                assert!(all[victim].height() <= stuck + 1, "a partitioned node cannot finalize");
+                assert!(
+                    all[victim].height() <= stuck + 1,
+                    "a partitioned node cannot finalize"
+                );
                 connect(&oracle, &keys, Some(victim), link(rate), true).await;
             }
             Fault::None | Fault::Loss | Fault::Equivocator => {}
@@ -325,7 +355,12 @@ fn simulate(seed: u64, fault: Fault, target: u64) -> Outcome {
         wait_for(&context, &live, target).await;
         let chains: Vec<_> = live
             .iter()
-            .map(|r| r.chain().into_iter().take(target as usize).collect::<Vec<_>>())
+            .map(|r| {
+                r.chain()
+                    .into_iter()
+                    .take(target as usize)
+                    .collect::<Vec<_>>()
+            })
             .collect();
         check(&chains, &live, target);
         Outcome {
@@ -350,7 +385,10 @@ fn check(chains: &[Vec<(u64, Hash, Hash)>], live: &[&Recorder], target: u64) {
         for i in 0..USERS {
             let account: AccountId = user_key(i).account_id();
             let state = ledger.state().account(&account);
-            assert_eq!(state.nonce, TXS_PER_USER, "user {i} transfers not all applied");
+            assert_eq!(
+                state.nonce, TXS_PER_USER,
+                "user {i} transfers not all applied"
+            );
             let expected = START_BALANCE * Balance::UNIT.rao() - TXS_PER_USER * fee;
             assert_eq!(state.balance.rao(), expected, "user {i} balance");
         }

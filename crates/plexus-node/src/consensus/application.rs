@@ -64,7 +64,7 @@ impl App {
     /// their proposals, or is catching up), oldest first.
     async fn parent_state(
         &self,
-        ancestry: &mut (impl Ancestry<ConsensusBlock> + Unpin),
+        ancestry: &mut impl Ancestry<ConsensusBlock>,
     ) -> Result<(Digested<ConsensusBlock>, Arc<Executed>), Missing> {
         // Newest first; `walked[known]` is the newest block with a state.
         let mut walked: Vec<Digested<ConsensusBlock>> = Vec::new();
@@ -134,8 +134,13 @@ impl<E: Send + 'static> commonware_consensus::Application<E> for App {
                 .lock()
                 .select(&state.ledger, limits.max_transactions, limits.max_bytes);
         let view = context.round.view().get();
-        let built =
-            execution::build(parent.inner().header(), &state.ledger, transactions, self.me, view);
+        let built = execution::build(
+            parent.inner().header(),
+            &state.ledger,
+            transactions,
+            self.me,
+            view,
+        );
         let (block, executed) = match built {
             Ok(built) => built,
             Err(e) => {
@@ -144,7 +149,11 @@ impl<E: Send + 'static> commonware_consensus::Application<E> for App {
                 return None;
             }
         };
-        debug!(height = block.number(), txs = block.block().transactions.len(), "proposing");
+        debug!(
+            height = block.number(),
+            txs = block.block().transactions.len(),
+            "proposing"
+        );
         self.shared
             .executor()
             .insert(block.hash(), Arc::new(executed));
@@ -163,7 +172,8 @@ impl<E: Send + 'static> commonware_consensus::Application<E> for App {
             return futures::future::pending().await;
         };
         let header = block.inner().header();
-        if header.view != context.round.view().get() || header.proposer != account_id(&context.leader)
+        if header.view != context.round.view().get()
+            || header.proposer != account_id(&context.leader)
         {
             warn!(view = header.view, "block names another round or proposer");
             return false;
@@ -178,8 +188,9 @@ impl<E: Send + 'static> commonware_consensus::Application<E> for App {
             Err(Missing::Invalid) => return false,
             Err(Missing::Unavailable) => return futures::future::pending().await,
         };
-        let checked = execution::check_structure(&self.chain_id, parent.inner().header(), block.inner())
-            .and_then(|()| execution::replay(&state.ledger, block.inner().block(), true));
+        let checked =
+            execution::check_structure(&self.chain_id, parent.inner().header(), block.inner())
+                .and_then(|()| execution::replay(&state.ledger, block.inner().block(), true));
         match checked {
             Ok(executed) => {
                 self.shared.executor().insert(hash, Arc::new(executed));
@@ -218,7 +229,10 @@ impl Shared {
                 let base = executor
                     .finalized_state()
                     .ok_or_else(|| "finalized state missing".to_string())?;
-                Arc::new(execution::replay(&base.ledger, block.block(), false).map_err(|e| e.to_string())?)
+                Arc::new(
+                    execution::replay(&base.ledger, block.block(), false)
+                        .map_err(|e| e.to_string())?,
+                )
             }
         };
         executor.finalize(hash, executed.clone());

@@ -26,8 +26,8 @@ use tracing::{info, warn};
 
 use super::application::{App, Finalizer, Shared};
 use super::{
-    ConsensusError, FinalizedSink, PublicKey, Scheme, ValidatorConfig, genesis_block,
-    private_key, signing_scheme,
+    ConsensusError, FinalizedSink, PublicKey, Scheme, ValidatorConfig, genesis_block, private_key,
+    signing_scheme,
 };
 use crate::block::ConsensusBlock;
 use crate::execution::Executor;
@@ -74,7 +74,12 @@ pub fn max_message_size(participants: u32) -> u32 {
 }
 
 /// An archive's configuration, its partitions named after `name`.
-fn archive_config<C>(prefix: &str, name: &str, page_cache: CacheRef, codec: C) -> immutable::Config<C> {
+fn archive_config<C>(
+    prefix: &str,
+    name: &str,
+    page_cache: CacheRef,
+    codec: C,
+) -> immutable::Config<C> {
     let partition = |part: &str| format!("{prefix}-{name}-{part}");
     immutable::Config {
         metadata_partition: partition("metadata"),
@@ -192,7 +197,6 @@ where
     let replayed = replay_finalized(&blocks, &shared, &mut finalizer).await?;
     if replayed > 0 {
         info!(height = replayed, "replayed finalized blocks");
-        eprintln!("TEMPDEBUG replayed {replayed}");
     }
 
     // Backfill of missing blocks and block broadcast, both owned by marshal.

@@ -21,6 +21,7 @@
 
 mod application;
 mod engine;
+mod tcp;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -36,6 +37,7 @@ use crate::block::ConsensusBlock;
 use crate::execution::BlockLimits;
 
 pub use engine::{Channels, max_message_size, run_validator};
+pub use tcp::{TcpValidatorConfig, start_tcp_validator};
 
 /// The simplex signing scheme for an ed25519 validator set.
 pub type Scheme = commonware_consensus::simplex::scheme::ed25519::Scheme;
@@ -186,7 +188,8 @@ impl FinalizedSink for std::sync::mpsc::Sender<Finalized> {
 
 /// The consensus public key of an account id (they are the same 32 bytes).
 pub fn public_key(account: &AccountId) -> Result<PublicKey, ConsensusError> {
-    PublicKey::decode(Copying(&account.0[..])).map_err(|_| ConsensusError::BadValidatorKey(*account))
+    PublicKey::decode(Copying(&account.0[..]))
+        .map_err(|_| ConsensusError::BadValidatorKey(*account))
 }
 
 /// The account id of a consensus public key.

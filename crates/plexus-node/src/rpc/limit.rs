@@ -40,27 +40,24 @@ impl Bucket {
 pub struct RateLimit<S> {
     inner: S,
     bucket: Arc<Mutex<Bucket>>,
+    served: Option<Arc<crate::metrics::NodeMetrics>>,
 }
 
 impl<S> RateLimit<S> {
-    /// Wraps `inner` with a fresh bucket (one per connection).
-    pub fn new(inner: S, per_second: u32) -> Self {
+    /// Wraps `inner` with a fresh bucket (one per connection); served calls
+    /// are counted in `served`.
+    pub fn new(inner: S, per_second: u32, served: Option<Arc<crate::metrics::NodeMetrics>>) -> Self {
         let capacity = per_second.max(1);
-        Self {
-            inner,
-            bucket: Arc::new(Mutex::new(Bucket {
-                capacity,
-                tokens: capacity,
-                refilled: Instant::now(),
-            })),
-        }
+        let bucket = Bucket { capacity, tokens: capacity, refilled: Instant::now() };
+        Self { inner, bucket: Arc::new(Mutex::new(bucket)), served }
     }
 
     fn allow(&self) -> bool {
-        self.bucket
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .take()
+        let allowed = self.bucket.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+        if allowed && let Some(m) = &self.served {
+            m.rpc_requests.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        allowed
     }
 }
 

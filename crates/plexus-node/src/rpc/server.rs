@@ -76,17 +76,20 @@ pub struct RpcServer {
     store: ChainStore,
     mempool: SharedMempool,
     peers: Arc<AtomicUsize>,
+    metrics: Option<Arc<crate::metrics::NodeMetrics>>,
 }
 
 impl RpcServer {
     /// Serves `store`, admitting transactions into `mempool`; `peers` is kept
     /// up to date by the p2p layer.
     pub fn new(store: ChainStore, mempool: SharedMempool, peers: Arc<AtomicUsize>) -> Self {
-        Self {
-            store,
-            mempool,
-            peers,
-        }
+        Self { store, mempool, peers, metrics: None }
+    }
+
+    /// Counts served calls in `metrics`.
+    pub fn with_metrics(mut self, metrics: Arc<crate::metrics::NodeMetrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     fn subnet_or_404<T>(value: Option<T>, netuid: u16) -> Result<T, ErrorObjectOwned> {
@@ -107,8 +110,9 @@ pub async fn start(
         .max_subscriptions_per_connection(config.max_subscriptions_per_connection)
         .build();
     let per_second = config.requests_per_second;
+    let counter = server.metrics.clone();
     let middleware =
-        RpcServiceBuilder::new().layer_fn(move |service| RateLimit::new(service, per_second));
+        RpcServiceBuilder::new().layer_fn(move |service| RateLimit::new(service, per_second, counter.clone()));
     let built = ServerBuilder::default()
         .set_config(settings)
         .set_rpc_middleware(middleware)

@@ -1,0 +1,302 @@
+//! `plexus devnet`: a whole N-validator network on this machine.
+//!
+//! `init` writes one home per node (keys, `node.toml`), the genesis with
+//! funded development accounts, wallets for those accounts and
+//! `devnet.json` listing every node; `up` starts the nodes as child
+//! processes and stops them on Ctrl-C.
+//!
+//! Development keys are encrypted with a known password (`devnet`, or
+//! `PLEXUS_PASSWORD` if set): a devnet is for development, never for value.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+use plexus_ledger::{Economics, Genesis, GenesisBalance, GenesisValidator};
+use plexus_node::config::{NodeConfig, Peer};
+use plexus_primitives::{AccountId, Balance, ChainId, Keypair};
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+use crate::exit;
+use crate::home::Home;
+use crate::keyfile::{KdfParams, KeyKind, KeySecret, Keyfile};
+
+/// The password of devnet keys unless `PLEXUS_PASSWORD` says otherwise.
+pub const DEVNET_PASSWORD: &str = "devnet";
+
+/// Development accounts funded at genesis, each with a wallet of that name.
+pub const DEV_ACCOUNTS: [&str; 6] = ["alice", "bob", "charlie", "dave", "eve", "ferdie"];
+
+/// `plexus devnet ...`
+#[derive(Debug, Subcommand)]
+pub enum DevnetCommand {
+    /// Write a ready N-validator loopback network into a directory.
+    Init(InitArgs),
+    /// Start every node of a devnet; Ctrl-C stops them all.
+    Up(UpArgs),
+}
+
+/// Arguments of `plexus devnet init`.
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Number of chain validators (nodes)
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub validators: u16,
+    /// Directory to write the devnet into
+    #[arg(long, default_value = "devnet")]
+    pub dir: PathBuf,
+    /// First p2p port; node i listens on BASE+i
+    #[arg(long, default_value_t = 30300)]
+    pub p2p_port: u16,
+    /// First RPC port; node i serves on BASE+i
+    #[arg(long, default_value_t = 9944)]
+    pub rpc_port: u16,
+    /// First metrics port; node i serves on BASE+i
+    #[arg(long, default_value_t = 9615)]
+    pub metrics_port: u16,
+    /// Replace an existing devnet in DIR
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// Arguments of `plexus devnet up`.
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    /// The devnet directory written by `plexus devnet init`
+    #[arg(long, default_value = "devnet")]
+    pub dir: PathBuf,
+}
+
+/// One node of a devnet, as `devnet.json` lists it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct DevnetNode {
+    /// Its name.
+    pub name: String,
+    /// Its home directory.
+    pub home: PathBuf,
+    /// Its consensus key.
+    pub consensus_key: AccountId,
+    /// Its p2p address.
+    pub p2p: String,
+    /// Its JSON-RPC URL.
+    pub rpc_url: String,
+    /// Its metrics URL.
+    pub metrics_url: String,
+}
+
+/// `devnet.json`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct DevnetFile {
+    /// The chain's id.
+    pub chain_id: String,
+    /// The nodes.
+    pub nodes: Vec<DevnetNode>,
+    /// Funded development accounts: name → address.
+    pub accounts: Vec<(String, AccountId)>,
+}
+
+/// Runs a devnet command.
+pub fn run(cmd: DevnetCommand) -> anyhow::Result<()> {
+    match cmd {
+        DevnetCommand::Init(args) => init(&args).map(|_| ()),
+        DevnetCommand::Up(args) => up(&args),
+    }
+}
+
+/// The password for devnet keys.
+pub fn password() -> Zeroizing<String> {
+    Zeroizing::new(std::env::var(crate::wallet::PASSWORD_ENV).unwrap_or_else(|_| DEVNET_PASSWORD.to_owned()))
+}
+
+/// A development key derived from its name: reproducible, hence public.
+pub fn dev_keypair(name: &str) -> Keypair {
+    Keypair::from_seed(blake3::derive_key("plexus devnet key v1", name.as_bytes()))
+}
+
+/// Writes a keyfile for `key` (cheap KDF: these keys guard nothing of value).
+fn write_key(path: &Path, kind: KeyKind, name: &str, key: &Keypair, password: &str) -> anyhow::Result<()> {
+    let secret = KeySecret::Seed(Zeroizing::new(*key.secret_seed()));
+    Keyfile::seal(kind, name, &secret, password.as_bytes(), KdfParams::INSECURE_FAST)?
+        .write(path, true)
+        .with_context(|| format!("writing {}", path.display()))
+}
+
+/// Writes the devnet; returns what `devnet.json` says.
+pub fn init(args: &InitArgs) -> anyhow::Result<DevnetFile> {
+    let dir = &args.dir;
+    let manifest = dir.join("devnet.json");
+    if manifest.exists() && !args.force {
+        return Err(exit::input(format!(
+            "{} already holds a devnet; start it with `plexus devnet up --dir {}` or pass --force to replace it",
+            dir.display(),
+            dir.display()
+        )));
+    }
+    if args.force && dir.exists() {
+        for entry in std::fs::read_dir(dir)? {
+            let path = entry?.path();
+            if path.file_name().is_some_and(|n| n.to_string_lossy().starts_with("node-")) {
+                std::fs::remove_dir_all(&path).with_context(|| format!("removing {}", path.display()))?;
+            }
+        }
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let dir = dir.canonicalize()?;
+    let password = password();
+    let n = usize::from(args.validators);
+    let port = |base: u16, i: usize| -> anyhow::Result<u16> {
+        base.checked_add(i as u16).ok_or_else(|| exit::input("ports run past 65535; choose lower base ports"))
+    };
+
+    // Validators.
+    let node_keys: Vec<Keypair> = (0..n).map(|i| dev_keypair(&format!("node-{i}"))).collect();
+    let p2p: Vec<String> = (0..n).map(|i| Ok(format!("127.0.0.1:{}", port(args.p2p_port, i)?))).collect::<anyhow::Result<_>>()?;
+
+    // Development accounts with wallets in the devnet's own home.
+    let home = Home::at(&dir);
+    let mut accounts = Vec::new();
+    let mut balances = Vec::new();
+    for name in DEV_ACCOUNTS {
+        let cold = dev_keypair(name);
+        let hot = dev_keypair(&format!("{name}-hotkey"));
+        let wallet = home.wallet(name)?;
+        wallet.create_dirs()?;
+        write_key(&wallet.coldkey_path(), KeyKind::Coldkey, "coldkey", &cold, &password)?;
+        write_key(&wallet.hotkey_path("default")?, KeyKind::Hotkey, "default", &hot, &password)?;
+        balances.push(GenesisBalance { account: cold.account_id(), balance: Balance::from_rao(1_000_000 * Balance::UNIT.rao()) });
+        balances.push(GenesisBalance { account: hot.account_id(), balance: Balance::from_rao(1_000 * Balance::UNIT.rao()) });
+        accounts.push((name.to_owned(), cold.account_id()));
+    }
+    let genesis = Genesis {
+        chain_id: ChainId::new("plexus-devnet")?,
+        balances,
+        validators: node_keys
+            .iter()
+            .zip(&p2p)
+            .map(|(k, a)| GenesisValidator { consensus_key: k.account_id(), address: Some(a.clone()) })
+            .collect(),
+        economics: Economics::default(),
+    };
+    std::fs::write(dir.join("genesis.toml"), genesis.to_toml()?)?;
+
+    let mut nodes = Vec::new();
+    for (i, key) in node_keys.iter().enumerate() {
+        let node_home = dir.join(format!("node-{i}"));
+        std::fs::create_dir_all(&node_home)?;
+        write_key(&node_home.join("node-key.json"), KeyKind::Hotkey, "consensus", key, &password)?;
+        let rpc = format!("127.0.0.1:{}", port(args.rpc_port, i)?);
+        let metrics = format!("127.0.0.1:{}", port(args.metrics_port, i)?);
+        let config = NodeConfig {
+            genesis: PathBuf::from("../genesis.toml"),
+            key: PathBuf::from("node-key.json"),
+            data: PathBuf::from("data"),
+            p2p: p2p[i].parse()?,
+            rpc: rpc.parse()?,
+            metrics: Some(metrics.parse()?),
+            peers: node_keys
+                .iter()
+                .zip(&p2p)
+                .enumerate()
+                .filter(|(j, _)| *j != i)
+                .map(|(_, (k, a))| Ok(Peer { key: k.account_id(), address: a.parse()? }))
+                .collect::<anyhow::Result<_>>()?,
+        };
+        std::fs::write(node_home.join(plexus_node::config::CONFIG_FILE), config.to_toml()?)?;
+        nodes.push(DevnetNode {
+            name: format!("node-{i}"),
+            home: node_home,
+            consensus_key: key.account_id(),
+            p2p: p2p[i].clone(),
+            rpc_url: format!("http://{rpc}"),
+            metrics_url: format!("http://{metrics}/metrics"),
+        });
+    }
+    std::fs::write(dir.join("config.toml"), format!("rpc = \"{}\"\n", nodes[0].rpc_url))?;
+    let file = DevnetFile { chain_id: "plexus-devnet".into(), nodes, accounts };
+    std::fs::write(&manifest, serde_json::to_string_pretty(&file)?)?;
+
+    println!("devnet of {n} validators written to {}", dir.display());
+    for node in &file.nodes {
+        println!("  {}  p2p {}  rpc {}", node.name, node.p2p, node.rpc_url);
+    }
+    println!("funded wallets: {}", DEV_ACCOUNTS.join(", "));
+    println!("start it:  plexus devnet up --dir {}", dir.display());
+    println!("use it:    export PLEXUS_HOME={} PLEXUS_PASSWORD={}", dir.display(), DEVNET_PASSWORD);
+    println!("           plexus chain status; plexus balance --wallet alice");
+    Ok(file)
+}
+
+/// Reads `devnet.json`.
+pub fn load(dir: &Path) -> anyhow::Result<DevnetFile> {
+    let path = dir.join("devnet.json");
+    let text = std::fs::read_to_string(&path).map_err(|e| {
+        exit::input(format!("no devnet in {} ({e}); create one with `plexus devnet init --dir {}`", dir.display(), dir.display()))
+    })?;
+    serde_json::from_str(&text).with_context(|| format!("{} is not a devnet manifest", path.display()))
+}
+
+/// Starts every node as a child process, logging to `<home>/node.log`.
+pub fn spawn_nodes(file: &DevnetFile) -> anyhow::Result<Vec<Child>> {
+    let exe = std::env::current_exe().context("finding the plexus executable")?;
+    let password = password();
+    let mut children = Vec::new();
+    for node in &file.nodes {
+        let log = std::fs::File::create(node.home.join("node.log"))?;
+        let child = Command::new(&exe)
+            .arg("node")
+            .arg("--home")
+            .arg(&node.home)
+            .env(crate::wallet::PASSWORD_ENV, password.as_str())
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .with_context(|| format!("starting {}", node.name))?;
+        children.push(child);
+    }
+    Ok(children)
+}
+
+/// Stops children: a polite signal first, then a kill after a grace period.
+pub fn stop(children: &mut [Child]) {
+    for child in children.iter() {
+        // SIGTERM lets the node shut down cleanly.
+        let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    for child in children.iter_mut() {
+        while std::time::Instant::now() < deadline {
+            if matches!(child.try_wait(), Ok(Some(_))) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
+
+fn up(args: &UpArgs) -> anyhow::Result<()> {
+    let file = load(&args.dir)?;
+    let mut children = spawn_nodes(&file)?;
+    println!("{} nodes of {} running (logs in each node's home, node.log):", children.len(), file.chain_id);
+    for node in &file.nodes {
+        println!("  {}  rpc {}  metrics {}", node.name, node.rpc_url, node.metrics_url);
+    }
+    println!("Ctrl-C stops them all.");
+    let outcome = crate::client::block_on(async {
+        let mut interrupt = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
+        let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => {}
+        }
+        Ok(())
+    });
+    println!("stopping…");
+    stop(&mut children);
+    outcome
+}

@@ -1,0 +1,227 @@
+//! Running a validator for real: commonware's tokio runtime, its storage
+//! directory for consensus journals and marshal's archives, and
+//! authenticated, encrypted TCP p2p between the genesis validators at known
+//! addresses.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::num::{NonZeroU32, NonZeroUsize};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use commonware_cryptography::{ChaCha20Poly1305, Signer as _};
+use commonware_macros::select;
+use commonware_p2p::{Address, AddressableManager as _, authenticated::lookup};
+use commonware_runtime::{Quota, Runner as _, Spawner as _, Supervisor as _, tokio};
+use commonware_stream::{
+    cups::{self, Cups},
+    sake::{self, Sake},
+};
+use commonware_utils::ordered::Map;
+use plexus_primitives::AccountId;
+use tracing::info;
+
+use super::{
+    CHANNEL_BACKFILL, CHANNEL_BROADCAST, CHANNEL_CERTIFICATES, CHANNEL_RESOLVER, CHANNEL_VOTES,
+    Channels, ConsensusError, FinalizedSink, ValidatorConfig, max_message_size, private_key,
+    public_key, run_validator,
+};
+use crate::mempool::SharedMempool;
+
+/// Messages per second each peer may send on one channel. Generous: the
+/// limit is a guard against floods, not a throughput knob.
+const CHANNEL_RATE: NonZeroU32 = NonZeroU32::new(10_000).unwrap();
+const P2P_MAILBOX: NonZeroUsize = NonZeroUsize::new(4096).unwrap();
+
+/// A validator on TCP.
+#[derive(Clone, Debug)]
+pub struct TcpValidatorConfig {
+    /// Consensus configuration (genesis, key, limits, timeouts).
+    pub validator: ValidatorConfig,
+    /// Where to listen for peers.
+    pub listen: SocketAddr,
+    /// Every validator's consensus key and dialable address (this node's
+    /// own entry is ignored; its `listen` is used).
+    pub peers: Vec<(AccountId, SocketAddr)>,
+    /// Where consensus journals and finalized blocks are kept.
+    pub storage_dir: PathBuf,
+    /// Tokio worker threads.
+    pub worker_threads: usize,
+    /// Loopback or LAN networks (devnets): private addresses allowed and
+    /// quick redials. Off for public networks.
+    pub local: bool,
+}
+
+/// Runs a validator until `stop` resolves or the engine halts, blocking the
+/// calling thread (run it on its own thread; the RPC server can live on
+/// another runtime: the mempool and the sink are thread-safe).
+///
+/// The storage directory holds the consensus journal and marshal's archives;
+/// after a restart the validator re-executes the stored finalized blocks
+/// from genesis to rebuild its ledger (handing them to `sink` again), then
+/// fetches what it missed from its peers and resumes.
+pub fn start_tcp_validator<K: FinalizedSink>(
+    config: TcpValidatorConfig,
+    mempool: SharedMempool,
+    sink: K,
+    stop: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ConsensusError> {
+    let signer = private_key(&config.validator.key)?;
+    let me = signer.public_key();
+    let mut addresses = Vec::with_capacity(config.peers.len() + 1);
+    addresses.push((me.clone(), Address::from(config.listen)));
+    for (account, address) in &config.peers {
+        let key = public_key(account)?;
+        if key != me {
+            addresses.push((key, Address::from(*address)));
+        }
+    }
+    let peers = Map::from_iter_dedup(addresses);
+    let participants = NonZeroUsize::new(peers.len()).unwrap_or(NonZeroUsize::MIN);
+    let chain_id = config.validator.chain_id();
+    let mut namespace = b"plexus-p2p/".to_vec();
+    namespace.extend_from_slice(chain_id.as_str().as_bytes());
+    let handshake = Cups::<_, ChaCha20Poly1305>::new(
+        Sake {
+            signer,
+            synchrony_bound: Duration::from_secs(5),
+            max_handshake_age: Duration::from_secs(10),
+            version: sake::Version::V1,
+        },
+        cups::Version::V1,
+    );
+    let message_size = max_message_size(u32::try_from(peers.len()).unwrap_or(u32::MAX));
+    let p2p = if config.local {
+        lookup::Config::local
+    } else {
+        lookup::Config::recommended
+    };
+    let p2p = p2p(
+        handshake,
+        &namespace,
+        config.listen,
+        participants,
+        message_size,
+        P2P_MAILBOX,
+    );
+
+    let runtime = tokio::Config::new()
+        .with_worker_threads(config.worker_threads.max(1))
+        .with_storage_directory(config.storage_dir.clone())
+        .with_catch_panics(false);
+    tokio::Runner::new(runtime).start(|context| async move {
+        let (mut network, mut oracle) = lookup::Network::new(context.child("p2p"), p2p);
+        let _ = oracle.track(0, peers);
+        let quota = Quota::per_second(CHANNEL_RATE);
+        let channels = Channels {
+            votes: network.register(CHANNEL_VOTES, quota),
+            certificates: network.register(CHANNEL_CERTIFICATES, quota),
+            resolver: network.register(CHANNEL_RESOLVER, quota),
+            backfill: network.register(CHANNEL_BACKFILL, quota),
+            broadcast: network.register(CHANNEL_BROADCAST, quota),
+        };
+        let mut network = network.start();
+        info!(listen = %config.listen, "p2p started");
+        let validator = run_validator(
+            context.child("validator"),
+            config.validator,
+            channels,
+            oracle.clone(),
+            oracle,
+            mempool,
+            sink,
+        );
+        let result = select! {
+            result = validator => result,
+            _ = stop => Ok(()),
+            _ = &mut network => Err(ConsensusError::Network("p2p stopped".into())),
+        };
+        // Let every actor sync its storage before the runtime drops them.
+        let _ = context.stop(0, Some(Duration::from_secs(10))).await;
+        result
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::consensus::Finalized;
+    use crate::mempool::Mempool;
+    use futures::FutureExt as _;
+    use plexus_ledger::{Genesis, GenesisValidator, Ledger};
+    use plexus_primitives::{ChainId, Keypair};
+    use std::sync::mpsc;
+
+    fn free_port() -> SocketAddr {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap()
+    }
+
+    /// Four validators on loopback TCP finalize blocks and agree on them.
+    #[test]
+    fn four_validators_on_loopback_finalize() {
+        let keys: Vec<Keypair> = (0..4u8).map(|i| Keypair::from_seed([50 + i; 32])).collect();
+        let genesis = Ledger::from_genesis(&Genesis {
+            chain_id: ChainId::new("plexus-tcp-test").unwrap(),
+            balances: Vec::new(),
+            validators: keys
+                .iter()
+                .map(|k| GenesisValidator {
+                    consensus_key: k.account_id(),
+                    address: None,
+                })
+                .collect(),
+            economics: Default::default(),
+        })
+        .unwrap();
+        let addresses: Vec<SocketAddr> = keys.iter().map(|_| free_port()).collect();
+        let peers: Vec<(AccountId, SocketAddr)> = keys
+            .iter()
+            .map(|k| k.account_id())
+            .zip(addresses.iter().copied())
+            .collect();
+        let root = std::env::temp_dir().join(format!("plexus-tcp-test-{}", std::process::id()));
+        let mut stops = Vec::new();
+        let mut threads = Vec::new();
+        let mut receivers = Vec::new();
+        for (i, key) in keys.iter().enumerate() {
+            let config = TcpValidatorConfig {
+                validator: ValidatorConfig::new(genesis.clone(), key.clone(), "validator"),
+                listen: addresses[i],
+                peers: peers.clone(),
+                storage_dir: root.join(format!("v{i}")),
+                worker_threads: 1,
+                local: true,
+            };
+            let (sink, receiver) = mpsc::channel::<Finalized>();
+            let (stop, stopped) = futures::channel::oneshot::channel::<()>();
+            let mempool = SharedMempool::new(Mempool::default());
+            threads.push(std::thread::spawn(move || {
+                start_tcp_validator(config, mempool, sink, stopped.map(|_| ()))
+            }));
+            stops.push(stop);
+            receivers.push(receiver);
+        }
+        let mut roots = Vec::new();
+        for receiver in &receivers {
+            let mut chain = Vec::new();
+            while chain.len() < 3 {
+                let f = receiver.recv_timeout(Duration::from_secs(60)).unwrap();
+                chain.push((f.block.header.height.0, f.hash));
+            }
+            roots.push(chain);
+        }
+        for stop in stops {
+            let _ = stop.send(());
+        }
+        for thread in threads {
+            thread.join().unwrap().unwrap();
+        }
+        let _ = std::fs::remove_dir_all(&root);
+        assert!(roots.iter().all(|chain| *chain == roots[0]), "{roots:?}");
+        assert_eq!(
+            roots[0].iter().map(|(h, _)| *h).collect::<Vec<_>>(),
+            vec![1, 2, 3]
+        );
+    }
+}
