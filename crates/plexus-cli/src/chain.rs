@@ -32,6 +32,14 @@ pub enum ChainCommand {
         #[arg(long)]
         json: bool,
     },
+    /// A finalized block with its transactions and their outcomes.
+    Block {
+        /// The block's height
+        height: u64,
+        /// Machine-readable output
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// `plexus subnet ...`
@@ -177,23 +185,40 @@ fn fraction(v: u16) -> String {
 
 /// Runs `plexus chain`.
 pub fn chain(cmd: ChainCommand, rpc: RpcArgs) -> anyhow::Result<()> {
-    let ChainCommand::Status { json } = cmd;
     block_on(async move {
-        let (_, status) = rpc.connect().await?;
-        if json {
-            return print_json(&status);
+        let (client, status) = rpc.connect().await?;
+        match cmd {
+            ChainCommand::Status { json: true } => print_json(&status),
+            ChainCommand::Status { json: false } => {
+                println!("chain            {}", status.chain_id);
+                println!("height           {}", status.height);
+                println!("finalized height {}", status.finalized_height);
+                println!("state root       {}", status.state_root);
+                println!("peers            {}", status.peers);
+                println!("mempool          {}", status.mempool);
+                println!("validators       {}", status.validators.len());
+                for v in &status.validators {
+                    println!("  {v}");
+                }
+                Ok(())
+            }
+            ChainCommand::Block { height, json } => {
+                let block = client.block(height).await.map_err(|e| exit::input(rpc_message(&e)))?;
+                if json {
+                    return print_json(&block);
+                }
+                println!("block {height}  {}", block.hash);
+                println!("state root   {}", block.header.state_root);
+                println!("proposer     {}", block.header.proposer);
+                println!("emission     {}", Balance::from_rao(block.emission));
+                println!("transactions {}", block.transactions.len());
+                for tx in &block.transactions {
+                    let outcome = tx.error.as_deref().unwrap_or("ok");
+                    println!("  {}  {}  {outcome}", tx.hash, tx.signer);
+                }
+                Ok(())
+            }
         }
-        println!("chain            {}", status.chain_id);
-        println!("height           {}", status.height);
-        println!("finalized height {}", status.finalized_height);
-        println!("state root       {}", status.state_root);
-        println!("peers            {}", status.peers);
-        println!("mempool          {}", status.mempool);
-        println!("validators       {}", status.validators.len());
-        for v in &status.validators {
-            println!("  {v}");
-        }
-        Ok(())
     })
 }
 

@@ -91,34 +91,28 @@ pub async fn submit(
     wait_final(client, hash).await
 }
 
-/// Polls until the transaction is in a finalized block.
+/// Polls until the transaction is in a finalized block, showing the wait
+/// on a terminal.
 async fn wait_final(client: &HttpClient, hash: Hash) -> anyhow::Result<u64> {
     let started = Instant::now();
     let mut stderr = std::io::stderr();
+    let interactive = std::io::IsTerminal::is_terminal(&stderr);
+    let clear = |stderr: &mut std::io::Stderr| {
+        if interactive {
+            let _ = write!(stderr, "\r{:40}\r", "");
+        }
+    };
     loop {
-        match client
-            .transaction_status(hash)
-            .await
-            .context("asking the transaction's status")?
-        {
-            TxStatus::Included {
-                height,
-                error: None,
-                ..
-            } => {
-                let _ = writeln!(
-                    stderr,
-                    "\rfinalized in block {height} ({:.1} s)      ",
-                    started.elapsed().as_secs_f64()
-                );
+        let status = client.transaction_status(hash).await.context("asking the transaction's status")?;
+        match status {
+            TxStatus::Included { height, error: None, .. } => {
+                clear(&mut stderr);
+                let secs = started.elapsed().as_secs_f64();
+                let _ = writeln!(stderr, "finalized in block {height} ({secs:.1} s)");
                 return Ok(height);
             }
-            TxStatus::Included {
-                height,
-                error: Some(why),
-                ..
-            } => {
-                let _ = writeln!(stderr);
+            TxStatus::Included { height, error: Some(why), .. } => {
+                clear(&mut stderr);
                 return Err(exit::input(format!(
                     "transaction {hash} was refused in block {height}: {why}"
                 )));
@@ -126,16 +120,14 @@ async fn wait_final(client: &HttpClient, hash: Hash) -> anyhow::Result<u64> {
             TxStatus::Pending | TxStatus::Unknown => {}
         }
         if started.elapsed() > Duration::from_secs(60) {
-            anyhow::bail!(
-                "transaction {hash} not finalized after 60 s; check it later with its hash"
-            );
+            clear(&mut stderr);
+            anyhow::bail!("transaction {hash} not finalized after 60 s; check it later with its hash");
         }
-        let _ = write!(
-            stderr,
-            "\rwaiting for finalization… {:.1} s",
-            started.elapsed().as_secs_f64()
-        );
-        let _ = stderr.flush();
+        if interactive {
+            let secs = started.elapsed().as_secs_f64();
+            let _ = write!(stderr, "\rwaiting for finalization… {secs:.1} s");
+            let _ = stderr.flush();
+        }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }

@@ -16,11 +16,19 @@ use plexus_node::store::ChainStore;
 use crate::exit;
 use crate::wallet::unlock_keyfile;
 
-/// Structured logs on stderr, filtered by `RUST_LOG` (default `info`).
+/// Structured logs on stderr, filtered by `RUST_LOG` (default: info for
+/// Plexus, warn for consensus internals).
 pub fn init_logging() {
+    // Consensus internals are chatty at info; they speak up at warn.
+    const DEFAULT: &str = "info,commonware_consensus=warn,commonware_p2p=warn,commonware_storage=warn,commonware_runtime=warn,commonware_broadcast=warn,commonware_resolver=warn";
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT));
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(ansi)
+        .with_writer(std::io::stderr)
+        .try_init();
 }
 
 /// Runs the node until SIGINT or SIGTERM.

@@ -85,8 +85,12 @@ enum Fault {
     Restart,
     /// Every link drops 25% of messages.
     Loss,
-    /// Validator 0 equivocates (commonware's Byzantine mock).
+    /// Validator 0 equivocates: as leader it proposes two blocks, one to a
+    /// victim and one to the rest (commonware's Byzantine mock).
     Equivocator,
+    /// Validator 0 answers every vote with conflicting notarize and
+    /// finalize votes for random payloads (commonware's Byzantine mock).
+    Conflicter,
 }
 
 fn validator_key(i: usize) -> Keypair {
@@ -281,12 +285,22 @@ fn simulate(seed: u64, fault: Fault, target: u64) -> Outcome {
         } else {
             probability!(1.0)
         };
-        let byzantine = matches!(fault, Fault::Equivocator).then_some(0);
+        let byzantine = matches!(fault, Fault::Equivocator | Fault::Conflicter).then_some(0);
         let mut recorders = Vec::new();
         let mut mempools = Vec::new();
         let mut handles: Vec<Option<Handle<()>>> = Vec::new();
         for (i, key) in keys.iter().enumerate() {
             let channels = channels(&oracle, key).await;
+            if byzantine == Some(i) && matches!(fault, Fault::Conflicter) {
+                let scheme = consensus::signing_scheme(&ledger, &validator_key(i)).unwrap();
+                let conflicter = mocks::conflicter::Conflicter::<_, _, Blake3>::new(
+                    context.child("byzantine"),
+                    mocks::conflicter::Config { scheme },
+                );
+                conflicter.start(channels.votes);
+                handles.push(None);
+                continue;
+            }
             if byzantine == Some(i) {
                 let scheme = consensus::signing_scheme(&ledger, &validator_key(i)).unwrap();
                 let equivocator = mocks::equivocator::Equivocator::<_, _, _, Blake3>::new(
@@ -350,7 +364,7 @@ fn simulate(seed: u64, fault: Fault, target: u64) -> Outcome {
                 );
                 connect(&oracle, &keys, Some(victim), link(rate), true).await;
             }
-            Fault::None | Fault::Loss | Fault::Equivocator => {}
+            Fault::None | Fault::Loss | Fault::Equivocator | Fault::Conflicter => {}
         }
         wait_for(&context, &live, target).await;
         let chains: Vec<_> = live
@@ -431,4 +445,9 @@ fn lossy_links() {
 #[test]
 fn one_equivocator() {
     scenario(Fault::Equivocator, 10);
+}
+
+#[test]
+fn one_conflicting_voter() {
+    scenario(Fault::Conflicter, 10);
 }

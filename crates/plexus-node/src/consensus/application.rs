@@ -9,6 +9,7 @@ use commonware_consensus::{
     simplex::types::Context,
 };
 use commonware_cryptography::{Digested, Digestible as _};
+use commonware_runtime::Spawner;
 use commonware_utils::Acknowledgement as _;
 use futures::StreamExt as _;
 use plexus_primitives::{AccountId, ChainId};
@@ -62,8 +63,9 @@ impl App {
     /// The post-state of the first block `ancestry` yields (the parent),
     /// executing any ancestors this node has not executed yet (it missed
     /// their proposals, or is catching up), oldest first.
-    async fn parent_state(
+    async fn parent_state<E: Spawner>(
         &self,
+        runtime: &E,
         ancestry: &mut impl Ancestry<ConsensusBlock>,
     ) -> Result<(Digested<ConsensusBlock>, Arc<Executed>), Missing> {
         // Newest first; `walked[known]` is the newest block with a state.
@@ -96,12 +98,17 @@ impl App {
         for block in walked[..known].iter().rev() {
             // Notarized by others but not executed here. Signatures are
             // checked too, so the result is the one a verifier computed.
-            let executed = match execution::replay(&base.ledger, block.inner().block(), true) {
-                Ok(executed) => Arc::new(executed),
-                Err(e) => {
+            let (parent, child) = (base.clone(), block.clone());
+            let replayed = off_thread(runtime, move || {
+                execution::replay(&parent.ledger, child.inner().block(), true)
+            });
+            let executed = match replayed.await {
+                Some(Ok(executed)) => Arc::new(executed),
+                Some(Err(e)) => {
                     warn!(height = block.inner().number(), error = %e, "ancestor does not execute");
                     return Err(Missing::Invalid);
                 }
+                None => return Err(Missing::Unavailable),
             };
             self.shared
                 .executor()
@@ -115,7 +122,18 @@ impl App {
     }
 }
 
-impl<E: Send + 'static> commonware_consensus::Application<E> for App {
+/// Runs CPU-heavy execution as its own task, marked blocking so that under
+/// tokio it does not stall the async workers (under the deterministic
+/// runtime it is scheduled like any task). `None` if the runtime is stopping.
+async fn off_thread<E: Spawner, T: Send + 'static>(
+    runtime: &E,
+    job: impl FnOnce() -> T + Send + 'static,
+) -> Option<T> {
+    let task = runtime.child("execute").shared(true);
+    task.spawn(move |_| async move { job() }).await.ok()
+}
+
+impl<E: Spawner> commonware_consensus::Application<E> for App {
     type SigningScheme = Scheme;
     type Context = Context<Digest, PublicKey>;
     type Block = ConsensusBlock;
@@ -123,25 +141,27 @@ impl<E: Send + 'static> commonware_consensus::Application<E> for App {
 
     async fn propose(
         &mut self,
-        (_, context): (E, Self::Context),
+        (runtime, context): (E, Self::Context),
         mut ancestry: impl Ancestry<Self::Block>,
         _: (),
     ) -> Option<Digested<Self::Block>> {
-        let (parent, state) = self.parent_state(&mut ancestry).await.ok()?;
+        let (parent, state) = self.parent_state(&runtime, &mut ancestry).await.ok()?;
         let limits = self.limits.clamped();
-        let transactions =
-            self.mempool
-                .lock()
-                .select(&state.ledger, limits.max_transactions, limits.max_bytes);
-        let view = context.round.view().get();
-        let built = execution::build(
-            parent.inner().header(),
-            &state.ledger,
-            transactions,
-            self.me,
-            view,
-        );
-        let (block, executed) = match built {
+        let (mempool, me, view) = (self.mempool.clone(), self.me, context.round.view().get());
+        let built = off_thread(&runtime, move || {
+            let transactions =
+                mempool
+                    .lock()
+                    .select(&state.ledger, limits.max_transactions, limits.max_bytes);
+            execution::build(
+                parent.inner().header(),
+                &state.ledger,
+                transactions,
+                me,
+                view,
+            )
+        });
+        let (block, executed) = match built.await? {
             Ok(built) => built,
             Err(e) => {
                 // Only a parent at the wrong height gets here: skip the turn.
@@ -163,7 +183,7 @@ impl<E: Send + 'static> commonware_consensus::Application<E> for App {
 
     async fn verify(
         &mut self,
-        (_, context): (E, Self::Context),
+        (runtime, context): (E, Self::Context),
         mut ancestry: impl Ancestry<Self::Block>,
     ) -> bool {
         // Keeping the answer pending (rather than `false`) when data is only
@@ -183,23 +203,26 @@ impl<E: Send + 'static> commonware_consensus::Application<E> for App {
             // Built or verified here already (our own proposal, or a repeat).
             return true;
         }
-        let (parent, state) = match self.parent_state(&mut ancestry).await {
+        let (parent, state) = match self.parent_state(&runtime, &mut ancestry).await {
             Ok(found) => found,
             Err(Missing::Invalid) => return false,
             Err(Missing::Unavailable) => return futures::future::pending().await,
         };
-        let checked =
-            execution::check_structure(&self.chain_id, parent.inner().header(), block.inner())
-                .and_then(|()| execution::replay(&state.ledger, block.inner().block(), true));
-        match checked {
-            Ok(executed) => {
+        let (chain_id, candidate) = (self.chain_id.clone(), block.clone());
+        let checked = off_thread(&runtime, move || {
+            execution::check_structure(&chain_id, parent.inner().header(), candidate.inner())
+                .and_then(|()| execution::replay(&state.ledger, candidate.inner().block(), true))
+        });
+        match checked.await {
+            Some(Ok(executed)) => {
                 self.shared.executor().insert(hash, Arc::new(executed));
                 true
             }
-            Err(e) => {
+            Some(Err(e)) => {
                 warn!(height = block.inner().number(), error = %e, "rejecting block");
                 false
             }
+            None => futures::future::pending().await,
         }
     }
 }
