@@ -203,7 +203,10 @@ pub fn chain(cmd: ChainCommand, rpc: RpcArgs) -> anyhow::Result<()> {
                 Ok(())
             }
             ChainCommand::Block { height, json } => {
-                let block = client.block(height).await.map_err(|e| exit::input(rpc_message(&e)))?;
+                let block = client
+                    .block(height)
+                    .await
+                    .map_err(|e| exit::input(rpc_message(&e)))?;
                 if json {
                     return print_json(&block);
                 }
@@ -394,7 +397,7 @@ pub fn subnet(cmd: SubnetCommand, rpc: RpcArgs) -> anyhow::Result<()> {
                     &key,
                     Call::SetHyperparameter {
                         netuid: NetUid(netuid),
-                        param: param.clone(),
+                        param,
                     },
                 )
                 .await?;

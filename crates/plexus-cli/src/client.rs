@@ -103,15 +103,26 @@ async fn wait_final(client: &HttpClient, hash: Hash) -> anyhow::Result<u64> {
         }
     };
     loop {
-        let status = client.transaction_status(hash).await.context("asking the transaction's status")?;
+        let status = client
+            .transaction_status(hash)
+            .await
+            .context("asking the transaction's status")?;
         match status {
-            TxStatus::Included { height, error: None, .. } => {
+            TxStatus::Included {
+                height,
+                error: None,
+                ..
+            } => {
                 clear(&mut stderr);
                 let secs = started.elapsed().as_secs_f64();
                 let _ = writeln!(stderr, "finalized in block {height} ({secs:.1} s)");
                 return Ok(height);
             }
-            TxStatus::Included { height, error: Some(why), .. } => {
+            TxStatus::Included {
+                height,
+                error: Some(why),
+                ..
+            } => {
                 clear(&mut stderr);
                 return Err(exit::input(format!(
                     "transaction {hash} was refused in block {height}: {why}"
@@ -121,7 +132,9 @@ async fn wait_final(client: &HttpClient, hash: Hash) -> anyhow::Result<u64> {
         }
         if started.elapsed() > Duration::from_secs(60) {
             clear(&mut stderr);
-            anyhow::bail!("transaction {hash} not finalized after 60 s; check it later with its hash");
+            anyhow::bail!(
+                "transaction {hash} not finalized after 60 s; check it later with its hash"
+            );
         }
         if interactive {
             let secs = started.elapsed().as_secs_f64();
@@ -141,7 +154,7 @@ pub fn rpc_message(e: &jsonrpsee::core::ClientError) -> String {
 }
 
 /// Runs an async command on a small runtime.
-pub fn block_on<F: std::future::Future<Output = anyhow::Result<()>>>(f: F) -> anyhow::Result<()> {
+pub fn block_on<T, F: std::future::Future<Output = anyhow::Result<T>>>(f: F) -> anyhow::Result<T> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

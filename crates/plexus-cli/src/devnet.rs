@@ -60,6 +60,9 @@ pub struct InitArgs {
     /// Replace an existing devnet in DIR
     #[arg(long)]
     pub force: bool,
+    /// Also fund this many load-test accounts (`bench-0`, `bench-1`, …), without wallets
+    #[arg(long, default_value_t = 0, hide = true)]
+    pub load_accounts: u32,
 }
 
 /// Arguments of `plexus devnet up`.
@@ -108,7 +111,9 @@ pub fn run(cmd: DevnetCommand) -> anyhow::Result<()> {
 
 /// The password for devnet keys.
 pub fn password() -> Zeroizing<String> {
-    Zeroizing::new(std::env::var(crate::wallet::PASSWORD_ENV).unwrap_or_else(|_| DEVNET_PASSWORD.to_owned()))
+    Zeroizing::new(
+        std::env::var(crate::wallet::PASSWORD_ENV).unwrap_or_else(|_| DEVNET_PASSWORD.to_owned()),
+    )
 }
 
 /// A development key derived from its name: reproducible, hence public.
@@ -117,15 +122,50 @@ pub fn dev_keypair(name: &str) -> Keypair {
 }
 
 /// Writes a keyfile for `key` (cheap KDF: these keys guard nothing of value).
-fn write_key(path: &Path, kind: KeyKind, name: &str, key: &Keypair, password: &str) -> anyhow::Result<()> {
+fn write_key(
+    path: &Path,
+    kind: KeyKind,
+    name: &str,
+    key: &Keypair,
+    password: &str,
+) -> anyhow::Result<()> {
     let secret = KeySecret::Seed(Zeroizing::new(*key.secret_seed()));
-    Keyfile::seal(kind, name, &secret, password.as_bytes(), KdfParams::INSECURE_FAST)?
-        .write(path, true)
-        .with_context(|| format!("writing {}", path.display()))
+    Keyfile::seal(
+        kind,
+        name,
+        &secret,
+        password.as_bytes(),
+        KdfParams::INSECURE_FAST,
+    )?
+    .write(path, true)
+    .with_context(|| format!("writing {}", path.display()))
 }
 
-/// Writes the devnet; returns what `devnet.json` says.
+/// Writes the devnet and says how to use it; returns what `devnet.json` says.
 pub fn init(args: &InitArgs) -> anyhow::Result<DevnetFile> {
+    let file = init_quiet(args)?;
+    let dir = args.dir.canonicalize()?;
+    println!(
+        "devnet of {} validators written to {}",
+        file.nodes.len(),
+        dir.display()
+    );
+    for node in &file.nodes {
+        println!("  {}  p2p {}  rpc {}", node.name, node.p2p, node.rpc_url);
+    }
+    println!("funded wallets: {}", DEV_ACCOUNTS.join(", "));
+    println!("start it:  plexus devnet up --dir {}", dir.display());
+    println!(
+        "use it:    export PLEXUS_HOME={} PLEXUS_PASSWORD={}",
+        dir.display(),
+        DEVNET_PASSWORD
+    );
+    println!("           plexus chain status; plexus balance --wallet alice");
+    Ok(file)
+}
+
+/// Writes the devnet without printing; returns what `devnet.json` says.
+pub fn init_quiet(args: &InitArgs) -> anyhow::Result<DevnetFile> {
     let dir = &args.dir;
     let manifest = dir.join("devnet.json");
     if manifest.exists() && !args.force {
@@ -138,8 +178,12 @@ pub fn init(args: &InitArgs) -> anyhow::Result<DevnetFile> {
     if args.force && dir.exists() {
         for entry in std::fs::read_dir(dir)? {
             let path = entry?.path();
-            if path.file_name().is_some_and(|n| n.to_string_lossy().starts_with("node-")) {
-                std::fs::remove_dir_all(&path).with_context(|| format!("removing {}", path.display()))?;
+            if path
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("node-"))
+            {
+                std::fs::remove_dir_all(&path)
+                    .with_context(|| format!("removing {}", path.display()))?;
             }
         }
     }
@@ -148,12 +192,15 @@ pub fn init(args: &InitArgs) -> anyhow::Result<DevnetFile> {
     let password = password();
     let n = usize::from(args.validators);
     let port = |base: u16, i: usize| -> anyhow::Result<u16> {
-        base.checked_add(i as u16).ok_or_else(|| exit::input("ports run past 65535; choose lower base ports"))
+        base.checked_add(i as u16)
+            .ok_or_else(|| exit::input("ports run past 65535; choose lower base ports"))
     };
 
     // Validators.
     let node_keys: Vec<Keypair> = (0..n).map(|i| dev_keypair(&format!("node-{i}"))).collect();
-    let p2p: Vec<String> = (0..n).map(|i| Ok(format!("127.0.0.1:{}", port(args.p2p_port, i)?))).collect::<anyhow::Result<_>>()?;
+    let p2p: Vec<String> = (0..n)
+        .map(|i| Ok(format!("127.0.0.1:{}", port(args.p2p_port, i)?)))
+        .collect::<anyhow::Result<_>>()?;
 
     // Development accounts with wallets in the devnet's own home.
     let home = Home::at(&dir);
@@ -164,11 +211,36 @@ pub fn init(args: &InitArgs) -> anyhow::Result<DevnetFile> {
         let hot = dev_keypair(&format!("{name}-hotkey"));
         let wallet = home.wallet(name)?;
         wallet.create_dirs()?;
-        write_key(&wallet.coldkey_path(), KeyKind::Coldkey, "coldkey", &cold, &password)?;
-        write_key(&wallet.hotkey_path("default")?, KeyKind::Hotkey, "default", &hot, &password)?;
-        balances.push(GenesisBalance { account: cold.account_id(), balance: Balance::from_rao(1_000_000 * Balance::UNIT.rao()) });
-        balances.push(GenesisBalance { account: hot.account_id(), balance: Balance::from_rao(1_000 * Balance::UNIT.rao()) });
+        write_key(
+            &wallet.coldkey_path(),
+            KeyKind::Coldkey,
+            "coldkey",
+            &cold,
+            &password,
+        )?;
+        write_key(
+            &wallet.hotkey_path("default")?,
+            KeyKind::Hotkey,
+            "default",
+            &hot,
+            &password,
+        )?;
+        balances.push(GenesisBalance {
+            account: cold.account_id(),
+            balance: Balance::from_rao(1_000_000 * Balance::UNIT.rao()),
+        });
+        balances.push(GenesisBalance {
+            account: hot.account_id(),
+            balance: Balance::from_rao(1_000 * Balance::UNIT.rao()),
+        });
         accounts.push((name.to_owned(), cold.account_id()));
+    }
+    for i in 0..args.load_accounts {
+        let key = dev_keypair(&format!("bench-{i}"));
+        balances.push(GenesisBalance {
+            account: key.account_id(),
+            balance: Balance::from_rao(1_000 * Balance::UNIT.rao()),
+        });
     }
     let genesis = Genesis {
         chain_id: ChainId::new("plexus-devnet")?,
@@ -176,7 +248,10 @@ pub fn init(args: &InitArgs) -> anyhow::Result<DevnetFile> {
         validators: node_keys
             .iter()
             .zip(&p2p)
-            .map(|(k, a)| GenesisValidator { consensus_key: k.account_id(), address: Some(a.clone()) })
+            .map(|(k, a)| GenesisValidator {
+                consensus_key: k.account_id(),
+                address: Some(a.clone()),
+            })
             .collect(),
         economics: Economics::default(),
     };
@@ -186,7 +261,13 @@ pub fn init(args: &InitArgs) -> anyhow::Result<DevnetFile> {
     for (i, key) in node_keys.iter().enumerate() {
         let node_home = dir.join(format!("node-{i}"));
         std::fs::create_dir_all(&node_home)?;
-        write_key(&node_home.join("node-key.json"), KeyKind::Hotkey, "consensus", key, &password)?;
+        write_key(
+            &node_home.join("node-key.json"),
+            KeyKind::Hotkey,
+            "consensus",
+            key,
+            &password,
+        )?;
         let rpc = format!("127.0.0.1:{}", port(args.rpc_port, i)?);
         let metrics = format!("127.0.0.1:{}", port(args.metrics_port, i)?);
         let config = NodeConfig {
@@ -201,10 +282,18 @@ pub fn init(args: &InitArgs) -> anyhow::Result<DevnetFile> {
                 .zip(&p2p)
                 .enumerate()
                 .filter(|(j, _)| *j != i)
-                .map(|(_, (k, a))| Ok(Peer { key: k.account_id(), address: a.parse()? }))
+                .map(|(_, (k, a))| {
+                    Ok(Peer {
+                        key: k.account_id(),
+                        address: a.parse()?,
+                    })
+                })
                 .collect::<anyhow::Result<_>>()?,
         };
-        std::fs::write(node_home.join(plexus_node::config::CONFIG_FILE), config.to_toml()?)?;
+        std::fs::write(
+            node_home.join(plexus_node::config::CONFIG_FILE),
+            config.to_toml()?,
+        )?;
         nodes.push(DevnetNode {
             name: format!("node-{i}"),
             home: node_home,
@@ -214,18 +303,16 @@ pub fn init(args: &InitArgs) -> anyhow::Result<DevnetFile> {
             metrics_url: format!("http://{metrics}/metrics"),
         });
     }
-    std::fs::write(dir.join("config.toml"), format!("rpc = \"{}\"\n", nodes[0].rpc_url))?;
-    let file = DevnetFile { chain_id: "plexus-devnet".into(), nodes, accounts };
+    std::fs::write(
+        dir.join("config.toml"),
+        format!("rpc = \"{}\"\n", nodes[0].rpc_url),
+    )?;
+    let file = DevnetFile {
+        chain_id: "plexus-devnet".into(),
+        nodes,
+        accounts,
+    };
     std::fs::write(&manifest, serde_json::to_string_pretty(&file)?)?;
-
-    println!("devnet of {n} validators written to {}", dir.display());
-    for node in &file.nodes {
-        println!("  {}  p2p {}  rpc {}", node.name, node.p2p, node.rpc_url);
-    }
-    println!("funded wallets: {}", DEV_ACCOUNTS.join(", "));
-    println!("start it:  plexus devnet up --dir {}", dir.display());
-    println!("use it:    export PLEXUS_HOME={} PLEXUS_PASSWORD={}", dir.display(), DEVNET_PASSWORD);
-    println!("           plexus chain status; plexus balance --wallet alice");
     Ok(file)
 }
 
@@ -233,9 +320,14 @@ pub fn init(args: &InitArgs) -> anyhow::Result<DevnetFile> {
 pub fn load(dir: &Path) -> anyhow::Result<DevnetFile> {
     let path = dir.join("devnet.json");
     let text = std::fs::read_to_string(&path).map_err(|e| {
-        exit::input(format!("no devnet in {} ({e}); create one with `plexus devnet init --dir {}`", dir.display(), dir.display()))
+        exit::input(format!(
+            "no devnet in {} ({e}); create one with `plexus devnet init --dir {}`",
+            dir.display(),
+            dir.display()
+        ))
     })?;
-    serde_json::from_str(&text).with_context(|| format!("{} is not a devnet manifest", path.display()))
+    serde_json::from_str(&text)
+        .with_context(|| format!("{} is not a devnet manifest", path.display()))
 }
 
 /// Starts every node as a child process, logging to `<home>/node.log`.
@@ -264,7 +356,10 @@ pub fn spawn_nodes(file: &DevnetFile) -> anyhow::Result<Vec<Child>> {
 pub fn stop(children: &mut [Child]) {
     for child in children.iter() {
         // SIGTERM lets the node shut down cleanly.
-        let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(child.id().to_string())
+            .status();
     }
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     for child in children.iter_mut() {
@@ -282,14 +377,23 @@ pub fn stop(children: &mut [Child]) {
 fn up(args: &UpArgs) -> anyhow::Result<()> {
     let file = load(&args.dir)?;
     let mut children = spawn_nodes(&file)?;
-    println!("{} nodes of {} running (logs in each node's home, node.log):", children.len(), file.chain_id);
+    println!(
+        "{} nodes of {} running (logs in each node's home, node.log):",
+        children.len(),
+        file.chain_id
+    );
     for node in &file.nodes {
-        println!("  {}  rpc {}  metrics {}", node.name, node.rpc_url, node.metrics_url);
+        println!(
+            "  {}  rpc {}  metrics {}",
+            node.name, node.rpc_url, node.metrics_url
+        );
     }
     println!("Ctrl-C stops them all.");
     let outcome = crate::client::block_on(async {
-        let mut interrupt = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
-        let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        let mut interrupt =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
+        let mut terminate =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
         tokio::select! {
             _ = interrupt.recv() => {}
             _ = terminate.recv() => {}

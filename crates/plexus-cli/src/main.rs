@@ -1,5 +1,6 @@
 //! The plexus command: wallet, chain, node, devnet, miner, validator, up and yuma simulate.
 
+mod bench;
 mod chain;
 mod client;
 mod devnet;
@@ -96,6 +97,9 @@ enum Command {
     /// A local N-validator network: init writes it, up runs it.
     #[command(subcommand)]
     Devnet(devnet::DevnetCommand),
+    /// Benchmarks: `bench chain` measures finalized transfers per second and finality latency.
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
     /// Yuma Consensus tools: simulate epochs to tune a subnet's hyperparameters.
     #[command(subcommand)]
     Yuma(yuma::YumaCommand),
@@ -124,6 +128,7 @@ fn main() -> ExitCode {
         Command::Metagraph { netuid, json } => chain::metagraph(netuid, json, rpc),
         Command::Node { home } => node::run(&home),
         Command::Devnet(cmd) => devnet::run(cmd),
+        Command::Bench(cmd) => bench::run(cmd),
         Command::Yuma(cmd) => yuma::run(cmd),
     };
     exit::report(result)

@@ -35,12 +35,21 @@ pub fn init_logging() {
 pub fn run(home: &Path) -> anyhow::Result<()> {
     init_logging();
     let config = NodeConfig::load(home).map_err(|e| exit::input(e.to_string()))?;
-    let text = std::fs::read_to_string(&config.genesis)
-        .map_err(|e| exit::input(format!("cannot read the genesis {}: {e}", config.genesis.display())))?;
-    let genesis = Genesis::parse(&text).map_err(|e| exit::input(format!("{}: {e}", config.genesis.display())))?;
+    let text = std::fs::read_to_string(&config.genesis).map_err(|e| {
+        exit::input(format!(
+            "cannot read the genesis {}: {e}",
+            config.genesis.display()
+        ))
+    })?;
+    let genesis = Genesis::parse(&text)
+        .map_err(|e| exit::input(format!("{}: {e}", config.genesis.display())))?;
     let ledger = Ledger::from_genesis(&genesis)?;
     let key = unlock_keyfile(&config.key, "the node's consensus key")?;
-    if !genesis.validators.iter().any(|v| v.consensus_key == key.account_id()) {
+    if !genesis
+        .validators
+        .iter()
+        .any(|v| v.consensus_key == key.account_id())
+    {
         return Err(exit::input(format!(
             "consensus key {} is not a validator in {}",
             key.account_id(),
@@ -49,7 +58,9 @@ pub fn run(home: &Path) -> anyhow::Result<()> {
     }
 
     let metrics = Arc::new(NodeMetrics::default());
-    metrics.peers.store(config.peers.len() as u64, Ordering::Relaxed);
+    metrics
+        .peers
+        .store(config.peers.len() as u64, Ordering::Relaxed);
     let store = ChainStore::new(ledger.clone()).with_metrics(metrics.clone());
     let mempool = SharedMempool::new(Mempool::new(MempoolLimits::default()));
     let peers = Arc::new(AtomicUsize::new(config.peers.len()));
@@ -61,7 +72,8 @@ pub fn run(home: &Path) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("starting the RPC runtime")?;
-    let server = RpcServer::new(store.clone(), mempool.clone(), peers).with_metrics(metrics.clone());
+    let server =
+        RpcServer::new(store.clone(), mempool.clone(), peers).with_metrics(metrics.clone());
     let (rpc_addr, rpc_handle) = services
         .block_on(rpc::start(config.rpc, RpcConfig::default(), server))
         .map_err(|e| exit::input(format!("cannot serve RPC on {}: {e}", config.rpc)))?;
@@ -75,7 +87,9 @@ pub fn run(home: &Path) -> anyhow::Result<()> {
         let (mempool, metrics) = (mempool.clone(), metrics.clone());
         services.spawn(async move {
             loop {
-                metrics.mempool.store(mempool.lock().len() as u64, Ordering::Relaxed);
+                metrics
+                    .mempool
+                    .store(mempool.lock().len() as u64, Ordering::Relaxed);
                 tokio::time::sleep(std::time::Duration::from_millis(250)).await;
             }
         });
@@ -84,7 +98,9 @@ pub fn run(home: &Path) -> anyhow::Result<()> {
 
     let (stop_tx, stop_rx) = futures::channel::oneshot::channel::<()>();
     services.spawn(async move {
-        let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) else {
+        let Ok(mut term) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        else {
             return;
         };
         tokio::select! {

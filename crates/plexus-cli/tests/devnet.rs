@@ -21,7 +21,10 @@ fn plexus(home: &Path, args: &[&str]) -> Output {
 
 fn json(home: &Path, args: &[&str]) -> Option<Value> {
     let out = plexus(home, args);
-    out.status.success().then(|| serde_json::from_slice(&out.stdout).ok()).flatten()
+    out.status
+        .success()
+        .then(|| serde_json::from_slice(&out.stdout).ok())
+        .flatten()
 }
 
 struct Devnet {
@@ -53,18 +56,24 @@ impl Devnet {
     }
 
     fn status(&self, i: usize) -> Option<Value> {
-        json(&self.dir, &["chain", "status", "--json", "--rpc", &self.rpc[i]])
+        json(
+            &self.dir,
+            &["chain", "status", "--json", "--rpc", &self.rpc[i]],
+        )
     }
 
     fn finalized(&self, i: usize) -> u64 {
-        self.status(i).and_then(|s| s["finalized_height"].as_u64()).unwrap_or(0)
+        self.status(i)
+            .and_then(|s| s["finalized_height"].as_u64())
+            .unwrap_or(0)
     }
 
     fn wait_height(&self, i: usize, height: u64, within: Duration) {
         let start = Instant::now();
         while self.finalized(i) < height {
             if start.elapsed() > within {
-                let log = std::fs::read_to_string(self.dir.join(format!("node-{i}/node.log"))).unwrap_or_default();
+                let log = std::fs::read_to_string(self.dir.join(format!("node-{i}/node.log")))
+                    .unwrap_or_default();
                 let tail: String = log.lines().rev().take(20).collect::<Vec<_>>().join("\n");
                 panic!("node {i} did not reach height {height} in {within:?}; log tail:\n{tail}");
             }
@@ -73,8 +82,18 @@ impl Devnet {
     }
 
     fn root_at(&self, i: usize, height: u64) -> String {
-        let block = json(&self.dir, &["chain", "block", &height.to_string(), "--json", "--rpc", &self.rpc[i]])
-            .unwrap_or_else(|| panic!("node {i} has no block {height}"));
+        let block = json(
+            &self.dir,
+            &[
+                "chain",
+                "block",
+                &height.to_string(),
+                "--json",
+                "--rpc",
+                &self.rpc[i],
+            ],
+        )
+        .unwrap_or_else(|| panic!("node {i} has no block {height}"));
         block["header"]["state_root"].as_str().unwrap().to_owned()
     }
 }
@@ -97,15 +116,38 @@ fn a_devnet_survives_a_killed_node_and_heals_it() {
     let out = plexus(
         &dir,
         &[
-            "devnet", "init", "--dir", dir.to_str().unwrap(), "--validators", "4",
-            "--p2p-port", &p(0), "--rpc-port", &p(4), "--metrics-port", &p(8),
+            "devnet",
+            "init",
+            "--dir",
+            dir.to_str().unwrap(),
+            "--validators",
+            "4",
+            "--p2p-port",
+            &p(0),
+            "--rpc-port",
+            &p(4),
+            "--metrics-port",
+            &p(8),
         ],
     );
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let manifest: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("devnet.json")).unwrap()).unwrap();
-    let rpc: Vec<String> =
-        manifest["nodes"].as_array().unwrap().iter().map(|n| n["rpc_url"].as_str().unwrap().to_owned()).collect();
-    let mut net = Devnet { dir: dir.clone(), rpc, nodes: (0..4).map(|_| None).collect() };
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let manifest: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("devnet.json")).unwrap()).unwrap();
+    let rpc: Vec<String> = manifest["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["rpc_url"].as_str().unwrap().to_owned())
+        .collect();
+    let mut net = Devnet {
+        dir: dir.clone(),
+        rpc,
+        nodes: (0..4).map(|_| None).collect(),
+    };
     for i in 0..4 {
         net.start_node(i);
     }
@@ -114,8 +156,25 @@ fn a_devnet_survives_a_killed_node_and_heals_it() {
     // A real transfer through the CLI finalizes.
     let bob = json(&dir, &["wallet", "show", "--wallet", "bob", "--json"]).unwrap();
     let bob = bob["coldkey"].as_str().unwrap().to_owned();
-    let out = plexus(&dir, &["transfer", "--wallet", "alice", "--to", &bob, "--amount", "2.5", "--rpc", &net.rpc[1]]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = plexus(
+        &dir,
+        &[
+            "transfer",
+            "--wallet",
+            "alice",
+            "--to",
+            &bob,
+            "--amount",
+            "2.5",
+            "--rpc",
+            &net.rpc[1],
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let balance = json(&dir, &["balance", &bob, "--json", "--rpc", &net.rpc[2]]).unwrap();
     assert_eq!(balance["balance"].as_u64(), Some(1_000_002_500_000_000));
 

@@ -26,7 +26,7 @@ use std::sync::Arc;
 
 use plexus_ledger::{BlockError, BlockOutcome, Ledger, Signatures};
 use plexus_primitives::{
-    AccountId, Block, BlockHeader, BlockHeight, ChainId, Encode, Hash, MAX_BLOCK_SIZE,
+    AccountId, Block, BlockHeader, BlockHeight, ChainId, Hash, MAX_BLOCK_SIZE,
     MAX_BLOCK_TRANSACTIONS, SignedTransaction, transactions_root,
 };
 use thiserror::Error;
@@ -326,11 +326,6 @@ impl Executor {
     pub fn is_empty(&self) -> bool {
         self.states.is_empty()
     }
-}
-
-/// The encoded size of transactions, as a proposer counts them.
-pub fn transactions_size(transactions: &[SignedTransaction]) -> usize {
-    transactions.iter().map(|tx| tx.encode().len()).sum()
 }
 
 #[cfg(test)]

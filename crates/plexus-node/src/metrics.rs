@@ -35,17 +35,56 @@ impl NodeMetrics {
     pub fn render(&self) -> String {
         let mut out = String::new();
         let rows: [(&str, &str, &str, &AtomicU64); 8] = [
-            ("plexus_finalized_height", "gauge", "Highest finalized block height.", &self.finalized_height),
-            ("plexus_height", "gauge", "Highest block height seen.", &self.height),
-            ("plexus_mempool_transactions", "gauge", "Transactions waiting in the mempool.", &self.mempool),
+            (
+                "plexus_finalized_height",
+                "gauge",
+                "Highest finalized block height.",
+                &self.finalized_height,
+            ),
+            (
+                "plexus_height",
+                "gauge",
+                "Highest block height seen.",
+                &self.height,
+            ),
+            (
+                "plexus_mempool_transactions",
+                "gauge",
+                "Transactions waiting in the mempool.",
+                &self.mempool,
+            ),
             ("plexus_peers", "gauge", "Peers configured.", &self.peers),
-            ("plexus_blocks_finalized_total", "counter", "Finalized blocks delivered since start.", &self.blocks_finalized),
-            ("plexus_transactions_finalized_total", "counter", "Transactions in finalized blocks since start.", &self.transactions_finalized),
-            ("plexus_block_record_microseconds_total", "counter", "Time spent recording finalized blocks.", &self.record_micros),
-            ("plexus_rpc_requests_total", "counter", "JSON-RPC calls served.", &self.rpc_requests),
+            (
+                "plexus_blocks_finalized_total",
+                "counter",
+                "Finalized blocks delivered since start.",
+                &self.blocks_finalized,
+            ),
+            (
+                "plexus_transactions_finalized_total",
+                "counter",
+                "Transactions in finalized blocks since start.",
+                &self.transactions_finalized,
+            ),
+            (
+                "plexus_block_record_microseconds_total",
+                "counter",
+                "Time spent recording finalized blocks.",
+                &self.record_micros,
+            ),
+            (
+                "plexus_rpc_requests_total",
+                "counter",
+                "JSON-RPC calls served.",
+                &self.rpc_requests,
+            ),
         ];
         for (name, kind, help, value) in rows {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {}", value.load(Ordering::Relaxed));
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {}",
+                value.load(Ordering::Relaxed)
+            );
         }
         out
     }

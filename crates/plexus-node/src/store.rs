@@ -98,7 +98,8 @@ impl ChainStore {
                 m.finalized_height.store(height, Relaxed);
                 m.height.store(inner.seen_height, Relaxed);
                 m.blocks_finalized.fetch_add(1, Relaxed);
-                m.transactions_finalized.fetch_add(entry.block.transactions.len() as u64, Relaxed);
+                m.transactions_finalized
+                    .fetch_add(entry.block.transactions.len() as u64, Relaxed);
             }
         }
         // No subscriber is not an error.

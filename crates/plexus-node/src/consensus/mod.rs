@@ -122,8 +122,9 @@ pub struct ValidatorConfig {
     /// This validator's consensus key (its public key must be one of the
     /// genesis validators' consensus keys).
     pub key: Keypair,
-    /// Prefix of every storage partition this validator opens; distinct per
-    /// validator where several share one storage (tests).
+    /// Prefix of every storage partition this validator opens (ASCII
+    /// letters, digits, `-` and `_` only); distinct per validator where
+    /// several share one storage (tests).
     pub partition_prefix: String,
     /// How much a proposal may carry.
     pub limits: BlockLimits,

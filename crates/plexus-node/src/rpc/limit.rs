@@ -46,16 +46,33 @@ pub struct RateLimit<S> {
 impl<S> RateLimit<S> {
     /// Wraps `inner` with a fresh bucket (one per connection); served calls
     /// are counted in `served`.
-    pub fn new(inner: S, per_second: u32, served: Option<Arc<crate::metrics::NodeMetrics>>) -> Self {
+    pub fn new(
+        inner: S,
+        per_second: u32,
+        served: Option<Arc<crate::metrics::NodeMetrics>>,
+    ) -> Self {
         let capacity = per_second.max(1);
-        let bucket = Bucket { capacity, tokens: capacity, refilled: Instant::now() };
-        Self { inner, bucket: Arc::new(Mutex::new(bucket)), served }
+        let bucket = Bucket {
+            capacity,
+            tokens: capacity,
+            refilled: Instant::now(),
+        };
+        Self {
+            inner,
+            bucket: Arc::new(Mutex::new(bucket)),
+            served,
+        }
     }
 
     fn allow(&self) -> bool {
-        let allowed = self.bucket.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+        let allowed = self
+            .bucket
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
         if allowed && let Some(m) = &self.served {
-            m.rpc_requests.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            m.rpc_requests
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
         allowed
     }

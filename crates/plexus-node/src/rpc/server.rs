@@ -83,7 +83,12 @@ impl RpcServer {
     /// Serves `store`, admitting transactions into `mempool`; `peers` is kept
     /// up to date by the p2p layer.
     pub fn new(store: ChainStore, mempool: SharedMempool, peers: Arc<AtomicUsize>) -> Self {
-        Self { store, mempool, peers, metrics: None }
+        Self {
+            store,
+            mempool,
+            peers,
+            metrics: None,
+        }
     }
 
     /// Counts served calls in `metrics`.
@@ -111,8 +116,8 @@ pub async fn start(
         .build();
     let per_second = config.requests_per_second;
     let counter = server.metrics.clone();
-    let middleware =
-        RpcServiceBuilder::new().layer_fn(move |service| RateLimit::new(service, per_second, counter.clone()));
+    let middleware = RpcServiceBuilder::new()
+        .layer_fn(move |service| RateLimit::new(service, per_second, counter.clone()));
     let built = ServerBuilder::default()
         .set_config(settings)
         .set_rpc_middleware(middleware)

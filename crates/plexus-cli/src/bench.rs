@@ -1,0 +1,231 @@
+//! `plexus bench chain`: finalized transfers per second and finality
+//! latency on a 4-node devnet on loopback, measured end to end through the
+//! nodes' JSON-RPC (submission over HTTP, finality seen over WebSocket).
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+use jsonrpsee_http_client::HttpClientBuilder;
+use jsonrpsee_ws_client::WsClientBuilder;
+use plexus_node::rpc::PlexusApiClient;
+use plexus_primitives::{Balance, Call, ChainId, Encode, Hash, Transaction};
+use serde::Serialize;
+
+use crate::client::block_on;
+use crate::devnet::{self, InitArgs, dev_keypair};
+
+/// `plexus bench ...`
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Finalized transfers per second and finality latency on a local devnet.
+    Chain(ChainArgs),
+}
+
+/// Arguments of `plexus bench chain`.
+#[derive(Debug, Args)]
+pub struct ChainArgs {
+    /// Chain validators (nodes) to start
+    #[arg(long, default_value_t = 4)]
+    pub validators: u16,
+    /// Sending accounts
+    #[arg(long, default_value_t = 400)]
+    pub accounts: u32,
+    /// Transfers per account
+    #[arg(long, default_value_t = 20)]
+    pub per_account: u32,
+    /// First port to use (p2p, RPC and metrics ports follow)
+    #[arg(long, default_value_t = 31_000)]
+    pub base_port: u16,
+    /// Print JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The measured figures.
+#[derive(Debug, Serialize)]
+pub struct ChainReport {
+    /// Transfers submitted and finalized.
+    pub transactions: usize,
+    /// From the first submission to the last finalization.
+    pub seconds: f64,
+    /// Finalized transfers per second.
+    pub tps: f64,
+    /// Median submission-to-finalization latency.
+    pub p50_ms: f64,
+    /// 99th percentile of it.
+    pub p99_ms: f64,
+    /// Blocks that carried them.
+    pub blocks: usize,
+}
+
+/// Runs a bench.
+pub fn run(cmd: BenchCommand) -> anyhow::Result<()> {
+    let BenchCommand::Chain(args) = cmd;
+    let dir = std::env::temp_dir().join(format!("plexus-bench-{}", std::process::id()));
+    let init = InitArgs {
+        validators: args.validators,
+        dir: dir.clone(),
+        p2p_port: args.base_port,
+        rpc_port: args.base_port + 100,
+        metrics_port: args.base_port + 200,
+        force: true,
+        load_accounts: args.accounts,
+    };
+    let file = devnet::init_quiet(&init)?;
+    let mut children = devnet::spawn_nodes(&file)?;
+    let result = block_on(measure(&file, &args));
+    devnet::stop(&mut children);
+    let _ = std::fs::remove_dir_all(&dir);
+    let report = result?;
+    if args.json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        println!(
+            "{} transfers finalized in {:.2} s: {:.0} tx/s; finality p50 {:.0} ms, p99 {:.0} ms ({} blocks)",
+            report.transactions,
+            report.seconds,
+            report.tps,
+            report.p50_ms,
+            report.p99_ms,
+            report.blocks
+        );
+    }
+    Ok(())
+}
+
+fn percentile(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let index = ((sorted.len() - 1) as f64 * q).round() as usize;
+    sorted[index.min(sorted.len() - 1)]
+}
+
+async fn measure(file: &devnet::DevnetFile, args: &ChainArgs) -> anyhow::Result<ChainReport> {
+    let clients = file
+        .nodes
+        .iter()
+        .map(|n| {
+            HttpClientBuilder::default()
+                .request_timeout(Duration::from_secs(30))
+                .build(&n.rpc_url)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    // Wait for the chain to run.
+    let start = Instant::now();
+    loop {
+        if let Ok(s) = clients[0].status().await
+            && s.finalized_height >= 2
+        {
+            break;
+        }
+        anyhow::ensure!(
+            start.elapsed() < Duration::from_secs(60),
+            "the devnet did not start within 60 s"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let status = clients[0].status().await?;
+    let chain_id = ChainId::new(status.chain_id.clone())?;
+    let to = dev_keypair("alice").account_id();
+
+    // Sign everything first, so the measurement is the chain's, not ours.
+    let mut batches = Vec::new();
+    for a in 0..args.accounts {
+        let key = dev_keypair(&format!("bench-{a}"));
+        let txs: Vec<(Hash, String)> = (0..args.per_account)
+            .map(|nonce| {
+                let tx = Transaction {
+                    chain_id: chain_id.clone(),
+                    signer: key.account_id(),
+                    nonce: u64::from(nonce),
+                    fee: status.min_fee,
+                    call: Call::Transfer {
+                        to,
+                        amount: Balance::from_rao(1_000),
+                    },
+                }
+                .sign(&key);
+                (tx.hash(), hex::encode(tx.encode()))
+            })
+            .collect();
+        batches.push(txs);
+    }
+
+    let ws_url = file.nodes[0].rpc_url.replacen("http://", "ws://", 1);
+    let ws = WsClientBuilder::default()
+        .build(&ws_url)
+        .await
+        .context("subscribing to finalized blocks")?;
+    let mut finalized = ws.subscribe_finalized().await?;
+    let total = (args.accounts * args.per_account) as usize;
+    let mut submitted: BTreeMap<Hash, Instant> = BTreeMap::new();
+    let t0 = Instant::now();
+    // Each account's transfers go to one node, in nonce order.
+    let mut sends = Vec::new();
+    for (a, txs) in batches.into_iter().enumerate() {
+        let client = clients[a % clients.len()].clone();
+        sends.push(async move {
+            let mut times = Vec::with_capacity(txs.len());
+            for (hash, hex) in txs {
+                let at = Instant::now();
+                client
+                    .submit_transaction(hex)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("submit: {e}"))?;
+                times.push((hash, at));
+            }
+            anyhow::Ok(times)
+        });
+    }
+    let mut seen: BTreeMap<Hash, Instant> = BTreeMap::new();
+    let mut blocks = 0usize;
+    let submit_all = futures::future::try_join_all(sends);
+    tokio::pin!(submit_all);
+    let mut submissions_done = false;
+    let deadline = Instant::now() + Duration::from_secs(180);
+    while seen.len() < total {
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "only {} of {total} transfers finalized within 180 s",
+            seen.len()
+        );
+        tokio::select! {
+            done = &mut submit_all, if !submissions_done => {
+                for (hash, at) in done?.into_iter().flatten() {
+                    submitted.insert(hash, at);
+                }
+                submissions_done = true;
+            }
+            block = finalized.next() => {
+                let Some(Ok(block)) = block else { anyhow::bail!("the finalized-block subscription ended") };
+                let now = Instant::now();
+                if !block.transactions.is_empty() {
+                    blocks += 1;
+                }
+                for tx in &block.transactions {
+                    seen.insert(tx.hash, now);
+                }
+            }
+        }
+    }
+    let elapsed = t0.elapsed().as_secs_f64();
+    let mut latencies: Vec<f64> = submitted
+        .iter()
+        .filter_map(|(h, at)| {
+            seen.get(h)
+                .map(|f| f.duration_since(*at).as_secs_f64() * 1_000.0)
+        })
+        .collect();
+    latencies.sort_by(f64::total_cmp);
+    Ok(ChainReport {
+        transactions: seen.len(),
+        seconds: elapsed,
+        tps: seen.len() as f64 / elapsed,
+        p50_ms: percentile(&latencies, 0.5),
+        p99_ms: percentile(&latencies, 0.99),
+        blocks,
+    })
+}
