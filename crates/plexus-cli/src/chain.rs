@@ -263,8 +263,22 @@ pub fn balance(
     })
 }
 
+/// An address, or the coldkey address of the wallet with that name.
+fn resolve_address(text: &str) -> anyhow::Result<AccountId> {
+    match text.parse::<AccountId>() {
+        Ok(address) => Ok(address),
+        Err(parse) if !text.starts_with("plx1") => coldkey_address(text).map_err(|e| {
+            exit::input(format!(
+                "{text:?} is neither an address ({parse}) nor a wallet: {e}"
+            ))
+        }),
+        Err(parse) => Err(exit::input(format!("bad address {text:?}: {parse}"))),
+    }
+}
+
 /// Runs `plexus transfer`.
-pub fn transfer(keys: KeyArgs, to: AccountId, amount: Balance, rpc: RpcArgs) -> anyhow::Result<()> {
+pub fn transfer(keys: KeyArgs, to: String, amount: Balance, rpc: RpcArgs) -> anyhow::Result<()> {
+    let to = resolve_address(&to)?;
     let key = unlock_coldkey(&keys.wallet)?;
     block_on(async move {
         let (client, status) = rpc.connect().await?;

@@ -52,9 +52,9 @@ enum Command {
     Transfer {
         #[command(flatten)]
         keys: KeyArgs,
-        /// The recipient's address
+        /// The recipient: an address, or the name of a wallet in $PLEXUS_HOME
         #[arg(long)]
-        to: AccountId,
+        to: String,
         /// Tokens to send, e.g. 1.5
         #[arg(long)]
         amount: Balance,
