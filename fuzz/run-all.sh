@@ -29,6 +29,9 @@ targets=(
     decode_block_header
     parse_address
     parse_balance
+    wire_request_headers
+    wire_signed_message
+    wire_sse_stream
 )
 
 # Build everything once; fall back to no sanitizer if ASan does not build here.

@@ -24,8 +24,6 @@ pub struct NodeMetrics {
     pub blocks_finalized: AtomicU64,
     /// Transactions in those blocks.
     pub transactions_finalized: AtomicU64,
-    /// Microseconds spent recording finalized blocks.
-    pub record_micros: AtomicU64,
     /// JSON-RPC calls served.
     pub rpc_requests: AtomicU64,
 }
@@ -34,7 +32,7 @@ impl NodeMetrics {
     /// The Prometheus text exposition.
     pub fn render(&self) -> String {
         let mut out = String::new();
-        let rows: [(&str, &str, &str, &AtomicU64); 8] = [
+        let rows: [(&str, &str, &str, &AtomicU64); 7] = [
             (
                 "plexus_finalized_height",
                 "gauge",
@@ -65,12 +63,6 @@ impl NodeMetrics {
                 "counter",
                 "Transactions in finalized blocks since start.",
                 &self.transactions_finalized,
-            ),
-            (
-                "plexus_block_record_microseconds_total",
-                "counter",
-                "Time spent recording finalized blocks.",
-                &self.record_micros,
             ),
             (
                 "plexus_rpc_requests_total",

@@ -1,0 +1,14 @@
+//! Runs the loopback wire benchmark and prints its JSON report.
+//!
+//! `cargo run --release -p plexus-wire --example wire_bench [-- --http2]`
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let config = plexus_wire::WireBenchConfig {
+        http2: std::env::args().any(|a| a == "--http2"),
+        ..Default::default()
+    };
+    let report = plexus_wire::bench_loopback(config).await?;
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    Ok(())
+}

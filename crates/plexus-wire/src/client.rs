@@ -1,0 +1,400 @@
+//! The validator's dendrite: one pooled HTTP client that signs requests, verifies answers,
+//! and fans out with bounded concurrency.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use http::header::{CONTENT_TYPE, HeaderValue};
+use http::{Method, Uri};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper_util::client::legacy::Client as HttpClient;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use plexus_primitives::{AccountId, AxonInfo, ChainId, Hash, Keypair, NetUid};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::headers::{RequestHeaders, RequestParams, ResponseHeaders};
+use crate::lanes::Lanes;
+use crate::message::validate_route;
+use crate::nonce::unix_nanos;
+use crate::refusal::{ErrorBody, RefusalKind};
+pub use crate::response::ClientError;
+use crate::response::{ResponseProof, ResponseStream, SignedResponse};
+
+/// How a client behaves; [`ClientConfig::new`] gives the defaults.
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    /// The chain whose signatures are made and accepted.
+    pub chain_id: ChainId,
+    /// Deadline for a whole call, and the idle limit between stream chunks (default 12 s).
+    pub timeout: Duration,
+    /// Deadline for opening a connection (default 2 s).
+    pub connect_timeout: Duration,
+    /// Speak cleartext HTTP/2 (prior knowledge) instead of HTTP/1.1 (default false).
+    pub http2: bool,
+    /// Idle pooled connections kept per miner (default 64).
+    pub max_idle_per_host: usize,
+    /// First nonce lane this client uses (default 0); processes sharing a hotkey must use
+    /// disjoint lane ranges or they will refuse each other's nonces as replays.
+    pub first_lane: u16,
+    /// Lanes, i.e. requests in flight at once (default 256; servers accept lanes < 1024).
+    pub lanes: u16,
+    /// Largest response body accepted (default 16 MiB).
+    pub max_response_bytes: usize,
+    /// Largest single stream event accepted (default 4 MiB).
+    pub max_event_bytes: usize,
+}
+
+impl ClientConfig {
+    /// The defaults for `chain_id`.
+    pub fn new(chain_id: ChainId) -> Self {
+        Self {
+            chain_id,
+            timeout: Duration::from_secs(12),
+            connect_timeout: Duration::from_secs(2),
+            http2: false,
+            max_idle_per_host: 64,
+            first_lane: 0,
+            lanes: 256,
+            max_response_bytes: 16 << 20,
+            max_event_bytes: 4 << 20,
+        }
+    }
+}
+
+/// A miner to call: where it listens, the hotkey it must answer as, and the subnet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Target {
+    /// The axon's socket address.
+    pub addr: SocketAddr,
+    /// The miner's hotkey; its signature is required on every answer.
+    pub hotkey: AccountId,
+    /// The subnet the call is made on.
+    pub netuid: NetUid,
+}
+
+impl Target {
+    /// The target serving `axon` as `hotkey` on `netuid`.
+    pub fn from_axon(axon: &AxonInfo, hotkey: AccountId, netuid: NetUid) -> Self {
+        Self {
+            addr: SocketAddr::new(axon.ip, axon.port),
+            hotkey,
+            netuid,
+        }
+    }
+}
+
+/// One call of a fan-out.
+#[derive(Debug, Clone)]
+pub struct Call {
+    /// The miner.
+    pub target: Target,
+    /// The route.
+    pub route: String,
+    /// The JSON body.
+    pub body: Bytes,
+}
+
+#[derive(Debug)]
+struct Inner {
+    http: HttpClient<HttpConnector, Full<Bytes>>,
+    keypair: Keypair,
+    config: ClientConfig,
+    last_nonce: AtomicU64,
+    lanes: Lanes,
+}
+
+/// A validator's client; cheap to clone (clones share one connection pool and nonce
+/// sequence). Use one per hotkey per process.
+#[derive(Debug, Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+impl Client {
+    /// A client signing as `keypair`.
+    pub fn new(keypair: Keypair, config: ClientConfig) -> Self {
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        connector.set_connect_timeout(Some(config.connect_timeout));
+        let http = HttpClient::builder(TokioExecutor::new())
+            .pool_timer(TokioTimer::new())
+            .pool_idle_timeout(Duration::from_secs(60))
+            .pool_max_idle_per_host(config.max_idle_per_host)
+            .http2_only(config.http2)
+            .build(connector);
+        Self {
+            inner: Arc::new(Inner {
+                http,
+                keypair,
+                lanes: Lanes::new(config.first_lane, config.lanes),
+                config,
+                last_nonce: AtomicU64::new(0),
+            }),
+        }
+    }
+
+    /// The hotkey this client signs as.
+    pub fn hotkey(&self) -> AccountId {
+        self.inner.keypair.account_id()
+    }
+
+    /// Calls `route` on `target` with a JSON `body` and verifies the signed answer.
+    ///
+    /// Handler errors come back as `Ok` with their status (they are signed answers too);
+    /// refusals and every verification failure are `Err`.
+    pub async fn call(
+        &self,
+        target: &Target,
+        route: &str,
+        body: Bytes,
+    ) -> Result<SignedResponse, ClientError> {
+        validate_route(route)?;
+        tokio::time::timeout(self.inner.config.timeout, async {
+            let (headers, response) = self.send_signed(target, route, body).await?;
+            self.read_answer(target, route, &headers, response).await
+        })
+        .await
+        .map_err(|_| ClientError::Timeout)?
+    }
+
+    /// Serializes `request`, calls `route`, and deserializes a successful answer.
+    pub async fn call_json<Req: Serialize + ?Sized, Resp: DeserializeOwned>(
+        &self,
+        target: &Target,
+        route: &str,
+        request: &Req,
+    ) -> Result<(Resp, ResponseProof), ClientError> {
+        let body = serde_json::to_vec(request).map_err(|e| ClientError::Json(e.to_string()))?;
+        let response = self.call(target, route, Bytes::from(body)).await?;
+        let value = response.json()?;
+        Ok((value, response.proof))
+    }
+
+    /// Calls a streaming route; the stream verifies the miner's signature at its end.
+    pub async fn call_stream(
+        &self,
+        target: &Target,
+        route: &str,
+        body: Bytes,
+    ) -> Result<ResponseStream, ClientError> {
+        validate_route(route)?;
+        let config = &self.inner.config;
+        let (headers, response) =
+            tokio::time::timeout(config.timeout, self.send_signed(target, route, body))
+                .await
+                .map_err(|_| ClientError::Timeout)??;
+        let is_stream = response.status().is_success()
+            && response
+                .headers()
+                .get(CONTENT_TYPE)
+                .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
+        if !is_stream {
+            let answer = tokio::time::timeout(
+                config.timeout,
+                self.read_answer(target, route, &headers, response),
+            )
+            .await
+            .map_err(|_| ClientError::Timeout)??;
+            answer.json::<serde_json::Value>()?;
+            return Err(ClientError::Stream("answer is not an event stream".into()));
+        }
+        let template = proof_template(target, route, &headers);
+        Ok(ResponseStream::new(
+            response.into_body(),
+            template,
+            config.chain_id.clone(),
+            config.timeout,
+            config.max_event_bytes,
+        ))
+    }
+
+    /// Makes `calls` with at most `concurrency` in flight; results in the order of `calls`.
+    pub async fn call_many(
+        &self,
+        calls: impl IntoIterator<Item = Call>,
+        concurrency: usize,
+    ) -> Vec<Result<SignedResponse, ClientError>> {
+        futures_util::stream::iter(calls)
+            .map(|c| async move { self.call(&c.target, &c.route, c.body).await })
+            .buffered(concurrency.max(1))
+            .collect()
+            .await
+    }
+
+    /// Sends a request with exactly these (already signed) headers and verifies the answer
+    /// against them. For tools and tests that need full control of nonce, lane or signature;
+    /// [`Self::call`] is the normal path.
+    pub async fn send_prepared(
+        &self,
+        target: &Target,
+        route: &str,
+        headers: &RequestHeaders,
+        body: Bytes,
+    ) -> Result<SignedResponse, ClientError> {
+        validate_route(route)?;
+        tokio::time::timeout(self.inner.config.timeout, async {
+            let response = self.send(target, route, headers, body).await?;
+            self.read_answer(target, route, headers, response).await
+        })
+        .await
+        .map_err(|_| ClientError::Timeout)?
+    }
+
+    /// The next nonce: the clock in nanoseconds, or one above the last nonce if the clock has
+    /// not moved (or went backwards), so nonces strictly increase for this client.
+    fn next_nonce(&self) -> u64 {
+        let now = unix_nanos();
+        let previous =
+            self.inner
+                .last_nonce
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |last| {
+                    Some(now.max(last.saturating_add(1)))
+                });
+        // fetch_update with a closure that always returns Some cannot fail.
+        let last = previous.unwrap_or_else(|last| last);
+        now.max(last.saturating_add(1))
+    }
+
+    async fn send_signed(
+        &self,
+        target: &Target,
+        route: &str,
+        body: Bytes,
+    ) -> Result<(RequestHeaders, hyper::Response<Incoming>), ClientError> {
+        // The lane is held until the answer's head arrives: by then the server has checked
+        // the nonce, so the next request on this lane cannot overtake this one.
+        let lane = self.inner.lanes.acquire().await?;
+        let params = RequestParams {
+            callee: target.hotkey,
+            netuid: target.netuid,
+            nonce: self.next_nonce(),
+            lane: lane.lane,
+            route,
+        };
+        let headers = RequestHeaders::sign(
+            &self.inner.keypair,
+            &self.inner.config.chain_id,
+            params,
+            &body,
+        );
+        let response = self.send(target, route, &headers, body).await?;
+        drop(lane);
+        Ok((headers, response))
+    }
+
+    async fn send(
+        &self,
+        target: &Target,
+        route: &str,
+        headers: &RequestHeaders,
+        body: Bytes,
+    ) -> Result<hyper::Response<Incoming>, ClientError> {
+        let uri: Uri = format!("http://{}/{route}", target.addr)
+            .parse()
+            .map_err(|e: http::uri::InvalidUri| ClientError::Http(e.to_string()))?;
+        let mut request = hyper::Request::new(Full::new(body));
+        *request.method_mut() = Method::POST;
+        *request.uri_mut() = uri;
+        let map = request.headers_mut();
+        map.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        headers.write_to(map);
+        self.inner
+            .http
+            .request(request)
+            .await
+            .map_err(|e| ClientError::Http(error_chain(&e)))
+    }
+
+    async fn read_answer(
+        &self,
+        target: &Target,
+        route: &str,
+        headers: &RequestHeaders,
+        response: hyper::Response<Incoming>,
+    ) -> Result<SignedResponse, ClientError> {
+        let max = self.inner.config.max_response_bytes;
+        let (parts, body) = response.into_parts();
+        let body = Limited::new(body, max)
+            .collect()
+            .await
+            .map_err(|e| {
+                if e.downcast_ref::<http_body_util::LengthLimitError>()
+                    .is_some()
+                {
+                    ClientError::ResponseTooLarge { max }
+                } else {
+                    ClientError::Http(e.to_string())
+                }
+            })?
+            .to_bytes();
+        let status = parts.status.as_u16();
+        let Some(signed) = ResponseHeaders::parse(&parts.headers)? else {
+            if parts.status.is_success() {
+                return Err(ClientError::MissingSignature { status });
+            }
+            let error: ErrorBody = serde_json::from_slice(&body).unwrap_or_else(|_| ErrorBody {
+                code: String::new(),
+                message: String::from_utf8_lossy(&body).chars().take(200).collect(),
+            });
+            return Err(ClientError::Refused {
+                status,
+                kind: RefusalKind::from_code(&error.code),
+                code: error.code,
+                message: error.message,
+            });
+        };
+        let body_hash = Hash::of(&body);
+        if body_hash != signed.body_hash {
+            return Err(ClientError::BodyHashMismatch);
+        }
+        let proof = ResponseProof {
+            status,
+            body_hash,
+            signature: signed.signature,
+            ..proof_template(target, route, headers)
+        };
+        proof
+            .verify(&self.inner.config.chain_id)
+            .map_err(ClientError::BadResponseSignature)?;
+        Ok(SignedResponse {
+            status,
+            body,
+            proof,
+        })
+    }
+}
+
+/// The proof fields known from the request alone; the callee is the hotkey the caller
+/// expected, never anything the server claims.
+fn proof_template(target: &Target, route: &str, headers: &RequestHeaders) -> ResponseProof {
+    ResponseProof {
+        callee: target.hotkey,
+        caller: headers.caller,
+        netuid: headers.netuid,
+        nonce: headers.nonce,
+        lane: headers.lane,
+        route: route.to_owned(),
+        request_body_hash: headers.body_hash,
+        status: 0,
+        body_hash: Hash::ZERO,
+        signature: plexus_primitives::Signature([0; 64]),
+    }
+}
+
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(e) = source {
+        text.push_str(": ");
+        text.push_str(&e.to_string());
+        source = e.source();
+    }
+    text
+}

@@ -1,0 +1,114 @@
+//! What the server needs to know about callers: the subnet's metagraph, behind a trait.
+//!
+//! The wire never talks to the chain. A miner keeps a metagraph in sync with the chain (in
+//! `plexus-subnets`) and hands it to the server through [`Metagraph`]; tests and the
+//! benchmark use [`StaticMetagraph`].
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use plexus_primitives::{AccountId, NetUid};
+use serde::{Deserialize, Serialize};
+
+/// What the metagraph says about one registered hotkey on one subnet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NeuronInfo {
+    /// The stake behind the hotkey on this subnet, in the chain's smallest unit.
+    pub stake: u64,
+    /// Whether the hotkey holds a validator permit on this subnet.
+    pub validator_permit: bool,
+}
+
+/// The server's view of a subnet's registered hotkeys.
+///
+/// Called on every request before any signature check, so it must be cheap: an in-memory
+/// lookup, never I/O.
+pub trait Metagraph: Send + Sync + 'static {
+    /// The neuron registered as `hotkey` on `netuid`, or `None` when it is not registered.
+    fn neuron(&self, netuid: NetUid, hotkey: &AccountId) -> Option<NeuronInfo>;
+}
+
+impl<T: Metagraph + ?Sized> Metagraph for Arc<T> {
+    fn neuron(&self, netuid: NetUid, hotkey: &AccountId) -> Option<NeuronInfo> {
+        (**self).neuron(netuid, hotkey)
+    }
+}
+
+/// A metagraph held in memory and edited directly; cheap to share through an `Arc`.
+#[derive(Debug, Default)]
+pub struct StaticMetagraph {
+    neurons: RwLock<HashMap<(NetUid, AccountId), NeuronInfo>>,
+}
+
+impl StaticMetagraph {
+    /// An empty metagraph.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Registers (or updates) `hotkey` on `netuid`.
+    pub fn insert(&self, netuid: NetUid, hotkey: AccountId, info: NeuronInfo) {
+        self.neurons
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .insert((netuid, hotkey), info);
+    }
+
+    /// Deregisters `hotkey` from `netuid`.
+    pub fn remove(&self, netuid: NetUid, hotkey: &AccountId) {
+        self.neurons
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .remove(&(netuid, *hotkey));
+    }
+
+    /// Replaces the whole subnet `netuid` with `neurons` (what a sync after a block does).
+    pub fn replace_subnet(
+        &self,
+        netuid: NetUid,
+        neurons: impl IntoIterator<Item = (AccountId, NeuronInfo)>,
+    ) {
+        let mut map = self
+            .neurons
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        map.retain(|(n, _), _| *n != netuid);
+        map.extend(neurons.into_iter().map(|(k, v)| ((netuid, k), v)));
+    }
+}
+
+impl Metagraph for StaticMetagraph {
+    fn neuron(&self, netuid: NetUid, hotkey: &AccountId) -> Option<NeuronInfo> {
+        self.neurons
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .get(&(netuid, *hotkey))
+            .copied()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn insert_remove_replace() {
+        let m = StaticMetagraph::new();
+        let (a, b) = (AccountId([1; 32]), AccountId([2; 32]));
+        let info = NeuronInfo {
+            stake: 5,
+            validator_permit: true,
+        };
+        m.insert(NetUid(1), a, info);
+        m.insert(NetUid(2), a, info);
+        assert_eq!(m.neuron(NetUid(1), &a), Some(info));
+        assert_eq!(m.neuron(NetUid(1), &b), None);
+        m.replace_subnet(NetUid(1), [(b, info)]);
+        assert_eq!(m.neuron(NetUid(1), &a), None);
+        assert_eq!(m.neuron(NetUid(1), &b), Some(info));
+        assert_eq!(m.neuron(NetUid(2), &a), Some(info));
+        m.remove(NetUid(2), &a);
+        let shared: Arc<StaticMetagraph> = Arc::new(m);
+        assert_eq!(shared.neuron(NetUid(2), &a), None);
+    }
+}

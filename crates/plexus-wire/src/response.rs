@@ -1,0 +1,286 @@
+//! What a client gets back: verified answers, the proof a validator keeps, verified
+//! streams, and why a call failed.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use plexus_primitives::{AccountId, ChainId, Hash, NetUid, Signature, SignatureError};
+use thiserror::Error;
+
+use crate::headers::HeaderError;
+use crate::message::RouteError;
+use crate::refusal::RefusalKind;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::message::ResponseMessage;
+use crate::refusal::ErrorBody;
+use crate::sse::{CHUNK_EVENT, END_EVENT, SseEvent, SseParser, StreamEnd, StreamHasher};
+
+/// Why a call failed.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum ClientError {
+    /// The route name is invalid.
+    #[error("invalid route: {0}")]
+    InvalidRoute(#[from] RouteError),
+    /// The call did not complete within the timeout.
+    #[error("timed out")]
+    Timeout,
+    /// Connecting, sending or receiving failed.
+    #[error("transport: {0}")]
+    Http(String),
+    /// The miner refused the request before its handler ran (unsigned).
+    #[error("refused with {status} {code}: {message}")]
+    Refused {
+        /// The HTTP status.
+        status: u16,
+        /// The check that failed, when the code is a known one.
+        kind: Option<RefusalKind>,
+        /// The `code` of the error body.
+        code: String,
+        /// The `message` of the error body.
+        message: String,
+    },
+    /// The handler answered with an error (signed).
+    #[error("handler error {status}: {message}")]
+    Handler {
+        /// The HTTP status.
+        status: u16,
+        /// The handler's message.
+        message: String,
+    },
+    /// A success answer carried no signature.
+    #[error("unsigned {status} answer")]
+    MissingSignature {
+        /// The HTTP status.
+        status: u16,
+    },
+    /// The answer's signature headers are malformed.
+    #[error("bad response headers: {0}")]
+    BadResponseHeaders(#[from] HeaderError),
+    /// The body is not what the miner signed.
+    #[error("response body does not match its signed hash")]
+    BodyHashMismatch,
+    /// The miner's signature does not verify.
+    #[error("response signature: {0}")]
+    BadResponseSignature(SignatureError),
+    /// The answer is larger than the client accepts.
+    #[error("response over {max} bytes")]
+    ResponseTooLarge {
+        /// The limit.
+        max: usize,
+    },
+    /// A stream was malformed or ended unsigned.
+    #[error("stream: {0}")]
+    Stream(String),
+    /// The body is not the JSON expected.
+    #[error("JSON: {0}")]
+    Json(String),
+}
+
+/// A miner's signed statement of what it answered to which request: keep it to prove later
+/// what a miner said (for scoring disputes, audits, or slashing evidence).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResponseProof {
+    /// The miner.
+    pub callee: AccountId,
+    /// The validator.
+    pub caller: AccountId,
+    /// The subnet.
+    pub netuid: NetUid,
+    /// The request's nonce.
+    pub nonce: u64,
+    /// The request's lane.
+    pub lane: u16,
+    /// The route called.
+    pub route: String,
+    /// BLAKE3 of the request body.
+    pub request_body_hash: Hash,
+    /// The HTTP status answered.
+    pub status: u16,
+    /// BLAKE3 of the response body, or the stream hash for a stream.
+    pub body_hash: Hash,
+    /// The miner's signature.
+    pub signature: Signature,
+}
+
+impl ResponseProof {
+    /// The signed message.
+    pub fn message(&self) -> ResponseMessage<'_> {
+        ResponseMessage {
+            callee: self.callee,
+            caller: self.caller,
+            netuid: self.netuid,
+            nonce: self.nonce,
+            lane: self.lane,
+            route: &self.route,
+            request_body_hash: self.request_body_hash,
+            status: self.status,
+            body_hash: self.body_hash,
+        }
+    }
+
+    /// Checks the miner's signature on `chain_id`.
+    pub fn verify(&self, chain_id: &ChainId) -> Result<(), SignatureError> {
+        self.message().verify(chain_id, &self.signature)
+    }
+}
+
+/// A verified, signed answer: the body is exactly what the miner signed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedResponse {
+    /// The HTTP status (200, or a handler's error status).
+    pub status: u16,
+    /// The body.
+    pub body: Bytes,
+    /// The miner's signature and what it covers.
+    pub proof: ResponseProof,
+}
+
+impl SignedResponse {
+    /// Whether the handler answered successfully.
+    pub fn is_success(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+
+    /// Deserializes a successful answer; a handler error becomes [`ClientError::Handler`].
+    pub fn json<T: DeserializeOwned>(&self) -> Result<T, ClientError> {
+        if !self.is_success() {
+            let message = serde_json::from_slice::<ErrorBody>(&self.body)
+                .map(|e| e.message)
+                .unwrap_or_else(|_| String::from_utf8_lossy(&self.body).into_owned());
+            return Err(ClientError::Handler {
+                status: self.status,
+                message,
+            });
+        }
+        serde_json::from_slice(&self.body).map_err(|e| ClientError::Json(e.to_string()))
+    }
+}
+
+/// A streamed answer being received; every chunk is checked against the final signature.
+///
+/// Chunks are handed out as they arrive, before the signature can be checked: a caller that
+/// must only act on signed data should use [`Self::collect`] or wait for `Ok(None)` from
+/// [`Self::next_chunk`], which is returned only after the end event verified.
+#[derive(Debug)]
+pub struct ResponseStream {
+    body: Incoming,
+    parser: SseParser,
+    events: VecDeque<SseEvent>,
+    hasher: StreamHasher,
+    /// The proof with the stream hash and signature still to fill in.
+    template: ResponseProof,
+    chain_id: ChainId,
+    idle_timeout: Duration,
+    proof: Option<ResponseProof>,
+}
+
+impl ResponseStream {
+    pub(crate) fn new(
+        body: Incoming,
+        template: ResponseProof,
+        chain_id: ChainId,
+        idle_timeout: Duration,
+        max_event_bytes: usize,
+    ) -> Self {
+        Self {
+            body,
+            parser: SseParser::new(max_event_bytes),
+            events: VecDeque::new(),
+            hasher: StreamHasher::new(),
+            template,
+            chain_id,
+            idle_timeout,
+            proof: None,
+        }
+    }
+
+    /// The next chunk; `Ok(None)` once the stream ended and its signature verified.
+    pub async fn next_chunk(&mut self) -> Result<Option<serde_json::Value>, ClientError> {
+        loop {
+            if self.proof.is_some() {
+                return Ok(None);
+            }
+            if let Some(event) = self.events.pop_front() {
+                match event.event.as_str() {
+                    CHUNK_EVENT => {
+                        self.hasher.push(&event.data);
+                        let value = serde_json::from_slice(&event.data)
+                            .map_err(|e| ClientError::Json(e.to_string()))?;
+                        return Ok(Some(value));
+                    }
+                    END_EVENT => {
+                        self.finish(&event.data)?;
+                        return Ok(None);
+                    }
+                    other => {
+                        return Err(ClientError::Stream(format!("unexpected event {other:?}")));
+                    }
+                }
+            }
+            let frame = tokio::time::timeout(self.idle_timeout, self.body.frame())
+                .await
+                .map_err(|_| ClientError::Timeout)?;
+            match frame {
+                Some(Ok(frame)) => {
+                    if let Some(data) = frame.data_ref() {
+                        let mut out = Vec::new();
+                        self.parser
+                            .push(data, &mut out)
+                            .map_err(|e| ClientError::Stream(e.to_string()))?;
+                        self.events.extend(out);
+                    }
+                }
+                Some(Err(e)) => return Err(ClientError::Http(e.to_string())),
+                None => {
+                    self.parser
+                        .finish()
+                        .map_err(|e| ClientError::Stream(e.to_string()))?;
+                    return Err(ClientError::Stream(
+                        "stream ended without a signed end event".into(),
+                    ));
+                }
+            }
+        }
+    }
+
+    /// Receives the whole stream and returns its chunks with the verified proof.
+    pub async fn collect(mut self) -> Result<(Vec<serde_json::Value>, ResponseProof), ClientError> {
+        let mut chunks = Vec::new();
+        while let Some(chunk) = self.next_chunk().await? {
+            chunks.push(chunk);
+        }
+        match self.proof {
+            Some(proof) => Ok((chunks, proof)),
+            None => Err(ClientError::Stream("stream ended unsigned".into())),
+        }
+    }
+
+    /// The verified proof, once the stream has ended.
+    pub fn proof(&self) -> Option<&ResponseProof> {
+        self.proof.as_ref()
+    }
+
+    fn finish(&mut self, data: &[u8]) -> Result<(), ClientError> {
+        let end = StreamEnd::from_json(data).map_err(|e| ClientError::Stream(e.to_string()))?;
+        let body_hash = self.hasher.finish();
+        if end.body_hash != body_hash {
+            return Err(ClientError::BodyHashMismatch);
+        }
+        let proof = ResponseProof {
+            status: end.status,
+            body_hash,
+            signature: end.signature,
+            ..self.template.clone()
+        };
+        proof
+            .verify(&self.chain_id)
+            .map_err(ClientError::BadResponseSignature)?;
+        self.proof = Some(proof);
+        Ok(())
+    }
+}
