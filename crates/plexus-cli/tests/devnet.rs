@@ -178,6 +178,99 @@ fn a_devnet_survives_a_killed_node_and_heals_it() {
     let balance = json(&dir, &["balance", &bob, "--json", "--rpc", &net.rpc[2]]).unwrap();
     assert_eq!(balance["balance"].as_u64(), Some(1_000_002_500_000_000));
 
+    // The economy through the CLI: a subnet, a validator and a miner, stake,
+    // weights, and an epoch that pays the miner.
+    let ok = |args: &[&str]| {
+        let mut full: Vec<&str> = args.to_vec();
+        full.extend(["--rpc", net.rpc[0].as_str()]);
+        let out = plexus(&dir, &full);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    ok(&["subnet", "create", "--wallet", "alice"]);
+    ok(&[
+        "subnet", "set", "--wallet", "alice", "--netuid", "1", "--param", "tempo", "--value", "10",
+    ]);
+    ok(&["register", "--wallet", "bob", "--netuid", "1"]);
+    ok(&["register", "--wallet", "charlie", "--netuid", "1"]);
+    ok(&[
+        "stake", "add", "--wallet", "bob", "--netuid", "1", "--amount", "100",
+    ]);
+    // Permits are handed out at the epoch; then bob's validator weights charlie.
+    let mut weights_set = false;
+    let start = Instant::now();
+    while !weights_set && start.elapsed() < Duration::from_secs(60) {
+        let out = plexus(
+            &dir,
+            &[
+                "weights",
+                "set",
+                "--wallet",
+                "bob",
+                "--netuid",
+                "1",
+                "--uids",
+                "2",
+                "--weights",
+                "1",
+                "--rpc",
+                &net.rpc[0],
+            ],
+        );
+        weights_set = out.status.success();
+        if !weights_set {
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    }
+    assert!(
+        weights_set,
+        "bob's validator never got a permit to set weights"
+    );
+    let start = Instant::now();
+    loop {
+        let graph = json(
+            &dir,
+            &["metagraph", "--netuid", "1", "--json", "--rpc", &net.rpc[0]],
+        )
+        .unwrap();
+        if graph[2]["incentive"].as_u64() == Some(65_535) && graph[2]["emission"].as_u64() > Some(0)
+        {
+            assert!(
+                graph[1]["dividends"].as_u64() > Some(0),
+                "the validator earns dividends"
+            );
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "the miner was never paid: {graph}"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    // A wrong owner is refused with the ledger's reason and exit code 2.
+    let out = plexus(
+        &dir,
+        &[
+            "subnet",
+            "set",
+            "--wallet",
+            "bob",
+            "--netuid",
+            "1",
+            "--param",
+            "tempo",
+            "--value",
+            "20",
+            "--rpc",
+            &net.rpc[0],
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("only the owner of subnet 1"));
+
     // Kill node 3 outright; three of four keep finalizing.
     net.kill(3);
     let before = net.finalized(0);
