@@ -21,6 +21,20 @@ use crate::devnet::{self, InitArgs, dev_keypair};
 pub enum BenchCommand {
     /// Finalized transfers per second and finality latency on a local devnet.
     Chain(ChainArgs),
+    /// The validator-to-miner protocol on loopback, all checks on: sequential,
+    /// 64 concurrent clients, and a 64-wide fan-out (the reference's scenarios).
+    Wire(WireArgs),
+}
+
+/// Arguments of `plexus bench wire`.
+#[derive(Debug, Args)]
+pub struct WireArgs {
+    /// Use cleartext HTTP/2 instead of HTTP/1.1
+    #[arg(long)]
+    pub http2: bool,
+    /// Print `{"sequential": {...}, "concurrent": {...}, "fanout": {...}}`
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Arguments of `plexus bench chain`.
@@ -62,7 +76,10 @@ pub struct ChainReport {
 
 /// Runs a bench.
 pub fn run(cmd: BenchCommand) -> anyhow::Result<()> {
-    let BenchCommand::Chain(args) = cmd;
+    let args = match cmd {
+        BenchCommand::Chain(args) => args,
+        BenchCommand::Wire(args) => return wire(&args),
+    };
     let dir = std::env::temp_dir().join(format!("plexus-bench-{}", std::process::id()));
     let init = InitArgs {
         validators: args.validators,
@@ -228,4 +245,32 @@ async fn measure(file: &devnet::DevnetFile, args: &ChainArgs) -> anyhow::Result<
         p99_ms: percentile(&latencies, 0.99),
         blocks,
     })
+}
+
+fn wire(args: &WireArgs) -> anyhow::Result<()> {
+    let config = plexus_wire::WireBenchConfig {
+        http2: args.http2,
+        ..Default::default()
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    let report = runtime.block_on(plexus_wire::bench_loopback(config))?;
+    if args.json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        let (s, c, f) = (&report.sequential, &report.concurrent, &report.fanout);
+        println!(
+            "sequential  p50 {:.3} ms  p99 {:.3} ms  {:.0} req/s",
+            s.p50_ms, s.p99_ms, s.rps
+        );
+        println!(
+            "concurrent  p50 {:.3} ms  p99 {:.3} ms  {:.0} req/s",
+            c.p50_ms, c.p99_ms, c.rps
+        );
+        println!("fan-out     {:.0} req/s", f.rps);
+    }
+    Ok(())
 }

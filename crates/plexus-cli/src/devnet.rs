@@ -35,7 +35,7 @@ pub const DEV_ACCOUNTS: [&str; 6] = ["alice", "bob", "charlie", "dave", "eve", "
 pub enum DevnetCommand {
     /// Write a ready N-validator loopback network into a directory.
     Init(InitArgs),
-    /// Start every node of a devnet; Ctrl-C stops them all.
+    /// Start every node of a devnet (writing one first if needed); Ctrl-C stops them all.
     Up(UpArgs),
 }
 
@@ -68,7 +68,8 @@ pub struct InitArgs {
 /// Arguments of `plexus devnet up`.
 #[derive(Debug, Args)]
 pub struct UpArgs {
-    /// The devnet directory written by `plexus devnet init`
+    /// The devnet directory; a new 4-validator devnet is written there first
+    /// if it holds none
     #[arg(long, default_value = "devnet")]
     pub dir: PathBuf,
 }
@@ -375,6 +376,19 @@ pub fn stop(children: &mut [Child]) {
 }
 
 fn up(args: &UpArgs) -> anyhow::Result<()> {
+    if !args.dir.join("devnet.json").exists() {
+        println!("no devnet in {} yet: writing one", args.dir.display());
+        init(&InitArgs {
+            validators: 4,
+            dir: args.dir.clone(),
+            p2p_port: 30300,
+            rpc_port: 9944,
+            metrics_port: 9615,
+            force: false,
+            load_accounts: 0,
+        })?;
+        println!();
+    }
     let file = load(&args.dir)?;
     let mut children = spawn_nodes(&file)?;
     println!(

@@ -1,4 +1,4 @@
-//! The Plexus validator-to-miner protocol.
+//! The Plexus validator-to-miner protocol: signed HTTP requests and responses, replay protection, metagraph-based access control, server and client.
 //!
 //! A validator (the caller) POSTs a JSON body to `/{route}` on a miner's axon. Headers carry
 //! the caller and callee hotkeys, the subnet, a nonce, a lane, the body's BLAKE3 hash and the
