@@ -234,6 +234,24 @@ impl Mempool {
         }
     }
 
+    /// Forgets what a finalized block carried (applied or refused: a refused
+    /// transaction has had its turn and would only be refused again), then
+    /// what the ledger has used up.
+    pub fn prune_block(&mut self, transactions: &[SignedTransaction], ledger: &Ledger) {
+        for tx in transactions {
+            let (sender, nonce) = (tx.tx.signer, tx.tx.nonce);
+            let same = self
+                .senders
+                .get(&sender)
+                .and_then(|q| q.get(&nonce))
+                .is_some_and(|e| e.hash == tx.hash());
+            if same {
+                self.remove(&sender, nonce);
+            }
+        }
+        self.prune(ledger);
+    }
+
     /// Whether a transaction is waiting.
     pub fn contains(&self, hash: &Hash) -> bool {
         self.senders
@@ -340,6 +358,41 @@ mod tests {
         assert!(out.receipts.iter().all(|r| r.result.is_ok()));
         pool.prune(&next);
         assert_eq!(pool.len(), 1, "only the gapped transaction is left");
+    }
+
+    #[test]
+    fn a_transaction_refused_in_a_block_leaves_the_mempool() {
+        let ledger = ledger();
+        let mut pool = Mempool::new(MempoolLimits::default());
+        // Passes admission (fee, nonce) but the call fails: nothing to unstake.
+        let refused = Transaction {
+            chain_id: ChainId::new("mempool-test").unwrap(),
+            signer: key(1).account_id(),
+            nonce: 0,
+            fee: Balance::from_rao(FEE),
+            call: Call::RemoveStake {
+                netuid: plexus_primitives::NetUid(1),
+                hotkey: key(2).account_id(),
+                alpha: 1,
+                limit_price: None,
+            },
+        }
+        .sign(&key(1));
+        pool.insert(refused.clone(), &ledger).unwrap();
+        let mut next = ledger.clone();
+        let txs = pool.select(&ledger, 10, 1 << 20);
+        let out = next.apply_block(1, &txs, Signatures::Trusted).unwrap();
+        assert!(out.receipts[0].result.is_err());
+        pool.prune(&next);
+        assert_eq!(
+            pool.len(),
+            1,
+            "its nonce is unused, so nonce pruning alone keeps it"
+        );
+        pool.prune_block(&txs, &next);
+        assert!(pool.is_empty());
+        // The same transaction may be submitted again later.
+        pool.insert(refused, &next).unwrap();
     }
 
     #[test]

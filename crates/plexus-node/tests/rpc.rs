@@ -91,15 +91,13 @@ impl Node {
             proposer: key(9).account_id(),
             view: height,
         };
-        self.mempool.lock().prune(&next);
-        self.store.finalize(
-            Block {
-                header,
-                transactions: txs,
-            },
-            outcome,
-            Arc::new(next),
-        );
+        let block = Block {
+            header,
+            transactions: txs,
+        };
+        let carried = block.transactions.clone();
+        self.store.finalize(block, outcome, Arc::new(next.clone()));
+        self.mempool.lock().prune_block(&carried, &next);
     }
 }
 

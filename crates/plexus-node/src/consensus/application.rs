@@ -273,15 +273,19 @@ pub(super) struct Finalizer<K> {
 }
 
 impl<K: FinalizedSink> Finalizer<K> {
-    /// Prunes the mempool and hands a newly finalized block to the sink.
+    /// Hands a newly finalized block to the sink and prunes the mempool.
     pub(super) fn deliver(&mut self, block: &ConsensusBlock, executed: &Executed) {
-        self.mempool.lock().prune(&executed.ledger);
+        // The sink first, then the mempool: a transaction is never in
+        // neither place while its block is being recorded.
         self.sink.finalized(Finalized {
             block: block.block().clone(),
             hash: block.hash(),
             outcome: executed.outcome.clone(),
             ledger: executed.ledger.clone(),
         });
+        self.mempool
+            .lock()
+            .prune_block(&block.block().transactions, &executed.ledger);
     }
 }
 

@@ -168,6 +168,11 @@ impl PlexusApiServer for RpcServer {
     }
 
     async fn transaction_status(&self, hash: Hash) -> Result<TxStatus, ErrorObjectOwned> {
+        // Waiting first: the same transaction may have been refused in an
+        // earlier block and submitted again.
+        if self.mempool.lock().contains(&hash) {
+            return Ok(TxStatus::Pending);
+        }
         if let Some((location, block)) = self.store.transaction(&hash) {
             let error = block.outcome.receipts[location.index]
                 .result
@@ -179,9 +184,6 @@ impl PlexusApiServer for RpcServer {
                 index: location.index,
                 error,
             });
-        }
-        if self.mempool.lock().contains(&hash) {
-            return Ok(TxStatus::Pending);
         }
         Ok(TxStatus::Unknown)
     }
