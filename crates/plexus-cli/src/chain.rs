@@ -11,6 +11,7 @@ use plexus_primitives::{
 use crate::client::{RpcArgs, block_on, rpc_message, submit};
 use crate::exit;
 use crate::wallet::{coldkey_address, hotkey_address, unlock_coldkey, unlock_hotkey};
+use crate::yuma::share;
 
 /// Which keys sign.
 #[derive(Debug, Clone, Args)]
@@ -177,10 +178,6 @@ pub enum WeightsCommand {
 fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
     println!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
-}
-
-fn fraction(v: u16) -> String {
-    format!("{:.4}", f64::from(v) / 65_535.0)
 }
 
 /// Runs `plexus chain`.
@@ -617,11 +614,11 @@ pub fn metagraph(netuid: u16, json: bool, rpc: RpcArgs) -> anyhow::Result<()> {
                 "{:>4}  {:>16.9}  {:>7}  {:>7}  {:>7}  {:>7}  {:>7}  {:>14.9}  {:>3}  {:>3}  {:<21}  {}",
                 n.uid,
                 Balance::from_rao(n.stake),
-                fraction(n.trust),
-                fraction(n.consensus),
-                fraction(n.incentive),
-                fraction(n.dividends),
-                fraction(n.validator_trust),
+                share(n.trust),
+                share(n.consensus),
+                share(n.incentive),
+                share(n.dividends),
+                share(n.validator_trust),
                 Balance::from_rao(n.emission),
                 if n.validator_permit { "yes" } else { "-" },
                 if n.active { "yes" } else { "-" },

@@ -73,8 +73,8 @@ fn simulate(args: &SimulateArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A u16 proportion as a decimal fraction.
-fn share(v: u16) -> String {
+/// A u16 proportion (of 65535) as a decimal fraction with four places.
+pub fn share(v: u16) -> String {
     format!("{:.4}", f64::from(v) / 65_535.0)
 }
 

@@ -34,8 +34,6 @@ struct Inner {
     blocks: BTreeMap<u64, Arc<FinalizedBlock>>,
     transactions: BTreeMap<Hash, TxLocation>,
     ledger: Arc<Ledger>,
-    /// The highest height consensus has seen (notarized), if above finalized.
-    seen_height: u64,
 }
 
 /// The finalized chain, shared by consensus (writer) and RPC (readers).
@@ -54,7 +52,6 @@ impl ChainStore {
                 blocks: BTreeMap::new(),
                 transactions: BTreeMap::new(),
                 ledger: Arc::new(genesis),
-                seen_height: 0,
                 metrics: None,
             })),
             finalized,
@@ -92,11 +89,10 @@ impl ChainStore {
             }
             inner.blocks.insert(height, entry.clone());
             inner.ledger = ledger;
-            inner.seen_height = inner.seen_height.max(height);
             if let Some(m) = &inner.metrics {
                 use std::sync::atomic::Ordering::Relaxed;
                 m.finalized_height.store(height, Relaxed);
-                m.height.store(inner.seen_height, Relaxed);
+                m.height.store(height, Relaxed);
                 m.blocks_finalized.fetch_add(1, Relaxed);
                 m.transactions_finalized
                     .fetch_add(entry.block.transactions.len() as u64, Relaxed);
@@ -104,12 +100,6 @@ impl ChainStore {
         }
         // No subscriber is not an error.
         let _ = self.finalized.send(entry);
-    }
-
-    /// Notes a height consensus has seen but not finalized yet.
-    pub fn saw_height(&self, height: u64) {
-        let mut inner = self.write();
-        inner.seen_height = inner.seen_height.max(height);
     }
 
     /// The ledger after the latest finalized block.
@@ -120,12 +110,6 @@ impl ChainStore {
     /// Height of the latest finalized block (0 = genesis).
     pub fn finalized_height(&self) -> u64 {
         self.read().ledger.height()
-    }
-
-    /// The highest height seen, finalized or not.
-    pub fn seen_height(&self) -> u64 {
-        let inner = self.read();
-        inner.seen_height.max(inner.ledger.height())
     }
 
     /// A finalized block by height.

@@ -134,7 +134,7 @@ impl PlexusApiServer for RpcServer {
         let state = ledger.state();
         Ok(ChainStatus {
             chain_id: state.chain_id.to_string(),
-            height: self.store.seen_height(),
+            height: ledger.height(),
             finalized_height: ledger.height(),
             state_root: self
                 .store

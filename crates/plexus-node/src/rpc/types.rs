@@ -8,7 +8,8 @@ use serde::{Deserialize, Serialize};
 pub struct ChainStatus {
     /// The chain's id.
     pub chain_id: String,
-    /// Highest block seen (notarized or finalized).
+    /// Highest block this node has executed (blocks run on finalization,
+    /// so today it equals `finalized_height`).
     pub height: u64,
     /// Highest finalized block.
     pub finalized_height: u64,
