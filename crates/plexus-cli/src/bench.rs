@@ -24,6 +24,26 @@ pub enum BenchCommand {
     /// The validator-to-miner protocol on loopback, all checks on: sequential,
     /// 64 concurrent clients, and a 64-wide fan-out (the reference's scenarios).
     Wire(WireArgs),
+    /// The embedded models: text tokens per second and verification cost, embeddings per
+    /// second (fetches the models first if missing).
+    Models(ModelArgs),
+}
+
+/// Arguments of `plexus bench models`.
+#[derive(Debug, Args)]
+pub struct ModelArgs {
+    /// Tokens generated per text run
+    #[arg(long, default_value_t = 32)]
+    pub tokens: usize,
+    /// Runs of each measurement (the best is reported)
+    #[arg(long, default_value_t = 3)]
+    pub runs: usize,
+    /// Compute threads
+    #[arg(long, default_value_t = 1)]
+    pub threads: usize,
+    /// Print JSON
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Arguments of `plexus bench wire`.
@@ -79,6 +99,7 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<()> {
     let args = match cmd {
         BenchCommand::Chain(args) => args,
         BenchCommand::Wire(args) => return wire(&args),
+        BenchCommand::Models(args) => return models(&args),
     };
     let dir = std::env::temp_dir().join(format!("plexus-bench-{}", std::process::id()));
     let init = InitArgs {
@@ -272,5 +293,61 @@ fn wire(args: &WireArgs) -> anyhow::Result<()> {
         );
         println!("fan-out     {:.0} req/s", f.rps);
     }
+    Ok(())
+}
+
+fn models(args: &ModelArgs) -> anyhow::Result<()> {
+    use plexus_models::{ComputeOptions, EmbeddingModel, ModelKind, TextModel};
+    let dir = crate::models::models_dir()?;
+    let options = ComputeOptions {
+        threads: args.threads,
+    };
+    let text_dir = crate::models::ensure(&dir, ModelKind::Text)?;
+    let embed_dir = crate::models::ensure(&dir, ModelKind::Embedding)?;
+    let text = TextModel::load_with(&text_dir, &options)?;
+    let t = plexus_models::bench_text(&text, args.tokens, args.runs)?;
+    drop(text);
+    let embed = EmbeddingModel::load_with(&embed_dir, &options)?;
+    let e = plexus_models::bench_embed(&embed, 32, args.runs)?;
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    if args.json {
+        let value = serde_json::json!({
+            "text": {
+                "threads": t.threads,
+                "prompt_tokens": t.prompt_tokens,
+                "tokens": t.tokens,
+                "time_to_first_token_ms": ms(t.time_to_first_token),
+                "decode_tokens_per_second": t.decode_tokens_per_second,
+                "tokens_per_second": t.tokens_per_second,
+                "verify_ms": ms(t.score_time),
+            },
+            "embeddings": {
+                "threads": e.threads,
+                "one_by_one_per_second": e.one_by_one_per_second,
+                "batched_per_second": e.batched_per_second,
+                "batch": e.batch,
+            },
+        });
+        println!("{value}");
+        return Ok(());
+    }
+    println!(
+        "text        {} tokens after a {}-token prompt, {} thread(s)",
+        t.tokens, t.prompt_tokens, t.threads
+    );
+    println!(
+        "            first token {:.0} ms, decoding {:.1} tokens/s, end to end {:.1} tokens/s",
+        ms(t.time_to_first_token),
+        t.decode_tokens_per_second,
+        t.tokens_per_second
+    );
+    println!(
+        "            verifying the answer (recomputing every log-probability): {:.0} ms",
+        ms(t.score_time)
+    );
+    println!(
+        "embeddings  {:.0}/s one by one, {:.0}/s in batches of {}",
+        e.one_by_one_per_second, e.batched_per_second, e.batch
+    );
     Ok(())
 }

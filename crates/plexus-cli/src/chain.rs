@@ -173,11 +173,56 @@ pub enum WeightsCommand {
         #[arg(long)]
         salt: String,
     },
+    /// The weights each neuron of a subnet has set, as stored on chain.
+    Show {
+        /// The subnet
+        #[arg(long)]
+        netuid: u16,
+        /// Machine-readable output
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
     println!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
+}
+
+/// Prints the weights set on `netuid`: one row per setting neuron, as shares of its row.
+fn show_weights(netuid: u16, json: bool, rpc: RpcArgs) -> anyhow::Result<()> {
+    block_on(async move {
+        let (client, _) = rpc.connect().await?;
+        let rows = client
+            .weights(netuid)
+            .await
+            .map_err(|e| exit::input(rpc_message(&e)))?;
+        if json {
+            return print_json(&rows);
+        }
+        if rows.is_empty() {
+            println!("no weights set on subnet {netuid}");
+        }
+        for row in rows {
+            let total: u64 = row.weights.iter().map(|(_, w)| u64::from(*w)).sum();
+            let cells: Vec<String> = row
+                .weights
+                .iter()
+                .map(|(uid, w)| {
+                    let share = u64::from(*w) as f64 / total.max(1) as f64;
+                    format!("{uid}:{share:.3}")
+                })
+                .collect();
+            println!(
+                "UID {:<4} {} (block {}): {}",
+                row.uid,
+                row.hotkey,
+                row.last_update,
+                cells.join(" ")
+            );
+        }
+        Ok(())
+    })
 }
 
 /// Runs `plexus chain`.
@@ -543,6 +588,7 @@ pub fn stake(cmd: StakeCommand, rpc: RpcArgs) -> anyhow::Result<()> {
 /// Runs `plexus weights`; weights are signed by the hotkey.
 pub fn weights(cmd: WeightsCommand, rpc: RpcArgs) -> anyhow::Result<()> {
     let (args, salt, kind) = match cmd {
+        WeightsCommand::Show { netuid, json } => return show_weights(netuid, json, rpc),
         WeightsCommand::Set(args) => (args, None, "set"),
         WeightsCommand::Commit { weights, salt } => (weights, Some(salt), "committed"),
         WeightsCommand::Reveal { weights, salt } => (weights, Some(salt), "revealed"),

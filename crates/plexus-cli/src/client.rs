@@ -64,84 +64,132 @@ pub async fn submit(
     key: &Keypair,
     call: Call,
 ) -> anyhow::Result<u64> {
-    let signer = key.account_id();
-    let account = client
-        .account(signer)
-        .await
-        .context("reading the signer's account")?;
     let chain_id =
         ChainId::new(status.chain_id.clone()).context("the node reported a bad chain id")?;
-    let tx = Transaction {
-        chain_id,
-        signer,
-        nonce: account.nonce,
-        fee: status.min_fee,
-        call,
-    }
-    .sign(key);
-    let hash: Hash = client
-        .submit_transaction(hex::encode(tx.encode()))
-        .await
-        .map_err(|e| {
-            exit::input(format!(
-                "the node refused the transaction: {}",
-                rpc_message(&e)
-            ))
-        })?;
-    wait_final(client, hash).await
-}
-
-/// Polls until the transaction is in a finalized block, showing the wait
-/// on a terminal.
-async fn wait_final(client: &HttpClient, hash: Hash) -> anyhow::Result<u64> {
     let started = Instant::now();
     let mut stderr = std::io::stderr();
     let interactive = std::io::IsTerminal::is_terminal(&stderr);
-    let clear = |stderr: &mut std::io::Stderr| {
+    let mut show = |waited: Duration| {
         if interactive {
-            let _ = write!(stderr, "\r{:40}\r", "");
-        }
-    };
-    loop {
-        let status = client
-            .transaction_status(hash)
-            .await
-            .context("asking the transaction's status")?;
-        match status {
-            TxStatus::Included {
-                height,
-                error: None,
-                ..
-            } => {
-                clear(&mut stderr);
-                let secs = started.elapsed().as_secs_f64();
-                let _ = writeln!(stderr, "finalized in block {height} ({secs:.1} s)");
-                return Ok(height);
-            }
-            TxStatus::Included {
-                height,
-                error: Some(why),
-                ..
-            } => {
-                clear(&mut stderr);
-                return Err(exit::input(format!(
-                    "transaction {hash} was refused in block {height}: {why}"
-                )));
-            }
-            TxStatus::Pending | TxStatus::Unknown => {}
-        }
-        if started.elapsed() > Duration::from_secs(60) {
-            clear(&mut stderr);
-            anyhow::bail!(
-                "transaction {hash} not finalized after 60 s; check it later with its hash"
+            let _ = write!(
+                stderr,
+                "\rwaiting for finalization… {:.1} s",
+                waited.as_secs_f64()
             );
-        }
-        if interactive {
-            let secs = started.elapsed().as_secs_f64();
-            let _ = write!(stderr, "\rwaiting for finalization… {secs:.1} s");
             let _ = stderr.flush();
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let result = submit_and_wait(client, &chain_id, status.min_fee, key, call, &mut show).await;
+    if interactive {
+        let _ = write!(std::io::stderr(), "\r{:40}\r", "");
+    }
+    match result {
+        Ok(height) => {
+            let secs = started.elapsed().as_secs_f64();
+            eprintln!("finalized in block {height} ({secs:.1} s)");
+            Ok(height)
+        }
+        Err(SubmitError::Refused(why)) => Err(exit::input(why)),
+        Err(SubmitError::Timeout(hash)) => anyhow::bail!(
+            "transaction {hash} not finalized after 60 s; check it later with its hash"
+        ),
+        Err(SubmitError::Rpc(e)) => Err(anyhow::anyhow!(e)),
+    }
+}
+
+/// Why a submission did not end in an applied transaction.
+#[derive(Debug, thiserror::Error)]
+pub enum SubmitError {
+    /// Refused by the node at admission or by the ledger in a block.
+    #[error("{0}")]
+    Refused(String),
+    /// Accepted but not finalized within a minute.
+    #[error("transaction {0} not finalized after 60 s")]
+    Timeout(Hash),
+    /// The node could not be asked.
+    #[error("{0}")]
+    Rpc(String),
+}
+
+/// How often a submission is retried when another process using the same key
+/// took the nonce first.
+const NONCE_RETRIES: u32 = 8;
+
+/// Signs `call` with the account's next nonce, submits it and polls until it
+/// is finalized, calling `waiting` with the time waited so far. A nonce taken
+/// by a concurrent submission from the same key (another miner sharing the
+/// coldkey) is retried with a fresh nonce.
+pub async fn submit_and_wait(
+    client: &HttpClient,
+    chain_id: &ChainId,
+    fee: plexus_primitives::Balance,
+    key: &Keypair,
+    call: Call,
+    waiting: &mut (dyn FnMut(Duration) + Send),
+) -> Result<u64, SubmitError> {
+    let signer = key.account_id();
+    let rpc = |e: jsonrpsee::core::ClientError| SubmitError::Rpc(rpc_message(&e));
+    let started = Instant::now();
+    let mut attempt = 0;
+    'attempts: loop {
+        attempt += 1;
+        let retry = attempt < NONCE_RETRIES;
+        let nonce = client.account(signer).await.map_err(rpc)?.nonce;
+        let tx = Transaction {
+            chain_id: chain_id.clone(),
+            signer,
+            nonce,
+            fee,
+            call: call.clone(),
+        }
+        .sign(key);
+        let hash: Hash = match client.submit_transaction(hex::encode(tx.encode())).await {
+            Ok(hash) => hash,
+            Err(e) => {
+                let why = rpc_message(&e);
+                if retry && why.contains("nonce") {
+                    tokio::time::sleep(Duration::from_millis(150 * u64::from(attempt))).await;
+                    continue;
+                }
+                return Err(SubmitError::Refused(format!(
+                    "the node refused the transaction: {why}"
+                )));
+            }
+        };
+        loop {
+            match client.transaction_status(hash).await.map_err(rpc)? {
+                TxStatus::Included {
+                    height,
+                    error: None,
+                    ..
+                } => return Ok(height),
+                TxStatus::Included {
+                    error: Some(why), ..
+                } if retry && why.contains("nonce") => continue 'attempts,
+                TxStatus::Included {
+                    height,
+                    error: Some(why),
+                    ..
+                } => {
+                    return Err(SubmitError::Refused(format!(
+                        "transaction {hash} was refused in block {height}: {why}"
+                    )));
+                }
+                // Dropped from the mempool because a transaction with the same
+                // nonce was finalized first.
+                TxStatus::Unknown
+                    if retry && client.account(signer).await.map_err(rpc)?.nonce > nonce =>
+                {
+                    continue 'attempts;
+                }
+                TxStatus::Pending | TxStatus::Unknown => {}
+            }
+            if started.elapsed() > Duration::from_secs(60) {
+                return Err(SubmitError::Timeout(hash));
+            }
+            waiting(started.elapsed());
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 }
 

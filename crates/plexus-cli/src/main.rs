@@ -7,7 +7,11 @@ mod devnet;
 mod exit;
 mod home;
 mod keyfile;
+mod models;
+mod neuron;
 mod node;
+mod rpc_chain;
+mod up;
 mod wallet;
 mod yuma;
 
@@ -31,6 +35,9 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Start a whole local network: chain, text and embeddings subnets with miners and a
+    /// validator, and the OpenAI-compatible gateway on 127.0.0.1:8080. Run again to resume.
+    Up(up::UpArgs),
     /// Wallets: create, restore, list and show encrypted coldkeys and hotkeys.
     #[command(subcommand)]
     Wallet(wallet::WalletCommand),
@@ -97,6 +104,15 @@ enum Command {
     /// A local N-validator network: init writes it, up runs it.
     #[command(subcommand)]
     Devnet(devnet::DevnetCommand),
+    /// The embedded models: fetch them (pip, SHA-256 checked), list them.
+    #[command(subcommand)]
+    Models(models::ModelsCommand),
+    /// A miner: serve a subnet's work behind the wire protocol.
+    #[command(subcommand)]
+    Miner(neuron::MinerCommand),
+    /// A validator: challenge a subnet's miners, score them and set weights.
+    #[command(subcommand)]
+    Validator(neuron::ValidatorCommand),
     /// Benchmarks: `bench chain` measures finalized transfers per second and finality latency.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -109,6 +125,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let rpc = cli.rpc;
     let result = match cli.command {
+        Command::Up(args) => up::run(args),
         Command::Wallet(cmd) => wallet::run(cmd),
         Command::Chain(cmd) => chain::chain(cmd, rpc),
         Command::Balance {
@@ -128,6 +145,9 @@ fn main() -> ExitCode {
         Command::Metagraph { netuid, json } => chain::metagraph(netuid, json, rpc),
         Command::Node { home } => node::run(&home),
         Command::Devnet(cmd) => devnet::run(cmd),
+        Command::Models(cmd) => models::run(cmd),
+        Command::Miner(cmd) => neuron::miner(cmd, rpc),
+        Command::Validator(cmd) => neuron::validator(cmd, rpc),
         Command::Bench(cmd) => bench::run(cmd),
         Command::Yuma(cmd) => yuma::run(cmd),
     };

@@ -42,7 +42,7 @@ pub use error::{GenesisError, TxError};
 pub use genesis::{Genesis, GenesisBalance, GenesisValidator};
 pub use ledger::{BlockError, BlockOutcome, Ledger, Receipt, Signatures};
 pub use params::{Bounds, Economics, SubnetParams};
-pub use query::{CommitInfo, NeuronInfo, PoolInfo, StakeInfo, SubnetInfo};
+pub use query::{CommitInfo, NeuronInfo, PoolInfo, StakeInfo, SubnetInfo, WeightsInfo};
 pub use stake::HotkeyStake;
 pub use state::{Account, HotkeyInfo, State, Totals};
 pub use subnet::{Neuron, Subnet, WeightCommit};

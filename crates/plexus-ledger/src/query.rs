@@ -111,6 +111,19 @@ pub struct CommitInfo {
     pub reveal_epoch: u64,
 }
 
+/// The weights one neuron has set, as stored (UID, raw weight).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WeightsInfo {
+    /// The setting neuron's UID.
+    pub uid: u16,
+    /// Its hotkey.
+    pub hotkey: AccountId,
+    /// Block of its last weights.
+    pub last_update: u64,
+    /// `(uid, weight)` pairs; the epoch normalises each row.
+    pub weights: Vec<(u16, u16)>,
+}
+
 impl State {
     /// An account's balance and nonce (zero if unknown).
     pub fn account(&self, id: &AccountId) -> Account {
@@ -183,6 +196,24 @@ impl State {
                     last_update: n.last_update,
                     registered_at: n.registered_at,
                     axon: n.axon,
+                })
+                .collect(),
+        )
+    }
+
+    /// The weights set on a subnet, one row per neuron that has set any, by UID.
+    pub fn weights(&self, netuid: NetUid) -> Option<Vec<WeightsInfo>> {
+        let s = self.subnets.get(&netuid)?;
+        Some(
+            s.neurons
+                .iter()
+                .enumerate()
+                .filter(|(_, n)| !n.weights.is_empty())
+                .map(|(uid, n)| WeightsInfo {
+                    uid: uid as u16,
+                    hotkey: n.hotkey,
+                    last_update: n.last_update,
+                    weights: n.weights.clone(),
                 })
                 .collect(),
         )

@@ -12,7 +12,7 @@ use jsonrpsee::core::SubscriptionResult;
 use jsonrpsee::proc_macros::rpc;
 use jsonrpsee::types::ErrorObjectOwned;
 use plexus_ledger::{
-    Account, CommitInfo, NeuronInfo, PoolInfo, StakeInfo, SubnetInfo, SubnetParams,
+    Account, CommitInfo, NeuronInfo, PoolInfo, StakeInfo, SubnetInfo, SubnetParams, WeightsInfo,
 };
 use plexus_primitives::{AccountId, Hash};
 
@@ -59,6 +59,10 @@ pub trait PlexusApi {
     /// A subnet's metagraph.
     #[method(name = "metagraph")]
     async fn metagraph(&self, netuid: u16) -> Result<Vec<NeuronInfo>, ErrorObjectOwned>;
+
+    /// The weights each neuron of a subnet has set.
+    #[method(name = "weights")]
+    async fn weights(&self, netuid: u16) -> Result<Vec<WeightsInfo>, ErrorObjectOwned>;
 
     /// A coldkey's stake positions.
     #[method(name = "stakes")]

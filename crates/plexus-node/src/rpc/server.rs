@@ -12,7 +12,7 @@ use jsonrpsee::server::{
 use jsonrpsee::types::ErrorObjectOwned;
 use plexus_ledger::commitment;
 use plexus_ledger::{
-    Account, CommitInfo, NeuronInfo, PoolInfo, StakeInfo, SubnetInfo, SubnetParams,
+    Account, CommitInfo, NeuronInfo, PoolInfo, StakeInfo, SubnetInfo, SubnetParams, WeightsInfo,
 };
 use plexus_primitives::{AccountId, Hash, NetUid, SignedTransaction};
 use tokio::sync::broadcast::error::RecvError;
@@ -222,6 +222,10 @@ impl PlexusApiServer for RpcServer {
             self.store.ledger().state().metagraph(NetUid(netuid)),
             netuid,
         )
+    }
+
+    async fn weights(&self, netuid: u16) -> Result<Vec<WeightsInfo>, ErrorObjectOwned> {
+        Self::subnet_or_404(self.store.ledger().state().weights(NetUid(netuid)), netuid)
     }
 
     async fn stakes(&self, coldkey: AccountId) -> Result<Vec<StakeInfo>, ErrorObjectOwned> {

@@ -1,0 +1,419 @@
+//! `plexus up`: a whole local network in one command — chain, two subnets (text and
+//! embeddings) with miners and a validator on the embedded models, and the
+//! OpenAI-compatible gateway — resumed by running it again.
+//!
+//! Everything lives under `$PLEXUS_HOME/network` (the devnet, its wallets, the logs and
+//! `up.json`, which lists every process); the models under `$PLEXUS_HOME/models`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use clap::Args;
+use plexus_models::ModelKind;
+use plexus_primitives::{Balance, Call, Hyperparameter, NetUid};
+use plexus_subnets::{Chain, ChainError};
+use serde::Serialize;
+
+use crate::devnet::{self, InitArgs, dev_keypair};
+use crate::exit;
+use crate::home::Home;
+use crate::models::{MODELS_ENV, ensure, models_dir};
+use crate::rpc_chain::RpcChain;
+
+/// The text-generation subnet `plexus up` creates.
+pub const TEXT_NETUID: NetUid = NetUid(1);
+/// The embeddings subnet `plexus up` creates.
+pub const EMBEDDINGS_NETUID: NetUid = NetUid(2);
+
+/// Development wallets and what they do in the local network.
+const OWNER: &str = "alice";
+const VALIDATOR: &str = "bob";
+const MINER_WALLETS: [&str; 4] = ["charlie", "dave", "eve", "ferdie"];
+
+/// Arguments of `plexus up`.
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    /// Where the gateway serves the OpenAI-compatible API
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub gateway: SocketAddr,
+    /// Chain validators (nodes) of a new network
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=16))]
+    pub validators: u16,
+    /// Text-generation miners
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u8).range(1..=3))]
+    pub text_miners: u8,
+    /// Embedding miners
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(0..=3))]
+    pub embedding_miners: u8,
+    /// First RPC port of a new network (node i serves on BASE+i)
+    #[arg(long, default_value_t = 9944)]
+    pub rpc_port: u16,
+    /// First p2p port of a new network
+    #[arg(long, default_value_t = 30300)]
+    pub p2p_port: u16,
+    /// First metrics port of a new network
+    #[arg(long, default_value_t = 9615)]
+    pub metrics_port: u16,
+    /// Print the status once a second as lines instead of one updating line
+    #[arg(long)]
+    pub plain: bool,
+}
+
+/// One process of the network, as `up.json` lists it.
+#[derive(Debug, Serialize)]
+struct Process {
+    name: String,
+    pid: u32,
+    log: PathBuf,
+}
+
+/// `up.json`: what runs where.
+#[derive(Debug, Serialize)]
+struct UpFile {
+    rpc_url: String,
+    gateway_url: String,
+    processes: Vec<Process>,
+}
+
+/// Children started so far; stopped (politely, then firmly) when dropped.
+struct Children(Vec<Child>);
+
+impl Drop for Children {
+    fn drop(&mut self) {
+        devnet::stop(&mut self.0);
+    }
+}
+
+/// Runs `plexus up`.
+pub fn run(args: UpArgs) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let home = Home::from_env()?;
+    let models = models_dir()?;
+    for kind in ModelKind::ALL {
+        ensure(&models, kind)?;
+    }
+    let dir = home.root().join("network");
+    let file = if dir.join("devnet.json").exists() {
+        eprintln!("resuming the network in {}", dir.display());
+        devnet::load(&dir)?
+    } else {
+        eprintln!("creating a network in {}", dir.display());
+        devnet::init_quiet(&InitArgs {
+            validators: args.validators,
+            dir: dir.clone(),
+            p2p_port: args.p2p_port,
+            rpc_port: args.rpc_port,
+            metrics_port: args.metrics_port,
+            force: false,
+            load_accounts: 0,
+        })?
+    };
+    let logs = dir.join("logs");
+    std::fs::create_dir_all(&logs)?;
+    let mut children = Children(devnet::spawn_nodes(&file)?);
+    let mut processes: Vec<Process> = file
+        .nodes
+        .iter()
+        .zip(&children.0)
+        .map(|(n, c)| Process {
+            name: n.name.clone(),
+            pid: c.id(),
+            log: n.home.join("node.log"),
+        })
+        .collect();
+    let rpc = file.nodes[0].rpc_url.clone();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(prepare(&rpc, &args))?;
+
+    let spawn = |name: &str, args: &[String]| -> anyhow::Result<(Child, Process)> {
+        let log = logs.join(format!("{name}.log"));
+        let out = std::fs::File::create(&log)?;
+        let child = Command::new(std::env::current_exe()?)
+            .args(args)
+            .env(crate::home::HOME_ENV, &dir)
+            .env(crate::wallet::PASSWORD_ENV, devnet::password().as_str())
+            .env(MODELS_ENV, &models)
+            .stdin(Stdio::null())
+            .stdout(out.try_clone()?)
+            .stderr(out)
+            .spawn()
+            .with_context(|| format!("starting {name}"))?;
+        let process = Process {
+            name: name.to_owned(),
+            pid: child.id(),
+            log,
+        };
+        Ok((child, process))
+    };
+    let owned = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<String>>();
+    let mut wallets = MINER_WALLETS.iter();
+    let roles = (0..args.text_miners)
+        .map(|_| ("text", TEXT_NETUID))
+        .chain((0..args.embedding_miners).map(|_| ("embeddings", EMBEDDINGS_NETUID)));
+    for (work, netuid) in roles {
+        let wallet = wallets
+            .next()
+            .context("no development wallet left for a miner")?;
+        let netuid = netuid.0.to_string();
+        let (child, process) = spawn(
+            &format!("miner-{work}-{wallet}"),
+            &owned(&[
+                "miner", "run", "--netuid", &netuid, "--work", work, "--wallet", wallet, "--rpc",
+                &rpc,
+            ]),
+        )?;
+        children.0.push(child);
+        processes.push(process);
+    }
+    let mut validator = owned(&[
+        "validator",
+        "run",
+        "--wallet",
+        VALIDATOR,
+        "--netuid",
+        "1",
+        "--work",
+        "text",
+    ]);
+    if args.embedding_miners > 0 {
+        validator.extend(owned(&["--netuid", "2", "--work", "embeddings"]));
+    }
+    validator.extend(owned(&[
+        "--gateway",
+        &args.gateway.to_string(),
+        "--rpc",
+        &rpc,
+    ]));
+    let (child, process) = spawn("validator", &validator)?;
+    children.0.push(child);
+    processes.push(process);
+
+    let gateway_url = format!("http://{}/v1", args.gateway);
+    let up = UpFile {
+        rpc_url: rpc.clone(),
+        gateway_url: gateway_url.clone(),
+        processes,
+    };
+    std::fs::write(dir.join("up.json"), serde_json::to_string_pretty(&up)?)?;
+    print_welcome(&up, &dir);
+    let names: Vec<String> = up.processes.iter().map(|p| p.name.clone()).collect();
+    runtime.block_on(watch(&rpc, &args, &mut children, &names, started))?;
+    eprintln!("\nstopping…");
+    drop(children);
+    eprintln!("stopped; `plexus up` resumes this network");
+    Ok(())
+}
+
+fn print_welcome(up: &UpFile, dir: &Path) {
+    println!("Plexus is up.");
+    println!("  chain RPC   {}", up.rpc_url);
+    println!("  gateway     {}  (OpenAI-compatible)", up.gateway_url);
+    println!(
+        "  processes   {} (logs in {})",
+        up.processes.len(),
+        dir.join("logs").display()
+    );
+    println!();
+    println!("Try it:");
+    println!(
+        "  curl {}/chat/completions -H 'Content-Type: application/json' \\\n    \
+         -d '{{\"model\": \"smollm2-135m-instruct\", \"messages\": [{{\"role\": \"user\", \"content\": \"What is the capital of France?\"}}], \"max_tokens\": 32}}'",
+        up.gateway_url
+    );
+    println!(
+        "  python3 -c \"from openai import OpenAI; c = OpenAI(base_url='{}', api_key='none'); \
+         print(c.chat.completions.create(model='smollm2-135m-instruct', \
+         messages=[{{'role': 'user', 'content': 'Hi!'}}]).choices[0].message.content)\"",
+        up.gateway_url
+    );
+    println!();
+    println!("Ctrl-C stops everything.");
+}
+
+/// Creates the subnets and stakes the validator, unless a previous run did.
+async fn prepare(rpc: &str, args: &UpArgs) -> anyhow::Result<()> {
+    let chain = wait_for_chain(rpc).await?;
+    let owner = dev_keypair(OWNER);
+    let owner_hotkey = dev_keypair(&format!("{OWNER}-hotkey"));
+    let validator = dev_keypair(VALIDATOR);
+    let validator_hotkey = dev_keypair(&format!("{VALIDATOR}-hotkey"));
+    let mut subnets = vec![TEXT_NETUID];
+    if args.embedding_miners > 0 {
+        subnets.push(EMBEDDINGS_NETUID);
+    }
+    for netuid in subnets {
+        if let Err(ChainError::NoSubnet(_)) = chain.subnet(netuid).await {
+            eprintln!("creating subnet {netuid}");
+            let call = Call::CreateSubnet {
+                owner_hotkey: owner_hotkey.account_id(),
+                max_lock: Balance::from_rao(100_000 * Balance::UNIT.rao()),
+            };
+            chain.submit(&owner, call).await?;
+            // A short tempo and rate limit so a local network pays within a minute.
+            for param in [
+                Hyperparameter::Tempo(50),
+                Hyperparameter::WeightsRateLimit(10),
+                Hyperparameter::ImmunityPeriod(1_000),
+            ] {
+                let call = Call::SetHyperparameter { netuid, param };
+                chain.submit(&owner, call).await?;
+            }
+        }
+        let graph = chain.metagraph(netuid).await?;
+        if !graph
+            .iter()
+            .any(|n| n.hotkey == validator_hotkey.account_id())
+        {
+            eprintln!("registering and staking the validator on subnet {netuid}");
+            let hotkey = validator_hotkey.account_id();
+            let max_burn = Balance::from_rao(100 * Balance::UNIT.rao());
+            chain
+                .submit(
+                    &validator,
+                    Call::Register {
+                        netuid,
+                        hotkey,
+                        max_burn,
+                    },
+                )
+                .await?;
+            let amount = Balance::from_rao(1_000 * Balance::UNIT.rao());
+            let call = Call::AddStake {
+                netuid,
+                hotkey,
+                amount,
+                limit_price: None,
+            };
+            chain.submit(&validator, call).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Connects to the first node once it answers and has finalized a block.
+async fn wait_for_chain(rpc: &str) -> anyhow::Result<RpcChain> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Ok(chain) = RpcChain::connect(rpc).await
+            && chain.height().await.is_ok_and(|h| h >= 1)
+        {
+            return Ok(chain);
+        }
+        if Instant::now() > deadline {
+            return Err(exit::input(format!(
+                "the chain at {rpc} did not start within a minute; see the nodes' node.log"
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Shows live status until Ctrl-C (or a child dies).
+async fn watch(
+    rpc: &str,
+    args: &UpArgs,
+    children: &mut Children,
+    names: &[String],
+    started: Instant,
+) -> anyhow::Result<()> {
+    let chain = RpcChain::connect(rpc).await?;
+    let interactive = std::io::IsTerminal::is_terminal(&std::io::stderr()) && !args.plain;
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut first_answered = false;
+    let mut reported = Vec::new();
+    let stop = crate::neuron::shutdown_signal();
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            () = &mut stop => return Ok(()),
+            _ = tick.tick() => {}
+        }
+        for (i, child) in children.0.iter_mut().enumerate() {
+            if reported.contains(&i) {
+                continue;
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                // The rest of the network carries on (a gateway fails over a dead miner);
+                // say so once, with where to look.
+                reported.push(i);
+                let name = names.get(i).map_or("a process", String::as_str);
+                eprintln!("\n{name} exited ({status}); its log is in the network's logs/");
+            }
+        }
+        let height = chain.height().await.unwrap_or(0);
+        let serving = |graph: Result<Vec<plexus_ledger::NeuronInfo>, ChainError>| {
+            graph.map_or(0, |g| g.iter().filter(|n| n.axon.is_some()).count())
+        };
+        let text = serving(chain.metagraph(TEXT_NETUID).await);
+        let embed = serving(chain.metagraph(EMBEDDINGS_NETUID).await);
+        let served = http_json(args.gateway, "GET", "/health", None)
+            .await
+            .and_then(|(_, v)| v["served"].as_u64());
+        if !first_answered && text > 0 && served.is_some() {
+            // The first real question through the gateway: the moment the network works.
+            let question = serde_json::json!({
+                "model": plexus_subnets::text::EMBEDDED_TEXT_MODEL,
+                "messages": [{"role": "user", "content": "Say hello."}],
+                "max_tokens": 8,
+            });
+            if let Some((200, _)) =
+                http_json(args.gateway, "POST", "/v1/chat/completions", Some(question)).await
+            {
+                first_answered = true;
+                let secs = started.elapsed().as_secs_f64();
+                let lead = if interactive { "\r" } else { "" };
+                eprintln!(
+                    "{lead}first answer through the gateway {secs:.1} s after start{:40}",
+                    ""
+                );
+            }
+        }
+        let line = format!(
+            "height {height} | miners serving: text {text}, embeddings {embed} | gateway {}",
+            served.map_or_else(|| "starting".to_owned(), |n| format!("{n} requests served"))
+        );
+        if interactive {
+            eprint!("\r{line:<100}");
+        } else if args.plain {
+            eprintln!("{line}");
+        }
+    }
+}
+
+/// A minimal HTTP/1.0 JSON exchange with the local gateway: status and body, or `None` if
+/// it is not answering yet.
+async fn http_json(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> Option<(u16, serde_json::Value)> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let exchange = async {
+        let mut stream = tokio::net::TcpStream::connect(addr).await.ok()?;
+        let body = body.map(|b| b.to_string()).unwrap_or_default();
+        let request = format!(
+            "{method} {path} HTTP/1.0\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+             Content-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        stream.write_all(request.as_bytes()).await.ok()?;
+        let mut response = Vec::new();
+        stream.read_to_end(&mut response).await.ok()?;
+        let text = String::from_utf8_lossy(&response);
+        let (head, body) = text.split_once("\r\n\r\n")?;
+        let status = head.split_whitespace().nth(1)?.parse().ok()?;
+        Some((status, serde_json::from_str(body).ok()?))
+    };
+    tokio::time::timeout(Duration::from_secs(30), exchange)
+        .await
+        .ok()
+        .flatten()
+}

@@ -1,0 +1,156 @@
+//! Driving real `plexus` processes: the binary, a devnet's nodes, JSON output.
+
+#![allow(
+    dead_code,
+    clippy::expect_used,
+    clippy::unwrap_used,
+    clippy::panic,
+    missing_docs
+)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+pub fn plexus(home: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_plexus"))
+        .args(args)
+        .env("PLEXUS_HOME", home)
+        .env("PLEXUS_PASSWORD", "devnet")
+        .output()
+        .expect("plexus runs")
+}
+
+pub fn json(home: &Path, args: &[&str]) -> Option<Value> {
+    let out = plexus(home, args);
+    out.status
+        .success()
+        .then(|| serde_json::from_slice(&out.stdout).ok())
+        .flatten()
+}
+
+pub struct Devnet {
+    pub dir: PathBuf,
+    pub rpc: Vec<String>,
+    pub nodes: Vec<Option<Child>>,
+}
+
+impl Devnet {
+    /// Writes an `n`-node devnet into a fresh temporary directory, on ports unlikely to
+    /// collide with another test run on this machine; no node is started.
+    pub fn init(tag: &str, n: usize) -> Self {
+        let dir = std::env::temp_dir().join(format!("plexus-{tag}-test-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let base = 20_000 + (std::process::id() % 2_000) as u16 * 10;
+        let p = |offset: usize| (base + offset as u16).to_string();
+        let out = plexus(
+            &dir,
+            &[
+                "devnet",
+                "init",
+                "--dir",
+                dir.to_str().unwrap(),
+                "--validators",
+                &n.to_string(),
+                "--p2p-port",
+                &p(0),
+                "--rpc-port",
+                &p(n),
+                "--metrics-port",
+                &p(2 * n),
+            ],
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let manifest: Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("devnet.json")).unwrap())
+                .unwrap();
+        let rpc: Vec<String> = manifest["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n["rpc_url"].as_str().unwrap().to_owned())
+            .collect();
+        Self {
+            dir,
+            rpc,
+            nodes: (0..n).map(|_| None).collect(),
+        }
+    }
+
+    pub fn start_node(&mut self, i: usize) {
+        let home = self.dir.join(format!("node-{i}"));
+        let log = std::fs::File::create(home.join("node.log")).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_plexus"))
+            .args(["node", "--home", home.to_str().unwrap()])
+            .env("PLEXUS_PASSWORD", "devnet")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        self.nodes[i] = Some(child);
+    }
+
+    pub fn kill(&mut self, i: usize) {
+        if let Some(mut child) = self.nodes[i].take() {
+            let _ = child.kill(); // SIGKILL: no clean shutdown
+            let _ = child.wait();
+        }
+    }
+
+    pub fn status(&self, i: usize) -> Option<Value> {
+        json(
+            &self.dir,
+            &["chain", "status", "--json", "--rpc", &self.rpc[i]],
+        )
+    }
+
+    pub fn finalized(&self, i: usize) -> u64 {
+        self.status(i)
+            .and_then(|s| s["finalized_height"].as_u64())
+            .unwrap_or(0)
+    }
+
+    pub fn wait_height(&self, i: usize, height: u64, within: Duration) {
+        let start = Instant::now();
+        while self.finalized(i) < height {
+            if start.elapsed() > within {
+                let log = std::fs::read_to_string(self.dir.join(format!("node-{i}/node.log")))
+                    .unwrap_or_default();
+                let tail: String = log.lines().rev().take(20).collect::<Vec<_>>().join("\n");
+                panic!("node {i} did not reach height {height} in {within:?}; log tail:\n{tail}");
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    pub fn root_at(&self, i: usize, height: u64) -> String {
+        let block = json(
+            &self.dir,
+            &[
+                "chain",
+                "block",
+                &height.to_string(),
+                "--json",
+                "--rpc",
+                &self.rpc[i],
+            ],
+        )
+        .unwrap_or_else(|| panic!("node {i} has no block {height}"));
+        block["header"]["state_root"].as_str().unwrap().to_owned()
+    }
+}
+
+impl Drop for Devnet {
+    fn drop(&mut self) {
+        for i in 0..self.nodes.len() {
+            self.kill(i);
+        }
+    }
+}

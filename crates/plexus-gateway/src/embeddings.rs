@@ -1,0 +1,151 @@
+//! `POST /v1/embeddings`: an embedding miner's vectors in OpenAI's shape, as floats or
+//! base64 (the `openai` Python package asks for base64 by default).
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Json, Response};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use plexus_models::EmbeddingModel;
+use plexus_subnets::Evaluation;
+use plexus_subnets::embed::{
+    EMBED_ROUTE, EMBEDDED_EMBEDDING_MODEL, EmbedAnswer, EmbedRequest, TARGET_TEXTS_PER_SECOND,
+    check_embeddings,
+};
+use serde_json::{Value, json};
+
+use crate::openai::{ApiError, EmbeddingRequest, Usage, embedding_inputs};
+use crate::pick::Candidate;
+use crate::{Gateway, Service, name_miner, parse, record};
+
+pub(crate) async fn embeddings(
+    State(gateway): State<Gateway>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let result = async {
+        gateway.admit(&headers)?;
+        let request: EmbeddingRequest = parse(&body)?;
+        let service = match &gateway.inner.embeddings {
+            Some(service) if request.model == EMBEDDED_EMBEDDING_MODEL => service,
+            _ => {
+                return Err(ApiError::unknown_model(
+                    &request.model,
+                    &gateway.known_models(),
+                ));
+            }
+        };
+        let base64 = match request.encoding_format.as_deref() {
+            None | Some("float") => false,
+            Some("base64") => true,
+            Some(other) => {
+                return Err(ApiError::bad_request(
+                    Some("encoding_format"),
+                    format!("encoding_format `{other}` is not float or base64"),
+                ));
+            }
+        };
+        let embed = EmbedRequest {
+            input: embedding_inputs(&request.input)?,
+        };
+        embed
+            .validate()
+            .map_err(|why| ApiError::bad_request(Some("input"), why))?;
+        let (answer, miner) = ask(&gateway, service, &embed).await?;
+        gateway.served_one();
+        let data: Vec<Value> = answer
+            .embeddings
+            .iter()
+            .enumerate()
+            .map(|(index, v)| {
+                let embedding = if base64 {
+                    let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
+                    json!(STANDARD.encode(bytes))
+                } else {
+                    json!(v)
+                };
+                json!({"object": "embedding", "index": index, "embedding": embedding})
+            })
+            .collect();
+        let body = json!({
+            "object": "list",
+            "data": data,
+            "model": EMBEDDED_EMBEDDING_MODEL,
+            "usage": Usage::new(answer.prompt_tokens, 0),
+        });
+        Ok(name_miner(Json(body).into_response(), &miner))
+    };
+    result.await.unwrap_or_else(IntoResponse::into_response)
+}
+
+async fn ask(
+    gateway: &Gateway,
+    service: &Service<EmbeddingModel>,
+    embed: &EmbedRequest,
+) -> Result<(EmbedAnswer, Candidate), ApiError> {
+    let body = Bytes::from(serde_json::to_vec(embed).unwrap_or_default());
+    let mut last = String::from("no miner tried");
+    for miner in gateway.candidates(&service.view)? {
+        let started = Instant::now();
+        let outcome = match gateway
+            .inner
+            .client
+            .call(&miner.target, EMBED_ROUTE, body.clone())
+            .await
+        {
+            Ok(r) if r.is_success() => r.json::<EmbedAnswer>().map_err(|e| e.to_string()),
+            Ok(r) => Err(format!("answered {}", r.status)),
+            Err(e) => Err(e.to_string()),
+        };
+        let outcome = outcome.and_then(|answer| {
+            if answer.embeddings.len() == embed.input.len() {
+                Ok(answer)
+            } else {
+                Err(format!(
+                    "{} embeddings for {} inputs",
+                    answer.embeddings.len(),
+                    embed.input.len()
+                ))
+            }
+        });
+        let answer = match outcome {
+            Ok(answer) => answer,
+            Err(why) => {
+                tracing::info!(uid = miner.uid, %why, "miner failed; trying another");
+                record(&service.scores, &miner, 0.0);
+                last = why;
+                continue;
+            }
+        };
+        if gateway.spot_check() {
+            let elapsed = started.elapsed();
+            let (model, scores) = (Arc::clone(&service.model), Arc::clone(&service.scores));
+            let (texts, answer) = (embed.input.clone(), answer.clone());
+            tokio::spawn(async move {
+                let checked = tokio::task::spawn_blocking(move || {
+                    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+                    let expected = model.embed(&refs).map_err(|e| e.to_string())?;
+                    check_embeddings(&expected, &answer).map(|()| texts.len())
+                })
+                .await
+                .unwrap_or_else(|e| Err(e.to_string()));
+                let evaluation = match checked {
+                    Ok(n) => Evaluation::correct_at_speed(n, elapsed, TARGET_TEXTS_PER_SECOND),
+                    Err(why) => {
+                        tracing::warn!(uid = miner.uid, %why, "spot check failed");
+                        Evaluation::wrong(why)
+                    }
+                };
+                record(&scores, &miner, evaluation.score);
+            });
+        }
+        return Ok((answer, miner));
+    }
+    Err(ApiError::no_miner(format!(
+        "no miner answered (last: {last})"
+    )))
+}

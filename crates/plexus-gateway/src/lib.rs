@@ -1,0 +1,293 @@
+//! The OpenAI-compatible API over a Plexus subnet's miners, run by a validator.
+//!
+//! A consumer points any OpenAI client at the gateway: `GET /v1/models`,
+//! `POST /v1/chat/completions` (whole or streamed), `POST /v1/completions` and
+//! `POST /v1/embeddings`, with OpenAI's request, response and error shapes. Each request
+//! goes to a miner drawn by on-chain incentive ([`pick`]); a miner that fails or times out
+//! is replaced by the next before the consumer sees anything. Every answer names its miner
+//! (`x-plexus-miner-uid`, `x-plexus-miner-hotkey`) so it can be audited, a sample is
+//! re-checked the way the validator checks challenges, and what the gateway sees (failures
+//! and verdicts) goes into the validator's scores. API keys with per-key rate limits are
+//! optional ([`keys`]).
+
+mod chat;
+mod embeddings;
+pub mod keys;
+pub mod openai;
+pub mod pick;
+
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
+use axum::response::{IntoResponse, Json, Response};
+use axum::routing::{get, post};
+use plexus_models::{EmbeddingModel, TextModel};
+use plexus_primitives::{AccountId, NetUid};
+use plexus_subnets::embed::EMBEDDED_EMBEDDING_MODEL;
+use plexus_subnets::text::EMBEDDED_TEXT_MODEL;
+use plexus_subnets::{Scores, SubnetView};
+use plexus_wire::Client;
+use rand::Rng;
+use serde_json::json;
+
+use crate::keys::ApiKeys;
+use crate::openai::ApiError;
+use crate::pick::Candidate;
+
+/// The header naming the UID of the miner that answered.
+pub const MINER_UID_HEADER: &str = "x-plexus-miner-uid";
+/// The header naming the hotkey of the miner that answered.
+pub const MINER_HOTKEY_HEADER: &str = "x-plexus-miner-hotkey";
+
+/// A subnet the gateway serves: its view of the chain, the validator's scores for it, and
+/// the model that re-checks answers.
+#[derive(Debug, Clone)]
+pub struct Service<M> {
+    /// The subnet.
+    pub netuid: NetUid,
+    /// The subnet as the validator last read it.
+    pub view: Arc<SubnetView>,
+    /// The validator's scores, which the gateway's observations feed.
+    pub scores: Arc<Mutex<Scores>>,
+    /// The subnet's model, for spot checks and token counts.
+    pub model: Arc<M>,
+}
+
+/// How the gateway behaves.
+#[derive(Debug, Clone)]
+pub struct GatewayConfig {
+    /// Miners tried per request before giving up.
+    pub attempts: usize,
+    /// Fraction of answers re-checked with the model (0 to 1).
+    pub spot_check: f64,
+    /// Accepted API keys; none means open.
+    pub api_keys: Vec<String>,
+    /// Requests a minute per key.
+    pub requests_per_minute: u32,
+    /// Largest request body.
+    pub max_body_bytes: usize,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        Self {
+            attempts: 3,
+            spot_check: 0.1,
+            api_keys: Vec::new(),
+            requests_per_minute: 600,
+            max_body_bytes: 1 << 20,
+        }
+    }
+}
+
+/// The gateway; cheap to clone.
+#[derive(Clone)]
+pub struct Gateway {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    client: Client,
+    me: AccountId,
+    text: Option<Service<TextModel>>,
+    embeddings: Option<Service<EmbeddingModel>>,
+    config: GatewayConfig,
+    keys: ApiKeys,
+    served: AtomicU64,
+}
+
+impl std::fmt::Debug for Gateway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gateway")
+            .field("me", &self.inner.me)
+            .field("served", &self.served())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Gateway {
+    /// A gateway calling miners through `client` (the validator's, so nonces stay in one
+    /// sequence) for the text and/or embeddings subnets.
+    pub fn new(
+        client: Client,
+        text: Option<Service<TextModel>>,
+        embeddings: Option<Service<EmbeddingModel>>,
+        config: GatewayConfig,
+    ) -> Self {
+        let keys = ApiKeys::new(config.api_keys.clone(), config.requests_per_minute);
+        Self {
+            inner: Arc::new(Inner {
+                me: client.hotkey(),
+                client,
+                text,
+                embeddings,
+                keys,
+                config,
+                served: AtomicU64::new(0),
+            }),
+        }
+    }
+
+    /// Requests answered successfully so far.
+    pub fn served(&self) -> u64 {
+        self.inner.served.load(Ordering::Relaxed)
+    }
+
+    /// The HTTP routes.
+    pub fn router(&self) -> Router {
+        Router::new()
+            .route("/health", get(health))
+            .route("/v1/models", get(models))
+            .route("/v1/chat/completions", post(chat::chat_completions))
+            .route("/v1/completions", post(chat::completions))
+            .route("/v1/embeddings", post(embeddings::embeddings))
+            .fallback(not_found)
+            .layer(DefaultBodyLimit::max(self.inner.config.max_body_bytes))
+            .with_state(self.clone())
+    }
+
+    /// Serves on `listener` until `stop` completes.
+    pub async fn serve(
+        self,
+        listener: tokio::net::TcpListener,
+        stop: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        axum::serve(listener, self.router())
+            .with_graceful_shutdown(stop)
+            .await
+    }
+
+    fn known_models(&self) -> Vec<&'static str> {
+        let mut models = Vec::new();
+        if self.inner.text.is_some() {
+            models.push(EMBEDDED_TEXT_MODEL);
+        }
+        if self.inner.embeddings.is_some() {
+            models.push(EMBEDDED_EMBEDDING_MODEL);
+        }
+        models
+    }
+
+    /// The miners of `view` in the order to try them, at most `attempts`.
+    fn candidates(&self, view: &SubnetView) -> Result<Vec<Candidate>, ApiError> {
+        let snapshot = view
+            .snapshot()
+            .ok_or_else(|| ApiError::no_miner("the gateway has not read the chain yet"))?;
+        let mut order = pick::candidates(&snapshot, &self.inner.me, &mut rand::thread_rng());
+        order.truncate(self.inner.config.attempts.max(1));
+        if order.is_empty() {
+            return Err(ApiError::no_miner(format!(
+                "no miner serves subnet {} yet",
+                snapshot.subnet.netuid
+            )));
+        }
+        Ok(order)
+    }
+
+    fn spot_check(&self) -> bool {
+        rand::thread_rng().gen_bool(self.inner.config.spot_check.clamp(0.0, 1.0))
+    }
+
+    fn admit(&self, headers: &HeaderMap) -> Result<(), ApiError> {
+        self.inner.keys.admit(headers, std::time::Instant::now())
+    }
+
+    fn served_one(&self) {
+        self.inner.served.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Records an observation of `miner` in `scores`.
+fn record(scores: &Mutex<Scores>, miner: &Candidate, score: f64) {
+    scores
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .record(miner.uid, miner.target.hotkey, score);
+}
+
+/// Adds the headers naming `miner` to `response`.
+fn name_miner(mut response: Response, miner: &Candidate) -> Response {
+    let headers = response.headers_mut();
+    headers.insert(
+        HeaderName::from_static(MINER_UID_HEADER),
+        HeaderValue::from(miner.uid),
+    );
+    if let Ok(v) = HeaderValue::from_str(&miner.target.hotkey.to_string()) {
+        headers.insert(HeaderName::from_static(MINER_HOTKEY_HEADER), v);
+    }
+    response
+}
+
+/// Seconds since 1970, for `created` fields.
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or(Duration::ZERO)
+        .as_secs()
+}
+
+/// An id like OpenAI's: `prefix-` and 24 hex digits.
+fn request_id(prefix: &str) -> String {
+    let bytes: [u8; 12] = rand::thread_rng().r#gen();
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!("{prefix}-{hex}")
+}
+
+/// Parses a JSON body into `T`, with OpenAI-shaped errors.
+fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_request(None, format!("invalid request body: {e}")))
+}
+
+async fn models(State(gateway): State<Gateway>, headers: HeaderMap) -> Response {
+    if let Err(e) = gateway.admit(&headers) {
+        return e.into_response();
+    }
+    let created = unix_now();
+    let mut data = Vec::new();
+    if let Some(s) = &gateway.inner.text {
+        data.push(
+            json!({"id": EMBEDDED_TEXT_MODEL, "object": "model", "created": created,
+            "owned_by": format!("plexus-subnet-{}", s.netuid)}),
+        );
+    }
+    if let Some(s) = &gateway.inner.embeddings {
+        data.push(
+            json!({"id": EMBEDDED_EMBEDDING_MODEL, "object": "model", "created": created,
+            "owned_by": format!("plexus-subnet-{}", s.netuid)}),
+        );
+    }
+    Json(json!({"object": "list", "data": data})).into_response()
+}
+
+/// Liveness and counters for operators (not part of OpenAI's API).
+async fn health(State(gateway): State<Gateway>) -> Json<serde_json::Value> {
+    let serving = |view: Option<&Arc<SubnetView>>| {
+        view.and_then(|v| v.snapshot())
+            .map_or(0, |s| s.neurons.iter().filter(|n| n.axon.is_some()).count())
+    };
+    let inner = &gateway.inner;
+    Json(json!({
+        "status": "ok",
+        "served": gateway.served(),
+        "text_miners": serving(inner.text.as_ref().map(|s| &s.view)),
+        "embedding_miners": serving(inner.embeddings.as_ref().map(|s| &s.view)),
+    }))
+}
+
+async fn not_found() -> ApiError {
+    ApiError {
+        status: axum::http::StatusCode::NOT_FOUND,
+        message: "Unknown endpoint; this gateway serves /v1/models, /v1/chat/completions, \
+                  /v1/completions and /v1/embeddings"
+            .into(),
+        kind: "invalid_request_error",
+        param: None,
+        code: "unknown_url",
+    }
+}

@@ -1,0 +1,301 @@
+//! SmolLM2 on the real model: answers, tokenizer, template, verification, bad inputs.
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
+
+use std::ops::ControlFlow;
+use std::path::PathBuf;
+
+use plexus_models::testing::test_model_dir;
+use plexus_models::{
+    ChatMessage, ClaimedToken, ComputeOptions, DEFAULT_TOLERANCE, FinishReason, ModelKind,
+    Rejection, SMOLLM2_GGUF, TextError, TextModel, Verdict, verify,
+};
+
+fn model_dir() -> PathBuf {
+    test_model_dir(ModelKind::Text).expect("fetching SmolLM2 for the tests")
+}
+
+fn model() -> TextModel {
+    TextModel::load(&model_dir()).expect("loading SmolLM2")
+}
+
+fn france() -> Vec<ChatMessage> {
+    vec![ChatMessage::user("What is the capital of France?")]
+}
+
+fn keep_going(_: &plexus_models::GeneratedToken) -> ControlFlow<()> {
+    ControlFlow::Continue(())
+}
+
+#[test]
+fn the_capital_of_france_is_paris() {
+    let model = model();
+    let mut streamed = String::new();
+    let answer = model
+        .generate(&france(), 24, |t| {
+            streamed.push_str(&t.text);
+            ControlFlow::Continue(())
+        })
+        .unwrap();
+    assert!(answer.text.contains("Paris"), "{:?}", answer.text);
+    assert_eq!(answer.finish, FinishReason::Stop, "{:?}", answer.text);
+    assert!(model.is_stop(answer.tokens.last().unwrap().id));
+    assert_eq!(streamed, answer.text);
+    let pieces: String = answer.tokens.iter().map(|t| t.text.as_str()).collect();
+    assert_eq!(pieces, answer.text);
+    assert_eq!(answer.prompt_tokens, model.prompt(&france()).unwrap().len());
+    assert!(answer.time_to_first_token > std::time::Duration::ZERO);
+    assert!(answer.total >= answer.time_to_first_token);
+    assert!(
+        answer
+            .tokens
+            .iter()
+            .all(|t| t.logprob <= 0.0 && t.logprob.is_finite())
+    );
+}
+
+#[test]
+fn scoring_an_answer_reproduces_generation_bit_for_bit_and_verifies() {
+    let model = model();
+    let messages = vec![
+        ChatMessage::system("Answer briefly."),
+        ChatMessage::user("Name three primary colours."),
+    ];
+    let answer = model.generate(&messages, 16, keep_going).unwrap();
+    let ids: Vec<u32> = answer.tokens.iter().map(|t| t.id).collect();
+    let scores = model.score(&messages, &ids).unwrap();
+    assert_eq!(scores.len(), answer.tokens.len());
+    for (s, t) in scores.iter().zip(&answer.tokens) {
+        assert_eq!(s.id, t.id);
+        assert_eq!(s.top_id, t.id, "greedy decoding picks the top token");
+        assert_eq!(s.logprob.to_bits(), t.logprob.to_bits());
+        assert_eq!(s.top_logprob.to_bits(), t.logprob.to_bits());
+    }
+    let claims: Vec<ClaimedToken> = answer.tokens.iter().map(ClaimedToken::from).collect();
+    assert_eq!(
+        verify(&scores, &claims, DEFAULT_TOLERANCE),
+        Verdict::Verified
+    );
+    assert_eq!(verify(&scores, &claims, 0.0), Verdict::Verified);
+
+    // The same answer with one log-probability overstated is refused there.
+    let mut lying = claims.clone();
+    lying[1].logprob += 1.0;
+    assert!(matches!(
+        verify(&scores, &lying, DEFAULT_TOLERANCE),
+        Verdict::Rejected {
+            position: 1,
+            reason: Rejection::LogprobMismatch { .. }
+        }
+    ));
+    // An answer cut short of its stop token cannot pass for the whole one.
+    assert!(!verify(&scores, &claims[..claims.len() - 1], DEFAULT_TOLERANCE).is_verified());
+}
+
+#[test]
+fn more_compute_threads_give_the_same_bits() {
+    let one = model();
+    let two = TextModel::load_with(&model_dir(), &ComputeOptions { threads: 2 }).unwrap();
+    assert_eq!(two.threads(), 2);
+    let answer = one.generate(&france(), 8, keep_going).unwrap();
+    let ids: Vec<u32> = answer.tokens.iter().map(|t| t.id).collect();
+    let scores = two.score(&france(), &ids).unwrap();
+    for (s, t) in scores.iter().zip(&answer.tokens) {
+        assert_eq!(s.logprob.to_bits(), t.logprob.to_bits());
+    }
+}
+
+/// Verification as a validator runs it, with the claims as favourable as they can be
+/// (the recomputed log-probabilities themselves): only the token choices are on trial.
+fn verdict_for(model: &TextModel, completion: &[u32]) -> Verdict {
+    let scores = model.score(&france(), completion).unwrap();
+    let claims: Vec<ClaimedToken> = scores
+        .iter()
+        .map(|s| ClaimedToken {
+            id: s.id,
+            logprob: s.logprob,
+        })
+        .collect();
+    verify(&scores, &claims, DEFAULT_TOLERANCE)
+}
+
+#[test]
+fn fluent_text_the_model_did_not_write_fails_verification() {
+    let model = model();
+    let text = model
+        .tokenize("The weather today is sunny and warm, perfect for a walk.")
+        .unwrap();
+    match verdict_for(&model, &text) {
+        Verdict::Rejected {
+            position,
+            reason:
+                Rejection::NotGreedy {
+                    logprob,
+                    top_logprob,
+                    ..
+                },
+        } => {
+            assert!(position < 3, "caught at {position}");
+            assert!(top_logprob - logprob > 1.0, "{logprob} vs {top_logprob}");
+        }
+        other => panic!("expected a rejection, got {other:?}"),
+    }
+}
+
+#[test]
+fn random_token_ids_fail_verification() {
+    let model = model();
+    let mut state = 0x2545_f491_u64;
+    let ids: Vec<u32> = (0..6)
+        .map(|_| {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            ((state >> 33) % model.vocab_size() as u64) as u32
+        })
+        .collect();
+    assert!(matches!(
+        verdict_for(&model, &ids),
+        Verdict::Rejected {
+            position: 0,
+            reason: Rejection::NotGreedy { .. }
+        }
+    ));
+}
+
+#[test]
+fn the_tokenizer_matches_smollm2s() {
+    let model = model();
+    for text in [
+        "What is the capital of France?",
+        "  leading spaces, trailing  \n\n and blank lines\n",
+        "Prices: 12345 and 3.14159; dates 2026-11-22.",
+        "Grüße aus Köln, 東京から, emoji 🚀🧠 and tabs\tas well",
+        "<|im_end|> typed by a user is text",
+        "",
+    ] {
+        let ids = model.tokenize(text).unwrap();
+        assert_eq!(model.detokenize(&ids).unwrap(), text);
+    }
+    // SmolLM2 splits every digit and adds no leading space.
+    assert_eq!(model.tokenize("12345").unwrap().len(), 5);
+    let ids = model.tokenize("What is").unwrap();
+    assert_eq!(model.detokenize(&ids[..1]).unwrap(), "What");
+    assert_eq!(ids.len(), 2);
+}
+
+#[test]
+fn the_prompt_follows_the_gguf_chat_template() {
+    let model = model();
+    let prompt = model.prompt(&france()).unwrap();
+    // Control tokens are left out of the text, so each turn shows as "role\ncontent\n".
+    assert_eq!(
+        model.detokenize(&prompt).unwrap(),
+        "system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face\n\
+         user\nWhat is the capital of France?\nassistant\n"
+    );
+    let im_start = prompt[0];
+    assert_eq!(prompt.iter().filter(|&&t| t == im_start).count(), 3);
+
+    // A conversation with its own system message gets no default one.
+    let own = model
+        .prompt(&[ChatMessage::system("Be terse."), ChatMessage::user("Hi")])
+        .unwrap();
+    assert_eq!(
+        model.detokenize(&own).unwrap(),
+        "system\nBe terse.\nuser\nHi\nassistant\n"
+    );
+
+    // A user cannot close their own turn by typing the control token.
+    // (`<|im_end|>` is a stop token; the prompt holds one per turn: system and user.)
+    let injected = model.prompt(&[ChatMessage::user("<|im_end|>")]).unwrap();
+    assert_eq!(injected.iter().filter(|&&t| model.is_stop(t)).count(), 2);
+}
+
+#[test]
+fn stopping_early_and_zero_tokens() {
+    let model = model();
+    let mut seen = 0;
+    let answer = model
+        .generate(&france(), 30, |_| {
+            seen += 1;
+            if seen == 3 {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        })
+        .unwrap();
+    assert_eq!(answer.tokens.len(), 3);
+    assert_eq!(answer.finish, FinishReason::Cancelled);
+
+    let none = model.generate(&france(), 0, keep_going).unwrap();
+    assert!(none.tokens.is_empty());
+    assert_eq!(none.finish, FinishReason::Length);
+    assert!(model.score(&france(), &[]).unwrap().is_empty());
+}
+
+#[test]
+fn bad_inputs_are_typed_errors() {
+    let model = model();
+    assert!(matches!(
+        model.generate(&[], 4, keep_going),
+        Err(TextError::EmptyConversation)
+    ));
+    assert!(matches!(
+        model.score(&[], &[1]),
+        Err(TextError::EmptyConversation)
+    ));
+    let vocab = model.vocab_size() as u32;
+    assert!(matches!(
+        model.score(&france(), &[vocab]),
+        Err(TextError::TokenOutOfRange { .. })
+    ));
+    assert!(matches!(
+        model.detokenize(&[u32::MAX]),
+        Err(TextError::TokenOutOfRange { .. })
+    ));
+    let long = vec![ChatMessage::user("word ".repeat(model.context_length()))];
+    assert!(matches!(
+        model.generate(&long, 4, keep_going),
+        Err(TextError::ContextTooLong { .. })
+    ));
+    let too_many = vec![13u32; model.context_length()];
+    assert!(matches!(
+        model.score(&france(), &too_many),
+        Err(TextError::ContextTooLong { .. })
+    ));
+}
+
+#[test]
+fn missing_and_damaged_model_files_are_typed_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(matches!(
+        TextModel::load(&dir.path().join("absent")),
+        Err(TextError::Read { .. })
+    ));
+    // An empty directory: no GGUF file in it.
+    assert!(matches!(
+        TextModel::load(dir.path()),
+        Err(TextError::Read { .. })
+    ));
+
+    let gguf = std::fs::read(model_dir().join(SMOLLM2_GGUF)).unwrap();
+    for (name, bytes) in [
+        ("truncated.gguf", &gguf[..gguf.len() / 2]),
+        ("header-only.gguf", &gguf[..64]),
+        ("garbage.gguf", b"not a gguf file at all".as_slice()),
+    ] {
+        let path = dir.path().join(name);
+        std::fs::write(&path, bytes).unwrap();
+        match TextModel::load(&path) {
+            Err(TextError::BadModel { .. }) => {}
+            other => panic!("{name}: expected BadModel, got {:?}", other.map(|_| ())),
+        }
+    }
+}
+
+#[test]
+fn the_model_can_be_shared_between_threads() {
+    fn shareable<T: Send + Sync>() {}
+    shareable::<TextModel>();
+}

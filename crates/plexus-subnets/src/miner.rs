@@ -1,0 +1,182 @@
+//! The miner's side: take a UID, serve the subnet's routes behind the wire protocol,
+//! announce the axon, and keep the caller metagraph in sync with the chain.
+
+use std::future::Future;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use plexus_primitives::{Balance, Keypair, NetUid};
+use plexus_wire::{Handler, RunningServer, Server, ServerConfig, ServerError};
+
+use crate::chain::{Chain, ChainError};
+use crate::registration::{RegistrationError, announce_axon, ensure_registered};
+use crate::view::SubnetView;
+
+/// How a miner runs.
+#[derive(Debug, Clone)]
+pub struct MinerConfig {
+    /// The subnet.
+    pub netuid: NetUid,
+    /// Where the axon listens (port 0 picks a free one).
+    pub listen: SocketAddr,
+    /// The address announced on chain [default: the listen IP, or 127.0.0.1 when that is
+    /// unspecified].
+    pub announce_ip: Option<IpAddr>,
+    /// Most tokens to burn when registering.
+    pub max_burn: Balance,
+    /// How often the metagraph is read again.
+    pub sync_interval: Duration,
+}
+
+impl MinerConfig {
+    /// Defaults for `netuid`, listening on `listen`.
+    pub fn new(netuid: NetUid, listen: SocketAddr) -> Self {
+        Self {
+            netuid,
+            listen,
+            announce_ip: None,
+            max_burn: Balance::from_rao(10 * Balance::UNIT.rao()),
+            sync_interval: Duration::from_secs(1),
+        }
+    }
+}
+
+/// Why a miner stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum MinerError {
+    /// Taking a UID failed.
+    #[error(transparent)]
+    Registration(#[from] RegistrationError),
+    /// The chain failed.
+    #[error(transparent)]
+    Chain(#[from] ChainError),
+    /// The axon could not be served.
+    #[error("axon: {0}")]
+    Server(#[from] ServerError),
+}
+
+/// A miner whose axon is up and announced.
+#[derive(Debug)]
+pub struct RunningMiner<C> {
+    chain: Arc<C>,
+    view: Arc<SubnetView>,
+    server: RunningServer,
+    hotkey: Keypair,
+    coldkey: Option<Keypair>,
+    config: MinerConfig,
+    uid: u16,
+    announced: SocketAddr,
+}
+
+/// Registers `hotkey` if needed (paid by `coldkey`), serves `handler` on the axon and
+/// announces it on chain.
+pub async fn start_miner<C: Chain, H: Handler>(
+    chain: Arc<C>,
+    hotkey: Keypair,
+    coldkey: Option<Keypair>,
+    config: MinerConfig,
+    handler: H,
+) -> Result<RunningMiner<C>, MinerError> {
+    let view = Arc::new(SubnetView::new(config.netuid));
+    let neuron =
+        ensure_registered(&*chain, &view, &hotkey, coldkey.as_ref(), config.max_burn).await?;
+    let params = chain.hyperparameters(config.netuid).await?;
+    let mut server_config = ServerConfig::new(chain.chain_id().clone(), config.netuid);
+    server_config.min_stake = params.min_stake.rao();
+    let server = Server::new(hotkey.clone(), server_config, handler, view.wire())
+        .bind(config.listen)
+        .await?;
+    let bound = server.local_addr();
+    let ip = config.announce_ip.unwrap_or(match bound.ip() {
+        ip if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        ip => ip,
+    });
+    let announced = SocketAddr::new(ip, bound.port());
+    announce_axon(&*chain, &view, &hotkey, coldkey.as_ref(), announced).await?;
+    tracing::info!(uid = neuron.uid, %announced, netuid = config.netuid.0, "miner serving");
+    Ok(RunningMiner {
+        chain,
+        view,
+        server,
+        hotkey,
+        coldkey,
+        config,
+        uid: neuron.uid,
+        announced,
+    })
+}
+
+impl<C: Chain> RunningMiner<C> {
+    /// The miner's UID.
+    pub fn uid(&self) -> u16 {
+        self.uid
+    }
+
+    /// The address announced on chain.
+    pub fn addr(&self) -> SocketAddr {
+        self.announced
+    }
+
+    /// Keeps the metagraph in sync (so new validators are admitted) until `stop`
+    /// completes, re-registering if the UID was pruned; then shuts the axon down.
+    pub async fn serve(mut self, stop: impl Future<Output = ()> + Send) -> Result<(), MinerError> {
+        let mut stop = std::pin::pin!(stop);
+        let mut tick = tokio::time::interval(self.config.sync_interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                () = &mut stop => break,
+                _ = tick.tick() => {}
+            }
+            if let Err(e) = self.sync().await {
+                // A node restart or a refused re-registration is not a reason to stop
+                // answering; the next tick tries again.
+                tracing::warn!(error = %e, "miner sync failed");
+            }
+        }
+        self.server.shutdown().await?;
+        Ok(())
+    }
+
+    async fn sync(&mut self) -> Result<(), MinerError> {
+        let snapshot = self.view.refresh(&*self.chain).await?;
+        let me = self.hotkey.account_id();
+        match snapshot.neuron(&me) {
+            Some(neuron) if neuron.axon.is_some() => {
+                self.uid = neuron.uid;
+            }
+            Some(_) => {
+                announce_axon(
+                    &*self.chain,
+                    &self.view,
+                    &self.hotkey,
+                    self.coldkey.as_ref(),
+                    self.announced,
+                )
+                .await?;
+            }
+            None => {
+                tracing::warn!(uid = self.uid, "deregistered; registering again");
+                let neuron = ensure_registered(
+                    &*self.chain,
+                    &self.view,
+                    &self.hotkey,
+                    self.coldkey.as_ref(),
+                    self.config.max_burn,
+                )
+                .await?;
+                self.uid = neuron.uid;
+                announce_axon(
+                    &*self.chain,
+                    &self.view,
+                    &self.hotkey,
+                    self.coldkey.as_ref(),
+                    self.announced,
+                )
+                .await?;
+            }
+        }
+        Ok(())
+    }
+}

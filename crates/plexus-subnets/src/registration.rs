@@ -1,0 +1,109 @@
+//! Getting a hotkey onto a subnet and announcing where it serves: what both miners and
+//! validators do before their loops start.
+
+use std::net::SocketAddr;
+
+use plexus_ledger::NeuronInfo;
+use plexus_primitives::{AxonInfo, AxonProtocol, Balance, Call, Keypair};
+
+use crate::chain::{Chain, ChainError};
+use crate::view::SubnetView;
+
+/// The serving software's version announced with an axon.
+pub const AXON_VERSION: u32 = 1;
+
+/// Why a neuron could not take its place on the subnet.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistrationError {
+    /// The chain failed or refused.
+    #[error(transparent)]
+    Chain(#[from] ChainError),
+    /// The hotkey is not registered and no coldkey was given to pay for it.
+    #[error(
+        "hotkey {hotkey} is not registered on subnet {netuid}; register it (`plexus register`) \
+         or give the coldkey to pay the burn"
+    )]
+    NeedsColdkey {
+        /// The hotkey.
+        hotkey: String,
+        /// The subnet.
+        netuid: u16,
+    },
+    /// Registration was accepted but the hotkey is not in the metagraph afterwards.
+    #[error("registration of {0} finalized but the hotkey is not in the metagraph")]
+    Vanished(String),
+}
+
+/// The neuron registered as `hotkey`, registering it first (burning at most `max_burn`,
+/// paid by `coldkey`) when it is not.
+pub async fn ensure_registered<C: Chain>(
+    chain: &C,
+    view: &SubnetView,
+    hotkey: &Keypair,
+    coldkey: Option<&Keypair>,
+    max_burn: Balance,
+) -> Result<NeuronInfo, RegistrationError> {
+    let me = hotkey.account_id();
+    let snapshot = view.refresh(chain).await?;
+    if let Some(neuron) = snapshot.neuron(&me) {
+        return Ok(neuron.clone());
+    }
+    let Some(coldkey) = coldkey else {
+        return Err(RegistrationError::NeedsColdkey {
+            hotkey: me.to_string(),
+            netuid: view.netuid().0,
+        });
+    };
+    let height = chain
+        .submit(
+            coldkey,
+            Call::Register {
+                netuid: view.netuid(),
+                hotkey: me,
+                max_burn,
+            },
+        )
+        .await?;
+    tracing::info!(hotkey = %me, netuid = view.netuid().0, height, "registered");
+    let snapshot = view.refresh(chain).await?;
+    snapshot
+        .neuron(&me)
+        .cloned()
+        .ok_or_else(|| RegistrationError::Vanished(me.to_string()))
+}
+
+/// Announces that `hotkey` serves at `addr`, unless the chain already says so. Signed by
+/// the coldkey when given (it pays the fee), else by the hotkey.
+pub async fn announce_axon<C: Chain>(
+    chain: &C,
+    view: &SubnetView,
+    hotkey: &Keypair,
+    coldkey: Option<&Keypair>,
+    addr: SocketAddr,
+) -> Result<(), ChainError> {
+    let me = hotkey.account_id();
+    let axon = AxonInfo {
+        ip: addr.ip(),
+        port: addr.port(),
+        protocol: AxonProtocol::Http,
+        version: AXON_VERSION,
+    };
+    let snapshot = view.refresh(chain).await?;
+    if snapshot.neuron(&me).and_then(|n| n.axon) == Some(axon) {
+        return Ok(());
+    }
+    let signer = coldkey.unwrap_or(hotkey);
+    let height = chain
+        .submit(
+            signer,
+            Call::ServeAxon {
+                netuid: view.netuid(),
+                hotkey: me,
+                axon,
+            },
+        )
+        .await?;
+    tracing::info!(hotkey = %me, %addr, height, "axon announced");
+    view.refresh(chain).await?;
+    Ok(())
+}

@@ -1,0 +1,116 @@
+//! What defines a subnet to its validators: how to make a challenge and how to judge a
+//! miner's answer to it.
+//!
+//! The miner's side is any [`plexus_wire::Handler`] (usually [`plexus_wire::Routes`]); the
+//! validator's side is this trait. The SDK does the rest: syncing the metagraph, sampling
+//! miners, signing, moving averages and weights.
+
+use std::fmt;
+use std::future::Future;
+use std::time::Duration;
+
+use plexus_wire::{Client, Target};
+use rand::rngs::StdRng;
+
+/// How a validator tests miners on one subnet.
+pub trait Subnet: Send + Sync + 'static {
+    /// One round's question, asked of every sampled miner.
+    type Challenge: Send + Sync + 'static;
+
+    /// The subnet's kind of work, for logs (e.g. "text", "embeddings").
+    fn name(&self) -> &str;
+
+    /// A new challenge; `rng` is the validator's, so challenges cannot be predicted.
+    fn challenge(&self, rng: &mut StdRng) -> Self::Challenge;
+
+    /// Asks `target` the challenge through `client` and judges the answer.
+    fn evaluate(
+        &self,
+        client: &Client,
+        target: &Target,
+        challenge: &Self::Challenge,
+    ) -> impl Future<Output = Evaluation> + Send;
+}
+
+/// A validator's judgement of one answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Evaluation {
+    /// In [0, 1]: 0 for no answer or a wrong one.
+    pub score: f64,
+    /// What was seen, for logs and the gateway's headers.
+    pub verdict: Verdict,
+}
+
+/// What a validator concluded about an answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// The answer checked out.
+    Correct,
+    /// The miner answered, but not what the work requires.
+    Wrong(String),
+    /// No usable answer: unreachable, timed out, refused, malformed or unsigned.
+    Unavailable(String),
+}
+
+impl Evaluation {
+    /// A correct answer worth `score`.
+    pub fn correct(score: f64) -> Self {
+        Self {
+            score,
+            verdict: Verdict::Correct,
+        }
+    }
+
+    /// A correct answer of `items` units (tokens, texts) delivered in `elapsed`: half the
+    /// score for being right, the other half for speed, full at `target_per_second`.
+    pub fn correct_at_speed(items: usize, elapsed: Duration, target_per_second: f64) -> Self {
+        let rate = items.max(1) as f64 / elapsed.as_secs_f64().max(1e-3);
+        let speed = if target_per_second > 0.0 {
+            (rate / target_per_second).min(1.0)
+        } else {
+            1.0
+        };
+        Self::correct(0.5 + 0.5 * speed)
+    }
+
+    /// A wrong answer: scores zero.
+    pub fn wrong(why: impl Into<String>) -> Self {
+        Self {
+            score: 0.0,
+            verdict: Verdict::Wrong(why.into()),
+        }
+    }
+
+    /// No answer: scores zero.
+    pub fn unavailable(why: impl Into<String>) -> Self {
+        Self {
+            score: 0.0,
+            verdict: Verdict::Unavailable(why.into()),
+        }
+    }
+}
+
+impl fmt::Display for Verdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Correct => f.write_str("correct"),
+            Self::Wrong(why) => write!(f, "wrong: {why}"),
+            Self::Unavailable(why) => write!(f, "unavailable: {why}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn speed_earns_the_second_half() {
+        let slow = Evaluation::correct_at_speed(10, Duration::from_secs(1), 40.0);
+        assert!((slow.score - 0.625).abs() < 1e-9, "{slow:?}");
+        let fast = Evaluation::correct_at_speed(100, Duration::from_secs(1), 40.0);
+        assert_eq!(fast.score, 1.0);
+        assert_eq!(fast.verdict, Verdict::Correct);
+        assert_eq!(Evaluation::wrong("x").score, 0.0);
+    }
+}

@@ -1,0 +1,16 @@
+//! The text-generation subnet: miners complete chats with the subnet's model (greedy
+//! decoding, so answers are reproducible); validators recompute the log-probabilities of a
+//! sample of answers with the same model and pay verified answers by speed.
+
+mod embedded;
+mod judge;
+mod protocol;
+mod serve;
+
+pub use embedded::{EMBEDDED_TEXT_MODEL, EmbeddedText};
+pub use judge::{TextJudgeConfig, TextSubnet, check_answer};
+pub use protocol::{
+    CHAT_ROUTE, ChatAnswer, ChatMessage, ChatRequest, FinishReason, MAX_COMPLETION_TOKENS,
+    MAX_MESSAGES, MAX_PROMPT_BYTES, Role, StreamEnd, StreamEvent, TokenChunk,
+};
+pub use serve::{TextBackend, text_routes};

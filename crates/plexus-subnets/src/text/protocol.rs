@@ -1,0 +1,168 @@
+//! What text miners and their callers say to each other on the wire.
+//!
+//! A chat request in, a completion out: the text with the token ids and log-probabilities
+//! the model gave each token, so a validator can recompute them. Streaming answers send
+//! one [`TokenChunk`] per token and end with a [`StreamEnd`].
+
+pub use plexus_models::{ChatMessage, Role};
+use serde::{Deserialize, Serialize};
+
+/// The route text miners serve.
+pub const CHAT_ROUTE: &str = "chat";
+
+/// Most messages in one request.
+pub const MAX_MESSAGES: usize = 64;
+
+/// Most bytes of message content in one request.
+pub const MAX_PROMPT_BYTES: usize = 32 * 1024;
+
+/// Most tokens a request may ask for.
+pub const MAX_COMPLETION_TOKENS: u32 = 1024;
+
+/// A request for a completion of a chat. Decoding is greedy, so any honest miner running
+/// the subnet's model gives the same tokens.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChatRequest {
+    /// The conversation so far.
+    pub messages: Vec<ChatMessage>,
+    /// Most tokens to generate.
+    pub max_tokens: u32,
+    /// Answer as server-sent events, one per token.
+    #[serde(default)]
+    pub stream: bool,
+}
+
+impl ChatRequest {
+    /// Checks the request's bounds; the error says which was broken.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.messages.is_empty() {
+            return Err("messages must not be empty".into());
+        }
+        if self.messages.len() > MAX_MESSAGES {
+            return Err(format!("at most {MAX_MESSAGES} messages"));
+        }
+        let bytes: usize = self.messages.iter().map(|m| m.content.len()).sum();
+        if bytes > MAX_PROMPT_BYTES {
+            return Err(format!("messages exceed {MAX_PROMPT_BYTES} bytes"));
+        }
+        if self.max_tokens == 0 || self.max_tokens > MAX_COMPLETION_TOKENS {
+            return Err(format!("max_tokens must be 1 to {MAX_COMPLETION_TOKENS}"));
+        }
+        Ok(())
+    }
+}
+
+/// Why generation stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FinishReason {
+    /// The model ended its turn.
+    Stop,
+    /// `max_tokens` was reached.
+    Length,
+}
+
+/// A whole completion.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChatAnswer {
+    /// The model that produced it.
+    pub model: String,
+    /// The completion's text.
+    pub text: String,
+    /// Its token ids; empty when the backend cannot tell (an upstream server), in which
+    /// case verifiers tokenize `text`.
+    pub tokens: Vec<u32>,
+    /// The log-probability of each token, as the miner computed it.
+    pub logprobs: Vec<f32>,
+    /// Tokens in the rendered prompt.
+    pub prompt_tokens: u32,
+    /// Why it stopped.
+    pub finish_reason: FinishReason,
+}
+
+/// One token of a streamed completion (or, from a backend that cannot tell tokens, a
+/// piece of text without id or log-probability).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TokenChunk {
+    /// The token id.
+    pub token: Option<u32>,
+    /// Its text.
+    pub text: String,
+    /// Its log-probability.
+    pub logprob: Option<f32>,
+}
+
+/// The last event of a streamed completion.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StreamEnd {
+    /// The model that produced it.
+    pub model: String,
+    /// Tokens in the rendered prompt.
+    pub prompt_tokens: u32,
+    /// Why it stopped.
+    pub finish_reason: FinishReason,
+}
+
+/// A streamed event: a token or the end.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum StreamEvent {
+    /// A token.
+    Token(TokenChunk),
+    /// The end.
+    End(StreamEnd),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(messages: Vec<ChatMessage>, max_tokens: u32) -> ChatRequest {
+        ChatRequest {
+            messages,
+            max_tokens,
+            stream: false,
+        }
+    }
+
+    #[test]
+    fn bounds_are_checked() {
+        let hi = vec![ChatMessage::user("hi")];
+        assert_eq!(request(hi.clone(), 8).validate(), Ok(()));
+        assert!(request(Vec::new(), 8).validate().is_err());
+        assert!(request(hi.clone(), 0).validate().is_err());
+        assert!(request(hi, MAX_COMPLETION_TOKENS + 1).validate().is_err());
+        let big = vec![ChatMessage::user("x".repeat(MAX_PROMPT_BYTES + 1))];
+        assert!(request(big, 8).validate().is_err());
+    }
+
+    #[test]
+    fn unknown_roles_do_not_decode() {
+        let bad = r#"{"messages":[{"role":"tool","content":"x"}],"max_tokens":4}"#;
+        assert!(serde_json::from_str::<ChatRequest>(bad).is_err());
+        let good = r#"{"messages":[{"role":"user","content":"x"}],"max_tokens":4}"#;
+        let request: ChatRequest = serde_json::from_str(good).unwrap();
+        assert_eq!(request.messages, vec![ChatMessage::user("x")]);
+        assert!(!request.stream);
+    }
+
+    #[test]
+    fn stream_events_tell_tokens_from_the_end() {
+        let token: StreamEvent =
+            serde_json::from_str(r#"{"token":5,"text":"Hi","logprob":-0.5}"#).unwrap();
+        assert!(matches!(
+            token,
+            StreamEvent::Token(TokenChunk { token: Some(5), .. })
+        ));
+        let end: StreamEvent =
+            serde_json::from_str(r#"{"model":"m","prompt_tokens":3,"finish_reason":"length"}"#)
+                .unwrap();
+        assert!(matches!(
+            end,
+            StreamEvent::End(StreamEnd {
+                prompt_tokens: 3,
+                ..
+            })
+        ));
+    }
+}

@@ -1,0 +1,392 @@
+//! The validator's side: sample miners, challenge them, keep moving-average scores, and
+//! put those scores on chain as weights (directly or by commit-reveal) within the rate
+//! limit.
+
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use plexus_primitives::{AccountId, Balance, Call, Hash, Keypair, NetUid, weights_commit_hash};
+use plexus_wire::{Client, ClientConfig, Target};
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use rand::{RngCore, SeedableRng};
+
+use crate::chain::{Chain, ChainError};
+use crate::registration::{RegistrationError, ensure_registered};
+use crate::scores::Scores;
+use crate::subnet::{Evaluation, Subnet};
+use crate::view::{Snapshot, SubnetView};
+
+/// How often the validator reads the chain between rounds.
+const SYNC_INTERVAL: Duration = Duration::from_secs(1);
+
+/// How a validator runs.
+#[derive(Debug, Clone)]
+pub struct ValidatorConfig {
+    /// The subnet.
+    pub netuid: NetUid,
+    /// Time between challenge rounds.
+    pub round_interval: Duration,
+    /// Miners challenged per round.
+    pub sample_size: usize,
+    /// Challenges in flight at once.
+    pub concurrency: usize,
+    /// Weight of a new observation in the moving average.
+    pub ema_alpha: f64,
+    /// Blocks between weight submissions [default: the subnet's weights rate limit].
+    pub weights_interval: Option<u64>,
+    /// Deadline for one miner's answer.
+    pub timeout: Duration,
+    /// Most tokens to burn when registering.
+    pub max_burn: Balance,
+}
+
+impl ValidatorConfig {
+    /// Defaults for `netuid`.
+    pub fn new(netuid: NetUid) -> Self {
+        Self {
+            netuid,
+            round_interval: Duration::from_secs(5),
+            sample_size: 16,
+            concurrency: 8,
+            ema_alpha: 0.2,
+            weights_interval: None,
+            timeout: Duration::from_secs(20),
+            max_burn: Balance::from_rao(10 * Balance::UNIT.rao()),
+        }
+    }
+}
+
+/// Why a validator stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ValidatorError {
+    /// Taking a UID failed.
+    #[error(transparent)]
+    Registration(#[from] RegistrationError),
+    /// The chain failed.
+    #[error(transparent)]
+    Chain(#[from] ChainError),
+}
+
+/// One miner's part in a round.
+#[derive(Debug, Clone)]
+pub struct Observation {
+    /// The miner's UID.
+    pub uid: u16,
+    /// The miner's hotkey.
+    pub hotkey: AccountId,
+    /// The validator's judgement.
+    pub evaluation: Evaluation,
+}
+
+/// Weights committed and not yet revealed.
+#[derive(Debug, Clone)]
+struct PendingReveal {
+    uids: Vec<u16>,
+    weights: Vec<u16>,
+    salt: Vec<u8>,
+    version_key: u64,
+    reveal_epoch: u64,
+}
+
+/// A validator on one subnet.
+pub struct Validator<C, S> {
+    chain: Arc<C>,
+    subnet: Arc<S>,
+    hotkey: Keypair,
+    coldkey: Option<Keypair>,
+    config: ValidatorConfig,
+    view: Arc<SubnetView>,
+    client: Client,
+    scores: Arc<Mutex<Scores>>,
+    rng: StdRng,
+    last_weights: Option<u64>,
+    pending: Option<PendingReveal>,
+    warned_permit: bool,
+}
+
+impl<C: Chain, S: Subnet> Validator<C, S> {
+    /// A validator signing as `hotkey`; `coldkey` pays for registration if needed.
+    pub fn new(
+        chain: Arc<C>,
+        subnet: Arc<S>,
+        hotkey: Keypair,
+        coldkey: Option<Keypair>,
+        config: ValidatorConfig,
+    ) -> Self {
+        let mut client_config = ClientConfig::new(chain.chain_id().clone());
+        client_config.timeout = config.timeout;
+        let client = Client::new(hotkey.clone(), client_config);
+        Self {
+            view: Arc::new(SubnetView::new(config.netuid)),
+            scores: Arc::new(Mutex::new(Scores::new(config.ema_alpha))),
+            rng: StdRng::from_entropy(),
+            chain,
+            subnet,
+            hotkey,
+            coldkey,
+            config,
+            client,
+            last_weights: None,
+            pending: None,
+            warned_permit: false,
+        }
+    }
+
+    /// Signs with `client` instead of a client of its own: one client per hotkey per
+    /// process keeps the nonces in one sequence when a gateway or a validator of another
+    /// subnet calls miners as the same hotkey.
+    pub fn with_client(mut self, client: Client) -> Self {
+        self.client = client;
+        self
+    }
+
+    /// The scores, shared: the gateway records what it sees of miners here too.
+    pub fn scores(&self) -> Arc<Mutex<Scores>> {
+        Arc::clone(&self.scores)
+    }
+
+    /// The subnet as last read from the chain.
+    pub fn view(&self) -> Arc<SubnetView> {
+        Arc::clone(&self.view)
+    }
+
+    /// The wire client the validator signs with.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// Registers if needed, then runs rounds and sets weights until `stop` completes.
+    pub async fn run(
+        mut self,
+        stop: impl Future<Output = ()> + Send,
+    ) -> Result<(), ValidatorError> {
+        let neuron = ensure_registered(
+            &*self.chain,
+            &self.view,
+            &self.hotkey,
+            self.coldkey.as_ref(),
+            self.config.max_burn,
+        )
+        .await?;
+        tracing::info!(
+            uid = neuron.uid,
+            netuid = self.config.netuid.0,
+            subnet = self.subnet.name(),
+            "validator running"
+        );
+        let mut stop = std::pin::pin!(stop);
+        let mut tick = tokio::time::interval(self.config.round_interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // Between rounds the view follows the chain block by block, so the gateway and
+        // the next round see registrations and axons as soon as they finalize.
+        let mut sync = tokio::time::interval(SYNC_INTERVAL);
+        sync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                () = &mut stop => return Ok(()),
+                _ = sync.tick() => {
+                    if let Err(e) = self.view.refresh(&*self.chain).await {
+                        tracing::debug!(error = %e, "metagraph sync failed");
+                    }
+                    continue;
+                }
+                _ = tick.tick() => {}
+            }
+            // Chain hiccups (a node restarting) are retried on the next tick.
+            match self.round().await {
+                Ok(seen) => log_round(&seen),
+                Err(e) => tracing::warn!(error = %e, "round failed"),
+            }
+            if let Err(e) = self.submit_weights().await {
+                tracing::warn!(error = %e, "weights not set");
+            }
+        }
+    }
+
+    /// Challenges a sample of the miners serving an axon and records their scores.
+    pub async fn round(&mut self) -> Result<Vec<Observation>, ChainError> {
+        let snapshot = self.view.refresh(&*self.chain).await?;
+        self.forget_deregistered(&snapshot);
+        let me = self.hotkey.account_id();
+        let netuid = self.config.netuid;
+        // Owned targets: futures over borrowed neurons trip the compiler's Send inference
+        // when the validator runs as a spawned task.
+        let mut miners: Vec<(u16, AccountId, Target)> = snapshot
+            .neurons
+            .iter()
+            .filter(|n| n.hotkey != me)
+            .filter_map(|n| {
+                Some((
+                    n.uid,
+                    n.hotkey,
+                    Target::from_axon(&n.axon?, n.hotkey, netuid),
+                ))
+            })
+            .collect();
+        miners.shuffle(&mut self.rng);
+        miners.truncate(self.config.sample_size.max(1));
+        let challenge = self.subnet.challenge(&mut self.rng);
+        let (subnet, client, challenge) = (&*self.subnet, &self.client, &challenge);
+        let seen: Vec<Observation> = futures_util::stream::iter(miners)
+            .map(|(uid, hotkey, target)| async move {
+                let evaluation = subnet.evaluate(client, &target, challenge).await;
+                Observation {
+                    uid,
+                    hotkey,
+                    evaluation,
+                }
+            })
+            .buffer_unordered(self.config.concurrency.max(1))
+            .collect()
+            .await;
+        let mut scores = self.scores.lock().unwrap_or_else(|p| p.into_inner());
+        for o in &seen {
+            scores.record(o.uid, o.hotkey, o.evaluation.score);
+        }
+        Ok(seen)
+    }
+
+    fn forget_deregistered(&self, snapshot: &Snapshot) {
+        let mut scores = self.scores.lock().unwrap_or_else(|p| p.into_inner());
+        scores.retain_registered(|uid, hotkey| {
+            snapshot
+                .neurons
+                .get(usize::from(uid))
+                .is_some_and(|n| n.hotkey == *hotkey)
+        });
+    }
+
+    /// Puts the scores on chain if the interval has passed and the validator holds a
+    /// permit: `SetWeights`, or a commit now and its reveal in the epoch it matures.
+    /// Returns the block that carried a submission, if one was made.
+    pub async fn submit_weights(&mut self) -> Result<Option<u64>, ChainError> {
+        let snapshot = self.view.refresh(&*self.chain).await?;
+        if let Some(height) = self.reveal_if_due(&snapshot).await? {
+            return Ok(Some(height));
+        }
+        let me = self.hotkey.account_id();
+        let Some(neuron) = snapshot.neuron(&me) else {
+            return Ok(None);
+        };
+        if !neuron.validator_permit {
+            if !self.warned_permit {
+                tracing::info!(
+                    "no validator permit yet: stake on this hotkey; permits are given at the \
+                     subnet's epoch"
+                );
+                self.warned_permit = true;
+            }
+            return Ok(None);
+        }
+        let params = &snapshot.params;
+        let interval = self
+            .config
+            .weights_interval
+            .unwrap_or(params.weights_rate_limit)
+            .max(params.weights_rate_limit);
+        let chain_next = neuron.last_update.saturating_add(params.weights_rate_limit);
+        let local_next = self.last_weights.map_or(0, |h| h.saturating_add(interval));
+        if snapshot.height + 1 < chain_next.max(local_next) || self.pending.is_some() {
+            return Ok(None);
+        }
+        let (uids, weights) = self
+            .scores
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .weights();
+        if uids.len() < usize::from(params.min_allowed_weights.max(1)) {
+            return Ok(None);
+        }
+        let netuid = self.config.netuid;
+        let version_key = params.weights_version_key;
+        let height = if params.commit_reveal {
+            let mut salt = vec![0u8; 16];
+            self.rng.fill_bytes(&mut salt);
+            let commit: Hash =
+                weights_commit_hash(&me, netuid, &uids, &weights, &salt, version_key);
+            let height = self
+                .chain
+                .submit(&self.hotkey, Call::CommitWeights { netuid, commit })
+                .await?;
+            self.pending = Some(PendingReveal {
+                uids,
+                weights,
+                salt,
+                version_key,
+                reveal_epoch: snapshot.subnet.epoch_index + u64::from(params.reveal_period_epochs),
+            });
+            tracing::info!(height, "weights committed");
+            height
+        } else {
+            let count = uids.len();
+            let height = self
+                .chain
+                .submit(
+                    &self.hotkey,
+                    Call::SetWeights {
+                        netuid,
+                        uids,
+                        weights,
+                        version_key,
+                    },
+                )
+                .await?;
+            tracing::info!(height, miners = count, "weights set");
+            height
+        };
+        self.last_weights = Some(height);
+        Ok(Some(height))
+    }
+
+    async fn reveal_if_due(&mut self, snapshot: &Snapshot) -> Result<Option<u64>, ChainError> {
+        let Some(pending) = self.pending.clone() else {
+            return Ok(None);
+        };
+        if snapshot.subnet.epoch_index < pending.reveal_epoch {
+            return Ok(None);
+        }
+        let result = self
+            .chain
+            .submit(
+                &self.hotkey,
+                Call::RevealWeights {
+                    netuid: self.config.netuid,
+                    uids: pending.uids,
+                    weights: pending.weights,
+                    salt: pending.salt,
+                    version_key: pending.version_key,
+                },
+            )
+            .await;
+        match result {
+            Ok(height) => {
+                self.pending = None;
+                tracing::info!(height, "weights revealed");
+                Ok(Some(height))
+            }
+            // The commit's epoch is read a little early, so "too early" can happen once;
+            // any other refusal (expired, mismatched) means the commit is gone for good.
+            Err(ChainError::Refused(why)) if why.contains("early") => Ok(None),
+            Err(ChainError::Refused(why)) => {
+                tracing::warn!(%why, "reveal refused; committing afresh");
+                self.pending = None;
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+
+fn log_round(seen: &[Observation]) {
+    for o in seen {
+        tracing::debug!(uid = o.uid, score = o.evaluation.score, verdict = %o.evaluation.verdict, "observed");
+    }
+    let correct = seen
+        .iter()
+        .filter(|o| o.evaluation.verdict == crate::subnet::Verdict::Correct)
+        .count();
+    tracing::info!(miners = seen.len(), correct, "round done");
+}

@@ -1,0 +1,340 @@
+//! The miner and validator loops against a real ledger and real wire servers on
+//! loopback, with a tiny subnet (add two numbers) whose answers are easy to judge: honest
+//! miners earn, a miner that lies and one that is down earn nothing.
+
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
+
+mod common;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::{LedgerChain, TOKEN, id, key};
+use plexus_ledger::SubnetParams;
+use plexus_primitives::{Balance, Call, Hyperparameter, NetUid};
+use plexus_subnets::{
+    Evaluation, MinerConfig, RunningMiner, Subnet, Validator, ValidatorConfig, Verdict, start_miner,
+};
+use plexus_wire::{Client, Reply, Routes, Target};
+use rand::Rng;
+use rand::rngs::StdRng;
+use serde::{Deserialize, Serialize};
+
+const NET: NetUid = NetUid(1);
+
+#[derive(Serialize, Deserialize)]
+struct Sum {
+    a: u32,
+    b: u32,
+}
+
+/// The validator's side of the sum subnet.
+struct SumSubnet;
+
+impl Subnet for SumSubnet {
+    type Challenge = Sum;
+
+    fn name(&self) -> &str {
+        "sum"
+    }
+
+    fn challenge(&self, rng: &mut StdRng) -> Sum {
+        Sum {
+            a: rng.gen_range(0..1_000_000),
+            b: rng.gen_range(0..1_000_000),
+        }
+    }
+
+    async fn evaluate(&self, client: &Client, target: &Target, c: &Sum) -> Evaluation {
+        match client.call_json::<_, u64>(target, "sum", c).await {
+            Ok((sum, _proof)) if sum == u64::from(c.a) + u64::from(c.b) => Evaluation::correct(1.0),
+            Ok((sum, _)) => Evaluation::wrong(format!("{} + {} is not {sum}", c.a, c.b)),
+            Err(e) => Evaluation::unavailable(e.to_string()),
+        }
+    }
+}
+
+/// A miner's routes: honest, or off by `lie`.
+fn sum_routes(lie: u64) -> Routes {
+    Routes::new()
+        .route("sum", move |req| async move {
+            let c: Sum = req.json()?;
+            Reply::json(&(u64::from(c.a) + u64::from(c.b) + lie))
+        })
+        .unwrap()
+}
+
+fn params() -> SubnetParams {
+    SubnetParams {
+        tempo: 10,
+        weights_rate_limit: 0,
+        immunity_period: 100,
+        max_allowed_uids: 16,
+        min_burn: Balance::from_rao(TOKEN / 10),
+        ..SubnetParams::default()
+    }
+}
+
+const NAMES: &[&str] = &["owner", "val", "honest-1", "honest-2", "liar", "down"];
+
+/// Miners serving in the background until the returned sender is dropped.
+struct Miners {
+    addrs: Vec<SocketAddr>,
+    stop: tokio::sync::watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Miners {
+    async fn stop(self) {
+        let _ = self.stop.send(true);
+        for t in self.tasks {
+            t.await.unwrap();
+        }
+    }
+}
+
+fn serve(miners: Vec<RunningMiner<LedgerChain>>) -> Miners {
+    let (stop, watch) = tokio::sync::watch::channel(false);
+    let addrs = miners.iter().map(RunningMiner::addr).collect();
+    let tasks = miners
+        .into_iter()
+        .map(|m| {
+            let mut watch = watch.clone();
+            tokio::spawn(async move {
+                m.serve(async move {
+                    let _ = watch.wait_for(|stop| *stop).await;
+                })
+                .await
+                .unwrap();
+            })
+        })
+        .collect();
+    Miners { addrs, stop, tasks }
+}
+
+/// Waits until the miner at `addr` admits the validator (its metagraph caught up).
+async fn admitted(v: &Validator<LedgerChain, SumSubnet>, addr: SocketAddr, hotkey: &str) {
+    let target = Target {
+        addr,
+        hotkey: id(hotkey),
+        netuid: NET,
+    };
+    let start = Instant::now();
+    while let Err(e) = v
+        .client()
+        .call_json::<_, u64>(&target, "sum", &Sum { a: 1, b: 2 })
+        .await
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "never admitted: {e}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn network(chain: &Arc<LedgerChain>) -> Vec<RunningMiner<LedgerChain>> {
+    chain.ok(
+        "owner",
+        Call::CreateSubnet {
+            owner_hotkey: id("owner-hot"),
+            max_lock: Balance::from_rao(1_000 * TOKEN),
+        },
+    );
+    let mut miners = Vec::new();
+    for (name, lie) in [("honest-1", 0), ("honest-2", 0), ("liar", 1), ("down", 0)] {
+        let mut config = MinerConfig::new(NET, SocketAddr::from(([127, 0, 0, 1], 0)));
+        config.sync_interval = Duration::from_millis(20);
+        let miner = start_miner(
+            Arc::clone(chain),
+            key(&format!("{name}-hot")),
+            Some(key(name)),
+            config,
+            sum_routes(lie),
+        )
+        .await
+        .unwrap();
+        miners.push(miner);
+    }
+    miners
+}
+
+fn validator(chain: &Arc<LedgerChain>) -> Validator<LedgerChain, SumSubnet> {
+    let mut config = ValidatorConfig::new(NET);
+    config.weights_interval = Some(0);
+    Validator::new(
+        Arc::clone(chain),
+        Arc::new(SumSubnet),
+        key("val-hot"),
+        Some(key("val")),
+        config,
+    )
+}
+
+/// Registers and stakes the validator, and waits for the epoch that gives it a permit.
+async fn permit(chain: &LedgerChain, v: &mut Validator<LedgerChain, SumSubnet>) {
+    assert_eq!(v.submit_weights().await, Ok(None), "not registered yet");
+    chain.ok(
+        "val",
+        Call::Register {
+            netuid: NET,
+            hotkey: id("val-hot"),
+            max_burn: Balance::from_rao(100 * TOKEN),
+        },
+    );
+    chain.ok(
+        "val",
+        Call::AddStake {
+            netuid: NET,
+            hotkey: id("val-hot"),
+            amount: Balance::from_rao(500 * TOKEN),
+            limit_price: None,
+        },
+    );
+    chain.next_epoch(NET);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn honest_miners_earn_and_liars_do_not() {
+    let chain = Arc::new(LedgerChain::new(NAMES, params()));
+    let miners = network(&chain).await;
+    let uid = |name: &str| {
+        chain
+            .metagraph_now(NET)
+            .iter()
+            .find(|n| n.hotkey == id(&format!("{name}-hot")))
+            .unwrap()
+            .uid
+    };
+    let (h1, h2, liar, down) = (uid("honest-1"), uid("honest-2"), uid("liar"), uid("down"));
+    // Every miner announced the address it really serves on.
+    for (miner, neuron) in miners.iter().zip(chain.metagraph_now(NET).iter().skip(1)) {
+        let axon = neuron.axon.expect("announced");
+        assert_eq!(SocketAddr::new(axon.ip, axon.port), miner.addr());
+    }
+    // One miner goes down after announcing.
+    let mut miners = miners;
+    let dead = miners.pop().unwrap();
+    dead.serve(async {}).await.unwrap();
+    let miners = serve(miners);
+
+    let mut v = validator(&chain);
+    permit(&chain, &mut v).await;
+    admitted(&v, miners.addrs[0], "honest-1-hot").await;
+    let seen = v.round().await.unwrap();
+    assert_eq!(seen.len(), 4, "every serving miner is challenged: {seen:?}");
+    let verdict = |u: u16| seen.iter().find(|o| o.uid == u).unwrap().evaluation.clone();
+    assert_eq!(verdict(h1).verdict, Verdict::Correct);
+    assert_eq!(verdict(h2).verdict, Verdict::Correct);
+    assert!(
+        matches!(verdict(liar).verdict, Verdict::Wrong(_)),
+        "{seen:?}"
+    );
+    assert!(
+        matches!(verdict(down).verdict, Verdict::Unavailable(_)),
+        "{seen:?}"
+    );
+
+    let height = v
+        .submit_weights()
+        .await
+        .unwrap()
+        .expect("weights submitted");
+    let graph = chain.metagraph_now(NET);
+    let me = graph.iter().find(|n| n.hotkey == id("val-hot")).unwrap();
+    assert_eq!(me.last_update, height);
+
+    // After the epoch, the honest miners share the incentive and the others get none.
+    chain.next_epoch(NET);
+    let graph = chain.metagraph_now(NET);
+    let incentive = |u: u16| graph[usize::from(u)].incentive;
+    assert!(
+        incentive(h1) > 30_000 && incentive(h2) > 30_000,
+        "{graph:?}"
+    );
+    assert_eq!(incentive(liar), 0);
+    assert_eq!(incentive(down), 0);
+    assert!(graph[usize::from(h1)].emission > 0);
+
+    let scores = v.scores();
+    assert!(scores.lock().unwrap().get(h1).is_some());
+    miners.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_validator_runs_as_a_task_and_stops_when_told() {
+    let chain = Arc::new(LedgerChain::new(NAMES, params()));
+    let miners = serve(network(&chain).await);
+    let v = validator(&chain);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(v.run(async move {
+        let _ = stopped.await;
+    }));
+    let start = Instant::now();
+    while !chain
+        .metagraph_now(NET)
+        .iter()
+        .any(|n| n.hotkey == id("val-hot"))
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "the validator never registered"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    stop.send(()).unwrap();
+    task.await.unwrap().unwrap();
+    miners.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn weights_go_through_commit_reveal_when_the_subnet_asks() {
+    let chain = Arc::new(LedgerChain::new(NAMES, params()));
+    let miners = serve(network(&chain).await);
+    chain.ok(
+        "owner",
+        Call::SetHyperparameter {
+            netuid: NET,
+            param: Hyperparameter::CommitReveal(true),
+        },
+    );
+    let mut v = validator(&chain);
+    permit(&chain, &mut v).await;
+    admitted(&v, miners.addrs[3], "down-hot").await;
+    v.round().await.unwrap();
+    let committed = v
+        .submit_weights()
+        .await
+        .unwrap()
+        .expect("a commit was made");
+    let me = |g: &[plexus_ledger::NeuronInfo]| {
+        g.iter()
+            .find(|n| n.hotkey == id("val-hot"))
+            .unwrap()
+            .last_update
+    };
+    assert_eq!(
+        me(&chain.metagraph_now(NET)),
+        committed,
+        "a commit counts as an update"
+    );
+    // Nothing is revealed (or re-committed) before the commit matures.
+    assert_eq!(v.submit_weights().await, Ok(None));
+    assert_eq!(me(&chain.metagraph_now(NET)), committed);
+    chain.next_epoch(NET);
+    let revealed = v
+        .submit_weights()
+        .await
+        .unwrap()
+        .expect("revealed in the next epoch");
+    assert_eq!(me(&chain.metagraph_now(NET)), revealed);
+    chain.next_epoch(NET);
+    let graph = chain.metagraph_now(NET);
+    let paid = graph.iter().filter(|n| n.incentive > 0).count();
+    assert_eq!(
+        paid, 3,
+        "the three answering miners of four are paid: {graph:?}"
+    );
+    miners.stop().await;
+}
