@@ -213,6 +213,7 @@ fn timeouts() -> Timeouts {
         retry: Duration::from_millis(500),
         skip: Duration::from_millis(2_000),
         fetch: Duration::from_millis(500),
+        idle_block: Duration::from_millis(100),
     }
 }
 

@@ -2,6 +2,7 @@
 //! peers' blocks by re-executing them, and applies finalized blocks.
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 
 use commonware_actor::Feedback;
 use commonware_consensus::{
@@ -9,7 +10,7 @@ use commonware_consensus::{
     simplex::types::Context,
 };
 use commonware_cryptography::{Digested, Digestible as _};
-use commonware_runtime::Spawner;
+use commonware_runtime::{Clock, Spawner};
 use commonware_utils::Acknowledgement as _;
 use futures::StreamExt as _;
 use plexus_primitives::{AccountId, ChainId};
@@ -57,6 +58,7 @@ pub(super) struct App {
     pub(super) me: AccountId,
     pub(super) mempool: SharedMempool,
     pub(super) limits: BlockLimits,
+    pub(super) idle_block: Duration,
 }
 
 impl App {
@@ -133,7 +135,10 @@ async fn off_thread<E: Spawner, T: Send + 'static>(
     task.spawn(move |_| async move { job() }).await.ok()
 }
 
-impl<E: Spawner> commonware_consensus::Application<E> for App {
+/// How often an idle proposer looks at the mempool again.
+const IDLE_POLL: Duration = Duration::from_millis(10);
+
+impl<E: Spawner + Clock> commonware_consensus::Application<E> for App {
     type SigningScheme = Scheme;
     type Context = Context<Digest, PublicKey>;
     type Block = ConsensusBlock;
@@ -146,6 +151,10 @@ impl<E: Spawner> commonware_consensus::Application<E> for App {
         _: (),
     ) -> Option<Digested<Self::Block>> {
         let (parent, state) = self.parent_state(&runtime, &mut ancestry).await.ok()?;
+        let idle_until = runtime.current() + self.idle_block;
+        while self.mempool.lock().is_empty() && runtime.current() < idle_until {
+            runtime.sleep(IDLE_POLL).await;
+        }
         let limits = self.limits.clamped();
         let (mempool, me, view) = (self.mempool.clone(), self.me, context.round.view().get());
         let built = off_thread(&runtime, move || {

@@ -259,6 +259,7 @@ where
         me: config.key.account_id(),
         mempool,
         limits: config.limits,
+        idle_block: config.timeouts.idle_block,
     };
     let wrapper = Inline::new(
         context.child("application"),

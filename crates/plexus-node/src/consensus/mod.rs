@@ -100,6 +100,11 @@ pub struct Timeouts {
     pub skip: Duration,
     /// How long a fetch from one peer may take.
     pub fetch: Duration,
+    /// How long a proposer with nothing to include waits for a transaction before
+    /// proposing an empty block (must stay well under `leader`). Keeps an idle chain
+    /// from finalizing hundreds of empty blocks a second; a transaction that arrives
+    /// meanwhile is proposed at once.
+    pub idle_block: Duration,
 }
 
 impl Default for Timeouts {
@@ -110,6 +115,7 @@ impl Default for Timeouts {
             retry: Duration::from_secs(5),
             skip: Duration::from_secs(10),
             fetch: Duration::from_secs(2),
+            idle_block: Duration::from_millis(200),
         }
     }
 }
