@@ -27,6 +27,20 @@ pub enum BenchCommand {
     /// The embedded models: text tokens per second and verification cost, embeddings per
     /// second (fetches the models first if missing).
     Models(ModelArgs),
+    /// What the OpenAI gateway adds over calling a miner directly (loopback, a constant
+    /// embedding miner).
+    Gateway(GatewayArgs),
+}
+
+/// Arguments of `plexus bench gateway`.
+#[derive(Debug, Args)]
+pub struct GatewayArgs {
+    /// Requests per path
+    #[arg(long, default_value_t = 2_000)]
+    pub requests: usize,
+    /// Print JSON
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Arguments of `plexus bench models`.
@@ -100,6 +114,7 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Chain(args) => args,
         BenchCommand::Wire(args) => return wire(&args),
         BenchCommand::Models(args) => return models(&args),
+        BenchCommand::Gateway(args) => return gateway(&args),
     };
     let dir = std::env::temp_dir().join(format!("plexus-bench-{}", std::process::id()));
     let init = InitArgs {
@@ -349,5 +364,30 @@ fn models(args: &ModelArgs) -> anyhow::Result<()> {
         "embeddings  {:.0}/s one by one, {:.0}/s in batches of {}",
         e.one_by_one_per_second, e.batched_per_second, e.batch
     );
+    Ok(())
+}
+
+fn gateway(args: &GatewayArgs) -> anyhow::Result<()> {
+    let dir = crate::models::models_dir()?;
+    let embed_dir = crate::models::ensure(&dir, plexus_models::ModelKind::Embedding)?;
+    let model = std::sync::Arc::new(plexus_models::EmbeddingModel::load(&embed_dir)?);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    let report = runtime.block_on(plexus_gateway::bench::bench_overhead(
+        model,
+        args.requests.max(1),
+    ))?;
+    if args.json {
+        println!("{}", serde_json::to_string(&report)?);
+        return Ok(());
+    }
+    let (d, g) = (report.direct, report.gateway);
+    println!("{} sequential one-text embedding requests each way", report.requests);
+    println!("direct to the miner   p50 {:.3} ms  p99 {:.3} ms", d.p50_ms, d.p99_ms);
+    println!("through the gateway   p50 {:.3} ms  p99 {:.3} ms", g.p50_ms, g.p99_ms);
+    println!("added by the gateway  p50 {:.3} ms", report.added_p50_ms);
     Ok(())
 }

@@ -10,6 +10,7 @@
 //! and verdicts) goes into the validator's scores. API keys with per-key rate limits are
 //! optional ([`keys`]).
 
+pub mod bench;
 mod chat;
 mod embeddings;
 pub mod keys;

@@ -50,6 +50,14 @@ impl SubnetView {
         }
     }
 
+    /// A view fixed at `snapshot` (for tools and benchmarks that have no chain to follow);
+    /// [`refresh`](Self::refresh) still replaces it from a chain.
+    pub fn from_snapshot(snapshot: Snapshot) -> Self {
+        let view = Self::new(snapshot.subnet.netuid);
+        view.install_shared(Arc::new(snapshot));
+        view
+    }
+
     /// The subnet.
     pub fn netuid(&self) -> NetUid {
         self.netuid
@@ -80,9 +88,21 @@ impl SubnetView {
         let subnet = chain.subnet(self.netuid).await?;
         let params = chain.hyperparameters(self.netuid).await?;
         let neurons = chain.metagraph(self.netuid).await?;
+        let snapshot = Arc::new(Snapshot {
+            height,
+            subnet,
+            params,
+            neurons,
+        });
+        self.install_shared(Arc::clone(&snapshot));
+        Ok(snapshot)
+    }
+
+    /// Makes `snapshot` current: the wire's caller table and the snapshot itself.
+    fn install_shared(&self, snapshot: Arc<Snapshot>) {
         self.wire.replace_subnet(
             self.netuid,
-            neurons.iter().map(|n| {
+            snapshot.neurons.iter().map(|n| {
                 (
                     n.hotkey,
                     plexus_wire::NeuronInfo {
@@ -92,16 +112,9 @@ impl SubnetView {
                 )
             }),
         );
-        let snapshot = Arc::new(Snapshot {
-            height,
-            subnet,
-            params,
-            neurons,
-        });
         *self
             .snapshot
             .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(Arc::clone(&snapshot));
-        Ok(snapshot)
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(snapshot);
     }
 }
