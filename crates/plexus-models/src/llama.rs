@@ -136,12 +136,7 @@ impl Llama {
         let output = if ct.tensor_infos.contains_key("output.weight") {
             f16(r, "output.weight")?
         } else {
-            QMatMul::QTensor(std::sync::Arc::new(
-                candle_core::quantized::QTensor::quantize(
-                    &embeddings,
-                    candle_core::quantized::GgmlDType::F16,
-                )?,
-            ))
+            QMatMul::TensorF16(embeddings.clone())
         };
         let mut layers = Vec::with_capacity(n_layer);
         for i in 0..n_layer {

@@ -176,6 +176,32 @@ fn the_tokenizer_matches_smollm2s() {
         let ids = model.tokenize(text).unwrap();
         assert_eq!(model.detokenize(&ids).unwrap(), text);
     }
+    // Ids from llama.cpp (llama-cpp-python 0.3.36) tokenizing with this GGUF file's
+    // `smollm` pre-tokenizer, the reference this tokenizer must agree with.
+    let golden: [(&str, &[u32]); 3] = [
+        (
+            "Prices: 12345 and 3.14159; dates 2026-11-22.",
+            &[
+                64, 12855, 42, 216, 33, 34, 35, 36, 37, 284, 216, 35, 30, 33, 36, 33, 37, 41, 43,
+                8151, 216, 34, 32, 34, 38, 29, 33, 33, 29, 34, 34, 30,
+            ],
+        ),
+        (
+            "Grüße aus Köln, 東京から, emoji 🚀🧠 and tabs\tas well",
+            &[
+                27302, 7170, 34878, 85, 253, 376, 659, 7466, 34115, 28, 17097, 247, 126, 16736,
+                122, 7365, 229, 10391, 227, 28, 649, 33777, 15107, 244, 218, 10813, 117, 250, 284,
+                29416, 197, 292, 876,
+            ],
+        ),
+        (
+            "Hello'Ve world 123\n\n  foo",
+            &[19556, 23, 25917, 905, 216, 33, 34, 35, 8866, 29856],
+        ),
+    ];
+    for (text, ids) in golden {
+        assert_eq!(model.tokenize(text).unwrap(), ids, "{text:?}");
+    }
     // SmolLM2 splits every digit and adds no leading space.
     assert_eq!(model.tokenize("12345").unwrap().len(), 5);
     let ids = model.tokenize("What is").unwrap();
@@ -192,6 +218,15 @@ fn the_prompt_follows_the_gguf_chat_template() {
         model.detokenize(&prompt).unwrap(),
         "system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face\n\
          user\nWhat is the capital of France?\nassistant\n"
+    );
+    // The same ids as llama.cpp rendering the template and tokenizing with special tokens.
+    assert_eq!(
+        prompt,
+        [
+            1, 9690, 198, 2683, 359, 253, 5356, 5646, 11173, 3365, 3511, 308, 34519, 28, 7018, 411,
+            407, 19712, 8182, 2, 198, 1, 4093, 198, 1780, 314, 260, 3575, 282, 4649, 47, 2, 198, 1,
+            520, 9531, 198
+        ]
     );
     let im_start = prompt[0];
     assert_eq!(prompt.iter().filter(|&&t| t == im_start).count(), 3);
