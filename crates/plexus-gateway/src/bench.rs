@@ -16,7 +16,9 @@ use hyper_util::rt::TokioExecutor;
 use plexus_ledger::{NeuronInfo, PoolInfo, SubnetInfo, SubnetParams};
 use plexus_models::EmbeddingModel;
 use plexus_primitives::{AccountId, AxonInfo, AxonProtocol, Balance, ChainId, Keypair, NetUid};
-use plexus_subnets::embed::{EMBED_ROUTE, EmbedAnswer, EmbedRequest, EmbeddingBackend, embed_routes};
+use plexus_subnets::embed::{
+    EMBED_ROUTE, EmbedAnswer, EmbedRequest, EmbeddingBackend, embed_routes,
+};
 use plexus_subnets::{BackendError, Scores, Snapshot, SubnetView};
 use plexus_wire::{Client, ClientConfig, Server, ServerConfig, StaticMetagraph, Target};
 use serde::Serialize;
@@ -133,7 +135,8 @@ pub async fn bench_overhead(
     );
     let mut server_config = ServerConfig::new(chain_id.clone(), netuid);
     server_config.rate_limit = None;
-    let routes = embed_routes(Arc::new(ConstantEmbeddings)).map_err(|e| BenchError::Start(e.to_string()))?;
+    let routes =
+        embed_routes(Arc::new(ConstantEmbeddings)).map_err(|e| BenchError::Start(e.to_string()))?;
     let server = Server::new(miner.clone(), server_config, routes, callers)
         .bind(SocketAddr::from(([127, 0, 0, 1], 0)))
         .await
@@ -183,7 +186,9 @@ pub async fn bench_overhead(
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .map_err(|e| BenchError::Start(e.to_string()))?;
-    let gateway_addr = listener.local_addr().map_err(|e| BenchError::Start(e.to_string()))?;
+    let gateway_addr = listener
+        .local_addr()
+        .map_err(|e| BenchError::Start(e.to_string()))?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let serving = tokio::spawn(gateway.serve(listener, async move {
         let _ = stopped.await;
@@ -211,7 +216,10 @@ pub async fn bench_overhead(
             .map_err(|e| BenchError::Request(e.to_string()))?;
         let spent = started.elapsed();
         if !answer.is_success() {
-            return Err(BenchError::Request(format!("miner answered {}", answer.status)));
+            return Err(BenchError::Request(format!(
+                "miner answered {}",
+                answer.status
+            )));
         }
         let request = http::Request::post(&uri)
             .header(http::header::CONTENT_TYPE, "application/json")

@@ -1,0 +1,264 @@
+//! The gateway in front of real wire servers on loopback: OpenAI-shaped answers and
+//! errors, failover past a dead miner, API keys and their rate limit.
+
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use plexus_gateway::{Gateway, GatewayConfig, MINER_UID_HEADER, Service};
+use plexus_ledger::{NeuronInfo, PoolInfo, SubnetInfo, SubnetParams};
+use plexus_models::{EmbeddingModel, ModelKind};
+use plexus_primitives::{AccountId, AxonInfo, AxonProtocol, Balance, ChainId, Keypair, NetUid};
+use plexus_subnets::embed::{EmbeddedEmbeddings, embed_routes};
+use plexus_subnets::{Scores, Snapshot, SubnetView};
+use plexus_wire::{Client, ClientConfig, Server, ServerConfig, StaticMetagraph};
+use serde_json::{Value, json};
+
+const NET: NetUid = NetUid(2);
+
+fn neuron(uid: u16, hotkey: AccountId, axon: Option<SocketAddr>, incentive: u16) -> NeuronInfo {
+    NeuronInfo {
+        uid,
+        hotkey,
+        coldkey: hotkey,
+        stake: 1_000,
+        trust: 0,
+        consensus: 0,
+        incentive,
+        dividends: 0,
+        validator_trust: 0,
+        emission: 0,
+        validator_permit: axon.is_none(),
+        active: true,
+        last_update: 0,
+        registered_at: 0,
+        axon: axon.map(|a| AxonInfo {
+            ip: a.ip(),
+            port: a.port(),
+            protocol: AxonProtocol::Http,
+            version: 1,
+        }),
+    }
+}
+
+fn subnet_info(n: u16) -> SubnetInfo {
+    SubnetInfo {
+        netuid: NET,
+        owner: AccountId([0; 32]),
+        owner_hotkey: AccountId([0; 32]),
+        neurons: n,
+        max_neurons: 256,
+        tempo: 360,
+        last_epoch_block: 0,
+        epoch_index: 0,
+        pending_emission: 0,
+        pool: PoolInfo {
+            tao: 0,
+            alpha: 0,
+            price: plexus_ledger::pool::Price(0),
+        },
+        registration_price: Balance::ZERO,
+        locked: Balance::ZERO,
+        created_at: 0,
+    }
+}
+
+struct Net {
+    base: String,
+    scores: Arc<Mutex<Scores>>,
+    live_uid: u16,
+    dead_uid: u16,
+    _server: plexus_wire::RunningServer,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+/// One embedding miner with the real model, one announced miner that is down (with far
+/// more incentive, so it is tried first), and a gateway with `config`.
+async fn network(model: Arc<EmbeddingModel>, config: GatewayConfig) -> Net {
+    let chain_id = ChainId::new("plexus-gateway-test").unwrap();
+    let mut rng = rand::rngs::OsRng;
+    let (live, dead, validator) = (
+        Keypair::generate(&mut rng),
+        Keypair::generate(&mut rng),
+        Keypair::generate(&mut rng),
+    );
+    let callers = Arc::new(StaticMetagraph::new());
+    callers.insert(
+        NET,
+        validator.account_id(),
+        plexus_wire::NeuronInfo {
+            stake: 1_000,
+            validator_permit: true,
+        },
+    );
+    let routes = embed_routes(Arc::new(EmbeddedEmbeddings::new(Arc::clone(&model)))).unwrap();
+    let server = Server::new(
+        live.clone(),
+        ServerConfig::new(chain_id.clone(), NET),
+        routes,
+        callers,
+    )
+    .bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+    .await
+    .unwrap();
+    // A port that was just free: nothing listens there.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let view = SubnetView::from_snapshot(Snapshot {
+        height: 1,
+        subnet: subnet_info(3),
+        params: SubnetParams::default(),
+        neurons: vec![
+            neuron(0, validator.account_id(), None, 0),
+            neuron(1, live.account_id(), Some(server.local_addr()), 1),
+            neuron(2, dead.account_id(), Some(closed), u16::MAX),
+        ],
+    });
+    let scores = Arc::new(Mutex::new(Scores::new(1.0)));
+    let service = Service {
+        netuid: NET,
+        view: Arc::new(view),
+        scores: Arc::clone(&scores),
+        model,
+    };
+    let client = Client::new(validator, ClientConfig::new(chain_id));
+    let gateway = Gateway::new(client, None, Some(service), config);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(gateway.serve(listener, async move {
+        let _ = stopped.await;
+    }));
+    Net {
+        base,
+        scores,
+        live_uid: 1,
+        dead_uid: 2,
+        _server: server,
+        _stop: stop,
+    }
+}
+
+fn model() -> Arc<EmbeddingModel> {
+    let dir = plexus_models::testing::test_model_dir(ModelKind::Embedding).unwrap();
+    Arc::new(EmbeddingModel::load(&dir).unwrap())
+}
+
+/// A blocking POST from a plain thread: status, miner UID header, JSON body.
+async fn post(url: String, body: Value, key: Option<&str>) -> (u16, Option<String>, Value) {
+    let key = key.map(str::to_owned);
+    tokio::task::spawn_blocking(move || {
+        let url: http::Uri = url.parse().unwrap();
+        let addr = format!("{}:{}", url.host().unwrap(), url.port_u16().unwrap());
+        let body = body.to_string();
+        let auth = key.map_or_else(String::new, |k| format!("Authorization: Bearer {k}\r\n"));
+        let request = format!(
+            "POST {} HTTP/1.0\r\nHost: {addr}\r\nContent-Type: application/json\r\n{auth}\
+             Content-Length: {}\r\n\r\n{body}",
+            url.path(),
+            body.len()
+        );
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(addr).unwrap();
+        stream.write_all(request.as_bytes()).unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        let (head, body) = response.split_once("\r\n\r\n").unwrap();
+        let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+        let uid = head
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{MINER_UID_HEADER}: ")))
+            .map(str::to_owned);
+        (
+            status,
+            uid,
+            serde_json::from_str(body).unwrap_or(Value::Null),
+        )
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embeddings_fail_over_past_a_dead_miner_and_name_who_answered() {
+    let model = model();
+    let net = network(Arc::clone(&model), GatewayConfig::default()).await;
+    let url = format!("{}/v1/embeddings", net.base);
+    let body = json!({"model": "all-minilm-l6-v2", "input": ["A man is eating food.", "hi"]});
+    let (status, uid, answer) = post(url.clone(), body, None).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(uid, Some(net.live_uid.to_string()));
+    assert_eq!(answer["object"], "list");
+    let data = answer["data"].as_array().unwrap();
+    assert_eq!(data.len(), 2);
+    let first: Vec<f32> = serde_json::from_value(data[0]["embedding"].clone()).unwrap();
+    let expected = model.embed(&["A man is eating food."]).unwrap();
+    assert!(plexus_models::cosine(&first, &expected[0]) > 0.9999);
+    assert!(answer["usage"]["prompt_tokens"].as_u64() > Some(0));
+    // The dead miner was tried first (its incentive is far higher) and scored zero.
+    let scores = net.scores.lock().unwrap();
+    assert_eq!(scores.get(net.dead_uid).map(|s| s.average), Some(0.0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn errors_are_shaped_like_openais() {
+    let net = network(model(), GatewayConfig::default()).await;
+    let url = format!("{}/v1/embeddings", net.base);
+    let (status, _, e) = post(url.clone(), json!({"model": "nope", "input": "x"}), None).await;
+    assert_eq!(
+        (status, e["error"]["code"].as_str()),
+        (404, Some("model_not_found"))
+    );
+    let (status, _, e) = post(url.clone(), json!({"model": "all-minilm-l6-v2"}), None).await;
+    assert_eq!(
+        (status, e["error"]["type"].as_str()),
+        (400, Some("invalid_request_error"))
+    );
+    let bad = json!({"model": "all-minilm-l6-v2", "input": "x", "encoding_format": "hex"});
+    let (status, _, e) = post(url.clone(), bad, None).await;
+    assert_eq!(
+        (status, e["error"]["param"].as_str()),
+        (400, Some("encoding_format"))
+    );
+    // No text subnet behind this gateway: its model is unknown here.
+    let chat =
+        json!({"model": "smollm2-135m-instruct", "messages": [{"role": "user", "content": "hi"}]});
+    let (status, _, _) = post(format!("{}/v1/chat/completions", net.base), chat, None).await;
+    assert_eq!(status, 404);
+    let (status, _, e) = post(format!("{}/v2/whatever", net.base), json!({}), None).await;
+    assert_eq!(
+        (status, e["error"]["code"].as_str()),
+        (404, Some("unknown_url"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_keys_are_checked_and_rate_limited() {
+    let config = GatewayConfig {
+        api_keys: vec!["sk-one".to_owned()],
+        requests_per_minute: 2,
+        ..GatewayConfig::default()
+    };
+    let net = network(model(), config).await;
+    let url = format!("{}/v1/embeddings", net.base);
+    let body = json!({"model": "all-minilm-l6-v2", "input": "x"});
+    let (status, _, e) = post(url.clone(), body.clone(), None).await;
+    assert_eq!(
+        (status, e["error"]["code"].as_str()),
+        (401, Some("invalid_api_key"))
+    );
+    let (status, _, _) = post(url.clone(), body.clone(), Some("sk-other")).await;
+    assert_eq!(status, 401);
+    for _ in 0..2 {
+        let (status, _, e) = post(url.clone(), body.clone(), Some("sk-one")).await;
+        assert_eq!(status, 200, "{e}");
+    }
+    let (status, _, e) = post(url, body, Some("sk-one")).await;
+    assert_eq!(
+        (status, e["error"]["code"].as_str()),
+        (429, Some("rate_limit_exceeded"))
+    );
+}
