@@ -7,6 +7,7 @@
 //! p2p = "127.0.0.1:30301"
 //! rpc = "127.0.0.1:9944"
 //! metrics = "127.0.0.1:9615"
+//! explorer = "127.0.0.1:8081"      # optional: the web explorer over this node's RPC
 //!
 //! [[peers]]
 //! key = "plx1…"                     # a validator's consensus key
@@ -51,6 +52,9 @@ pub struct NodeConfig {
     /// Prometheus metrics listen address, if any.
     #[serde(default)]
     pub metrics: Option<SocketAddr>,
+    /// Where to serve the web explorer over this node's RPC, if anywhere.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub explorer: Option<SocketAddr>,
     /// Peers to connect to.
     #[serde(default)]
     pub peers: Vec<Peer>,
@@ -125,6 +129,7 @@ mod tests {
             p2p: "127.0.0.1:30301".parse().unwrap(),
             rpc: "127.0.0.1:9944".parse().unwrap(),
             metrics: None,
+            explorer: Some("127.0.0.1:8081".parse().unwrap()),
             peers: vec![Peer {
                 key: AccountId([7; 32]),
                 address: "127.0.0.1:30302".parse().unwrap(),
@@ -135,6 +140,7 @@ mod tests {
         assert_eq!(loaded.genesis, dir.join("genesis.toml"));
         assert_eq!(loaded.key, PathBuf::from("/abs/key.json"));
         assert_eq!(loaded.peers, config.peers);
+        assert_eq!(loaded.explorer, config.explorer);
         std::fs::write(dir.join(CONFIG_FILE), "p2p = 5").unwrap();
         assert!(matches!(
             NodeConfig::load(&dir),

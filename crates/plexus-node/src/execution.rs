@@ -23,6 +23,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use plexus_ledger::{BlockError, BlockOutcome, Ledger, Signatures};
 use plexus_primitives::{
@@ -46,6 +47,8 @@ pub struct Executed {
     pub outcome: BlockOutcome,
     /// The ledger after the block.
     pub ledger: Arc<Ledger>,
+    /// How long executing it took here (for the metrics only).
+    pub took: Duration,
 }
 
 /// Why a proposed block is invalid. Every variant is permanent: the same
@@ -115,15 +118,19 @@ pub enum BlockRejected {
 }
 
 /// Executes transactions on a copy of `parent` at the next height.
+///
+/// The wall clock is read for the execution-time metric only; nothing decides on it, so
+/// simulations stay deterministic.
 fn execute(
     parent: &Ledger,
     height: u64,
     transactions: &[SignedTransaction],
     signatures: Signatures,
-) -> Result<(BlockOutcome, Ledger), BlockError> {
+) -> Result<(BlockOutcome, Ledger, Duration), BlockError> {
+    let started = Instant::now();
     let mut ledger = parent.clone();
     let outcome = ledger.apply_block(height, transactions, signatures)?;
-    Ok((outcome, ledger))
+    Ok((outcome, ledger, started.elapsed()))
 }
 
 /// Everything about `block` that can be checked against its parent header
@@ -180,7 +187,8 @@ pub fn replay(
         }
     }
     let height = block.header.height.0;
-    let (outcome, ledger) = execute(parent, height, &block.transactions, Signatures::Trusted)?;
+    let (outcome, ledger, took) =
+        execute(parent, height, &block.transactions, Signatures::Trusted)?;
     if outcome.state_root != block.header.state_root {
         return Err(BlockRejected::StateRoot {
             claimed: block.header.state_root,
@@ -191,6 +199,7 @@ pub fn replay(
         height,
         outcome,
         ledger: Arc::new(ledger),
+        took,
     })
 }
 
@@ -204,7 +213,8 @@ pub fn build(
     view: u64,
 ) -> Result<(ConsensusBlock, Executed), BlockRejected> {
     let height = parent.height.0 + 1;
-    let (outcome, ledger) = execute(parent_state, height, &transactions, Signatures::Trusted)?;
+    let (outcome, ledger, took) =
+        execute(parent_state, height, &transactions, Signatures::Trusted)?;
     let block = Block {
         header: BlockHeader {
             chain_id: parent.chain_id.clone(),
@@ -221,6 +231,7 @@ pub fn build(
         height,
         outcome,
         ledger: Arc::new(ledger),
+        took,
     };
     Ok((ConsensusBlock::new(block), executed))
 }
@@ -274,6 +285,7 @@ impl Executor {
                 state_root: ledger.state_root(),
             },
             ledger: Arc::new(ledger),
+            took: Duration::ZERO,
         };
         let mut states = BTreeMap::new();
         states.insert(genesis.hash(), Arc::new(executed));

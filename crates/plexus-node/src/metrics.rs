@@ -26,6 +26,8 @@ pub struct NodeMetrics {
     pub transactions_finalized: AtomicU64,
     /// JSON-RPC calls served.
     pub rpc_requests: AtomicU64,
+    /// Time spent executing finalized blocks since start, in microseconds.
+    pub block_execution_micros: AtomicU64,
 }
 
 impl NodeMetrics {
@@ -78,6 +80,17 @@ impl NodeMetrics {
                 value.load(Ordering::Relaxed)
             );
         }
+        // A summary without quantiles: mean = sum / count.
+        let micros = self.block_execution_micros.load(Ordering::Relaxed);
+        let _ = writeln!(
+            out,
+            "# HELP plexus_block_execution_seconds Time executing finalized blocks.\n\
+             # TYPE plexus_block_execution_seconds summary\n\
+             plexus_block_execution_seconds_sum {}\n\
+             plexus_block_execution_seconds_count {}",
+            micros as f64 / 1e6,
+            self.blocks_finalized.load(Ordering::Relaxed)
+        );
         out
     }
 }
@@ -108,4 +121,33 @@ pub async fn serve(addr: SocketAddr, metrics: Arc<NodeMetrics>) -> std::io::Resu
         }
     });
     Ok(local)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exposition_names_every_metric_with_its_value() {
+        let m = NodeMetrics::default();
+        m.finalized_height.store(42, Ordering::Relaxed);
+        m.blocks_finalized.store(4, Ordering::Relaxed);
+        m.block_execution_micros.store(2_500, Ordering::Relaxed);
+        let text = m.render();
+        assert!(text.contains("\nplexus_finalized_height 42\n"), "{text}");
+        assert!(text.contains("# TYPE plexus_block_execution_seconds summary"));
+        assert!(
+            text.contains("plexus_block_execution_seconds_sum 0.0025\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("plexus_block_execution_seconds_count 4"),
+            "{text}"
+        );
+        // Every sample line is `name value` with a numeric value.
+        for line in text.lines().filter(|l| !l.starts_with('#')) {
+            let (_, value) = line.split_once(' ').unwrap();
+            assert!(value.parse::<f64>().is_ok(), "{line}");
+        }
+    }
 }

@@ -138,6 +138,11 @@ impl crate::consensus::FinalizedSink for ChainStore {
         if self.block(block.block.header.height.0).is_some() {
             return;
         }
+        if let Some(m) = &self.read().metrics {
+            let micros = u64::try_from(block.execution.as_micros()).unwrap_or(u64::MAX);
+            m.block_execution_micros
+                .fetch_add(micros, std::sync::atomic::Ordering::Relaxed);
+        }
         self.finalize(block.block, block.outcome, block.ledger);
     }
 }

@@ -291,6 +291,7 @@ impl<K: FinalizedSink> Finalizer<K> {
             hash: block.hash(),
             outcome: executed.outcome.clone(),
             ledger: executed.ledger.clone(),
+            execution: executed.took,
         });
         self.mempool
             .lock()

@@ -167,6 +167,8 @@ pub struct Finalized {
     pub outcome: BlockOutcome,
     /// The ledger after it (shared with the executor: cheap to hand out).
     pub ledger: Arc<Ledger>,
+    /// How long this node took to execute it.
+    pub execution: Duration,
 }
 
 /// Where finalized blocks go, in height order, each exactly once per run.
