@@ -13,13 +13,12 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client as HttpClient;
 use hyper_util::rt::TokioExecutor;
-use plexus_ledger::{NeuronInfo, PoolInfo, SubnetInfo, SubnetParams};
 use plexus_models::EmbeddingModel;
-use plexus_primitives::{AccountId, AxonInfo, AxonProtocol, Balance, ChainId, Keypair, NetUid};
+use plexus_primitives::{ChainId, Keypair, NetUid};
 use plexus_subnets::embed::{
     EMBED_ROUTE, EmbedAnswer, EmbedRequest, EmbeddingBackend, embed_routes,
 };
-use plexus_subnets::{BackendError, Scores, Snapshot, SubnetView};
+use plexus_subnets::{BackendError, Scores, Snapshot, SubnetView, standalone_neuron};
 use plexus_wire::{Client, ClientConfig, Server, ServerConfig, StaticMetagraph, Target};
 use serde::Serialize;
 
@@ -77,31 +76,6 @@ impl EmbeddingBackend for ConstantEmbeddings {
     }
 }
 
-fn neuron(uid: u16, hotkey: AccountId, axon: Option<SocketAddr>) -> NeuronInfo {
-    NeuronInfo {
-        uid,
-        hotkey,
-        coldkey: hotkey,
-        stake: 1_000,
-        trust: 0,
-        consensus: 0,
-        incentive: 0,
-        dividends: 0,
-        validator_trust: 0,
-        emission: 0,
-        validator_permit: axon.is_none(),
-        active: true,
-        last_update: 0,
-        registered_at: 0,
-        axon: axon.map(|a| AxonInfo {
-            ip: a.ip(),
-            port: a.port(),
-            protocol: AxonProtocol::Http,
-            version: plexus_subnets::AXON_VERSION,
-        }),
-    }
-}
-
 fn latency(mut samples: Vec<Duration>) -> Latency {
     samples.sort_unstable();
     let at = |q: f64| {
@@ -143,33 +117,13 @@ pub async fn bench_overhead(
         .map_err(|e| BenchError::Start(e.to_string()))?;
     let axon = server.local_addr();
 
-    let view = SubnetView::from_snapshot(Snapshot {
-        height: 1,
-        subnet: SubnetInfo {
-            netuid,
-            owner: validator.account_id(),
-            owner_hotkey: validator.account_id(),
-            neurons: 2,
-            max_neurons: 256,
-            tempo: 360,
-            last_epoch_block: 0,
-            epoch_index: 0,
-            pending_emission: 0,
-            pool: PoolInfo {
-                tao: 0,
-                alpha: 0,
-                price: plexus_ledger::pool::Price(0),
-            },
-            registration_price: Balance::ZERO,
-            locked: Balance::ZERO,
-            created_at: 0,
-        },
-        params: SubnetParams::default(),
-        neurons: vec![
-            neuron(0, validator.account_id(), None),
-            neuron(1, miner.account_id(), Some(axon)),
+    let view = SubnetView::from_snapshot(Snapshot::standalone(
+        netuid,
+        vec![
+            standalone_neuron(0, validator.account_id(), 1_000, 0, None),
+            standalone_neuron(1, miner.account_id(), 0, 0, Some(axon)),
         ],
-    });
+    ));
     let client = Client::new(validator, ClientConfig::new(chain_id));
     let service = Service {
         netuid,

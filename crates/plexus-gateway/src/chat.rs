@@ -106,46 +106,22 @@ async fn answer(
         return stream(gateway, service, chat, shape).await;
     }
     let body = Bytes::from(serde_json::to_vec(&chat).unwrap_or_default());
-    let mut last = String::from("no miner tried");
-    for miner in gateway.candidates(&service.view)? {
-        let started = Instant::now();
-        let outcome = match gateway
-            .inner
-            .client
-            .call(&miner.target, CHAT_ROUTE, body.clone())
-            .await
-        {
-            Ok(r) if r.is_success() => r.json::<ChatAnswer>().map_err(|e| e.to_string()),
-            Ok(r) => Err(format!("answered {}", r.status)),
-            Err(e) => Err(e.to_string()),
-        };
-        match outcome {
-            Ok(answer) => {
-                let elapsed = started.elapsed();
-                let usage = usage(&service.model, &answer);
-                spot_check(
-                    gateway,
-                    &service.model,
-                    &service.scores,
-                    &miner,
-                    chat,
-                    answer.clone(),
-                    elapsed,
-                );
-                gateway.served_one();
-                let body = whole_body(shape, &answer, usage);
-                return Ok(name_miner(Json(body).into_response(), &miner));
-            }
-            Err(why) => {
-                tracing::info!(uid = miner.uid, %why, "miner failed; trying another");
-                record(&service.scores, &miner, 0.0);
-                last = why;
-            }
-        }
-    }
-    Err(ApiError::no_miner(format!(
-        "no miner answered (last: {last})"
-    )))
+    let (answer, miner, elapsed) = gateway
+        .first_answer::<ChatAnswer>(&service.view, &service.scores, CHAT_ROUTE, body, |_| Ok(()))
+        .await?;
+    let usage = usage(&service.model, &answer);
+    spot_check(
+        gateway,
+        &service.model,
+        &service.scores,
+        &miner,
+        chat,
+        answer.clone(),
+        elapsed,
+    );
+    gateway.served_one();
+    let body = whole_body(shape, &answer, usage);
+    Ok(name_miner(Json(body).into_response(), &miner))
 }
 
 fn finish(reason: FinishReason) -> &'static str {

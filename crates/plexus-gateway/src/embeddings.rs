@@ -2,7 +2,6 @@
 //! base64 (the `openai` Python package asks for base64 by default).
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -88,64 +87,39 @@ async fn ask(
     embed: &EmbedRequest,
 ) -> Result<(EmbedAnswer, Candidate), ApiError> {
     let body = Bytes::from(serde_json::to_vec(embed).unwrap_or_default());
-    let mut last = String::from("no miner tried");
-    for miner in gateway.candidates(&service.view)? {
-        let started = Instant::now();
-        let outcome = match gateway
-            .inner
-            .client
-            .call(&miner.target, EMBED_ROUTE, body.clone())
-            .await
-        {
-            Ok(r) if r.is_success() => r.json::<EmbedAnswer>().map_err(|e| e.to_string()),
-            Ok(r) => Err(format!("answered {}", r.status)),
-            Err(e) => Err(e.to_string()),
-        };
-        let outcome = outcome.and_then(|answer| {
-            if answer.embeddings.len() == embed.input.len() {
-                Ok(answer)
+    let count = embed.input.len();
+    let (answer, miner, elapsed) = gateway
+        .first_answer::<EmbedAnswer>(&service.view, &service.scores, EMBED_ROUTE, body, |a| {
+            if a.embeddings.len() == count {
+                Ok(())
             } else {
                 Err(format!(
-                    "{} embeddings for {} inputs",
-                    answer.embeddings.len(),
-                    embed.input.len()
+                    "{} embeddings for {count} inputs",
+                    a.embeddings.len()
                 ))
             }
+        })
+        .await?;
+    if gateway.spot_check() {
+        let (model, scores) = (Arc::clone(&service.model), Arc::clone(&service.scores));
+        let (texts, answer) = (embed.input.clone(), answer.clone());
+        tokio::spawn(async move {
+            let checked = tokio::task::spawn_blocking(move || {
+                let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+                let expected = model.embed(&refs).map_err(|e| e.to_string())?;
+                check_embeddings(&expected, &answer).map(|()| texts.len())
+            })
+            .await
+            .unwrap_or_else(|e| Err(e.to_string()));
+            let evaluation = match checked {
+                Ok(n) => Evaluation::correct_at_speed(n, elapsed, TARGET_TEXTS_PER_SECOND),
+                Err(why) => {
+                    tracing::warn!(uid = miner.uid, %why, "spot check failed");
+                    Evaluation::wrong(why)
+                }
+            };
+            record(&scores, &miner, evaluation.score);
         });
-        let answer = match outcome {
-            Ok(answer) => answer,
-            Err(why) => {
-                tracing::info!(uid = miner.uid, %why, "miner failed; trying another");
-                record(&service.scores, &miner, 0.0);
-                last = why;
-                continue;
-            }
-        };
-        if gateway.spot_check() {
-            let elapsed = started.elapsed();
-            let (model, scores) = (Arc::clone(&service.model), Arc::clone(&service.scores));
-            let (texts, answer) = (embed.input.clone(), answer.clone());
-            tokio::spawn(async move {
-                let checked = tokio::task::spawn_blocking(move || {
-                    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-                    let expected = model.embed(&refs).map_err(|e| e.to_string())?;
-                    check_embeddings(&expected, &answer).map(|()| texts.len())
-                })
-                .await
-                .unwrap_or_else(|e| Err(e.to_string()));
-                let evaluation = match checked {
-                    Ok(n) => Evaluation::correct_at_speed(n, elapsed, TARGET_TEXTS_PER_SECOND),
-                    Err(why) => {
-                        tracing::warn!(uid = miner.uid, %why, "spot check failed");
-                        Evaluation::wrong(why)
-                    }
-                };
-                record(&scores, &miner, evaluation.score);
-            });
-        }
-        return Ok((answer, miner));
     }
-    Err(ApiError::no_miner(format!(
-        "no miner answered (last: {last})"
-    )))
+    Ok((answer, miner))
 }

@@ -23,6 +23,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::Router;
+use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use axum::response::{IntoResponse, Json, Response};
@@ -188,6 +189,45 @@ impl Gateway {
             )));
         }
         Ok(order)
+    }
+
+    /// Sends `body` to `route` on the miners of `view` in turn until one gives an answer
+    /// that decodes and that `accept` takes; every miner that fails scores zero in
+    /// `scores`. Returns the answer, who gave it and how long it took.
+    async fn first_answer<T: serde::de::DeserializeOwned>(
+        &self,
+        view: &SubnetView,
+        scores: &Mutex<Scores>,
+        route: &str,
+        body: Bytes,
+        accept: impl Fn(&T) -> Result<(), String>,
+    ) -> Result<(T, Candidate, Duration), ApiError> {
+        let mut last = String::from("no miner tried");
+        for miner in self.candidates(view)? {
+            let started = std::time::Instant::now();
+            let outcome = match self
+                .inner
+                .client
+                .call(&miner.target, route, body.clone())
+                .await
+            {
+                Ok(r) if r.is_success() => r.json::<T>().map_err(|e| e.to_string()),
+                Ok(r) => Err(format!("answered {}", r.status)),
+                Err(e) => Err(e.to_string()),
+            }
+            .and_then(|answer| accept(&answer).map(|()| answer));
+            match outcome {
+                Ok(answer) => return Ok((answer, miner, started.elapsed())),
+                Err(why) => {
+                    tracing::info!(uid = miner.uid, %why, "miner failed; trying another");
+                    record(scores, &miner, 0.0);
+                    last = why;
+                }
+            }
+        }
+        Err(ApiError::no_miner(format!(
+            "no miner answered (last: {last})"
+        )))
     }
 
     fn spot_check(&self) -> bool {

@@ -66,65 +66,29 @@ pub fn candidates(snapshot: &Snapshot, me: &AccountId, rng: &mut impl Rng) -> Ve
 
 #[cfg(test)]
 mod tests {
-    use std::net::{IpAddr, Ipv4Addr};
+    use std::net::SocketAddr;
 
-    use plexus_ledger::{NeuronInfo, PoolInfo, SubnetInfo, SubnetParams};
-    use plexus_primitives::{AxonInfo, AxonProtocol, Balance, NetUid};
+    use plexus_ledger::NeuronInfo;
+    use plexus_primitives::NetUid;
+    use plexus_subnets::standalone_neuron;
     use rand::SeedableRng;
     use rand::rngs::StdRng;
 
     use super::*;
 
     fn neuron(uid: u16, incentive: u16, axon: bool) -> NeuronInfo {
-        NeuronInfo {
+        let addr = SocketAddr::from(([127, 0, 0, 1], 1000 + uid));
+        standalone_neuron(
             uid,
-            hotkey: AccountId([uid as u8; 32]),
-            coldkey: AccountId([0; 32]),
-            stake: 0,
-            trust: 0,
-            consensus: 0,
+            AccountId([uid as u8; 32]),
+            0,
             incentive,
-            dividends: 0,
-            validator_trust: 0,
-            emission: 0,
-            validator_permit: false,
-            active: true,
-            last_update: 0,
-            registered_at: 0,
-            axon: axon.then_some(AxonInfo {
-                ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
-                port: 1000 + uid,
-                protocol: AxonProtocol::Http,
-                version: 1,
-            }),
-        }
+            axon.then_some(addr),
+        )
     }
 
     fn snapshot(neurons: Vec<NeuronInfo>) -> Snapshot {
-        Snapshot {
-            height: 1,
-            subnet: SubnetInfo {
-                netuid: NetUid(1),
-                owner: AccountId([0; 32]),
-                owner_hotkey: AccountId([0; 32]),
-                neurons: neurons.len() as u16,
-                max_neurons: 256,
-                tempo: 10,
-                last_epoch_block: 0,
-                epoch_index: 0,
-                pending_emission: 0,
-                pool: PoolInfo {
-                    tao: 0,
-                    alpha: 0,
-                    price: plexus_ledger::pool::Price(0),
-                },
-                registration_price: Balance::ZERO,
-                locked: Balance::ZERO,
-                created_at: 0,
-            },
-            params: SubnetParams::default(),
-            neurons,
-        }
+        Snapshot::standalone(NetUid(1), neurons)
     }
 
     #[test]

@@ -7,62 +7,14 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use plexus_gateway::{Gateway, GatewayConfig, MINER_UID_HEADER, Service};
-use plexus_ledger::{NeuronInfo, PoolInfo, SubnetInfo, SubnetParams};
 use plexus_models::{EmbeddingModel, ModelKind};
-use plexus_primitives::{AccountId, AxonInfo, AxonProtocol, Balance, ChainId, Keypair, NetUid};
+use plexus_primitives::{ChainId, Keypair, NetUid};
 use plexus_subnets::embed::{EmbeddedEmbeddings, embed_routes};
-use plexus_subnets::{Scores, Snapshot, SubnetView};
+use plexus_subnets::{Scores, Snapshot, SubnetView, standalone_neuron};
 use plexus_wire::{Client, ClientConfig, Server, ServerConfig, StaticMetagraph};
 use serde_json::{Value, json};
 
 const NET: NetUid = NetUid(2);
-
-fn neuron(uid: u16, hotkey: AccountId, axon: Option<SocketAddr>, incentive: u16) -> NeuronInfo {
-    NeuronInfo {
-        uid,
-        hotkey,
-        coldkey: hotkey,
-        stake: 1_000,
-        trust: 0,
-        consensus: 0,
-        incentive,
-        dividends: 0,
-        validator_trust: 0,
-        emission: 0,
-        validator_permit: axon.is_none(),
-        active: true,
-        last_update: 0,
-        registered_at: 0,
-        axon: axon.map(|a| AxonInfo {
-            ip: a.ip(),
-            port: a.port(),
-            protocol: AxonProtocol::Http,
-            version: 1,
-        }),
-    }
-}
-
-fn subnet_info(n: u16) -> SubnetInfo {
-    SubnetInfo {
-        netuid: NET,
-        owner: AccountId([0; 32]),
-        owner_hotkey: AccountId([0; 32]),
-        neurons: n,
-        max_neurons: 256,
-        tempo: 360,
-        last_epoch_block: 0,
-        epoch_index: 0,
-        pending_emission: 0,
-        pool: PoolInfo {
-            tao: 0,
-            alpha: 0,
-            price: plexus_ledger::pool::Price(0),
-        },
-        registration_price: Balance::ZERO,
-        locked: Balance::ZERO,
-        created_at: 0,
-    }
-}
 
 struct Net {
     base: String,
@@ -107,16 +59,14 @@ async fn network(model: Arc<EmbeddingModel>, config: GatewayConfig) -> Net {
         .unwrap()
         .local_addr()
         .unwrap();
-    let view = SubnetView::from_snapshot(Snapshot {
-        height: 1,
-        subnet: subnet_info(3),
-        params: SubnetParams::default(),
-        neurons: vec![
-            neuron(0, validator.account_id(), None, 0),
-            neuron(1, live.account_id(), Some(server.local_addr()), 1),
-            neuron(2, dead.account_id(), Some(closed), u16::MAX),
+    let view = SubnetView::from_snapshot(Snapshot::standalone(
+        NET,
+        vec![
+            standalone_neuron(0, validator.account_id(), 1_000, 0, None),
+            standalone_neuron(1, live.account_id(), 0, 1, Some(server.local_addr())),
+            standalone_neuron(2, dead.account_id(), 0, u16::MAX, Some(closed)),
         ],
-    });
+    ));
     let scores = Arc::new(Mutex::new(Scores::new(1.0)));
     let service = Service {
         netuid: NET,

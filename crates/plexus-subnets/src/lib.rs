@@ -28,4 +28,4 @@ pub use scores::{MinerScore, Scores};
 pub use subnet::{Evaluation, Subnet, Verdict};
 pub use upstream::Upstream;
 pub use validator::{Observation, Validator, ValidatorConfig, ValidatorError};
-pub use view::{Snapshot, SubnetView};
+pub use view::{Snapshot, SubnetView, standalone_neuron};

@@ -4,13 +4,16 @@
 //! Miners hand [`SubnetView::wire`] to the wire server, which consults it on every request;
 //! validators read [`SubnetView::snapshot`] to pick miners and check their own permit.
 
+use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
 
-use plexus_ledger::{NeuronInfo, SubnetInfo, SubnetParams};
-use plexus_primitives::{AccountId, NetUid};
+use plexus_ledger::pool::Price;
+use plexus_ledger::{NeuronInfo, PoolInfo, SubnetInfo, SubnetParams};
+use plexus_primitives::{AccountId, AxonInfo, AxonProtocol, Balance, NetUid};
 use plexus_wire::StaticMetagraph;
 
 use crate::chain::{Chain, ChainError};
+use crate::registration::AXON_VERSION;
 
 /// The subnet at one finalized height.
 #[derive(Debug, Clone)]
@@ -26,9 +29,73 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
+    /// A subnet that exists only in this process (benchmarks, tests, tools without a
+    /// chain): `neurons` at height 0, with default hyperparameters and an empty pool.
+    pub fn standalone(netuid: NetUid, neurons: Vec<NeuronInfo>) -> Self {
+        let owner = neurons.first().map_or(AccountId([0; 32]), |n| n.coldkey);
+        Self {
+            height: 0,
+            subnet: SubnetInfo {
+                netuid,
+                owner,
+                owner_hotkey: owner,
+                neurons: u16::try_from(neurons.len()).unwrap_or(u16::MAX),
+                max_neurons: SubnetParams::default().max_allowed_uids,
+                tempo: SubnetParams::default().tempo,
+                last_epoch_block: 0,
+                epoch_index: 0,
+                pending_emission: 0,
+                pool: PoolInfo {
+                    tao: 0,
+                    alpha: 0,
+                    price: Price(0),
+                },
+                registration_price: Balance::ZERO,
+                locked: Balance::ZERO,
+                created_at: 0,
+            },
+            params: SubnetParams::default(),
+            neurons,
+        }
+    }
+
     /// The neuron registered as `hotkey`, if any.
     pub fn neuron(&self, hotkey: &AccountId) -> Option<&NeuronInfo> {
         self.neurons.iter().find(|n| n.hotkey == *hotkey)
+    }
+}
+
+/// A neuron for a [`Snapshot::standalone`] subnet: its own coldkey, active, with `stake`,
+/// `incentive`, and an HTTP axon at `axon` if it serves (a validator permit if it does
+/// not).
+pub fn standalone_neuron(
+    uid: u16,
+    hotkey: AccountId,
+    stake: u64,
+    incentive: u16,
+    axon: Option<SocketAddr>,
+) -> NeuronInfo {
+    NeuronInfo {
+        uid,
+        hotkey,
+        coldkey: hotkey,
+        stake,
+        trust: 0,
+        consensus: 0,
+        incentive,
+        dividends: 0,
+        validator_trust: 0,
+        emission: 0,
+        validator_permit: axon.is_none(),
+        active: true,
+        last_update: 0,
+        registered_at: 0,
+        axon: axon.map(|a| AxonInfo {
+            ip: a.ip(),
+            port: a.port(),
+            protocol: AxonProtocol::Http,
+            version: AXON_VERSION,
+        }),
     }
 }
 
