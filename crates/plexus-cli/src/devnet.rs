@@ -278,6 +278,7 @@ pub fn init_quiet(args: &InitArgs) -> anyhow::Result<DevnetFile> {
             p2p: p2p[i].parse()?,
             rpc: rpc.parse()?,
             metrics: Some(metrics.parse()?),
+            explorer: None,
             peers: node_keys
                 .iter()
                 .zip(&p2p)

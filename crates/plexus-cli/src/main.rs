@@ -1,4 +1,4 @@
-//! The plexus command: wallet, chain, node, devnet, miner, validator, up and yuma simulate.
+//! The plexus command: wallet, chain, node, explorer, devnet, miner, validator, up and yuma simulate.
 
 mod bench;
 mod chain;
@@ -36,7 +36,8 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Start a whole local network: chain, text and embeddings subnets with miners and a
-    /// validator, and the OpenAI-compatible gateway on 127.0.0.1:8080. Run again to resume.
+    /// validator, the OpenAI-compatible gateway on 127.0.0.1:8080 and the explorer on
+    /// 127.0.0.1:8081. Run again to resume.
     Up(up::UpArgs),
     /// Wallets: create, restore, list and show encrypted coldkeys and hotkeys.
     #[command(subcommand)]
@@ -100,6 +101,17 @@ enum Command {
         /// The node's home (holds node.toml)
         #[arg(long)]
         home: std::path::PathBuf,
+        /// Serve the web explorer over the node's RPC on this address [default: `explorer`
+        /// in node.toml, else none]
+        #[arg(long)]
+        explorer: Option<std::net::SocketAddr>,
+    },
+    /// The web explorer over a node's RPC (--rpc): chain head, subnets, metagraphs,
+    /// blocks and accounts, read-only.
+    Explorer {
+        /// Where to serve the page
+        #[arg(long, default_value = plexus_explorer::DEFAULT_LISTEN)]
+        listen: std::net::SocketAddr,
     },
     /// A local N-validator network: init writes it, up runs it.
     #[command(subcommand)]
@@ -143,7 +155,8 @@ fn main() -> ExitCode {
         Command::Stake(cmd) => chain::stake(cmd, rpc),
         Command::Weights(cmd) => chain::weights(cmd, rpc),
         Command::Metagraph { netuid, json } => chain::metagraph(netuid, json, rpc),
-        Command::Node { home } => node::run(&home),
+        Command::Node { home, explorer } => node::run(&home, explorer),
+        Command::Explorer { listen } => node::explorer(listen, &rpc.url()),
         Command::Devnet(cmd) => devnet::run(cmd),
         Command::Models(cmd) => models::run(cmd),
         Command::Miner(cmd) => neuron::miner(cmd, rpc),

@@ -1,10 +1,14 @@
-//! `plexus node --home DIR`: one chain node from the config and keys in DIR.
+//! `plexus node --home DIR`: one chain node from the config and keys in DIR, with the
+//! web explorer beside its RPC when asked; `plexus explorer`: the explorer alone, over
+//! any node's RPC.
 
+use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use anyhow::Context;
+use plexus_explorer::{Explorer, ExplorerConfig};
 use plexus_ledger::{Genesis, Ledger};
 use plexus_node::config::NodeConfig;
 use plexus_node::consensus::{TcpValidatorConfig, ValidatorConfig, start_tcp_validator};
@@ -31,8 +35,9 @@ pub fn init_logging() {
         .try_init();
 }
 
-/// Runs the node until SIGINT or SIGTERM.
-pub fn run(home: &Path) -> anyhow::Result<()> {
+/// Runs the node until SIGINT or SIGTERM; `explorer` (else `explorer` in node.toml) is
+/// where to serve the web explorer over the node's RPC.
+pub fn run(home: &Path, explorer: Option<SocketAddr>) -> anyhow::Result<()> {
     init_logging();
     let config = NodeConfig::load(home).map_err(|e| exit::input(e.to_string()))?;
     let text = std::fs::read_to_string(&config.genesis).map_err(|e| {
@@ -77,6 +82,18 @@ pub fn run(home: &Path) -> anyhow::Result<()> {
     let (rpc_addr, rpc_handle) = services
         .block_on(rpc::start(config.rpc, RpcConfig::default(), server))
         .map_err(|e| exit::input(format!("cannot serve RPC on {}: {e}", config.rpc)))?;
+    // Held until consensus stops; dropping it stops the explorer.
+    let _explorer = match explorer.or(config.explorer) {
+        Some(listen) => {
+            let rpc_url = format!("http://{}", dialable(rpc_addr));
+            let explorer = services
+                .block_on(Explorer::start(ExplorerConfig::new(listen, rpc_url)))
+                .map_err(|e| exit::input(e.to_string()))?;
+            tracing::info!(url = %explorer.url(), "explorer");
+            Some(explorer)
+        }
+        None => None,
+    };
     if let Some(addr) = config.metrics {
         let bound = services
             .block_on(metrics::serve(addr, metrics.clone()))
@@ -125,6 +142,39 @@ pub fn run(home: &Path) -> anyhow::Result<()> {
     let _ = rpc_handle.stop();
     services.shutdown_timeout(std::time::Duration::from_secs(2));
     result.context("consensus stopped")
+}
+
+/// The address to dial a server listening on `addr` from this machine: loopback for an
+/// unspecified (every-interface) address.
+fn dialable(addr: SocketAddr) -> SocketAddr {
+    match addr.ip() {
+        std::net::IpAddr::V4(ip) if ip.is_unspecified() => {
+            SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, addr.port()))
+        }
+        std::net::IpAddr::V6(ip) if ip.is_unspecified() => {
+            SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, addr.port()))
+        }
+        _ => addr,
+    }
+}
+
+/// Runs the explorer alone over the node at `rpc_url` until SIGINT or SIGTERM.
+pub fn explorer(listen: SocketAddr, rpc_url: &str) -> anyhow::Result<()> {
+    init_logging();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the explorer's runtime")?;
+    runtime.block_on(async {
+        let explorer = Explorer::start(ExplorerConfig::new(listen, rpc_url))
+            .await
+            .map_err(|e| exit::input(e.to_string()))?;
+        println!("explorer of {rpc_url} at {}", explorer.url());
+        crate::neuron::shutdown_signal().await;
+        drop(explorer);
+        Ok(())
+    })
 }
 
 fn is_private(addr: &std::net::SocketAddr) -> bool {

@@ -1,6 +1,6 @@
 //! `plexus up`: a whole local network in one command — chain, two subnets (text and
-//! embeddings) with miners and a validator on the embedded models, and the
-//! OpenAI-compatible gateway — resumed by running it again.
+//! embeddings) with miners and a validator on the embedded models, the
+//! OpenAI-compatible gateway and the web explorer — resumed by running it again.
 //!
 //! Everything lives under `$PLEXUS_HOME/network` (the devnet, its wallets, the logs and
 //! `up.json`, which lists every process); the models under `$PLEXUS_HOME/models`.
@@ -60,6 +60,12 @@ pub struct UpArgs {
     /// Print the status once a second as lines instead of one updating line
     #[arg(long)]
     pub plain: bool,
+    /// Where the web explorer serves the network's page
+    #[arg(long, default_value = plexus_explorer::DEFAULT_LISTEN)]
+    pub explorer: SocketAddr,
+    /// Do not serve the explorer
+    #[arg(long)]
+    pub no_explorer: bool,
 }
 
 /// One process of the network, as `up.json` lists it.
@@ -75,6 +81,8 @@ struct Process {
 struct UpFile {
     rpc_url: String,
     gateway_url: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    explorer_url: Option<String>,
     processes: Vec<Process>,
 }
 
@@ -131,6 +139,20 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
         .build()
         .context("starting the async runtime")?;
     runtime.block_on(prepare(&rpc, &args))?;
+    // The explorer lives in this process, on its runtime, for as long as the network.
+    let explorer = if args.no_explorer {
+        None
+    } else {
+        let config = plexus_explorer::ExplorerConfig::new(args.explorer, rpc.clone());
+        match runtime.block_on(plexus_explorer::Explorer::start(config)) {
+            Ok(explorer) => Some(explorer),
+            // The network is useful without its page: say why and carry on.
+            Err(e) => {
+                eprintln!("no explorer: {e} (choose another address with --explorer ADDR)");
+                None
+            }
+        }
+    };
 
     let spawn = |name: &str, args: &[String]| -> anyhow::Result<(Child, Process)> {
         let log = logs.join(format!("{name}.log"));
@@ -199,6 +221,7 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
     let up = UpFile {
         rpc_url: rpc.clone(),
         gateway_url: gateway_url.clone(),
+        explorer_url: explorer.as_ref().map(plexus_explorer::Explorer::url),
         processes,
     };
     std::fs::write(dir.join("up.json"), serde_json::to_string_pretty(&up)?)?;
@@ -206,6 +229,7 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
     let names: Vec<String> = up.processes.iter().map(|p| p.name.clone()).collect();
     runtime.block_on(watch(&rpc, &args, &mut children, &names, started))?;
     eprintln!("\nstopping…");
+    drop(explorer);
     drop(children);
     eprintln!("stopped; `plexus up` resumes this network");
     Ok(())
@@ -215,6 +239,9 @@ fn print_welcome(up: &UpFile, dir: &Path) {
     println!("Plexus is up.");
     println!("  chain RPC   {}", up.rpc_url);
     println!("  gateway     {}  (OpenAI-compatible)", up.gateway_url);
+    if let Some(url) = &up.explorer_url {
+        println!("  explorer    {url}  (open it in a browser)");
+    }
     println!(
         "  processes   {} (logs in {})",
         up.processes.len(),
