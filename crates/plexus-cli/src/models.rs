@@ -57,9 +57,14 @@ impl Which {
 
 /// The models directory: `$PLEXUS_MODELS`, else `$PLEXUS_HOME/models`.
 pub fn models_dir() -> anyhow::Result<PathBuf> {
+    Ok(models_dir_in(&Home::from_env()?))
+}
+
+/// The models directory of `home`: `$PLEXUS_MODELS`, else `models/` in it.
+pub fn models_dir_in(home: &Home) -> PathBuf {
     match std::env::var_os(MODELS_ENV).filter(|v| !v.is_empty()) {
-        Some(dir) => Ok(PathBuf::from(dir)),
-        None => Ok(Home::from_env()?.root().join("models")),
+        Some(dir) => PathBuf::from(dir),
+        None => home.root().join("models"),
     }
 }
 

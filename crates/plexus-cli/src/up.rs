@@ -20,7 +20,7 @@ use serde::Serialize;
 use crate::devnet::{self, InitArgs, dev_keypair};
 use crate::exit;
 use crate::home::Home;
-use crate::models::{MODELS_ENV, ensure, models_dir};
+use crate::models::{MODELS_ENV, ensure, models_dir_in};
 use crate::rpc_chain::RpcChain;
 
 /// The text-generation subnet `plexus up` creates.
@@ -57,6 +57,10 @@ pub struct UpArgs {
     /// First metrics port of a new network
     #[arg(long, default_value_t = 9615)]
     pub metrics_port: u16,
+    /// The Plexus home holding the network and the models [default: $PLEXUS_HOME, else
+    /// ~/.plexus]
+    #[arg(long)]
+    pub home: Option<PathBuf>,
     /// Print the status once a second as lines instead of one updating line
     #[arg(long)]
     pub plain: bool,
@@ -98,8 +102,11 @@ impl Drop for Children {
 /// Runs `plexus up`.
 pub fn run(args: UpArgs) -> anyhow::Result<()> {
     let started = Instant::now();
-    let home = Home::from_env()?;
-    let models = models_dir()?;
+    let home = match &args.home {
+        Some(dir) => Home::at(dir),
+        None => Home::from_env()?,
+    };
+    let models = models_dir_in(&home);
     for kind in ModelKind::ALL {
         ensure(&models, kind)?;
     }
@@ -162,6 +169,9 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
             .env(crate::home::HOME_ENV, &dir)
             .env(crate::wallet::PASSWORD_ENV, devnet::password().as_str())
             .env(MODELS_ENV, &models)
+            // Each model process computes on one thread (fastest on small machines) and
+            // candle must be told so before it starts.
+            .envs(plexus_models::thread_environment(1))
             .stdin(Stdio::null())
             .stdout(out.try_clone()?)
             .stderr(out)
