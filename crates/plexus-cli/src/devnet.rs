@@ -344,6 +344,7 @@ pub fn spawn_nodes(file: &DevnetFile) -> anyhow::Result<Vec<Child>> {
             .arg("--home")
             .arg(&node.home)
             .env(crate::wallet::PASSWORD_ENV, password.as_str())
+            .env(crate::signals::EXIT_WITH_PARENT_ENV, "1")
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)

@@ -11,6 +11,7 @@ mod models;
 mod neuron;
 mod node;
 mod rpc_chain;
+mod signals;
 mod up;
 mod wallet;
 mod yuma;

@@ -159,22 +159,6 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .context("starting the async runtime")
 }
 
-/// Completes on Ctrl-C or SIGTERM.
-pub async fn shutdown_signal() {
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending().await,
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        () = term => {}
-    }
-}
-
 /// Runs `plexus miner ...`.
 pub fn miner(cmd: MinerCommand, rpc: RpcArgs) -> anyhow::Result<()> {
     let MinerCommand::Run(args) = cmd;
@@ -220,7 +204,7 @@ async fn serve_miner(
         args.netuid,
         miner.addr()
     );
-    miner.serve(shutdown_signal()).await?;
+    miner.serve(crate::signals::shutdown_signal()).await?;
     Ok(())
 }
 
@@ -361,7 +345,7 @@ async fn run_validators(
     }
     eprintln!("Ctrl-C stops");
     tokio::select! {
-        () = shutdown_signal() => {}
+        () = crate::signals::shutdown_signal() => {}
         Some(done) = tasks.join_next() => {
             // A validator only returns early on an error (registration refused, say).
             done.context("a validator task panicked")??;

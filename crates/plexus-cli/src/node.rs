@@ -115,15 +115,7 @@ pub fn run(home: &Path, explorer: Option<SocketAddr>) -> anyhow::Result<()> {
 
     let (stop_tx, stop_rx) = futures::channel::oneshot::channel::<()>();
     services.spawn(async move {
-        let Ok(mut term) =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        else {
-            return;
-        };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
-        }
+        crate::signals::shutdown_signal().await;
         tracing::info!("shutting down");
         let _ = stop_tx.send(());
     });
@@ -171,7 +163,7 @@ pub fn explorer(listen: SocketAddr, rpc_url: &str) -> anyhow::Result<()> {
             .await
             .map_err(|e| exit::input(e.to_string()))?;
         println!("explorer of {rpc_url} at {}", explorer.url());
-        crate::neuron::shutdown_signal().await;
+        crate::signals::shutdown_signal().await;
         drop(explorer);
         Ok(())
     })

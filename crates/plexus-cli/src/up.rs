@@ -172,6 +172,7 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
             // Each model process computes on one thread (fastest on small machines) and
             // candle must be told so before it starts.
             .envs(plexus_models::thread_environment(1))
+            .env(crate::signals::EXIT_WITH_PARENT_ENV, "1")
             .stdin(Stdio::null())
             .stdout(out.try_clone()?)
             .stderr(out)
@@ -365,7 +366,7 @@ async fn watch(
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     let mut first_answered = false;
     let mut reported = Vec::new();
-    let stop = crate::neuron::shutdown_signal();
+    let stop = crate::signals::shutdown_signal();
     tokio::pin!(stop);
     loop {
         tokio::select! {
