@@ -385,9 +385,18 @@ fn gateway(args: &GatewayArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     let (d, g) = (report.direct, report.gateway);
-    println!("{} sequential one-text embedding requests each way", report.requests);
-    println!("direct to the miner   p50 {:.3} ms  p99 {:.3} ms", d.p50_ms, d.p99_ms);
-    println!("through the gateway   p50 {:.3} ms  p99 {:.3} ms", g.p50_ms, g.p99_ms);
+    println!(
+        "{} sequential one-text embedding requests each way",
+        report.requests
+    );
+    println!(
+        "direct to the miner   p50 {:.3} ms  p99 {:.3} ms",
+        d.p50_ms, d.p99_ms
+    );
+    println!(
+        "through the gateway   p50 {:.3} ms  p99 {:.3} ms",
+        g.p50_ms, g.p99_ms
+    );
     println!("added by the gateway  p50 {:.3} ms", report.added_p50_ms);
     Ok(())
 }
