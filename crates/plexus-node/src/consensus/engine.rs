@@ -17,9 +17,7 @@ use commonware_cryptography::{
 use commonware_macros::select;
 use commonware_p2p::{Blocker, Provider, Receiver, Sender, utils::mux::Muxer};
 use commonware_parallel::Sequential;
-use commonware_runtime::{
-    Clock, Handle, Metrics, Spawner, Storage, buffer::paged::CacheRef,
-};
+use commonware_runtime::{Clock, Handle, Metrics, Spawner, Storage, buffer::paged::CacheRef};
 use commonware_storage::archive::{Identifier, immutable};
 use commonware_utils::{NonZeroDuration, vec::NonEmptyVec};
 use futures::StreamExt as _;

@@ -87,9 +87,10 @@ pub fn start_tcp_validator<K: FinalizedSink>(
         .collect();
     let peers = Map::from_iter_dedup(addresses);
     let max_validators = usize::from(config.validator.genesis.state().economics.max_validators);
-    // Room for two sets at once (the current epoch's and the previous one).
-    let participants =
-        NonZeroUsize::new(peers.len().max(2 * max_validators)).unwrap_or(NonZeroUsize::MIN);
+    // Room for two sets at once (the current epoch's and the previous one),
+    // each as large as the configured peers. (The network sizes its buffers
+    // by this bound, so it is not taken from `max_validators` outright.)
+    let participants = NonZeroUsize::new(2 * peers.len()).unwrap_or(NonZeroUsize::MIN);
     let chain_id = config.validator.chain_id();
     let mut namespace = b"plexus-p2p/".to_vec();
     namespace.extend_from_slice(chain_id.as_str().as_bytes());
@@ -139,6 +140,7 @@ pub fn start_tcp_validator<K: FinalizedSink>(
             oracle: oracle.clone(),
             me,
             known,
+            max: participants.get().saturating_sub(1),
         };
         let validator = run_validator_with_peer_sets(
             context.child("validator"),
@@ -163,21 +165,30 @@ pub fn start_tcp_validator<K: FinalizedSink>(
 
 /// Tracks each epoch's peers on the TCP network at the addresses their
 /// bonds announce (`ip:port`), else at the addresses configured for them.
+/// At most `max` peers besides this node (the network's bound per set):
+/// the current set first, then as many of the previous set as fit.
 struct AddressedPeers<M> {
     oracle: M,
     me: PublicKey,
     known: BTreeMap<PublicKey, SocketAddr>,
+    max: usize,
 }
 
 impl<M: AddressableManager<PublicKey = PublicKey>> PeerSets for AddressedPeers<M> {
     fn track(&mut self, epoch: u64, current: &EpochSet, previous: Option<&EpochSet>) {
         let sets = std::iter::once(current).chain(previous);
-        let mut peers = Vec::new();
+        let mut peers: Vec<(PublicKey, Address)> = Vec::new();
         for (key, announced) in sets.flat_map(|s| s.addresses.iter()) {
+            if *key == self.me || peers.iter().any(|(k, _)| k == key) {
+                continue;
+            }
+            if peers.len() == self.max {
+                warn!(epoch, peer = %key, "peer set full: not tracking this validator");
+                continue;
+            }
             let address = announced
                 .as_deref()
                 .and_then(|a| a.parse::<SocketAddr>().ok())
-                .filter(|_| *key != self.me)
                 .or_else(|| self.known.get(key).copied());
             match address {
                 Some(address) => peers.push((key.clone(), Address::from(address))),
