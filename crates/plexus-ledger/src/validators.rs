@@ -168,9 +168,9 @@ pub fn next_set(state: &State) -> Vec<GenesisValidator> {
         return state.validators.clone();
     }
     // Larger bond first; equal bonds by key (the map's order, kept by the stable sort).
-    ranked.sort_by(|a, b| b.1.amount.cmp(&a.1.amount));
+    ranked.sort_by_key(|(_, b)| std::cmp::Reverse(b.amount));
     ranked.truncate(usize::from(state.economics.max_validators.max(1)));
-    ranked.sort_by(|a, b| a.0.cmp(b.0));
+    ranked.sort_by_key(|(key, _)| **key);
     ranked
         .into_iter()
         .map(|(key, b)| GenesisValidator {

@@ -86,11 +86,14 @@ impl EpochSet {
     }
 }
 
+/// One epoch's scheme, and whether this node signs with it.
+type EpochScheme = (Arc<Scheme>, bool);
+
 /// Signing schemes by epoch, shared with marshal: it checks each
 /// finalization with the scheme of the finalization's epoch.
 #[derive(Clone, Debug, Default)]
 pub struct EpochSchemes {
-    schemes: Arc<Mutex<BTreeMap<Epoch, (Arc<Scheme>, bool)>>>,
+    schemes: Arc<Mutex<BTreeMap<Epoch, EpochScheme>>>,
 }
 
 impl EpochSchemes {
