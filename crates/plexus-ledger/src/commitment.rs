@@ -8,12 +8,13 @@
 //! |---|---|
 //! | `a/` account | balance, nonce |
 //! | `c/` netuid hotkey | pending weight commits |
-//! | `g/` | chain id, height, books, lock state, economics hash, validators |
+//! | `g/` | chain id, height, books, lock state, economics hash, validators and their addresses |
 //! | `h/` hotkey | owner, take, take raised at |
 //! | `k/` netuid hotkey | staked alpha, shares outstanding |
 //! | `k/` netuid hotkey coldkey | the coldkey's shares |
 //! | `n/` netuid uid | the neuron (keys, blocks, axon, weights, bonds, scores) |
 //! | `s/` netuid | the subnet (owner, hyperparameters, pool, prices, pot) |
+//! | `v/` consensus key | the validator bond (owner, address, bonded, unbonding) |
 //!
 //! Integers in keys are big-endian so that keys sort by id.
 
@@ -28,6 +29,11 @@ use crate::subnet::{Neuron, Subnet};
 /// The key of an account's leaf.
 pub fn account_key(account: &AccountId) -> Vec<u8> {
     key(b"a/", &[account.as_bytes()])
+}
+
+/// The key of a validator bond's leaf.
+pub fn bond_key(consensus_key: &AccountId) -> Vec<u8> {
+    key(b"v/", &[consensus_key.as_bytes()])
 }
 
 /// The key of a subnet's leaf.
@@ -154,6 +160,10 @@ fn encode_global(state: &State) -> Vec<u8> {
     (state.validators.len() as u32).encode_to(&mut out);
     for v in &state.validators {
         v.consensus_key.encode_to(&mut out);
+        plexus_primitives::codec::encode_bytes(
+            v.address.as_deref().unwrap_or_default().as_bytes(),
+            &mut out,
+        );
     }
     out
 }
@@ -188,6 +198,14 @@ pub fn leaves(state: &State) -> Vec<(Vec<u8>, Vec<u8>)> {
         for (coldkey, shares) in &stake.shares {
             leaves.push((stake_share_key(*netuid, hotkey, coldkey), shares.encode()));
         }
+    }
+    for (consensus_key, b) in &state.bonds {
+        let mut v = Vec::with_capacity(64 + b.address.len());
+        b.owner.encode_to(&mut v);
+        plexus_primitives::codec::encode_bytes(b.address.as_bytes(), &mut v);
+        b.amount.encode_to(&mut v);
+        b.unbonding.encode_to(&mut v);
+        leaves.push((bond_key(consensus_key), v));
     }
     for (netuid, subnet) in &state.subnets {
         leaves.push((subnet_key(*netuid), encode_subnet(subnet)));

@@ -203,6 +203,23 @@ pub enum TxError {
         /// UIDs registered.
         registered: usize,
     },
+    /// A validator address must be 1 to 64 bytes (`host:port`).
+    #[error("a validator address must be 1 to 64 bytes")]
+    InvalidValidatorAddress,
+    /// The validator bond belongs to another account.
+    #[error("the bond of validator {0} is owned by another account")]
+    BondOwnedByAnother(AccountId),
+    /// The consensus key has no bond.
+    #[error("validator {0} has no bond")]
+    NoBond(AccountId),
+    /// The bond is smaller than the amount to unbond.
+    #[error("insufficient bond: {requested} requested, {available} bonded")]
+    InsufficientBond {
+        /// Tokens to unbond.
+        requested: Balance,
+        /// Tokens bonded.
+        available: Balance,
+    },
 }
 
 /// Why a genesis file was refused.
@@ -220,4 +237,10 @@ pub enum GenesisError {
     /// No chain validator is listed.
     #[error("genesis lists no chain validator")]
     NoValidators,
+    /// A consensus key appears twice among the validators.
+    #[error("validator {0} appears twice in genesis")]
+    DuplicateValidator(AccountId),
+    /// An economics parameter is out of range.
+    #[error("economics: {0}")]
+    InvalidEconomics(&'static str),
 }

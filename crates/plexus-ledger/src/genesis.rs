@@ -58,7 +58,8 @@ impl Genesis {
     }
 
     /// Checks what the types cannot: no duplicate account, supply within the
-    /// cap, at least one validator.
+    /// cap, at least one validator and no validator twice, consensus epochs
+    /// of at least two blocks and room for at least one validator.
     pub fn validate(&self) -> Result<(), GenesisError> {
         let mut seen = BTreeSet::new();
         let mut total: u128 = 0;
@@ -73,6 +74,22 @@ impl Genesis {
         }
         if self.validators.is_empty() {
             return Err(GenesisError::NoValidators);
+        }
+        let mut keys = BTreeSet::new();
+        for v in &self.validators {
+            if !keys.insert(v.consensus_key) {
+                return Err(GenesisError::DuplicateValidator(v.consensus_key));
+            }
+        }
+        if self.economics.validator_epoch_length < 2 {
+            return Err(GenesisError::InvalidEconomics(
+                "validator_epoch_length must be at least 2",
+            ));
+        }
+        if self.economics.max_validators == 0 {
+            return Err(GenesisError::InvalidEconomics(
+                "max_validators must be at least 1",
+            ));
         }
         Ok(())
     }

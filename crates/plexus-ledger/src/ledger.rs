@@ -11,6 +11,7 @@ use crate::commitment;
 use crate::error::{GenesisError, TxError};
 use crate::genesis::Genesis;
 use crate::state::State;
+use crate::validators;
 
 /// What became of one transaction in a block.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -94,7 +95,8 @@ impl Ledger {
 
     /// Applies the block at `height`: its transactions in order (each
     /// applied whole or not at all), then the block's emission, then every
-    /// epoch that is due.
+    /// subnet epoch that is due, then, at the last block of a consensus
+    /// epoch, the choice of the next validator set (see [`crate::validators`]).
     pub fn apply_block(
         &mut self,
         height: u64,
@@ -122,6 +124,7 @@ impl Ledger {
         for netuid in &epochs {
             coinbase::run_epoch(&mut self.state, *netuid, height);
         }
+        validators::end_of_block(&mut self.state, height);
         Ok(BlockOutcome {
             height,
             receipts,

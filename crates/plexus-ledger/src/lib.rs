@@ -37,6 +37,7 @@ mod query;
 mod stake;
 mod state;
 mod subnet;
+pub mod validators;
 
 pub use error::{GenesisError, TxError};
 pub use genesis::{Genesis, GenesisBalance, GenesisValidator};
@@ -46,3 +47,4 @@ pub use query::{CommitInfo, NeuronInfo, PoolInfo, StakeInfo, SubnetInfo, Weights
 pub use stake::HotkeyStake;
 pub use state::{Account, HotkeyInfo, State, Totals};
 pub use subnet::{Neuron, Subnet, WeightCommit};
+pub use validators::{ValidatorBond, ValidatorSeat, ValidatorSets};

@@ -42,6 +42,11 @@ pub struct Economics {
     pub burn_half_life: u64,
     /// The most unrevealed weight commits a hotkey may hold per subnet.
     pub max_pending_commits: u16,
+    /// Blocks per consensus epoch (at least 2): the validator set can change
+    /// only at the last block of an epoch.
+    pub validator_epoch_length: u64,
+    /// The most chain validators in one epoch's set.
+    pub max_validators: u16,
     /// Hyperparameters a new subnet starts with.
     pub subnet_defaults: SubnetParams,
 }
@@ -64,6 +69,8 @@ impl Default for Economics {
             burn_increase_ppm: 1_260_000,
             burn_half_life: 360,
             max_pending_commits: 10,
+            validator_epoch_length: 14_400,
+            max_validators: 64,
             subnet_defaults: SubnetParams::default(),
         }
     }

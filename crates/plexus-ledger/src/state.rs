@@ -10,6 +10,7 @@ use crate::genesis::{Genesis, GenesisValidator};
 use crate::params::Economics;
 use crate::stake::HotkeyStake;
 use crate::subnet::Subnet;
+use crate::validators::ValidatorBond;
 
 /// A coldkey's (or hotkey's) free balance and next nonce.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -51,8 +52,12 @@ pub struct State {
     pub height: u64,
     /// Economics, fixed at genesis.
     pub economics: Economics,
-    /// Chain validators.
+    /// The chain validators that sign the next block's epoch (see
+    /// [`crate::validators`]), in key order after the first epoch.
     pub validators: Vec<GenesisValidator>,
+    /// Chain validators' bonds by consensus key.
+    #[serde(default)]
+    pub bonds: BTreeMap<AccountId, ValidatorBond>,
     /// Balances and nonces.
     pub accounts: BTreeMap<AccountId, Account>,
     /// Hotkey ownership and takes.
@@ -92,6 +97,7 @@ impl State {
             height: 0,
             economics: genesis.economics.clone(),
             validators: genesis.validators.clone(),
+            bonds: BTreeMap::new(),
             accounts,
             hotkeys: BTreeMap::new(),
             subnets: BTreeMap::new(),
@@ -169,7 +175,8 @@ impl State {
         Ok(())
     }
 
-    /// The supply books: `issued == balances + pool reserves + burned`, and
+    /// The supply books: `issued == balances + pool reserves + validator
+    /// bonds + burned`, and
     /// per subnet, alpha issued == pool alpha + staked alpha + pending.
     /// Returns the first imbalance found, as text for tests and audits.
     pub fn check_books(&self) -> Result<(), String> {
@@ -179,10 +186,11 @@ impl State {
             .map(|a| u128::from(a.balance.rao()))
             .sum();
         let reserves: u128 = self.subnets.values().map(|s| u128::from(s.pool.tao)).sum();
-        let accounted = balances + reserves + u128::from(self.totals.burned);
+        let bonded = self.bonded();
+        let accounted = balances + reserves + bonded + u128::from(self.totals.burned);
         if accounted != u128::from(self.totals.issued) {
             return Err(format!(
-                "tokens: issued {} but balances {balances} + pool reserves {reserves} + burned {} = {accounted}",
+                "tokens: issued {} but balances {balances} + pool reserves {reserves} + bonded {bonded} + burned {} = {accounted}",
                 self.totals.issued, self.totals.burned
             ));
         }

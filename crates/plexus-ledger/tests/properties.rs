@@ -2,6 +2,10 @@
 //! (issued = balances + pool reserves + burned; per subnet, alpha issued =
 //! pool + stake + pot), a refused transaction changes nothing, and the same
 //! blocks always give the same state roots.
+//!
+//! Validator bonds are in the mix too: the books count bonded and unbonding
+//! tokens, and the validator set only ever changes at an epoch's last block
+//! and is never empty.
 
 #![allow(clippy::expect_used)]
 
@@ -14,6 +18,7 @@ use proptest::prelude::*;
 
 const COLD: [&str; 4] = ["c0", "c1", "c2", "c3"];
 const HOT: [&str; 6] = ["h0", "h1", "h2", "h3", "h4", "h5"];
+const VALIDATOR_KEYS: [&str; 3] = ["v0", "v1", "v2"];
 
 #[derive(Clone, Debug)]
 enum Action {
@@ -65,6 +70,16 @@ enum Action {
     Advance {
         blocks: u64,
     },
+    Bond {
+        who: usize,
+        key: usize,
+        tokens: u64,
+    },
+    Unbond {
+        who: usize,
+        key: usize,
+        permille: u64,
+    },
 }
 
 fn action() -> impl Strategy<Value = Action> {
@@ -113,6 +128,10 @@ fn action() -> impl Strategy<Value = Action> {
         }),
         (hot.clone(), 1u16..4).prop_map(|(hot, net)| Action::Commit { hot, net }),
         (1u64..25).prop_map(|blocks| Action::Advance { blocks }),
+        (who.clone(), 0..VALIDATOR_KEYS.len(), 0u64..3_000)
+            .prop_map(|(who, key, tokens)| { Action::Bond { who, key, tokens } }),
+        (who.clone(), 0..VALIDATOR_KEYS.len(), 0u64..=1_000)
+            .prop_map(|(who, key, permille)| Action::Unbond { who, key, permille }),
     ]
 }
 
@@ -203,6 +222,29 @@ fn call_for(chain: &Chain, action: &Action) -> Option<(&'static str, Call)> {
                 commit: Hash::of(&[*hot as u8]),
             },
         ),
+        Action::Bond { who, key, tokens } => (
+            COLD[*who],
+            Call::BondValidator {
+                consensus_key: id(VALIDATOR_KEYS[*key]),
+                address: format!("{}:3000", VALIDATOR_KEYS[*key]),
+                amount: Balance::from_rao(tokens * TOKEN / 10),
+            },
+        ),
+        Action::Unbond { who, key, permille } => {
+            let bonded = chain
+                .ledger
+                .state()
+                .bonds
+                .get(&id(VALIDATOR_KEYS[*key]))
+                .map_or(0, |b| b.amount.rao());
+            (
+                COLD[*who],
+                Call::UnbondValidator {
+                    consensus_key: id(VALIDATOR_KEYS[*key]),
+                    amount: Balance::from_rao(bonded * permille / 1_000),
+                },
+            )
+        }
         Action::Advance { .. } => return None,
     })
 }
@@ -212,6 +254,8 @@ fn economics() -> plexus_ledger::Economics {
     e.subnet_limit = 3;
     e.subnet_defaults.max_allowed_uids = 8;
     e.subnet_defaults.immunity_period = 5;
+    e.validator_epoch_length = 7;
+    e.max_validators = 2;
     e
 }
 
@@ -222,12 +266,31 @@ fn run(actions: &[Action]) -> Vec<Hash> {
     let names: Vec<&str> = COLD.iter().chain(HOT.iter()).copied().collect();
     let mut chain = Chain::new(&names, economics());
     let mut roots = Vec::new();
+    let mut set = chain.ledger.state().validators.clone();
+    let mut check_set = |chain: &Chain| {
+        let state = chain.ledger.state();
+        assert!(!state.validators.is_empty(), "empty validator set");
+        assert!(state.validators.len() <= 2, "more than max_validators");
+        if state.validators != set {
+            assert_eq!(
+                (state.height + 1) % 7,
+                0,
+                "the set changed at block {}, not an epoch's last",
+                state.height
+            );
+            set = state.validators.clone();
+        }
+    };
     for action in actions {
         match call_for(&chain, action) {
             None => {
                 if let Action::Advance { blocks } = action {
                     let to = chain.ledger.height() + blocks;
-                    roots.extend(chain.advance_to(to).into_iter().map(|o| o.state_root));
+                    while chain.ledger.height() < to {
+                        let out = chain.block(Vec::new());
+                        check_set(&chain);
+                        roots.push(out.state_root);
+                    }
                 }
             }
             Some((who, call)) => {
@@ -244,6 +307,7 @@ fn run(actions: &[Action]) -> Vec<Hash> {
                         "refused {action:?} changed the state"
                     );
                 }
+                check_set(&chain);
                 roots.push(out.state_root);
             }
         }
@@ -292,6 +356,16 @@ fn a_long_busy_life_keeps_the_books() {
                 targets: vec![(0, 1), (1, 2), (2, 3), (3, 4)],
             });
         }
+        actions.push(Action::Bond {
+            who: usize::from(round) % 3,
+            key: usize::from(round) % 3,
+            tokens: 50 + u64::from(round),
+        });
+        actions.push(Action::Unbond {
+            who: usize::from(round + 2) % 3,
+            key: usize::from(round + 2) % 3,
+            permille: 500,
+        });
         actions.push(Action::Advance { blocks: 11 });
         for hot in 0..6 {
             actions.push(Action::RemoveStake {

@@ -125,6 +125,12 @@ async fn a_transaction_is_admitted_then_finalized_and_proven() {
         (0, 0, 3)
     );
 
+    let sets = client.validator_sets().await.unwrap();
+    assert_eq!((sets.epoch, sets.first_height), (0, 0));
+    assert_eq!(sets.current.len(), 1);
+    assert_eq!(sets.current[0].consensus_key, key(9).account_id());
+    assert_eq!(sets.next, sets.current, "nothing bonded: the set stays");
+
     let to = key(3).account_id();
     let tx = transfer(1, 0, to, "plexus-rpc-test");
     let hash = client

@@ -13,6 +13,7 @@ use commonware_consensus::simplex::{elector::RoundRobin, mocks};
 use commonware_consensus::types::Epoch;
 use commonware_cryptography::Blake3;
 use commonware_p2p::simulated::{self, Link, Network, Oracle};
+use commonware_p2p::utils::mux::{Muxer, SubReceiver, SubSender};
 use commonware_runtime::{
     Clock as _, Handle, Quota, Runner as _, Spawner as _, Supervisor as _, deterministic,
 };
@@ -244,6 +245,20 @@ fn start(
         })
 }
 
+/// Epoch 0's sub-channel of a consensus channel (validators run each
+/// epoch's engine on its own sub-channel): what a Byzantine mock speaks on.
+async fn epoch_zero(
+    context: &Context,
+    channel: Registered,
+) -> (
+    SubSender<simulated::Sender<PublicKey, Context>>,
+    SubReceiver<PublicKey>,
+) {
+    let (mux, mut handle) = Muxer::new(context.child("byzantine_mux"), channel.0, channel.1);
+    mux.start();
+    handle.register(0).await.unwrap()
+}
+
 /// Waits (in simulated time) until every recorder listed reaches `height`.
 async fn wait_for(context: &Context, recorders: &[&Recorder], height: u64) {
     while recorders.iter().any(|r| r.height() < height) {
@@ -298,7 +313,7 @@ fn simulate(seed: u64, fault: Fault, target: u64) -> Outcome {
                     context.child("byzantine"),
                     mocks::conflicter::Config { scheme },
                 );
-                conflicter.start(channels.votes);
+                conflicter.start(epoch_zero(&context, channels.votes).await);
                 handles.push(None);
                 continue;
             }
@@ -313,7 +328,10 @@ fn simulate(seed: u64, fault: Fault, target: u64) -> Outcome {
                         relay: Arc::new(mocks::relay::Relay::new()),
                     },
                 );
-                equivocator.start(channels.votes, channels.certificates);
+                equivocator.start(
+                    epoch_zero(&context, channels.votes).await,
+                    epoch_zero(&context, channels.certificates).await,
+                );
                 handles.push(None);
                 continue;
             }

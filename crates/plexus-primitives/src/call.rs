@@ -19,6 +19,9 @@ pub const MAX_WEIGHTS: usize = 4096;
 /// Longest salt a weights reveal may carry, in bytes.
 pub const MAX_SALT_LEN: usize = 32;
 
+/// Longest peer address (`host:port`) a validator bond may carry, in bytes.
+pub const MAX_VALIDATOR_ADDRESS_LEN: usize = 64;
+
 /// A chain operation, signed inside a [`crate::Transaction`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Call {
@@ -121,6 +124,28 @@ pub enum Call {
         /// Must match the subnet's weights version key.
         version_key: u64,
     },
+    /// Locks `amount` of the signer's balance as the bond of the chain
+    /// validator `consensus_key` (adding to its bond if it has one), and sets
+    /// the address its peers dial. The signer becomes (or must already be) the
+    /// bond's owner.
+    BondValidator {
+        /// The validator's consensus key (an ed25519 public key).
+        consensus_key: AccountId,
+        /// Where it listens for peers, `host:port`, at most
+        /// [`MAX_VALIDATOR_ADDRESS_LEN`] bytes of UTF-8.
+        address: String,
+        /// Tokens locked.
+        amount: Balance,
+    },
+    /// Starts returning `amount` of a bond the signer owns: it stops counting
+    /// toward the next validator set at once and is paid back at the end of
+    /// the current consensus epoch.
+    UnbondValidator {
+        /// The validator's consensus key.
+        consensus_key: AccountId,
+        /// Tokens to unbond.
+        amount: Balance,
+    },
 }
 
 impl Call {
@@ -138,6 +163,8 @@ impl Call {
             Self::SetWeights { .. } => 8,
             Self::CommitWeights { .. } => 9,
             Self::RevealWeights { .. } => 10,
+            Self::BondValidator { .. } => 11,
+            Self::UnbondValidator { .. } => 12,
         }
     }
 }
@@ -257,6 +284,22 @@ impl Encode for Call {
                 codec::encode_bytes(salt, out);
                 version_key.encode_to(out);
             }
+            Self::BondValidator {
+                consensus_key,
+                address,
+                amount,
+            } => {
+                consensus_key.encode_to(out);
+                codec::encode_bytes(address.as_bytes(), out);
+                amount.encode_to(out);
+            }
+            Self::UnbondValidator {
+                consensus_key,
+                amount,
+            } => {
+                consensus_key.encode_to(out);
+                amount.encode_to(out);
+            }
         }
     }
 }
@@ -320,9 +363,27 @@ impl Decode for Call {
                 salt: codec::decode_bytes(r, MAX_SALT_LEN)?,
                 version_key: Decode::decode(r)?,
             },
+            11 => Self::BondValidator {
+                consensus_key: Decode::decode(r)?,
+                address: decode_address(r)?,
+                amount: Decode::decode(r)?,
+            },
+            12 => Self::UnbondValidator {
+                consensus_key: Decode::decode(r)?,
+                amount: Decode::decode(r)?,
+            },
             tag => return codec::unknown_tag("Call", tag),
         })
     }
+}
+
+/// A validator's address: at most [`MAX_VALIDATOR_ADDRESS_LEN`] bytes of UTF-8.
+fn decode_address(r: &mut Reader<'_>) -> Result<String, CodecError> {
+    let bytes = codec::decode_bytes(r, MAX_VALIDATOR_ADDRESS_LEN)?;
+    String::from_utf8(bytes).map_err(|_| CodecError::InvalidValue {
+        type_name: "validator address",
+        reason: "must be UTF-8",
+    })
 }
 
 #[cfg(test)]
@@ -335,10 +396,10 @@ mod tests {
     #[test]
     fn unknown_call_tag_is_typed() {
         assert_eq!(
-            decode_exact::<Call>(&[11]),
+            decode_exact::<Call>(&[13]),
             Err(CodecError::UnknownTag {
                 type_name: "Call",
-                tag: 11
+                tag: 13
             })
         );
     }
@@ -359,6 +420,42 @@ mod tests {
                 max: MAX_SALT_LEN as u64
             })
         );
+    }
+
+    #[test]
+    fn oversize_or_non_utf8_address_is_rejected() {
+        let call = |address: String| Call::BondValidator {
+            consensus_key: AccountId([3; 32]),
+            address,
+            amount: Balance::from_rao(1),
+        };
+        let longest = call("a".repeat(MAX_VALIDATOR_ADDRESS_LEN));
+        assert_eq!(decode_exact::<Call>(&longest.encode()), Ok(longest));
+        assert_eq!(
+            decode_exact::<Call>(&call("a".repeat(MAX_VALIDATOR_ADDRESS_LEN + 1)).encode()),
+            Err(CodecError::TooLong {
+                len: MAX_VALIDATOR_ADDRESS_LEN as u64 + 1,
+                max: MAX_VALIDATOR_ADDRESS_LEN as u64
+            })
+        );
+        let mut bytes = call("ab".into()).encode();
+        bytes[1 + 32 + 4] = 0xff;
+        assert!(matches!(
+            decode_exact::<Call>(&bytes),
+            Err(CodecError::InvalidValue { .. })
+        ));
+    }
+
+    #[test]
+    fn unbond_layout_is_stable() {
+        let call = Call::UnbondValidator {
+            consensus_key: AccountId([0xbb; 32]),
+            amount: Balance::from_rao(9),
+        };
+        let mut expected = vec![12];
+        expected.extend_from_slice(&[0xbb; 32]);
+        expected.extend_from_slice(&[9, 0, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(call.encode(), expected);
     }
 
     #[test]

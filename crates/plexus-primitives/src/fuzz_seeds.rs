@@ -87,6 +87,15 @@ fn sample_calls() -> Vec<Call> {
             salt: vec![7; 8],
             version_key: 1,
         },
+        Call::BondValidator {
+            consensus_key: hotkey,
+            address: "10.0.0.1:3000".into(),
+            amount: Balance::from_rao(1_000),
+        },
+        Call::UnbondValidator {
+            consensus_key: hotkey,
+            amount: Balance::from_rao(500),
+        },
     ]
 }
 

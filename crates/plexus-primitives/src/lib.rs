@@ -33,7 +33,7 @@ pub use account::{ADDRESS_HRP, AccountId, AddressError};
 pub use axon::{AxonInfo, AxonProtocol};
 pub use balance::{Balance, BalanceError, DECIMALS};
 pub use block::{Block, BlockHeader, MAX_BLOCK_SIZE, MAX_BLOCK_TRANSACTIONS, transactions_root};
-pub use call::{Call, MAX_SALT_LEN, MAX_WEIGHTS, weights_commit_hash};
+pub use call::{Call, MAX_SALT_LEN, MAX_VALIDATOR_ADDRESS_LEN, MAX_WEIGHTS, weights_commit_hash};
 pub use codec::{CodecError, Decode, Encode, decode_exact};
 pub use hash::Hash;
 pub use hex::HexError;

@@ -169,6 +169,17 @@ impl Arb for Call {
                         version_key,
                     }
                 }),
+            (id(), "[a-z0-9.:-]{0,64}", Balance::arb()).prop_map(
+                |(consensus_key, address, amount)| Call::BondValidator {
+                    consensus_key,
+                    address,
+                    amount
+                }
+            ),
+            (id(), Balance::arb()).prop_map(|(consensus_key, amount)| Call::UnbondValidator {
+                consensus_key,
+                amount
+            }),
         ]
         .boxed()
     }

@@ -12,6 +12,7 @@ use plexus_primitives::{AccountId, Call};
 
 use crate::error::TxError;
 use crate::state::State;
+use crate::validators;
 
 /// Who signed and when.
 #[derive(Clone, Copy, Debug)]
@@ -70,5 +71,14 @@ pub fn dispatch(state: &mut State, origin: Origin, call: &Call) -> Result<(), Tx
             salt,
             version_key,
         } => weights::reveal(state, origin, *netuid, uids, weights, salt, *version_key),
+        Call::BondValidator {
+            consensus_key,
+            address,
+            amount,
+        } => validators::bond(state, origin, consensus_key, address, *amount),
+        Call::UnbondValidator {
+            consensus_key,
+            amount,
+        } => validators::unbond(state, origin, consensus_key, *amount),
     }
 }

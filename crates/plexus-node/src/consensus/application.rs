@@ -13,6 +13,7 @@ use commonware_cryptography::{Digested, Digestible as _};
 use commonware_runtime::{Clock, Spawner};
 use commonware_utils::Acknowledgement as _;
 use futures::StreamExt as _;
+use plexus_ledger::Ledger;
 use plexus_primitives::{AccountId, ChainId};
 use tracing::{debug, error, warn};
 
@@ -279,6 +280,11 @@ pub(super) struct Finalizer<K> {
     pub(super) shared: Shared,
     pub(super) mempool: SharedMempool,
     pub(super) sink: K,
+    /// Where the post-state and digest of each epoch's last block go: the
+    /// next epoch starts from them.
+    pub(super) boundaries: futures::channel::mpsc::UnboundedSender<(Arc<Ledger>, Digest)>,
+    /// Blocks per consensus epoch.
+    pub(super) epoch_length: u64,
 }
 
 impl<K: FinalizedSink> Finalizer<K> {
@@ -296,6 +302,12 @@ impl<K: FinalizedSink> Finalizer<K> {
         self.mempool
             .lock()
             .prune_block(&block.block().transactions, &executed.ledger);
+        if plexus_ledger::validators::is_epoch_end(block.number(), self.epoch_length) {
+            // A closed receiver means the node is shutting down.
+            let _ = self
+                .boundaries
+                .unbounded_send((executed.ledger.clone(), block.digest()));
+        }
     }
 }
 

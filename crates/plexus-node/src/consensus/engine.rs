@@ -3,44 +3,44 @@
 //! any p2p network.
 
 use std::num::{NonZeroU16, NonZeroU64, NonZeroUsize};
+use std::sync::Arc;
 
 use commonware_broadcast::buffered;
 use commonware_consensus::{
     marshal::{self, Start, core::Actor, resolver::p2p as marshal_resolver, standard::Inline},
     simplex::{self, Floor, ForwardPolicy, SkipBudget, SkipPolicy, elector::RoundRobin},
-    types::{Epoch, FixedEpocher, ViewDelta},
+    types::{Epoch, Height, ViewDelta},
 };
 use commonware_cryptography::{
-    Digested, Digestible as _, Signer as _,
-    certificate::{ConstantProvider, Verifier as _},
-    sha256::Sha256,
+    Digested, Digestible as _, Signer as _, certificate::Verifier as _, sha256::Sha256,
 };
 use commonware_macros::select;
-use commonware_p2p::{Blocker, Provider, Receiver, Sender};
+use commonware_p2p::{Blocker, Provider, Receiver, Sender, utils::mux::Muxer};
 use commonware_parallel::Sequential;
-use commonware_runtime::{Clock, Metrics, Spawner, Storage, buffer::paged::CacheRef};
+use commonware_runtime::{Clock, Handle, Metrics, Spawner, Storage, buffer::paged::CacheRef};
 use commonware_storage::archive::{Identifier, immutable};
-use commonware_utils::NonZeroDuration;
+use commonware_utils::{NonZeroDuration, vec::NonEmptyVec};
+use futures::StreamExt as _;
+use futures::channel::mpsc;
 use rand_core::CryptoRng;
 use tracing::{info, warn};
 
 use super::application::{App, Finalizer, Shared};
+use super::epochs::{self, EpochSchemes, EpochSet, FixedPeers, PeerSets};
 use super::{
     ConsensusError, FinalizedSink, PublicKey, Scheme, ValidatorConfig, genesis_block, private_key,
-    signing_scheme,
 };
 use crate::block::ConsensusBlock;
 use crate::execution::Executor;
 use crate::mempool::SharedMempool;
 
-/// Blocks per consensus epoch. The validator set never changes yet, so one
-/// epoch covers any chain this node will see.
-const EPOCH_LENGTH: NonZeroU64 = NonZeroU64::new(1 << 60).unwrap();
 const PAGE_SIZE: NonZeroU16 = NonZeroU16::new(4096).unwrap();
 const PAGE_CACHE_PAGES: NonZeroUsize = NonZeroUsize::new(1024).unwrap();
 const MAILBOX_SIZE: NonZeroUsize = NonZeroUsize::new(1024).unwrap();
 const BUFFER: NonZeroUsize = NonZeroUsize::new(64 * 1024).unwrap();
 const ITEMS_PER_SECTION: NonZeroU64 = NonZeroU64::new(1024).unwrap();
+/// Finalized heights a node outside the validator set asks for at once.
+const FOLLOW_AHEAD: u64 = 8;
 /// Views of votes and certificates kept behind the finalized view, for
 /// peers that are a little behind.
 const VIEW_RETENTION: u64 = 64;
@@ -65,7 +65,12 @@ pub struct Channels<S, R> {
 /// The largest message any channel carries for `participants` validators:
 /// the p2p network's maximum message size must be at least this.
 pub fn max_message_size(participants: u32) -> u32 {
-    let consensus = simplex::max_payload_size::<Scheme, crate::block::Digest>(participants);
+    // Consensus runs on one sub-channel per epoch: its messages carry the
+    // sub-channel's prefix.
+    let consensus = commonware_p2p::utils::mux::prefixed(simplex::max_payload_size::<
+        Scheme,
+        crate::block::Digest,
+    >(participants));
     let blocks = marshal::max_payload_size::<marshal::standard::Standard<ConsensusBlock>, Scheme>(
         participants,
         &(),
@@ -133,15 +138,8 @@ where
     }
 }
 
-/// Runs one validator until its engine stops: opens (or reopens) its
-/// storage, replays the finalized chain, then starts marshal, block
-/// broadcast, backfill and simplex on `channels`.
-///
-/// Generic over the runtime and the network: the deterministic runtime with
-/// the simulated network in tests, tokio with authenticated TCP in the node
-/// (see [`super::start_tcp_validator`]). `peers` tells marshal whom it may
-/// fetch from; `blocker` lets consensus disconnect peers that misbehave.
-/// Finalized blocks reach `sink` in order; the mempool is pruned after each.
+/// Runs one validator until marshal or block broadcast stops, with a fixed
+/// set of peers (see [`run_validator_with_peer_sets`]).
 pub async fn run_validator<E, S, R, P, B, K>(
     context: E,
     config: ValidatorConfig,
@@ -159,18 +157,72 @@ where
     B: Blocker<PublicKey = PublicKey>,
     K: FinalizedSink,
 {
-    let scheme = signing_scheme(&config.genesis, &config.key)?;
+    run_validator_with_peer_sets(
+        context, config, channels, peers, blocker, FixedPeers, mempool, sink,
+    )
+    .await
+}
+
+/// Where a node stands in the epochs: the set it follows and its engine.
+struct Epochs<T> {
+    current: Option<EpochSet>,
+    engine: Option<Handle<()>>,
+    schemes: EpochSchemes,
+    tracker: T,
+}
+
+/// Runs one node until marshal or block broadcast stops: opens (or
+/// reopens) its storage, replays the finalized chain, then starts marshal,
+/// block broadcast and backfill, and one simplex engine per consensus epoch
+/// in which its key is in the validator set.
+///
+/// When the last block of an epoch is finalized, the state after it names
+/// the next epoch's set: the node registers that set's scheme with marshal,
+/// tells `tracker` the new peer set, stops the old epoch's engine and, if it
+/// is a member, starts the new epoch's engine on that epoch's sub-channels,
+/// its genesis the boundary block. A node outside the current set follows
+/// the chain by asking the set's validators for each next finalized block.
+///
+/// Generic over the runtime and the network: the deterministic runtime with
+/// the simulated network in tests, tokio with authenticated TCP in the node
+/// (see [`super::start_tcp_validator`]). `peers` tells marshal whom it may
+/// fetch from; `blocker` lets consensus disconnect peers that misbehave.
+/// Finalized blocks reach `sink` in order; the mempool is pruned after each.
+#[allow(clippy::too_many_arguments)]
+pub async fn run_validator_with_peer_sets<E, S, R, P, B, T, K>(
+    context: E,
+    config: ValidatorConfig,
+    channels: Channels<S, R>,
+    peers: P,
+    blocker: B,
+    tracker: T,
+    mempool: SharedMempool,
+    sink: K,
+) -> Result<(), ConsensusError>
+where
+    E: Clock + Spawner + Storage + Metrics + CryptoRng,
+    S: Sender<PublicKey = PublicKey>,
+    R: Receiver<PublicKey = PublicKey>,
+    P: Provider<PublicKey = PublicKey>,
+    B: Blocker<PublicKey = PublicKey>,
+    T: PeerSets,
+    K: FinalizedSink,
+{
     let public_key = private_key(&config.key)?.public_key();
     let prefix = config.partition_prefix.clone();
     let timeouts = config.timeouts;
     let fetch_timeout = NonZeroDuration::new(timeouts.fetch)
         .ok_or_else(|| ConsensusError::Network("fetch timeout must be positive".into()))?;
     let genesis = genesis_block(&config.genesis);
+    let epocher = epochs::epocher(&config.genesis);
     let shared = Shared::new(Executor::new(&genesis, config.genesis.clone()));
+    let (boundaries, mut boundary_rx) = mpsc::unbounded();
     let mut finalizer = Finalizer {
         shared: shared.clone(),
         mempool: mempool.clone(),
         sink,
+        boundaries,
+        epoch_length: config.genesis.state().economics.validator_epoch_length,
     };
 
     // Marshal's durable archives: finalization certificates and finalized
@@ -198,6 +250,13 @@ where
     if replayed > 0 {
         info!(height = replayed, "replayed finalized blocks");
     }
+    // The epoch to enter: the one after the last boundary replayed, or the
+    // genesis epoch.
+    let mut last = (Arc::new(config.genesis.clone()), genesis.digest());
+    while let Ok(boundary) = boundary_rx.try_recv() {
+        last = boundary;
+    }
+    let mut entry = Some(last);
 
     // Backfill of missing blocks and block broadcast, both owned by marshal.
     let resolver = marshal_resolver::init(
@@ -217,7 +276,7 @@ where
     let (broadcast, buffer) = buffered::Engine::<_, _, ConsensusBlock, _, _>::new(
         context.child("broadcast"),
         buffered::Config {
-            public_key,
+            public_key: public_key.clone(),
             mailbox_size: MAILBOX_SIZE,
             deque_size: 16,
             priority: false,
@@ -228,13 +287,14 @@ where
     );
     let mut broadcast = broadcast.start(channels.broadcast);
 
+    let schemes = EpochSchemes::default();
     let (actor, mailbox, _) = Actor::init(
         context.child("marshal"),
         finalizations,
         blocks,
         marshal::Config {
-            provider: ConstantProvider::new(scheme.clone()),
-            epocher: FixedEpocher::new(EPOCH_LENGTH),
+            provider: schemes.clone(),
+            epocher: epocher.clone(),
             start: Start::Genesis(Digested::precomputed(genesis.clone(), genesis.digest())),
             partition_prefix: format!("{prefix}-marshal"),
             mailbox_size: MAILBOX_SIZE,
@@ -254,56 +314,145 @@ where
     let mut marshal = actor.start(finalizer, buffer, resolver);
 
     let app = App {
-        shared,
+        shared: shared.clone(),
         chain_id: config.chain_id(),
         me: config.key.account_id(),
         mempool,
         limits: config.limits,
         idle_block: config.timeouts.idle_block,
     };
-    let wrapper = Inline::new(
-        context.child("application"),
-        app,
-        mailbox,
-        FixedEpocher::new(EPOCH_LENGTH),
-    );
-    let engine = simplex::Engine::new(
-        context.child("simplex"),
-        simplex::Config {
-            scheme,
-            elector: RoundRobin::<Sha256>::default(),
-            blocker,
-            automaton: wrapper.clone(),
-            relay: wrapper.clone(),
-            reporter: wrapper,
-            strategy: Sequential,
-            partition: format!("{prefix}-simplex"),
-            mailbox_size: MAILBOX_SIZE,
-            epoch: Epoch::zero(),
-            floor: Floor::Genesis(genesis.digest()),
-            replay_buffer: BUFFER,
-            write_buffer: BUFFER,
-            page_cache,
-            leader_timeout: timeouts.leader,
-            certification_timeout: timeouts.certification,
-            timeout_retry: timeouts.retry,
-            view_retention: ViewDelta::new(VIEW_RETENTION),
-            skip: SkipPolicy::Enabled {
-                timeout: timeouts.skip,
-                budget: SkipBudget::Participants,
-            },
-            fetch_timeout,
-            fetch_retry_delay: timeouts.fetch / 10,
-            forward: ForwardPolicy::Disabled,
-            track_historical_votes: false,
-        },
-    );
-    let mut engine = engine.start(channels.votes, channels.certificates, channels.resolver);
+    let wrapper = Inline::new(context.child("application"), app, mailbox.clone(), epocher);
 
-    select! {
-        result = &mut engine => warn!(?result, "consensus engine stopped"),
-        result = &mut marshal => warn!(?result, "marshal stopped"),
-        result = &mut broadcast => warn!(?result, "block broadcast stopped"),
+    // The three consensus channels, split into one sub-channel per epoch.
+    let (votes_mux, mut votes) = Muxer::new(
+        context.child("votes_mux"),
+        channels.votes.0,
+        channels.votes.1,
+    );
+    let _votes_mux = votes_mux.start();
+    let (certificates_mux, mut certificates) = Muxer::new(
+        context.child("certificates_mux"),
+        channels.certificates.0,
+        channels.certificates.1,
+    );
+    let _certificates_mux = certificates_mux.start();
+    let (resolver_mux, mut resolvers) = Muxer::new(
+        context.child("resolver_mux"),
+        channels.resolver.0,
+        channels.resolver.1,
+    );
+    let _resolver_mux = resolver_mux.start();
+
+    let mut epochs = Epochs {
+        current: None,
+        engine: None,
+        schemes,
+        tracker,
+    };
+    let chain_id = config.chain_id();
+    let mut last_finalized = 0;
+    loop {
+        if let Some((ledger, floor)) = entry.take() {
+            let set = EpochSet::of(&ledger)?;
+            let epoch = set.epoch;
+            let signer = set.contains(&public_key);
+            let scheme = set.scheme(&chain_id, &config.key)?;
+            epochs
+                .schemes
+                .register(Epoch::new(epoch), scheme.clone(), signer);
+            epochs.tracker.track(epoch, &set, epochs.current.as_ref());
+            if let Some(old) = epochs.engine.take() {
+                old.abort();
+            }
+            info!(
+                epoch,
+                validators = set.keys.len(),
+                member = signer,
+                "entering epoch"
+            );
+            if signer {
+                let sub = |e: std::result::Result<_, commonware_p2p::utils::mux::Error>| {
+                    e.map_err(|e| ConsensusError::Network(e.to_string()))
+                };
+                let channel = epoch;
+                let v = sub(votes.register(channel).await)?;
+                let c = sub(certificates.register(channel).await)?;
+                let r = sub(resolvers.register(channel).await)?;
+                let partition = if epoch == 0 {
+                    format!("{prefix}-simplex")
+                } else {
+                    format!("{prefix}-simplex-e{epoch}")
+                };
+                let engine = simplex::Engine::new(
+                    context.child("simplex").with_attribute("epoch", epoch),
+                    simplex::Config {
+                        scheme,
+                        elector: RoundRobin::<Sha256>::default(),
+                        blocker: blocker.clone(),
+                        automaton: wrapper.clone(),
+                        relay: wrapper.clone(),
+                        reporter: wrapper.clone(),
+                        strategy: Sequential,
+                        partition,
+                        mailbox_size: MAILBOX_SIZE,
+                        epoch: Epoch::new(epoch),
+                        floor: Floor::Genesis(floor),
+                        replay_buffer: BUFFER,
+                        write_buffer: BUFFER,
+                        page_cache: page_cache.clone(),
+                        leader_timeout: timeouts.leader,
+                        certification_timeout: timeouts.certification,
+                        timeout_retry: timeouts.retry,
+                        view_retention: ViewDelta::new(VIEW_RETENTION),
+                        skip: SkipPolicy::Enabled {
+                            timeout: timeouts.skip,
+                            budget: SkipBudget::Participants,
+                        },
+                        fetch_timeout,
+                        fetch_retry_delay: timeouts.fetch / 10,
+                        forward: ForwardPolicy::Disabled,
+                        track_historical_votes: false,
+                    },
+                );
+                epochs.engine = Some(engine.start(v, c, r));
+            }
+            epochs.current = Some(set);
+        }
+        select! {
+            boundary = boundary_rx.next() => match boundary {
+                Some(boundary) => entry = Some(boundary),
+                None => break,
+            },
+            _ = context.sleep(timeouts.fetch / 2) => {
+                // Outside the set (or stalled, say in an epoch the others
+                // have left): ask the set's validators for the next blocks.
+                let finalized = shared.executor().finalized().0;
+                let stalled = finalized == last_finalized;
+                last_finalized = finalized;
+                if (epochs.engine.is_none() || stalled)
+                    && let Some(set) = &epochs.current
+                {
+                    let targets: Vec<PublicKey> =
+                        set.keys.iter().filter(|k| **k != public_key).cloned().collect();
+                    if let Ok(targets) = NonEmptyVec::try_from(targets) {
+                        for height in finalized + 1..=finalized + FOLLOW_AHEAD {
+                            mailbox.hint_finalized(Height::new(height), targets.clone());
+                        }
+                    }
+                }
+            },
+            result = &mut marshal => {
+                warn!(?result, "marshal stopped");
+                break;
+            },
+            result = &mut broadcast => {
+                warn!(?result, "block broadcast stopped");
+                break;
+            },
+        }
+    }
+    if let Some(engine) = epochs.engine.take() {
+        engine.abort();
     }
     Ok(())
 }

@@ -12,15 +12,18 @@
 //! `tokio::spawn`, no wall clock), so under the deterministic runtime a seed
 //! fixes the whole run.
 //!
-//! # Validator set
+//! # Validator sets
 //!
-//! The genesis validators' consensus keys (ed25519 public keys, which is
-//! what our [`AccountId`]s are) form the set for the whole chain: one epoch.
-//! Changing the set by stake means starting a new engine per epoch, which is
-//! not done yet.
+//! Consensus keys are ed25519 public keys, which is what our [`AccountId`]s
+//! are. The genesis validators sign epoch 0; from then on the ledger picks
+//! each epoch's set from validator bonds at the previous epoch's last block
+//! (see `plexus_ledger::validators`), and the node runs one simplex engine
+//! per epoch while marshal delivers blocks across epochs (see
+//! [`run_validator_with_peer_sets`] and [`epochs`]).
 
 mod application;
 mod engine;
+pub mod epochs;
 mod tcp;
 
 use std::sync::Arc;
@@ -36,7 +39,7 @@ use thiserror::Error;
 use crate::block::ConsensusBlock;
 use crate::execution::BlockLimits;
 
-pub use engine::{Channels, max_message_size, run_validator};
+pub use engine::{Channels, max_message_size, run_validator, run_validator_with_peer_sets};
 pub use tcp::{TcpValidatorConfig, start_tcp_validator};
 
 /// The simplex signing scheme for an ed25519 validator set.

@@ -3,6 +3,7 @@
 //! authenticated, encrypted TCP p2p between the genesis validators at known
 //! addresses.
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::num::{NonZeroU32, NonZeroUsize};
@@ -11,7 +12,7 @@ use std::time::Duration;
 
 use commonware_cryptography::{ChaCha20Poly1305, Signer as _};
 use commonware_macros::select;
-use commonware_p2p::{Address, AddressableManager as _, authenticated::lookup};
+use commonware_p2p::{Address, AddressableManager, authenticated::lookup};
 use commonware_runtime::{Quota, Runner as _, Spawner as _, Supervisor as _, tokio};
 use commonware_stream::{
     cups::{self, Cups},
@@ -19,12 +20,13 @@ use commonware_stream::{
 };
 use commonware_utils::ordered::Map;
 use plexus_primitives::AccountId;
-use tracing::info;
+use tracing::{info, warn};
 
+use super::epochs::{EpochSet, PeerSets};
 use super::{
     CHANNEL_BACKFILL, CHANNEL_BROADCAST, CHANNEL_CERTIFICATES, CHANNEL_RESOLVER, CHANNEL_VOTES,
-    Channels, ConsensusError, FinalizedSink, ValidatorConfig, max_message_size, private_key,
-    public_key, run_validator,
+    Channels, ConsensusError, FinalizedSink, PublicKey, ValidatorConfig, max_message_size,
+    private_key, public_key, run_validator_with_peer_sets,
 };
 use crate::mempool::SharedMempool;
 
@@ -76,8 +78,19 @@ pub fn start_tcp_validator<K: FinalizedSink>(
             addresses.push((key, Address::from(*address)));
         }
     }
+    let known: BTreeMap<PublicKey, SocketAddr> = addresses
+        .iter()
+        .filter_map(|(k, a)| match a {
+            Address::Symmetric(socket) => Some((k.clone(), *socket)),
+            _ => None,
+        })
+        .collect();
     let peers = Map::from_iter_dedup(addresses);
-    let participants = NonZeroUsize::new(peers.len()).unwrap_or(NonZeroUsize::MIN);
+    let max_validators = usize::from(config.validator.genesis.state().economics.max_validators);
+    // Room for two sets at once (the current epoch's and the previous one),
+    // each as large as the configured peers. (The network sizes its buffers
+    // by this bound, so it is not taken from `max_validators` outright.)
+    let participants = NonZeroUsize::new(2 * peers.len()).unwrap_or(NonZeroUsize::MIN);
     let chain_id = config.validator.chain_id();
     let mut namespace = b"plexus-p2p/".to_vec();
     namespace.extend_from_slice(chain_id.as_str().as_bytes());
@@ -90,7 +103,8 @@ pub fn start_tcp_validator<K: FinalizedSink>(
         },
         cups::Version::V1,
     );
-    let message_size = max_message_size(u32::try_from(peers.len()).unwrap_or(u32::MAX));
+    let message_size =
+        max_message_size(u32::try_from(peers.len().max(max_validators)).unwrap_or(u32::MAX));
     let p2p = if config.local {
         lookup::Config::local
     } else {
@@ -122,12 +136,19 @@ pub fn start_tcp_validator<K: FinalizedSink>(
         };
         let mut network = network.start();
         info!(listen = %config.listen, "p2p started");
-        let validator = run_validator(
+        let tracker = AddressedPeers {
+            oracle: oracle.clone(),
+            me,
+            known,
+            max: participants.get().saturating_sub(1),
+        };
+        let validator = run_validator_with_peer_sets(
             context.child("validator"),
             config.validator,
             channels,
             oracle.clone(),
             oracle,
+            tracker,
             mempool,
             sink,
         );
@@ -140,6 +161,45 @@ pub fn start_tcp_validator<K: FinalizedSink>(
         let _ = context.stop(0, Some(Duration::from_secs(10))).await;
         result
     })
+}
+
+/// Tracks each epoch's peers on the TCP network at the addresses their
+/// bonds announce (`ip:port`), else at the addresses configured for them.
+/// At most `max` peers besides this node (the network's bound per set):
+/// the current set first, then as many of the previous set as fit.
+struct AddressedPeers<M> {
+    oracle: M,
+    me: PublicKey,
+    known: BTreeMap<PublicKey, SocketAddr>,
+    max: usize,
+}
+
+impl<M: AddressableManager<PublicKey = PublicKey>> PeerSets for AddressedPeers<M> {
+    fn track(&mut self, epoch: u64, current: &EpochSet, previous: Option<&EpochSet>) {
+        let sets = std::iter::once(current).chain(previous);
+        let mut peers: Vec<(PublicKey, Address)> = Vec::new();
+        for (key, announced) in sets.flat_map(|s| s.addresses.iter()) {
+            if *key == self.me || peers.iter().any(|(k, _)| k == key) {
+                continue;
+            }
+            if peers.len() == self.max {
+                warn!(epoch, peer = %key, "peer set full: not tracking this validator");
+                continue;
+            }
+            let address = announced
+                .as_deref()
+                .and_then(|a| a.parse::<SocketAddr>().ok())
+                .or_else(|| self.known.get(key).copied());
+            match address {
+                Some(address) => peers.push((key.clone(), Address::from(address))),
+                None => warn!(epoch, peer = %key, "no address for validator"),
+            }
+        }
+        if let Some(me) = self.known.get(&self.me) {
+            peers.push((self.me.clone(), Address::from(*me)));
+        }
+        let _ = self.oracle.track(epoch, Map::from_iter_dedup(peers));
+    }
 }
 
 #[cfg(test)]

@@ -12,7 +12,8 @@ use jsonrpsee::core::SubscriptionResult;
 use jsonrpsee::proc_macros::rpc;
 use jsonrpsee::types::ErrorObjectOwned;
 use plexus_ledger::{
-    Account, CommitInfo, NeuronInfo, PoolInfo, StakeInfo, SubnetInfo, SubnetParams, WeightsInfo,
+    Account, CommitInfo, NeuronInfo, PoolInfo, StakeInfo, SubnetInfo, SubnetParams, ValidatorSets,
+    WeightsInfo,
 };
 use plexus_primitives::{AccountId, Hash};
 
@@ -71,6 +72,11 @@ pub trait PlexusApi {
     /// A subnet's pending weight commits.
     #[method(name = "pendingCommits")]
     async fn pending_commits(&self, netuid: u16) -> Result<Vec<CommitInfo>, ErrorObjectOwned>;
+
+    /// The chain validators: the current consensus epoch's set and the set
+    /// the bonds would choose if the epoch ended now.
+    #[method(name = "validatorSets")]
+    async fn validator_sets(&self) -> Result<ValidatorSets, ErrorObjectOwned>;
 
     /// A finalized block by height.
     #[method(name = "block")]

@@ -12,7 +12,8 @@ use jsonrpsee::server::{
 use jsonrpsee::types::ErrorObjectOwned;
 use plexus_ledger::commitment;
 use plexus_ledger::{
-    Account, CommitInfo, NeuronInfo, PoolInfo, StakeInfo, SubnetInfo, SubnetParams, WeightsInfo,
+    Account, CommitInfo, NeuronInfo, PoolInfo, StakeInfo, SubnetInfo, SubnetParams, ValidatorSets,
+    WeightsInfo,
 };
 use plexus_primitives::{AccountId, Hash, NetUid, SignedTransaction};
 use tokio::sync::broadcast::error::RecvError;
@@ -230,6 +231,10 @@ impl PlexusApiServer for RpcServer {
 
     async fn stakes(&self, coldkey: AccountId) -> Result<Vec<StakeInfo>, ErrorObjectOwned> {
         Ok(self.store.ledger().state().stakes_of(&coldkey))
+    }
+
+    async fn validator_sets(&self) -> Result<ValidatorSets, ErrorObjectOwned> {
+        Ok(self.store.ledger().state().validator_sets())
     }
 
     async fn pending_commits(&self, netuid: u16) -> Result<Vec<CommitInfo>, ErrorObjectOwned> {

@@ -1,0 +1,267 @@
+//! Chain validators: bonds, and the set that runs consensus in each epoch.
+//!
+//! Consensus epochs are `validator_epoch_length` blocks long and aligned on
+//! heights the way commonware's `FixedEpocher` counts them: epoch `e` holds
+//! heights `e·L ..= e·L + L − 1`, so epoch 0 holds genesis (height 0) and
+//! blocks `1 ..= L − 1`.
+//!
+//! The rules:
+//! - The genesis validators are epoch 0's set, bonded or not.
+//! - [`plexus_primitives::Call::BondValidator`] locks tokens from the
+//!   signer's balance as a consensus key's bond (the first bonder owns it;
+//!   later bonds add to it and refresh its address).
+//! - [`plexus_primitives::Call::UnbondValidator`] moves tokens from the bond
+//!   to *unbonding*: they stop counting toward the next set at once but stay
+//!   locked until the end of the current epoch, so a validator's stake stays
+//!   at risk for the whole epoch it serves in.
+//! - At the last block of each epoch (height `h` with `(h + 1) % L == 0`),
+//!   after that block's transactions, the next epoch's set is chosen: the
+//!   `max_validators` largest bonds (ties broken by the smaller key), in key
+//!   order. With no bond at all the set stays as it is, so it is never
+//!   empty. Then unbonding tokens go back to their owners and empty bonds
+//!   are removed. Only there does the set change: a member of the current
+//!   set cannot leave (or be pushed out) mid-epoch.
+
+use plexus_primitives::{AccountId, Balance, MAX_VALIDATOR_ADDRESS_LEN};
+use serde::{Deserialize, Serialize};
+
+use crate::calls::Origin;
+use crate::error::TxError;
+use crate::genesis::GenesisValidator;
+use crate::state::State;
+
+/// A chain validator's bond.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ValidatorBond {
+    /// The account that bonded and alone may add to or unbond it.
+    pub owner: AccountId,
+    /// Where the validator listens for peers, `host:port`.
+    pub address: String,
+    /// Tokens bonded that count toward the next set.
+    pub amount: Balance,
+    /// Tokens unbonded, paid back to the owner at the end of the epoch.
+    pub unbonding: Balance,
+}
+
+/// One seat of a validator set, with the bond behind it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ValidatorSeat {
+    /// The consensus key.
+    pub consensus_key: AccountId,
+    /// Where it listens for peers, if known.
+    pub address: Option<String>,
+    /// Its bond counting toward the next set (zero for an unbonded genesis validator).
+    pub bond: Balance,
+}
+
+/// The validator sets at a glance.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ValidatorSets {
+    /// The consensus epoch of the next block.
+    pub epoch: u64,
+    /// Blocks per consensus epoch.
+    pub epoch_length: u64,
+    /// The first height of `epoch`.
+    pub first_height: u64,
+    /// The last height of `epoch`: the block that chooses the next set.
+    pub last_height: u64,
+    /// The set that signs `epoch`'s blocks, in key order.
+    pub current: Vec<ValidatorSeat>,
+    /// The set the bonds would choose if the epoch ended now, in key order.
+    pub next: Vec<ValidatorSeat>,
+}
+
+/// The consensus epoch holding `height`.
+pub fn epoch_of(height: u64, epoch_length: u64) -> u64 {
+    height / epoch_length.max(2)
+}
+
+/// Whether `height` is the last block of its consensus epoch.
+pub fn is_epoch_end(height: u64, epoch_length: u64) -> bool {
+    height
+        .checked_add(1)
+        .is_some_and(|h| h % epoch_length.max(2) == 0)
+}
+
+/// Locks `amount` of the signer's balance as `consensus_key`'s bond.
+pub fn bond(
+    state: &mut State,
+    origin: Origin,
+    consensus_key: &AccountId,
+    address: &str,
+    amount: Balance,
+) -> Result<(), TxError> {
+    if amount.is_zero() {
+        return Err(TxError::ZeroAmount);
+    }
+    if address.is_empty() || address.len() > MAX_VALIDATOR_ADDRESS_LEN {
+        return Err(TxError::InvalidValidatorAddress);
+    }
+    let current = state.bonds.get(consensus_key);
+    if let Some(b) = current
+        && b.owner != origin.signer
+    {
+        return Err(TxError::BondOwnedByAnother(*consensus_key));
+    }
+    let total = current
+        .map_or(Balance::ZERO, |b| b.amount)
+        .checked_add(amount)
+        .ok_or(TxError::Overflow)?;
+    state.ensure_funds(&origin.signer, amount)?;
+    state.debit(&origin.signer, amount)?;
+    let entry = state
+        .bonds
+        .entry(*consensus_key)
+        .or_insert_with(|| ValidatorBond {
+            owner: origin.signer,
+            address: String::new(),
+            amount: Balance::ZERO,
+            unbonding: Balance::ZERO,
+        });
+    entry.amount = total;
+    entry.address = address.to_owned();
+    Ok(())
+}
+
+/// Moves `amount` of a bond the signer owns to unbonding.
+pub fn unbond(
+    state: &mut State,
+    origin: Origin,
+    consensus_key: &AccountId,
+    amount: Balance,
+) -> Result<(), TxError> {
+    if amount.is_zero() {
+        return Err(TxError::ZeroAmount);
+    }
+    let bond = state
+        .bonds
+        .get_mut(consensus_key)
+        .ok_or(TxError::NoBond(*consensus_key))?;
+    if bond.owner != origin.signer {
+        return Err(TxError::BondOwnedByAnother(*consensus_key));
+    }
+    let rest = bond
+        .amount
+        .checked_sub(amount)
+        .ok_or(TxError::InsufficientBond {
+            requested: amount,
+            available: bond.amount,
+        })?;
+    let unbonding = bond
+        .unbonding
+        .checked_add(amount)
+        .ok_or(TxError::Overflow)?;
+    bond.amount = rest;
+    bond.unbonding = unbonding;
+    Ok(())
+}
+
+/// The set the bonds choose now: the `max_validators` largest bonds (ties
+/// to the smaller key), in key order; the current set if nothing is bonded.
+pub fn next_set(state: &State) -> Vec<GenesisValidator> {
+    let mut ranked: Vec<(&AccountId, &ValidatorBond)> = state
+        .bonds
+        .iter()
+        .filter(|(_, b)| !b.amount.is_zero())
+        .collect();
+    if ranked.is_empty() {
+        return state.validators.clone();
+    }
+    // Larger bond first; equal bonds by key (the map's order, kept by the stable sort).
+    ranked.sort_by_key(|(_, b)| std::cmp::Reverse(b.amount));
+    ranked.truncate(usize::from(state.economics.max_validators.max(1)));
+    ranked.sort_by_key(|(key, _)| **key);
+    ranked
+        .into_iter()
+        .map(|(key, b)| GenesisValidator {
+            consensus_key: *key,
+            address: Some(b.address.clone()),
+        })
+        .collect()
+}
+
+/// At the last block of an epoch: chooses the next set, pays unbonding
+/// tokens back and drops empty bonds. Returns whether the epoch ended.
+pub fn end_of_block(state: &mut State, height: u64) -> bool {
+    if !is_epoch_end(height, state.economics.validator_epoch_length) {
+        return false;
+    }
+    state.validators = next_set(state);
+    let mut paid: Vec<(AccountId, AccountId, Balance)> = Vec::new();
+    for (key, b) in &state.bonds {
+        if !b.unbonding.is_zero() {
+            paid.push((*key, b.owner, b.unbonding));
+        }
+    }
+    for (key, owner, amount) in paid {
+        // A credit cannot overflow (balances never exceed the supply); if
+        // it somehow did, the tokens simply stay unbonding.
+        if state.credit(&owner, amount).is_ok()
+            && let Some(b) = state.bonds.get_mut(&key)
+        {
+            b.unbonding = Balance::ZERO;
+        }
+    }
+    state
+        .bonds
+        .retain(|_, b| !b.amount.is_zero() || !b.unbonding.is_zero());
+    true
+}
+
+impl State {
+    /// The consensus epoch of the next block.
+    pub fn validator_epoch(&self) -> u64 {
+        epoch_of(
+            self.height.saturating_add(1),
+            self.economics.validator_epoch_length,
+        )
+    }
+
+    /// Tokens locked in validator bonds, unbonding included.
+    pub fn bonded(&self) -> u128 {
+        self.bonds
+            .values()
+            .map(|b| u128::from(b.amount.rao()) + u128::from(b.unbonding.rao()))
+            .sum()
+    }
+
+    /// The current and next validator sets.
+    pub fn validator_sets(&self) -> ValidatorSets {
+        let length = self.economics.validator_epoch_length.max(2);
+        let epoch = self.validator_epoch();
+        let seat = |v: &GenesisValidator| ValidatorSeat {
+            consensus_key: v.consensus_key,
+            address: v.address.clone(),
+            bond: self
+                .bonds
+                .get(&v.consensus_key)
+                .map_or(Balance::ZERO, |b| b.amount),
+        };
+        let first_height = epoch.saturating_mul(length);
+        ValidatorSets {
+            epoch,
+            epoch_length: length,
+            first_height,
+            last_height: first_height.saturating_add(length - 1),
+            current: self.validators.iter().map(seat).collect(),
+            next: next_set(self).iter().map(seat).collect(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn epochs_follow_the_fixed_epocher() {
+        assert_eq!(epoch_of(0, 10), 0);
+        assert_eq!(epoch_of(9, 10), 0);
+        assert_eq!(epoch_of(10, 10), 1);
+        assert!(!is_epoch_end(0, 10));
+        assert!(is_epoch_end(9, 10));
+        assert!(!is_epoch_end(10, 10));
+        assert!(is_epoch_end(19, 10));
+        assert!(!is_epoch_end(u64::MAX, 10));
+    }
+}

@@ -1,0 +1,252 @@
+//! Chain validators by bond: bonding, the set changing at the epoch
+//! boundary (and only there), unbonding paid back at the end of the epoch,
+//! and the books counting bonded tokens.
+
+#![allow(clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::{Chain, TOKEN, balance, id, test_economics};
+use plexus_ledger::{Economics, TxError, ValidatorSeat};
+use plexus_primitives::{AccountId, Balance, Call};
+
+const EPOCH: u64 = 10;
+
+fn economics(max_validators: u16) -> Economics {
+    Economics {
+        validator_epoch_length: EPOCH,
+        max_validators,
+        ..test_economics()
+    }
+}
+
+fn bond(key: &str, tokens: u64) -> Call {
+    Call::BondValidator {
+        consensus_key: id(key),
+        address: format!("{key}.example:3000"),
+        amount: balance(tokens),
+    }
+}
+
+fn unbond(key: &str, tokens: u64) -> Call {
+    Call::UnbondValidator {
+        consensus_key: id(key),
+        amount: balance(tokens),
+    }
+}
+
+fn keys(seats: &[ValidatorSeat]) -> Vec<AccountId> {
+    seats.iter().map(|s| s.consensus_key).collect()
+}
+
+fn sorted(names: &[&str]) -> Vec<AccountId> {
+    let mut ids: Vec<AccountId> = names.iter().map(|n| id(n)).collect();
+    ids.sort();
+    ids
+}
+
+#[test]
+fn bond_join_at_the_boundary_then_unbond_and_leave() {
+    let mut chain = Chain::new(&["alice", "bob", "carol"], economics(2));
+    let genesis_set = vec![id("validator-node")];
+    let fee = chain.ledger.state().economics.min_fee.rao();
+    let sets = chain.ledger.state().validator_sets();
+    assert_eq!(
+        (sets.epoch, sets.first_height, sets.last_height),
+        (0, 0, EPOCH - 1)
+    );
+    assert_eq!(keys(&sets.current), genesis_set);
+    assert_eq!(
+        keys(&sets.next),
+        genesis_set,
+        "no bonds: the set stays as it is"
+    );
+
+    // Block 1: alice bonds v-a; the set does not move before the boundary.
+    let before = chain.balance("alice");
+    chain.ok("alice", bond("v-a", 100));
+    assert_eq!(chain.balance("alice"), before - 100 * TOKEN - fee);
+    chain.ok("bob", bond("v-b", 300));
+    chain.ok("carol", bond("v-c", 200));
+    // alice adds to her bond; bob may not touch it.
+    chain.ok("alice", bond("v-a", 50));
+    assert_eq!(
+        chain.send("bob", bond("v-a", 1)),
+        Err(TxError::BondOwnedByAnother(id("v-a")))
+    );
+    let sets = chain.ledger.state().validator_sets();
+    assert_eq!(keys(&sets.current), genesis_set);
+    assert_eq!(
+        keys(&sets.next),
+        sorted(&["v-b", "v-c"]),
+        "top two bonds by amount"
+    );
+    let seat = sets
+        .next
+        .iter()
+        .find(|s| s.consensus_key == id("v-b"))
+        .expect("v-b seated");
+    assert_eq!(seat.bond, balance(300));
+    assert_eq!(seat.address.as_deref(), Some("v-b.example:3000"));
+
+    // The boundary: the last block of epoch 0 chooses epoch 1's set.
+    chain.advance_to(EPOCH - 2);
+    assert_eq!(
+        keys(&chain.ledger.state().validator_sets().current),
+        genesis_set
+    );
+    chain.advance_to(EPOCH - 1);
+    let sets = chain.ledger.state().validator_sets();
+    assert_eq!(sets.epoch, 1);
+    assert_eq!(
+        (sets.first_height, sets.last_height),
+        (EPOCH, 2 * EPOCH - 1)
+    );
+    assert_eq!(keys(&sets.current), sorted(&["v-b", "v-c"]));
+
+    // carol unbonds everything mid-epoch: v-c keeps its seat until the
+    // boundary, its tokens stay locked until then, and v-a takes its place.
+    let carol = chain.balance("carol");
+    chain.ok("carol", unbond("v-c", 200));
+    assert_eq!(chain.balance("carol"), carol - fee);
+    assert_eq!(
+        chain.send("carol", unbond("v-c", 1)),
+        Err(TxError::InsufficientBond {
+            requested: balance(1),
+            available: Balance::ZERO
+        })
+    );
+    let sets = chain.ledger.state().validator_sets();
+    assert_eq!(keys(&sets.current), sorted(&["v-b", "v-c"]));
+    assert_eq!(keys(&sets.next), sorted(&["v-a", "v-b"]));
+    chain.advance_to(2 * EPOCH - 2);
+    assert_eq!(
+        chain.balance("carol"),
+        carol - fee,
+        "still locked (a refusal costs nothing)"
+    );
+    chain.advance_to(2 * EPOCH - 1);
+    assert_eq!(
+        chain.balance("carol"),
+        carol - fee + 200 * TOKEN,
+        "paid back"
+    );
+    assert!(!chain.ledger.state().bonds.contains_key(&id("v-c")));
+    assert_eq!(
+        keys(&chain.ledger.state().validator_sets().current),
+        sorted(&["v-a", "v-b"])
+    );
+
+    // Everyone leaves: the set never empties, it stays as it was.
+    chain.ok("alice", unbond("v-a", 150));
+    chain.ok("bob", unbond("v-b", 300));
+    chain.advance_to(3 * EPOCH - 1);
+    assert_eq!(
+        keys(&chain.ledger.state().validator_sets().current),
+        sorted(&["v-a", "v-b"])
+    );
+    assert!(chain.ledger.state().bonds.is_empty());
+}
+
+#[test]
+fn ties_go_to_the_smaller_key_and_refusals_change_nothing() {
+    let mut chain = Chain::new(&["alice", "bob", "carol"], economics(1));
+    chain.ok("alice", bond("v-a", 100));
+    chain.ok("bob", bond("v-b", 100));
+    let expected = sorted(&["v-a", "v-b"])[0];
+    assert_eq!(
+        keys(&chain.ledger.state().validator_sets().next),
+        vec![expected]
+    );
+
+    let refusals = [
+        (
+            "carol",
+            Call::BondValidator {
+                consensus_key: id("v-c"),
+                address: String::new(),
+                amount: balance(1),
+            },
+            TxError::InvalidValidatorAddress,
+        ),
+        (
+            "carol",
+            Call::BondValidator {
+                consensus_key: id("v-c"),
+                address: "x".repeat(65),
+                amount: balance(1),
+            },
+            TxError::InvalidValidatorAddress,
+        ),
+        ("carol", bond("v-c", 0), TxError::ZeroAmount),
+        (
+            "carol",
+            bond("v-c", 1_000_000),
+            TxError::InsufficientBalance {
+                needed: balance(1_000_000),
+                available: Balance::from_rao(
+                    chain.balance("carol") - chain.ledger.state().economics.min_fee.rao(),
+                ),
+            },
+        ),
+        ("carol", unbond("v-c", 1), TxError::NoBond(id("v-c"))),
+        (
+            "carol",
+            unbond("v-a", 1),
+            TxError::BondOwnedByAnother(id("v-a")),
+        ),
+        ("alice", unbond("v-a", 0), TxError::ZeroAmount),
+    ];
+    for (who, call, expected) in refusals {
+        assert_eq!(chain.send(who, call), Err(expected));
+    }
+}
+
+#[test]
+fn genesis_refuses_bad_validator_parameters() {
+    use plexus_ledger::{Genesis, GenesisError, GenesisValidator};
+    use plexus_primitives::ChainId;
+    let validator = |name: &str| GenesisValidator {
+        consensus_key: id(name),
+        address: None,
+    };
+    let genesis = |economics: Economics, validators: Vec<GenesisValidator>| Genesis {
+        chain_id: ChainId::new("plexus-test").expect("chain id"),
+        balances: Vec::new(),
+        validators,
+        economics,
+    };
+    assert!(matches!(
+        genesis(economics(4), vec![validator("a"), validator("a")]).validate(),
+        Err(GenesisError::DuplicateValidator(_))
+    ));
+    let mut e = economics(4);
+    e.validator_epoch_length = 1;
+    assert!(matches!(
+        genesis(e, vec![validator("a")]).validate(),
+        Err(GenesisError::InvalidEconomics(_))
+    ));
+    assert!(matches!(
+        genesis(economics(0), vec![validator("a")]).validate(),
+        Err(GenesisError::InvalidEconomics(_))
+    ));
+}
+
+#[test]
+fn bonds_are_in_the_state_root() {
+    let mut a = Chain::new(&["alice"], economics(4));
+    let mut b = Chain::new(&["alice"], economics(4));
+    let ra = {
+        a.ok("alice", bond("v-a", 10));
+        a.ledger.state_root()
+    };
+    let rb = {
+        b.ok("alice", bond("v-b", 10));
+        b.ledger.state_root()
+    };
+    assert_ne!(ra, rb);
+    let key = plexus_ledger::commitment::bond_key(&id("v-a"));
+    let (value, proof) = plexus_ledger::commitment::prove(a.ledger.state(), &key).expect("proof");
+    let value = value.expect("bond leaf");
+    assert!(proof.verify_member(&ra, &key, &value).is_ok());
+}

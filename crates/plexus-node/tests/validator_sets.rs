@@ -1,0 +1,347 @@
+//! Deterministic simulation of a validator-set change: four genesis
+//! validators; a fifth node bonds during epoch 0 and follows the chain as a
+//! non-validator, while one genesis validator bonds and unbonds again. At
+//! the boundary the fifth joins (its own simplex engine for epoch 1) and
+//! the unbonded one leaves; the chain keeps finalizing across the boundary
+//! and every validator agrees on blocks and state roots. Several seeds,
+//! twice per seed, with identical results.
+
+#![allow(clippy::unwrap_used, clippy::panic)] // helpers of a test fail loudly
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use commonware_p2p::simulated::{self, Link, Network, Oracle};
+use commonware_runtime::{
+    Clock as _, Quota, Runner as _, Spawner as _, Supervisor as _, deterministic,
+};
+use commonware_utils::{NZU32, NZUsize};
+use plexus_ledger::{Economics, Genesis, GenesisBalance, GenesisValidator, Ledger};
+use plexus_node::consensus::{
+    self, CHANNEL_BACKFILL, CHANNEL_BROADCAST, CHANNEL_CERTIFICATES, CHANNEL_RESOLVER,
+    CHANNEL_VOTES, Channels, Finalized, FinalizedSink, PublicKey, Timeouts, ValidatorConfig,
+    epochs::ManagedPeers, run_validator_with_peer_sets,
+};
+use plexus_node::mempool::{Mempool, MempoolLimits, SharedMempool};
+use plexus_primitives::{AccountId, Balance, Call, ChainId, Hash, Keypair, Transaction};
+
+/// Nodes: 0..4 are the genesis validators, 4 joins at epoch 1.
+const NODES: usize = 5;
+const GENESIS_VALIDATORS: usize = 4;
+const JOINER: usize = 4;
+const LEAVER: usize = 0;
+const EPOCH: u64 = 16;
+const SEEDS: [u64; 3] = [3, 11, 29];
+
+type Context = deterministic::Context;
+type Net = Oracle<PublicKey, Context>;
+
+#[derive(Clone, Default)]
+struct Recorder(Arc<Mutex<Vec<Finalized>>>);
+
+impl FinalizedSink for Recorder {
+    fn finalized(&mut self, block: Finalized) {
+        self.0.lock().unwrap().push(block);
+    }
+}
+
+impl Recorder {
+    fn height(&self) -> u64 {
+        self.0
+            .lock()
+            .unwrap()
+            .last()
+            .map_or(0, |f| f.block.header.height.0)
+    }
+
+    /// (height, block hash, state root, proposer) of every finalized block.
+    fn chain(&self) -> Vec<(u64, Hash, Hash, AccountId)> {
+        let blocks = self.0.lock().unwrap();
+        blocks
+            .iter()
+            .map(|f| {
+                let h = &f.block.header;
+                (h.height.0, f.hash, h.state_root, h.proposer)
+            })
+            .collect()
+    }
+
+    fn ledger_at(&self, height: u64) -> Arc<Ledger> {
+        let blocks = self.0.lock().unwrap();
+        blocks
+            .iter()
+            .find(|f| f.block.header.height.0 == height)
+            .map(|f| f.ledger.clone())
+            .unwrap()
+    }
+}
+
+fn node_key(i: usize) -> Keypair {
+    Keypair::from_seed([30 + i as u8; 32])
+}
+
+fn chain_id() -> ChainId {
+    ChainId::new("plexus-sets").unwrap()
+}
+
+fn address(i: usize) -> String {
+    format!("10.0.0.{i}:3000")
+}
+
+fn genesis() -> Ledger {
+    let genesis = Genesis {
+        chain_id: chain_id(),
+        // Every node's key is also its operator's account.
+        balances: (0..NODES)
+            .map(|i| GenesisBalance {
+                account: node_key(i).account_id(),
+                balance: Balance::from_rao(1_000 * Balance::UNIT.rao()),
+            })
+            .collect(),
+        validators: (0..GENESIS_VALIDATORS)
+            .map(|i| GenesisValidator {
+                consensus_key: node_key(i).account_id(),
+                address: Some(address(i)),
+            })
+            .collect(),
+        economics: Economics {
+            validator_epoch_length: EPOCH,
+            max_validators: 4,
+            ..Economics::default()
+        },
+    };
+    Ledger::from_genesis(&genesis).unwrap()
+}
+
+/// Nodes 1..=4 bond; node 0 bonds and then unbonds everything.
+fn bonds(ledger: &Ledger) -> Vec<plexus_primitives::SignedTransaction> {
+    let fee = ledger.state().economics.min_fee;
+    let tx = |i: usize, nonce: u64, call: Call| {
+        Transaction {
+            chain_id: chain_id(),
+            signer: node_key(i).account_id(),
+            nonce,
+            fee,
+            call,
+        }
+        .sign(&node_key(i))
+    };
+    let bond = |i: usize| Call::BondValidator {
+        consensus_key: node_key(i).account_id(),
+        address: address(i),
+        amount: Balance::from_rao((100 + i as u64) * Balance::UNIT.rao()),
+    };
+    let mut txs: Vec<_> = (0..NODES).map(|i| tx(i, 0, bond(i))).collect();
+    txs.push(tx(
+        LEAVER,
+        1,
+        Call::UnbondValidator {
+            consensus_key: node_key(LEAVER).account_id(),
+            amount: Balance::from_rao(100 * Balance::UNIT.rao()),
+        },
+    ));
+    txs
+}
+
+fn timeouts() -> Timeouts {
+    Timeouts {
+        leader: Duration::from_millis(500),
+        certification: Duration::from_millis(1_000),
+        retry: Duration::from_millis(500),
+        skip: Duration::from_millis(2_000),
+        fetch: Duration::from_millis(500),
+        idle_block: Duration::from_millis(100),
+    }
+}
+
+type SimChannels = Channels<simulated::Sender<PublicKey, Context>, simulated::Receiver<PublicKey>>;
+
+async fn channels(oracle: &Net, key: &PublicKey) -> SimChannels {
+    let control = oracle.control(key.clone());
+    let quota = Quota::per_second(NZU32!(100_000));
+    Channels {
+        votes: control.register(CHANNEL_VOTES, quota).await.unwrap(),
+        certificates: control.register(CHANNEL_CERTIFICATES, quota).await.unwrap(),
+        resolver: control.register(CHANNEL_RESOLVER, quota).await.unwrap(),
+        backfill: control.register(CHANNEL_BACKFILL, quota).await.unwrap(),
+        broadcast: control.register(CHANNEL_BROADCAST, quota).await.unwrap(),
+    }
+}
+
+async fn wait_for(context: &Context, recorders: &[&Recorder], height: u64) {
+    while recorders.iter().any(|r| r.height() < height) {
+        context.sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+struct Outcome {
+    chains: Vec<Vec<(u64, Hash, Hash, AccountId)>>,
+    audit: String,
+}
+
+fn simulate(seed: u64, target: u64) -> Outcome {
+    let config = deterministic::Config::new()
+        .with_seed(seed)
+        .with_timeout(Some(Duration::from_secs(600)));
+    deterministic::Runner::new(config).start(|context| async move {
+        let ledger = genesis();
+        let keys: Vec<PublicKey> = (0..NODES)
+            .map(|i| consensus::public_key(&node_key(i).account_id()).unwrap())
+            .collect();
+        let (network, oracle) = Network::new_with_peers(
+            context.child("network"),
+            simulated::Config {
+                max_size: consensus::max_message_size(NODES as u32),
+                max_peers_per_set: NZUsize!(2 * NODES),
+                disconnect_on_block: true,
+                tracked_peer_sets: NZUsize!(2),
+            },
+            keys.clone(),
+        )
+        .await;
+        network.start();
+
+        let mut recorders = Vec::new();
+        let mut mempools = Vec::new();
+        for (i, key) in keys.iter().enumerate() {
+            let channels = channels(&oracle, key).await;
+            let mempool = SharedMempool::new(Mempool::new(MempoolLimits::default()));
+            let recorder = Recorder::default();
+            let mut config = ValidatorConfig::new(ledger.clone(), node_key(i), format!("n{i}"));
+            config.timeouts = timeouts();
+            let (manager, blocker) = (oracle.manager(), oracle.control(key.clone()));
+            let tracker = ManagedPeers(oracle.manager());
+            let (pool, sink) = (mempool.clone(), recorder.clone());
+            context
+                .child("node")
+                .with_attribute("index", i)
+                .spawn(move |ctx| async move {
+                    run_validator_with_peer_sets(
+                        ctx, config, channels, manager, blocker, tracker, pool, sink,
+                    )
+                    .await
+                    .unwrap();
+                });
+            recorders.push(recorder);
+            mempools.push(mempool);
+        }
+        for tx in bonds(&ledger) {
+            for mempool in &mempools {
+                mempool.lock().insert(tx.clone(), &ledger).unwrap();
+            }
+        }
+        let link = Link {
+            latency: Duration::from_millis(20),
+            jitter: Duration::from_millis(5),
+            success_rate: commonware_utils::probability!(1.0),
+        };
+        for a in &keys {
+            for b in &keys {
+                if a != b {
+                    oracle
+                        .add_link(a.clone(), b.clone(), link.clone())
+                        .await
+                        .unwrap();
+                }
+            }
+        }
+
+        let stayers: Vec<&Recorder> = recorders
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != LEAVER)
+            .map(|(_, r)| r)
+            .collect();
+        wait_for(&context, &stayers, target).await;
+        let chains: Vec<_> = stayers
+            .iter()
+            .map(|r| {
+                r.chain()
+                    .into_iter()
+                    .take(target as usize)
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        check(&chains, &stayers, &recorders[LEAVER], target);
+        Outcome {
+            chains,
+            audit: context.auditor().state(),
+        }
+    })
+}
+
+fn check(
+    chains: &[Vec<(u64, Hash, Hash, AccountId)>],
+    stayers: &[&Recorder],
+    leaver: &Recorder,
+    target: u64,
+) {
+    for chain in chains {
+        let heights: Vec<u64> = chain.iter().map(|c| c.0).collect();
+        assert_eq!(heights, (1..=target).collect::<Vec<_>>());
+        assert_eq!(chain, &chains[0], "nodes disagree");
+    }
+    // The leaver agrees on everything it finalized.
+    let left = leaver.chain();
+    assert!(
+        left.len() >= (EPOCH - 1) as usize,
+        "the leaver finalized epoch 0"
+    );
+    for (mine, theirs) in left.iter().zip(&chains[0]) {
+        assert_eq!(mine, theirs, "the leaver disagrees");
+    }
+    let joiner = node_key(JOINER).account_id();
+    let leaving = node_key(LEAVER).account_id();
+    for recorder in stayers {
+        let boundary = recorder.ledger_at(EPOCH - 1);
+        let set: Vec<AccountId> = boundary
+            .state()
+            .validators
+            .iter()
+            .map(|v| v.consensus_key)
+            .collect();
+        assert!(set.contains(&joiner), "the joiner is in epoch 1's set");
+        assert!(
+            !set.contains(&leaving),
+            "the leaver is out of epoch 1's set"
+        );
+        assert_eq!(set.len(), 4);
+        let before = recorder.ledger_at(EPOCH - 2);
+        assert!(
+            before
+                .state()
+                .validators
+                .iter()
+                .any(|v| v.consensus_key == leaving),
+            "the set changes only at the boundary"
+        );
+        let last = recorder.ledger_at(target);
+        assert_eq!(last.state_root(), chains[0][target as usize - 1].2);
+        assert!(last.state().check_books().is_ok());
+    }
+    // Epoch 0 blocks come from genesis validators only; after the boundary
+    // the joiner proposes and the leaver does not.
+    let chain = &chains[0];
+    assert!(chain.iter().filter(|c| c.0 < EPOCH).all(|c| c.3 != joiner));
+    let after: Vec<&AccountId> = chain
+        .iter()
+        .filter(|c| c.0 >= EPOCH)
+        .map(|c| &c.3)
+        .collect();
+    assert!(
+        after.iter().all(|p| **p != leaving),
+        "the leaver proposed after leaving"
+    );
+    assert!(after.contains(&&joiner), "the joiner never proposed");
+}
+
+#[test]
+fn a_validator_joins_and_one_leaves_at_the_epoch_boundary() {
+    let target = 2 * EPOCH + 4;
+    for seed in SEEDS {
+        let first = simulate(seed, target);
+        let second = simulate(seed, target);
+        assert_eq!(first, second, "seed {seed} is not deterministic");
+    }
+}
