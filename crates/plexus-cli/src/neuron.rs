@@ -163,8 +163,7 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 pub fn miner(cmd: MinerCommand, rpc: RpcArgs) -> anyhow::Result<()> {
     let MinerCommand::Run(args) = cmd;
     crate::node::init_logging();
-    let (hotkey, coldkey) = keys(&args.neuron.keys)?;
-    let runtime = runtime()?;
+    // Bad flags are reported before any password is asked for.
     let upstream = match args.backend.as_str() {
         "embedded" => None,
         url => Some(
@@ -172,6 +171,8 @@ pub fn miner(cmd: MinerCommand, rpc: RpcArgs) -> anyhow::Result<()> {
                 .map_err(|e| exit::input(e.to_string()))?,
         ),
     };
+    let (hotkey, coldkey) = keys(&args.neuron.keys)?;
+    let runtime = runtime()?;
     let threads = args.neuron.threads;
     let routes = match (args.work, upstream) {
         (Work::Text, Some(up)) => text_routes(Arc::new(up)),

@@ -102,6 +102,14 @@ impl Drop for Children {
 /// Runs `plexus up`.
 pub fn run(args: UpArgs) -> anyhow::Result<()> {
     let started = Instant::now();
+    let miners = usize::from(args.text_miners) + usize::from(args.embedding_miners);
+    if miners > MINER_WALLETS.len() {
+        return Err(exit::input(format!(
+            "{miners} miners asked for; a local network has {} development wallets for miners \
+             (lower --text-miners or --embedding-miners)",
+            MINER_WALLETS.len()
+        )));
+    }
     let home = match &args.home {
         Some(dir) => Home::at(dir),
         None => Home::from_env()?,

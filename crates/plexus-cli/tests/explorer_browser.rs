@@ -11,12 +11,13 @@
 
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
-use std::io::{BufRead, BufReader};
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::up::Up;
 /// The playwright-core release the check is pinned to.
 const PLAYWRIGHT: &str = "playwright-core@1.65.1";
 /// Text miners `plexus up` starts by default.
@@ -77,81 +78,6 @@ fn artifacts() -> PathBuf {
         });
     std::fs::create_dir_all(&dir).unwrap();
     dir
-}
-
-/// `plexus up` in the background; stderr lines go to a channel.
-struct Up {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-    seen: Vec<String>,
-}
-
-impl Up {
-    fn start(home: &Path, ports: u16) -> Self {
-        let port = |offset: u16| (ports + offset).to_string();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_plexus"))
-            .args([
-                "up",
-                "--plain",
-                "--gateway",
-                &format!("127.0.0.1:{}", port(0)),
-            ])
-            .args(["--rpc-port", &port(1), "--p2p-port", &port(3)])
-            .args(["--metrics-port", &port(5)])
-            .args(["--explorer", &format!("127.0.0.1:{}", port(7))])
-            .env("PLEXUS_HOME", home)
-            .env("PLEXUS_MODELS", plexus_models::testing::test_models_dir())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        Self {
-            child,
-            lines,
-            seen: Vec::new(),
-        }
-    }
-
-    fn wait_for(&mut self, needle: &str, within: Duration) {
-        let deadline = Instant::now() + within;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(line) if line.contains(needle) => return,
-                Ok(line) => self.seen.push(line),
-                Err(_) => panic!(
-                    "no line with {needle:?} within {within:?}; plexus up said:\n{}",
-                    self.seen.join("\n")
-                ),
-            }
-        }
-    }
-}
-
-impl Drop for Up {
-    fn drop(&mut self) {
-        // Ctrl-C, so `plexus up` stops its children too.
-        let _ = Command::new("kill")
-            .args(["-INT", &self.child.id().to_string()])
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < deadline {
-            if matches!(self.child.try_wait(), Ok(Some(_))) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 #[test]

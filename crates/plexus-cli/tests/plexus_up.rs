@@ -5,12 +5,13 @@
 
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+mod common;
 
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use common::up::Up;
 use serde_json::Value;
 
 /// The `openai` release the check is pinned to.
@@ -39,97 +40,6 @@ fn python_with_openai() -> PathBuf {
         std::fs::write(&ready, OPENAI).unwrap();
     }
     python
-}
-
-/// `plexus up` running in the background, its stderr lines forwarded to a channel.
-struct Up {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-    seen: Vec<String>,
-}
-
-impl Up {
-    fn start(home: &Path, ports: u16) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_plexus"))
-            .args([
-                "up",
-                "--plain",
-                "--gateway",
-                &format!("127.0.0.1:{}", ports),
-                "--rpc-port",
-                &(ports + 1).to_string(),
-                "--p2p-port",
-                &(ports + 3).to_string(),
-                "--metrics-port",
-                &(ports + 5).to_string(),
-            ])
-            .env("PLEXUS_HOME", home)
-            .env("PLEXUS_MODELS", plexus_models::testing::test_models_dir())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        Self {
-            child,
-            lines,
-            seen: Vec::new(),
-        }
-    }
-
-    /// Waits for a line containing `needle`; returns it.
-    fn wait_for(&mut self, needle: &str, within: Duration) -> String {
-        let deadline = Instant::now() + within;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(line) => {
-                    self.seen.push(line.clone());
-                    if line.contains(needle) {
-                        return line;
-                    }
-                }
-                Err(_) => panic!(
-                    "no line with {needle:?} within {within:?}; plexus up said:\n{}",
-                    self.seen.join("\n")
-                ),
-            }
-        }
-    }
-
-    /// Ctrl-C, and the exit status.
-    fn interrupt(mut self) -> std::process::ExitStatus {
-        let _ = Command::new("kill")
-            .args(["-INT", &self.child.id().to_string()])
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "plexus up did not stop on Ctrl-C"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-}
-
-impl Drop for Up {
-    fn drop(&mut self) {
-        if matches!(self.child.try_wait(), Ok(None)) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
 }
 
 fn height(rpc: &str, home: &Path) -> u64 {

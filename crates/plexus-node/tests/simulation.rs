@@ -6,24 +6,21 @@
 
 #![allow(clippy::unwrap_used, clippy::panic)] // helpers of a test fail loudly
 
-use std::sync::{Arc, Mutex};
+mod common;
+
+use common::{Context, Net, Recorder, Registered, SimChannels, channels, timeouts, wait_for};
+use std::sync::Arc;
 use std::time::Duration;
 
 use commonware_consensus::simplex::{elector::RoundRobin, mocks};
 use commonware_consensus::types::Epoch;
 use commonware_cryptography::Blake3;
-use commonware_p2p::simulated::{self, Link, Network, Oracle};
+use commonware_p2p::simulated::{self, Link, Network};
 use commonware_p2p::utils::mux::{Muxer, SubReceiver, SubSender};
-use commonware_runtime::{
-    Clock as _, Handle, Quota, Runner as _, Spawner as _, Supervisor as _, deterministic,
-};
-use commonware_utils::{NZU32, NZUsize, Probability, probability};
+use commonware_runtime::{Handle, Runner as _, Spawner as _, Supervisor as _, deterministic};
+use commonware_utils::{NZUsize, Probability, probability};
 use plexus_ledger::{Genesis, GenesisBalance, GenesisValidator, Ledger};
-use plexus_node::consensus::{
-    self, CHANNEL_BACKFILL, CHANNEL_BROADCAST, CHANNEL_CERTIFICATES, CHANNEL_RESOLVER,
-    CHANNEL_VOTES, Channels, Finalized, FinalizedSink, PublicKey, Timeouts, ValidatorConfig,
-    run_validator,
-};
+use plexus_node::consensus::{self, PublicKey, ValidatorConfig, run_validator};
 use plexus_node::mempool::{Mempool, MempoolLimits, SharedMempool};
 use plexus_primitives::{AccountId, Balance, Call, ChainId, Hash, Keypair, Transaction};
 
@@ -32,47 +29,6 @@ const USERS: usize = 4;
 /// Transfers each user signs: half fed at the start, half later.
 const TXS_PER_USER: u64 = 6;
 const SEEDS: [u64; 3] = [1, 7, 42];
-
-type Context = deterministic::Context;
-type Net = Oracle<PublicKey, Context>;
-
-/// Records what a validator finalized.
-#[derive(Clone, Default)]
-struct Recorder(Arc<Mutex<Vec<Finalized>>>);
-
-impl FinalizedSink for Recorder {
-    fn finalized(&mut self, block: Finalized) {
-        self.0.lock().unwrap().push(block);
-    }
-}
-
-impl Recorder {
-    fn height(&self) -> u64 {
-        self.0
-            .lock()
-            .unwrap()
-            .last()
-            .map_or(0, |f| f.block.header.height.0)
-    }
-
-    /// (height, block hash, state root) of every finalized block.
-    fn chain(&self) -> Vec<(u64, Hash, Hash)> {
-        let blocks = self.0.lock().unwrap();
-        blocks
-            .iter()
-            .map(|f| (f.block.header.height.0, f.hash, f.block.header.state_root))
-            .collect()
-    }
-
-    fn ledger_at(&self, height: u64) -> Arc<Ledger> {
-        let blocks = self.0.lock().unwrap();
-        blocks
-            .iter()
-            .find(|f| f.block.header.height.0 == height)
-            .map(|f| f.ledger.clone())
-            .unwrap()
-    }
-}
 
 #[derive(Clone, Copy, Debug)]
 enum Fault {
@@ -188,38 +144,6 @@ async fn connect(oracle: &Net, keys: &[PublicKey], who: Option<usize>, link: Lin
     }
 }
 
-type Registered = (
-    simulated::Sender<PublicKey, Context>,
-    simulated::Receiver<PublicKey>,
-);
-
-async fn channels(oracle: &Net, key: &PublicKey) -> SimChannels {
-    let control = oracle.control(key.clone());
-    let quota = Quota::per_second(NZU32!(100_000));
-    let register =
-        async |channel| -> Registered { control.register(channel, quota).await.unwrap() };
-    Channels {
-        votes: register(CHANNEL_VOTES).await,
-        certificates: register(CHANNEL_CERTIFICATES).await,
-        resolver: register(CHANNEL_RESOLVER).await,
-        backfill: register(CHANNEL_BACKFILL).await,
-        broadcast: register(CHANNEL_BROADCAST).await,
-    }
-}
-
-fn timeouts() -> Timeouts {
-    Timeouts {
-        leader: Duration::from_millis(500),
-        certification: Duration::from_millis(1_000),
-        retry: Duration::from_millis(500),
-        skip: Duration::from_millis(2_000),
-        fetch: Duration::from_millis(500),
-        idle_block: Duration::from_millis(100),
-    }
-}
-
-type SimChannels = Channels<simulated::Sender<PublicKey, Context>, simulated::Receiver<PublicKey>>;
-
 /// Starts validator `i` as its own task (abort the handle to crash it).
 fn start(
     context: &Context,
@@ -260,17 +184,11 @@ async fn epoch_zero(
 }
 
 /// Waits (in simulated time) until every recorder listed reaches `height`.
-async fn wait_for(context: &Context, recorders: &[&Recorder], height: u64) {
-    while recorders.iter().any(|r| r.height() < height) {
-        context.sleep(Duration::from_millis(50)).await;
-    }
-}
-
 /// What a run produced: each honest validator's finalized chain up to the
 /// target, and the runtime's audit digest.
 #[derive(Debug, PartialEq, Eq)]
 struct Outcome {
-    chains: Vec<Vec<(u64, Hash, Hash)>>,
+    chains: Vec<Vec<(u64, Hash, Hash, AccountId)>>,
     audit: String,
 }
 
@@ -405,9 +323,9 @@ fn simulate(seed: u64, fault: Fault, target: u64) -> Outcome {
 
 /// Honest validators agree on every finalized block and state root, heights
 /// run 1..=target without gaps, and every transfer was applied once.
-fn check(chains: &[Vec<(u64, Hash, Hash)>], live: &[&Recorder], target: u64) {
+fn check(chains: &[Vec<(u64, Hash, Hash, AccountId)>], live: &[&Recorder], target: u64) {
     for chain in chains {
-        let heights: Vec<u64> = chain.iter().map(|(h, _, _)| *h).collect();
+        let heights: Vec<u64> = chain.iter().map(|(h, _, _, _)| *h).collect();
         assert_eq!(heights, (1..=target).collect::<Vec<_>>());
         assert_eq!(chain, &chains[0], "validators disagree");
     }

@@ -8,19 +8,17 @@
 
 #![allow(clippy::unwrap_used, clippy::panic)] // helpers of a test fail loudly
 
-use std::sync::{Arc, Mutex};
+mod common;
+
+use common::{Recorder, channels, timeouts, wait_for};
 use std::time::Duration;
 
-use commonware_p2p::simulated::{self, Link, Network, Oracle};
-use commonware_runtime::{
-    Clock as _, Quota, Runner as _, Spawner as _, Supervisor as _, deterministic,
-};
-use commonware_utils::{NZU32, NZUsize};
+use commonware_p2p::simulated::{self, Link, Network};
+use commonware_runtime::{Runner as _, Spawner as _, Supervisor as _, deterministic};
+use commonware_utils::NZUsize;
 use plexus_ledger::{Economics, Genesis, GenesisBalance, GenesisValidator, Ledger};
 use plexus_node::consensus::{
-    self, CHANNEL_BACKFILL, CHANNEL_BROADCAST, CHANNEL_CERTIFICATES, CHANNEL_RESOLVER,
-    CHANNEL_VOTES, Channels, Finalized, FinalizedSink, PublicKey, Timeouts, ValidatorConfig,
-    epochs::ManagedPeers, run_validator_with_peer_sets,
+    self, PublicKey, ValidatorConfig, epochs::ManagedPeers, run_validator_with_peer_sets,
 };
 use plexus_node::mempool::{Mempool, MempoolLimits, SharedMempool};
 use plexus_primitives::{AccountId, Balance, Call, ChainId, Hash, Keypair, Transaction};
@@ -32,49 +30,6 @@ const JOINER: usize = 4;
 const LEAVER: usize = 0;
 const EPOCH: u64 = 16;
 const SEEDS: [u64; 3] = [3, 11, 29];
-
-type Context = deterministic::Context;
-type Net = Oracle<PublicKey, Context>;
-
-#[derive(Clone, Default)]
-struct Recorder(Arc<Mutex<Vec<Finalized>>>);
-
-impl FinalizedSink for Recorder {
-    fn finalized(&mut self, block: Finalized) {
-        self.0.lock().unwrap().push(block);
-    }
-}
-
-impl Recorder {
-    fn height(&self) -> u64 {
-        self.0
-            .lock()
-            .unwrap()
-            .last()
-            .map_or(0, |f| f.block.header.height.0)
-    }
-
-    /// (height, block hash, state root, proposer) of every finalized block.
-    fn chain(&self) -> Vec<(u64, Hash, Hash, AccountId)> {
-        let blocks = self.0.lock().unwrap();
-        blocks
-            .iter()
-            .map(|f| {
-                let h = &f.block.header;
-                (h.height.0, f.hash, h.state_root, h.proposer)
-            })
-            .collect()
-    }
-
-    fn ledger_at(&self, height: u64) -> Arc<Ledger> {
-        let blocks = self.0.lock().unwrap();
-        blocks
-            .iter()
-            .find(|f| f.block.header.height.0 == height)
-            .map(|f| f.ledger.clone())
-            .unwrap()
-    }
-}
 
 fn node_key(i: usize) -> Keypair {
     Keypair::from_seed([30 + i as u8; 32])
@@ -141,37 +96,6 @@ fn bonds(ledger: &Ledger) -> Vec<plexus_primitives::SignedTransaction> {
         },
     ));
     txs
-}
-
-fn timeouts() -> Timeouts {
-    Timeouts {
-        leader: Duration::from_millis(500),
-        certification: Duration::from_millis(1_000),
-        retry: Duration::from_millis(500),
-        skip: Duration::from_millis(2_000),
-        fetch: Duration::from_millis(500),
-        idle_block: Duration::from_millis(100),
-    }
-}
-
-type SimChannels = Channels<simulated::Sender<PublicKey, Context>, simulated::Receiver<PublicKey>>;
-
-async fn channels(oracle: &Net, key: &PublicKey) -> SimChannels {
-    let control = oracle.control(key.clone());
-    let quota = Quota::per_second(NZU32!(100_000));
-    Channels {
-        votes: control.register(CHANNEL_VOTES, quota).await.unwrap(),
-        certificates: control.register(CHANNEL_CERTIFICATES, quota).await.unwrap(),
-        resolver: control.register(CHANNEL_RESOLVER, quota).await.unwrap(),
-        backfill: control.register(CHANNEL_BACKFILL, quota).await.unwrap(),
-        broadcast: control.register(CHANNEL_BROADCAST, quota).await.unwrap(),
-    }
-}
-
-async fn wait_for(context: &Context, recorders: &[&Recorder], height: u64) {
-    while recorders.iter().any(|r| r.height() < height) {
-        context.sleep(Duration::from_millis(50)).await;
-    }
 }
 
 #[derive(Debug, PartialEq, Eq)]

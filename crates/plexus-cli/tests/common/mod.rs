@@ -14,6 +14,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+pub mod up;
+
 pub fn plexus(home: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_plexus"))
         .args(args)

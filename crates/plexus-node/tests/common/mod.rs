@@ -1,0 +1,107 @@
+//! What the deterministic simulations share: a recorder of finalized blocks, the
+//! simulated channels, short timeouts, and waiting for a height.
+
+#![allow(
+    dead_code,
+    clippy::expect_used,
+    clippy::unwrap_used,
+    clippy::panic,
+    missing_docs
+)]
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use commonware_p2p::simulated::{self, Oracle};
+use commonware_runtime::{Clock as _, Quota, deterministic};
+use commonware_utils::NZU32;
+use plexus_ledger::Ledger;
+use plexus_node::consensus::{
+    CHANNEL_BACKFILL, CHANNEL_BROADCAST, CHANNEL_CERTIFICATES, CHANNEL_RESOLVER, CHANNEL_VOTES,
+    Channels, Finalized, FinalizedSink, PublicKey, Timeouts,
+};
+use plexus_primitives::{AccountId, Hash};
+
+pub type Context = deterministic::Context;
+pub type Net = Oracle<PublicKey, Context>;
+pub type Registered = (
+    simulated::Sender<PublicKey, Context>,
+    simulated::Receiver<PublicKey>,
+);
+pub type SimChannels =
+    Channels<simulated::Sender<PublicKey, Context>, simulated::Receiver<PublicKey>>;
+
+/// Records what a validator finalized.
+#[derive(Clone, Default)]
+pub struct Recorder(Arc<Mutex<Vec<Finalized>>>);
+
+impl FinalizedSink for Recorder {
+    fn finalized(&mut self, block: Finalized) {
+        self.0.lock().unwrap().push(block);
+    }
+}
+
+impl Recorder {
+    pub fn height(&self) -> u64 {
+        self.0
+            .lock()
+            .unwrap()
+            .last()
+            .map_or(0, |f| f.block.header.height.0)
+    }
+
+    /// (height, block hash, state root, proposer) of every finalized block.
+    pub fn chain(&self) -> Vec<(u64, Hash, Hash, AccountId)> {
+        let blocks = self.0.lock().unwrap();
+        blocks
+            .iter()
+            .map(|f| {
+                let h = &f.block.header;
+                (h.height.0, f.hash, h.state_root, h.proposer)
+            })
+            .collect()
+    }
+
+    pub fn ledger_at(&self, height: u64) -> Arc<Ledger> {
+        let blocks = self.0.lock().unwrap();
+        blocks
+            .iter()
+            .find(|f| f.block.header.height.0 == height)
+            .map(|f| f.ledger.clone())
+            .unwrap()
+    }
+}
+
+/// Every consensus channel of `key`, registered on the simulated network.
+pub async fn channels(oracle: &Net, key: &PublicKey) -> SimChannels {
+    let control = oracle.control(key.clone());
+    let quota = Quota::per_second(NZU32!(100_000));
+    let register =
+        async |channel| -> Registered { control.register(channel, quota).await.unwrap() };
+    Channels {
+        votes: register(CHANNEL_VOTES).await,
+        certificates: register(CHANNEL_CERTIFICATES).await,
+        resolver: register(CHANNEL_RESOLVER).await,
+        backfill: register(CHANNEL_BACKFILL).await,
+        broadcast: register(CHANNEL_BROADCAST).await,
+    }
+}
+
+/// Short timeouts: simulated time is cheap, but tests should fail fast.
+pub fn timeouts() -> Timeouts {
+    Timeouts {
+        leader: Duration::from_millis(500),
+        certification: Duration::from_millis(1_000),
+        retry: Duration::from_millis(500),
+        skip: Duration::from_millis(2_000),
+        fetch: Duration::from_millis(500),
+        idle_block: Duration::from_millis(100),
+    }
+}
+
+/// Waits until every recorder has finalized `height`.
+pub async fn wait_for(context: &Context, recorders: &[&Recorder], height: u64) {
+    while recorders.iter().any(|r| r.height() < height) {
+        context.sleep(Duration::from_millis(50)).await;
+    }
+}
