@@ -123,6 +123,7 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<()> {
         p2p_port: args.base_port,
         rpc_port: args.base_port + 100,
         metrics_port: args.base_port + 200,
+        epoch_length: plexus_ledger::Economics::default().validator_epoch_length,
         force: true,
         load_accounts: args.accounts,
     };

@@ -33,6 +33,42 @@ pub enum ChainCommand {
         #[arg(long)]
         json: bool,
     },
+    /// The chain validators: this epoch's set, the set the bonds would choose next, and
+    /// when the epoch ends.
+    Validators {
+        /// Machine-readable output
+        #[arg(long)]
+        json: bool,
+    },
+    /// Bond tokens from the wallet's coldkey to a node's consensus key: the largest
+    /// bonds become the validator set at each consensus epoch boundary.
+    Bond {
+        /// The wallet whose coldkey pays and owns the bond
+        #[arg(long, default_value = "default")]
+        wallet: String,
+        /// The node's consensus key (`plexus node init` prints it)
+        #[arg(long)]
+        consensus_key: AccountId,
+        /// Where the node listens for peers, as IP:PORT reachable by the other validators
+        #[arg(long)]
+        address: std::net::SocketAddr,
+        /// Tokens to bond, e.g. 1000
+        #[arg(long)]
+        amount: Balance,
+    },
+    /// Start returning tokens of a bond the wallet owns: they stop counting at once and
+    /// come back at the end of the current consensus epoch.
+    Unbond {
+        /// The wallet that owns the bond
+        #[arg(long, default_value = "default")]
+        wallet: String,
+        /// The node's consensus key
+        #[arg(long)]
+        consensus_key: AccountId,
+        /// Tokens to unbond
+        #[arg(long)]
+        amount: Balance,
+    },
     /// A finalized block with its transactions and their outcomes.
     Block {
         /// The block's height
@@ -225,12 +261,131 @@ fn show_weights(netuid: u16, json: bool, rpc: RpcArgs) -> anyhow::Result<()> {
     })
 }
 
+/// Prints the validator sets as two tables.
+fn print_validator_sets(sets: &plexus_ledger::ValidatorSets, height: u64) {
+    println!(
+        "epoch {} (heights {}..={}, {} blocks each; head {height})",
+        sets.epoch, sets.first_height, sets.last_height, sets.epoch_length
+    );
+    let table = |title: &str, seats: &[plexus_ledger::ValidatorSeat]| {
+        println!("{title} ({} validators)", seats.len());
+        println!("  {:<64}  {:>18}  address", "consensus key", "bond");
+        for v in seats {
+            println!(
+                "  {:<64}  {:>18}  {}",
+                v.consensus_key.to_string(),
+                v.bond.to_string(),
+                v.address.as_deref().unwrap_or("-")
+            );
+        }
+    };
+    table("current set", &sets.current);
+    table(
+        &format!(
+            "next set, if the epoch ended now (from height {})",
+            sets.last_height + 1
+        ),
+        &sets.next,
+    );
+}
+
 /// Runs `plexus chain`.
 pub fn chain(cmd: ChainCommand, rpc: RpcArgs) -> anyhow::Result<()> {
+    let coldkey = match &cmd {
+        ChainCommand::Bond { wallet, .. } | ChainCommand::Unbond { wallet, .. } => {
+            Some(unlock_coldkey(wallet)?)
+        }
+        _ => None,
+    };
     block_on(async move {
         let (client, status) = rpc.connect().await?;
         match cmd {
             ChainCommand::Status { json: true } => print_json(&status),
+            ChainCommand::Validators { json } => {
+                let sets = client
+                    .validator_sets()
+                    .await
+                    .map_err(|e| anyhow::anyhow!(rpc_message(&e)))?;
+                if json {
+                    return print_json(&sets);
+                }
+                print_validator_sets(&sets, status.height);
+                Ok(())
+            }
+            ChainCommand::Bond {
+                consensus_key,
+                address,
+                amount,
+                ..
+            } => {
+                let key = coldkey.ok_or_else(|| anyhow::anyhow!("no coldkey unlocked"))?;
+                let call = Call::BondValidator {
+                    consensus_key,
+                    address: address.to_string(),
+                    amount,
+                };
+                submit(&client, &status, &key, call).await?;
+                let sets = client
+                    .validator_sets()
+                    .await
+                    .map_err(|e| anyhow::anyhow!(rpc_message(&e)))?;
+                let seated = sets.next.iter().any(|v| v.consensus_key == consensus_key);
+                println!("bonded {amount} to {consensus_key} at {address}");
+                if seated {
+                    println!(
+                        "it joins the validator set at height {} (epoch {})",
+                        sets.last_height + 1,
+                        sets.epoch + 1
+                    );
+                } else {
+                    println!(
+                        "its bond is not among the {} largest yet: it would not be in the next set",
+                        sets.next.len()
+                    );
+                }
+                let leaving: Vec<String> = sets
+                    .current
+                    .iter()
+                    .filter(|c| sets.next.iter().all(|n| n.consensus_key != c.consensus_key))
+                    .map(|c| c.consensus_key.to_string())
+                    .collect();
+                if !leaving.is_empty() {
+                    eprintln!(
+                        "note: {} validator(s) of the current set would leave at height {} \
+                         (only bonded keys are seated; bond them to keep them): {}",
+                        leaving.len(),
+                        sets.last_height + 1,
+                        leaving.join(", ")
+                    );
+                }
+                Ok(())
+            }
+            ChainCommand::Unbond {
+                consensus_key,
+                amount,
+                ..
+            } => {
+                let key = coldkey.ok_or_else(|| anyhow::anyhow!("no coldkey unlocked"))?;
+                submit(
+                    &client,
+                    &status,
+                    &key,
+                    Call::UnbondValidator {
+                        consensus_key,
+                        amount,
+                    },
+                )
+                .await?;
+                let sets = client
+                    .validator_sets()
+                    .await
+                    .map_err(|e| anyhow::anyhow!(rpc_message(&e)))?;
+                println!(
+                    "unbonding {amount} from {consensus_key}: paid back after height {}",
+                    sets.last_height
+                );
+                Ok(())
+            }
             ChainCommand::Status { json: false } => {
                 println!("chain            {}", status.chain_id);
                 println!("height           {}", status.height);

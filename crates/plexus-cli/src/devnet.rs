@@ -57,6 +57,11 @@ pub struct InitArgs {
     /// First metrics port; node i serves on BASE+i
     #[arg(long, default_value_t = 9615)]
     pub metrics_port: u16,
+    /// Blocks per consensus epoch: bonds change the validator set only at epoch
+    /// boundaries
+    #[arg(long, default_value_t = Economics::default().validator_epoch_length,
+          value_parser = clap::value_parser!(u64).range(2..))]
+    pub epoch_length: u64,
     /// Replace an existing devnet in DIR
     #[arg(long)]
     pub force: bool,
@@ -254,7 +259,10 @@ pub fn init_quiet(args: &InitArgs) -> anyhow::Result<DevnetFile> {
                 address: Some(a.clone()),
             })
             .collect(),
-        economics: Economics::default(),
+        economics: Economics {
+            validator_epoch_length: args.epoch_length,
+            ..Economics::default()
+        },
     };
     std::fs::write(dir.join("genesis.toml"), genesis.to_toml()?)?;
 
@@ -386,6 +394,7 @@ fn up(args: &UpArgs) -> anyhow::Result<()> {
             p2p_port: 30300,
             rpc_port: 9944,
             metrics_port: 9615,
+            epoch_length: plexus_ledger::Economics::default().validator_epoch_length,
             force: false,
             load_accounts: 0,
         })?;

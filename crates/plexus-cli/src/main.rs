@@ -97,16 +97,9 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Run one chain node from the config and keys in a home directory.
-    Node {
-        /// The node's home (holds node.toml)
-        #[arg(long)]
-        home: std::path::PathBuf,
-        /// Serve the web explorer over the node's RPC on this address [default: `explorer`
-        /// in node.toml, else none]
-        #[arg(long)]
-        explorer: Option<std::net::SocketAddr>,
-    },
+    /// Run one chain node from the config and keys in a home directory (`plexus node
+    /// --home DIR`), or write a new node's home to join a network (`plexus node init`).
+    Node(node::NodeArgs),
     /// The web explorer over a node's RPC (--rpc): chain head, subnets, metagraphs,
     /// blocks and accounts, read-only.
     Explorer {
@@ -156,7 +149,7 @@ fn main() -> ExitCode {
         Command::Stake(cmd) => chain::stake(cmd, rpc),
         Command::Weights(cmd) => chain::weights(cmd, rpc),
         Command::Metagraph { netuid, json } => chain::metagraph(netuid, json, rpc),
-        Command::Node { home, explorer } => node::run(&home, explorer),
+        Command::Node(args) => node::node(args),
         Command::Explorer { listen } => node::explorer(listen, &rpc.url()),
         Command::Devnet(cmd) => devnet::run(cmd),
         Command::Models(cmd) => models::run(cmd),

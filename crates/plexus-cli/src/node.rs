@@ -1,24 +1,172 @@
 //! `plexus node --home DIR`: one chain node from the config and keys in DIR, with the
-//! web explorer beside its RPC when asked; `plexus explorer`: the explorer alone, over
-//! any node's RPC.
+//! web explorer beside its RPC when asked; `plexus node init`: a new node's home, to
+//! join a running network; `plexus explorer`: the explorer alone, over any node's RPC.
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use anyhow::Context;
+use clap::{Args, Subcommand};
 use plexus_explorer::{Explorer, ExplorerConfig};
 use plexus_ledger::{Genesis, Ledger};
-use plexus_node::config::NodeConfig;
+use plexus_node::config::{NodeConfig, Peer};
 use plexus_node::consensus::{TcpValidatorConfig, ValidatorConfig, start_tcp_validator};
 use plexus_node::mempool::{Mempool, MempoolLimits, SharedMempool};
 use plexus_node::metrics::{self, NodeMetrics};
 use plexus_node::rpc::{self, RpcConfig, RpcServer};
 use plexus_node::store::ChainStore;
+use plexus_primitives::AccountId;
 
 use crate::exit;
 use crate::wallet::unlock_keyfile;
+
+/// `plexus node ...`
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub struct NodeArgs {
+    #[command(subcommand)]
+    command: Option<NodeCommand>,
+    /// The node's home (holds node.toml)
+    #[arg(long, required = true)]
+    home: Option<PathBuf>,
+    /// Serve the web explorer over the node's RPC on this address [default: `explorer`
+    /// in node.toml, else none]
+    #[arg(long)]
+    explorer: Option<SocketAddr>,
+}
+
+/// `plexus node init ...`
+#[derive(Debug, Subcommand)]
+enum NodeCommand {
+    /// Write a new node's home to join a network: a new consensus key (encrypted with a
+    /// password, or PLEXUS_PASSWORD), the network's genesis and node.toml. Then start it
+    /// with `plexus node --home DIR` and bond tokens to its key with `plexus chain bond`.
+    Init(InitArgs),
+}
+
+/// Arguments of `plexus node init`.
+#[derive(Debug, Args)]
+struct InitArgs {
+    /// The new node's home
+    #[arg(long)]
+    home: PathBuf,
+    /// The network's genesis file (copied into the home)
+    #[arg(long)]
+    genesis: PathBuf,
+    /// Where to listen for peers
+    #[arg(long, default_value = "0.0.0.0:30300")]
+    p2p: SocketAddr,
+    /// Where to serve JSON-RPC
+    #[arg(long, default_value = "127.0.0.1:9944")]
+    rpc_listen: SocketAddr,
+    /// Where to serve Prometheus metrics
+    #[arg(long)]
+    metrics: Option<SocketAddr>,
+    /// A peer to dial, as CONSENSUS_KEY@HOST:PORT (repeatable) [default: the genesis
+    /// validators that announce an address]
+    #[arg(long = "peer", value_name = "KEY@ADDR")]
+    peers: Vec<String>,
+}
+
+/// Runs `plexus node`.
+pub fn node(args: NodeArgs) -> anyhow::Result<()> {
+    match (args.command, args.home) {
+        (Some(NodeCommand::Init(init_args)), _) => init(&init_args),
+        (None, Some(home)) => run(&home, args.explorer),
+        (None, None) => Err(exit::input(
+            "say which node to run with --home DIR, or write one with `plexus node init`",
+        )),
+    }
+}
+
+/// Parses `KEY@HOST:PORT`.
+fn parse_peer(text: &str) -> anyhow::Result<Peer> {
+    let (key, address) = text.split_once('@').ok_or_else(|| {
+        exit::input(format!(
+            "peer {text:?} is not CONSENSUS_KEY@HOST:PORT (e.g. plx1…@10.0.0.2:30300)"
+        ))
+    })?;
+    let key = key
+        .parse::<AccountId>()
+        .map_err(|e| exit::input(format!("peer {text:?}: bad consensus key: {e}")))?;
+    let address = address
+        .parse::<SocketAddr>()
+        .map_err(|e| exit::input(format!("peer {text:?}: bad address {address:?}: {e}")))?;
+    Ok(Peer { key, address })
+}
+
+/// Writes a new node's home; see [`NodeCommand::Init`].
+fn init(args: &InitArgs) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(&args.genesis).map_err(|e| {
+        exit::input(format!(
+            "cannot read the genesis {}: {e}",
+            args.genesis.display()
+        ))
+    })?;
+    let genesis = Genesis::parse(&text)
+        .map_err(|e| exit::input(format!("{}: {e}", args.genesis.display())))?;
+    let mut peers = args
+        .peers
+        .iter()
+        .map(|p| parse_peer(p))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    if peers.is_empty() {
+        for v in &genesis.validators {
+            if let Some(address) = v.address.as_deref().and_then(|a| a.parse().ok()) {
+                peers.push(Peer {
+                    key: v.consensus_key,
+                    address,
+                });
+            }
+        }
+    }
+    if peers.is_empty() {
+        return Err(exit::input(format!(
+            "no genesis validator in {} announces an address; name the peers to dial with --peer KEY@HOST:PORT",
+            args.genesis.display()
+        )));
+    }
+    let config_path = args.home.join(plexus_node::config::CONFIG_FILE);
+    if config_path.exists() {
+        return Err(exit::input(format!(
+            "{} already holds a node; start it with `plexus node --home {}`",
+            args.home.display(),
+            args.home.display()
+        )));
+    }
+    crate::home::create_private_dir(&args.home)?;
+    let key = crate::wallet::create_consensus_key(&args.home.join("node-key.json"))?;
+    std::fs::write(args.home.join("genesis.toml"), text)
+        .with_context(|| format!("writing {}", args.home.join("genesis.toml").display()))?;
+    let config = NodeConfig {
+        genesis: PathBuf::from("genesis.toml"),
+        key: PathBuf::from("node-key.json"),
+        data: PathBuf::from("data"),
+        p2p: args.p2p,
+        rpc: args.rpc_listen,
+        metrics: args.metrics,
+        explorer: None,
+        peers,
+    };
+    std::fs::write(&config_path, config.to_toml()?)
+        .with_context(|| format!("writing {}", config_path.display()))?;
+    println!("node written to {}", args.home.display());
+    println!("  consensus key  {key}");
+    println!("  p2p            {}", args.p2p);
+    println!("  rpc            {}", args.rpc_listen);
+    println!("  peers          {}", config.peers.len());
+    println!("start it:   plexus node --home {}", args.home.display());
+    println!(
+        "validate:   plexus chain bond --consensus-key {key} --address PUBLIC_HOST:{} --amount TOKENS",
+        args.p2p.port()
+    );
+    println!(
+        "            (it joins the validator set at the next consensus epoch if its bond is among the largest)"
+    );
+    Ok(())
+}
 
 /// Structured logs on stderr, filtered by `RUST_LOG` (default: info for
 /// Plexus, warn for consensus internals).
@@ -50,25 +198,23 @@ pub fn run(home: &Path, explorer: Option<SocketAddr>) -> anyhow::Result<()> {
         .map_err(|e| exit::input(format!("{}: {e}", config.genesis.display())))?;
     let ledger = Ledger::from_genesis(&genesis)?;
     let key = unlock_keyfile(&config.key, "the node's consensus key")?;
-    if !genesis
-        .validators
-        .iter()
-        .any(|v| v.consensus_key == key.account_id())
-    {
-        return Err(exit::input(format!(
-            "consensus key {} is not a validator in {}",
-            key.account_id(),
-            config.genesis.display()
-        )));
+    let me = key.account_id();
+    let sets = ledger.state().validator_sets();
+    if !sets.current.iter().any(|v| v.consensus_key == me) {
+        // Not a genesis validator: the node follows the chain (from the peers in
+        // node.toml, or from the validators once its bond makes it a candidate) and
+        // starts signing in the first epoch its bond wins a seat.
+        tracing::info!(
+            validator = %me,
+            "not in the genesis validator set: following the chain; bond with `plexus chain bond --consensus-key {me} --address HOST:PORT --amount N` to validate"
+        );
     }
 
     let metrics = Arc::new(NodeMetrics::default());
-    metrics
-        .peers
-        .store(config.peers.len() as u64, Ordering::Relaxed);
     let store = ChainStore::new(ledger.clone()).with_metrics(metrics.clone());
     let mempool = SharedMempool::new(Mempool::new(MempoolLimits::default()));
-    let peers = Arc::new(AtomicUsize::new(config.peers.len()));
+    // Counted by the p2p network, read by RPC and metrics.
+    let peers = Arc::new(AtomicUsize::new(0));
 
     // RPC and metrics live on their own small runtime; consensus runs on
     // commonware's runtime on this thread.
@@ -78,7 +224,7 @@ pub fn run(home: &Path, explorer: Option<SocketAddr>) -> anyhow::Result<()> {
         .build()
         .context("starting the RPC runtime")?;
     let server =
-        RpcServer::new(store.clone(), mempool.clone(), peers).with_metrics(metrics.clone());
+        RpcServer::new(store.clone(), mempool.clone(), peers.clone()).with_metrics(metrics.clone());
     let (rpc_addr, rpc_handle) = services
         .block_on(rpc::start(config.rpc, RpcConfig::default(), server))
         .map_err(|e| exit::input(format!("cannot serve RPC on {}: {e}", config.rpc)))?;
@@ -101,17 +247,20 @@ pub fn run(home: &Path, explorer: Option<SocketAddr>) -> anyhow::Result<()> {
         tracing::info!(%bound, "metrics at /metrics");
     }
     {
-        let (mempool, metrics) = (mempool.clone(), metrics.clone());
+        let (mempool, metrics, peers) = (mempool.clone(), metrics.clone(), peers.clone());
         services.spawn(async move {
             loop {
                 metrics
                     .mempool
                     .store(mempool.lock().len() as u64, Ordering::Relaxed);
+                metrics
+                    .peers
+                    .store(peers.load(Ordering::Relaxed) as u64, Ordering::Relaxed);
                 tokio::time::sleep(std::time::Duration::from_millis(250)).await;
             }
         });
     }
-    tracing::info!(%rpc_addr, p2p = %config.p2p, validator = %key.account_id(), "node starting");
+    tracing::info!(%rpc_addr, p2p = %config.p2p, validator = %me, "node starting");
 
     let (stop_tx, stop_rx) = futures::channel::oneshot::channel::<()>();
     services.spawn(async move {
@@ -129,6 +278,7 @@ pub fn run(home: &Path, explorer: Option<SocketAddr>) -> anyhow::Result<()> {
         storage_dir: config.data.clone(),
         worker_threads: 2,
         local: config.p2p.ip().is_loopback() || is_private(&config.p2p),
+        connected_peers: peers,
     };
     let result = start_tcp_validator(validator, mempool, store, stop);
     let _ = rpc_handle.stop();

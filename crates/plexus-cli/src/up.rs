@@ -130,6 +130,7 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
             p2p_port: args.p2p_port,
             rpc_port: args.rpc_port,
             metrics_port: args.metrics_port,
+            epoch_length: plexus_ledger::Economics::default().validator_epoch_length,
             force: false,
             load_accounts: 0,
         })?

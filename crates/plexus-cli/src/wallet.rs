@@ -543,6 +543,27 @@ fn new_key(
     })
 }
 
+/// Generates a node's consensus key and writes it encrypted to `path` (never over an
+/// existing file), asking for a new password as for any key; returns its public key.
+pub fn create_consensus_key(path: &Path) -> anyhow::Result<AccountId> {
+    let password = new_password("node's consensus key")?;
+    let mut seed = Zeroizing::new([0u8; 32]);
+    rand::RngCore::fill_bytes(&mut OsRng, seed.as_mut());
+    let secret = KeySecret::Seed(seed);
+    let keyfile = Keyfile::seal(
+        KeyKind::Hotkey,
+        "consensus",
+        &secret,
+        password.as_bytes(),
+        kdf_params(),
+    )
+    .map_err(|e| keyfile_error(path, e))?;
+    keyfile
+        .write(path, false)
+        .map_err(|e| keyfile_error(path, e))?;
+    Ok(keyfile.address())
+}
+
 /// Output of `regen`.
 #[derive(Serialize)]
 struct RegenReport<'a> {

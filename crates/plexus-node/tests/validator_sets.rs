@@ -135,7 +135,7 @@ fn simulate(seed: u64, target: u64) -> Outcome {
             let mut config = ValidatorConfig::new(ledger.clone(), node_key(i), format!("n{i}"));
             config.timeouts = timeouts();
             let (manager, blocker) = (oracle.manager(), oracle.control(key.clone()));
-            let tracker = ManagedPeers(oracle.manager());
+            let tracker = ManagedPeers::new(oracle.manager());
             let (pool, sink) = (mempool.clone(), recorder.clone());
             context
                 .child("node")

@@ -37,33 +37,39 @@ pub struct Devnet {
     pub dir: PathBuf,
     pub rpc: Vec<String>,
     pub nodes: Vec<Option<Child>>,
+    base: u16,
 }
 
 impl Devnet {
     /// Writes an `n`-node devnet into a fresh temporary directory, on ports unlikely to
     /// collide with another test run on this machine; no node is started.
     pub fn init(tag: &str, n: usize) -> Self {
+        Self::init_with(tag, n, &[])
+    }
+
+    /// [`Devnet::init`] with more `devnet init` flags.
+    pub fn init_with(tag: &str, n: usize, extra: &[&str]) -> Self {
         let dir = std::env::temp_dir().join(format!("plexus-{tag}-test-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let base = 20_000 + (std::process::id() % 2_000) as u16 * 10;
         let p = |offset: usize| (base + offset as u16).to_string();
-        let out = plexus(
-            &dir,
-            &[
-                "devnet",
-                "init",
-                "--dir",
-                dir.to_str().unwrap(),
-                "--validators",
-                &n.to_string(),
-                "--p2p-port",
-                &p(0),
-                "--rpc-port",
-                &p(n),
-                "--metrics-port",
-                &p(2 * n),
-            ],
-        );
+        let (p2p, rpc, metrics, count) = (p(0), p(n), p(2 * n), n.to_string());
+        let mut args = vec![
+            "devnet",
+            "init",
+            "--dir",
+            dir.to_str().unwrap(),
+            "--validators",
+            &count,
+            "--p2p-port",
+            &p2p,
+            "--rpc-port",
+            &rpc,
+            "--metrics-port",
+            &metrics,
+        ];
+        args.extend_from_slice(extra);
+        let out = plexus(&dir, &args);
         assert!(
             out.status.success(),
             "{}",
@@ -82,7 +88,22 @@ impl Devnet {
             dir,
             rpc,
             nodes: (0..n).map(|_| None).collect(),
+            base,
         }
+    }
+
+    /// Two free ports past the devnet's own (p2p, RPC) for the `k`-th node added later.
+    pub fn extra_ports(&self, k: usize) -> (u16, u16) {
+        let n = self.nodes.len();
+        let first = self.base + (3 * n + 2 * k) as u16;
+        (first, first + 1)
+    }
+
+    /// Counts a node written outside `devnet init` (home `node-{i}`, serving `rpc_url`).
+    pub fn add_node(&mut self, rpc_url: String) -> usize {
+        self.rpc.push(rpc_url);
+        self.nodes.push(None);
+        self.nodes.len() - 1
     }
 
     pub fn start_node(&mut self, i: usize) {

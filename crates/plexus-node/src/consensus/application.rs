@@ -285,6 +285,11 @@ pub(super) struct Finalizer<K> {
     pub(super) boundaries: futures::channel::mpsc::UnboundedSender<(Arc<Ledger>, Digest)>,
     /// Blocks per consensus epoch.
     pub(super) epoch_length: u64,
+    /// Where the bonded candidates go whenever they change (see
+    /// [`super::epochs::Candidates`]): the p2p network lets them connect.
+    pub(super) candidates: futures::channel::mpsc::UnboundedSender<super::epochs::Candidates>,
+    /// The candidates last sent.
+    pub(super) last_candidates: super::epochs::Candidates,
 }
 
 impl<K: FinalizedSink> Finalizer<K> {
@@ -307,6 +312,19 @@ impl<K: FinalizedSink> Finalizer<K> {
             let _ = self
                 .boundaries
                 .unbounded_send((executed.ledger.clone(), block.digest()));
+        }
+        // Bonds change only through transactions and at epoch ends.
+        if !block.block().transactions.is_empty()
+            || plexus_ledger::validators::is_epoch_end(block.number(), self.epoch_length)
+        {
+            match super::epochs::candidates(&executed.ledger) {
+                Ok(candidates) if candidates != self.last_candidates => {
+                    self.last_candidates = candidates.clone();
+                    let _ = self.candidates.unbounded_send(candidates);
+                }
+                Ok(_) => {}
+                Err(e) => warn!(%e, "a bonded consensus key is not a valid ed25519 key"),
+            }
         }
     }
 }

@@ -166,6 +166,8 @@ where
 /// Where a node stands in the epochs: the set it follows and its engine.
 struct Epochs<T> {
     current: Option<EpochSet>,
+    previous: Option<EpochSet>,
+    candidates: epochs::Candidates,
     engine: Option<Handle<()>>,
     schemes: EpochSchemes,
     tracker: T,
@@ -217,12 +219,15 @@ where
     let epocher = epochs::epocher(&config.genesis);
     let shared = Shared::new(Executor::new(&genesis, config.genesis.clone()));
     let (boundaries, mut boundary_rx) = mpsc::unbounded();
+    let (candidates, mut candidates_rx) = mpsc::unbounded();
     let mut finalizer = Finalizer {
         shared: shared.clone(),
         mempool: mempool.clone(),
         sink,
         boundaries,
         epoch_length: config.genesis.state().economics.validator_epoch_length,
+        candidates,
+        last_candidates: Vec::new(),
     };
 
     // Marshal's durable archives: finalization certificates and finalized
@@ -345,6 +350,8 @@ where
 
     let mut epochs = Epochs {
         current: None,
+        previous: None,
+        candidates: Vec::new(),
         engine: None,
         schemes,
         tracker,
@@ -360,7 +367,10 @@ where
             epochs
                 .schemes
                 .register(Epoch::new(epoch), scheme.clone(), signer);
-            epochs.tracker.track(epoch, &set, epochs.current.as_ref());
+            epochs.candidates = epochs::candidates(&ledger)?;
+            epochs
+                .tracker
+                .track(&set, epochs.current.as_ref(), &epochs.candidates);
             if let Some(old) = epochs.engine.take() {
                 old.abort();
             }
@@ -416,11 +426,23 @@ where
                 );
                 epochs.engine = Some(engine.start(v, c, r));
             }
-            epochs.current = Some(set);
+            epochs.previous = epochs.current.replace(set);
         }
         select! {
             boundary = boundary_rx.next() => match boundary {
                 Some(boundary) => entry = Some(boundary),
+                None => break,
+            },
+            candidates = candidates_rx.next() => match candidates {
+                Some(candidates) => {
+                    if let Some(current) = &epochs.current
+                        && candidates != epochs.candidates
+                    {
+                        info!(candidates = candidates.len(), "bonded candidates changed");
+                        epochs.tracker.track(current, epochs.previous.as_ref(), &candidates);
+                    }
+                    epochs.candidates = candidates;
+                }
                 None => break,
             },
             _ = context.sleep(timeouts.fetch / 2) => {

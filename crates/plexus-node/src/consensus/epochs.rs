@@ -124,12 +124,37 @@ impl Provider for EpochSchemes {
     }
 }
 
-/// Tells the p2p network whom to connect to for an epoch: the new set's
-/// validators and the previous set's (so that validators leaving can still
-/// serve and fetch the blocks that close their epoch).
+/// Bonded validators who would join the set if the epoch ended now, with
+/// the addresses their bonds announce. Peers accept them as secondary peers
+/// (they may connect, follow the chain and fetch blocks, but do not vote) so
+/// that a new validator is in sync when its first epoch starts.
+pub type Candidates = Vec<(PublicKey, Option<String>)>;
+
+/// The [`Candidates`] of a ledger state: the next set's members outside the
+/// current set.
+pub fn candidates(ledger: &Ledger) -> Result<Candidates, ConsensusError> {
+    let sets = ledger.state().validator_sets();
+    let mut out = Vec::new();
+    for seat in sets.next {
+        if sets
+            .current
+            .iter()
+            .all(|c| c.consensus_key != seat.consensus_key)
+        {
+            out.push((public_key(&seat.consensus_key)?, seat.address));
+        }
+    }
+    Ok(out)
+}
+
+/// Tells the p2p network whom to connect to: the current epoch's set and
+/// the previous one as primary peers (so that validators leaving can still
+/// serve and fetch the blocks that close their epoch), and the
+/// [`Candidates`] as secondary peers. Called at each epoch boundary and
+/// whenever the candidates change.
 pub trait PeerSets: Send + 'static {
-    /// Tracks the peers of `epoch` (a strictly increasing id).
-    fn track(&mut self, epoch: u64, current: &EpochSet, previous: Option<&EpochSet>);
+    /// Tracks a new peer set.
+    fn track(&mut self, current: &EpochSet, previous: Option<&EpochSet>, candidates: &Candidates);
 }
 
 /// A [`PeerSets`] that tracks nothing (the peers are fixed elsewhere).
@@ -137,23 +162,37 @@ pub trait PeerSets: Send + 'static {
 pub struct FixedPeers;
 
 impl PeerSets for FixedPeers {
-    fn track(&mut self, _: u64, _: &EpochSet, _: Option<&EpochSet>) {}
+    fn track(&mut self, _: &EpochSet, _: Option<&EpochSet>, _: &Candidates) {}
 }
 
-/// [`PeerSets`] over any p2p [`Manager`] (the simulated network's): each
-/// epoch tracks the union of its set and the previous one.
+/// [`PeerSets`] over any p2p [`Manager`] (the simulated network's), each
+/// set under the next id.
 #[derive(Clone, Debug)]
-pub struct ManagedPeers<M>(pub M);
+pub struct ManagedPeers<M> {
+    manager: M,
+    next_id: u64,
+}
+
+impl<M> ManagedPeers<M> {
+    /// Tracks peer sets on `manager`, from id 0.
+    pub fn new(manager: M) -> Self {
+        Self {
+            manager,
+            next_id: 0,
+        }
+    }
+}
 
 impl<M: Manager<PublicKey = PublicKey>> PeerSets for ManagedPeers<M> {
-    fn track(&mut self, epoch: u64, current: &EpochSet, previous: Option<&EpochSet>) {
+    fn track(&mut self, current: &EpochSet, previous: Option<&EpochSet>, candidates: &Candidates) {
         let keys = current
             .keys
             .iter()
             .chain(previous.into_iter().flat_map(|p| p.keys.iter()))
             .cloned();
-        let _ = self
-            .0
-            .track(epoch, TrackedPeers::primary(Set::from_iter_dedup(keys)));
+        let secondary = candidates.iter().map(|(k, _)| k.clone());
+        let peers = TrackedPeers::new(Set::from_iter_dedup(keys), Set::from_iter_dedup(secondary));
+        let _ = self.manager.track(self.next_id, peers);
+        self.next_id += 1;
     }
 }

@@ -8,12 +8,16 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::num::{NonZeroU32, NonZeroUsize};
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use commonware_cryptography::{ChaCha20Poly1305, Signer as _};
 use commonware_macros::select;
-use commonware_p2p::{Address, AddressableManager, authenticated::lookup};
-use commonware_runtime::{Quota, Runner as _, Spawner as _, Supervisor as _, tokio};
+use commonware_p2p::{Address, AddressableManager, AddressableTrackedPeers, authenticated::lookup};
+use commonware_runtime::{
+    Clock as _, Metrics as _, Quota, Runner as _, Spawner as _, Supervisor as _, tokio,
+};
 use commonware_stream::{
     cups::{self, Cups},
     sake::{self, Sake},
@@ -22,7 +26,7 @@ use commonware_utils::ordered::Map;
 use plexus_primitives::AccountId;
 use tracing::{info, warn};
 
-use super::epochs::{EpochSet, PeerSets};
+use super::epochs::{Candidates, EpochSet, PeerSets};
 use super::{
     CHANNEL_BACKFILL, CHANNEL_BROADCAST, CHANNEL_CERTIFICATES, CHANNEL_RESOLVER, CHANNEL_VOTES,
     Channels, ConsensusError, FinalizedSink, PublicKey, ValidatorConfig, max_message_size,
@@ -33,6 +37,13 @@ use crate::mempool::SharedMempool;
 /// Messages per second each peer may send on one channel. Generous: the
 /// limit is a guard against floods, not a throughput knob.
 const CHANNEL_RATE: NonZeroU32 = NonZeroU32::new(10_000).unwrap();
+/// Messages a peer may send on one channel at once. The network sizes each
+/// channel's inbound mailbox as one burst from every peer it may track, so
+/// this, not the rate, sets the node's memory: with a burst as large as the
+/// rate a 4-node devnet held ~450 MB per node in empty mailboxes.
+const CHANNEL_BURST: NonZeroU32 = NonZeroU32::new(256).unwrap();
+/// How often the count of connected peers is refreshed.
+const PEER_COUNT_INTERVAL: Duration = Duration::from_secs(1);
 const P2P_MAILBOX: NonZeroUsize = NonZeroUsize::new(4096).unwrap();
 
 /// A validator on TCP.
@@ -52,6 +63,8 @@ pub struct TcpValidatorConfig {
     /// Loopback or LAN networks (devnets): private addresses allowed and
     /// quick redials. Off for public networks.
     pub local: bool,
+    /// Where the number of peers connected right now is kept up to date.
+    pub connected_peers: Arc<AtomicUsize>,
 }
 
 /// Runs a validator until `stop` resolves or the engine halts, blocking the
@@ -126,7 +139,7 @@ pub fn start_tcp_validator<K: FinalizedSink>(
     tokio::Runner::new(runtime).start(|context| async move {
         let (mut network, mut oracle) = lookup::Network::new(context.child("p2p"), p2p);
         let _ = oracle.track(0, peers);
-        let quota = Quota::per_second(CHANNEL_RATE);
+        let quota = Quota::per_second(CHANNEL_RATE).allow_burst(CHANNEL_BURST);
         let channels = Channels {
             votes: network.register(CHANNEL_VOTES, quota),
             certificates: network.register(CHANNEL_CERTIFICATES, quota),
@@ -136,11 +149,21 @@ pub fn start_tcp_validator<K: FinalizedSink>(
         };
         let mut network = network.start();
         info!(listen = %config.listen, "p2p started");
+        let connected = config.connected_peers.clone();
+        context
+            .child("peer_count")
+            .spawn(move |context| async move {
+                loop {
+                    connected.store(connected_peers(&context.encode()), Ordering::Relaxed);
+                    context.sleep(PEER_COUNT_INTERVAL).await;
+                }
+            });
         let tracker = AddressedPeers {
             oracle: oracle.clone(),
             me,
             known,
             max: participants.get().saturating_sub(1),
+            next_id: 1,
         };
         let validator = run_validator_with_peer_sets(
             context.child("validator"),
@@ -163,42 +186,71 @@ pub fn start_tcp_validator<K: FinalizedSink>(
     })
 }
 
-/// Tracks each epoch's peers on the TCP network at the addresses their
-/// bonds announce (`ip:port`), else at the addresses configured for them.
-/// At most `max` peers besides this node (the network's bound per set):
-/// the current set first, then as many of the previous set as fit.
+/// The peers connected right now, from the p2p tracker's `connected` gauge
+/// family (one series per connected peer) in the runtime's metrics.
+fn connected_peers(metrics: &str) -> usize {
+    metrics
+        .lines()
+        .filter(|line| line.starts_with("p2p_tracker_directory_connected{"))
+        .count()
+}
+
+/// Tracks peer sets on the TCP network: validators of the current and
+/// previous sets as primary peers, bonded candidates and the configured
+/// peers outside the sets as secondary peers (they may connect and follow
+/// the chain), each at the address its bond announces (`ip:port`), else at
+/// the address configured for it. At most `max` peers besides this node
+/// (the network's bound per set): the current set first, then the previous
+/// set, the candidates and the configured peers, as many as fit.
 struct AddressedPeers<M> {
     oracle: M,
     me: PublicKey,
     known: BTreeMap<PublicKey, SocketAddr>,
     max: usize,
+    /// The id of the next peer set (the configured peers were tracked at 0).
+    next_id: u64,
 }
 
 impl<M: AddressableManager<PublicKey = PublicKey>> PeerSets for AddressedPeers<M> {
-    fn track(&mut self, epoch: u64, current: &EpochSet, previous: Option<&EpochSet>) {
+    fn track(&mut self, current: &EpochSet, previous: Option<&EpochSet>, candidates: &Candidates) {
+        let id = self.next_id;
+        self.next_id += 1;
+        let mut primary: Vec<(PublicKey, Address)> = Vec::new();
+        let mut secondary: Vec<(PublicKey, Address)> = Vec::new();
+        let configured = self.known.keys().map(|k| (k.clone(), None));
         let sets = std::iter::once(current).chain(previous);
-        let mut peers: Vec<(PublicKey, Address)> = Vec::new();
-        for (key, announced) in sets.flat_map(|s| s.addresses.iter()) {
-            if *key == self.me || peers.iter().any(|(k, _)| k == key) {
+        let validators = sets.flat_map(|s| s.addresses.iter().cloned());
+        let everyone = validators
+            .map(|peer| (peer, true))
+            .chain(candidates.iter().cloned().map(|peer| (peer, false)))
+            .chain(configured.map(|peer| (peer, false)));
+        for ((key, announced), is_validator) in everyone {
+            let listed = |list: &Vec<(PublicKey, Address)>| list.iter().any(|(k, _)| *k == key);
+            if key == self.me || listed(&primary) || listed(&secondary) {
                 continue;
             }
-            if peers.len() == self.max {
-                warn!(epoch, peer = %key, "peer set full: not tracking this validator");
+            if primary.len() + secondary.len() == self.max {
+                warn!(id, peer = %key, "peer set full: not tracking this peer");
                 continue;
             }
             let address = announced
                 .as_deref()
                 .and_then(|a| a.parse::<SocketAddr>().ok())
-                .or_else(|| self.known.get(key).copied());
+                .or_else(|| self.known.get(&key).copied());
             match address {
-                Some(address) => peers.push((key.clone(), Address::from(address))),
-                None => warn!(epoch, peer = %key, "no address for validator"),
+                Some(address) if is_validator => primary.push((key, Address::from(address))),
+                Some(address) => secondary.push((key, Address::from(address))),
+                None => warn!(id, peer = %key, "no address for peer"),
             }
         }
         if let Some(me) = self.known.get(&self.me) {
-            peers.push((self.me.clone(), Address::from(*me)));
+            primary.push((self.me.clone(), Address::from(*me)));
         }
-        let _ = self.oracle.track(epoch, Map::from_iter_dedup(peers));
+        let peers = AddressableTrackedPeers::new(
+            Map::from_iter_dedup(primary),
+            Map::from_iter_dedup(secondary),
+        );
+        let _ = self.oracle.track(id, peers);
     }
 }
 
@@ -244,7 +296,10 @@ mod tests {
         let mut stops = Vec::new();
         let mut threads = Vec::new();
         let mut receivers = Vec::new();
+        let mut counts = Vec::new();
         for (i, key) in keys.iter().enumerate() {
+            let connected_peers = Arc::new(AtomicUsize::new(0));
+            counts.push(connected_peers.clone());
             let config = TcpValidatorConfig {
                 validator: ValidatorConfig::new(genesis.clone(), key.clone(), "validator"),
                 listen: addresses[i],
@@ -252,6 +307,7 @@ mod tests {
                 storage_dir: root.join(format!("v{i}")),
                 worker_threads: 1,
                 local: true,
+                connected_peers,
             };
             let (sink, receiver) = mpsc::channel::<Finalized>();
             let (stop, stopped) = futures::channel::oneshot::channel::<()>();
@@ -271,6 +327,14 @@ mod tests {
             }
             roots.push(chain);
         }
+        // Each counts the other three as connected.
+        let start = std::time::Instant::now();
+        while counts.iter().any(|c| c.load(Ordering::Relaxed) != 3)
+            && start.elapsed() < Duration::from_secs(20)
+        {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let connected: Vec<usize> = counts.iter().map(|c| c.load(Ordering::Relaxed)).collect();
         for stop in stops {
             let _ = stop.send(());
         }
@@ -279,6 +343,7 @@ mod tests {
         }
         let _ = std::fs::remove_dir_all(&root);
         assert!(roots.iter().all(|chain| *chain == roots[0]), "{roots:?}");
+        assert_eq!(connected, vec![3; 4], "peers counted as connected");
         assert_eq!(
             roots[0].iter().map(|(h, _)| *h).collect::<Vec<_>>(),
             vec![1, 2, 3]
