@@ -1,7 +1,8 @@
 //! A new validator joins a running 4-node devnet with real processes: `plexus node
 //! init` writes its home, `plexus chain bond` seats it at the next consensus epoch, it
-//! catches up to the same state root, and then the chain needs its votes: with one
-//! genesis validator killed, four of five finalize only if the newcomer signs.
+//! catches up to the same state root; a genesis validator killed and restarted after
+//! the boundary replays across it and agrees; and then the chain needs the newcomer's
+//! votes: with one genesis validator killed, four of five finalize only if it signs.
 
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
@@ -150,6 +151,16 @@ fn a_bonded_node_joins_the_validator_set_and_signs() {
     let target = net.finalized(0).max(joined_at);
     net.wait_height(newcomer, target, Duration::from_secs(90));
     assert_eq!(net.root_at(newcomer, target), net.root_at(0, target));
+
+    // A restart after the boundary replays epoch 0, re-enters the new set's epoch
+    // and catches up.
+    net.kill(1);
+    let before = net.finalized(0);
+    net.wait_height(0, before + 5, Duration::from_secs(60));
+    net.start_node(1);
+    let target = net.finalized(0);
+    net.wait_height(1, target, Duration::from_secs(90));
+    assert_eq!(net.root_at(1, target), net.root_at(0, target));
 
     // Peers are counted live: node 0 sees the other four.
     wait_for("node 0 to count 4 peers", Duration::from_secs(30), || {

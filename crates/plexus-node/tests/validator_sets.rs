@@ -14,7 +14,7 @@ use common::{Recorder, channels, timeouts, wait_for};
 use std::time::Duration;
 
 use commonware_p2p::simulated::{self, Link, Network};
-use commonware_runtime::{Runner as _, Spawner as _, Supervisor as _, deterministic};
+use commonware_runtime::{Runner as _, Spawner as _, Storage as _, Supervisor as _, deterministic};
 use commonware_utils::NZUsize;
 use plexus_ledger::{Economics, Genesis, GenesisBalance, GenesisValidator, Ledger};
 use plexus_node::consensus::{
@@ -188,6 +188,19 @@ fn simulate(seed: u64, target: u64) -> Outcome {
             })
             .collect();
         check(&chains, &stayers, &recorders[LEAVER], target);
+        // In epoch 2, epoch 0's consensus journal is pruned; epoch 1's is kept.
+        for i in (0..NODES).filter(|i| *i != LEAVER && *i != JOINER) {
+            let journal = |epoch| consensus::simplex_partition(&format!("n{i}"), epoch);
+            let pruned = context.scan(&journal(0)).await;
+            assert!(
+                pruned.is_err() || pruned.is_ok_and(|b| b.is_empty()),
+                "node {i}"
+            );
+            assert!(
+                !context.scan(&journal(1)).await.unwrap().is_empty(),
+                "node {i}"
+            );
+        }
         Outcome {
             chains,
             audit: context.auditor().state(),

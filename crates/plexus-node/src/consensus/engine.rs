@@ -23,7 +23,7 @@ use commonware_utils::{NonZeroDuration, vec::NonEmptyVec};
 use futures::StreamExt as _;
 use futures::channel::mpsc;
 use rand_core::CryptoRng;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use super::application::{App, Finalizer, Shared};
 use super::epochs::{self, EpochSchemes, EpochSet, FixedPeers, PeerSets};
@@ -104,6 +104,15 @@ fn archive_config<C>(
         ordinal_write_buffer: BUFFER,
         replay_buffer: BUFFER,
         codec_config: codec,
+    }
+}
+
+/// The storage partition of `epoch`'s simplex journal.
+pub fn simplex_partition(prefix: &str, epoch: u64) -> String {
+    if epoch == 0 {
+        format!("{prefix}-simplex")
+    } else {
+        format!("{prefix}-simplex-e{epoch}")
     }
 }
 
@@ -374,6 +383,14 @@ where
             if let Some(old) = epochs.engine.take() {
                 old.abort();
             }
+            // The journal of two epochs back is done with: that epoch's last block
+            // is finalized and archived, and its engine stopped an epoch ago.
+            if let Some(stale) = epoch.checked_sub(2) {
+                let partition = simplex_partition(&prefix, stale);
+                if let Err(e) = context.remove(&partition, None).await {
+                    debug!(%partition, %e, "no consensus journal to prune");
+                }
+            }
             info!(
                 epoch,
                 validators = set.keys.len(),
@@ -388,11 +405,7 @@ where
                 let v = sub(votes.register(channel).await)?;
                 let c = sub(certificates.register(channel).await)?;
                 let r = sub(resolvers.register(channel).await)?;
-                let partition = if epoch == 0 {
-                    format!("{prefix}-simplex")
-                } else {
-                    format!("{prefix}-simplex-e{epoch}")
-                };
+                let partition = simplex_partition(&prefix, epoch);
                 let engine = simplex::Engine::new(
                     context.child("simplex").with_attribute("epoch", epoch),
                     simplex::Config {

@@ -39,7 +39,9 @@ use thiserror::Error;
 use crate::block::ConsensusBlock;
 use crate::execution::BlockLimits;
 
-pub use engine::{Channels, max_message_size, run_validator, run_validator_with_peer_sets};
+pub use engine::{
+    Channels, max_message_size, run_validator, run_validator_with_peer_sets, simplex_partition,
+};
 pub use tcp::{TcpValidatorConfig, start_tcp_validator};
 
 /// The simplex signing scheme for an ed25519 validator set.
