@@ -289,8 +289,9 @@ fn wire(args: &WireArgs) -> anyhow::Result<()> {
         http2: args.http2,
         ..Default::default()
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+    // The validators' side on this thread, the miner on its own (see `bench_loopback`):
+    // two processes' worth of threads, as with the reference's axon and dendrite.
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("starting the runtime")?;

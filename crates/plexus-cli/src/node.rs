@@ -325,3 +325,25 @@ fn is_private(addr: &std::net::SocketAddr) -> bool {
         std::net::IpAddr::V6(_) => false,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn peers_are_key_at_address() {
+        let key = AccountId([7; 32]);
+        let peer = parse_peer(&format!("{key}@10.0.0.2:30300")).unwrap();
+        assert_eq!(peer.key, key);
+        assert_eq!(peer.address, "10.0.0.2:30300".parse().unwrap());
+        for bad in [
+            "10.0.0.2:30300".to_owned(),
+            format!("{key}@10.0.0.2"),
+            format!("{key}@host.example:30300"),
+            "plx1nope@10.0.0.2:30300".to_owned(),
+        ] {
+            let e = parse_peer(&bad).unwrap_err().to_string();
+            assert!(e.contains(&format!("{bad:?}")), "{e}");
+        }
+    }
+}

@@ -2,7 +2,8 @@
 //!
 //! `cargo run --release -p plexus-wire --example wire_bench [-- --http2]`
 
-#[tokio::main]
+// The validators on this thread, the miner on its own runtime (as `plexus bench wire`).
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let config = plexus_wire::WireBenchConfig {
         http2: std::env::args().any(|a| a == "--http2"),

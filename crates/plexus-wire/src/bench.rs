@@ -45,6 +45,8 @@ pub struct WireBenchConfig {
     pub warmup: usize,
     /// Use cleartext HTTP/2 instead of HTTP/1.1 (false).
     pub http2: bool,
+    /// Worker threads of the miner's own runtime (1).
+    pub server_threads: usize,
 }
 
 impl Default for WireBenchConfig {
@@ -57,6 +59,7 @@ impl Default for WireBenchConfig {
             fanout_rounds: 16,
             warmup: 20,
             http2: false,
+            server_threads: 1,
         }
     }
 }
@@ -149,8 +152,9 @@ pub fn add_ints_routes() -> Result<Routes, RouteError> {
     })
 }
 
-/// Starts a server on 127.0.0.1 with every check on, runs the three scenarios against it
-/// from clients in the same process, and stops it.
+/// Starts a server on 127.0.0.1 with every check on, on a runtime of its own
+/// (`server_threads` workers), runs the three scenarios against it from clients on the
+/// caller's runtime, and stops it.
 pub async fn bench_loopback(config: WireBenchConfig) -> Result<WireBenchReport, WireBenchError> {
     let chain_id = ChainId::new("plexus-bench")?;
     let netuid = NetUid(1);
@@ -177,9 +181,22 @@ pub async fn bench_loopback(config: WireBenchConfig) -> Result<WireBenchReport, 
         per_second: 1e9,
         burst: u32::MAX,
     });
-    let server = Server::new(miner.clone(), server_config, add_ints_routes()?, metagraph)
-        .bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
-        .await?;
+    // The miner runs on its own threads, as it would in its own process: sharing the
+    // clients' runtime makes each request hop between worker threads twice more.
+    let server_runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(config.server_threads.max(1))
+        .thread_name("wire-bench-miner")
+        .enable_all()
+        .build()
+        .map_err(|e| WireBenchError::Setup(format!("starting the miner's runtime: {e}")))?;
+    let routes = add_ints_routes()?;
+    let server = server_runtime
+        .spawn(
+            Server::new(miner.clone(), server_config, routes, metagraph)
+                .bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))),
+        )
+        .await
+        .map_err(|e| WireBenchError::Setup(format!("the miner's runtime: {e}")))??;
     let target = Target {
         addr: server.local_addr(),
         hotkey: miner.account_id(),
@@ -193,7 +210,9 @@ pub async fn bench_loopback(config: WireBenchConfig) -> Result<WireBenchReport, 
         .collect();
 
     let report = run_scenarios(&config, &clients, target).await;
-    server.shutdown().await?;
+    let stopped = server_runtime.spawn(server.shutdown()).await;
+    server_runtime.shutdown_background();
+    stopped.map_err(|e| WireBenchError::Setup(format!("the miner's runtime: {e}")))??;
     report
 }
 
@@ -346,6 +365,7 @@ mod tests {
             fanout_rounds: 2,
             warmup: 2,
             http2: false,
+            server_threads: 1,
         };
         let report = bench_loopback(config).await.unwrap();
         assert!(report.sequential.rps > 0.0 && report.fanout.rps > 0.0);
