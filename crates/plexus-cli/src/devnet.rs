@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
-use plexus_ledger::{Economics, Genesis, GenesisBalance, GenesisValidator};
+use plexus_ledger::{Economics, Genesis, GenesisBalance, GenesisBond, GenesisValidator};
 use plexus_node::config::{NodeConfig, Peer};
 use plexus_primitives::{AccountId, Balance, ChainId, Keypair};
 use serde::{Deserialize, Serialize};
@@ -26,6 +26,9 @@ use crate::keyfile::{KdfParams, KeyKind, KeySecret, Keyfile};
 
 /// The password of devnet keys unless `PLEXUS_PASSWORD` says otherwise.
 pub const DEVNET_PASSWORD: &str = "devnet";
+
+/// What each genesis validator of a devnet has bonded (owned by `alice`).
+pub const GENESIS_BOND: Balance = Balance::from_rao(10_000 * Balance::UNIT.rao());
 
 /// Development accounts funded at genesis, each with a wallet of that name.
 pub const DEV_ACCOUNTS: [&str; 6] = ["alice", "bob", "charlie", "dave", "eve", "ferdie"];
@@ -160,6 +163,10 @@ pub fn init(args: &InitArgs) -> anyhow::Result<DevnetFile> {
         println!("  {}  p2p {}  rpc {}", node.name, node.p2p, node.rpc_url);
     }
     println!("funded wallets: {}", DEV_ACCOUNTS.join(", "));
+    println!(
+        "each validator is bonded {GENESIS_BOND} at genesis (owned by {}); more join with `plexus chain bond`",
+        DEV_ACCOUNTS[0]
+    );
     println!("start it:  plexus devnet up --dir {}", dir.display());
     println!(
         "use it:    export PLEXUS_HOME={} PLEXUS_PASSWORD={}",
@@ -248,8 +255,22 @@ pub fn init_quiet(args: &InitArgs) -> anyhow::Result<DevnetFile> {
             balance: Balance::from_rao(1_000 * Balance::UNIT.rao()),
         });
     }
+    // The genesis validators are bonded from the start, owned by the first development
+    // account, so that a node bonded later joins them instead of replacing them.
+    let owner = dev_keypair(DEV_ACCOUNTS[0]).account_id();
+    let bonds = node_keys
+        .iter()
+        .zip(&p2p)
+        .map(|(k, a)| GenesisBond {
+            consensus_key: k.account_id(),
+            owner,
+            address: a.clone(),
+            amount: GENESIS_BOND,
+        })
+        .collect();
     let genesis = Genesis {
         chain_id: ChainId::new("plexus-devnet")?,
+        bonds,
         balances,
         validators: node_keys
             .iter()

@@ -1,8 +1,9 @@
 //! A new validator joins a running 4-node devnet with real processes: `plexus node
-//! init` writes its home, `plexus chain bond` seats it at the next consensus epoch, it
-//! catches up to the same state root; a genesis validator killed and restarted after
-//! the boundary replays across it and agrees; and then the chain needs the newcomer's
-//! votes: with one genesis validator killed, four of five finalize only if it signs.
+//! init` writes its home, `plexus chain bond` seats it at the next consensus epoch
+//! beside the genesis validators (bonded at genesis), and it catches up to the same
+//! state root; a genesis validator killed and restarted after the boundary replays
+//! across it and agrees; and then the chain needs the newcomer's votes: with one
+//! genesis validator killed, four of five finalize only if it signs.
 
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
@@ -95,45 +96,30 @@ fn a_bonded_node_joins_the_validator_set_and_signs() {
     let newcomer = net.add_node(format!("http://127.0.0.1:{rpc_port}"));
     net.start_node(newcomer);
 
-    // Bonds seat validators: bond the genesis four and the newcomer alike.
-    let manifest: Value =
-        serde_json::from_str(&std::fs::read_to_string(net.dir.join("devnet.json")).unwrap())
-            .unwrap();
-    let mut bonds: Vec<(String, String)> = manifest["nodes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|n| {
-            (
-                n["consensus_key"].as_str().unwrap().to_owned(),
-                n["p2p"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect();
-    bonds.push((key.clone(), p2p.clone()));
-    for (consensus_key, address) in &bonds {
-        ok(
-            &net,
-            &[
-                "chain",
-                "bond",
-                "--wallet",
-                "alice",
-                "--consensus-key",
-                consensus_key,
-                "--address",
-                address,
-                "--amount",
-                "1000",
-                "--rpc",
-                &rpc0,
-            ],
-        );
-    }
+    // The genesis four are bonded at genesis; the newcomer's bond adds a fifth seat.
+    let out = ok(
+        &net,
+        &[
+            "chain",
+            "bond",
+            "--wallet",
+            "bob",
+            "--consensus-key",
+            &key,
+            "--address",
+            &p2p,
+            "--amount",
+            "1000",
+            "--rpc",
+            &rpc0,
+        ],
+    );
+    assert!(out.contains("joins the validator set at height"), "{out}");
     let sets = json(&net.dir, &["chain", "validators", "--json", "--rpc", &rpc0]).unwrap();
+    let next = keys_of(&sets["next"]);
     assert!(
-        keys_of(&sets["next"]).contains(&key),
-        "the newcomer is in the next set: {sets}"
+        next.len() == 5 && next.contains(&key),
+        "the newcomer joins the four in the next set: {sets}"
     );
 
     // At the next epoch boundary it is in the set that signs.

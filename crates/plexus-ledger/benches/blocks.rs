@@ -27,6 +27,7 @@ fn keypair(i: u32) -> Keypair {
 
 fn genesis(accounts: &[AccountId]) -> Genesis {
     Genesis {
+        bonds: Vec::new(),
         chain_id: ChainId::new("plexus-bench").expect("id"),
         balances: accounts
             .iter()

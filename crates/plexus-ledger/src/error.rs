@@ -243,4 +243,7 @@ pub enum GenesisError {
     /// An economics parameter is out of range.
     #[error("economics: {0}")]
     InvalidEconomics(&'static str),
+    /// A genesis bond is not valid.
+    #[error("genesis bond of {0}: {1}")]
+    InvalidBond(AccountId, &'static str),
 }

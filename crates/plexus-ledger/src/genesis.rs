@@ -2,7 +2,7 @@
 
 use std::collections::BTreeSet;
 
-use plexus_primitives::{AccountId, Balance, ChainId};
+use plexus_primitives::{AccountId, Balance, ChainId, MAX_VALIDATOR_ADDRESS_LEN};
 use serde::{Deserialize, Serialize};
 
 use crate::error::GenesisError;
@@ -29,6 +29,22 @@ pub struct GenesisValidator {
     pub address: Option<String>,
 }
 
+/// A validator bond that exists from genesis, so that the genesis validators
+/// keep their seats when others bond (only bonded keys are seated once
+/// anything is bonded; see [`crate::validators`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GenesisBond {
+    /// The bonded consensus key.
+    pub consensus_key: AccountId,
+    /// The account that owns the bond and alone may add to or unbond it.
+    pub owner: AccountId,
+    /// Where the validator listens for peers, `host:port`.
+    pub address: String,
+    /// Tokens bonded, issued at genesis like the balances.
+    pub amount: Balance,
+}
+
 /// Everything the chain starts from.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -40,6 +56,9 @@ pub struct Genesis {
     pub balances: Vec<GenesisBalance>,
     /// The initial chain validator set.
     pub validators: Vec<GenesisValidator>,
+    /// Validator bonds from genesis (counting toward the sets after epoch 0).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub bonds: Vec<GenesisBond>,
     /// Emission schedule, fees, prices and the default hyperparameters.
     #[serde(default)]
     pub economics: Economics,
@@ -57,9 +76,11 @@ impl Genesis {
         Ok(genesis)
     }
 
-    /// Checks what the types cannot: no duplicate account, supply within the
-    /// cap, at least one validator and no validator twice, consensus epochs
-    /// of at least two blocks and room for at least one validator.
+    /// Checks what the types cannot: no duplicate account, supply (balances
+    /// and bonds) within the cap, at least one validator and no validator
+    /// twice, bonds of a positive amount with an address and no key bonded
+    /// twice, consensus epochs of at least two blocks and room for at least
+    /// one validator.
     pub fn validate(&self) -> Result<(), GenesisError> {
         let mut seen = BTreeSet::new();
         let mut total: u128 = 0;
@@ -68,6 +89,22 @@ impl Genesis {
                 return Err(GenesisError::DuplicateAccount(b.account));
             }
             total += u128::from(b.balance.rao());
+        }
+        let mut bonded = BTreeSet::new();
+        for b in &self.bonds {
+            if !bonded.insert(b.consensus_key) {
+                return Err(GenesisError::InvalidBond(b.consensus_key, "bonded twice"));
+            }
+            if b.amount.is_zero() {
+                return Err(GenesisError::InvalidBond(b.consensus_key, "zero amount"));
+            }
+            if b.address.is_empty() || b.address.len() > MAX_VALIDATOR_ADDRESS_LEN {
+                return Err(GenesisError::InvalidBond(
+                    b.consensus_key,
+                    "address empty or too long",
+                ));
+            }
+            total += u128::from(b.amount.rao());
         }
         if total > u128::from(self.economics.supply_cap.rao()) {
             return Err(GenesisError::AboveSupplyCap);

@@ -40,7 +40,7 @@ mod subnet;
 pub mod validators;
 
 pub use error::{GenesisError, TxError};
-pub use genesis::{Genesis, GenesisBalance, GenesisValidator};
+pub use genesis::{Genesis, GenesisBalance, GenesisBond, GenesisValidator};
 pub use ledger::{BlockError, BlockOutcome, Ledger, Receipt, Signatures};
 pub use params::{Bounds, Economics, SubnetParams};
 pub use query::{CommitInfo, NeuronInfo, PoolInfo, StakeInfo, SubnetInfo, WeightsInfo};

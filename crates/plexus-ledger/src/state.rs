@@ -91,13 +91,35 @@ impl State {
                 )
             })
             .collect();
-        let issued = genesis.balances.iter().map(|b| b.balance.rao()).sum();
+        let bonds: BTreeMap<AccountId, ValidatorBond> = genesis
+            .bonds
+            .iter()
+            .map(|b| {
+                (
+                    b.consensus_key,
+                    ValidatorBond {
+                        owner: b.owner,
+                        address: b.address.clone(),
+                        amount: b.amount,
+                        unbonding: Balance::ZERO,
+                    },
+                )
+            })
+            .collect();
+        // Bonds are issued like balances (the supply cap, checked by `validate`,
+        // covers both).
+        let issued = genesis
+            .balances
+            .iter()
+            .map(|b| b.balance.rao())
+            .sum::<u64>()
+            + genesis.bonds.iter().map(|b| b.amount.rao()).sum::<u64>();
         Ok(Self {
             chain_id: genesis.chain_id.clone(),
             height: 0,
             economics: genesis.economics.clone(),
             validators: genesis.validators.clone(),
-            bonds: BTreeMap::new(),
+            bonds,
             accounts,
             hotkeys: BTreeMap::new(),
             subnets: BTreeMap::new(),

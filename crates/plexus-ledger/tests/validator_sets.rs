@@ -211,6 +211,7 @@ fn genesis_refuses_bad_validator_parameters() {
         address: None,
     };
     let genesis = |economics: Economics, validators: Vec<GenesisValidator>| Genesis {
+        bonds: Vec::new(),
         chain_id: ChainId::new("plexus-test").expect("chain id"),
         balances: Vec::new(),
         validators,
@@ -249,4 +250,99 @@ fn bonds_are_in_the_state_root() {
     let (value, proof) = plexus_ledger::commitment::prove(a.ledger.state(), &key).expect("proof");
     let value = value.expect("bond leaf");
     assert!(proof.verify_member(&ra, &key, &value).is_ok());
+}
+
+/// A genesis whose two validators are bonded from the start, owned by alice.
+fn bonded_genesis() -> plexus_ledger::Genesis {
+    use plexus_ledger::{Genesis, GenesisBalance, GenesisBond, GenesisValidator};
+    let names = ["v-1", "v-2"];
+    Genesis {
+        chain_id: plexus_primitives::ChainId::new("plexus-test").expect("chain id"),
+        balances: ["alice", "bob"]
+            .iter()
+            .map(|n| GenesisBalance {
+                account: id(n),
+                balance: balance(10_000),
+            })
+            .collect(),
+        validators: names
+            .iter()
+            .map(|n| GenesisValidator {
+                consensus_key: id(n),
+                address: Some(format!("{n}.example:3000")),
+            })
+            .collect(),
+        bonds: names
+            .iter()
+            .map(|n| GenesisBond {
+                consensus_key: id(n),
+                owner: id("alice"),
+                address: format!("{n}.example:3000"),
+                amount: balance(500),
+            })
+            .collect(),
+        economics: economics(4),
+    }
+}
+
+#[test]
+fn genesis_bonds_keep_the_genesis_validators_seated_when_others_bond() {
+    let mut chain = Chain {
+        ledger: plexus_ledger::Ledger::from_genesis(&bonded_genesis()).expect("valid genesis"),
+    };
+    // Genesis bonds are issued tokens, counted in the books.
+    let state = chain.ledger.state();
+    assert!(state.check_books().is_ok());
+    assert_eq!(
+        u128::from(state.totals.issued),
+        2 * 10_000 * u128::from(TOKEN) + state.bonded()
+    );
+    assert_eq!(state.bonded(), 2 * 500 * u128::from(TOKEN));
+
+    // bob bonds a third key: the next set is all three, not bob's alone.
+    chain.ok("bob", bond("v-3", 100));
+    assert_eq!(
+        keys(&chain.ledger.state().validator_sets().next),
+        sorted(&["v-1", "v-2", "v-3"])
+    );
+    // alice owns the genesis bonds: she may unbond one, bob may not.
+    assert_eq!(
+        chain.send("bob", unbond("v-1", 1)),
+        Err(TxError::BondOwnedByAnother(id("v-1")))
+    );
+    let before = chain.balance("alice");
+    chain.ok("alice", unbond("v-2", 500));
+    let fee = chain.ledger.state().economics.min_fee.rao();
+    chain.advance_to(EPOCH - 1);
+    let sets = chain.ledger.state().validator_sets();
+    assert_eq!(keys(&sets.current), sorted(&["v-1", "v-3"]));
+    assert_eq!(chain.balance("alice"), before - fee + 500 * TOKEN);
+    assert!(chain.ledger.state().check_books().is_ok());
+}
+
+#[test]
+fn genesis_refuses_bad_bonds() {
+    use plexus_ledger::GenesisError;
+    let refused = |change: &dyn Fn(&mut plexus_ledger::Genesis)| {
+        let mut genesis = bonded_genesis();
+        change(&mut genesis);
+        genesis.validate()
+    };
+    assert!(refused(&|_| {}).is_ok());
+    assert!(matches!(
+        refused(&|g| g.bonds[1].consensus_key = g.bonds[0].consensus_key),
+        Err(GenesisError::InvalidBond(_, "bonded twice"))
+    ));
+    assert!(matches!(
+        refused(&|g| g.bonds[0].amount = Balance::ZERO),
+        Err(GenesisError::InvalidBond(_, "zero amount"))
+    ));
+    assert!(matches!(
+        refused(&|g| g.bonds[0].address.clear()),
+        Err(GenesisError::InvalidBond(_, _))
+    ));
+    assert!(matches!(
+        refused(&|g| g.bonds[0].amount = g.economics.supply_cap),
+        Err(GenesisError::AboveSupplyCap)
+    ));
 }

@@ -352,6 +352,7 @@ mod tests {
 
     fn setup() -> (ConsensusBlock, Ledger) {
         let genesis = Genesis {
+            bonds: Vec::new(),
             chain_id: ChainId::new("plexus-exec").unwrap(),
             balances: vec![GenesisBalance {
                 account: key(1).account_id(),

@@ -291,6 +291,7 @@ mod tests {
 
     fn ledger() -> Ledger {
         Ledger::from_genesis(&Genesis {
+            bonds: Vec::new(),
             chain_id: ChainId::new("mempool-test").unwrap(),
             balances: (1..=4)
                 .map(|i| GenesisBalance {

@@ -43,6 +43,7 @@ impl Node {
 
     async fn start_with(config: RpcConfig) -> Self {
         let genesis = Genesis {
+            bonds: Vec::new(),
             chain_id: ChainId::new("plexus-rpc-test").unwrap(),
             balances: (1..=3)
                 .map(|i| GenesisBalance {

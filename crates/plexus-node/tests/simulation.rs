@@ -66,6 +66,7 @@ const START_BALANCE: u64 = 1_000;
 
 fn genesis() -> Ledger {
     let genesis = Genesis {
+        bonds: Vec::new(),
         chain_id: chain_id(),
         balances: (0..USERS)
             .map(|i| GenesisBalance {

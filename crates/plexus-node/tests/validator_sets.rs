@@ -45,6 +45,7 @@ fn address(i: usize) -> String {
 
 fn genesis() -> Ledger {
     let genesis = Genesis {
+        bonds: Vec::new(),
         chain_id: chain_id(),
         // Every node's key is also its operator's account.
         balances: (0..NODES)

@@ -47,6 +47,7 @@ impl Node {
     /// A chain whose genesis funds each key with its tokens.
     pub async fn start(economics: Economics, funded: &[(&Keypair, u64)]) -> Self {
         let genesis = Genesis {
+            bonds: Vec::new(),
             chain_id: ChainId::new("plexus-explorer-test").unwrap(),
             balances: funded
                 .iter()

@@ -48,6 +48,7 @@ impl Chain {
     /// Every named account starts with 10,000 tokens.
     pub fn new(names: &[&str], economics: Economics) -> Self {
         let genesis = Genesis {
+            bonds: Vec::new(),
             chain_id: ChainId::new("plexus-test").expect("valid chain id"),
             balances: names
                 .iter()

@@ -274,6 +274,7 @@ mod tests {
     fn four_validators_on_loopback_finalize() {
         let keys: Vec<Keypair> = (0..4u8).map(|i| Keypair::from_seed([50 + i; 32])).collect();
         let genesis = Ledger::from_genesis(&Genesis {
+            bonds: Vec::new(),
             chain_id: ChainId::new("plexus-tcp-test").unwrap(),
             balances: Vec::new(),
             validators: keys

@@ -42,6 +42,7 @@ impl LedgerChain {
     pub fn new(names: &[&str], params: SubnetParams) -> Self {
         let chain_id = ChainId::new("plexus-sdk-test").unwrap();
         let genesis = Genesis {
+            bonds: Vec::new(),
             chain_id: chain_id.clone(),
             balances: names
                 .iter()
