@@ -43,7 +43,7 @@ enum Command {
     /// Wallets: create, restore, list and show encrypted coldkeys and hotkeys.
     #[command(subcommand)]
     Wallet(wallet::WalletCommand),
-    /// The chain: status (heights, finality, validators, peers).
+    /// The chain: status, validators, bonding to validate, blocks.
     #[command(subcommand)]
     Chain(chain::ChainCommand),
     /// An account's free balance and stake.
