@@ -330,8 +330,20 @@ pub fn chain(cmd: ChainCommand, rpc: RpcArgs) -> anyhow::Result<()> {
                     .await
                     .map_err(|e| anyhow::anyhow!(rpc_message(&e)))?;
                 let seated = sets.next.iter().any(|v| v.consensus_key == consensus_key);
+                let serving = sets
+                    .current
+                    .iter()
+                    .any(|v| v.consensus_key == consensus_key);
                 println!("bonded {amount} to {consensus_key} at {address}");
-                if seated {
+                if serving && seated {
+                    println!("it is in the validator set and stays in the next one");
+                } else if serving {
+                    println!(
+                        "it is in the validator set until height {}; its bond is not among the {} largest for the next one",
+                        sets.last_height,
+                        sets.next.len()
+                    );
+                } else if seated {
                     println!(
                         "it joins the validator set at height {} (epoch {})",
                         sets.last_height + 1,

@@ -201,12 +201,12 @@ pub fn run(home: &Path, explorer: Option<SocketAddr>) -> anyhow::Result<()> {
     let me = key.account_id();
     let sets = ledger.state().validator_sets();
     if !sets.current.iter().any(|v| v.consensus_key == me) {
-        // Not a genesis validator: the node follows the chain (from the peers in
-        // node.toml, or from the validators once its bond makes it a candidate) and
-        // starts signing in the first epoch its bond wins a seat.
+        // Not a genesis validator. Validators accept its connections once its bond makes
+        // it a candidate for the next set (or if they list it among their peers); from
+        // then on it follows the chain, and it signs from the first epoch it is seated in.
         tracing::info!(
             validator = %me,
-            "not in the genesis validator set: following the chain; bond with `plexus chain bond --consensus-key {me} --address HOST:PORT --amount N` to validate"
+            "not a genesis validator: peers accept this node once it is bonded (`plexus chain bond --consensus-key {me} --address IP:PORT --amount N`) or listed in their node.toml"
         );
     }
 
@@ -277,7 +277,11 @@ pub fn run(home: &Path, explorer: Option<SocketAddr>) -> anyhow::Result<()> {
         peers: config.peers.iter().map(|p| (p.key, p.address)).collect(),
         storage_dir: config.data.clone(),
         worker_threads: 2,
-        local: config.p2p.ip().is_loopback() || is_private(&config.p2p),
+        // A node listening on every interface is on a local network if its peers are.
+        local: is_local(&config.p2p)
+            || (config.p2p.ip().is_unspecified()
+                && !config.peers.is_empty()
+                && config.peers.iter().all(|p| is_local(&p.address))),
         connected_peers: peers,
     };
     let result = start_tcp_validator(validator, mempool, store, stop);
@@ -319,10 +323,12 @@ pub fn explorer(listen: SocketAddr, rpc_url: &str) -> anyhow::Result<()> {
     })
 }
 
-fn is_private(addr: &std::net::SocketAddr) -> bool {
+/// Loopback or private (LAN) addresses: a devnet or a private network, where the p2p
+/// layer must accept private addresses.
+fn is_local(addr: &SocketAddr) -> bool {
     match addr.ip() {
-        std::net::IpAddr::V4(ip) => ip.is_private(),
-        std::net::IpAddr::V6(_) => false,
+        std::net::IpAddr::V4(ip) => ip.is_loopback() || ip.is_private(),
+        std::net::IpAddr::V6(ip) => ip.is_loopback(),
     }
 }
 

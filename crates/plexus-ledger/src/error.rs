@@ -206,6 +206,9 @@ pub enum TxError {
     /// A validator address must be 1 to 64 bytes (`host:port`).
     #[error("a validator address must be 1 to 64 bytes")]
     InvalidValidatorAddress,
+    /// A consensus key must be an ed25519 public key that can sign.
+    #[error("{0} is not a usable consensus key (not an ed25519 point of large order)")]
+    InvalidConsensusKey(AccountId),
     /// The validator bond belongs to another account.
     #[error("the bond of validator {0} is owned by another account")]
     BondOwnedByAnother(AccountId),
@@ -231,8 +234,8 @@ pub enum GenesisError {
     /// An account appears twice.
     #[error("account {0} appears twice in genesis balances")]
     DuplicateAccount(AccountId),
-    /// The initial balances exceed the supply cap.
-    #[error("genesis balances exceed the supply cap")]
+    /// The initial balances and bonds exceed the supply cap.
+    #[error("genesis balances and bonds exceed the supply cap")]
     AboveSupplyCap,
     /// No chain validator is listed.
     #[error("genesis lists no chain validator")]
@@ -243,6 +246,9 @@ pub enum GenesisError {
     /// An economics parameter is out of range.
     #[error("economics: {0}")]
     InvalidEconomics(&'static str),
+    /// A genesis validator's or bond's consensus key cannot sign.
+    #[error("{0} is not a usable consensus key (not an ed25519 point of large order)")]
+    InvalidConsensusKey(AccountId),
     /// A genesis bond is not valid.
     #[error("genesis bond of {0}: {1}")]
     InvalidBond(AccountId, &'static str),

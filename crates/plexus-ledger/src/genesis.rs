@@ -78,7 +78,7 @@ impl Genesis {
 
     /// Checks what the types cannot: no duplicate account, supply (balances
     /// and bonds) within the cap, at least one validator and no validator
-    /// twice, bonds of a positive amount with an address and no key bonded
+    /// twice, consensus keys that can sign, bonds of a positive amount with an address and no key bonded
     /// twice, consensus epochs of at least two blocks and room for at least
     /// one validator.
     pub fn validate(&self) -> Result<(), GenesisError> {
@@ -117,6 +117,13 @@ impl Genesis {
             if !keys.insert(v.consensus_key) {
                 return Err(GenesisError::DuplicateValidator(v.consensus_key));
             }
+        }
+        let consensus_keys = self.validators.iter().map(|v| v.consensus_key);
+        if let Some(key) = consensus_keys
+            .chain(self.bonds.iter().map(|b| b.consensus_key))
+            .find(|k| !k.is_signing_key())
+        {
+            return Err(GenesisError::InvalidConsensusKey(key));
         }
         if self.economics.validator_epoch_length < 2 {
             return Err(GenesisError::InvalidEconomics(

@@ -35,7 +35,7 @@ pub struct HotkeyInfo {
 /// The books: where every token issued went.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Totals {
-    /// Tokens in existence: genesis balances plus emission minted.
+    /// Tokens in existence: genesis balances and bonds plus emission minted.
     pub issued: u64,
     /// Tokens destroyed: registration burns and fees.
     pub burned: u64,

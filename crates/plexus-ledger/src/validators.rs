@@ -97,6 +97,10 @@ pub fn bond(
     if address.is_empty() || address.len() > MAX_VALIDATOR_ADDRESS_LEN {
         return Err(TxError::InvalidValidatorAddress);
     }
+    // A key no node can use would halt the chain once seated.
+    if !consensus_key.is_signing_key() {
+        return Err(TxError::InvalidConsensusKey(*consensus_key));
+    }
     let current = state.bonds.get(consensus_key);
     if let Some(b) = current
         && b.owner != origin.signer

@@ -178,6 +178,15 @@ fn ties_go_to_the_smaller_key_and_refusals_change_nothing() {
             },
             TxError::InvalidValidatorAddress,
         ),
+        (
+            "carol",
+            Call::BondValidator {
+                consensus_key: AccountId([0; 32]),
+                address: "x.example:1".into(),
+                amount: balance(1),
+            },
+            TxError::InvalidConsensusKey(AccountId([0; 32])),
+        ),
         ("carol", bond("v-c", 0), TxError::ZeroAmount),
         (
             "carol",
@@ -344,5 +353,13 @@ fn genesis_refuses_bad_bonds() {
     assert!(matches!(
         refused(&|g| g.bonds[0].amount = g.economics.supply_cap),
         Err(GenesisError::AboveSupplyCap)
+    ));
+    assert!(matches!(
+        refused(&|g| g.bonds[0].consensus_key = AccountId([0; 32])),
+        Err(GenesisError::InvalidConsensusKey(_))
+    ));
+    assert!(matches!(
+        refused(&|g| g.validators[0].consensus_key = AccountId([0; 32])),
+        Err(GenesisError::InvalidConsensusKey(_))
     ));
 }

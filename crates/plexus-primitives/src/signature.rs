@@ -260,6 +260,12 @@ impl Decode for Signature {
 }
 
 impl AccountId {
+    /// Whether these bytes are an ed25519 public key that can sign: a point on
+    /// the curve, and not one of small order (for which anyone can forge).
+    pub fn is_signing_key(&self) -> bool {
+        VerifyingKey::from_bytes(&self.0).is_ok_and(|key| !key.is_weak())
+    }
+
     /// Checks that `signature` was made by this account over `payload` in `domain`.
     ///
     /// Uses ed25519 strict verification, which rejects small-order keys and
@@ -291,6 +297,20 @@ mod tests {
 
     fn domain(purpose: Purpose) -> Domain {
         Domain::new(chain("plexus-test"), purpose)
+    }
+
+    #[test]
+    fn signing_keys_are_points_of_large_order() {
+        assert!(Keypair::from_seed([3; 32]).account_id().is_signing_key());
+        // The identity point (small order) and a y with no point on the curve.
+        let mut identity = [0u8; 32];
+        identity[0] = 1;
+        assert!(!AccountId(identity).is_signing_key());
+        let off_curve = (2u8..=255)
+            .map(|b| AccountId([b; 32]))
+            .find(|a| VerifyingKey::from_bytes(&a.0).is_err())
+            .expect("some byte pattern is off the curve");
+        assert!(!off_curve.is_signing_key());
     }
 
     #[test]

@@ -183,14 +183,17 @@ pub async fn bench_loopback(config: WireBenchConfig) -> Result<WireBenchReport, 
     });
     // The miner runs on its own threads, as it would in its own process: sharing the
     // clients' runtime makes each request hop between worker threads twice more.
-    let server_runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(config.server_threads.max(1))
-        .thread_name("wire-bench-miner")
-        .enable_all()
-        .build()
-        .map_err(|e| WireBenchError::Setup(format!("starting the miner's runtime: {e}")))?;
+    let server_runtime = MinerRuntime(Some(
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(config.server_threads.max(1))
+            .thread_name("wire-bench-miner")
+            .enable_all()
+            .build()
+            .map_err(|e| WireBenchError::Setup(format!("starting the miner's runtime: {e}")))?,
+    ));
     let routes = add_ints_routes()?;
     let server = server_runtime
+        .handle()?
         .spawn(
             Server::new(miner.clone(), server_config, routes, metagraph)
                 .bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))),
@@ -210,10 +213,31 @@ pub async fn bench_loopback(config: WireBenchConfig) -> Result<WireBenchReport, 
         .collect();
 
     let report = run_scenarios(&config, &clients, target).await;
-    let stopped = server_runtime.spawn(server.shutdown()).await;
-    server_runtime.shutdown_background();
+    let stopped = server_runtime.handle()?.spawn(server.shutdown()).await;
+    drop(server_runtime);
     stopped.map_err(|e| WireBenchError::Setup(format!("the miner's runtime: {e}")))??;
     report
+}
+
+/// The miner's runtime, shut down without blocking when dropped: this happens inside
+/// the clients' async context, where dropping a runtime outright panics.
+struct MinerRuntime(Option<tokio::runtime::Runtime>);
+
+impl MinerRuntime {
+    fn handle(&self) -> Result<&tokio::runtime::Handle, WireBenchError> {
+        self.0
+            .as_ref()
+            .map(|r| r.handle())
+            .ok_or_else(|| WireBenchError::Setup("the miner's runtime is gone".into()))
+    }
+}
+
+impl Drop for MinerRuntime {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.0.take() {
+            runtime.shutdown_background();
+        }
+    }
 }
 
 async fn run_scenarios(

@@ -317,13 +317,11 @@ impl<K: FinalizedSink> Finalizer<K> {
         if !block.block().transactions.is_empty()
             || plexus_ledger::validators::is_epoch_end(block.number(), self.epoch_length)
         {
-            match super::epochs::candidates(&executed.ledger) {
-                Ok(candidates) if candidates != self.last_candidates => {
-                    self.last_candidates = candidates.clone();
-                    let _ = self.candidates.unbounded_send(candidates);
-                }
-                Ok(_) => {}
-                Err(e) => warn!(%e, "a bonded consensus key is not a valid ed25519 key"),
+            let candidates = super::epochs::candidates(&executed.ledger);
+            if candidates != self.last_candidates {
+                self.last_candidates = candidates.clone();
+                // A closed receiver means the node is shutting down.
+                let _ = self.candidates.unbounded_send(candidates);
             }
         }
     }

@@ -270,6 +270,8 @@ where
     while let Ok(boundary) = boundary_rx.try_recv() {
         last = boundary;
     }
+    // The candidates the replay saw are stale: entry takes them from the ledger.
+    while candidates_rx.try_recv().is_ok() {}
     let mut entry = Some(last);
 
     // Backfill of missing blocks and block broadcast, both owned by marshal.
@@ -376,7 +378,7 @@ where
             epochs
                 .schemes
                 .register(Epoch::new(epoch), scheme.clone(), signer);
-            epochs.candidates = epochs::candidates(&ledger)?;
+            epochs.candidates = epochs::candidates(&ledger);
             epochs
                 .tracker
                 .track(&set, epochs.current.as_ref(), &epochs.candidates);

@@ -131,20 +131,25 @@ impl Provider for EpochSchemes {
 pub type Candidates = Vec<(PublicKey, Option<String>)>;
 
 /// The [`Candidates`] of a ledger state: the next set's members outside the
-/// current set.
-pub fn candidates(ledger: &Ledger) -> Result<Candidates, ConsensusError> {
+/// current set. (The ledger only bonds keys that can sign; one that could
+/// not is left out here rather than stopping the node.)
+pub fn candidates(ledger: &Ledger) -> Candidates {
     let sets = ledger.state().validator_sets();
     let mut out = Vec::new();
     for seat in sets.next {
         if sets
             .current
             .iter()
-            .all(|c| c.consensus_key != seat.consensus_key)
+            .any(|c| c.consensus_key == seat.consensus_key)
         {
-            out.push((public_key(&seat.consensus_key)?, seat.address));
+            continue;
+        }
+        match public_key(&seat.consensus_key) {
+            Ok(key) => out.push((key, seat.address)),
+            Err(e) => tracing::warn!(%e, "a bonded candidate's key is not an ed25519 key"),
         }
     }
-    Ok(out)
+    out
 }
 
 /// Tells the p2p network whom to connect to: the current epoch's set and

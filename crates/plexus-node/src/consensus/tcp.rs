@@ -43,6 +43,11 @@ const CHANNEL_RATE: NonZeroU32 = NonZeroU32::new(10_000).unwrap();
 /// rate an idle 4-node devnet held ~930 MB per node, mostly empty mailboxes
 /// (74 MB with this burst).
 const CHANNEL_BURST: NonZeroU32 = NonZeroU32::new(256).unwrap();
+/// Bonded candidates a node makes room for in its peer sets, beyond two
+/// validator sets.
+const CANDIDATE_ROOM: usize = 8;
+/// Peer sets the network retains (see `start_tcp_validator`).
+const TRACKED_PEER_SETS: NonZeroUsize = NonZeroUsize::new(2).unwrap();
 /// How often the count of connected peers is refreshed.
 const PEER_COUNT_INTERVAL: Duration = Duration::from_secs(1);
 const P2P_MAILBOX: NonZeroUsize = NonZeroUsize::new(4096).unwrap();
@@ -101,10 +106,15 @@ pub fn start_tcp_validator<K: FinalizedSink>(
         .collect();
     let peers = Map::from_iter_dedup(addresses);
     let max_validators = usize::from(config.validator.genesis.state().economics.max_validators);
-    // Room for two sets at once (the current epoch's and the previous one),
-    // each as large as the configured peers. (The network sizes its buffers
-    // by this bound, so it is not taken from `max_validators` outright.)
-    let participants = NonZeroUsize::new(2 * peers.len()).unwrap_or(NonZeroUsize::MIN);
+    // Room in one tracked peer set for two validator sets (the current epoch's
+    // and the previous one), each as large as the larger of the configured
+    // peers and the genesis set, plus a few bonded candidates. The network
+    // sizes its buffers by this bound (times the sets it retains), so it is
+    // not taken from `max_validators` outright: peers past it are left out
+    // with a warning.
+    let genesis_set = config.validator.genesis.state().validators.len();
+    let per_set = peers.len().max(genesis_set + 1);
+    let participants = NonZeroUsize::new(2 * per_set + CANDIDATE_ROOM).unwrap_or(NonZeroUsize::MIN);
     let chain_id = config.validator.chain_id();
     let mut namespace = b"plexus-p2p/".to_vec();
     namespace.extend_from_slice(chain_id.as_str().as_bytes());
@@ -124,7 +134,7 @@ pub fn start_tcp_validator<K: FinalizedSink>(
     } else {
         lookup::Config::recommended
     };
-    let p2p = p2p(
+    let mut p2p = p2p(
         handshake,
         &namespace,
         config.listen,
@@ -132,6 +142,9 @@ pub fn start_tcp_validator<K: FinalizedSink>(
         message_size,
         P2P_MAILBOX,
     );
+    // Each tracked set already holds the current and the previous validator set;
+    // the newest two are enough (a third and fourth would only cost memory).
+    p2p.tracked_peer_sets = TRACKED_PEER_SETS;
 
     let runtime = tokio::Config::new()
         .with_worker_threads(config.worker_threads.max(1))
