@@ -369,6 +369,8 @@ where
     };
     let chain_id = config.chain_id();
     let mut last_finalized = 0;
+    // Epochs below this have had their consensus journals removed.
+    let mut pruned_below = 0;
     loop {
         if let Some((ledger, floor)) = entry.take() {
             let set = EpochSet::of(&ledger)?;
@@ -385,14 +387,18 @@ where
             if let Some(old) = epochs.engine.take() {
                 old.abort();
             }
-            // The journal of two epochs back is done with: that epoch's last block
-            // is finalized and archived, and its engine stopped an epoch ago.
-            if let Some(stale) = epoch.checked_sub(2) {
-                let partition = simplex_partition(&prefix, stale);
+            // Journals two or more epochs back are done with: their last blocks are
+            // finalized and archived, and their engines stopped. After a restart the
+            // first entry sweeps from epoch 0 (missing partitions cost a lookup), so
+            // epochs a node skipped while down are pruned too.
+            let stale = epoch.saturating_sub(1);
+            for old in pruned_below..stale {
+                let partition = simplex_partition(&prefix, old);
                 if let Err(e) = context.remove(&partition, None).await {
                     debug!(%partition, %e, "no consensus journal to prune");
                 }
             }
+            pruned_below = pruned_below.max(stale);
             info!(
                 epoch,
                 validators = set.keys.len(),
