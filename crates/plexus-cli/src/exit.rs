@@ -21,6 +21,26 @@ pub fn input(message: impl Into<String>) -> anyhow::Error {
     InputError(message.into()).into()
 }
 
+/// Makes `println!` into a closed pipe (`plexus chain validators | head`) end the
+/// program quietly and successfully, as `report` does for a broken pipe returned as an
+/// error: `println!` panics instead of returning one.
+pub fn quiet_on_broken_pipe() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied());
+        if message
+            .is_some_and(|m| m.contains("failed printing to stdout") && m.contains("Broken pipe"))
+        {
+            std::process::exit(0);
+        }
+        default(info);
+    }));
+}
+
 /// Prints the error chain to stderr and picks the exit code.
 pub fn report(result: anyhow::Result<()>) -> ExitCode {
     match result {

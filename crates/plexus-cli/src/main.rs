@@ -128,6 +128,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    exit::quiet_on_broken_pipe();
     let cli = Cli::parse();
     let rpc = cli.rpc;
     let result = match cli.command {

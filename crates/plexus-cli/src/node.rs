@@ -159,7 +159,7 @@ fn init(args: &InitArgs) -> anyhow::Result<()> {
     println!("  peers          {}", config.peers.len());
     println!("start it:   plexus node --home {}", args.home.display());
     println!(
-        "validate:   plexus chain bond --consensus-key {key} --address PUBLIC_HOST:{} --amount TOKENS",
+        "validate:   plexus chain bond --consensus-key {key} --address PUBLIC_IP:{} --amount TOKENS",
         args.p2p.port()
     );
     println!(
