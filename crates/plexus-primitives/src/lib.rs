@@ -23,6 +23,7 @@ mod hyperparameter;
 mod ids;
 mod keys;
 mod merkle;
+mod public_key;
 mod serde_text;
 mod signature;
 #[cfg(test)]
@@ -44,6 +45,7 @@ pub use merkle::{
     MAX_PROOF_SIBLINGS, MAX_STATE_KEY_LEN, MAX_STATE_VALUE_LEN, MerkleError, MerkleTree, Neighbour,
     Proof, ProofError, merkle_root,
 };
+pub use public_key::PublicKey;
 pub use signature::{
     ChainId, ChainIdError, Domain, MAX_CHAIN_ID_LEN, Purpose, SIGNING_PREFIX, Signature,
     SignatureError,

@@ -13,13 +13,13 @@
 use std::fmt;
 use std::str::FromStr;
 
-use ed25519_dalek::VerifyingKey;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use thiserror::Error;
 
 use crate::account::AccountId;
 use crate::codec::{self, CodecError, Decode, Encode, Reader};
 use crate::hex::{self, HexError};
+use crate::public_key::PublicKey;
 use crate::serde_text;
 
 /// The fixed prefix of every signed message; bump the version to change the scheme.
@@ -190,12 +190,23 @@ impl Domain {
 
     /// The exact bytes that are signed for `payload` in this domain.
     pub fn signing_message(&self, payload: &[u8]) -> Vec<u8> {
-        let mut msg = Vec::with_capacity(SIGNING_PREFIX.len() + 48 + payload.len());
+        let mut msg = self.signing_header_with_room(payload.len(), payload.len());
+        msg.extend_from_slice(payload);
+        msg
+    }
+
+    /// The signed bytes before the payload, for verifiers that hash the message in parts
+    /// rather than copy the payload behind it.
+    pub(crate) fn signing_header(&self, payload_len: usize) -> Vec<u8> {
+        self.signing_header_with_room(payload_len, 0)
+    }
+
+    fn signing_header_with_room(&self, payload_len: usize, room: usize) -> Vec<u8> {
+        let mut msg = Vec::with_capacity(SIGNING_PREFIX.len() + 48 + room);
         msg.extend_from_slice(SIGNING_PREFIX);
         self.chain_id.encode_to(&mut msg);
         self.purpose.encode_to(&mut msg);
-        (payload.len() as u64).encode_to(&mut msg);
-        msg.extend_from_slice(payload);
+        (payload_len as u64).encode_to(&mut msg);
         msg
     }
 }
@@ -207,7 +218,8 @@ pub struct Signature(pub [u8; 64]);
 /// Why a signature did not verify.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
 pub enum SignatureError {
-    /// The account bytes are not a valid ed25519 public key.
+    /// The account bytes are not an ed25519 public key that can sign: not a curve point,
+    /// or a point of small order.
     #[error("account is not a valid ed25519 public key")]
     InvalidPublicKey,
     /// The signature does not match this key, domain and payload.
@@ -263,7 +275,13 @@ impl AccountId {
     /// Whether these bytes are an ed25519 public key that can sign: a point on
     /// the curve, and not one of small order (for which anyone can forge).
     pub fn is_signing_key(&self) -> bool {
-        VerifyingKey::from_bytes(&self.0).is_ok_and(|key| !key.is_weak())
+        self.public_key().is_ok()
+    }
+
+    /// This account's key decoded for verification; see [`PublicKey`] to verify many
+    /// signatures from one account without decoding it each time.
+    pub fn public_key(&self) -> Result<PublicKey, SignatureError> {
+        PublicKey::decode(self)
     }
 
     /// Checks that `signature` was made by this account over `payload` in `domain`.
@@ -276,11 +294,7 @@ impl AccountId {
         payload: &[u8],
         signature: &Signature,
     ) -> Result<(), SignatureError> {
-        let key =
-            VerifyingKey::from_bytes(&self.0).map_err(|_| SignatureError::InvalidPublicKey)?;
-        let sig = ed25519_dalek::Signature::from_bytes(&signature.0);
-        key.verify_strict(&domain.signing_message(payload), &sig)
-            .map_err(|_| SignatureError::Invalid)
+        self.public_key()?.verify(domain, payload, signature)
     }
 }
 
@@ -308,7 +322,7 @@ mod tests {
         assert!(!AccountId(identity).is_signing_key());
         let off_curve = (2u8..=255)
             .map(|b| AccountId([b; 32]))
-            .find(|a| VerifyingKey::from_bytes(&a.0).is_err())
+            .find(|a| ed25519_dalek::VerifyingKey::from_bytes(&a.0).is_err())
             .expect("some byte pattern is off the curve");
         assert!(!off_curve.is_signing_key());
     }

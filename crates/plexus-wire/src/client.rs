@@ -15,13 +15,14 @@ use hyper::body::Incoming;
 use hyper_util::client::legacy::Client as HttpClient;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
-use plexus_primitives::{AccountId, AxonInfo, ChainId, Hash, Keypair, NetUid};
+use plexus_primitives::{AccountId, AxonInfo, ChainId, Domain, Hash, Keypair, NetUid};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::headers::{RequestHeaders, RequestParams, ResponseHeaders};
+use crate::keys::PeerKeys;
 use crate::lanes::Lanes;
-use crate::message::validate_route;
+use crate::message::{response_domain, validate_route};
 use crate::nonce::unix_nanos;
 use crate::refusal::{ErrorBody, RefusalKind};
 pub use crate::response::ClientError;
@@ -108,6 +109,8 @@ struct Inner {
     config: ClientConfig,
     last_nonce: AtomicU64,
     lanes: Lanes,
+    response_domain: Domain,
+    callee_keys: PeerKeys,
 }
 
 /// A validator's client; cheap to clone (clones share one connection pool and nonce
@@ -134,6 +137,8 @@ impl Client {
                 http,
                 keypair,
                 lanes: Lanes::new(config.first_lane, config.lanes),
+                response_domain: response_domain(&config.chain_id),
+                callee_keys: PeerKeys::default(),
                 config,
                 last_nonce: AtomicU64::new(0),
             }),
@@ -360,8 +365,10 @@ impl Client {
             signature: signed.signature,
             ..proof_template(target, route, headers)
         };
-        proof
-            .verify(&self.inner.config.chain_id)
+        self.inner
+            .callee_keys
+            .get(&proof.callee)
+            .and_then(|key| proof.verify_by(&key, &self.inner.response_domain))
             .map_err(ClientError::BadResponseSignature)?;
         Ok(SignedResponse {
             status,

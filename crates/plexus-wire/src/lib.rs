@@ -23,6 +23,7 @@
 pub use http;
 
 pub mod headers;
+mod keys;
 mod message;
 mod metagraph;
 mod nonce;
@@ -48,6 +49,7 @@ mod server;
 mod signer;
 
 pub use headers::{HeaderError, RequestHeaders, RequestParams, ResponseHeaders};
+pub use keys::{DEFAULT_PEER_KEYS, PeerKeys};
 pub use message::{
     MAX_ROUTE_LEN, RequestMessage, ResponseMessage, RouteError, request_domain, response_domain,
     validate_route,

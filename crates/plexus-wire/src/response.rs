@@ -7,7 +7,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
-use plexus_primitives::{AccountId, ChainId, Hash, NetUid, Signature, SignatureError};
+use plexus_primitives::{
+    AccountId, ChainId, Domain, Hash, NetUid, PublicKey, Signature, SignatureError,
+};
 use thiserror::Error;
 
 use crate::headers::HeaderError;
@@ -126,6 +128,12 @@ impl ResponseProof {
     /// Checks the miner's signature on `chain_id`.
     pub fn verify(&self, chain_id: &ChainId) -> Result<(), SignatureError> {
         self.message().verify(chain_id, &self.signature)
+    }
+
+    /// Like [`Self::verify`] with the miner's key already decoded and the response domain
+    /// prebuilt, as a client verifying many answers does.
+    pub fn verify_by(&self, callee: &PublicKey, domain: &Domain) -> Result<(), SignatureError> {
+        self.message().verify_by(callee, domain, &self.signature)
     }
 }
 

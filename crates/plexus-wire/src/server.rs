@@ -22,6 +22,7 @@ use tokio::task::JoinHandle;
 use crate::admission::{Admission, Permit};
 use crate::handler::{Handler, Reply, WireRequest};
 use crate::headers::{RequestHeaders, header_bytes};
+use crate::keys::PeerKeys;
 use crate::message::{request_domain, response_domain, validate_route};
 use crate::metagraph::Metagraph;
 use crate::nonce::{NonceError, NonceTracker, unix_nanos};
@@ -97,6 +98,7 @@ struct Shared<H, M> {
     hotkey: AccountId,
     request_domain: Domain,
     response_domain: Domain,
+    caller_keys: PeerKeys,
     nonces: Mutex<NonceTracker>,
     rates: Option<Mutex<RateLimiter>>,
     admission: Admission,
@@ -126,6 +128,7 @@ impl<H: Handler, M: Metagraph> Server<H, M> {
                 keypair: Arc::new(keypair),
                 request_domain: request_domain(&config.chain_id),
                 response_domain: response_domain(&config.chain_id),
+                caller_keys: PeerKeys::default(),
                 nonces: Mutex::new(NonceTracker::new(config.nonce_window)),
                 rates: config.rate_limit.map(|l| Mutex::new(RateLimiter::new(l))),
                 admission,
@@ -327,9 +330,13 @@ impl<H: Handler, M: Metagraph> Shared<H, M> {
                 "body does not match x-plexus-body-hash",
             ));
         }
-        headers
-            .message(route)
-            .verify_in(&self.request_domain, &headers.signature)
+        self.caller_keys
+            .get(&headers.caller)
+            .and_then(|key| {
+                headers
+                    .message(route)
+                    .verify_by(&key, &self.request_domain, &headers.signature)
+            })
             .map_err(|e| Refusal::new(RefusalKind::BadSignature, e.to_string()))?;
 
         // 7. Replay protection (only authenticated requests may advance a nonce).
