@@ -4,10 +4,12 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::Poll;
 use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::StreamExt;
+use futures_util::stream::FuturesOrdered;
 use http::header::{CONTENT_TYPE, HeaderValue};
 use http::{Method, Uri};
 use http_body_util::{BodyExt, Full, Limited};
@@ -221,16 +223,38 @@ impl Client {
     }
 
     /// Makes `calls` with at most `concurrency` in flight; results in the order of `calls`.
+    ///
+    /// Each request goes out as soon as it is signed. Polling all the calls together would
+    /// sign every one of them before any connection task ran to write the first, leaving
+    /// the miners idle for the whole signing (a millisecond for 64).
     pub async fn call_many(
         &self,
         calls: impl IntoIterator<Item = Call>,
         concurrency: usize,
     ) -> Vec<Result<SignedResponse, ClientError>> {
-        futures_util::stream::iter(calls)
-            .map(|c| async move { self.call(&c.target, &c.route, c.body).await })
-            .buffered(concurrency.max(1))
-            .collect()
-            .await
+        let concurrency = concurrency.max(1);
+        let mut in_flight = FuturesOrdered::new();
+        let mut results = Vec::new();
+        for c in calls {
+            if in_flight.len() >= concurrency
+                && let Some(result) = in_flight.next().await
+            {
+                results.push(result);
+            }
+            in_flight.push_back(async move { self.call(&c.target, &c.route, c.body).await });
+            // One poll signs the new request and hands it to its connection (and verifies
+            // any answers that arrived); the yield lets the connection write it.
+            if let Poll::Ready(Some(result)) =
+                std::future::poll_fn(|cx| Poll::Ready(in_flight.poll_next_unpin(cx))).await
+            {
+                results.push(result);
+            }
+            tokio::task::yield_now().await;
+        }
+        while let Some(result) = in_flight.next().await {
+            results.push(result);
+        }
+        results
     }
 
     /// Sends a request with exactly these (already signed) headers and verifies the answer
