@@ -113,12 +113,12 @@ mod tests {
             .is_ok_and(|key| key.verify(&domain(), payload, signature).is_ok())
     }
 
-    /// A signature whose `R` is the small-order point `t`, made with the secret key as
-    /// `s = k*a`, so that `[s]B - [k]A` is the identity: it verifies when `t` is the identity.
-    fn small_order_r_signature(seed: [u8; 32], payload: &[u8], t: EdwardsPoint) -> Signature {
+    /// A signature whose `R` is the identity (a point of small order), made with the secret
+    /// key as `s = k*a` so that `[s]B - [k]A` is the identity too: the equation holds.
+    fn identity_r_signature(seed: [u8; 32], payload: &[u8]) -> Signature {
         let signing = SigningKey::from_bytes(&seed);
         let a = signing.to_scalar();
-        let r = t.compress().0;
+        let r = EdwardsPoint::default().compress().0;
         let mut hash = Sha512::new();
         hash.update(r);
         hash.update(signing.verifying_key().as_bytes());
@@ -183,7 +183,7 @@ mod tests {
     fn refuses_a_small_order_r_that_a_lax_verifier_accepts() {
         let seed = [9; 32];
         let account = Keypair::from_seed(seed).account_id();
-        let sig = small_order_r_signature(seed, b"forged", EdwardsPoint::default());
+        let sig = identity_r_signature(seed, b"forged");
         let dalek_key = VerifyingKey::from_bytes(&account.0).unwrap();
         let message = domain().signing_message(b"forged");
         let dalek_sig = ed25519_dalek::Signature::from_bytes(&sig.0);
