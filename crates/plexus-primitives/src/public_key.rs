@@ -57,8 +57,8 @@ impl PublicKey {
         payload: &[u8],
         signature: &Signature,
     ) -> Result<(), SignatureError> {
-        let (r, s) = signature.0.split_at(32);
-        let s: [u8; 32] = s.try_into().map_err(|_| SignatureError::Invalid)?;
+        let r: [u8; 32] = std::array::from_fn(|i| signature.0[i]);
+        let s: [u8; 32] = std::array::from_fn(|i| signature.0[32 + i]);
         let s = Option::<Scalar>::from(Scalar::from_canonical_bytes(s))
             .ok_or(SignatureError::Invalid)?;
 
@@ -72,7 +72,7 @@ impl PublicKey {
         let expected_r = EdwardsPoint::vartime_double_scalar_mul_basepoint(&k, &self.minus_a, &s);
         // Byte equality first: it makes `r` the canonical encoding of `expected_r`, so the
         // small-order check on `expected_r` is the check on the signature's `R`.
-        if expected_r.compress().as_bytes()[..] != *r || expected_r.is_small_order() {
+        if expected_r.compress().0 != r || expected_r.is_small_order() {
             return Err(SignatureError::Invalid);
         }
         Ok(())
@@ -90,6 +90,7 @@ mod tests {
     use super::*;
     use crate::keys::Keypair;
     use crate::signature::{ChainId, Purpose};
+    use curve25519_dalek::traits::IsIdentity;
     use ed25519_dalek::{SigningKey, Verifier, VerifyingKey};
     use proptest::prelude::*;
 
@@ -113,29 +114,35 @@ mod tests {
             .is_ok_and(|key| key.verify(&domain(), payload, signature).is_ok())
     }
 
-    /// A signature whose `R` is the identity (a point of small order), made with the secret
-    /// key as `s = k*a` so that `[s]B - [k]A` is the identity too: the equation holds.
-    fn identity_r_signature(seed: [u8; 32], payload: &[u8]) -> Signature {
-        let signing = SigningKey::from_bytes(&seed);
-        let a = signing.to_scalar();
-        let r = EdwardsPoint::default().compress().0;
+    /// The challenge scalar `k = SHA-512(R || A || M)` for `payload` in the test domain.
+    fn challenge(r: &[u8; 32], account: &AccountId, payload: &[u8]) -> Scalar {
         let mut hash = Sha512::new();
         hash.update(r);
-        hash.update(signing.verifying_key().as_bytes());
+        hash.update(account.0);
         hash.update(domain().signing_message(payload));
-        let k = Scalar::from_bytes_mod_order_wide(&hash.finalize().into());
-        assert_eq!(
-            EdwardsPoint::vartime_double_scalar_mul_basepoint(
-                &k,
-                &-signing.verifying_key().to_edwards(),
-                &(k * a)
-            ),
-            EdwardsPoint::default()
-        );
+        Scalar::from_bytes_mod_order_wide(&hash.finalize().into())
+    }
+
+    /// A signature with the given `R` bytes and `s = k*a`, so that `[s]B - [k]A` is the
+    /// identity: the equation holds exactly when `r` is the identity's canonical encoding.
+    fn identity_signature(seed: [u8; 32], payload: &[u8], r: [u8; 32]) -> Signature {
+        let signing = SigningKey::from_bytes(&seed);
+        let account = AccountId(signing.verifying_key().to_bytes());
+        let s = challenge(&r, &account, payload) * signing.to_scalar();
         let mut sig = [0u8; 64];
         sig[..32].copy_from_slice(&r);
-        sig[32..].copy_from_slice((k * a).as_bytes());
+        sig[32..].copy_from_slice(s.as_bytes());
         Signature(sig)
+    }
+
+    /// The point (0, -1), of order 2.
+    fn order_two() -> EdwardsPoint {
+        let mut bytes = [0xff; 32];
+        bytes[0] = 0xec;
+        bytes[31] = 0x7f;
+        let point = CompressedEdwardsY(bytes).decompress().unwrap();
+        assert!(point.is_small_order() && !point.is_identity());
+        point
     }
 
     #[test]
@@ -183,7 +190,8 @@ mod tests {
     fn refuses_a_small_order_r_that_a_lax_verifier_accepts() {
         let seed = [9; 32];
         let account = Keypair::from_seed(seed).account_id();
-        let sig = identity_r_signature(seed, b"forged");
+        let identity = EdwardsPoint::default().compress().0;
+        let sig = identity_signature(seed, b"forged", identity);
         let dalek_key = VerifyingKey::from_bytes(&account.0).unwrap();
         let message = domain().signing_message(b"forged");
         let dalek_sig = ed25519_dalek::Signature::from_bytes(&sig.0);
@@ -191,6 +199,39 @@ mod tests {
         assert!(dalek_key.verify(&message, &dalek_sig).is_ok());
         assert!(dalek_key.verify_strict(&message, &dalek_sig).is_err());
         assert!(!ours(&account, b"forged", &sig));
+
+        // The identity again, non-canonically encoded as y = 1 + p: refused by both.
+        let mut one_plus_p = [0xff; 32];
+        one_plus_p[0] = 0xee;
+        one_plus_p[31] = 0x7f;
+        let sig = identity_signature(seed, b"forged", one_plus_p);
+        assert!(!dalek_strict(&account, b"forged", &sig));
+        assert!(!ours(&account, b"forged", &sig));
+    }
+
+    #[test]
+    fn agrees_with_dalek_on_a_key_with_a_small_order_part() {
+        // A' = A + T with T of order 2: not of small order, so both accept the key. A
+        // signature made with a verifies under A' exactly when [k]T vanishes (k even).
+        let signing = SigningKey::from_bytes(&[5; 32]);
+        let t = order_two();
+        let account = AccountId((signing.verifying_key().to_edwards() + t).compress().0);
+        assert!(account.is_signing_key());
+        let mut outcomes = [0usize; 2];
+        for i in 1u64..=16 {
+            let nonce = Scalar::from(i * 7919);
+            let r = EdwardsPoint::mul_base(&nonce).compress().0;
+            let k = challenge(&r, &account, b"mixed");
+            let mut sig = [0u8; 64];
+            sig[..32].copy_from_slice(&r);
+            sig[32..].copy_from_slice((nonce + k * signing.to_scalar()).as_bytes());
+            let sig = Signature(sig);
+            let holds = (k * t).is_identity();
+            assert_eq!(ours(&account, b"mixed", &sig), holds);
+            assert_eq!(dalek_strict(&account, b"mixed", &sig), holds);
+            outcomes[usize::from(holds)] += 1;
+        }
+        assert!(outcomes[0] > 0 && outcomes[1] > 0, "{outcomes:?}");
     }
 
     #[test]

@@ -242,9 +242,10 @@ impl Client {
                 results.push(result);
             }
             in_flight.push_back(async move { self.call(&c.target, &c.route, c.body).await });
-            // One poll signs the new request and hands it to its connection (and verifies
-            // any answers that arrived); the yield lets the connection write it.
-            if let Poll::Ready(Some(result)) =
+            // Poll until nothing is ready: that signs the new request and hands it to its
+            // connection (a poll that returns an answer may stop before reaching it), and
+            // verifies answers that arrived. The yield then lets the connection write it.
+            while let Poll::Ready(Some(result)) =
                 std::future::poll_fn(|cx| Poll::Ready(in_flight.poll_next_unpin(cx))).await
             {
                 results.push(result);

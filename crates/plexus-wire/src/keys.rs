@@ -45,7 +45,7 @@ impl PeerKeys {
         // Decoded outside the lock: two tasks may both decode a new key, which is harmless.
         let key = account.public_key()?;
         let mut keys = self.lock();
-        if keys.len() >= self.capacity {
+        if keys.len() >= self.capacity && !keys.contains_key(account) {
             keys.clear();
         }
         keys.insert(*account, key);
