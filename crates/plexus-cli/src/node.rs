@@ -97,16 +97,19 @@ fn parse_peer(text: &str) -> anyhow::Result<Peer> {
     Ok(Peer { key, address })
 }
 
+/// Reads and parses the genesis file at `path`, returning its text too (a new home keeps
+/// it byte for byte); both failures are input errors naming the file.
+fn read_genesis(path: &Path) -> anyhow::Result<(String, Genesis)> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| exit::input(format!("cannot read the genesis {}: {e}", path.display())))?;
+    let genesis =
+        Genesis::parse(&text).map_err(|e| exit::input(format!("{}: {e}", path.display())))?;
+    Ok((text, genesis))
+}
+
 /// Writes a new node's home; see [`NodeCommand::Init`].
 fn init(args: &InitArgs) -> anyhow::Result<()> {
-    let text = std::fs::read_to_string(&args.genesis).map_err(|e| {
-        exit::input(format!(
-            "cannot read the genesis {}: {e}",
-            args.genesis.display()
-        ))
-    })?;
-    let genesis = Genesis::parse(&text)
-        .map_err(|e| exit::input(format!("{}: {e}", args.genesis.display())))?;
+    let (text, genesis) = read_genesis(&args.genesis)?;
     let mut peers = args
         .peers
         .iter()
@@ -188,14 +191,7 @@ pub fn init_logging() {
 pub fn run(home: &Path, explorer: Option<SocketAddr>) -> anyhow::Result<()> {
     init_logging();
     let config = NodeConfig::load(home).map_err(|e| exit::input(e.to_string()))?;
-    let text = std::fs::read_to_string(&config.genesis).map_err(|e| {
-        exit::input(format!(
-            "cannot read the genesis {}: {e}",
-            config.genesis.display()
-        ))
-    })?;
-    let genesis = Genesis::parse(&text)
-        .map_err(|e| exit::input(format!("{}: {e}", config.genesis.display())))?;
+    let (_, genesis) = read_genesis(&config.genesis)?;
     let ledger = Ledger::from_genesis(&genesis)?;
     let key = unlock_keyfile(&config.key, "the node's consensus key")?;
     let me = key.account_id();

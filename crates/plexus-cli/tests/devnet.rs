@@ -151,16 +151,9 @@ fn a_devnet_survives_a_killed_node_and_heals_it() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("only the owner of subnet 1"));
 
-    // Kill node 3 outright; three of four keep finalizing.
-    net.kill(3);
-    let before = net.finalized(0);
-    net.wait_height(0, before + 10, Duration::from_secs(60));
-
-    // Restarted, it replays its storage, catches up and agrees.
-    net.start_node(3);
-    let target = net.finalized(0);
-    net.wait_height(3, target, Duration::from_secs(90));
-    assert_eq!(net.root_at(3, target), net.root_at(0, target));
+    // Kill node 3 outright; three of four keep finalizing. Restarted, it replays its
+    // storage, catches up and agrees.
+    let target = net.restart_and_catch_up(3, 10);
     assert_eq!(net.root_at(3, target), net.root_at(1, target));
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -140,13 +140,7 @@ fn a_bonded_node_joins_the_validator_set_and_signs() {
 
     // A restart after the boundary replays epoch 0, re-enters the new set's epoch
     // and catches up.
-    net.kill(1);
-    let before = net.finalized(0);
-    net.wait_height(0, before + 5, Duration::from_secs(60));
-    net.start_node(1);
-    let target = net.finalized(0);
-    net.wait_height(1, target, Duration::from_secs(90));
-    assert_eq!(net.root_at(1, target), net.root_at(0, target));
+    net.restart_and_catch_up(1, 5);
 
     // Peers are counted live: node 0 sees the other four.
     wait_for("node 0 to count 4 peers", Duration::from_secs(30), || {

@@ -153,6 +153,20 @@ impl Devnet {
         }
     }
 
+    /// Kills node `i`, lets node 0 finalize `blocks` more without it, restarts it and waits
+    /// until it has replayed and caught up with node 0 and agrees on the state root there.
+    /// Returns the height checked.
+    pub fn restart_and_catch_up(&mut self, i: usize, blocks: u64) -> u64 {
+        self.kill(i);
+        let before = self.finalized(0);
+        self.wait_height(0, before + blocks, Duration::from_secs(60));
+        self.start_node(i);
+        let target = self.finalized(0);
+        self.wait_height(i, target, Duration::from_secs(90));
+        assert_eq!(self.root_at(i, target), self.root_at(0, target));
+        target
+    }
+
     pub fn root_at(&self, i: usize, height: u64) -> String {
         let block = json(
             &self.dir,
