@@ -317,6 +317,35 @@ fn honest_text_miners_earn_and_impostors_do_not() {
             row["uid"]
         );
     }
+    // And they agree with each other: every honest miner is weighed by both, and their
+    // normalized weight vectors overlap by at least three quarters.
+    let shares = |row: &serde_json::Value| -> std::collections::BTreeMap<u64, f64> {
+        let pairs = row["weights"].as_array().unwrap();
+        let total: u64 = pairs.iter().map(|p| p[1].as_u64().unwrap()).sum();
+        pairs
+            .iter()
+            .map(|p| {
+                let share = p[1].as_u64().unwrap() as f64 / total.max(1) as f64;
+                (p[0].as_u64().unwrap(), share)
+            })
+            .collect()
+    };
+    let rows = weights.as_array().unwrap();
+    let (a, b) = (shares(&rows[0]), shares(&rows[1]));
+    for uid in &honest_uids {
+        assert!(
+            a.get(uid).is_some_and(|w| *w > 0.0) && b.get(uid).is_some_and(|w| *w > 0.0),
+            "honest UID {uid} is not weighed by both validators: {weights}"
+        );
+    }
+    let overlap: f64 = a
+        .iter()
+        .map(|(uid, w)| w.min(b.get(uid).copied().unwrap_or(0.0)))
+        .sum();
+    assert!(
+        overlap >= 0.75,
+        "the validators' weights overlap by {overlap:.2}: {weights}"
+    );
     drop(neurons);
     drop(net);
     let _ = std::fs::remove_dir_all(&dir);

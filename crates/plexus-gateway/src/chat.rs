@@ -180,14 +180,13 @@ fn spot_check(
     let (model, scores, miner) = (Arc::clone(model), Arc::clone(scores), *miner);
     let judge = TextJudgeConfig::default();
     tokio::spawn(async move {
-        let tokens = answer.tokens.len();
         let checked = tokio::task::spawn_blocking(move || {
             check_answer(&model, &chat, &answer, judge.tolerance)
         })
         .await
         .unwrap_or_else(|e| Err(e.to_string()));
         let evaluation = match checked {
-            Ok(()) => Evaluation::correct_at_speed(tokens, elapsed, judge.target_tokens_per_second),
+            Ok(tokens) => Evaluation::correct_at_speed(tokens, elapsed, judge.targets.per_second),
             Err(why) => {
                 tracing::warn!(uid = miner.uid, %why, "spot check failed");
                 Evaluation::wrong(why)

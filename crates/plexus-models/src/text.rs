@@ -350,6 +350,11 @@ impl TextModel {
         self.stop.contains(&id)
     }
 
+    /// The tokens that end the assistant's turn, in id order (never empty).
+    pub fn stop_tokens(&self) -> &[u32] {
+        &self.stop
+    }
+
     /// The most tokens (prompt plus completion) one call may hold.
     pub fn context_length(&self) -> usize {
         self.llama.context()

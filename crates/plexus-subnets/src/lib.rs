@@ -25,7 +25,7 @@ pub use chain::{Chain, ChainError};
 pub use miner::{MinerConfig, MinerError, RunningMiner, start_miner};
 pub use registration::{AXON_VERSION, RegistrationError, announce_axon, ensure_registered};
 pub use scores::{MinerScore, Scores};
-pub use subnet::{Evaluation, Subnet, Verdict};
+pub use subnet::{Evaluation, Pace, PaceTargets, Subnet, Verdict};
 pub use upstream::Upstream;
 pub use validator::{Observation, Validator, ValidatorConfig, ValidatorError};
 pub use view::{Snapshot, SubnetView, standalone_neuron};

@@ -81,9 +81,8 @@ pub async fn start_miner<C: Chain, H: Handler>(
     let view = Arc::new(SubnetView::new(config.netuid));
     let neuron =
         ensure_registered(&*chain, &view, &hotkey, coldkey.as_ref(), config.max_burn).await?;
-    let params = chain.hyperparameters(config.netuid).await?;
-    let mut server_config = ServerConfig::new(chain.chain_id().clone(), config.netuid);
-    server_config.min_stake = params.min_stake.rao();
+    // The subnet's stake threshold reaches the server through the view, sync by sync.
+    let server_config = ServerConfig::new(chain.chain_id().clone(), config.netuid);
     let server = Server::new(hotkey.clone(), server_config, handler, view.wire())
         .bind(config.listen)
         .await?;

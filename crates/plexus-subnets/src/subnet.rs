@@ -41,6 +41,26 @@ pub struct Evaluation {
     pub verdict: Verdict,
 }
 
+/// How fast a streamed answer came.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Pace {
+    /// Units delivered (tokens).
+    pub items: usize,
+    /// From the request to the first unit.
+    pub first: Duration,
+    /// From the request to the end of the answer.
+    pub elapsed: Duration,
+}
+
+/// The pace that earns the full speed bonus.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PaceTargets {
+    /// Units per second over the whole answer.
+    pub per_second: f64,
+    /// Time to the first unit.
+    pub first: Duration,
+}
+
 /// What a validator concluded about an answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
@@ -71,6 +91,21 @@ impl Evaluation {
             1.0
         };
         Self::correct(0.5 + 0.5 * speed)
+    }
+
+    /// A correct streamed answer: half the score for being right, a quarter for its rate
+    /// (items per second over the whole answer) and a quarter for how soon the first item
+    /// came, each full at its target.
+    pub fn correct_streamed(pace: &Pace, targets: &PaceTargets) -> Self {
+        let rate = pace.items.max(1) as f64 / pace.elapsed.as_secs_f64().max(1e-3);
+        let rate_part = if targets.per_second > 0.0 {
+            (rate / targets.per_second).min(1.0)
+        } else {
+            1.0
+        };
+        let first = pace.first.as_secs_f64().max(1e-3);
+        let first_part = (targets.first.as_secs_f64() / first).min(1.0);
+        Self::correct(0.5 + 0.25 * rate_part + 0.25 * first_part)
     }
 
     /// A wrong answer: scores zero.
@@ -112,5 +147,28 @@ mod tests {
         assert_eq!(fast.score, 1.0);
         assert_eq!(fast.verdict, Verdict::Correct);
         assert_eq!(Evaluation::wrong("x").score, 0.0);
+    }
+
+    #[test]
+    fn streamed_speed_pays_rate_and_first_token_apart() {
+        let targets = PaceTargets {
+            per_second: 40.0,
+            first: Duration::from_millis(250),
+        };
+        let pace = |items, first_ms, total_ms| Pace {
+            items,
+            first: Duration::from_millis(first_ms),
+            elapsed: Duration::from_millis(total_ms),
+        };
+        // 40 tokens/s and a first token in 250 ms: everything.
+        let full = Evaluation::correct_streamed(&pace(40, 250, 1000), &targets);
+        assert_eq!(full.score, 1.0);
+        // Same rate, first token four times later: loses 3/4 of the first-token quarter.
+        let late = Evaluation::correct_streamed(&pace(40, 1000, 1000), &targets);
+        assert!((late.score - (0.75 + 0.25 * 0.25)).abs() < 1e-9, "{late:?}");
+        // Half the rate, prompt answered at once.
+        let slow = Evaluation::correct_streamed(&pace(20, 100, 1000), &targets);
+        assert!((slow.score - (0.5 + 0.125 + 0.25)).abs() < 1e-9, "{slow:?}");
+        assert!(late.score < full.score && slow.score < full.score);
     }
 }

@@ -167,6 +167,8 @@ impl SubnetView {
 
     /// Makes `snapshot` current: the wire's caller table and the snapshot itself.
     fn install_shared(&self, snapshot: Arc<Snapshot>) {
+        self.wire
+            .set_stake_threshold(self.netuid, snapshot.params.min_stake.rao());
         self.wire.replace_subnet(
             self.netuid,
             snapshot.neurons.iter().map(|n| {

@@ -14,7 +14,8 @@ use common::{LedgerChain, TOKEN, id, key};
 use plexus_ledger::SubnetParams;
 use plexus_primitives::{Balance, Call, Hyperparameter, NetUid};
 use plexus_subnets::{
-    Evaluation, MinerConfig, RunningMiner, Subnet, Validator, ValidatorConfig, Verdict, start_miner,
+    Evaluation, MinerConfig, Observation, RunningMiner, Subnet, Validator, ValidatorConfig,
+    Verdict, start_miner,
 };
 use plexus_wire::{Client, Reply, Routes, Target};
 use rand::Rng;
@@ -259,6 +260,27 @@ async fn honest_miners_earn_and_liars_do_not() {
 
     let scores = v.scores();
     assert!(scores.lock().unwrap().get(h1).is_some());
+
+    // The owner raises the subnet's stake threshold above the validator's stake: once the
+    // miners' next sync reads it, they refuse the validator without restarting.
+    chain.ok(
+        "owner",
+        Call::SetHyperparameter {
+            netuid: NET,
+            param: Hyperparameter::MinStake(Balance::from_rao(100_000 * TOKEN)),
+        },
+    );
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let seen = v.round().await.unwrap();
+    let serving: Vec<&Observation> = seen.iter().filter(|o| o.uid != down).collect();
+    assert_eq!(serving.len(), 3, "{seen:?}");
+    assert!(
+        serving.iter().all(|o| matches!(
+            &o.evaluation.verdict,
+            Verdict::Unavailable(why) if why.contains("stake_below_threshold")
+        )),
+        "{seen:?}"
+    );
     miners.stop().await;
 }
 

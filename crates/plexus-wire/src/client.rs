@@ -28,7 +28,7 @@ use crate::message::{response_domain, validate_route};
 use crate::nonce::unix_nanos;
 use crate::refusal::{ErrorBody, RefusalKind};
 pub use crate::response::ClientError;
-use crate::response::{ResponseProof, ResponseStream, SignedResponse};
+use crate::response::{ResponseProof, ResponseStream, SignedResponse, StreamLimits};
 
 /// How a client behaves; [`ClientConfig::new`] gives the defaults.
 #[derive(Debug, Clone)]
@@ -48,7 +48,7 @@ pub struct ClientConfig {
     pub first_lane: u16,
     /// Lanes, i.e. requests in flight at once (default 256; servers accept lanes < 1024).
     pub lanes: u16,
-    /// Largest response body accepted (default 16 MiB).
+    /// Largest response body, or whole event stream, accepted (default 16 MiB).
     pub max_response_bytes: usize,
     /// Largest single stream event accepted (default 4 MiB).
     pub max_event_bytes: usize,
@@ -217,8 +217,11 @@ impl Client {
             response.into_body(),
             template,
             config.chain_id.clone(),
-            config.timeout,
-            config.max_event_bytes,
+            StreamLimits {
+                idle_timeout: config.timeout,
+                max_event_bytes: config.max_event_bytes,
+                max_bytes: config.max_response_bytes,
+            },
         ))
     }
 

@@ -41,8 +41,10 @@ impl WireRequest {
     }
 }
 
-/// A stream of JSON chunks, answered as server-sent events.
-pub type ChunkStream = Pin<Box<dyn Stream<Item = serde_json::Value> + Send + 'static>>;
+/// A stream of JSON chunks, answered as server-sent events; an error ends it (see
+/// [`crate::sse`]).
+pub type ChunkStream =
+    Pin<Box<dyn Stream<Item = Result<serde_json::Value, HandlerError>> + Send + 'static>>;
 
 /// A handler's answer.
 pub enum Reply {
@@ -69,8 +71,11 @@ impl Reply {
             .map_err(|e| HandlerError::internal(format!("cannot serialize the answer: {e}")))
     }
 
-    /// Streams `chunks` as server-sent events.
-    pub fn stream(chunks: impl Stream<Item = serde_json::Value> + Send + 'static) -> Self {
+    /// Streams `chunks` as server-sent events. The first error ends the stream: the
+    /// caller gets it, signed with its status, instead of an answer cut short.
+    pub fn stream(
+        chunks: impl Stream<Item = Result<serde_json::Value, HandlerError>> + Send + 'static,
+    ) -> Self {
         Self::Stream(Box::pin(chunks))
     }
 }

@@ -26,11 +26,22 @@ pub struct NeuronInfo {
 pub trait Metagraph: Send + Sync + 'static {
     /// The neuron registered as `hotkey` on `netuid`, or `None` when it is not registered.
     fn neuron(&self, netuid: NetUid, hotkey: &AccountId) -> Option<NeuronInfo>;
+
+    /// The least stake the subnet currently asks of callers (0 when it asks none). Read on
+    /// every request, so a threshold changed on chain applies from the next sync.
+    fn stake_threshold(&self, netuid: NetUid) -> u64 {
+        let _ = netuid;
+        0
+    }
 }
 
 impl<T: Metagraph + ?Sized> Metagraph for Arc<T> {
     fn neuron(&self, netuid: NetUid, hotkey: &AccountId) -> Option<NeuronInfo> {
         (**self).neuron(netuid, hotkey)
+    }
+
+    fn stake_threshold(&self, netuid: NetUid) -> u64 {
+        (**self).stake_threshold(netuid)
     }
 }
 
@@ -38,6 +49,7 @@ impl<T: Metagraph + ?Sized> Metagraph for Arc<T> {
 #[derive(Debug, Default)]
 pub struct StaticMetagraph {
     neurons: RwLock<HashMap<(NetUid, AccountId), NeuronInfo>>,
+    thresholds: RwLock<HashMap<NetUid, u64>>,
 }
 
 impl StaticMetagraph {
@@ -62,6 +74,14 @@ impl StaticMetagraph {
             .remove(&(netuid, *hotkey));
     }
 
+    /// Sets the least stake `netuid` asks of callers.
+    pub fn set_stake_threshold(&self, netuid: NetUid, stake: u64) {
+        self.thresholds
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .insert(netuid, stake);
+    }
+
     /// Replaces the whole subnet `netuid` with `neurons` (what a sync after a block does).
     pub fn replace_subnet(
         &self,
@@ -84,6 +104,15 @@ impl Metagraph for StaticMetagraph {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .get(&(netuid, *hotkey))
             .copied()
+    }
+
+    fn stake_threshold(&self, netuid: NetUid) -> u64 {
+        self.thresholds
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .get(&netuid)
+            .copied()
+            .unwrap_or(0)
     }
 }
 
@@ -110,5 +139,9 @@ mod tests {
         m.remove(NetUid(2), &a);
         let shared: Arc<StaticMetagraph> = Arc::new(m);
         assert_eq!(shared.neuron(NetUid(2), &a), None);
+        assert_eq!(shared.stake_threshold(NetUid(1)), 0);
+        shared.set_stake_threshold(NetUid(1), 7);
+        assert_eq!(shared.stake_threshold(NetUid(1)), 7);
+        assert_eq!(shared.stake_threshold(NetUid(2)), 0);
     }
 }

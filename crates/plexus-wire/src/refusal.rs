@@ -6,7 +6,7 @@
 //! | order | check | status | `code` |
 //! |---|---|---|---|
 //! | 1 | header block over the cap | 413 | `headers_too_large` |
-//! | 1 | body over the cap (declared or read) | 413 | `body_too_large` |
+//! | 1 | body declared over the cap | 413 | `body_too_large` |
 //! | 2 | method is not POST | 405 | `method_not_allowed` |
 //! | 2 | no such route | 404 | `unknown_route` |
 //! | 3 | wire headers missing or malformed, lane out of range | 400 | `bad_headers` |
@@ -14,6 +14,8 @@
 //! | 4 | caller's stake below the subnet threshold | 402 | `stake_below_threshold` |
 //! | 5 | request addressed to another hotkey | 421 | `wrong_callee` |
 //! | 5 | request addressed to another subnet | 421 | `wrong_netuid` |
+//! | 6 | body over the cap as it is read | 413 | `body_too_large` |
+//! | 6 | body not received within the deadline | 408 | `body_timeout` |
 //! | 6 | body does not match the signed body hash | 401 | `body_hash_mismatch` |
 //! | 6 | signature does not verify | 401 | `bad_signature` |
 //! | 7 | nonce outside the server's time window | 425 | `stale_nonce` |
@@ -24,7 +26,9 @@
 //! 402 for "stake below threshold" reads as "the price of being served (stake) is not met";
 //! it keeps it distinct from 403 "not registered at all". 425 Too Early is the status RFC 8470
 //! defines for "might be a replay"; 409 Conflict for a nonce already used. Refusals are not
-//! signed: signing them would let anyone make the miner spend signatures.
+//! signed: signing them would let anyone make the miner spend signatures. A body is read
+//! only after the caller passed the checks on its headers (steps 2 to 5), so strangers
+//! cannot make a miner buffer bodies; a declared length over the cap is refused first.
 
 use std::time::Duration;
 
@@ -62,6 +66,8 @@ pub enum RefusalKind {
     WrongCallee,
     /// 421: the request names another subnet.
     WrongNetuid,
+    /// 408: the body did not arrive within the server's deadline.
+    BodyTimeout,
     /// 401: the body does not hash to the signed body hash.
     BodyHashMismatch,
     /// 401: the signature does not verify.
@@ -78,7 +84,7 @@ pub enum RefusalKind {
 
 impl RefusalKind {
     /// Every kind, for exhaustive tests.
-    pub const ALL: [Self; 15] = [
+    pub const ALL: [Self; 16] = [
         Self::HeadersTooLarge,
         Self::BodyTooLarge,
         Self::MethodNotAllowed,
@@ -88,6 +94,7 @@ impl RefusalKind {
         Self::StakeBelowThreshold,
         Self::WrongCallee,
         Self::WrongNetuid,
+        Self::BodyTimeout,
         Self::BodyHashMismatch,
         Self::BadSignature,
         Self::StaleNonce,
@@ -106,6 +113,7 @@ impl RefusalKind {
             Self::CallerNotRegistered => 403,
             Self::StakeBelowThreshold => 402,
             Self::WrongCallee | Self::WrongNetuid => 421,
+            Self::BodyTimeout => 408,
             Self::BodyHashMismatch | Self::BadSignature => 401,
             Self::StaleNonce => 425,
             Self::ReplayedNonce => 409,
@@ -126,6 +134,7 @@ impl RefusalKind {
             Self::StakeBelowThreshold => "stake_below_threshold",
             Self::WrongCallee => "wrong_callee",
             Self::WrongNetuid => "wrong_netuid",
+            Self::BodyTimeout => "body_timeout",
             Self::BodyHashMismatch => "body_hash_mismatch",
             Self::BadSignature => "bad_signature",
             Self::StaleNonce => "stale_nonce",

@@ -20,7 +20,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::message::ResponseMessage;
 use crate::refusal::ErrorBody;
-use crate::sse::{CHUNK_EVENT, END_EVENT, SseEvent, SseParser, StreamEnd, StreamHasher};
+use crate::sse::{
+    CHUNK_EVENT, END_EVENT, ERROR_EVENT, SseEvent, SseParser, StreamEnd, StreamHasher,
+};
 
 /// Why a call failed.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -184,7 +186,23 @@ pub struct ResponseStream {
     template: ResponseProof,
     chain_id: ChainId,
     idle_timeout: Duration,
+    /// Bytes received so far and the most accepted: a stream is bounded like any answer.
+    received: usize,
+    max_bytes: usize,
+    /// The handler's message from an `error` event, until the end event arrives.
+    failure: Option<String>,
     proof: Option<ResponseProof>,
+}
+
+/// The limits a [`ResponseStream`] holds its miner to.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct StreamLimits {
+    /// The most time between two frames.
+    pub idle_timeout: Duration,
+    /// The largest single event.
+    pub max_event_bytes: usize,
+    /// The whole stream's size.
+    pub max_bytes: usize,
 }
 
 impl ResponseStream {
@@ -192,22 +210,26 @@ impl ResponseStream {
         body: Incoming,
         template: ResponseProof,
         chain_id: ChainId,
-        idle_timeout: Duration,
-        max_event_bytes: usize,
+        limits: StreamLimits,
     ) -> Self {
         Self {
             body,
-            parser: SseParser::new(max_event_bytes),
+            parser: SseParser::new(limits.max_event_bytes),
             events: VecDeque::new(),
             hasher: StreamHasher::new(),
             template,
             chain_id,
-            idle_timeout,
+            idle_timeout: limits.idle_timeout,
+            received: 0,
+            max_bytes: limits.max_bytes,
+            failure: None,
             proof: None,
         }
     }
 
-    /// The next chunk; `Ok(None)` once the stream ended and its signature verified.
+    /// The next chunk; `Ok(None)` once the stream ended and its signature verified. A
+    /// handler that failed mid-stream gives [`ClientError::Handler`], with the miner's
+    /// signed proof of the failure in [`Self::proof`].
     pub async fn next_chunk(&mut self) -> Result<Option<serde_json::Value>, ClientError> {
         loop {
             if self.proof.is_some() {
@@ -215,15 +237,34 @@ impl ResponseStream {
             }
             if let Some(event) = self.events.pop_front() {
                 match event.event.as_str() {
+                    CHUNK_EVENT | ERROR_EVENT if self.failure.is_some() => {
+                        return Err(ClientError::Stream("events after an error".into()));
+                    }
                     CHUNK_EVENT => {
                         self.hasher.push(&event.data);
                         let value = serde_json::from_slice(&event.data)
                             .map_err(|e| ClientError::Json(e.to_string()))?;
                         return Ok(Some(value));
                     }
+                    ERROR_EVENT => {
+                        self.hasher.push(&event.data);
+                        let error: ErrorBody = serde_json::from_slice(&event.data)
+                            .map_err(|e| ClientError::Stream(format!("bad error event: {e}")))?;
+                        self.failure = Some(error.message);
+                        continue;
+                    }
                     END_EVENT => {
-                        self.finish(&event.data)?;
-                        return Ok(None);
+                        let status = self.finish(&event.data)?;
+                        return match (status, self.failure.take()) {
+                            (200..=299, None) => Ok(None),
+                            (200..=299, Some(_)) => Err(ClientError::Stream(
+                                "an error event in a stream signed as a success".into(),
+                            )),
+                            (status, failure) => Err(ClientError::Handler {
+                                status,
+                                message: failure.unwrap_or_default(),
+                            }),
+                        };
                     }
                     other => {
                         return Err(ClientError::Stream(format!("unexpected event {other:?}")));
@@ -236,6 +277,12 @@ impl ResponseStream {
             match frame {
                 Some(Ok(frame)) => {
                     if let Some(data) = frame.data_ref() {
+                        self.received = self.received.saturating_add(data.len());
+                        if self.received > self.max_bytes {
+                            return Err(ClientError::ResponseTooLarge {
+                                max: self.max_bytes,
+                            });
+                        }
                         let mut out = Vec::new();
                         self.parser
                             .push(data, &mut out)
@@ -273,7 +320,8 @@ impl ResponseStream {
         self.proof.as_ref()
     }
 
-    fn finish(&mut self, data: &[u8]) -> Result<(), ClientError> {
+    /// Verifies the end event and keeps its proof; returns the status signed.
+    fn finish(&mut self, data: &[u8]) -> Result<u16, ClientError> {
         let end = StreamEnd::from_json(data).map_err(|e| ClientError::Stream(e.to_string()))?;
         let body_hash = self.hasher.finish();
         if end.body_hash != body_hash {
@@ -289,6 +337,6 @@ impl ResponseStream {
             .verify(&self.chain_id)
             .map_err(ClientError::BadResponseSignature)?;
         self.proof = Some(proof);
-        Ok(())
+        Ok(end.status)
     }
 }

@@ -37,10 +37,13 @@ pub struct ServerConfig {
     pub chain_id: ChainId,
     /// The subnet this axon serves.
     pub netuid: NetUid,
-    /// Least stake a caller needs (default 0: registration is enough).
+    /// Least stake a caller needs, whatever the subnet asks (default 0). The server takes
+    /// the larger of this and the metagraph's [`Metagraph::stake_threshold`].
     pub min_stake: u64,
     /// Largest request body (default 4 MiB).
     pub max_body_bytes: usize,
+    /// Longest a caller may take to send its body (default 10 s).
+    pub body_timeout: Duration,
     /// Largest header block, counted as HTTP/1.1 sends it (default 8 KiB).
     pub max_header_bytes: usize,
     /// How far a nonce may be from the server clock, either way (default 30 s).
@@ -65,6 +68,7 @@ impl ServerConfig {
             netuid,
             min_stake: 0,
             max_body_bytes: 4 << 20,
+            body_timeout: Duration::from_secs(10),
             max_header_bytes: 8 << 10,
             nonce_window: Duration::from_secs(30),
             max_lanes: 1024,
@@ -230,7 +234,7 @@ impl<H: Handler, M: Metagraph> Shared<H, M> {
         let config = &self.config;
         let (parts, body) = request.into_parts();
 
-        // 1. Size limits: headers, declared length, then the body as actually read.
+        // 1. Size limits: the header block and the body's declared length.
         let header_size = header_bytes(&parts.headers);
         if header_size > config.max_header_bytes {
             return Err(Refusal::new(
@@ -255,16 +259,8 @@ impl<H: Handler, M: Metagraph> Shared<H, M> {
         if declared.is_some_and(|len| len > config.max_body_bytes as u64) {
             return Err(too_large());
         }
-        let body = match Limited::new(body, config.max_body_bytes).collect().await {
-            Ok(collected) => collected.to_bytes(),
-            Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => return Err(too_large()),
-            Err(e) => {
-                return Err(Refusal::new(
-                    RefusalKind::BadHeaders,
-                    format!("cannot read body: {e}"),
-                ));
-            }
-        };
+        // The body itself is read only at step 6, once the caller is known: a stranger
+        // cannot make the miner hold megabytes while it decides.
 
         // 2. Method and route.
         if parts.method != Method::POST {
@@ -302,10 +298,13 @@ impl<H: Handler, M: Metagraph> Shared<H, M> {
                     ),
                 )
             })?;
-        if neuron.stake < config.min_stake {
+        let threshold = config
+            .min_stake
+            .max(self.metagraph.stake_threshold(config.netuid));
+        if neuron.stake < threshold {
             return Err(Refusal::new(
                 RefusalKind::StakeBelowThreshold,
-                format!("stake {} below {}", neuron.stake, config.min_stake),
+                format!("stake {} below {threshold}", neuron.stake),
             ));
         }
 
@@ -323,7 +322,30 @@ impl<H: Handler, M: Metagraph> Shared<H, M> {
             ));
         }
 
-        // 6. Body integrity, then the signature over everything.
+        // 6. The body (within its cap and deadline), its integrity, then the signature
+        //    over everything.
+        let read = tokio::time::timeout(
+            config.body_timeout,
+            Limited::new(body, config.max_body_bytes).collect(),
+        );
+        let body = match read.await {
+            Ok(Ok(collected)) => collected.to_bytes(),
+            Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => {
+                return Err(too_large());
+            }
+            Ok(Err(e)) => {
+                return Err(Refusal::new(
+                    RefusalKind::BadHeaders,
+                    format!("cannot read body: {e}"),
+                ));
+            }
+            Err(_) => {
+                return Err(Refusal::new(
+                    RefusalKind::BodyTimeout,
+                    format!("body not received within {:?}", config.body_timeout),
+                ));
+            }
+        };
         if Hash::of(&body) != headers.body_hash {
             return Err(Refusal::new(
                 RefusalKind::BodyHashMismatch,

@@ -17,7 +17,7 @@ use crate::handler::{ChunkStream, HandlerError};
 use crate::headers::{RequestHeaders, ResponseHeaders};
 use crate::message::ResponseMessage;
 use crate::refusal::{ErrorBody, HANDLER_ERROR_CODE, Refusal};
-use crate::sse::{StreamEnd, StreamHasher, chunk_frame, end_frame};
+use crate::sse::{StreamEnd, StreamHasher, chunk_frame, end_frame, error_frame};
 
 /// What signing one request's answer needs, owned so a stream can carry it.
 pub(crate) struct Signer {
@@ -60,18 +60,8 @@ impl Signer {
     }
 
     pub(crate) fn error(&self, error: &HandlerError) -> Response {
-        let status = StatusCode::from_u16(error.status)
-            .ok()
-            .filter(|s| s.is_client_error() || s.is_server_error())
-            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let body = ErrorBody {
-            code: HANDLER_ERROR_CODE.to_owned(),
-            message: error.message.clone(),
-        };
-        self.json(
-            status,
-            Bytes::from(serde_json::to_vec(&body).unwrap_or_default()),
-        )
+        let (status, body) = error_answer(error);
+        self.json(status, Bytes::from(body))
     }
 
     pub(crate) fn stream(self, chunks: ChunkStream, permit: Permit) -> Response {
@@ -91,10 +81,23 @@ impl Signer {
             // `permit` is None once the end event went out: the stream is over.
             st.permit.as_ref()?;
             let frame = match st.chunks.next().await {
-                Some(value) => {
+                Some(Ok(value)) => {
                     let json = value.to_string();
                     st.hasher.push(json.as_bytes());
                     chunk_frame(json.as_bytes())
+                }
+                Some(Err(error)) => {
+                    st.permit = None;
+                    let (status, body) = error_answer(&error);
+                    st.hasher.push(&body);
+                    let body_hash = st.hasher.finish();
+                    let mut frame = error_frame(&body);
+                    frame.extend(end_frame(&StreamEnd {
+                        status: status.as_u16(),
+                        body_hash,
+                        signature: st.signer.sign(status.as_u16(), body_hash),
+                    }));
+                    frame
                 }
                 None => {
                     st.permit = None;
@@ -114,6 +117,20 @@ impl Signer {
         headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
         response
     }
+}
+
+/// A handler error's status (any status outside 400..=599 is sent as 500) and its
+/// compact JSON body.
+fn error_answer(error: &HandlerError) -> (StatusCode, Vec<u8>) {
+    let status = StatusCode::from_u16(error.status)
+        .ok()
+        .filter(|s| s.is_client_error() || s.is_server_error())
+        .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let body = ErrorBody {
+        code: HANDLER_ERROR_CODE.to_owned(),
+        message: error.message.clone(),
+    };
+    (status, serde_json::to_vec(&body).unwrap_or_default())
 }
 
 pub(crate) fn refusal_response(refusal: &Refusal) -> Response {

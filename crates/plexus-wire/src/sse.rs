@@ -17,6 +17,11 @@
 //! `"a","bc"` hash differently. The `end` event carries the miner's signature over the
 //! [`ResponseMessage`](crate::ResponseMessage) with that hash as the body hash. A stream
 //! that stops without a valid `end` event proves nothing.
+//!
+//! A handler that fails after the stream started sends an `error` event instead of the
+//! rest: its data is an [`ErrorBody`](crate::ErrorBody), hashed like a chunk, and the `end`
+//! that follows is signed with the handler's error status, so the miner's proof says the
+//! answer failed rather than that a shorter one succeeded.
 
 use plexus_primitives::{Hash, Signature};
 use serde::{Deserialize, Serialize};
@@ -26,6 +31,8 @@ use thiserror::Error;
 pub const CHUNK_EVENT: &str = "chunk";
 /// The event name of the final, signed event.
 pub const END_EVENT: &str = "end";
+/// The event name of a handler's failure mid-stream (followed only by the end).
+pub const ERROR_EVENT: &str = "error";
 
 /// Incremental hash of a stream's chunks (see the module docs).
 #[derive(Debug, Clone, Default)]
@@ -54,7 +61,7 @@ impl StreamHasher {
 /// The data of the final `end` event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StreamEnd {
-    /// The status signed over (200 for a stream).
+    /// The status signed over: 200, or the handler's error status after an `error` event.
     pub status: u16,
     /// The stream hash.
     pub body_hash: Hash,
@@ -72,6 +79,11 @@ impl StreamEnd {
 /// Encodes one chunk event; `json` must be compact JSON (no raw newline).
 pub fn chunk_frame(json: &[u8]) -> Vec<u8> {
     frame(CHUNK_EVENT, json)
+}
+
+/// Encodes an `error` event; `json` must be compact JSON (no raw newline).
+pub fn error_frame(json: &[u8]) -> Vec<u8> {
+    frame(ERROR_EVENT, json)
 }
 
 /// Encodes the final `end` event.

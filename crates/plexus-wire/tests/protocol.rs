@@ -131,11 +131,56 @@ async fn streaming_answers_are_signed_over_the_whole_stream() {
         .unwrap();
     assert_eq!(stream.next_chunk().await, Ok(None));
     assert!(stream.proof().is_some());
+    // A handler failing mid-stream: the tokens so far, then its error, signed as such.
+    let mut stream = client(STAKED)
+        .call_stream(&miner.target, "Tokens", body(json!(-2)))
+        .await
+        .unwrap();
+    assert!(stream.next_chunk().await.unwrap().is_some());
+    assert!(stream.next_chunk().await.unwrap().is_some());
+    assert_eq!(
+        stream.next_chunk().await,
+        Err(ClientError::Handler {
+            status: 503,
+            message: "backend went away".into()
+        })
+    );
+    let proof = stream.proof().expect("the failure is signed");
+    assert_eq!(proof.status, 503);
+    assert_eq!(proof.verify(&chain()), Ok(()));
     // A JSON route called as a stream is an error, not a silent success.
     let r = client(STAKED)
         .call_stream(&miner.target, "AddInts", body(json!({"a":1,"b":1})))
         .await;
     assert!(matches!(r, Err(ClientError::Stream(_))));
+}
+
+#[tokio::test]
+async fn a_stream_longer_than_the_client_takes_is_cut_off() {
+    let miner = start_miner(|_| {}).await;
+    let mut config = ClientConfig::new(chain());
+    config.max_response_bytes = 4096;
+    let c = Client::new(key(STAKED), config);
+    // ~40 bytes an event: 20 fit, 1,000 do not.
+    let short = c
+        .call_stream(&miner.target, "Tokens", body(json!(20)))
+        .await
+        .unwrap();
+    assert_eq!(short.collect().await.unwrap().0.len(), 20);
+    let mut long = c
+        .call_stream(&miner.target, "Tokens", body(json!(1000)))
+        .await
+        .unwrap();
+    let mut received = 0;
+    let ended = loop {
+        match long.next_chunk().await {
+            Ok(Some(_)) => received += 1,
+            other => break other,
+        }
+    };
+    assert_eq!(ended, Err(ClientError::ResponseTooLarge { max: 4096 }));
+    assert!((20..200).contains(&received), "{received} chunks");
+    assert!(long.proof().is_none());
 }
 
 #[tokio::test]

@@ -55,6 +55,40 @@ async fn caller_below_stake_is_402() {
 }
 
 #[tokio::test]
+async fn a_threshold_raised_on_chain_applies_without_a_restart() {
+    let miner = start_miner(|_| {}).await;
+    let c = client(STAKED);
+    let add = || body(json!({"a":1,"b":2}));
+    assert_eq!(
+        c.call(&miner.target, "AddInts", add())
+            .await
+            .unwrap()
+            .status,
+        200
+    );
+    // The subnet now asks more than STAKED holds (what a metagraph sync installs).
+    miner.metagraph.set_stake_threshold(NETUID, MIN_STAKE * 11);
+    assert_refused(
+        c.call(&miner.target, "AddInts", add()).await,
+        RefusalKind::StakeBelowThreshold,
+    );
+    miner.metagraph.set_stake_threshold(NETUID, 0);
+    // The server's own floor still holds for POOR.
+    assert_refused(
+        client(POOR).call(&miner.target, "AddInts", add()).await,
+        RefusalKind::StakeBelowThreshold,
+    );
+    assert_eq!(
+        c.call(&miner.target, "AddInts", add())
+            .await
+            .unwrap()
+            .status,
+        200
+    );
+    assert_eq!(miner.calls(), 2);
+}
+
+#[tokio::test]
 async fn bad_signature_is_401() {
     let miner = start_miner(|_| {}).await;
     let b = body(json!({"a":1,"b":2}));
@@ -224,23 +258,53 @@ async fn oversize_body_and_headers_are_413() {
     .await;
     assert_eq!((status, code.as_str()), (413, "headers_too_large"));
 
-    // A chunked body declares no length: it is cut off while being read.
-    let mut tcp = tokio::net::TcpStream::connect(miner.target.addr)
-        .await
-        .unwrap();
+    // A chunked body declares no length: it is cut off while being read, which happens
+    // only for a caller that passed the checks on its headers.
     let chunk = "z".repeat(1500);
-    let raw = format!(
-        "POST /AddInts HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n\
-         {:x}\r\n{chunk}\r\n0\r\n\r\n",
-        chunk.len()
-    );
+    let chunked = |n: u8| {
+        let headers = signed(n, &miner.target, "AddInts", chunk.as_bytes());
+        let mut raw = String::from("POST /AddInts HTTP/1.1\r\nhost: x\r\n");
+        for (name, value) in headers.to_pairs() {
+            raw += &format!("{name}: {}\r\n", value.to_str().unwrap());
+        }
+        raw + &format!(
+            "transfer-encoding: chunked\r\n\r\n{:x}\r\n{chunk}\r\n0\r\n\r\n",
+            chunk.len()
+        )
+    };
+    let answer = raw_exchange(miner.target.addr, &chunked(STAKED)).await;
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(answer.contains("body_too_large"), "{answer}");
+    let answer = raw_exchange(miner.target.addr, &chunked(STRANGER)).await;
+    assert!(answer.starts_with("HTTP/1.1 403"), "{answer}");
+    assert_eq!(miner.calls(), 0);
+}
+
+#[tokio::test]
+async fn a_body_that_does_not_arrive_in_time_is_408() {
+    let miner = start_miner(|c| c.body_timeout = Duration::from_millis(200)).await;
+    let b = body(json!({"a": 1, "b": 2}));
+    let headers = signed(STAKED, &miner.target, "AddInts", &b);
+    let mut raw = String::from("POST /AddInts HTTP/1.1\r\nhost: x\r\n");
+    for (name, value) in headers.to_pairs() {
+        raw += &format!("{name}: {}\r\n", value.to_str().unwrap());
+    }
+    // Declares the whole body and sends half of it.
+    raw += &format!("content-length: {}\r\n\r\n", b.len());
+    raw += std::str::from_utf8(&b[..b.len() / 2]).unwrap();
+    let answer = raw_exchange(miner.target.addr, &raw).await;
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("body_timeout"), "{answer}");
+    assert_eq!(miner.calls(), 0);
+}
+
+/// Writes `raw` on a fresh connection and returns the start of the answer.
+async fn raw_exchange(addr: std::net::SocketAddr, raw: &str) -> String {
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
     tcp.write_all(raw.as_bytes()).await.unwrap();
     let mut answer = vec![0u8; 512];
     let n = tcp.read(&mut answer).await.unwrap();
-    let answer = String::from_utf8_lossy(&answer[..n]);
-    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
-    assert!(answer.contains("body_too_large"), "{answer}");
-    assert_eq!(miner.calls(), 0);
+    String::from_utf8_lossy(&answer[..n]).into_owned()
 }
 
 #[tokio::test]

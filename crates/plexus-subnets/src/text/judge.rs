@@ -15,7 +15,7 @@ use super::embedded::model_error;
 use super::protocol::{
     CHAT_ROUTE, ChatAnswer, ChatMessage, ChatRequest, FinishReason, StreamEvent,
 };
-use crate::subnet::{Evaluation, Subnet};
+use crate::subnet::{Evaluation, Pace, PaceTargets, Subnet};
 
 /// How a text validator judges.
 #[derive(Debug, Clone)]
@@ -24,8 +24,11 @@ pub struct TextJudgeConfig {
     pub max_tokens: u32,
     /// Log-probability tolerance in nats (see `plexus_models::DEFAULT_TOLERANCE`).
     pub tolerance: f32,
-    /// Tokens per second (time to first token included) worth the full speed bonus.
-    pub target_tokens_per_second: f64,
+    /// The pace worth the full speed bonus: tokens per second (time to first token
+    /// included) and time to the first token.
+    pub targets: PaceTargets,
+    /// The most a whole streamed answer may take.
+    pub deadline: Duration,
 }
 
 impl Default for TextJudgeConfig {
@@ -33,10 +36,19 @@ impl Default for TextJudgeConfig {
         Self {
             max_tokens: 16,
             tolerance: plexus_models::DEFAULT_TOLERANCE,
-            target_tokens_per_second: 40.0,
+            // The embedded miner on one core decodes ~30 tokens/s and starts a short
+            // prompt in ~350 ms (docs/benchmarks.md): a fast miner beats both.
+            targets: PaceTargets {
+                per_second: 40.0,
+                first: Duration::from_millis(250),
+            },
+            deadline: Duration::from_secs(20),
         }
     }
 }
+
+/// Most bytes of text one token may carry; more means the miner is padding its answer.
+const MAX_TOKEN_BYTES: usize = 64;
 
 /// The text subnet as its validators see it.
 #[derive(Debug, Clone)]
@@ -94,58 +106,83 @@ fn question(rng: &mut StdRng) -> String {
 /// What the validator saw of one streamed answer.
 struct Streamed {
     answer: ChatAnswer,
+    /// From sending the request to the first token.
+    first_token: Duration,
+    /// From sending the request to the signed end.
     elapsed: Duration,
 }
 
-async fn ask(client: &Client, target: &Target, request: &ChatRequest) -> Result<Streamed, String> {
+/// Streams the answer to `request`, all of it within `deadline`. A miner that trickles
+/// tokens or sends more than it was asked for is cut off: it would otherwise hold up the
+/// whole round, or fill the validator's memory.
+async fn ask(
+    client: &Client,
+    target: &Target,
+    request: &ChatRequest,
+    deadline: Duration,
+) -> Result<Streamed, String> {
     let body = serde_json::to_vec(request).map_err(|e| e.to_string())?;
     let started = Instant::now();
-    let mut stream = client
-        .call_stream(target, CHAT_ROUTE, Bytes::from(body))
-        .await
-        .map_err(|e| e.to_string())?;
-    let (mut text, mut tokens, mut logprobs) = (String::new(), Vec::new(), Vec::new());
-    let mut end = None;
-    while let Some(event) = stream.next_chunk().await.map_err(|e| e.to_string())? {
-        if end.is_some() {
-            return Err("events after the end".into());
-        }
-        match serde_json::from_value::<StreamEvent>(event) {
-            Ok(StreamEvent::Token(chunk)) => {
-                text.push_str(&chunk.text);
-                tokens.extend(chunk.token);
-                logprobs.extend(chunk.logprob);
+    let streamed = tokio::time::timeout(deadline, async {
+        let mut stream = client
+            .call_stream(target, CHAT_ROUTE, Bytes::from(body))
+            .await
+            .map_err(|e| e.to_string())?;
+        let most_tokens = request.max_tokens as usize;
+        let most_bytes = most_tokens.saturating_mul(MAX_TOKEN_BYTES);
+        let (mut text, mut tokens, mut logprobs) = (String::new(), Vec::new(), Vec::new());
+        let (mut first_token, mut end) = (None, None);
+        while let Some(event) = stream.next_chunk().await.map_err(|e| e.to_string())? {
+            if end.is_some() {
+                return Err("events after the end".into());
             }
-            Ok(StreamEvent::End(e)) => end = Some(e),
-            Err(e) => return Err(format!("malformed event: {e}")),
+            match serde_json::from_value::<StreamEvent>(event) {
+                Ok(StreamEvent::Token(chunk)) => {
+                    first_token.get_or_insert_with(|| started.elapsed());
+                    text.push_str(&chunk.text);
+                    tokens.extend(chunk.token);
+                    logprobs.extend(chunk.logprob);
+                    if tokens.len() > most_tokens || text.len() > most_bytes {
+                        return Err(format!("more than the {most_tokens} tokens asked for"));
+                    }
+                }
+                Ok(StreamEvent::End(e)) => end = Some(e),
+                Err(e) => return Err(format!("malformed event: {e}")),
+            }
         }
-    }
-    let end = end.ok_or("the stream ended without its final event")?;
-    Ok(Streamed {
-        elapsed: started.elapsed(),
-        answer: ChatAnswer {
-            model: end.model,
-            text,
-            tokens,
-            logprobs,
-            prompt_tokens: end.prompt_tokens,
-            finish_reason: end.finish_reason,
-        },
+        let end = end.ok_or("the stream ended without its final event")?;
+        let elapsed = started.elapsed();
+        Ok(Streamed {
+            first_token: first_token.unwrap_or(elapsed),
+            elapsed,
+            answer: ChatAnswer {
+                model: end.model,
+                text,
+                tokens,
+                logprobs,
+                prompt_tokens: end.prompt_tokens,
+                finish_reason: end.finish_reason,
+            },
+        })
     })
+    .await;
+    streamed.unwrap_or_else(|_| Err(format!("no complete answer within {deadline:?}")))
 }
 
 /// Checks that `answer` is what the subnet's model answers to `request` by greedy
 /// decoding: tokens and text agree, the stop (or length) is honest, and every token is
-/// the model's choice within `tolerance`. Runs the model: call from a blocking thread.
-/// The error says what failed.
+/// the model's choice within `tolerance`. Returns how many tokens were verified, which is
+/// what speed is paid on. Runs the model: call from a blocking thread. The error says
+/// what failed.
 pub fn check_answer(
     model: &TextModel,
     request: &ChatRequest,
     answer: &ChatAnswer,
     tolerance: f32,
-) -> Result<(), String> {
+) -> Result<usize, String> {
     // Backends that cannot tell tokens (upstream servers) send text alone.
-    let tokens = if answer.tokens.is_empty() {
+    let text_only = answer.tokens.is_empty();
+    let tokens = if text_only {
         model.tokenize(&answer.text).map_err(|e| e.to_string())?
     } else {
         let text = model
@@ -169,18 +206,32 @@ pub fn check_answer(
         ));
     }
     let stopped = tokens.last().is_some_and(|t| model.is_stop(*t));
-    match answer.finish_reason {
+    // Text alone never shows the stop token, so a stop claimed over text is checked by
+    // scoring one more position: the model must end its turn right after the text.
+    // Without this, any prefix of the right answer would pass as a complete one.
+    let scored = match answer.finish_reason {
         FinishReason::Length if tokens.len() < request.max_tokens as usize && !stopped => {
             return Err("stopped early claiming the length limit".into());
         }
-        FinishReason::Stop if !answer.tokens.is_empty() && !stopped => {
+        FinishReason::Stop if !text_only && !stopped => {
             return Err("claims a stop without the stop token".into());
         }
-        _ => {}
-    }
-    let scores = model
-        .score(&request.messages, &tokens)
+        FinishReason::Stop if text_only && !stopped => {
+            let stop = model.stop_tokens().first().copied().unwrap_or_default();
+            [tokens.as_slice(), &[stop]].concat()
+        }
+        _ => tokens.clone(),
+    };
+    let mut scores = model
+        .score(&request.messages, &scored)
         .map_err(|e| model_error(e).to_string())?;
+    if scored.len() > tokens.len() {
+        let end = scores.pop().ok_or("no score for the stop")?;
+        let ends_here = model.is_stop(end.top_id) || end.top_logprob - end.logprob <= tolerance;
+        if !ends_here {
+            return Err("claims a stop where the model goes on".into());
+        }
+    }
     let claims: Vec<ClaimedToken> = if answer.logprobs.len() == tokens.len() {
         tokens
             .iter()
@@ -203,7 +254,7 @@ pub fn check_answer(
         return Err("log-probabilities do not match the tokens".into());
     };
     match verify(&scores, &claims, tolerance) {
-        ModelVerdict::Verified => Ok(()),
+        ModelVerdict::Verified => Ok(tokens.len()),
         ModelVerdict::Rejected { position, reason } => {
             Err(format!("token {position} is not the model's: {reason:?}"))
         }
@@ -231,7 +282,7 @@ impl Subnet for TextSubnet {
         target: &Target,
         request: &ChatRequest,
     ) -> Evaluation {
-        let streamed = match ask(client, target, request).await {
+        let streamed = match ask(client, target, request, self.config.deadline).await {
             Ok(s) => s,
             Err(why) => return Evaluation::unavailable(why),
         };
@@ -243,14 +294,17 @@ impl Subnet for TextSubnet {
             tokio::task::spawn_blocking(move || check_answer(&model, &request, &answer, tolerance))
                 .await
                 .unwrap_or_else(|e| Err(format!("verification thread: {e}")));
-        if let Err(why) = checked {
-            return Evaluation::wrong(why);
+        match checked {
+            Ok(tokens) => Evaluation::correct_streamed(
+                &Pace {
+                    items: tokens,
+                    first: streamed.first_token,
+                    elapsed: streamed.elapsed,
+                },
+                &self.config.targets,
+            ),
+            Err(why) => Evaluation::wrong(why),
         }
-        Evaluation::correct_at_speed(
-            streamed.answer.tokens.len(),
-            streamed.elapsed,
-            self.config.target_tokens_per_second,
-        )
     }
 }
 

@@ -44,25 +44,25 @@ pub fn text_routes<B: TextBackend>(backend: Arc<B>) -> Result<Routes, RouteError
     })
 }
 
-/// The token events as they come, then the end (or an error event if the backend fails,
-/// which the caller sees as an unfinished stream).
+/// The token events as they come, then the end; a backend failure ends the stream with
+/// its error, which the miner signs as such.
 fn stream_answer<B: TextBackend>(
     backend: Arc<B>,
     chat: ChatRequest,
     tx: mpsc::UnboundedSender<TokenChunk>,
     rx: mpsc::UnboundedReceiver<TokenChunk>,
-) -> impl futures_util::Stream<Item = serde_json::Value> + Send + 'static {
+) -> impl futures_util::Stream<Item = Result<serde_json::Value, HandlerError>> + Send + 'static {
     let done = tokio::spawn(async move { backend.complete(chat, tx).await });
     let tokens = futures_util::stream::unfold(rx, |mut rx| async move {
         let chunk = rx.recv().await?;
         let event = serde_json::to_value(StreamEvent::Token(chunk)).ok()?;
-        Some((event, rx))
+        Some((Ok(event), rx))
     });
     let end = futures_util::stream::once(async move {
         let answer = match done.await {
             Ok(Ok(answer)) => answer,
-            Ok(Err(e)) => return vec![serde_json::json!({ "error": e.to_string() })],
-            Err(e) => return vec![serde_json::json!({ "error": format!("backend failed: {e}") })],
+            Ok(Err(e)) => return vec![Err(HandlerError::from(e))],
+            Err(e) => return vec![Err(HandlerError::internal(format!("backend failed: {e}")))],
         };
         let mut events = Vec::with_capacity(2);
         // A backend that cannot tell tokens (an upstream server) sent none: the text goes
@@ -82,6 +82,7 @@ fn stream_answer<B: TextBackend>(
         events
             .into_iter()
             .filter_map(|e| serde_json::to_value(e).ok())
+            .map(Ok)
             .collect()
     });
     let end = futures_util::StreamExt::flat_map(end, futures_util::stream::iter);

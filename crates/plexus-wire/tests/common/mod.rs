@@ -94,10 +94,12 @@ fn routes(calls: &Arc<AtomicUsize>, running: &Arc<AtomicUsize>, peak: &Arc<Atomi
         .route("Tokens", move |req: WireRequest| {
             let _gauge = c3();
             async move {
-                let n: u64 = req.json()?;
-                Ok(Reply::stream(stream::iter(
-                    (0..n).map(|i| json!({ "token": format!("tok{i}") })),
-                )))
+                // A negative count is the handler failing after |n| tokens.
+                let n: i64 = req.json()?;
+                let tokens =
+                    (0..n.unsigned_abs()).map(|i| Ok(json!({ "token": format!("tok{i}") })));
+                let failure = (n < 0).then(|| Err(HandlerError::new(503, "backend went away")));
+                Ok(Reply::stream(stream::iter(tokens.chain(failure))))
             }
         })
         .unwrap()

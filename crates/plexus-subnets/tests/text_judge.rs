@@ -1,0 +1,130 @@
+//! The text validator's check on the real SmolLM2: honest answers pass, with or without
+//! token ids; truncated, invented and mislabelled ones do not.
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
+
+use std::ops::ControlFlow;
+
+use plexus_models::testing::test_model_dir;
+use plexus_models::{DEFAULT_TOLERANCE, ModelKind, TextModel};
+use plexus_subnets::text::{ChatAnswer, ChatMessage, ChatRequest, FinishReason, check_answer};
+
+fn model() -> TextModel {
+    let dir = test_model_dir(ModelKind::Text).expect("fetching SmolLM2 for the tests");
+    TextModel::load(&dir).expect("loading SmolLM2")
+}
+
+fn request(max_tokens: u32) -> ChatRequest {
+    ChatRequest {
+        messages: vec![ChatMessage::user("What is the capital of France?")],
+        max_tokens,
+        stream: true,
+    }
+}
+
+/// What the embedded miner answers, as it sends it.
+fn honest(model: &TextModel, request: &ChatRequest) -> ChatAnswer {
+    let generation = model
+        .generate(&request.messages, request.max_tokens as usize, |_| {
+            ControlFlow::Continue(())
+        })
+        .unwrap();
+    ChatAnswer {
+        model: "test".into(),
+        text: generation.text,
+        tokens: generation.tokens.iter().map(|t| t.id).collect(),
+        logprobs: generation.tokens.iter().map(|t| t.logprob).collect(),
+        prompt_tokens: 0,
+        finish_reason: match generation.finish {
+            plexus_models::FinishReason::Stop => FinishReason::Stop,
+            _ => FinishReason::Length,
+        },
+    }
+}
+
+/// The same answer as an upstream server sends it: text, no ids.
+fn text_only(answer: &ChatAnswer) -> ChatAnswer {
+    ChatAnswer {
+        tokens: Vec::new(),
+        logprobs: Vec::new(),
+        ..answer.clone()
+    }
+}
+
+#[test]
+fn honest_answers_verify_and_count_their_tokens() {
+    let model = model();
+    let request = request(32);
+    let answer = honest(&model, &request);
+    assert_eq!(answer.finish_reason, FinishReason::Stop, "{answer:?}");
+    let counted = check_answer(&model, &request, &answer, DEFAULT_TOLERANCE).unwrap();
+    assert_eq!(counted, answer.tokens.len());
+    // Without ids the stop token is not in the text, so one token fewer is paid for.
+    let plain = text_only(&answer);
+    let counted = check_answer(&model, &request, &plain, DEFAULT_TOLERANCE).unwrap();
+    assert_eq!(counted, answer.tokens.len() - 1);
+}
+
+#[test]
+fn a_truncated_answer_claiming_a_stop_is_refused() {
+    let model = model();
+    let request = request(32);
+    let answer = honest(&model, &request);
+    assert!(answer.tokens.len() > 3, "{answer:?}");
+    let cut = &answer.tokens[..2];
+    let truncated = ChatAnswer {
+        text: model.detokenize(cut).unwrap(),
+        tokens: cut.to_vec(),
+        logprobs: answer.logprobs[..2].to_vec(),
+        ..answer.clone()
+    };
+    let why = check_answer(&model, &request, &truncated, DEFAULT_TOLERANCE).unwrap_err();
+    assert!(why.contains("stop"), "{why}");
+    // The same prefix as bare text: the model does not end its turn there.
+    let why =
+        check_answer(&model, &request, &text_only(&truncated), DEFAULT_TOLERANCE).unwrap_err();
+    assert!(why.contains("model goes on"), "{why}");
+    // Claiming the length limit instead is refused too: the limit was 32.
+    let as_length = ChatAnswer {
+        finish_reason: FinishReason::Length,
+        ..text_only(&truncated)
+    };
+    let why = check_answer(&model, &request, &as_length, DEFAULT_TOLERANCE).unwrap_err();
+    assert!(why.contains("length"), "{why}");
+}
+
+#[test]
+fn cut_at_the_limit_is_honest_when_the_limit_was_asked_for() {
+    let model = model();
+    let request = request(3);
+    let answer = honest(&model, &request);
+    assert_eq!(answer.finish_reason, FinishReason::Length, "{answer:?}");
+    assert_eq!(
+        check_answer(&model, &request, &answer, DEFAULT_TOLERANCE).unwrap(),
+        3
+    );
+    assert_eq!(
+        check_answer(&model, &request, &text_only(&answer), DEFAULT_TOLERANCE).unwrap(),
+        3
+    );
+}
+
+#[test]
+fn invented_text_and_false_log_probabilities_are_refused() {
+    let model = model();
+    let request = request(32);
+    let fluent = ChatAnswer {
+        model: "test".into(),
+        text: "The capital of France is Lyon, a city on the Rhône.".into(),
+        tokens: Vec::new(),
+        logprobs: Vec::new(),
+        prompt_tokens: 0,
+        finish_reason: FinishReason::Stop,
+    };
+    let why = check_answer(&model, &request, &fluent, DEFAULT_TOLERANCE).unwrap_err();
+    assert!(why.contains("not the model's"), "{why}");
+
+    let mut answer = honest(&model, &request);
+    answer.logprobs[1] -= 1.0;
+    let why = check_answer(&model, &request, &answer, DEFAULT_TOLERANCE).unwrap_err();
+    assert!(why.contains("token 1"), "{why}");
+}
