@@ -3,6 +3,7 @@
 mod bench;
 mod chain;
 mod client;
+mod cpu;
 mod devnet;
 mod exit;
 mod home;
@@ -128,6 +129,15 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    let missing = cpu::missing_features();
+    if !missing.is_empty() {
+        eprintln!(
+            "error: this plexus was built for a CPU with {}, which this one lacks; rebuild it \
+             here (a build without RUSTFLAGS='-C target-cpu=native' runs anywhere)",
+            missing.join(", ")
+        );
+        return ExitCode::FAILURE;
+    }
     exit::quiet_on_broken_pipe();
     let cli = Cli::parse();
     let rpc = cli.rpc;
