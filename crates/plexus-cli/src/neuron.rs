@@ -223,6 +223,8 @@ pub fn validator(cmd: ValidatorCommand, rpc: RpcArgs) -> anyhow::Result<()> {
     config.timeout = seconds("timeout", args.timeout)?;
     config.sample_size = args.sample.max(1);
     config.max_burn = args.neuron.max_burn;
+    // Pending weight commits outlive a restart here (the salt exists nowhere else).
+    config.state_dir = Some(crate::home::Home::from_env()?.root().join("validator"));
     let threads = args.neuron.threads;
     let text = subnets
         .iter()
@@ -300,6 +302,7 @@ async fn run_validators(
             (Work::Text, Some(model), _) => {
                 let judge = TextJudgeConfig {
                     max_tokens: args.max_tokens,
+                    deadline: config.timeout,
                     ..TextJudgeConfig::default()
                 };
                 let subnet = Arc::new(TextSubnet::new(Arc::clone(model), judge));

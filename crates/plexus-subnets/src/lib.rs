@@ -13,6 +13,7 @@ mod chain;
 pub mod embed;
 mod miner;
 mod registration;
+mod reveal;
 mod scores;
 mod subnet;
 pub mod text;

@@ -3,6 +3,7 @@
 //! limit.
 
 use std::future::Future;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -15,6 +16,7 @@ use rand::{RngCore, SeedableRng};
 
 use crate::chain::{Chain, ChainError};
 use crate::registration::{RegistrationError, ensure_registered};
+use crate::reveal::{PendingReveal, RevealFile};
 use crate::scores::Scores;
 use crate::subnet::{Evaluation, Subnet};
 use crate::view::{Snapshot, SubnetView};
@@ -41,6 +43,9 @@ pub struct ValidatorConfig {
     pub timeout: Duration,
     /// Most tokens to burn when registering.
     pub max_burn: Balance,
+    /// Directory where a weight commit waits for its reveal across restarts (default
+    /// none: kept in memory, and lost with the process).
+    pub state_dir: Option<PathBuf>,
 }
 
 impl ValidatorConfig {
@@ -55,6 +60,7 @@ impl ValidatorConfig {
             weights_interval: None,
             timeout: Duration::from_secs(20),
             max_burn: Balance::from_rao(10 * Balance::UNIT.rao()),
+            state_dir: None,
         }
     }
 }
@@ -81,16 +87,6 @@ pub struct Observation {
     pub evaluation: Evaluation,
 }
 
-/// Weights committed and not yet revealed.
-#[derive(Debug, Clone)]
-struct PendingReveal {
-    uids: Vec<u16>,
-    weights: Vec<u16>,
-    salt: Vec<u8>,
-    version_key: u64,
-    reveal_epoch: u64,
-}
-
 /// A validator on one subnet.
 pub struct Validator<C, S> {
     chain: Arc<C>,
@@ -103,7 +99,11 @@ pub struct Validator<C, S> {
     scores: Arc<Mutex<Scores>>,
     rng: StdRng,
     last_weights: Option<u64>,
+    /// The commit awaiting its reveal, kept in `reveal_file` too.
     pending: Option<PendingReveal>,
+    reveal_file: RevealFile,
+    /// Whether `reveal_file` was read (on the first submission, not in `new`: no I/O there).
+    reveal_loaded: bool,
     warned_permit: bool,
 }
 
@@ -119,7 +119,13 @@ impl<C: Chain, S: Subnet> Validator<C, S> {
         let mut client_config = ClientConfig::new(chain.chain_id().clone());
         client_config.timeout = config.timeout;
         let client = Client::new(hotkey.clone(), client_config);
+        let reveal_file = RevealFile::new(
+            config.state_dir.as_deref(),
+            &hotkey.account_id(),
+            config.netuid,
+        );
         Self {
+            reveal_file,
             view: Arc::new(SubnetView::new(config.netuid)),
             scores: Arc::new(Mutex::new(Scores::new(config.ema_alpha))),
             rng: StdRng::from_entropy(),
@@ -131,6 +137,7 @@ impl<C: Chain, S: Subnet> Validator<C, S> {
             client,
             last_weights: None,
             pending: None,
+            reveal_loaded: false,
             warned_permit: false,
         }
     }
@@ -264,6 +271,12 @@ impl<C: Chain, S: Subnet> Validator<C, S> {
     /// Returns the block that carried a submission, if one was made.
     pub async fn submit_weights(&mut self) -> Result<Option<u64>, ChainError> {
         let snapshot = self.view.refresh(&*self.chain).await?;
+        if !self.reveal_loaded {
+            self.pending = self
+                .reveal_file
+                .load(&self.hotkey.account_id(), self.config.netuid);
+            self.reveal_loaded = true;
+        }
         if let Some(height) = self.reveal_if_due(&snapshot).await? {
             return Ok(Some(height));
         }
@@ -311,13 +324,17 @@ impl<C: Chain, S: Subnet> Validator<C, S> {
                 .chain
                 .submit(&self.hotkey, Call::CommitWeights { netuid, commit })
                 .await?;
-            self.pending = Some(PendingReveal {
+            let pending = PendingReveal {
+                hotkey: me,
+                netuid,
                 uids,
                 weights,
                 salt,
                 version_key,
                 reveal_epoch: snapshot.subnet.epoch_index + u64::from(params.reveal_period_epochs),
-            });
+            };
+            self.reveal_file.save(&pending);
+            self.pending = Some(pending);
             tracing::info!(height, "weights committed");
             height
         } else {
@@ -339,6 +356,11 @@ impl<C: Chain, S: Subnet> Validator<C, S> {
         };
         self.last_weights = Some(height);
         Ok(Some(height))
+    }
+
+    fn forget_reveal(&mut self) {
+        self.pending = None;
+        self.reveal_file.clear();
     }
 
     async fn reveal_if_due(&mut self, snapshot: &Snapshot) -> Result<Option<u64>, ChainError> {
@@ -363,7 +385,7 @@ impl<C: Chain, S: Subnet> Validator<C, S> {
             .await;
         match result {
             Ok(height) => {
-                self.pending = None;
+                self.forget_reveal();
                 tracing::info!(height, "weights revealed");
                 Ok(Some(height))
             }
@@ -372,7 +394,7 @@ impl<C: Chain, S: Subnet> Validator<C, S> {
             Err(ChainError::Refused(why)) if why.contains("early") => Ok(None),
             Err(ChainError::Refused(why)) => {
                 tracing::warn!(%why, "reveal refused; committing afresh");
-                self.pending = None;
+                self.forget_reveal();
                 Ok(None)
             }
             Err(e) => Err(e),

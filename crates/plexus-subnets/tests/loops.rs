@@ -162,8 +162,16 @@ async fn network(chain: &Arc<LedgerChain>) -> Vec<RunningMiner<LedgerChain>> {
 }
 
 fn validator(chain: &Arc<LedgerChain>) -> Validator<LedgerChain, SumSubnet> {
+    validator_keeping_state(chain, None)
+}
+
+fn validator_keeping_state(
+    chain: &Arc<LedgerChain>,
+    state_dir: Option<std::path::PathBuf>,
+) -> Validator<LedgerChain, SumSubnet> {
     let mut config = ValidatorConfig::new(NET);
     config.weights_interval = Some(0);
+    config.state_dir = state_dir;
     Validator::new(
         Arc::clone(chain),
         Arc::new(SumSubnet),
@@ -321,7 +329,8 @@ async fn weights_go_through_commit_reveal_when_the_subnet_asks() {
             param: Hyperparameter::CommitReveal(true),
         },
     );
-    let mut v = validator(&chain);
+    let state = std::env::temp_dir().join(format!("plexus-loops-{}", std::process::id()));
+    let mut v = validator_keeping_state(&chain, Some(state.clone()));
     permit(&chain, &mut v).await;
     admitted(&v, miners.addrs[3], "down-hot").await;
     v.round().await.unwrap();
@@ -344,6 +353,11 @@ async fn weights_go_through_commit_reveal_when_the_subnet_asks() {
     // Nothing is revealed (or re-committed) before the commit matures.
     assert_eq!(v.submit_weights().await, Ok(None));
     assert_eq!(me(&chain.metagraph_now(NET)), committed);
+    // The validator restarts before the reveal epoch: the new process reveals the commit
+    // the old one made, and commits nothing new meanwhile.
+    drop(v);
+    let mut v = validator_keeping_state(&chain, Some(state.clone()));
+    assert_eq!(v.submit_weights().await, Ok(None));
     chain.next_epoch(NET);
     let revealed = v
         .submit_weights()
@@ -358,5 +372,11 @@ async fn weights_go_through_commit_reveal_when_the_subnet_asks() {
         paid, 3,
         "the three answering miners of four are paid: {graph:?}"
     );
+    let left: Vec<_> = std::fs::read_dir(&state).unwrap().collect();
+    assert!(
+        left.is_empty(),
+        "a revealed commit leaves no file: {left:?}"
+    );
+    let _ = std::fs::remove_dir_all(&state);
     miners.stop().await;
 }
