@@ -78,6 +78,10 @@ pub struct MinerArgs {
     /// The model name to ask an upstream backend for
     #[arg(long, default_value = EMBEDDED_TEXT_MODEL)]
     upstream_model: String,
+    /// API key an upstream backend requires, sent as a bearer token (better given in the
+    /// environment: other users can read command lines)
+    #[arg(long, env = "PLEXUS_UPSTREAM_API_KEY", hide_env_values = true)]
+    upstream_api_key: Option<String>,
     /// Where the axon listens
     #[arg(long, default_value = "127.0.0.1:0")]
     listen: SocketAddr,
@@ -166,10 +170,14 @@ pub fn miner(cmd: MinerCommand, rpc: RpcArgs) -> anyhow::Result<()> {
     // Bad flags are reported before any password is asked for.
     let upstream = match args.backend.as_str() {
         "embedded" => None,
-        url => Some(
-            Upstream::new(url, &args.upstream_model, Duration::from_secs(60))
-                .map_err(|e| exit::input(e.to_string()))?,
-        ),
+        url => {
+            let up = Upstream::new(url, &args.upstream_model, Duration::from_secs(60))
+                .map_err(|e| exit::input(e.to_string()))?;
+            Some(match &args.upstream_api_key {
+                Some(key) => up.with_api_key(key.clone()),
+                None => up,
+            })
+        }
     };
     let (hotkey, coldkey) = keys(&args.neuron.keys)?;
     let runtime = runtime()?;

@@ -3,16 +3,21 @@
 //!
 //! Upstream servers do not return token ids, so text answers carry none and validators
 //! tokenize the text themselves; the upstream must run the subnet's model or its answers
-//! will not verify.
+//! will not verify. Chat completions are asked for as a stream and passed on piece by
+//! piece, so the time to the first token is the upstream's own; a server that answers
+//! with one JSON body instead is read that way.
 
+use std::fmt;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{Method, Request, header};
+use http::{Method, Request, Response, header};
 use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
 use hyper_util::client::legacy::Client as HttpClient;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
+use plexus_wire::sse::SseParser;
 use serde::Deserialize;
 use serde_json::json;
 use tokio::sync::mpsc;
@@ -25,17 +30,31 @@ use crate::text::{ChatAnswer, ChatRequest, FinishReason, TextBackend, TokenChunk
 const MAX_ANSWER_BYTES: usize = 64 << 20;
 
 /// An OpenAI-compatible server at a base URL (`http://host:port`, with or without `/v1`).
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Upstream {
     base: String,
     model: String,
     timeout: Duration,
+    api_key: Option<String>,
     http: HttpClient<HttpConnector, Full<Bytes>>,
 }
 
+impl fmt::Debug for Upstream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The API key is a secret: never in logs.
+        f.debug_struct("Upstream")
+            .field("base", &self.base)
+            .field("model", &self.model)
+            .field("timeout", &self.timeout)
+            .field("api_key", &self.api_key.as_ref().map(|_| "<set>"))
+            .finish_non_exhaustive()
+    }
+}
+
 impl Upstream {
-    /// Forwards to `url`, asking for `model`. Only `http://` URLs are accepted (put a
-    /// local proxy in front of an HTTPS service).
+    /// Forwards to `url`, asking for `model`; `timeout` bounds the wait for the answer to
+    /// start and every pause within it. Only `http://` URLs are accepted (put a local
+    /// proxy in front of an HTTPS service).
     pub fn new(url: &str, model: &str, timeout: Duration) -> Result<Self, BackendError> {
         let trimmed = url.trim_end_matches('/');
         let base = trimmed.strip_suffix("/v1").unwrap_or(trimmed);
@@ -51,8 +70,61 @@ impl Upstream {
             base: base.to_owned(),
             model: model.to_owned(),
             timeout,
+            api_key: None,
             http: HttpClient::builder(TokioExecutor::new()).build(HttpConnector::new()),
         })
+    }
+
+    /// Sends `key` as a bearer token (`Authorization: Bearer KEY`), as servers started
+    /// with an API key (vLLM's `--api-key`, llama.cpp's `--api-key`) require.
+    pub fn with_api_key(mut self, key: impl Into<String>) -> Self {
+        self.api_key = Some(key.into());
+        self
+    }
+
+    fn failed(&self, path: &str, what: &str, e: &dyn fmt::Display) -> BackendError {
+        BackendError::Failed(format!("upstream {}{path}: {what}: {e}", self.base))
+    }
+
+    /// Sends `body` to `path` and waits for the status and headers; an error status is
+    /// read (a little of it) into the error.
+    async fn send(
+        &self,
+        path: &str,
+        body: serde_json::Value,
+    ) -> Result<Response<Incoming>, BackendError> {
+        let mut request = Request::builder()
+            .method(Method::POST)
+            .uri(format!("{}{path}", self.base))
+            .header(header::CONTENT_TYPE, "application/json");
+        if let Some(key) = &self.api_key {
+            request = request.header(header::AUTHORIZATION, format!("Bearer {key}"));
+        }
+        let request = request
+            .body(Full::new(Bytes::from(body.to_string())))
+            .map_err(|e| self.failed(path, "request", &e))?;
+        let response = tokio::time::timeout(self.timeout, self.http.request(request))
+            .await
+            .map_err(|_| self.failed(path, "timed out", &"no answer"))?
+            .map_err(|e| self.failed(path, "unreachable", &e))?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(response);
+        }
+        let bytes = tokio::time::timeout(self.timeout, self.read(path, response))
+            .await
+            .unwrap_or_else(|_| Ok(Bytes::new()))
+            .unwrap_or_default();
+        let text = String::from_utf8_lossy(&bytes[..bytes.len().min(512)]).into_owned();
+        Err(self.failed(path, &format!("status {status}"), &text))
+    }
+
+    async fn read(&self, path: &str, response: Response<Incoming>) -> Result<Bytes, BackendError> {
+        Ok(Limited::new(response.into_body(), MAX_ANSWER_BYTES)
+            .collect()
+            .await
+            .map_err(|e| self.failed(path, "reading", &e))?
+            .to_bytes())
     }
 
     async fn post<T: for<'de> Deserialize<'de>>(
@@ -60,31 +132,103 @@ impl Upstream {
         path: &str,
         body: serde_json::Value,
     ) -> Result<T, BackendError> {
-        let failed = |what: &str, e: &dyn std::fmt::Display| {
-            BackendError::Failed(format!("upstream {}{path}: {what}: {e}", self.base))
-        };
-        let request = Request::builder()
-            .method(Method::POST)
-            .uri(format!("{}{path}", self.base))
-            .header(header::CONTENT_TYPE, "application/json")
-            .body(Full::new(Bytes::from(body.to_string())))
-            .map_err(|e| failed("request", &e))?;
-        let response = tokio::time::timeout(self.timeout, self.http.request(request))
+        let response = self.send(path, body).await?;
+        let bytes = tokio::time::timeout(self.timeout, self.read(path, response))
             .await
-            .map_err(|_| failed("timed out", &"no answer"))?
-            .map_err(|e| failed("unreachable", &e))?;
-        let status = response.status();
-        let bytes = Limited::new(response.into_body(), MAX_ANSWER_BYTES)
-            .collect()
-            .await
-            .map_err(|e| failed("reading", &e))?
-            .to_bytes();
-        if !status.is_success() {
-            let text = String::from_utf8_lossy(&bytes[..bytes.len().min(512)]).into_owned();
-            return Err(failed(&format!("status {status}"), &text));
-        }
-        serde_json::from_slice(&bytes).map_err(|e| failed("unexpected answer", &e))
+            .map_err(|_| self.failed(path, "timed out", &"answer incomplete"))??;
+        serde_json::from_slice(&bytes).map_err(|e| self.failed(path, "unexpected answer", &e))
     }
+
+    /// Reads an OpenAI chat-completion event stream, passing each piece of text on to
+    /// `tokens` as it comes.
+    async fn read_stream(
+        &self,
+        path: &str,
+        response: Response<Incoming>,
+        tokens: &mpsc::UnboundedSender<TokenChunk>,
+    ) -> Result<ChatAnswer, BackendError> {
+        let mut body = response.into_body();
+        let mut parser = SseParser::new(1 << 20);
+        let (mut text, mut finish, mut prompt_tokens) = (String::new(), None, 0);
+        let mut events = Vec::new();
+        loop {
+            let frame = tokio::time::timeout(self.timeout, body.frame())
+                .await
+                .map_err(|_| self.failed(path, "timed out", &"the stream stalled"))?;
+            let Some(frame) = frame else { break };
+            let frame = frame.map_err(|e| self.failed(path, "reading", &e))?;
+            let Some(data) = frame.data_ref() else {
+                continue;
+            };
+            parser
+                .push(data, &mut events)
+                .map_err(|e| self.failed(path, "bad event stream", &e))?;
+            for event in events.drain(..) {
+                if event.data == b"[DONE]" {
+                    continue;
+                }
+                let chunk: StreamChunk = serde_json::from_slice(&event.data)
+                    .map_err(|e| self.failed(path, "unexpected event", &e))?;
+                if let Some(usage) = chunk.usage {
+                    prompt_tokens = usage.prompt_tokens;
+                }
+                let Some(choice) = chunk.choices.into_iter().next() else {
+                    continue;
+                };
+                if let Some(piece) = choice.delta.content.filter(|p| !p.is_empty()) {
+                    text.push_str(&piece);
+                    if text.len() > MAX_ANSWER_BYTES {
+                        return Err(self.failed(path, "reading", &"answer too large"));
+                    }
+                    // A caller that hung up is the handler's concern, not ours.
+                    let _ = tokens.send(TokenChunk {
+                        token: None,
+                        text: piece,
+                        logprob: None,
+                    });
+                }
+                finish = choice.finish_reason.or(finish);
+            }
+        }
+        Ok(ChatAnswer {
+            model: self.model.clone(),
+            text,
+            tokens: Vec::new(),
+            logprobs: Vec::new(),
+            prompt_tokens,
+            finish_reason: finish_reason(finish.as_deref()),
+        })
+    }
+}
+
+fn finish_reason(reason: Option<&str>) -> FinishReason {
+    match reason {
+        Some("length") => FinishReason::Length,
+        _ => FinishReason::Stop,
+    }
+}
+
+/// One event of an OpenAI chat-completion stream.
+#[derive(Deserialize)]
+struct StreamChunk {
+    #[serde(default)]
+    choices: Vec<StreamChoice>,
+    #[serde(default)]
+    usage: Option<Usage>,
+}
+
+#[derive(Deserialize)]
+struct StreamChoice {
+    #[serde(default)]
+    delta: Delta,
+    #[serde(default)]
+    finish_reason: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+struct Delta {
+    #[serde(default)]
+    content: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -135,17 +279,31 @@ impl TextBackend for Upstream {
         request: ChatRequest,
         tokens: mpsc::UnboundedSender<TokenChunk>,
     ) -> Result<ChatAnswer, BackendError> {
-        // The whole answer is fetched, then streamed on as one piece: upstream token ids
-        // are unknown, so there is nothing finer to forward.
-        drop(tokens);
+        const PATH: &str = "/v1/chat/completions";
         let body = json!({
             "model": self.model,
             "messages": request.messages,
             "max_tokens": request.max_tokens,
             "temperature": 0,
-            "stream": false,
+            "stream": true,
+            "stream_options": {"include_usage": true},
         });
-        let completion: Completion = self.post("/v1/chat/completions", body).await?;
+        let response = self.send(PATH, body).await?;
+        let streamed = response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
+        if streamed {
+            return self.read_stream(PATH, response, &tokens).await;
+        }
+        // A server that does not stream answers with the whole completion; the handler
+        // passes its text on as one piece.
+        drop(tokens);
+        let bytes = tokio::time::timeout(self.timeout, self.read(PATH, response))
+            .await
+            .map_err(|_| self.failed(PATH, "timed out", &"answer incomplete"))??;
+        let completion: Completion = serde_json::from_slice(&bytes)
+            .map_err(|e| self.failed(PATH, "unexpected answer", &e))?;
         let choice = completion
             .choices
             .into_iter()
@@ -157,10 +315,7 @@ impl TextBackend for Upstream {
             tokens: Vec::new(),
             logprobs: Vec::new(),
             prompt_tokens: completion.usage.unwrap_or_default().prompt_tokens,
-            finish_reason: match choice.finish_reason.as_deref() {
-                Some("length") => FinishReason::Length,
-                _ => FinishReason::Stop,
-            },
+            finish_reason: finish_reason(choice.finish_reason.as_deref()),
         })
     }
 }

@@ -2,6 +2,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use plexus_wire::{HandlerError, Reply, RouteError, Routes};
 use tokio::sync::mpsc;
@@ -53,10 +54,17 @@ fn stream_answer<B: TextBackend>(
     rx: mpsc::UnboundedReceiver<TokenChunk>,
 ) -> impl futures_util::Stream<Item = Result<serde_json::Value, HandlerError>> + Send + 'static {
     let done = tokio::spawn(async move { backend.complete(chat, tx).await });
-    let tokens = futures_util::stream::unfold(rx, |mut rx| async move {
-        let chunk = rx.recv().await?;
-        let event = serde_json::to_value(StreamEvent::Token(chunk)).ok()?;
-        Some((Ok(event), rx))
+    // Whether any piece went out as it came: if not, the answer's text goes at the end.
+    let forwarded = Arc::new(AtomicBool::new(false));
+    let seen = Arc::clone(&forwarded);
+    let tokens = futures_util::stream::unfold(rx, move |mut rx| {
+        let seen = Arc::clone(&seen);
+        async move {
+            let chunk = rx.recv().await?;
+            let event = serde_json::to_value(StreamEvent::Token(chunk)).ok()?;
+            seen.store(true, Ordering::Relaxed);
+            Some((Ok(event), rx))
+        }
     });
     let end = futures_util::stream::once(async move {
         let answer = match done.await {
@@ -65,9 +73,9 @@ fn stream_answer<B: TextBackend>(
             Err(e) => return vec![Err(HandlerError::internal(format!("backend failed: {e}")))],
         };
         let mut events = Vec::with_capacity(2);
-        // A backend that cannot tell tokens (an upstream server) sent none: the text goes
-        // as one piece.
-        if answer.tokens.is_empty() && !answer.text.is_empty() {
+        // A backend that streamed nothing (an upstream server that answered in one body)
+        // sends its text as one piece.
+        if !forwarded.load(Ordering::Relaxed) && !answer.text.is_empty() {
             events.push(StreamEvent::Token(TokenChunk {
                 token: None,
                 text: answer.text,

@@ -1,0 +1,176 @@
+//! The upstream backend against a stand-in OpenAI-compatible server (a mock: no real
+//! inference server runs in tests). Streams are passed on piece by piece as they come,
+//! the API key is sent, and a server that does not stream is read whole.
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Json;
+use axum::body::Body;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use bytes::Bytes;
+use futures_util::StreamExt;
+use plexus_primitives::{AccountId, NetUid};
+use plexus_subnets::Upstream;
+use plexus_subnets::text::{
+    CHAT_ROUTE, ChatMessage, ChatRequest, FinishReason, StreamEvent, TextBackend, text_routes,
+};
+use plexus_wire::{Handler, NeuronInfo, Reply, WireRequest};
+use serde_json::{Value, json};
+use tokio::sync::{Notify, mpsc};
+
+const KEY: &str = "sekrit";
+
+/// Serves chat completions: streamed (the first piece, then the rest once `gate` is
+/// notified) when asked to stream and `streams`, else one JSON body.
+async fn upstream(streams: bool, gate: Arc<Notify>) -> SocketAddr {
+    let app = axum::Router::new().route(
+        "/v1/chat/completions",
+        post(move |headers: HeaderMap, Json(body): Json<Value>| {
+            let gate = Arc::clone(&gate);
+            async move {
+                let bearer = headers.get(header::AUTHORIZATION).map(|v| v.as_bytes());
+                if bearer != Some(format!("Bearer {KEY}").as_bytes()) {
+                    return (StatusCode::UNAUTHORIZED, "no key").into_response();
+                }
+                if !(streams && body["stream"] == true) {
+                    return Json(json!({
+                        "choices": [{"message": {"content": "Paris."}, "finish_reason": "length"}],
+                        "usage": {"prompt_tokens": 9}
+                    }))
+                    .into_response();
+                }
+                let event = |v: Value| Ok::<_, std::io::Error>(Bytes::from(format!("data: {v}\n\n")));
+                let piece = |p: &str| json!({"choices": [{"delta": {"content": p}, "finish_reason": null}]});
+                let first = futures_util::stream::iter([event(json!({"choices": [{"delta": {"role": "assistant"}}]})), event(piece("Par"))]);
+                let rest = futures_util::stream::once(async move {
+                    gate.notified().await;
+                    futures_util::stream::iter([
+                        event(piece("is")),
+                        event(piece(".")),
+                        event(json!({"choices": [{"delta": {}, "finish_reason": "stop"}]})),
+                        event(json!({"choices": [], "usage": {"prompt_tokens": 9}})),
+                        Ok(Bytes::from_static(b"data: [DONE]\n\n")),
+                    ])
+                })
+                .flatten();
+                Response::builder()
+                    .header(header::CONTENT_TYPE, "text/event-stream")
+                    .body(Body::from_stream(first.chain(rest)))
+                    .unwrap()
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    addr
+}
+
+fn backend(addr: SocketAddr, key: &str) -> Upstream {
+    Upstream::new(
+        &format!("http://{addr}/v1"),
+        "smollm2",
+        Duration::from_secs(5),
+    )
+    .unwrap()
+    .with_api_key(key)
+}
+
+fn chat(stream: bool) -> ChatRequest {
+    ChatRequest {
+        messages: vec![ChatMessage::user("What is the capital of France?")],
+        max_tokens: 8,
+        stream,
+    }
+}
+
+#[tokio::test]
+async fn pieces_are_passed_on_as_the_upstream_sends_them() {
+    let gate = Arc::new(Notify::new());
+    let up = backend(upstream(true, Arc::clone(&gate)).await, KEY);
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let answer = tokio::spawn(async move { up.complete(chat(true), tx).await });
+    // The first piece arrives while the upstream still holds back the rest.
+    let first = rx.recv().await.unwrap();
+    assert_eq!(first.text, "Par");
+    assert!(!answer.is_finished());
+    gate.notify_one();
+    let answer = answer.await.unwrap().unwrap();
+    let mut rest = Vec::new();
+    while let Some(chunk) = rx.recv().await {
+        rest.push(chunk.text);
+    }
+    assert_eq!(rest, ["is", "."]);
+    assert_eq!(answer.text, "Paris.");
+    assert!(answer.tokens.is_empty());
+    assert_eq!(answer.finish_reason, FinishReason::Stop);
+    assert_eq!(answer.prompt_tokens, 9);
+    assert!(!format!("{:?}", backend("127.0.0.1:1".parse().unwrap(), KEY)).contains(KEY));
+}
+
+#[tokio::test]
+async fn a_server_that_does_not_stream_is_read_whole() {
+    let up = backend(upstream(false, Arc::new(Notify::new())).await, KEY);
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let answer = up.complete(chat(true), tx).await.unwrap();
+    assert_eq!(answer.text, "Paris.");
+    assert_eq!(answer.finish_reason, FinishReason::Length);
+    assert!(rx.recv().await.is_none(), "nothing was streamed");
+}
+
+#[tokio::test]
+async fn a_wrong_key_is_the_upstreams_refusal() {
+    let up = backend(upstream(true, Arc::new(Notify::new())).await, "wrong");
+    let (tx, _rx) = mpsc::unbounded_channel();
+    let error = up.complete(chat(true), tx).await.unwrap_err().to_string();
+    assert!(error.contains("401"), "{error}");
+}
+
+/// What a miner serving `backend` streams to a validator, as stream events.
+async fn served(backend: Upstream) -> Vec<StreamEvent> {
+    let routes = text_routes(Arc::new(backend)).unwrap();
+    let request = WireRequest {
+        caller: AccountId([1; 32]),
+        neuron: NeuronInfo {
+            stake: 1,
+            validator_permit: true,
+        },
+        netuid: NetUid(1),
+        route: CHAT_ROUTE.to_owned(),
+        nonce: 1,
+        body: Bytes::from(serde_json::to_vec(&chat(true)).unwrap()),
+    };
+    let Ok(Reply::Stream(chunks)) = routes.handle(request).await else {
+        panic!("a streaming chat answers with a stream");
+    };
+    chunks
+        .map(|c| serde_json::from_value(c.unwrap()).unwrap())
+        .collect()
+        .await
+}
+
+#[tokio::test]
+async fn the_miner_sends_the_text_once_either_way() {
+    let text = |events: &[StreamEvent]| -> String {
+        events
+            .iter()
+            .filter_map(|e| match e {
+                StreamEvent::Token(t) => Some(t.text.clone()),
+                StreamEvent::End(_) => None,
+            })
+            .collect()
+    };
+    let gate = Arc::new(Notify::new());
+    gate.notify_one();
+    let streamed = served(backend(upstream(true, gate).await, KEY)).await;
+    assert_eq!(text(&streamed), "Paris.");
+    assert_eq!(streamed.len(), 4, "three pieces and the end: {streamed:?}");
+    let whole = served(backend(upstream(false, Arc::new(Notify::new())).await, KEY)).await;
+    assert_eq!(text(&whole), "Paris.");
+    assert_eq!(whole.len(), 2, "one piece and the end: {whole:?}");
+}
