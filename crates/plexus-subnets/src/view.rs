@@ -99,6 +99,9 @@ pub fn standalone_neuron(
     }
 }
 
+/// Reads of a subnet before a snapshot is taken even if blocks keep finalizing meanwhile.
+const CONSISTENT_READ_ATTEMPTS: u32 = 3;
+
 /// A subnet kept in sync with the chain.
 #[derive(Debug)]
 pub struct SubnetView {
@@ -145,24 +148,36 @@ impl SubnetView {
 
     /// Reads the chain again if a block finalized since the last read; returns the
     /// current snapshot.
+    ///
+    /// The subnet, its parameters and its metagraph are three reads; when a block
+    /// finalizes between them they are read again (a few times at most), so a snapshot
+    /// does not mix two blocks.
     pub async fn refresh<C: Chain>(&self, chain: &C) -> Result<Arc<Snapshot>, ChainError> {
-        let height = chain.height().await?;
+        let mut height = chain.height().await?;
         if let Some(current) = self.snapshot()
             && current.height == height
         {
             return Ok(current);
         }
-        let subnet = chain.subnet(self.netuid).await?;
-        let params = chain.hyperparameters(self.netuid).await?;
-        let neurons = chain.metagraph(self.netuid).await?;
-        let snapshot = Arc::new(Snapshot {
-            height,
-            subnet,
-            params,
-            neurons,
-        });
-        self.install_shared(Arc::clone(&snapshot));
-        Ok(snapshot)
+        let mut attempt = 1;
+        loop {
+            let subnet = chain.subnet(self.netuid).await?;
+            let params = chain.hyperparameters(self.netuid).await?;
+            let neurons = chain.metagraph(self.netuid).await?;
+            let after = chain.height().await?;
+            if after == height || attempt == CONSISTENT_READ_ATTEMPTS {
+                let snapshot = Arc::new(Snapshot {
+                    height: after,
+                    subnet,
+                    params,
+                    neurons,
+                });
+                self.install_shared(Arc::clone(&snapshot));
+                return Ok(snapshot);
+            }
+            height = after;
+            attempt += 1;
+        }
     }
 
     /// Makes `snapshot` current: the wire's caller table and the snapshot itself.
