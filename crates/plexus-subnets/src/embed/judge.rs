@@ -89,10 +89,13 @@ impl Subnet for EmbeddingSubnet {
     fn challenge(&self, rng: &mut StdRng) -> EmbedRequest {
         let input = (0..self.texts)
             .map(|_| {
+                // Millions of sentences: too many to embed ahead of time and look up.
                 let a = NOUNS.choose(rng).copied().unwrap_or("cat");
                 let b = NOUNS.choose(rng).copied().unwrap_or("train");
+                let c = NOUNS.choose(rng).copied().unwrap_or("poem");
                 let verb = VERBS.choose(rng).copied().unwrap_or("follows");
-                format!("The {a} {verb} the {b} {} times.", rng.gen_range(2..100))
+                let times = rng.gen_range(2..1_000);
+                format!("The {a} {verb} the {b} {times} times near the {c}.")
             })
             .collect();
         EmbedRequest { input }
