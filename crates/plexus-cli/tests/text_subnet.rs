@@ -233,7 +233,8 @@ fn honest_text_miners_earn_and_impostors_do_not() {
     let impostors = [hotkey("alice", "fluent"), hotkey("alice", "random")];
     let validators = [hotkey("bob", "default"), hotkey("charlie", "default")];
 
-    // Wait for an epoch that paid miners on weights from both validators.
+    // Wait for an epoch that paid miners on weights from both validators, and for both
+    // validators' latest weights to cover every honest miner.
     let start = Instant::now();
     let (graph, weights) = loop {
         let graph = json(
@@ -259,7 +260,24 @@ fn honest_text_miners_earn_and_impostors_do_not() {
                 .iter()
                 .filter(|n| validators.iter().any(|v| n["hotkey"] == *v))
                 .all(|n| n["validator_trust"].as_u64() > Some(0));
-            if setters == 2 && paid > 0 && both_counted {
+            // Weights set before a validator heard from every honest miner leave one out;
+            // wait for the rows that have seen them all.
+            let uid = |key: &String| {
+                graph
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|n| n["hotkey"] == *key)
+                    .and_then(|n| n["uid"].as_u64())
+            };
+            let all_seen = weights.as_array().unwrap().iter().all(|row| {
+                honest.iter().all(|h| {
+                    row["weights"].as_array().unwrap().iter().any(|p| {
+                        uid(h).is_some_and(|u| p[0].as_u64() == Some(u)) && p[1].as_u64() > Some(0)
+                    })
+                })
+            });
+            if setters == 2 && paid > 0 && both_counted && all_seen {
                 break (graph, weights);
             }
         }
@@ -270,7 +288,7 @@ fn honest_text_miners_earn_and_impostors_do_not() {
                 .map(|(name, _)| format!("--- {name}\n{}", log_tail(&dir, name)))
                 .collect();
             panic!(
-                "no epoch paid miners on both validators' weights:\n{}",
+                "no epoch paid miners on both validators' weights covering the honest miners:\n{}",
                 tails.join("\n")
             );
         }
