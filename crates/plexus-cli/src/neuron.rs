@@ -10,7 +10,9 @@ use clap::{Args, Subcommand, ValueEnum};
 use plexus_gateway::{Gateway, GatewayConfig, Service};
 use plexus_models::{ComputeOptions, EmbeddingModel, ModelKind, TextModel};
 use plexus_primitives::{Balance, Keypair, NetUid};
-use plexus_subnets::embed::{EmbeddedEmbeddings, EmbeddingSubnet, embed_routes};
+use plexus_subnets::embed::{
+    EMBEDDED_EMBEDDING_MODEL, EmbeddedEmbeddings, EmbeddingSubnet, embed_routes,
+};
 use plexus_subnets::text::{
     EMBEDDED_TEXT_MODEL, EmbeddedText, TextJudgeConfig, TextSubnet, text_routes,
 };
@@ -75,9 +77,10 @@ pub struct MinerArgs {
     /// server (http://host:port)
     #[arg(long, default_value = "embedded")]
     backend: String,
-    /// The model name to ask an upstream backend for
-    #[arg(long, default_value = EMBEDDED_TEXT_MODEL)]
-    upstream_model: String,
+    /// The model name to ask an upstream backend for [default: the subnet's model,
+    /// smollm2-135m-instruct or all-minilm-l6-v2]
+    #[arg(long)]
+    upstream_model: Option<String>,
     /// API key an upstream backend requires, sent as a bearer token (better given in the
     /// environment: other users can read command lines)
     #[arg(long, env = "PLEXUS_UPSTREAM_API_KEY", hide_env_values = true)]
@@ -171,7 +174,11 @@ pub fn miner(cmd: MinerCommand, rpc: RpcArgs) -> anyhow::Result<()> {
     let upstream = match args.backend.as_str() {
         "embedded" => None,
         url => {
-            let up = Upstream::new(url, &args.upstream_model, Duration::from_secs(60))
+            let model = args.upstream_model.as_deref().unwrap_or(match args.work {
+                Work::Text => EMBEDDED_TEXT_MODEL,
+                Work::Embeddings => EMBEDDED_EMBEDDING_MODEL,
+            });
+            let up = Upstream::new(url, model, Duration::from_secs(60))
                 .map_err(|e| exit::input(e.to_string()))?;
             Some(match &args.upstream_api_key {
                 Some(key) => up.with_api_key(key.clone()),
@@ -213,6 +220,13 @@ async fn serve_miner(
         args.netuid,
         miner.addr()
     );
+    if miner.addr().ip().is_loopback() {
+        eprintln!(
+            "note: the axon is announced on a loopback address, so only validators on this \
+             machine can reach it; on a network, serve with --listen 0.0.0.0:PORT \
+             --announce-ip THIS_MACHINES_IP"
+        );
+    }
     miner.serve(crate::signals::shutdown_signal()).await?;
     Ok(())
 }
