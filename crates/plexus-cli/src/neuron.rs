@@ -74,7 +74,7 @@ pub struct MinerArgs {
     #[arg(long, value_enum, default_value = "text")]
     work: Work,
     /// `embedded` runs the model in this process; a URL forwards to an OpenAI-compatible
-    /// server (http://host:port)
+    /// server (http://host:port or https://host)
     #[arg(long, default_value = "embedded")]
     backend: String,
     /// The model name to ask an upstream backend for [default: the subnet's model,

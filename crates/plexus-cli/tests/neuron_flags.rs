@@ -25,7 +25,7 @@ fn bad_neuron_flags_are_input_errors() {
             "--netuid",
             "1",
             "--backend",
-            "https://api.example.com",
+            "ftp://api.example.com",
         ],
         "must look like http://host:port",
     );

@@ -5,7 +5,8 @@
 //! tokenize the text themselves; the upstream must run the subnet's model or its answers
 //! will not verify. Chat completions are asked for as a stream and passed on piece by
 //! piece, so the time to the first token is the upstream's own; a server that answers
-//! with one JSON body instead is read that way.
+//! with one JSON body instead is read that way. `https://` upstreams are verified against
+//! the Mozilla root certificates (webpki-roots), so no system certificate store is needed.
 
 use std::fmt;
 use std::time::Duration;
@@ -14,6 +15,7 @@ use bytes::Bytes;
 use http::{Method, Request, Response, header};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
+use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::Client as HttpClient;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
@@ -36,7 +38,7 @@ pub struct Upstream {
     model: String,
     timeout: Duration,
     api_key: Option<String>,
-    http: HttpClient<HttpConnector, Full<Bytes>>,
+    http: HttpClient<HttpsConnector<HttpConnector>, Full<Bytes>>,
 }
 
 impl fmt::Debug for Upstream {
@@ -52,26 +54,31 @@ impl fmt::Debug for Upstream {
 }
 
 impl Upstream {
-    /// Forwards to `url`, asking for `model`; `timeout` bounds the wait for the answer to
-    /// start and every pause within it. Only `http://` URLs are accepted (put a local
-    /// proxy in front of an HTTPS service).
+    /// Forwards to `url` (`http://` or `https://`), asking for `model`; `timeout` bounds
+    /// the wait for the answer to start and every pause within it.
     pub fn new(url: &str, model: &str, timeout: Duration) -> Result<Self, BackendError> {
         let trimmed = url.trim_end_matches('/');
         let base = trimmed.strip_suffix("/v1").unwrap_or(trimmed);
         let uri: http::Uri = base
             .parse()
             .map_err(|e| BackendError::BadRequest(format!("bad upstream URL {url}: {e}")))?;
-        if uri.scheme_str() != Some("http") || uri.host().is_none() {
+        if !matches!(uri.scheme_str(), Some("http" | "https")) || uri.host().is_none() {
             return Err(BackendError::BadRequest(format!(
-                "upstream URL {url} must look like http://host:port"
+                "upstream URL {url} must look like http://host:port or https://host"
             )));
         }
+        let connector = HttpsConnectorBuilder::new()
+            .with_provider_and_webpki_roots(rustls::crypto::aws_lc_rs::default_provider())
+            .map_err(|e| BackendError::Failed(format!("TLS setup: {e}")))?
+            .https_or_http()
+            .enable_http1()
+            .build();
         Ok(Self {
             base: base.to_owned(),
             model: model.to_owned(),
             timeout,
             api_key: None,
-            http: HttpClient::builder(TokioExecutor::new()).build(HttpConnector::new()),
+            http: HttpClient::builder(TokioExecutor::new()).build(connector),
         })
     }
 
@@ -106,7 +113,7 @@ impl Upstream {
         let response = tokio::time::timeout(self.timeout, self.http.request(request))
             .await
             .map_err(|_| self.failed(path, "timed out", &"no answer"))?
-            .map_err(|e| self.failed(path, "unreachable", &e))?;
+            .map_err(|e| self.failed(path, "unreachable", &with_causes(&e)))?;
         let status = response.status();
         if status.is_success() {
             return Ok(response);
@@ -199,6 +206,19 @@ impl Upstream {
             finish_reason: finish_reason(finish.as_deref()),
         })
     }
+}
+
+/// An error with its chain of causes: the HTTP client's own message ("client error
+/// (Connect)") hides what actually failed (refused, DNS, a certificate).
+fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(e) = cause {
+        text.push_str(": ");
+        text.push_str(&e.to_string());
+        cause = e.source();
+    }
+    text
 }
 
 fn finish_reason(reason: Option<&str>) -> FinishReason {
@@ -348,11 +368,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_plain_http_base_urls_are_taken() {
+    fn http_and_https_base_urls_are_taken() {
         let ok = Upstream::new("http://127.0.0.1:8000/v1/", "m", Duration::from_secs(1));
         assert_eq!(ok.map(|u| u.base), Ok("http://127.0.0.1:8000".to_owned()));
+        let tls = Upstream::new("https://api.example.com/v1", "m", Duration::from_secs(1));
+        assert_eq!(
+            tls.map(|u| u.base),
+            Ok("https://api.example.com".to_owned())
+        );
         for bad in [
-            "https://api.example.com",
+            "ftp://api.example.com",
             "127.0.0.1:8000",
             "http://",
             "not a url",

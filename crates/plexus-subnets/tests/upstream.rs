@@ -131,6 +131,25 @@ async fn a_wrong_key_is_the_upstreams_refusal() {
     assert!(error.contains("401"), "{error}");
 }
 
+#[tokio::test]
+async fn an_https_upstream_speaks_tls() {
+    // The stand-in speaks plain HTTP: an https:// URL to it must fail in the TLS
+    // handshake, not fall back to plain text.
+    let addr = upstream(true, Arc::new(Notify::new())).await;
+    let up = Upstream::new(
+        &format!("https://{addr}"),
+        "smollm2",
+        Duration::from_secs(5),
+    )
+    .unwrap()
+    .with_api_key(KEY);
+    let (tx, _rx) = mpsc::unbounded_channel();
+    let error = up.complete(chat(true), tx).await.unwrap_err().to_string();
+    // rustls reads the plain HTTP answer as a record of the wrong type.
+    assert!(error.contains("unreachable"), "{error}");
+    assert!(error.contains("corrupt message"), "{error}");
+}
+
 /// What a miner serving `backend` streams to a validator, as stream events.
 async fn served(backend: Upstream) -> Vec<StreamEvent> {
     let routes = text_routes(Arc::new(backend)).unwrap();
