@@ -1,6 +1,10 @@
 //! A binary built with `-C target-cpu=native` (the performance build in the README) may
 //! use instructions another CPU lacks; checked first thing, so that such a binary copied to
 //! an older machine says what is wrong instead of dying on an illegal instruction.
+//!
+//! Best effort: this check is compiled with the same flags, so on a CPU missing even the
+//! oldest of them (AVX on an AVX2 build) the start-up code may fault before it runs.
+//! Builds without `target-cpu` need no check and pass it trivially.
 
 /// The instruction-set extensions this binary was compiled to use that this CPU lacks.
 pub fn missing_features() -> Vec<&'static str> {
@@ -48,7 +52,9 @@ pub fn missing_features() -> Vec<&'static str> {
             "avx512bitalg",
             "avx512vpopcntdq",
             "avx512bf16",
-            "avx512fp16"
+            "avx512fp16",
+            "avxvnni",
+            "cmpxchg16b"
         );
     }
     missing

@@ -350,9 +350,10 @@ impl TextModel {
         self.stop.contains(&id)
     }
 
-    /// The tokens that end the assistant's turn, in id order (never empty).
-    pub fn stop_tokens(&self) -> &[u32] {
-        &self.stop
+    /// The token the chat template ends an assistant's turn with (`<|im_end|>`): what the
+    /// model emits to stop when answering a chat.
+    pub fn end_of_turn(&self) -> u32 {
+        self.template.im_end
     }
 
     /// The most tokens (prompt plus completion) one call may hold.

@@ -157,7 +157,7 @@ impl Upstream {
         let mut body = response.into_body();
         let mut parser = SseParser::new(1 << 20);
         let (mut text, mut finish, mut prompt_tokens) = (String::new(), None, 0);
-        let mut events = Vec::new();
+        let (mut events, mut done) = (Vec::new(), false);
         loop {
             let frame = tokio::time::timeout(self.timeout, body.frame())
                 .await
@@ -172,10 +172,14 @@ impl Upstream {
                 .map_err(|e| self.failed(path, "bad event stream", &e))?;
             for event in events.drain(..) {
                 if event.data == b"[DONE]" {
+                    done = true;
                     continue;
                 }
                 let chunk: StreamChunk = serde_json::from_slice(&event.data)
                     .map_err(|e| self.failed(path, "unexpected event", &e))?;
+                if let Some(why) = chunk.failure() {
+                    return Err(self.failed(path, "failed mid-answer", &why));
+                }
                 if let Some(usage) = chunk.usage {
                     prompt_tokens = usage.prompt_tokens;
                 }
@@ -196,6 +200,10 @@ impl Upstream {
                 }
                 finish = choice.finish_reason.or(finish);
             }
+        }
+        // A stream cut short must not pass for a complete answer.
+        if !done && finish.is_none() {
+            return Err(self.failed(path, "reading", &"the stream ended before the answer"));
         }
         Ok(ChatAnswer {
             model: self.model.clone(),
@@ -228,13 +236,37 @@ fn finish_reason(reason: Option<&str>) -> FinishReason {
     }
 }
 
-/// One event of an OpenAI chat-completion stream.
+/// One event of an OpenAI chat-completion stream, or the error event some servers send
+/// instead (`{"error": …}`, or vLLM's `{"object": "error", "message": …}`).
 #[derive(Deserialize)]
 struct StreamChunk {
     #[serde(default)]
     choices: Vec<StreamChoice>,
     #[serde(default)]
     usage: Option<Usage>,
+    #[serde(default)]
+    object: Option<String>,
+    #[serde(default)]
+    message: Option<String>,
+    #[serde(default)]
+    error: Option<serde_json::Value>,
+}
+
+impl StreamChunk {
+    /// What went wrong, if this is an error event.
+    fn failure(&self) -> Option<String> {
+        let why = if let Some(error) = &self.error {
+            error["message"]
+                .as_str()
+                .map_or_else(|| error.to_string(), str::to_owned)
+        } else if self.object.as_deref() == Some("error") {
+            self.message.clone().unwrap_or_else(|| "error".into())
+        } else {
+            return None;
+        };
+        // The upstream's words end up in a signed answer: keep them short.
+        Some(why.chars().take(300).collect())
+    }
 }
 
 #[derive(Deserialize)]

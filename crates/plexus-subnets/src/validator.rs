@@ -320,10 +320,8 @@ impl<C: Chain, S: Subnet> Validator<C, S> {
             self.rng.fill_bytes(&mut salt);
             let commit: Hash =
                 weights_commit_hash(&me, netuid, &uids, &weights, &salt, version_key);
-            let height = self
-                .chain
-                .submit(&self.hotkey, Call::CommitWeights { netuid, commit })
-                .await?;
+            // Kept before the commit is sent: a crash in between must not lose the salt of
+            // a commit that made it on chain.
             let pending = PendingReveal {
                 hotkey: me,
                 netuid,
@@ -335,6 +333,20 @@ impl<C: Chain, S: Subnet> Validator<C, S> {
             };
             self.reveal_file.save(&pending);
             self.pending = Some(pending);
+            let height = match self
+                .chain
+                .submit(&self.hotkey, Call::CommitWeights { netuid, commit })
+                .await
+            {
+                Ok(height) => height,
+                // Refused: certainly not on chain. Any other failure may have landed; the
+                // reveal then tells (a reveal without its commit is refused and forgotten).
+                Err(e @ ChainError::Refused(_)) => {
+                    self.forget_reveal();
+                    return Err(e);
+                }
+                Err(e) => return Err(e),
+            };
             tracing::info!(height, "weights committed");
             height
         } else {

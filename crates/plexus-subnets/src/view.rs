@@ -150,8 +150,9 @@ impl SubnetView {
     /// current snapshot.
     ///
     /// The subnet, its parameters and its metagraph are three reads; when a block
-    /// finalizes between them they are read again (a few times at most), so a snapshot
-    /// does not mix two blocks.
+    /// finalizes between them they are read again, three times at most, so that a
+    /// snapshot does not mix two blocks. On a chain finalizing faster than that, the last
+    /// read is kept even if a block landed during it.
     pub async fn refresh<C: Chain>(&self, chain: &C) -> Result<Arc<Snapshot>, ChainError> {
         let mut height = chain.height().await?;
         if let Some(current) = self.snapshot()

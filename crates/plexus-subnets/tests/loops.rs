@@ -357,7 +357,9 @@ async fn weights_go_through_commit_reveal_when_the_subnet_asks() {
     // the old one made, and commits nothing new meanwhile.
     drop(v);
     let mut v = validator_keeping_state(&chain, Some(state.clone()));
+    v.round().await.unwrap();
     assert_eq!(v.submit_weights().await, Ok(None));
+    assert_eq!(me(&chain.metagraph_now(NET)), committed);
     chain.next_epoch(NET);
     let revealed = v
         .submit_weights()

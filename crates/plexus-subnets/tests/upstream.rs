@@ -25,9 +25,21 @@ use tokio::sync::{Notify, mpsc};
 
 const KEY: &str = "sekrit";
 
-/// Serves chat completions: streamed (the first piece, then the rest once `gate` is
-/// notified) when asked to stream and `streams`, else one JSON body.
-async fn upstream(streams: bool, gate: Arc<Notify>) -> SocketAddr {
+/// How the stand-in answers.
+#[derive(Clone, Copy, PartialEq)]
+enum Mode {
+    /// Streams the first piece, then the rest once the gate is notified.
+    Streams,
+    /// One JSON body, whatever was asked.
+    Whole,
+    /// Streams the first piece, then an error event (as vLLM does).
+    FailsMidway,
+    /// Streams the first piece and hangs up.
+    CutShort,
+}
+
+/// Serves chat completions as `mode` says.
+async fn upstream_in(mode: Mode, gate: Arc<Notify>) -> SocketAddr {
     let app = axum::Router::new().route(
         "/v1/chat/completions",
         post(move |headers: HeaderMap, Json(body): Json<Value>| {
@@ -37,7 +49,7 @@ async fn upstream(streams: bool, gate: Arc<Notify>) -> SocketAddr {
                 if bearer != Some(format!("Bearer {KEY}").as_bytes()) {
                     return (StatusCode::UNAUTHORIZED, "no key").into_response();
                 }
-                if !(streams && body["stream"] == true) {
+                if mode == Mode::Whole || body["stream"] != true {
                     return Json(json!({
                         "choices": [{"message": {"content": "Paris."}, "finish_reason": "length"}],
                         "usage": {"prompt_tokens": 9}
@@ -48,14 +60,23 @@ async fn upstream(streams: bool, gate: Arc<Notify>) -> SocketAddr {
                 let piece = |p: &str| json!({"choices": [{"delta": {"content": p}, "finish_reason": null}]});
                 let first = futures_util::stream::iter([event(json!({"choices": [{"delta": {"role": "assistant"}}]})), event(piece("Par"))]);
                 let rest = futures_util::stream::once(async move {
-                    gate.notified().await;
-                    futures_util::stream::iter([
-                        event(piece("is")),
-                        event(piece(".")),
-                        event(json!({"choices": [{"delta": {}, "finish_reason": "stop"}]})),
-                        event(json!({"choices": [], "usage": {"prompt_tokens": 9}})),
-                        Ok(Bytes::from_static(b"data: [DONE]\n\n")),
-                    ])
+                    let rest = match mode {
+                        Mode::FailsMidway => vec![event(
+                            json!({"object": "error", "message": "out of memory", "code": 500}),
+                        )],
+                        Mode::CutShort => Vec::new(),
+                        Mode::Streams | Mode::Whole => {
+                            gate.notified().await;
+                            vec![
+                                event(piece("is")),
+                                event(piece(".")),
+                                event(json!({"choices": [{"delta": {}, "finish_reason": "stop"}]})),
+                                event(json!({"choices": [], "usage": {"prompt_tokens": 9}})),
+                                Ok(Bytes::from_static(b"data: [DONE]\n\n")),
+                            ]
+                        }
+                    };
+                    futures_util::stream::iter(rest)
                 })
                 .flatten();
                 Response::builder()
@@ -69,6 +90,10 @@ async fn upstream(streams: bool, gate: Arc<Notify>) -> SocketAddr {
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     addr
+}
+
+async fn upstream(streams: bool, gate: Arc<Notify>) -> SocketAddr {
+    upstream_in(if streams { Mode::Streams } else { Mode::Whole }, gate).await
 }
 
 fn backend(addr: SocketAddr, key: &str) -> Upstream {
@@ -129,6 +154,21 @@ async fn a_wrong_key_is_the_upstreams_refusal() {
     let (tx, _rx) = mpsc::unbounded_channel();
     let error = up.complete(chat(true), tx).await.unwrap_err().to_string();
     assert!(error.contains("401"), "{error}");
+}
+
+#[tokio::test]
+async fn a_stream_that_fails_or_stops_early_is_an_error_not_an_answer() {
+    for (mode, needle) in [
+        (Mode::FailsMidway, "out of memory"),
+        (Mode::CutShort, "ended before the answer"),
+    ] {
+        let up = backend(upstream_in(mode, Arc::new(Notify::new())).await, KEY);
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let error = up.complete(chat(true), tx).await.unwrap_err().to_string();
+        assert!(error.contains(needle), "{error}");
+        // What came before the failure was passed on as it came.
+        assert_eq!(rx.recv().await.unwrap().text, "Par");
+    }
 }
 
 #[tokio::test]

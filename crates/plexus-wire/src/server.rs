@@ -259,8 +259,8 @@ impl<H: Handler, M: Metagraph> Shared<H, M> {
         if declared.is_some_and(|len| len > config.max_body_bytes as u64) {
             return Err(too_large());
         }
-        // The body itself is read only at step 6, once the caller is known: a stranger
-        // cannot make the miner hold megabytes while it decides.
+        // The body itself is read only at step 6, once the request is known to be signed
+        // by a registered caller: a stranger cannot make the miner hold megabytes.
 
         // 2. Method and route.
         if parts.method != Method::POST {
@@ -322,8 +322,17 @@ impl<H: Handler, M: Metagraph> Shared<H, M> {
             ));
         }
 
-        // 6. The body (within its cap and deadline), its integrity, then the signature
-        //    over everything.
+        // 6. The signature over the headers, which bind the body by its hash; only then
+        //    the body (within its cap and deadline), checked against that hash. A caller
+        //    that merely names a registered hotkey cannot make the miner hold a body.
+        self.caller_keys
+            .get(&headers.caller)
+            .and_then(|key| {
+                headers
+                    .message(route)
+                    .verify_by(&key, &self.request_domain, &headers.signature)
+            })
+            .map_err(|e| Refusal::new(RefusalKind::BadSignature, e.to_string()))?;
         let read = tokio::time::timeout(
             config.body_timeout,
             Limited::new(body, config.max_body_bytes).collect(),
@@ -352,14 +361,6 @@ impl<H: Handler, M: Metagraph> Shared<H, M> {
                 "body does not match x-plexus-body-hash",
             ));
         }
-        self.caller_keys
-            .get(&headers.caller)
-            .and_then(|key| {
-                headers
-                    .message(route)
-                    .verify_by(&key, &self.request_domain, &headers.signature)
-            })
-            .map_err(|e| Refusal::new(RefusalKind::BadSignature, e.to_string()))?;
 
         // 7. Replay protection (only authenticated requests may advance a nonce).
         let now = unix_nanos();

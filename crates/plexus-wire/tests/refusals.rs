@@ -292,6 +292,29 @@ async fn a_body_that_does_not_arrive_in_time_is_408() {
     assert_eq!(miner.calls(), 0);
 }
 
+#[tokio::test]
+async fn a_forged_request_is_refused_before_its_body_is_awaited() {
+    // The body would take the whole (long) deadline; the forgery is answered at once.
+    let miner = start_miner(|c| c.body_timeout = Duration::from_secs(30)).await;
+    let b = body(json!({"a": 1, "b": 2}));
+    let mut headers = signed(STAKED, &miner.target, "AddInts", &b);
+    headers.signature.0[0] ^= 1;
+    let mut raw = String::from("POST /AddInts HTTP/1.1\r\nhost: x\r\n");
+    for (name, value) in headers.to_pairs() {
+        raw += &format!("{name}: {}\r\n", value.to_str().unwrap());
+    }
+    raw += &format!("content-length: {}\r\n\r\n", b.len());
+    let answer = tokio::time::timeout(
+        Duration::from_secs(5),
+        raw_exchange(miner.target.addr, &raw),
+    )
+    .await
+    .expect("answered without waiting for the body");
+    assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+    assert!(answer.contains("bad_signature"), "{answer}");
+    assert_eq!(miner.calls(), 0);
+}
+
 /// Writes `raw` on a fresh connection and returns the start of the answer.
 async fn raw_exchange(addr: std::net::SocketAddr, raw: &str) -> String {
     let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();

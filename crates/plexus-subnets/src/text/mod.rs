@@ -6,6 +6,7 @@ mod embedded;
 mod judge;
 mod protocol;
 mod serve;
+mod streamed;
 
 pub use embedded::{EMBEDDED_TEXT_MODEL, EmbeddedText};
 pub use judge::{TextJudgeConfig, TextSubnet, check_answer};

@@ -1,0 +1,193 @@
+//! How a text validator receives a streamed answer: within a deadline, within the size it
+//! asked for, timing the first token that carries something.
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use plexus_wire::{Client, Target};
+
+use super::protocol::{CHAT_ROUTE, ChatAnswer, ChatRequest, StreamEnd, StreamEvent};
+
+/// Most bytes of text one token may carry; more means the miner is padding its answer.
+const MAX_TOKEN_BYTES: usize = 64;
+
+/// What the validator saw of one streamed answer.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Streamed {
+    pub answer: ChatAnswer,
+    /// From sending the request to the first token with content.
+    pub first_token: Duration,
+    /// From sending the request to the signed end.
+    pub elapsed: Duration,
+}
+
+/// An answer being received, event by event.
+#[derive(Debug, Default)]
+struct Reception {
+    text: String,
+    tokens: Vec<u32>,
+    logprobs: Vec<f32>,
+    first_token: Option<Duration>,
+    end: Option<StreamEnd>,
+}
+
+impl Reception {
+    /// Takes one event that arrived `at` after the request; the error ends the answer.
+    fn push(
+        &mut self,
+        event: serde_json::Value,
+        at: Duration,
+        request: &ChatRequest,
+    ) -> Result<(), String> {
+        if self.end.is_some() {
+            return Err("events after the end".into());
+        }
+        match serde_json::from_value::<StreamEvent>(event) {
+            Ok(StreamEvent::Token(chunk)) => {
+                // An empty piece says nothing; timing from it would pay a miner for
+                // sending one at once and the answer later.
+                if chunk.token.is_some() || !chunk.text.is_empty() {
+                    self.first_token.get_or_insert(at);
+                }
+                self.text.push_str(&chunk.text);
+                self.tokens.extend(chunk.token);
+                self.logprobs.extend(chunk.logprob);
+                let most_tokens = request.max_tokens as usize;
+                let most_bytes = most_tokens.saturating_mul(MAX_TOKEN_BYTES);
+                if self.tokens.len() > most_tokens || self.text.len() > most_bytes {
+                    return Err(format!("more than the {most_tokens} tokens asked for"));
+                }
+                Ok(())
+            }
+            Ok(StreamEvent::End(end)) => {
+                self.end = Some(end);
+                Ok(())
+            }
+            Err(e) => Err(format!("malformed event: {e}")),
+        }
+    }
+
+    /// The whole answer, once the stream ended `elapsed` after the request.
+    fn finish(self, elapsed: Duration) -> Result<Streamed, String> {
+        let end = self.end.ok_or("the stream ended without its final event")?;
+        // An answer without content is judged (and refused) by the checks that follow.
+        Ok(Streamed {
+            first_token: self.first_token.unwrap_or(elapsed),
+            elapsed,
+            answer: ChatAnswer {
+                model: end.model,
+                text: self.text,
+                tokens: self.tokens,
+                logprobs: self.logprobs,
+                prompt_tokens: end.prompt_tokens,
+                finish_reason: end.finish_reason,
+            },
+        })
+    }
+}
+
+/// Streams the answer to `request`, all of it within `deadline`. A miner that trickles
+/// tokens or sends more than it was asked for is cut off: it would otherwise hold up the
+/// whole round, or fill the validator's memory.
+pub(crate) async fn ask(
+    client: &Client,
+    target: &Target,
+    request: &ChatRequest,
+    deadline: Duration,
+) -> Result<Streamed, String> {
+    let body = serde_json::to_vec(request).map_err(|e| e.to_string())?;
+    let started = Instant::now();
+    let streamed = tokio::time::timeout(deadline, async {
+        let mut stream = client
+            .call_stream(target, CHAT_ROUTE, Bytes::from(body))
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut reception = Reception::default();
+        while let Some(event) = stream.next_chunk().await.map_err(|e| e.to_string())? {
+            reception.push(event, started.elapsed(), request)?;
+        }
+        reception.finish(started.elapsed())
+    })
+    .await;
+    streamed.unwrap_or_else(|_| Err(format!("no complete answer within {deadline:?}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::text::{ChatMessage, FinishReason};
+
+    fn request(max_tokens: u32) -> ChatRequest {
+        ChatRequest {
+            messages: vec![ChatMessage::user("hi")],
+            max_tokens,
+            stream: true,
+        }
+    }
+
+    fn token(id: Option<u32>, text: &str) -> serde_json::Value {
+        serde_json::to_value(StreamEvent::Token(crate::text::TokenChunk {
+            token: id,
+            text: text.into(),
+            logprob: id.map(|_| -0.5),
+        }))
+        .unwrap()
+    }
+
+    fn end() -> serde_json::Value {
+        serde_json::to_value(StreamEvent::End(StreamEnd {
+            model: "m".into(),
+            prompt_tokens: 3,
+            finish_reason: FinishReason::Stop,
+        }))
+        .unwrap()
+    }
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    #[test]
+    fn the_first_token_is_timed_from_content_not_from_an_empty_piece() {
+        let r = request(8);
+        let mut reception = Reception::default();
+        reception.push(token(None, ""), ms(5), &r).unwrap();
+        reception.push(token(None, "Par"), ms(400), &r).unwrap();
+        reception.push(token(None, "is"), ms(450), &r).unwrap();
+        reception.push(end(), ms(460), &r).unwrap();
+        let streamed = reception.finish(ms(470)).unwrap();
+        assert_eq!(streamed.first_token, ms(400));
+        assert_eq!(streamed.elapsed, ms(470));
+        assert_eq!(streamed.answer.text, "Paris");
+        // A token id counts as content even when its text is empty (a stop token).
+        let mut reception = Reception::default();
+        reception.push(token(Some(2), ""), ms(7), &r).unwrap();
+        reception.push(end(), ms(8), &r).unwrap();
+        assert_eq!(reception.finish(ms(9)).unwrap().first_token, ms(7));
+    }
+
+    #[test]
+    fn answers_are_bounded_and_well_formed() {
+        let r = request(2);
+        let mut reception = Reception::default();
+        reception.push(token(Some(1), "a"), ms(1), &r).unwrap();
+        reception.push(token(Some(1), "b"), ms(2), &r).unwrap();
+        let why = reception.push(token(Some(1), "c"), ms(3), &r).unwrap_err();
+        assert!(why.contains("more than the 2 tokens"), "{why}");
+        // Text alone is held to 64 bytes a token.
+        let mut reception = Reception::default();
+        let why = reception
+            .push(token(None, &"x".repeat(129)), ms(1), &r)
+            .unwrap_err();
+        assert!(why.contains("more than"), "{why}");
+        // Nothing after the end, and no answer without it.
+        let mut reception = Reception::default();
+        reception.push(end(), ms(1), &r).unwrap();
+        assert!(reception.push(token(None, "late"), ms(2), &r).is_err());
+        assert!(Reception::default().finish(ms(1)).is_err());
+        let mut reception = Reception::default();
+        assert!(reception.push(json!({"what": 1}), ms(1), &r).is_err());
+    }
+}
