@@ -86,7 +86,7 @@ fn a_browser_watches_a_plexus_up_network_in_the_explorer() {
     let playwright = playwright_core();
     let home = std::env::temp_dir().join(format!("plexus-explorer-test-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&home);
-    let ports = 43_000 + (std::process::id() % 1_000) as u16 * 10;
+    let ports = common::port_band();
 
     let started = Instant::now();
     let mut up = Up::start(&home, ports);

@@ -57,7 +57,7 @@ fn the_openai_client_uses_a_plexus_up_network() {
     let python = python_with_openai();
     let home = std::env::temp_dir().join(format!("plexus-up-test-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&home);
-    let ports = 40_000 + (std::process::id() % 1_000) as u16 * 10;
+    let ports = common::port_band();
 
     let mut up = Up::start(&home, ports);
     let ready = up.wait_for("first answer through the gateway", Duration::from_secs(300));

@@ -16,6 +16,21 @@ use serde_json::Value;
 
 pub mod up;
 
+/// Ports one test process may use: [`PORT_BAND`] of them from the returned one, below the
+/// kernel's ephemeral range (32768 and up on Linux), where outgoing connections and servers
+/// bound to port 0 take theirs: a fixed port up there can be taken by another test at any
+/// moment. Processes get different bands by their id.
+pub fn port_band() -> u16 {
+    const FIRST: u32 = 10_000;
+    const LAST: u32 = 32_000;
+    let bands = (LAST - FIRST) / u32::from(PORT_BAND);
+    let base = FIRST + (std::process::id() % bands) * u32::from(PORT_BAND);
+    u16::try_from(base).expect("below 32000")
+}
+
+/// Width of a [`port_band`]: a devnet of n nodes uses 3n + 2 per extra node.
+pub const PORT_BAND: u16 = 32;
+
 pub fn plexus(home: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_plexus"))
         .args(args)
@@ -51,7 +66,11 @@ impl Devnet {
     pub fn init_with(tag: &str, n: usize, extra: &[&str]) -> Self {
         let dir = std::env::temp_dir().join(format!("plexus-{tag}-test-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        let base = 20_000 + (std::process::id() % 2_000) as u16 * 10;
+        assert!(
+            3 * n + 2 <= usize::from(PORT_BAND),
+            "{n} nodes overflow the port band"
+        );
+        let base = port_band();
         let p = |offset: usize| (base + offset as u16).to_string();
         let (p2p, rpc, metrics, count) = (p(0), p(n), p(2 * n), n.to_string());
         let mut args = vec![
