@@ -93,7 +93,7 @@ pub async fn submit(
         Err(SubmitError::Timeout(hash)) => anyhow::bail!(
             "transaction {hash} not finalized after 60 s; check it later with its hash"
         ),
-        Err(SubmitError::Rpc(e)) => Err(anyhow::anyhow!(e)),
+        Err(SubmitError::Rpc(e) | SubmitError::NotSent(e)) => Err(anyhow::anyhow!(e)),
     }
 }
 
@@ -106,9 +106,14 @@ pub enum SubmitError {
     /// Accepted but not finalized within a minute.
     #[error("transaction {0} not finalized after 60 s")]
     Timeout(Hash),
-    /// The node could not be asked.
+    /// The node could not be asked after the transaction was sent: it may have
+    /// been taken.
     #[error("{0}")]
     Rpc(String),
+    /// The node could not be asked before the transaction was sent: nothing
+    /// happened.
+    #[error("{0}")]
+    NotSent(String),
 }
 
 /// How often a submission is retried when another process using the same key
@@ -134,7 +139,11 @@ pub async fn submit_and_wait(
     'attempts: loop {
         attempt += 1;
         let retry = attempt < NONCE_RETRIES;
-        let nonce = client.account(signer).await.map_err(rpc)?.nonce;
+        let nonce = client
+            .account(signer)
+            .await
+            .map_err(|e| SubmitError::NotSent(rpc_message(&e)))?
+            .nonce;
         let tx = Transaction {
             chain_id: chain_id.clone(),
             signer,
@@ -145,7 +154,9 @@ pub async fn submit_and_wait(
         .sign(key);
         let hash: Hash = match client.submit_transaction(hex::encode(tx.encode())).await {
             Ok(hash) => hash,
-            Err(e) => {
+            // An error answer is the node's refusal; anything else (a timeout, a reset
+            // connection) leaves unknown whether the node took the transaction.
+            Err(e @ jsonrpsee::core::ClientError::Call(_)) => {
                 let why = rpc_message(&e);
                 if retry && why.contains("nonce") {
                     tokio::time::sleep(Duration::from_millis(150 * u64::from(attempt))).await;
@@ -155,6 +166,7 @@ pub async fn submit_and_wait(
                     "the node refused the transaction: {why}"
                 )));
             }
+            Err(e) => return Err(rpc(e)),
         };
         loop {
             match client.transaction_status(hash).await.map_err(rpc)? {

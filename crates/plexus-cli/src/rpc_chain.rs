@@ -102,6 +102,7 @@ impl Chain for RpcChain {
             SubmitError::Refused(why) => ChainError::Refused(why),
             SubmitError::Timeout(_) => ChainError::Timeout,
             SubmitError::Rpc(why) => ChainError::Unreachable(why),
+            SubmitError::NotSent(why) => ChainError::NotSent(why),
         })
     }
 }

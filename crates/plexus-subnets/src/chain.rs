@@ -48,9 +48,13 @@ pub trait Chain: Send + Sync + 'static {
 /// Why a chain request failed.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum ChainError {
-    /// The node could not be reached or answered garbage; worth retrying.
+    /// The node could not be reached or answered garbage; worth retrying. For a
+    /// submission, the transaction may still have been taken.
     #[error("chain unreachable: {0}")]
     Unreachable(String),
+    /// A submission failed before the transaction was sent: nothing happened.
+    #[error("transaction not sent: {0}")]
+    NotSent(String),
     /// The subnet does not exist.
     #[error("subnet {0} does not exist")]
     NoSubnet(NetUid),

@@ -171,6 +171,9 @@ impl Upstream {
                 .push(data, &mut events)
                 .map_err(|e| self.failed(path, "bad event stream", &e))?;
             for event in events.drain(..) {
+                if done {
+                    return Err(self.failed(path, "bad event stream", &"events after [DONE]"));
+                }
                 if event.data == b"[DONE]" {
                     done = true;
                     continue;
@@ -201,17 +204,26 @@ impl Upstream {
                 finish = choice.finish_reason.or(finish);
             }
         }
-        // A stream cut short must not pass for a complete answer.
-        if !done && finish.is_none() {
-            return Err(self.failed(path, "reading", &"the stream ended before the answer"));
-        }
+        parser
+            .finish()
+            .map_err(|e| self.failed(path, "bad event stream", &e))?;
+        // A stream cut short, or ended for another reason than a stop or the length
+        // limit (aborted, filtered), must not pass for a complete answer.
+        let finish_reason = match finish.as_deref() {
+            None => {
+                return Err(self.failed(path, "reading", &"the stream ended before the answer"));
+            }
+            Some(reason) => {
+                finish_reason(reason).map_err(|why| self.failed(path, "ended", &why))?
+            }
+        };
         Ok(ChatAnswer {
             model: self.model.clone(),
             text,
             tokens: Vec::new(),
             logprobs: Vec::new(),
             prompt_tokens,
-            finish_reason: finish_reason(finish.as_deref()),
+            finish_reason,
         })
     }
 }
@@ -229,10 +241,13 @@ fn with_causes(error: &dyn std::error::Error) -> String {
     text
 }
 
-fn finish_reason(reason: Option<&str>) -> FinishReason {
+/// The two ways an answer completes; any other reason (`content_filter`, `abort`, ...) is
+/// an answer cut short.
+fn finish_reason(reason: &str) -> Result<FinishReason, String> {
     match reason {
-        Some("length") => FinishReason::Length,
-        _ => FinishReason::Stop,
+        "stop" | "eos" => Ok(FinishReason::Stop),
+        "length" => Ok(FinishReason::Length),
+        other => Err(format!("finish reason {other:?}")),
     }
 }
 
@@ -367,7 +382,9 @@ impl TextBackend for Upstream {
             tokens: Vec::new(),
             logprobs: Vec::new(),
             prompt_tokens: completion.usage.unwrap_or_default().prompt_tokens,
-            finish_reason: finish_reason(choice.finish_reason.as_deref()),
+            // A server that does not say why it stopped stopped on its own.
+            finish_reason: finish_reason(choice.finish_reason.as_deref().unwrap_or("stop"))
+                .map_err(|why| self.failed(PATH, "ended", &why))?,
         })
     }
 }

@@ -339,9 +339,10 @@ impl<C: Chain, S: Subnet> Validator<C, S> {
                 .await
             {
                 Ok(height) => height,
-                // Refused: certainly not on chain. Any other failure may have landed; the
-                // reveal then tells (a reveal without its commit is refused and forgotten).
-                Err(e @ ChainError::Refused(_)) => {
+                // Refused or never sent: certainly not on chain. Any other failure may
+                // have landed; the reveal then tells (a reveal without its commit is
+                // refused and forgotten).
+                Err(e @ (ChainError::Refused(_) | ChainError::NotSent(_))) => {
                     self.forget_reveal();
                     return Err(e);
                 }

@@ -106,6 +106,13 @@ fn cut_at_the_limit_is_honest_when_the_limit_was_asked_for() {
         check_answer(&model, &request, &text_only(&answer), DEFAULT_TOLERANCE).unwrap(),
         3
     );
+    // The same text claiming a stop: that stop would be a fourth token.
+    let as_stop = ChatAnswer {
+        finish_reason: FinishReason::Stop,
+        ..text_only(&answer)
+    };
+    let why = check_answer(&model, &request, &as_stop, DEFAULT_TOLERANCE).unwrap_err();
+    assert!(why.contains("length limit"), "{why}");
 }
 
 #[test]

@@ -81,6 +81,23 @@ impl NonceTracker {
         nonce: u64,
         now: u64,
     ) -> Result<(), NonceError> {
+        self.check(caller, lane, nonce, now)?;
+        if self.last.len() >= self.sweep_at {
+            self.sweep(now);
+        }
+        self.last.insert((caller, lane), nonce);
+        Ok(())
+    }
+
+    /// What [`Self::check_and_record`] would say, recording nothing: lets a server refuse
+    /// a stale or replayed request before it reads the body.
+    pub fn check(
+        &self,
+        caller: AccountId,
+        lane: u16,
+        nonce: u64,
+        now: u64,
+    ) -> Result<(), NonceError> {
         if nonce.abs_diff(now) > self.window_nanos {
             return Err(NonceError::Stale {
                 nonce,
@@ -88,15 +105,10 @@ impl NonceTracker {
                 window_ms: self.window_nanos / 1_000_000,
             });
         }
-        if self.last.len() >= self.sweep_at {
-            self.sweep(now);
+        match self.last.get(&(caller, lane)) {
+            Some(&last) if nonce <= last => Err(NonceError::Replayed { nonce, last }),
+            _ => Ok(()),
         }
-        let last = self.last.entry((caller, lane)).or_insert(0);
-        if nonce <= *last {
-            return Err(NonceError::Replayed { nonce, last: *last });
-        }
-        *last = nonce;
-        Ok(())
     }
 
     /// How many (caller, lane) entries are held.
@@ -125,6 +137,24 @@ mod tests {
 
     fn caller(n: u8) -> AccountId {
         AccountId([n; 32])
+    }
+
+    #[test]
+    fn checking_records_nothing() {
+        let mut t = NonceTracker::new(Duration::from_secs(30));
+        let now = 1_000_000_000_000;
+        assert_eq!(t.check(caller(1), 0, now, now), Ok(()));
+        assert_eq!(t.check(caller(1), 0, now, now), Ok(()));
+        t.check_and_record(caller(1), 0, now, now).unwrap();
+        assert!(matches!(
+            t.check(caller(1), 0, now, now),
+            Err(NonceError::Replayed { .. })
+        ));
+        assert!(matches!(
+            t.check(caller(1), 0, now - 31_000_000_000, now),
+            Err(NonceError::Stale { .. })
+        ));
+        assert_eq!(t.check(caller(1), 1, now, now), Ok(()));
     }
 
     #[test]

@@ -15,21 +15,22 @@
 //! | 5 | request addressed to another hotkey | 421 | `wrong_callee` |
 //! | 5 | request addressed to another subnet | 421 | `wrong_netuid` |
 //! | 6 | signature over the headers (body hash included) does not verify | 401 | `bad_signature` |
-//! | 6 | body over the cap as it is read | 413 | `body_too_large` |
-//! | 6 | body not received within the deadline | 408 | `body_timeout` |
-//! | 6 | body does not match the signed body hash | 401 | `body_hash_mismatch` |
 //! | 7 | nonce outside the server's time window | 425 | `stale_nonce` |
 //! | 7 | nonce not above the last one of this caller and lane | 409 | `replayed_nonce` |
-//! | 8 | caller over its rate limit | 429 | `rate_limited` (+ `Retry-After`) |
-//! | 9 | server busy and the caller out-ranked by stake | 503 | `busy` |
+//! | 8 | body over the cap as it is read | 413 | `body_too_large` |
+//! | 8 | body not received within the deadline | 408 | `body_timeout` |
+//! | 8 | body does not match the signed body hash | 401 | `body_hash_mismatch` |
+//! | 9 | caller over its rate limit | 429 | `rate_limited` (+ `Retry-After`) |
+//! | 10 | server busy and the caller out-ranked by stake | 503 | `busy` |
 //!
 //! 402 for "stake below threshold" reads as "the price of being served (stake) is not met";
 //! it keeps it distinct from 403 "not registered at all". 425 Too Early is the status RFC 8470
 //! defines for "might be a replay"; 409 Conflict for a nonce already used. Refusals are not
 //! signed: signing them would let anyone make the miner spend signatures. A body is read
-//! only after the headers passed every check up to the signature, which covers the body's
-//! hash, so only a registered caller's own requests make a miner buffer a body; a declared
-//! length over the cap is refused first.
+//! only after the headers passed every check up to the nonce, and the signature covers the
+//! body's hash, so only a registered caller's fresh requests make a miner buffer a body (a
+//! declared length over the cap is refused first). The nonce is recorded only once the
+//! body matched its hash: a request whose body never arrives does not use up its nonce.
 
 use std::time::Duration;
 

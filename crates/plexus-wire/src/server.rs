@@ -222,6 +222,13 @@ async fn serve_request<H: Handler, M: Metagraph>(
     }
 }
 
+fn nonce_refusal(e: NonceError) -> Refusal {
+    match e {
+        NonceError::Stale { .. } => Refusal::new(RefusalKind::StaleNonce, e.to_string()),
+        NonceError::Replayed { .. } => Refusal::new(RefusalKind::ReplayedNonce, e.to_string()),
+    }
+}
+
 /// A request that passed every check, with what signing its answer needs.
 struct Admitted {
     request: WireRequest,
@@ -322,9 +329,8 @@ impl<H: Handler, M: Metagraph> Shared<H, M> {
             ));
         }
 
-        // 6. The signature over the headers, which bind the body by its hash; only then
-        //    the body (within its cap and deadline), checked against that hash. A caller
-        //    that merely names a registered hotkey cannot make the miner hold a body.
+        // 6. The signature over the headers, which bind the body by its hash: a caller that
+        //    merely names a registered hotkey cannot make the miner hold a body.
         self.caller_keys
             .get(&headers.caller)
             .and_then(|key| {
@@ -333,6 +339,15 @@ impl<H: Handler, M: Metagraph> Shared<H, M> {
                     .verify_by(&key, &self.request_domain, &headers.signature)
             })
             .map_err(|e| Refusal::new(RefusalKind::BadSignature, e.to_string()))?;
+
+        // 7. A stale or replayed nonce is refused before the body is awaited: a captured
+        //    request replayed over many connections must not hold the miner's memory
+        //    either. It is recorded below, once the body matched.
+        lock(&self.nonces)
+            .check(headers.caller, headers.lane, headers.nonce, unix_nanos())
+            .map_err(nonce_refusal)?;
+
+        // 8. The body, within its cap and deadline, against the signed hash.
         let read = tokio::time::timeout(
             config.body_timeout,
             Limited::new(body, config.max_body_bytes).collect(),
@@ -362,18 +377,14 @@ impl<H: Handler, M: Metagraph> Shared<H, M> {
             ));
         }
 
-        // 7. Replay protection (only authenticated requests may advance a nonce).
+        // Replay protection: only a whole, authenticated request advances its nonce (the
+        // lock makes two copies of one request race for it, and one lose).
         let now = unix_nanos();
         lock(&self.nonces)
             .check_and_record(headers.caller, headers.lane, headers.nonce, now)
-            .map_err(|e| match e {
-                NonceError::Stale { .. } => Refusal::new(RefusalKind::StaleNonce, e.to_string()),
-                NonceError::Replayed { .. } => {
-                    Refusal::new(RefusalKind::ReplayedNonce, e.to_string())
-                }
-            })?;
+            .map_err(nonce_refusal)?;
 
-        // 8. Per-caller rate limit. Only now is the caller authenticated: counting
+        // 9. Per-caller rate limit. Only now is the caller authenticated: counting
         //    unauthenticated requests would let a forger spend a real validator's budget.
         if let Some(rates) = &self.rates
             && let Err(wait) = lock(rates).check(headers.caller, Instant::now())
@@ -386,7 +397,7 @@ impl<H: Handler, M: Metagraph> Shared<H, M> {
             return Err(refusal);
         }
 
-        // 9. A handler slot, by stake when busy.
+        // 10. A handler slot, by stake when busy.
         let permit = self.admission.acquire(neuron.stake).await.ok_or_else(|| {
             Refusal::new(
                 RefusalKind::Busy,

@@ -153,6 +153,10 @@ pub fn check_answer(
         FinishReason::Stop if !text_only && !stopped => {
             return Err("claims a stop without the stop token".into());
         }
+        // The stop would be one token past the limit: such an answer ended on the length.
+        FinishReason::Stop if text_only && tokens.len() >= request.max_tokens as usize => {
+            return Err("claims a stop at the length limit".into());
+        }
         FinishReason::Stop if text_only && !stopped => {
             [tokens.as_slice(), &[model.end_of_turn()]].concat()
         }
