@@ -14,8 +14,8 @@ use common::{LedgerChain, TOKEN, id, key};
 use plexus_ledger::SubnetParams;
 use plexus_primitives::{Balance, Call, Hyperparameter, NetUid};
 use plexus_subnets::{
-    Evaluation, MinerConfig, Observation, RunningMiner, Subnet, Validator, ValidatorConfig,
-    Verdict, start_miner,
+    ChainError, Evaluation, MinerConfig, Observation, RunningMiner, Subnet, Validator,
+    ValidatorConfig, Verdict, start_miner,
 };
 use plexus_wire::{Client, Reply, Routes, Target};
 use rand::Rng;
@@ -379,6 +379,50 @@ async fn weights_go_through_commit_reveal_when_the_subnet_asks() {
         left.is_empty(),
         "a revealed commit leaves no file: {left:?}"
     );
+    let _ = std::fs::remove_dir_all(&state);
+    miners.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_commit_that_cannot_be_on_chain_is_forgotten_and_one_that_may_be_is_kept() {
+    let chain = Arc::new(LedgerChain::new(NAMES, params()));
+    let miners = serve(network(&chain).await);
+    chain.ok(
+        "owner",
+        Call::SetHyperparameter {
+            netuid: NET,
+            param: Hyperparameter::CommitReveal(true),
+        },
+    );
+    let state = std::env::temp_dir().join(format!("plexus-commit-{}", std::process::id()));
+    let mut v = validator_keeping_state(&chain, Some(state.clone()));
+    permit(&chain, &mut v).await;
+    v.round().await.unwrap();
+    let files = || std::fs::read_dir(&state).map_or(0, |d| d.count());
+
+    // Never sent: nothing is on chain, so nothing is kept, and the next try commits.
+    chain.fail_next_submit(ChainError::NotSent("node down".into()));
+    assert!(matches!(
+        v.submit_weights().await,
+        Err(ChainError::NotSent(_))
+    ));
+    assert_eq!(files(), 0);
+    // Refused: the same.
+    chain.fail_next_submit(ChainError::Refused("too many commits".into()));
+    assert!(matches!(
+        v.submit_weights().await,
+        Err(ChainError::Refused(_))
+    ));
+    assert_eq!(files(), 0);
+    // The answer was lost: the commit may be on chain, so its salt is kept and nothing
+    // new is committed until its reveal is due.
+    chain.fail_next_submit(ChainError::Unreachable("connection reset".into()));
+    assert!(matches!(
+        v.submit_weights().await,
+        Err(ChainError::Unreachable(_))
+    ));
+    assert_eq!(files(), 1);
+    assert_eq!(v.submit_weights().await, Ok(None));
     let _ = std::fs::remove_dir_all(&state);
     miners.stop().await;
 }

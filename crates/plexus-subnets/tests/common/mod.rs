@@ -34,6 +34,8 @@ pub fn id(name: &str) -> AccountId {
 pub struct LedgerChain {
     chain_id: ChainId,
     ledger: Mutex<Ledger>,
+    /// What the next submission fails with instead of being applied.
+    failure: Mutex<Option<ChainError>>,
 }
 
 impl LedgerChain {
@@ -65,7 +67,13 @@ impl LedgerChain {
         Self {
             chain_id,
             ledger: Mutex::new(Ledger::from_genesis(&genesis).unwrap()),
+            failure: Mutex::new(None),
         }
+    }
+
+    /// Makes the next submission fail with `error`, applying nothing.
+    pub fn fail_next_submit(&self, error: ChainError) {
+        *self.failure.lock().unwrap() = Some(error);
     }
 
     fn seal(&self, txs: &[SignedTransaction]) -> (u64, Vec<Result<(), String>>) {
@@ -170,6 +178,9 @@ impl Chain for LedgerChain {
     }
 
     async fn submit(&self, signer: &Keypair, call: Call) -> Result<u64, ChainError> {
+        if let Some(error) = self.failure.lock().unwrap().take() {
+            return Err(error);
+        }
         let tx = self.sign(signer, call);
         let (height, results) = self.seal(&[tx]);
         match &results[0] {
