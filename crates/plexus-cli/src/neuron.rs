@@ -125,7 +125,7 @@ pub struct ValidatorArgs {
     /// Tokens asked of text miners per challenge
     #[arg(long, default_value_t = 16)]
     max_tokens: u32,
-    /// Seconds a miner has to answer
+    /// Seconds a miner has for its whole answer (a stream included)
     #[arg(long, default_value_t = 30.0)]
     timeout: f64,
 }

@@ -19,6 +19,7 @@ use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::Client as HttpClient;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
+use plexus_wire::error_chain;
 use plexus_wire::sse::SseParser;
 use serde::Deserialize;
 use serde_json::json;
@@ -113,7 +114,7 @@ impl Upstream {
         let response = tokio::time::timeout(self.timeout, self.http.request(request))
             .await
             .map_err(|_| self.failed(path, "timed out", &"no answer"))?
-            .map_err(|e| self.failed(path, "unreachable", &with_causes(&e)))?;
+            .map_err(|e| self.failed(path, "unreachable", &error_chain(&e)))?;
         let status = response.status();
         if status.is_success() {
             return Ok(response);
@@ -226,19 +227,6 @@ impl Upstream {
             finish_reason,
         })
     }
-}
-
-/// An error with its chain of causes: the HTTP client's own message ("client error
-/// (Connect)") hides what actually failed (refused, DNS, a certificate).
-fn with_causes(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut cause = error.source();
-    while let Some(e) = cause {
-        text.push_str(": ");
-        text.push_str(&e.to_string());
-        cause = e.source();
-    }
-    text
 }
 
 /// The two ways an answer completes; any other reason (`content_filter`, `abort`, ...) is

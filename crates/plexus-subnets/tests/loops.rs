@@ -318,8 +318,16 @@ async fn a_validator_runs_as_a_task_and_stops_when_told() {
     miners.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn weights_go_through_commit_reveal_when_the_subnet_asks() {
+/// A subnet asking for commit-reveal, its serving miners, and a permitted validator that
+/// keeps its pending reveal under the returned directory.
+async fn commit_reveal_network(
+    tag: &str,
+) -> (
+    Arc<LedgerChain>,
+    Miners,
+    std::path::PathBuf,
+    Validator<LedgerChain, SumSubnet>,
+) {
     let chain = Arc::new(LedgerChain::new(NAMES, params()));
     let miners = serve(network(&chain).await);
     chain.ok(
@@ -329,9 +337,15 @@ async fn weights_go_through_commit_reveal_when_the_subnet_asks() {
             param: Hyperparameter::CommitReveal(true),
         },
     );
-    let state = std::env::temp_dir().join(format!("plexus-loops-{}", std::process::id()));
+    let state = std::env::temp_dir().join(format!("plexus-{tag}-{}", std::process::id()));
     let mut v = validator_keeping_state(&chain, Some(state.clone()));
     permit(&chain, &mut v).await;
+    (chain, miners, state, v)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn weights_go_through_commit_reveal_when_the_subnet_asks() {
+    let (chain, miners, state, mut v) = commit_reveal_network("loops").await;
     admitted(&v, miners.addrs[3], "down-hot").await;
     v.round().await.unwrap();
     let committed = v
@@ -385,18 +399,7 @@ async fn weights_go_through_commit_reveal_when_the_subnet_asks() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_commit_that_cannot_be_on_chain_is_forgotten_and_one_that_may_be_is_kept() {
-    let chain = Arc::new(LedgerChain::new(NAMES, params()));
-    let miners = serve(network(&chain).await);
-    chain.ok(
-        "owner",
-        Call::SetHyperparameter {
-            netuid: NET,
-            param: Hyperparameter::CommitReveal(true),
-        },
-    );
-    let state = std::env::temp_dir().join(format!("plexus-commit-{}", std::process::id()));
-    let mut v = validator_keeping_state(&chain, Some(state.clone()));
-    permit(&chain, &mut v).await;
+    let (chain, miners, state, mut v) = commit_reveal_network("commit").await;
     v.round().await.unwrap();
     let files = || std::fs::read_dir(&state).map_or(0, |d| d.count());
 

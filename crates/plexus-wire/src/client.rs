@@ -423,7 +423,9 @@ fn proof_template(target: &Target, route: &str, headers: &RequestHeaders) -> Res
     }
 }
 
-fn error_chain(error: &dyn std::error::Error) -> String {
+/// An error with its chain of causes: HTTP clients' own messages ("client error
+/// (Connect)") hide what actually failed (refused, DNS, a certificate).
+pub fn error_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(e) = source {

@@ -67,7 +67,7 @@ pub use bench::{
     add_ints_routes, bench_loopback,
 };
 #[cfg(feature = "net")]
-pub use client::{Call, Client, ClientConfig, ClientError, Target};
+pub use client::{Call, Client, ClientConfig, ClientError, Target, error_chain};
 #[cfg(feature = "net")]
 pub use handler::{ChunkStream, Handler, HandlerError, Reply, Routes, WireRequest};
 #[cfg(feature = "net")]

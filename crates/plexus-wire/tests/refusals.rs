@@ -257,14 +257,11 @@ async fn oversize_body_and_headers_are_413() {
     let chunk = "z".repeat(1500);
     let chunked = |n: u8| {
         let headers = signed(n, &miner.target, "AddInts", chunk.as_bytes());
-        let mut raw = String::from("POST /AddInts HTTP/1.1\r\nhost: x\r\n");
-        for (name, value) in headers.to_pairs() {
-            raw += &format!("{name}: {}\r\n", value.to_str().unwrap());
-        }
-        raw + &format!(
-            "transfer-encoding: chunked\r\n\r\n{:x}\r\n{chunk}\r\n0\r\n\r\n",
-            chunk.len()
-        )
+        raw_head(&headers)
+            + &format!(
+                "transfer-encoding: chunked\r\n\r\n{:x}\r\n{chunk}\r\n0\r\n\r\n",
+                chunk.len()
+            )
     };
     let answer = raw_exchange(miner.target.addr, &chunked(STAKED)).await;
     assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
@@ -279,12 +276,8 @@ async fn a_body_that_does_not_arrive_in_time_is_408() {
     let miner = start_miner(|c| c.body_timeout = Duration::from_millis(200)).await;
     let b = body(json!({"a": 1, "b": 2}));
     let headers = signed(STAKED, &miner.target, "AddInts", &b);
-    let mut raw = String::from("POST /AddInts HTTP/1.1\r\nhost: x\r\n");
-    for (name, value) in headers.to_pairs() {
-        raw += &format!("{name}: {}\r\n", value.to_str().unwrap());
-    }
     // Declares the whole body and sends half of it.
-    raw += &format!("content-length: {}\r\n\r\n", b.len());
+    let mut raw = raw_head(&headers) + &format!("content-length: {}\r\n\r\n", b.len());
     raw += std::str::from_utf8(&b[..b.len() / 2]).unwrap();
     let answer = raw_exchange(miner.target.addr, &raw).await;
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
@@ -299,11 +292,7 @@ async fn a_forged_request_is_refused_before_its_body_is_awaited() {
     let b = body(json!({"a": 1, "b": 2}));
     let mut headers = signed(STAKED, &miner.target, "AddInts", &b);
     headers.signature.0[0] ^= 1;
-    let mut raw = String::from("POST /AddInts HTTP/1.1\r\nhost: x\r\n");
-    for (name, value) in headers.to_pairs() {
-        raw += &format!("{name}: {}\r\n", value.to_str().unwrap());
-    }
-    raw += &format!("content-length: {}\r\n\r\n", b.len());
+    let raw = raw_head(&headers) + &format!("content-length: {}\r\n\r\n", b.len());
     let answer = tokio::time::timeout(
         Duration::from_secs(5),
         raw_exchange(miner.target.addr, &raw),
@@ -313,6 +302,16 @@ async fn a_forged_request_is_refused_before_its_body_is_awaited() {
     assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
     assert!(answer.contains("bad_signature"), "{answer}");
     assert_eq!(miner.calls(), 0);
+}
+
+/// The start of a raw `POST /AddInts` with the wire `headers`, for the body framing to
+/// follow.
+fn raw_head(headers: &RequestHeaders) -> String {
+    let mut raw = String::from("POST /AddInts HTTP/1.1\r\nhost: x\r\n");
+    for (name, value) in headers.to_pairs() {
+        raw += &format!("{name}: {}\r\n", value.to_str().unwrap());
+    }
+    raw
 }
 
 /// Writes `raw` on a fresh connection and returns the start of the answer.
