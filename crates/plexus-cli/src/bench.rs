@@ -309,6 +309,19 @@ fn wire(args: &WireArgs) -> anyhow::Result<()> {
             c.p50_ms, c.p99_ms, c.rps
         );
         println!("fan-out     {:.0} req/s", f.rps);
+        if let Some(cpu) = report.cpu {
+            println!("CPU per request (miner / validators):");
+            for (name, side) in [
+                ("sequential", cpu.sequential),
+                ("concurrent", cpu.concurrent),
+                ("fan-out", cpu.fanout),
+            ] {
+                println!(
+                    "  {name:<10}  {:.3} ms / {:.3} ms",
+                    side.miner_ms, side.validators_ms
+                );
+            }
+        }
     }
     Ok(())
 }

@@ -63,8 +63,8 @@ pub use refusal::{ErrorBody, Refusal, RefusalKind};
 pub use admission::{Admission, Permit};
 #[cfg(feature = "net")]
 pub use bench::{
-    ADD_ROUTE, LatencyStats, ThroughputStats, WireBenchConfig, WireBenchError, WireBenchReport,
-    add_ints_routes, bench_loopback,
+    ADD_ROUTE, CpuPerRequest, LatencyStats, ScenarioCpu, ThroughputStats, WireBenchConfig,
+    WireBenchError, WireBenchReport, add_ints_routes, bench_loopback,
 };
 #[cfg(feature = "net")]
 pub use client::{Call, Client, ClientConfig, ClientError, Target, error_chain};

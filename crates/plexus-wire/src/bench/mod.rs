@@ -8,6 +8,10 @@
 //! high enough that it never refuses here: the benchmark measures the cost of the checks,
 //! not a refusal.
 
+mod cpu;
+
+pub use cpu::{CpuPerRequest, ScenarioCpu};
+
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -24,6 +28,7 @@ use crate::message::RouteError;
 use crate::metagraph::{NeuronInfo, StaticMetagraph};
 use crate::rate::RateLimit;
 use crate::server::{Server, ServerConfig, ServerError};
+use cpu::{CpuTime, MINER_THREAD};
 
 /// The route of the benchmark handler.
 pub const ADD_ROUTE: &str = "AddInts";
@@ -91,6 +96,10 @@ pub struct WireBenchReport {
     pub concurrent: LatencyStats,
     /// One client fanning out 64 at a time.
     pub fanout: ThroughputStats,
+    /// CPU per request on each side, where the platform reports it per thread (Linux). Not
+    /// part of the JSON report, whose shape is fixed.
+    #[serde(skip)]
+    pub cpu: Option<ScenarioCpu>,
 }
 
 /// Why the benchmark could not run to the end.
@@ -186,7 +195,7 @@ pub async fn bench_loopback(config: WireBenchConfig) -> Result<WireBenchReport, 
     let server_runtime = MinerRuntime(Some(
         tokio::runtime::Builder::new_multi_thread()
             .worker_threads(config.server_threads.max(1))
-            .thread_name("wire-bench-miner")
+            .thread_name(MINER_THREAD)
             .enable_all()
             .build()
             .map_err(|e| WireBenchError::Setup(format!("starting the miner's runtime: {e}")))?,
@@ -253,6 +262,7 @@ async fn run_scenarios(
         add(first, &target, i as i64, 1).await?;
     }
     let mut latencies = Vec::with_capacity(config.sequential);
+    let cpu_start = CpuTime::now();
     let start = Instant::now();
     for i in 0..config.sequential {
         let t = Instant::now();
@@ -260,12 +270,14 @@ async fn run_scenarios(
         latencies.push(t.elapsed());
     }
     let sequential = latency_stats(latencies, start.elapsed());
+    let sequential_cpu = cpu_per_request(cpu_start, config.sequential);
 
     for client in clients {
         add(client, &target, 0, 0).await?;
     }
     let next = Arc::new(AtomicUsize::new(0));
     let total = config.concurrent_requests;
+    let cpu_start = CpuTime::now();
     let start = Instant::now();
     let tasks: Vec<_> = clients
         .iter()
@@ -290,9 +302,11 @@ async fn run_scenarios(
         latencies.extend(task.await??);
     }
     let concurrent = latency_stats(latencies, start.elapsed());
+    let concurrent_cpu = cpu_per_request(cpu_start, total);
 
     let mut busy = Duration::ZERO;
     let mut count = 0usize;
+    let cpu_start = CpuTime::now();
     for round in 0..config.fanout_rounds {
         let body = Bytes::from(
             serde_json::to_vec(&AddInts {
@@ -317,12 +331,30 @@ async fn run_scenarios(
     let fanout = ThroughputStats {
         rps: per_second(count, busy),
     };
+    let cpu = match (
+        sequential_cpu,
+        concurrent_cpu,
+        cpu_per_request(cpu_start, count),
+    ) {
+        (Some(sequential), Some(concurrent), Some(fanout)) => Some(ScenarioCpu {
+            sequential,
+            concurrent,
+            fanout,
+        }),
+        _ => None,
+    };
 
     Ok(WireBenchReport {
         sequential,
         concurrent,
         fanout,
+        cpu,
     })
+}
+
+/// CPU per request since `start`, if the platform reports it.
+fn cpu_per_request(start: Option<CpuTime>, requests: usize) -> Option<CpuPerRequest> {
+    Some(CpuTime::now()?.per_request_since(start?, requests))
 }
 
 async fn add(client: &Client, target: &Target, a: i64, b: i64) -> Result<(), WireBenchError> {
@@ -393,6 +425,13 @@ mod tests {
         };
         let report = bench_loopback(config).await.unwrap();
         assert!(report.sequential.rps > 0.0 && report.fanout.rps > 0.0);
+        if cfg!(target_os = "linux") {
+            // Both sides sign and verify, so both spend CPU on every request.
+            let cpu = report.cpu.unwrap();
+            for side in [cpu.sequential, cpu.concurrent, cpu.fanout] {
+                assert!(side.miner_ms > 0.0 && side.validators_ms > 0.0, "{cpu:?}");
+            }
+        }
         let json = serde_json::to_value(report).unwrap();
         let keys = |v: &serde_json::Value| {
             let mut k: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
