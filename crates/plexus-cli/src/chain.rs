@@ -3,9 +3,10 @@
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
+use plexus_ledger::{SubnetInfo, SubnetParams};
 use plexus_node::rpc::PlexusApiClient;
 use plexus_primitives::{
-    AccountId, Balance, Call, Hash, Hyperparameter, NetUid, weights_commit_hash,
+    AccountId, Balance, Call, Hash, Hyperparameter, MAX_SALT_LEN, NetUid, weights_commit_hash,
 };
 
 use crate::client::{RpcArgs, block_on, rpc_message, submit};
@@ -52,9 +53,13 @@ pub enum ChainCommand {
         /// Where the node listens for peers, as IP:PORT reachable by the other validators
         #[arg(long)]
         address: std::net::SocketAddr,
-        /// Tokens to bond, e.g. 1000
+        /// Tokens to bond, e.g. 1000 (the chain sets a minimum per seat)
         #[arg(long)]
         amount: Balance,
+        /// Bond even if nothing answers at --address from this machine (a node reachable
+        /// by the other validators but not from here)
+        #[arg(long)]
+        no_address_check: bool,
     },
     /// Start returning tokens of a bond the wallet owns: they stop counting at once and
     /// come back at the end of the current consensus epoch.
@@ -316,9 +321,15 @@ pub fn chain(cmd: ChainCommand, rpc: RpcArgs) -> anyhow::Result<()> {
                 consensus_key,
                 address,
                 amount,
+                no_address_check,
                 ..
             } => {
                 let key = coldkey.ok_or_else(|| anyhow::anyhow!("no coldkey unlocked"))?;
+                // Every seat has an equal vote: a seated key that no running node holds
+                // counts as a validator down, and a third of them down stops the chain.
+                if !no_address_check {
+                    node_answers(address).await?;
+                }
                 let call = Call::BondValidator {
                     consensus_key,
                     address: address.to_string(),
@@ -464,7 +475,7 @@ pub fn balance(
         println!("free   {}", account.balance);
         let staked: u64 = stakes.iter().map(|s| s.value.rao()).sum();
         println!(
-            "staked {} (at pool prices, {} positions)",
+            "staked {} (what unstaking would pay now, {} positions)",
             Balance::from_rao(staked),
             stakes.len()
         );
@@ -600,8 +611,7 @@ pub fn subnet(cmd: SubnetCommand, rpc: RpcArgs) -> anyhow::Result<()> {
                     &serde_json::json!({ "subnet": info, "hyperparameters": params }),
                 );
             }
-            println!("{}", serde_json::to_string_pretty(&info)?);
-            println!("{}", serde_json::to_string_pretty(&params)?);
+            print_subnet(&info, &params)?;
             Ok(())
         }),
         SubnetCommand::Set {
@@ -752,6 +762,63 @@ pub fn stake(cmd: StakeCommand, rpc: RpcArgs) -> anyhow::Result<()> {
     }
 }
 
+/// Refuses a bond to an address where nothing listens for peers.
+async fn node_answers(address: std::net::SocketAddr) -> anyhow::Result<()> {
+    let connect = tokio::net::TcpStream::connect(address);
+    let why = match tokio::time::timeout(std::time::Duration::from_secs(3), connect).await {
+        Ok(Ok(_)) => return Ok(()),
+        Ok(Err(e)) => e.to_string(),
+        Err(_) => "no answer within 3 s".to_owned(),
+    };
+    Err(exit::input(format!(
+        "no node answers at {address} ({why}). Start the node that holds this consensus key \
+         first: once seated, a validator that is not running counts as down, and a third of \
+         the seats down stops the chain. (--no-address-check bonds anyway.)"
+    )))
+}
+
+/// `plexus subnet show` for people: amounts in tokens and alpha, hyperparameters under the
+/// names `plexus subnet set --param` takes.
+fn print_subnet(info: &SubnetInfo, params: &SubnetParams) -> anyhow::Result<()> {
+    let tokens = |rao: u64| Balance::from_rao(rao).to_string();
+    println!("subnet {}", info.netuid);
+    println!("  owner               {}", info.owner);
+    println!("  owner hotkey        {}", info.owner_hotkey);
+    println!(
+        "  neurons             {} of {}",
+        info.neurons, info.max_neurons
+    );
+    println!(
+        "  epochs              every {} blocks; {} run, the last at block {}",
+        info.tempo, info.epoch_index, info.last_epoch_block
+    );
+    println!(
+        "  pending emission    {} alpha",
+        tokens(info.pending_emission)
+    );
+    println!(
+        "  pool                {} tokens, {} alpha; price {} tokens per alpha",
+        tokens(info.pool.tao),
+        tokens(info.pool.alpha),
+        info.pool.price
+    );
+    println!("  registration price  {} tokens", info.registration_price);
+    println!("  locked              {} tokens", info.locked);
+    println!("  created at block    {}", info.created_at);
+    println!("hyperparameters");
+    let serde_json::Value::Object(fields) = serde_json::to_value(params)? else {
+        anyhow::bail!("hyperparameters are not a JSON object");
+    };
+    for (name, value) in &fields {
+        let shown = match (name.as_str(), value.as_u64()) {
+            ("min_stake" | "min_burn" | "max_burn", Some(rao)) => format!("{} tokens", tokens(rao)),
+            _ => value.to_string(),
+        };
+        println!("  {name:<24}  {shown}");
+    }
+    Ok(())
+}
+
 /// Runs `plexus weights`; weights are signed by the hotkey.
 pub fn weights(cmd: WeightsCommand, rpc: RpcArgs) -> anyhow::Result<()> {
     let (args, salt, kind) = match cmd {
@@ -769,8 +836,17 @@ pub fn weights(cmd: WeightsCommand, rpc: RpcArgs) -> anyhow::Result<()> {
     }
     let salt = salt
         .map(|s| {
-            hex::decode(s.trim_start_matches("0x"))
-                .map_err(|e| exit::input(format!("--salt is not hex: {e}")))
+            let salt = hex::decode(s.trim_start_matches("0x"))
+                .map_err(|e| exit::input(format!("--salt is not hex: {e}")))?;
+            // A longer salt could be committed (only its hash goes on chain) but never
+            // revealed: a reveal carries the salt and is refused past this length.
+            if salt.len() > MAX_SALT_LEN {
+                return Err(exit::input(format!(
+                    "--salt is {} bytes; at most {MAX_SALT_LEN} (a longer one could never be revealed)",
+                    salt.len()
+                )));
+            }
+            Ok(salt)
         })
         .transpose()?;
     let key = unlock_hotkey(&args.keys.wallet, &args.keys.hotkey)?;
@@ -803,6 +879,20 @@ pub fn weights(cmd: WeightsCommand, rpc: RpcArgs) -> anyhow::Result<()> {
     };
     block_on(async move {
         let (client, status) = rpc.connect().await?;
+        // The hotkey signs, so the hotkey pays the fee: say so before the node's bare
+        // "insufficient balance" sends the user to look at a well-funded coldkey.
+        let hotkey = key.account_id();
+        let account = client
+            .account(hotkey)
+            .await
+            .map_err(|e| anyhow::anyhow!(rpc_message(&e)))?;
+        if account.balance < status.min_fee {
+            return Err(exit::input(format!(
+                "the hotkey {hotkey} signs weights transactions and pays their fee ({}), but holds {}; \
+                 send it some tokens first: plexus transfer --wallet {} --to {hotkey} --amount 1",
+                status.min_fee, account.balance, args.keys.wallet
+            )));
+        }
         submit(&client, &status, &key, call).await?;
         println!("weights {kind} on subnet {}", args.netuid);
         Ok(())

@@ -78,9 +78,9 @@ pub enum TxError {
         /// The refused value.
         value: String,
         /// Smallest allowed.
-        min: u64,
+        min: String,
         /// Largest allowed.
-        max: u64,
+        max: String,
     },
     /// Hyperparameters would contradict each other.
     #[error("inconsistent hyperparameters: {0}")]
@@ -119,7 +119,11 @@ pub enum TxError {
     #[error("pool: {0}")]
     Pool(#[from] PoolError),
     /// The signer holds less stake than it tries to remove.
-    #[error("insufficient stake: {requested} alpha requested, {available} held")]
+    #[error(
+        "insufficient stake: {} alpha requested, {} held",
+        Balance::from_rao(*requested),
+        Balance::from_rao(*available)
+    )]
     InsufficientStake {
         /// Alpha requested.
         requested: u64,
@@ -215,6 +219,14 @@ pub enum TxError {
     /// The consensus key has no bond.
     #[error("validator {0} has no bond")]
     NoBond(AccountId),
+    /// A bond would stay below the chain's minimum for a seat.
+    #[error("a validator bond must reach {min}; this one would hold {bond}")]
+    BondBelowMinimum {
+        /// The chain's minimum bond.
+        min: Balance,
+        /// What the bond would hold after this transaction.
+        bond: Balance,
+    },
     /// The bond is smaller than the amount to unbond.
     #[error("insufficient bond: {requested} requested, {available} bonded")]
     InsufficientBond {

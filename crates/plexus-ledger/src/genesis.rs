@@ -98,6 +98,14 @@ impl Genesis {
             if b.amount.is_zero() {
                 return Err(GenesisError::InvalidBond(b.consensus_key, "zero amount"));
             }
+            // Below the minimum it would never count, and the first bond made later
+            // would unseat every genesis validator.
+            if b.amount < self.economics.min_validator_bond {
+                return Err(GenesisError::InvalidBond(
+                    b.consensus_key,
+                    "below the economics' min_validator_bond",
+                ));
+            }
             if b.address.is_empty() || b.address.len() > MAX_VALIDATOR_ADDRESS_LEN {
                 return Err(GenesisError::InvalidBond(
                     b.consensus_key,

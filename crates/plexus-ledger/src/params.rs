@@ -47,6 +47,9 @@ pub struct Economics {
     pub validator_epoch_length: u64,
     /// The most chain validators in one epoch's set.
     pub max_validators: u16,
+    /// The least bond that counts toward a seat. Every seat has an equal vote, and a third
+    /// of the seats offline stops the chain, so a seat must not be cheap.
+    pub min_validator_bond: Balance,
     /// Hyperparameters a new subnet starts with.
     pub subnet_defaults: SubnetParams,
 }
@@ -71,6 +74,7 @@ impl Default for Economics {
             max_pending_commits: 10,
             validator_epoch_length: 14_400,
             max_validators: 64,
+            min_validator_bond: Balance::from_rao(1_000 * Balance::UNIT.rao()),
             subnet_defaults: SubnetParams::default(),
         }
     }
@@ -216,11 +220,22 @@ impl SubnetParams {
         };
         let bounds = Self::bounds(param);
         if value < i128::from(bounds.min) || value > i128::from(bounds.max) {
+            // Token amounts are shown as the user typed them, in tokens, not in rao.
+            let tokens = matches!(
+                param,
+                Hyperparameter::MinStake(_)
+                    | Hyperparameter::MinBurn(_)
+                    | Hyperparameter::MaxBurn(_)
+            );
+            let show = |v: i128| match u64::try_from(v) {
+                Ok(rao) if tokens => Balance::from_rao(rao).to_string(),
+                _ => v.to_string(),
+            };
             return Err(TxError::HyperparameterOutOfBounds {
                 name: param.name(),
-                value: value.to_string(),
-                min: bounds.min,
-                max: bounds.max,
+                value: show(value),
+                min: show(i128::from(bounds.min)),
+                max: show(i128::from(bounds.max)),
             });
         }
         let mut next = self.clone();

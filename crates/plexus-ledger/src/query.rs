@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::calls::current_lock;
 use crate::params::SubnetParams;
-use crate::pool::Price;
+use crate::pool::{FeeRate, Price};
 use crate::state::{Account, State};
 
 /// A subnet at a glance.
@@ -94,7 +94,8 @@ pub struct StakeInfo {
     pub hotkey: AccountId,
     /// Alpha the coldkey could withdraw.
     pub alpha: u64,
-    /// What that alpha is worth at the pool's current price (before slippage).
+    /// What unstaking all of it now would pay: the pool's quote, fee and slippage
+    /// included (zero if the pool cannot quote it).
     pub value: Balance,
 }
 
@@ -228,9 +229,15 @@ impl State {
                 if alpha == 0 {
                     return None;
                 }
-                let price = self.subnets.get(netuid)?.pool.price().map_or(0, |p| p.0);
-                let value = (u128::from(alpha) * u128::from(price)
-                    / u128::from(Balance::UNIT.rao())) as u64;
+                // The price times the alpha would overstate a large position in a thin
+                // pool several times over; the quote is what unstaking really pays.
+                let fee = FeeRate(self.economics.pool_fee_u16);
+                let value = self
+                    .subnets
+                    .get(netuid)?
+                    .pool
+                    .quote_sell(alpha, fee, None)
+                    .map_or(0, |swap| swap.amount_out);
                 Some(StakeInfo {
                     netuid: *netuid,
                     hotkey: *hotkey,

@@ -9,15 +9,17 @@
 //! - The genesis validators are epoch 0's set, bonded or not.
 //! - [`plexus_primitives::Call::BondValidator`] locks tokens from the
 //!   signer's balance as a consensus key's bond (the first bonder owns it;
-//!   later bonds add to it and refresh its address).
+//!   later bonds add to it and refresh its address). A bond must reach
+//!   `min_validator_bond`: every seat has an equal vote and a third of the
+//!   seats offline stops the chain, so seats must not be cheap.
 //! - [`plexus_primitives::Call::UnbondValidator`] moves tokens from the bond
 //!   to *unbonding*: they stop counting toward the next set at once but stay
 //!   locked until the end of the current epoch, so a validator's stake stays
 //!   at risk for the whole epoch it serves in.
 //! - At the last block of each epoch (height `h` with `(h + 1) % L == 0`),
 //!   after that block's transactions, the next epoch's set is chosen: the
-//!   `max_validators` largest bonds (ties broken by the smaller key), in key
-//!   order. With no bond at all the set stays as it is, so it is never
+//!   `max_validators` largest bonds of at least `min_validator_bond` (ties
+//!   broken by the smaller key), in key order. With no bond at all the set stays as it is, so it is never
 //!   empty. Then unbonding tokens go back to their owners and empty bonds
 //!   are removed. Only there does the set change: a member of the current
 //!   set cannot leave (or be pushed out) mid-epoch.
@@ -111,6 +113,10 @@ pub fn bond(
         .map_or(Balance::ZERO, |b| b.amount)
         .checked_add(amount)
         .ok_or(TxError::Overflow)?;
+    let min = state.economics.min_validator_bond;
+    if total < min {
+        return Err(TxError::BondBelowMinimum { min, bond: total });
+    }
     state.ensure_funds(&origin.signer, amount)?;
     state.debit(&origin.signer, amount)?;
     let entry = state
@@ -163,10 +169,12 @@ pub fn unbond(
 /// The set the bonds choose now: the `max_validators` largest bonds (ties
 /// to the smaller key), in key order; the current set if nothing is bonded.
 pub fn next_set(state: &State) -> Vec<GenesisValidator> {
+    // A bond that fell below the minimum (by unbonding) no longer counts.
+    let min = state.economics.min_validator_bond.max(Balance::from_rao(1));
     let mut ranked: Vec<(&AccountId, &ValidatorBond)> = state
         .bonds
         .iter()
-        .filter(|(_, b)| !b.amount.is_zero())
+        .filter(|(_, b)| b.amount >= min)
         .collect();
     if ranked.is_empty() {
         return state.validators.clone();

@@ -272,8 +272,8 @@ fn subnet_errors() {
         TxError::HyperparameterOutOfBounds {
             name: "Tempo",
             value: "1".into(),
-            min: 10,
-            max: 50_400,
+            min: "10".into(),
+            max: "50400".into(),
         },
     );
     call_refused(
@@ -295,8 +295,23 @@ fn subnet_errors() {
         TxError::HyperparameterOutOfBounds {
             name: "MaxAllowedUids",
             value: "2".into(),
-            min: 8,
-            max: 4_096,
+            min: "8".into(),
+            max: "4096".into(),
+        },
+    );
+    // Token amounts are reported in tokens, as `plexus subnet set --value` takes them.
+    call_refused(
+        &chain,
+        "owner",
+        Call::SetHyperparameter {
+            netuid: NET,
+            param: Hyperparameter::MaxBurn(Balance::from_rao(2_000 * Balance::UNIT.rao())),
+        },
+        TxError::HyperparameterOutOfBounds {
+            name: "MaxBurn",
+            value: "2000".into(),
+            min: "0.000000001".into(),
+            max: "1000".into(),
         },
     );
 }

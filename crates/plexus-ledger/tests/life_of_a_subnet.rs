@@ -294,6 +294,39 @@ fn unstaking_returns_tokens_through_the_pool() {
 }
 
 #[test]
+fn a_listed_stake_is_worth_what_unstaking_it_pays() {
+    let mut chain = populated();
+    let alpha = chain.stake(1, "val-b-hot", "val-b");
+    let listed = chain
+        .ledger
+        .state()
+        .stakes_of(&id("val-b"))
+        .into_iter()
+        .find(|s| s.netuid == NET && s.hotkey == id("val-b-hot"))
+        .expect("val-b's stake is listed");
+    assert_eq!(listed.alpha, alpha);
+    let price = chain.ledger.state().subnets[&NET]
+        .pool
+        .price()
+        .expect("price")
+        .0;
+    let before = chain.balance("val-b");
+    chain.ok(
+        "val-b",
+        Call::RemoveStake {
+            netuid: NET,
+            hotkey: id("val-b-hot"),
+            alpha,
+            limit_price: None,
+        },
+    );
+    let fee = chain.ledger.state().economics.min_fee.rao();
+    assert_eq!(chain.balance("val-b") + fee - before, listed.value.rao());
+    // Not the price times the alpha, which ignores the slippage of selling it all.
+    assert!(listed.value.rao() < (u128::from(alpha) * u128::from(price) / 1_000_000_000) as u64);
+}
+
+#[test]
 fn a_full_subnet_replaces_its_lowest_emission_uid() {
     let mut chain = populated();
     chain.ok(

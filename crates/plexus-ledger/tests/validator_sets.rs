@@ -11,11 +11,14 @@ use plexus_ledger::{Economics, TxError, ValidatorSeat};
 use plexus_primitives::{AccountId, Balance, Call};
 
 const EPOCH: u64 = 10;
+/// The least bond for a seat in these tests, in tokens.
+const MIN_BOND: u64 = 10;
 
 fn economics(max_validators: u16) -> Economics {
     Economics {
         validator_epoch_length: EPOCH,
         max_validators,
+        min_validator_bond: balance(MIN_BOND),
         ..test_economics()
     }
 }
@@ -262,6 +265,41 @@ fn bonds_are_in_the_state_root() {
 }
 
 /// A genesis whose two validators are bonded from the start, owned by alice.
+#[test]
+fn a_seat_needs_the_minimum_bond() {
+    let mut chain = Chain::new(&["alice", "bob"], economics(4));
+    let before = chain.balance("alice");
+    assert_eq!(
+        chain.send("alice", bond("v-a", MIN_BOND - 1)),
+        Err(TxError::BondBelowMinimum {
+            min: balance(MIN_BOND),
+            bond: balance(MIN_BOND - 1),
+        })
+    );
+    assert_eq!(chain.balance("alice"), before, "a refusal changes nothing");
+    assert!(chain.ledger.state().bonds.is_empty());
+
+    chain.ok("alice", bond("v-a", MIN_BOND));
+    chain.ok("bob", bond("v-b", 2 * MIN_BOND));
+    // A top-up counts the bond as a whole.
+    chain.ok("alice", bond("v-a", 1));
+    assert_eq!(
+        keys(&chain.ledger.state().validator_sets().next),
+        sorted(&["v-a", "v-b"])
+    );
+    // Unbonding below the minimum is allowed, but the rest no longer earns a seat.
+    chain.ok("alice", unbond("v-a", 2));
+    assert_eq!(
+        keys(&chain.ledger.state().validator_sets().next),
+        vec![id("v-b")]
+    );
+    chain.advance_to(EPOCH - 1);
+    assert_eq!(
+        keys(&chain.ledger.state().validator_sets().current),
+        vec![id("v-b")]
+    );
+}
+
 fn bonded_genesis() -> plexus_ledger::Genesis {
     use plexus_ledger::{Genesis, GenesisBalance, GenesisBond, GenesisValidator};
     let names = ["v-1", "v-2"];
@@ -345,6 +383,13 @@ fn genesis_refuses_bad_bonds() {
     assert!(matches!(
         refused(&|g| g.bonds[0].amount = Balance::ZERO),
         Err(GenesisError::InvalidBond(_, "zero amount"))
+    ));
+    assert!(matches!(
+        refused(&|g| g.bonds[0].amount = balance(MIN_BOND - 1)),
+        Err(GenesisError::InvalidBond(
+            _,
+            "below the economics' min_validator_bond"
+        ))
     ));
     assert!(matches!(
         refused(&|g| g.bonds[0].address.clear()),

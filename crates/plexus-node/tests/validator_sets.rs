@@ -63,6 +63,7 @@ fn genesis() -> Ledger {
         economics: Economics {
             validator_epoch_length: EPOCH,
             max_validators: 4,
+            min_validator_bond: Balance::from_rao(100 * Balance::UNIT.rao()),
             ..Economics::default()
         },
     };

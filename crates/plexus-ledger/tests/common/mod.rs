@@ -27,6 +27,7 @@ pub fn id(name: &str) -> AccountId {
 pub fn test_economics() -> Economics {
     Economics {
         min_lock: Balance::from_rao(100 * TOKEN),
+        min_validator_bond: Balance::from_rao(100 * TOKEN),
         subnet_defaults: SubnetParams {
             tempo: 10,
             weights_rate_limit: 0,

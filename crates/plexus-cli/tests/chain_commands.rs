@@ -1,0 +1,127 @@
+//! Chain commands that would sign something doomed refuse before signing, on a real
+//! one-node devnet: a bond to an address where no node answers, weights from a hotkey that
+//! cannot pay the fee, and a commit whose salt could never be revealed.
+
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
+
+mod common;
+
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use common::{Devnet, json, plexus};
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn refused(out: &Output, needle: &str) {
+    assert_eq!(out.status.code(), Some(2), "stderr: {}", stderr(out));
+    assert!(
+        stderr(out).contains(needle),
+        "expected {needle:?} in: {}",
+        stderr(out)
+    );
+}
+
+#[test]
+fn doomed_transactions_are_refused_before_they_are_signed() {
+    let mut net = Devnet::init("chaincmd", 1);
+    net.start_node(0);
+    net.wait_height(0, 2, Duration::from_secs(60));
+    let (dir, rpc) = (net.dir.clone(), net.rpc[0].clone());
+    let alice = |dir: &std::path::Path| {
+        json(
+            dir,
+            &["balance", "--wallet", "alice", "--json", "--rpc", &rpc],
+        )
+        .unwrap()["balance"]
+            .clone()
+    };
+    let before = alice(&dir);
+
+    // A port nothing listens on: bound, then let go.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let bob = json(&dir, &["wallet", "show", "--wallet", "bob", "--json"]).unwrap();
+    let key = bob["coldkey"].as_str().unwrap().to_owned();
+    let bond = |address: &str| {
+        plexus(
+            &dir,
+            &[
+                "chain",
+                "bond",
+                "--wallet",
+                "alice",
+                "--consensus-key",
+                &key,
+                "--address",
+                address,
+                "--amount",
+                "1000",
+                "--rpc",
+                &rpc,
+            ],
+        )
+    };
+    refused(&bond(&dead.to_string()), "no node answers at");
+
+    // A new hotkey holds nothing, and the hotkey pays for weights.
+    let created = Command::new(env!("CARGO_BIN_EXE_plexus"))
+        .args(["wallet", "create", "--wallet", "alice", "--hotkey", "fresh"])
+        .env("PLEXUS_HOME", &dir)
+        .env("PLEXUS_PASSWORD", "devnet")
+        .env("PLEXUS_KDF_INSECURE_FAST", "1")
+        .output()
+        .unwrap();
+    assert!(created.status.success(), "{}", stderr(&created));
+    let weights = |extra: &[&str]| {
+        let mut args = vec![
+            "weights",
+            "set",
+            "--wallet",
+            "alice",
+            "--hotkey",
+            "fresh",
+            "--netuid",
+            "1",
+            "--uids",
+            "0",
+            "--weights",
+            "1",
+            "--rpc",
+            &rpc,
+        ];
+        args.extend_from_slice(extra);
+        plexus(&dir, &args)
+    };
+    refused(&weights(&[]), "pays their fee");
+
+    // A 33-byte salt: its commit would pass and its reveal never could.
+    let salt = "ab".repeat(33);
+    let mut commit = vec![
+        "weights",
+        "commit",
+        "--wallet",
+        "alice",
+        "--hotkey",
+        "fresh",
+        "--netuid",
+        "1",
+        "--uids",
+        "0",
+        "--weights",
+        "1",
+        "--salt",
+        &salt,
+        "--rpc",
+        &rpc,
+    ];
+    refused(&plexus(&dir, &commit), "at most 32");
+    commit[13] = "ab";
+    refused(&plexus(&dir, &commit), "pays their fee");
+
+    assert_eq!(alice(&dir), before, "nothing was signed, nothing was paid");
+}
