@@ -13,25 +13,35 @@ use axum::response::{IntoResponse, Json, Response};
 use futures_util::StreamExt;
 use plexus_models::TextModel;
 use plexus_subnets::text::{
-    CHAT_ROUTE, ChatAnswer, ChatMessage, ChatRequest, EMBEDDED_TEXT_MODEL, FinishReason,
-    StreamEvent, TextJudgeConfig, check_answer,
+    CHAT_ROUTE, ChatAnswer, ChatMessage, ChatRequest, EMBEDDED_TEXT_MODEL, FinishReason, StreamEnd,
+    StreamEvent, TextJudgeConfig, TokenChunk, check_answer,
 };
 use plexus_subnets::{Evaluation, Scores};
 use plexus_wire::ResponseStream;
 use serde_json::{Value, json};
 
 use crate::openai::{
-    ApiError, ChatCompletionRequest, CompletionRequest, Usage, chat_messages, max_tokens,
-    single_choice,
+    ApiError, ChatCompletionRequest, CompletionRequest, Usage, chat_messages, include_usage,
+    max_tokens, no_logprobs, single_choice, stop_strings,
 };
 use crate::pick::Candidate;
-use crate::{Gateway, Service, name_miner, parse, record, request_id, unix_now};
+use crate::stop::{Step, StopFilter, first_stop};
+use crate::{Endpoint, Gateway, Service, name_miner, parse, record, request_id, unix_now};
 
 /// Which OpenAI endpoint is answering: the shapes differ, the work does not.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Shape {
     Chat,
     Completion,
+}
+
+/// What the gateway does to a miner's answer on its way to the consumer.
+#[derive(Debug, Clone, Default)]
+struct Delivery {
+    /// Where the answer is cut.
+    stops: Vec<String>,
+    /// Whether a stream ends with a usage chunk.
+    include_usage: bool,
 }
 
 pub(crate) async fn chat_completions(
@@ -44,12 +54,18 @@ pub(crate) async fn chat_completions(
         let request: ChatCompletionRequest = parse(&body)?;
         let service = text_service(&gateway, &request.model)?;
         single_choice(request.n)?;
+        no_logprobs(request.logprobs.as_ref(), request.top_logprobs)?;
+        let stream = request.stream.unwrap_or(false);
+        let delivery = Delivery {
+            stops: stop_strings(request.stop.as_ref())?,
+            include_usage: include_usage(stream, request.stream_options.as_ref())?,
+        };
         let chat = ChatRequest {
             messages: chat_messages(&request.messages)?,
             max_tokens: max_tokens(request.max_completion_tokens.or(request.max_tokens))?,
-            stream: request.stream.unwrap_or(false),
+            stream,
         };
-        answer(&gateway, service, chat, Shape::Chat).await
+        answer(&gateway, service, chat, Shape::Chat, delivery).await
     };
     result.await.unwrap_or_else(IntoResponse::into_response)
 }
@@ -64,6 +80,12 @@ pub(crate) async fn completions(
         let request: CompletionRequest = parse(&body)?;
         let service = text_service(&gateway, &request.model)?;
         single_choice(request.n)?;
+        no_logprobs(request.logprobs.as_ref(), None)?;
+        let stream = request.stream.unwrap_or(false);
+        let delivery = Delivery {
+            stops: stop_strings(request.stop.as_ref())?,
+            include_usage: include_usage(stream, request.stream_options.as_ref())?,
+        };
         // The model is a chat model: a prompt is the user's one message.
         let prompt = match &request.prompt {
             Value::String(s) => s.clone(),
@@ -80,9 +102,9 @@ pub(crate) async fn completions(
         let chat = ChatRequest {
             messages: vec![ChatMessage::user(prompt)],
             max_tokens: max_tokens(request.max_tokens)?,
-            stream: request.stream.unwrap_or(false),
+            stream,
         };
-        answer(&gateway, service, chat, Shape::Completion).await
+        answer(&gateway, service, chat, Shape::Completion, delivery).await
     };
     result.await.unwrap_or_else(IntoResponse::into_response)
 }
@@ -90,7 +112,7 @@ pub(crate) async fn completions(
 fn text_service<'a>(gateway: &'a Gateway, model: &str) -> Result<&'a Service<TextModel>, ApiError> {
     match &gateway.inner.text {
         Some(service) if model == EMBEDDED_TEXT_MODEL => Ok(service),
-        _ => Err(ApiError::unknown_model(model, &gateway.known_models())),
+        _ => Err(gateway.model_error(model, Endpoint::Text)),
     }
 }
 
@@ -99,28 +121,35 @@ async fn answer(
     service: &Service<TextModel>,
     chat: ChatRequest,
     shape: Shape,
+    delivery: Delivery,
 ) -> Result<Response, ApiError> {
     chat.validate()
         .map_err(|why| ApiError::bad_request(Some("messages"), why))?;
     if chat.stream {
-        return stream(gateway, service, chat, shape).await;
+        return stream(gateway, service, chat, shape, delivery).await;
     }
     let body = Bytes::from(serde_json::to_vec(&chat).unwrap_or_default());
     let (answer, miner, elapsed) = gateway
         .first_answer::<ChatAnswer>(&service.view, &service.scores, CHAT_ROUTE, body, |_| Ok(()))
         .await?;
+    // Usage counts what the miner generated, stop strings or not: that is the work done.
     let usage = usage(&service.model, &answer);
+    // The spot check sees the miner's whole answer; the consumer sees it cut.
+    let (text, finish_reason) = match first_stop(&answer.text, &delivery.stops) {
+        Some(at) => (answer.text[..at].to_owned(), "stop"),
+        None => (answer.text.clone(), finish(answer.finish_reason)),
+    };
     spot_check(
         gateway,
         &service.model,
         &service.scores,
         &miner,
         chat,
-        answer.clone(),
+        answer,
         elapsed,
     );
     gateway.served_one();
-    let body = whole_body(shape, &answer, usage);
+    let body = whole_body(shape, &text, finish_reason, usage);
     Ok(name_miner(Json(body).into_response(), &miner))
 }
 
@@ -145,19 +174,19 @@ fn usage(model: &TextModel, answer: &ChatAnswer) -> Usage {
     )
 }
 
-fn whole_body(shape: Shape, answer: &ChatAnswer, usage: Usage) -> Value {
+fn whole_body(shape: Shape, text: &str, finish_reason: &str, usage: Usage) -> Value {
     let (id, object, choice) = match shape {
         Shape::Chat => (
             request_id("chatcmpl"),
             "chat.completion",
-            json!({"index": 0, "message": {"role": "assistant", "content": answer.text},
-                   "finish_reason": finish(answer.finish_reason), "logprobs": null}),
+            json!({"index": 0, "message": {"role": "assistant", "content": text},
+                   "finish_reason": finish_reason, "logprobs": null}),
         ),
         Shape::Completion => (
             request_id("cmpl"),
             "text_completion",
-            json!({"index": 0, "text": answer.text,
-                   "finish_reason": finish(answer.finish_reason), "logprobs": null}),
+            json!({"index": 0, "text": text,
+                   "finish_reason": finish_reason, "logprobs": null}),
         ),
     };
     json!({"id": id, "object": object, "created": unix_now(), "model": EMBEDDED_TEXT_MODEL,
@@ -251,7 +280,12 @@ struct Relay {
     shape: Shape,
     id: String,
     created: u64,
-    done: bool,
+    /// Cuts the text the consumer sees at the request's stop strings.
+    filter: StopFilter,
+    include_usage: bool,
+    /// Whether a stop string ended the consumer's answer; the miner's is still read, for
+    /// the usage chunk and the spot check.
+    stopped: bool,
 }
 
 async fn stream(
@@ -259,6 +293,7 @@ async fn stream(
     service: &Service<TextModel>,
     chat: ChatRequest,
     shape: Shape,
+    delivery: Delivery,
 ) -> Result<Response, ApiError> {
     let (miner, stream, first, started) = open_stream(gateway, service, &chat).await?;
     let id = request_id(if shape == Shape::Chat {
@@ -286,7 +321,9 @@ async fn stream(
         shape,
         id,
         created: unix_now(),
-        done: false,
+        filter: StopFilter::new(delivery.stops),
+        include_usage: delivery.include_usage,
+        stopped: false,
     };
     let opening: Vec<Result<Event, Infallible>> = if shape == Shape::Chat {
         vec![Ok(
@@ -295,8 +332,10 @@ async fn stream(
     } else {
         Vec::new()
     };
+    // The state is `None` once the consumer's stream is over.
     let rest =
-        futures_util::stream::unfold(relay, Relay::next).flat_map(futures_util::stream::iter);
+        futures_util::stream::unfold(Some(relay), |relay| async move { relay?.next().await })
+            .flat_map(futures_util::stream::iter);
     let events = futures_util::stream::iter(opening).chain(rest);
     Ok(name_miner(Sse::new(events).into_response(), &miner))
 }
@@ -313,67 +352,143 @@ impl Relay {
                                         "finish_reason": finish, "logprobs": null})
             }
         };
+        self.event(json!([choice]), None)
+    }
+
+    /// A chunk with `choices`; when usage was asked for, every chunk has a `usage` field,
+    /// null but in the last one, as OpenAI's have.
+    fn event(&self, choices: Value, usage: Option<Usage>) -> Event {
         let object = match self.shape {
             Shape::Chat => "chat.completion.chunk",
             Shape::Completion => "text_completion",
         };
-        let body = json!({"id": self.id, "object": object, "created": self.created,
-                          "model": EMBEDDED_TEXT_MODEL, "choices": [choice]});
+        let mut body = json!({"id": self.id, "object": object, "created": self.created,
+                              "model": EMBEDDED_TEXT_MODEL, "choices": choices});
+        if self.include_usage {
+            body["usage"] = json!(usage);
+        }
         Event::default().data(body.to_string())
     }
 
-    /// The next events to send: a content delta, or the last chunk and `[DONE]`, or an
-    /// error event if the miner's stream broke (its score takes the failure).
-    async fn next(mut self) -> Option<(Vec<Result<Event, Infallible>>, Self)> {
-        if self.done {
-            return None;
+    /// The miner's next event.
+    async fn read(&mut self) -> Result<StreamEvent, String> {
+        if let Some(event) = self.pending.take() {
+            return Ok(event);
         }
+        match self.stream.next_chunk().await {
+            Ok(Some(v)) => serde_json::from_value::<StreamEvent>(v)
+                .map_err(|e| format!("malformed event: {e}")),
+            Ok(None) => Err("the stream ended without its final event".to_owned()),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    /// Counts the answer as served and spot-checks a sample, once the miner has ended it.
+    fn conclude(&self, end: &StreamEnd) -> Usage {
+        let mut answer = self.answer.clone();
+        answer.prompt_tokens = end.prompt_tokens;
+        answer.finish_reason = end.finish_reason;
+        self.gateway.served_one();
+        let usage = usage(&self.model, &answer);
+        spot_check(
+            &self.gateway,
+            &self.model,
+            &self.scores,
+            &self.miner,
+            self.chat.clone(),
+            answer,
+            self.started.elapsed(),
+        );
+        usage
+    }
+
+    /// Scores a miner whose stream broke.
+    fn broke(&self, why: &str) {
+        tracing::warn!(uid = self.miner.uid, %why, "stream broke after it started");
+        record(&self.scores, &self.miner, 0.0);
+    }
+
+    /// Reads the rest of the miner's stream, which the consumer no longer needs, so the
+    /// answer is still counted and spot-checked whole.
+    async fn drain(mut self) {
         loop {
-            let event = match self.pending.take() {
-                Some(event) => Ok(event),
-                None => match self.stream.next_chunk().await {
-                    Ok(Some(v)) => serde_json::from_value::<StreamEvent>(v)
-                        .map_err(|e| format!("malformed event: {e}")),
-                    Ok(None) => Err("the stream ended without its final event".to_owned()),
-                    Err(e) => Err(e.to_string()),
-                },
-            };
-            match event {
-                Ok(StreamEvent::Token(chunk)) => {
-                    self.answer.text.push_str(&chunk.text);
-                    self.answer.tokens.extend(chunk.token);
-                    self.answer.logprobs.extend(chunk.logprob);
-                    if chunk.text.is_empty() {
-                        continue;
-                    }
-                    let event = self.chunk(json!({"content": chunk.text}), None);
-                    return Some((vec![Ok(event)], self));
-                }
+            match self.read().await {
+                Ok(StreamEvent::Token(chunk)) => self.absorb(&chunk),
                 Ok(StreamEvent::End(end)) => {
-                    self.done = true;
-                    self.answer.prompt_tokens = end.prompt_tokens;
-                    self.answer.finish_reason = end.finish_reason;
-                    let last = self.chunk(json!({}), Some(finish(end.finish_reason)));
-                    self.gateway.served_one();
-                    spot_check(
-                        &self.gateway,
-                        &self.model,
-                        &self.scores,
-                        &self.miner,
-                        self.chat.clone(),
-                        self.answer.clone(),
-                        self.started.elapsed(),
-                    );
-                    let done = Event::default().data("[DONE]");
-                    return Some((vec![Ok(last), Ok(done)], self));
+                    self.conclude(&end);
+                    return;
                 }
                 Err(why) => {
-                    tracing::warn!(uid = self.miner.uid, %why, "stream broke after it started");
-                    record(&self.scores, &self.miner, 0.0);
-                    self.done = true;
+                    self.broke(&why);
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Adds a miner's token to its answer.
+    fn absorb(&mut self, chunk: &TokenChunk) {
+        self.answer.text.push_str(&chunk.text);
+        self.answer.tokens.extend(chunk.token);
+        self.answer.logprobs.extend(chunk.logprob);
+    }
+
+    /// The next events to send: a content delta, or the last chunks and `[DONE]`, or an
+    /// error event if the miner's stream broke (its score takes the failure). The relay
+    /// comes back while there is more to send.
+    async fn next(mut self) -> Option<(Vec<Result<Event, Infallible>>, Option<Self>)> {
+        loop {
+            match self.read().await {
+                Ok(StreamEvent::Token(chunk)) => {
+                    self.absorb(&chunk);
+                    if self.stopped {
+                        continue;
+                    }
+                    match self.filter.push(&chunk.text) {
+                        Step::Go(text) if text.is_empty() => continue,
+                        Step::Go(text) => {
+                            let event = self.chunk(json!({"content": text}), None);
+                            return Some((vec![Ok(event)], Some(self)));
+                        }
+                        Step::Stop(text) => {
+                            self.stopped = true;
+                            let mut events = Vec::with_capacity(3);
+                            if !text.is_empty() {
+                                events.push(Ok(self.chunk(json!({"content": text}), None)));
+                            }
+                            events.push(Ok(self.chunk(json!({}), Some("stop"))));
+                            if self.include_usage {
+                                // The usage chunk needs the miner's end: keep reading.
+                                return Some((events, Some(self)));
+                            }
+                            events.push(Ok(Event::default().data("[DONE]")));
+                            tokio::spawn(self.drain());
+                            return Some((events, None));
+                        }
+                    }
+                }
+                Ok(StreamEvent::End(end)) => {
+                    let mut events = Vec::with_capacity(4);
+                    if !self.stopped {
+                        let rest = self.filter.finish();
+                        if !rest.is_empty() {
+                            events.push(Ok(self.chunk(json!({"content": rest}), None)));
+                        }
+                        let last = self.chunk(json!({}), Some(finish(end.finish_reason)));
+                        events.push(Ok(last));
+                    }
+                    let usage = self.conclude(&end);
+                    if self.include_usage {
+                        events.push(Ok(self.event(json!([]), Some(usage))));
+                    }
+                    events.push(Ok(Event::default().data("[DONE]")));
+                    return Some((events, None));
+                }
+                Err(why) => {
+                    self.broke(&why);
                     let error = ApiError::no_miner(format!("the miner's stream broke: {why}"));
                     let event = Event::default().data(error.body().to_string());
-                    return Some((vec![Ok(event)], self));
+                    return Some((vec![Ok(event)], None));
                 }
             }
         }

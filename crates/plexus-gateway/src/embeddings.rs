@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 
 use crate::openai::{ApiError, EmbeddingRequest, Usage, embedding_inputs};
 use crate::pick::Candidate;
-use crate::{Gateway, Service, name_miner, parse, record};
+use crate::{Endpoint, Gateway, Service, name_miner, parse, record};
 
 pub(crate) async fn embeddings(
     State(gateway): State<Gateway>,
@@ -31,12 +31,7 @@ pub(crate) async fn embeddings(
         let request: EmbeddingRequest = parse(&body)?;
         let service = match &gateway.inner.embeddings {
             Some(service) if request.model == EMBEDDED_EMBEDDING_MODEL => service,
-            _ => {
-                return Err(ApiError::unknown_model(
-                    &request.model,
-                    &gateway.known_models(),
-                ));
-            }
+            _ => return Err(gateway.model_error(&request.model, Endpoint::Embeddings)),
         };
         let base64 = match request.encoding_format.as_deref() {
             None | Some("float") => false,

@@ -16,6 +16,7 @@ mod embeddings;
 pub mod keys;
 pub mod openai;
 pub mod pick;
+mod stop;
 
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -25,9 +26,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{HeaderMap, HeaderName, HeaderValue};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, Uri};
 use axum::response::{IntoResponse, Json, Response};
-use axum::routing::{get, post};
+use axum::routing::{MethodRouter, get, post};
 use plexus_models::{EmbeddingModel, TextModel};
 use plexus_primitives::{AccountId, NetUid};
 use plexus_subnets::embed::EMBEDDED_EMBEDDING_MODEL;
@@ -143,11 +144,14 @@ impl Gateway {
     /// The HTTP routes.
     pub fn router(&self) -> Router {
         Router::new()
-            .route("/health", get(health))
-            .route("/v1/models", get(models))
-            .route("/v1/chat/completions", post(chat::chat_completions))
-            .route("/v1/completions", post(chat::completions))
-            .route("/v1/embeddings", post(embeddings::embeddings))
+            .route("/health", only(get(health), "GET"))
+            .route("/v1/models", only(get(models), "GET"))
+            .route(
+                "/v1/chat/completions",
+                only(post(chat::chat_completions), "POST"),
+            )
+            .route("/v1/completions", only(post(chat::completions), "POST"))
+            .route("/v1/embeddings", only(post(embeddings::embeddings), "POST"))
             .fallback(not_found)
             .layer(DefaultBodyLimit::max(self.inner.config.max_body_bytes))
             .with_state(self.clone())
@@ -164,15 +168,28 @@ impl Gateway {
             .await
     }
 
-    fn known_models(&self) -> Vec<&'static str> {
-        let mut models = Vec::new();
-        if self.inner.text.is_some() {
-            models.push(EMBEDDED_TEXT_MODEL);
+    /// Why `model` is not served on `endpoint`: a 400 pointing to the right endpoint when
+    /// this gateway serves the model on the other one, else a 404 listing the models that
+    /// `endpoint` serves.
+    fn model_error(&self, model: &str, endpoint: Endpoint) -> ApiError {
+        let text = self.inner.text.as_ref().map(|_| EMBEDDED_TEXT_MODEL);
+        let embeddings = self
+            .inner
+            .embeddings
+            .as_ref()
+            .map(|_| EMBEDDED_EMBEDDING_MODEL);
+        match endpoint {
+            Endpoint::Text if embeddings == Some(model) => {
+                ApiError::wrong_endpoint(model, "an embedding model", "/v1/embeddings")
+            }
+            Endpoint::Embeddings if text == Some(model) => ApiError::wrong_endpoint(
+                model,
+                "a chat model",
+                "/v1/chat/completions (or /v1/completions)",
+            ),
+            Endpoint::Text => ApiError::unknown_model(model, text.as_slice()),
+            Endpoint::Embeddings => ApiError::unknown_model(model, embeddings.as_slice()),
         }
-        if self.inner.embeddings.is_some() {
-            models.push(EMBEDDED_EMBEDDING_MODEL);
-        }
-        models
     }
 
     /// The miners of `view` in the order to try them, at most `attempts`.
@@ -241,6 +258,27 @@ impl Gateway {
     fn served_one(&self) {
         self.inner.served.fetch_add(1, Ordering::Relaxed);
     }
+}
+
+/// The kinds of endpoint, for telling a consumer which one a model belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Endpoint {
+    /// `/v1/chat/completions` and `/v1/completions`.
+    Text,
+    /// `/v1/embeddings`.
+    Embeddings,
+}
+
+/// `route`, answering other methods with a 405 in OpenAI's envelope (axum adds `Allow`)
+/// rather than an empty body.
+fn only(route: MethodRouter<Gateway>, allowed: &'static str) -> MethodRouter<Gateway> {
+    route.fallback(move |method: Method, uri: Uri| {
+        std::future::ready(ApiError::method_not_allowed(
+            method.as_str(),
+            uri.path(),
+            allowed,
+        ))
+    })
 }
 
 /// Records an observation of `miner` in `scores`.

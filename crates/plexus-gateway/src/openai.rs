@@ -3,7 +3,9 @@
 //!
 //! Requests are read leniently (unknown fields are ignored, as OpenAI's own server does for
 //! fields it does not use); decoding is always greedy, so `temperature` and `top_p` have no
-//! effect and `n` above 1 is refused.
+//! effect. Fields that would change the answer's shape and cannot be honoured are refused
+//! by name rather than ignored: `n` above 1 and `logprobs`. `stop` is applied by the
+//! gateway ([`stop_strings`]) and `stream_options.include_usage` is served.
 
 use axum::Json;
 use axum::http::StatusCode;
@@ -42,17 +44,42 @@ impl ApiError {
         }
     }
 
-    /// 404: no such model.
+    /// 404: no such model; `known` are the models the endpoint asked serves.
     pub fn unknown_model(model: &str, known: &[&str]) -> Self {
+        let available = if known.is_empty() {
+            "this gateway serves no model on this endpoint".to_owned()
+        } else {
+            format!("available: {}", known.join(", "))
+        };
         Self {
             status: StatusCode::NOT_FOUND,
-            message: format!(
-                "The model `{model}` does not exist on this network; available: {}",
-                known.join(", ")
-            ),
+            message: format!("The model `{model}` does not exist on this network; {available}"),
             kind: "invalid_request_error",
             param: Some("model"),
             code: "model_not_found",
+        }
+    }
+
+    /// 400: the model exists but serves another endpoint; `kind` says what it is ("a chat
+    /// model") and `use_instead` where to send it.
+    pub fn wrong_endpoint(model: &str, kind: &str, use_instead: &str) -> Self {
+        Self {
+            status: StatusCode::BAD_REQUEST,
+            message: format!("`{model}` is {kind}; use {use_instead}"),
+            kind: "invalid_request_error",
+            param: Some("model"),
+            code: "model_not_supported_on_endpoint",
+        }
+    }
+
+    /// 405: `method` is not served on `path`; `allowed` names the method that is.
+    pub fn method_not_allowed(method: &str, path: &str, allowed: &str) -> Self {
+        Self {
+            status: StatusCode::METHOD_NOT_ALLOWED,
+            message: format!("{method} is not allowed on {path}; use {allowed}"),
+            kind: "invalid_request_error",
+            param: None,
+            code: "method_not_allowed",
         }
     }
 
@@ -158,6 +185,26 @@ pub struct ChatCompletionRequest {
     /// Choices wanted; only 1 is served.
     #[serde(default)]
     pub n: Option<u32>,
+    /// Strings that end the answer: one, or an array of up to [`MAX_STOP_STRINGS`].
+    #[serde(default)]
+    pub stop: Option<Value>,
+    /// Per-token log-probabilities; refused when asked for.
+    #[serde(default)]
+    pub logprobs: Option<Value>,
+    /// Alternatives per token; refused when above 0.
+    #[serde(default)]
+    pub top_logprobs: Option<u32>,
+    /// Options of a streamed answer.
+    #[serde(default)]
+    pub stream_options: Option<StreamOptions>,
+}
+
+/// `stream_options` of a streamed request.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct StreamOptions {
+    /// Send a last chunk with the answer's `usage` and no choices.
+    #[serde(default)]
+    pub include_usage: Option<bool>,
 }
 
 /// `POST /v1/completions`.
@@ -176,6 +223,15 @@ pub struct CompletionRequest {
     /// Choices wanted; only 1 is served.
     #[serde(default)]
     pub n: Option<u32>,
+    /// Strings that end the answer: one, or an array of up to [`MAX_STOP_STRINGS`].
+    #[serde(default)]
+    pub stop: Option<Value>,
+    /// Log-probabilities of the top tokens (a count here); refused when above 0.
+    #[serde(default)]
+    pub logprobs: Option<Value>,
+    /// Options of a streamed answer.
+    #[serde(default)]
+    pub stream_options: Option<StreamOptions>,
 }
 
 /// `POST /v1/embeddings`.
@@ -263,21 +319,98 @@ pub fn single_choice(n: Option<u32>) -> Result<(), ApiError> {
     }
 }
 
-/// The texts of an embedding request's `input`.
-pub fn embedding_inputs(input: &Value) -> Result<Vec<String>, ApiError> {
-    let bad = || {
-        ApiError::bad_request(
-            Some("input"),
-            "input must be a string or an array of strings (token arrays are not supported)",
-        )
-    };
-    match input {
-        Value::String(s) => Ok(vec![s.clone()]),
-        Value::Array(items) if !items.is_empty() => items
+/// Most stop strings in one request, as OpenAI allows.
+pub const MAX_STOP_STRINGS: usize = 4;
+
+/// The stop strings of a request's `stop`: none, one string, or an array of up to
+/// [`MAX_STOP_STRINGS`] non-empty strings.
+pub fn stop_strings(stop: Option<&Value>) -> Result<Vec<String>, ApiError> {
+    let bad = |message: String| ApiError::bad_request(Some("stop"), message);
+    let strings = match stop {
+        None | Some(Value::Null) => return Ok(Vec::new()),
+        Some(Value::String(s)) => vec![s.clone()],
+        Some(Value::Array(items)) if items.len() > MAX_STOP_STRINGS => {
+            return Err(bad(format!(
+                "stop has {} strings; at most {MAX_STOP_STRINGS} are allowed",
+                items.len()
+            )));
+        }
+        Some(Value::Array(items)) => items
             .iter()
-            .map(|v| v.as_str().map(str::to_owned).ok_or_else(bad))
+            .map(|v| v.as_str().map(str::to_owned))
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| bad("stop must be a string or an array of strings".into()))?,
+        Some(_) => return Err(bad("stop must be a string or an array of strings".into())),
+    };
+    // An empty stop string would match before the first character and end every answer.
+    if strings.iter().any(String::is_empty) {
+        return Err(bad("stop strings must not be empty".into()));
+    }
+    Ok(strings)
+}
+
+/// Refuses log-probabilities: miners report one per token, but not in a form the gateway can
+/// give as OpenAI's (token texts, bytes, alternatives). `null`, `false` and `0` ask for none.
+pub fn no_logprobs(logprobs: Option<&Value>, top_logprobs: Option<u32>) -> Result<(), ApiError> {
+    let asked = match logprobs {
+        None | Some(Value::Null) | Some(Value::Bool(false)) => false,
+        Some(Value::Number(n)) => n.as_u64() != Some(0),
+        Some(_) => true,
+    };
+    if asked {
+        return Err(ApiError::bad_request(
+            Some("logprobs"),
+            "logprobs is not supported by this network; leave it out or set it to false",
+        ));
+    }
+    if top_logprobs.is_some_and(|n| n > 0) {
+        return Err(ApiError::bad_request(
+            Some("top_logprobs"),
+            "top_logprobs is not supported by this network; leave it out",
+        ));
+    }
+    Ok(())
+}
+
+/// Whether a streamed answer ends with a usage chunk; `stream_options` without `stream` is
+/// refused, as OpenAI does.
+pub fn include_usage(stream: bool, options: Option<&StreamOptions>) -> Result<bool, ApiError> {
+    match options {
+        None => Ok(false),
+        Some(_) if !stream => Err(ApiError::bad_request(
+            Some("stream_options"),
+            "stream_options is only allowed when stream is true",
+        )),
+        Some(options) => Ok(options.include_usage.unwrap_or(false)),
+    }
+}
+
+/// The texts of an embedding request's `input`: a non-empty string or a non-empty array of
+/// them.
+pub fn embedding_inputs(input: &Value) -> Result<Vec<String>, ApiError> {
+    let bad = |message: String| ApiError::bad_request(Some("input"), message);
+    match input {
+        Value::String(s) if s.is_empty() => Err(bad("input must not be an empty string".into())),
+        Value::String(s) => Ok(vec![s.clone()]),
+        Value::Array(items) if items.is_empty() => {
+            Err(bad("input must not be an empty array".into()))
+        }
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .map(|(i, v)| match v {
+                Value::String(s) if s.is_empty() => {
+                    Err(bad(format!("input[{i}] must not be an empty string")))
+                }
+                Value::String(s) => Ok(s.clone()),
+                _ => Err(bad(format!(
+                    "input[{i}] must be a string (token arrays are not supported)"
+                ))),
+            })
             .collect(),
-        _ => Err(bad()),
+        _ => Err(bad(
+            "input must be a string or an array of strings (token arrays are not supported)".into(),
+        )),
     }
 }
 
@@ -369,11 +502,81 @@ mod tests {
     }
 
     #[test]
+    fn empty_embedding_inputs_are_refused_as_empty() {
+        let message = |v: Value| embedding_inputs(&v).unwrap_err().message;
+        assert_eq!(message(json!([])), "input must not be an empty array");
+        assert_eq!(message(json!("")), "input must not be an empty string");
+        assert_eq!(
+            message(json!(["a", ""])),
+            "input[1] must not be an empty string"
+        );
+        assert!(message(json!(["a", 3])).starts_with("input[1] must be a string"));
+    }
+
+    #[test]
+    fn stop_is_a_string_or_up_to_four() {
+        assert_eq!(stop_strings(None), Ok(vec![]));
+        assert_eq!(stop_strings(Some(&Value::Null)), Ok(vec![]));
+        assert_eq!(stop_strings(Some(&json!("\n"))), Ok(vec!["\n".to_owned()]));
+        assert_eq!(
+            stop_strings(Some(&json!(["a", "b"]))),
+            Ok(vec!["a".to_owned(), "b".to_owned()])
+        );
+        for bad in [
+            json!(["a", "b", "c", "d", "e"]),
+            json!(""),
+            json!(["a", ""]),
+            json!([1]),
+            json!(3),
+        ] {
+            assert_eq!(stop_strings(Some(&bad)).unwrap_err().param, Some("stop"));
+        }
+    }
+
+    #[test]
+    fn logprobs_are_refused_only_when_asked_for() {
+        assert_eq!(no_logprobs(None, None), Ok(()));
+        assert_eq!(no_logprobs(Some(&json!(false)), Some(0)), Ok(()));
+        assert_eq!(no_logprobs(Some(&json!(null)), None), Ok(()));
+        assert_eq!(no_logprobs(Some(&json!(0)), None), Ok(()));
+        let e = no_logprobs(Some(&json!(true)), None).unwrap_err();
+        assert_eq!(
+            (e.status, e.param),
+            (StatusCode::BAD_REQUEST, Some("logprobs"))
+        );
+        assert!(e.message.contains("logprobs"));
+        assert!(no_logprobs(Some(&json!(2)), None).is_err());
+        assert_eq!(
+            no_logprobs(None, Some(3)).unwrap_err().param,
+            Some("top_logprobs")
+        );
+    }
+
+    #[test]
+    fn stream_options_need_a_stream() {
+        let usage = StreamOptions {
+            include_usage: Some(true),
+        };
+        assert_eq!(include_usage(false, None), Ok(false));
+        assert_eq!(include_usage(true, None), Ok(false));
+        assert_eq!(include_usage(true, Some(&usage)), Ok(true));
+        assert_eq!(
+            include_usage(false, Some(&usage)).unwrap_err().param,
+            Some("stream_options")
+        );
+    }
+
+    #[test]
     fn errors_have_openais_envelope() {
         let e = ApiError::unknown_model("gpt-9", &["a", "b"]);
         let body = e.body();
         assert_eq!(body["error"]["code"], "model_not_found");
         assert_eq!(body["error"]["param"], "model");
         assert_eq!(e.status, StatusCode::NOT_FOUND);
+        assert!(e.message.ends_with("available: a, b"));
+        let e = ApiError::wrong_endpoint("m", "a chat model", "/v1/chat/completions");
+        assert_eq!(e.status, StatusCode::BAD_REQUEST);
+        assert_eq!(e.message, "`m` is a chat model; use /v1/chat/completions");
+        assert_eq!(e.body()["error"]["type"], "invalid_request_error");
     }
 }

@@ -1,0 +1,488 @@
+//! How the gateway reads what consumers ask, in front of a scripted text miner on loopback:
+//! models sent to the wrong endpoint, empty inputs, `stop`, `logprobs`, `stream_options`
+//! and wrong methods.
+
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use plexus_gateway::{Gateway, GatewayConfig, Service};
+use plexus_models::{EmbeddingModel, ModelKind, TextModel};
+use plexus_primitives::{ChainId, Keypair, NetUid};
+use plexus_subnets::BackendError;
+use plexus_subnets::text::{
+    ChatAnswer, ChatRequest, EMBEDDED_TEXT_MODEL, FinishReason, TextBackend, TokenChunk,
+    text_routes,
+};
+use plexus_subnets::{Scores, Snapshot, SubnetView, standalone_neuron};
+use plexus_wire::{Client, ClientConfig, Server, ServerConfig, StaticMetagraph};
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+
+const TEXT: NetUid = NetUid(1);
+const EMBED: NetUid = NetUid(2);
+const CHAT_MODEL: &str = "smollm2-135m-instruct";
+const EMBEDDING_MODEL: &str = "all-minilm-l6-v2";
+
+/// A miner that answers with the last message's content, streamed in the pieces that `|`
+/// separates: tests choose exactly what the gateway receives.
+struct Echo;
+
+impl TextBackend for Echo {
+    fn model(&self) -> &str {
+        EMBEDDED_TEXT_MODEL
+    }
+
+    async fn complete(
+        &self,
+        request: ChatRequest,
+        tokens: mpsc::UnboundedSender<TokenChunk>,
+    ) -> Result<ChatAnswer, BackendError> {
+        let script = request
+            .messages
+            .last()
+            .map(|m| m.content.clone())
+            .unwrap_or_default();
+        for piece in script.split('|') {
+            let _ = tokens.send(TokenChunk {
+                token: None,
+                text: piece.to_owned(),
+                logprob: None,
+            });
+        }
+        Ok(ChatAnswer {
+            model: EMBEDDED_TEXT_MODEL.to_owned(),
+            text: script.replace('|', ""),
+            tokens: Vec::new(),
+            logprobs: Vec::new(),
+            prompt_tokens: 7,
+            finish_reason: FinishReason::Stop,
+        })
+    }
+}
+
+struct Net {
+    base: String,
+    _server: plexus_wire::RunningServer,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+/// A gateway over a text subnet with one [`Echo`] miner and an embeddings subnet with no
+/// miner (these tests never reach one); nothing is spot-checked.
+async fn network() -> Net {
+    let chain_id = ChainId::new("plexus-gateway-requests").unwrap();
+    let mut rng = rand::rngs::OsRng;
+    let (miner, validator) = (Keypair::generate(&mut rng), Keypair::generate(&mut rng));
+    let callers = Arc::new(StaticMetagraph::new());
+    callers.insert(
+        TEXT,
+        validator.account_id(),
+        plexus_wire::NeuronInfo {
+            stake: 1_000,
+            validator_permit: true,
+        },
+    );
+    let server = Server::new(
+        miner.clone(),
+        ServerConfig::new(chain_id.clone(), TEXT),
+        text_routes(Arc::new(Echo)).unwrap(),
+        callers,
+    )
+    .bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+    .await
+    .unwrap();
+    let text_view = SubnetView::from_snapshot(Snapshot::standalone(
+        TEXT,
+        vec![
+            standalone_neuron(0, validator.account_id(), 1_000, 0, None),
+            standalone_neuron(1, miner.account_id(), 0, 1, Some(server.local_addr())),
+        ],
+    ));
+    let embed_view = SubnetView::from_snapshot(Snapshot::standalone(
+        EMBED,
+        vec![standalone_neuron(0, validator.account_id(), 1_000, 0, None)],
+    ));
+    let text_dir = plexus_models::testing::test_model_dir(ModelKind::Text).unwrap();
+    let embed_dir = plexus_models::testing::test_model_dir(ModelKind::Embedding).unwrap();
+    let text = Service {
+        netuid: TEXT,
+        view: Arc::new(text_view),
+        scores: Arc::new(Mutex::new(Scores::new(1.0))),
+        model: Arc::new(TextModel::load(&text_dir).unwrap()),
+    };
+    let embeddings = Service {
+        netuid: EMBED,
+        view: Arc::new(embed_view),
+        scores: Arc::new(Mutex::new(Scores::new(1.0))),
+        model: Arc::new(EmbeddingModel::load(&embed_dir).unwrap()),
+    };
+    let config = GatewayConfig {
+        spot_check: 0.0,
+        ..GatewayConfig::default()
+    };
+    let client = Client::new(validator, ClientConfig::new(chain_id));
+    let gateway = Gateway::new(client, Some(text), Some(embeddings), config);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(gateway.serve(listener, async move {
+        let _ = stopped.await;
+    }));
+    Net {
+        base,
+        _server: server,
+        _stop: stop,
+    }
+}
+
+/// An answer: status, headers and body.
+struct Answer {
+    status: u16,
+    head: String,
+    body: String,
+}
+
+impl Answer {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or(Value::Null)
+    }
+
+    /// The `data:` payloads of a streamed answer.
+    fn events(&self) -> Vec<String> {
+        self.body
+            .lines()
+            .filter_map(|l| l.strip_prefix("data: ").or_else(|| l.strip_prefix("data:")))
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// The streamed chunks before `[DONE]`, as JSON.
+    fn chunks(&self) -> Vec<Value> {
+        let events = self.events();
+        assert_eq!(
+            events.last().map(String::as_str),
+            Some("[DONE]"),
+            "{events:?}"
+        );
+        events[..events.len() - 1]
+            .iter()
+            .map(|e| serde_json::from_str(e).unwrap())
+            .collect()
+    }
+
+    /// The text a streamed chat answer delivered.
+    fn streamed_text(&self) -> String {
+        self.chunks()
+            .iter()
+            .filter_map(|c| {
+                c["choices"][0]["delta"]["content"]
+                    .as_str()
+                    .map(str::to_owned)
+            })
+            .collect()
+    }
+}
+
+/// A blocking HTTP/1.0 request from a plain thread, read to its end.
+async fn send(method: &str, url: String, body: Option<Value>) -> Answer {
+    let method = method.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let url: http::Uri = url.parse().unwrap();
+        let addr = format!("{}:{}", url.host().unwrap(), url.port_u16().unwrap());
+        let body = body.map(|b| b.to_string()).unwrap_or_default();
+        let request = format!(
+            "{method} {} HTTP/1.0\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+             Content-Length: {}\r\n\r\n{body}",
+            url.path(),
+            body.len()
+        );
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(addr).unwrap();
+        stream.write_all(request.as_bytes()).unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        let (head, body) = response.split_once("\r\n\r\n").unwrap();
+        Answer {
+            status: head.split_whitespace().nth(1).unwrap().parse().unwrap(),
+            head: head.to_owned(),
+            body: body.to_owned(),
+        }
+    })
+    .await
+    .unwrap()
+}
+
+async fn post(net: &Net, path: &str, body: Value) -> Answer {
+    send("POST", format!("{}{path}", net.base), Some(body)).await
+}
+
+fn chat(script: &str, extra: Value) -> Value {
+    let mut body = json!({"model": CHAT_MODEL, "messages": [{"role": "user", "content": script}]});
+    if let (Some(body), Some(extra)) = (body.as_object_mut(), extra.as_object()) {
+        body.extend(extra.clone());
+    }
+    body
+}
+
+fn error(answer: &Answer) -> (u16, String, String, String) {
+    let e = answer.json();
+    let field = |k: &str| e["error"][k].as_str().unwrap_or_default().to_owned();
+    (
+        answer.status,
+        field("type"),
+        field("param"),
+        field("message"),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn models_sent_to_the_wrong_endpoint_are_pointed_to_the_right_one() {
+    let net = network().await;
+    let a = post(
+        &net,
+        "/v1/embeddings",
+        json!({"model": CHAT_MODEL, "input": "hi"}),
+    )
+    .await;
+    let (status, kind, param, message) = error(&a);
+    assert_eq!(
+        (status, kind.as_str(), param.as_str()),
+        (400, "invalid_request_error", "model")
+    );
+    assert!(
+        message.contains("is a chat model; use /v1/chat/completions"),
+        "{message}"
+    );
+    let a = post(
+        &net,
+        "/v1/chat/completions",
+        chat("hi", json!({"model": EMBEDDING_MODEL})),
+    )
+    .await;
+    let (status, _, _, message) = error(&a);
+    assert_eq!(status, 400);
+    assert!(
+        message.contains("is an embedding model; use /v1/embeddings"),
+        "{message}"
+    );
+    let completion = json!({"model": EMBEDDING_MODEL, "prompt": "hi"});
+    assert_eq!(post(&net, "/v1/completions", completion).await.status, 400);
+    // Unknown models are still 404, listing only what the endpoint serves.
+    let a = post(
+        &net,
+        "/v1/embeddings",
+        json!({"model": "gpt-9", "input": "hi"}),
+    )
+    .await;
+    let (status, _, _, message) = error(&a);
+    assert_eq!(
+        (status, a.json()["error"]["code"].as_str()),
+        (404, Some("model_not_found"))
+    );
+    assert!(
+        message.ends_with(&format!("available: {EMBEDDING_MODEL}")),
+        "{message}"
+    );
+    let a = post(
+        &net,
+        "/v1/chat/completions",
+        chat("hi", json!({"model": "gpt-9"})),
+    )
+    .await;
+    let (status, _, _, message) = error(&a);
+    assert_eq!(status, 404);
+    assert!(
+        message.ends_with(&format!("available: {CHAT_MODEL}")),
+        "{message}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn empty_embedding_inputs_are_refused_as_empty() {
+    let net = network().await;
+    for (input, expected) in [
+        (json!([]), "input must not be an empty array"),
+        (json!(""), "input must not be an empty string"),
+        (json!(["a", ""]), "input[1] must not be an empty string"),
+    ] {
+        let a = post(
+            &net,
+            "/v1/embeddings",
+            json!({"model": EMBEDDING_MODEL, "input": input}),
+        )
+        .await;
+        let (status, kind, param, message) = error(&a);
+        assert_eq!(
+            (status, kind.as_str(), param.as_str(), message.as_str()),
+            (400, "invalid_request_error", "input", expected)
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stop_strings_cut_whole_and_streamed_answers() {
+    let net = network().await;
+    let script = "Hello |wor|ld. The E|ND is| near.";
+    // Without `stop`, answers are as the miner gave them.
+    let a = post(&net, "/v1/chat/completions", chat(script, json!({}))).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    let whole = a.json();
+    assert_eq!(
+        whole["choices"][0]["message"]["content"],
+        "Hello world. The END is near."
+    );
+    let a = post(
+        &net,
+        "/v1/chat/completions",
+        chat(script, json!({"stream": true})),
+    )
+    .await;
+    assert_eq!(a.streamed_text(), "Hello world. The END is near.");
+
+    let cut = json!({"stop": ["END", "xyz"]});
+    let a = post(&net, "/v1/chat/completions", chat(script, cut.clone())).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    let body = a.json();
+    assert_eq!(
+        body["choices"][0]["message"]["content"],
+        "Hello world. The "
+    );
+    assert_eq!(body["choices"][0]["finish_reason"], "stop");
+    // Usage counts what the miner generated.
+    assert_eq!(body["usage"], whole["usage"]);
+
+    // Streamed, the stop string arrives split across pieces ("E", "ND").
+    let mut streamed = cut.clone();
+    streamed["stream"] = json!(true);
+    let a = post(&net, "/v1/chat/completions", chat(script, streamed)).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(a.streamed_text(), "Hello world. The ");
+    let chunks = a.chunks();
+    let last = chunks.last().unwrap();
+    assert_eq!(last["choices"][0]["finish_reason"], "stop");
+    assert!(chunks.iter().all(|c| c.get("usage").is_none()));
+
+    // A string is one stop; the legacy endpoint cuts too.
+    let body = json!({"model": CHAT_MODEL, "prompt": script, "stop": "ld."});
+    let a = post(&net, "/v1/completions", body).await;
+    assert_eq!(a.json()["choices"][0]["text"], "Hello wor");
+    assert_eq!(a.json()["choices"][0]["finish_reason"], "stop");
+
+    let a = post(
+        &net,
+        "/v1/chat/completions",
+        chat(script, json!({"stop": ["a", "b", "c", "d", "e"]})),
+    )
+    .await;
+    assert_eq!(error(&a).2, "stop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logprobs_are_refused_by_name() {
+    let net = network().await;
+    let a = post(
+        &net,
+        "/v1/chat/completions",
+        chat("hi", json!({"logprobs": true})),
+    )
+    .await;
+    let (status, kind, param, message) = error(&a);
+    assert_eq!(
+        (status, kind.as_str(), param.as_str()),
+        (400, "invalid_request_error", "logprobs")
+    );
+    assert!(message.contains("logprobs is not supported"), "{message}");
+    let legacy = json!({"model": CHAT_MODEL, "prompt": "hi", "logprobs": 2});
+    assert_eq!(
+        error(&post(&net, "/v1/completions", legacy).await).2,
+        "logprobs"
+    );
+    // Not asking for them works as before.
+    let a = post(
+        &net,
+        "/v1/chat/completions",
+        chat("hi", json!({"logprobs": false})),
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(a.json()["choices"][0]["logprobs"], Value::Null);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streams_end_with_usage_when_asked() {
+    let net = network().await;
+    let script = "Hello |world";
+    let whole = post(&net, "/v1/chat/completions", chat(script, json!({})))
+        .await
+        .json();
+    let options = json!({"stream": true, "stream_options": {"include_usage": true}});
+    let a = post(&net, "/v1/chat/completions", chat(script, options)).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    let chunks = a.chunks();
+    let (last, rest) = chunks.split_last().unwrap();
+    assert_eq!(last["choices"], json!([]));
+    assert_eq!(last["usage"], whole["usage"]);
+    assert_eq!(last["usage"]["prompt_tokens"], 7);
+    assert!(
+        rest.iter()
+            .all(|c| c["usage"].is_null() && c.get("usage").is_some())
+    );
+    assert_eq!(rest.last().unwrap()["choices"][0]["finish_reason"], "stop");
+    assert_eq!(a.streamed_text(), "Hello world");
+
+    // With a stop string the usage chunk still comes, after the cut answer.
+    let options = json!({"stream": true, "stream_options": {"include_usage": true}, "stop": "wor"});
+    let a = post(&net, "/v1/chat/completions", chat(script, options)).await;
+    assert_eq!(a.streamed_text(), "Hello ");
+    assert_eq!(a.chunks().last().unwrap()["usage"], whole["usage"]);
+
+    // The legacy endpoint too.
+    let legacy = json!({"model": CHAT_MODEL, "prompt": script, "stream": true,
+                        "stream_options": {"include_usage": true}});
+    let a = post(&net, "/v1/completions", legacy).await;
+    assert_eq!(a.chunks().last().unwrap()["usage"], whole["usage"]);
+
+    // Options without a stream are refused; `include_usage: false` is a plain stream.
+    let a = post(
+        &net,
+        "/v1/chat/completions",
+        chat(script, json!({"stream_options": {"include_usage": true}})),
+    )
+    .await;
+    assert_eq!(error(&a).2, "stream_options");
+    let options = json!({"stream": true, "stream_options": {"include_usage": false}});
+    let a = post(&net, "/v1/chat/completions", chat(script, options)).await;
+    assert!(a.chunks().iter().all(|c| c.get("usage").is_none()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_methods_get_openais_envelope() {
+    let net = network().await;
+    for (method, path, allowed) in [
+        ("GET", "/v1/chat/completions", "POST"),
+        ("GET", "/v1/completions", "POST"),
+        ("PUT", "/v1/embeddings", "POST"),
+        ("POST", "/v1/models", "GET,HEAD"),
+    ] {
+        let a = send(method, format!("{}{path}", net.base), None).await;
+        let e = a.json();
+        assert_eq!(a.status, 405, "{method} {path}");
+        assert_eq!(e["error"]["type"], "invalid_request_error", "{}", a.body);
+        assert_eq!(e["error"]["code"], "method_not_allowed");
+        assert!(
+            e["error"]["message"].as_str().unwrap().contains(path),
+            "{}",
+            a.body
+        );
+        let allow = a.head.lines().find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("allow: ")
+                .map(str::to_owned)
+        });
+        assert_eq!(
+            allow.as_deref(),
+            Some(allowed.to_ascii_lowercase().as_str())
+        );
+    }
+}
