@@ -474,10 +474,13 @@ pub fn balance(
         println!("{address}");
         println!("free   {}", account.balance);
         let staked: u64 = stakes.iter().map(|s| s.value.rao()).sum();
+        let positions = match stakes.len() {
+            1 => "1 position".to_owned(),
+            n => format!("{n} positions"),
+        };
         println!(
-            "staked {} (what unstaking would pay now, {} positions)",
-            Balance::from_rao(staked),
-            stakes.len()
+            "staked {} (what unstaking would pay now, {positions})",
+            Balance::from_rao(staked)
         );
         Ok(())
     })
@@ -705,8 +708,14 @@ pub fn stake(cmd: StakeCommand, rpc: RpcArgs) -> anyhow::Result<()> {
                     amount,
                     limit_price: price(limit_price),
                 };
+                let held_before = alpha_held(&client, &key, netuid, &hotkey).await?;
                 submit(&client, &status, &key, call).await?;
-                println!("staked {amount} on {hotkey} in subnet {netuid}");
+                let held = alpha_held(&client, &key, netuid, &hotkey).await?;
+                println!(
+                    "staked {amount} on {hotkey} in subnet {netuid}: got {} alpha, now hold {}",
+                    Balance::from_rao(held.saturating_sub(held_before)),
+                    Balance::from_rao(held)
+                );
                 Ok(())
             })
         }
@@ -730,8 +739,27 @@ pub fn stake(cmd: StakeCommand, rpc: RpcArgs) -> anyhow::Result<()> {
                     alpha: alpha.rao(),
                     limit_price: price(limit_price),
                 };
+                let free = |account: plexus_ledger::Account| account.balance;
+                let before = client
+                    .account(key.account_id())
+                    .await
+                    .map(free)
+                    .map_err(|e| anyhow::anyhow!(rpc_message(&e)))?;
                 submit(&client, &status, &key, call).await?;
-                println!("unstaked {alpha} alpha from {hotkey} in subnet {netuid}");
+                let after = client
+                    .account(key.account_id())
+                    .await
+                    .map(free)
+                    .map_err(|e| anyhow::anyhow!(rpc_message(&e)))?;
+                // The fee left the same balance the tokens came into.
+                let received = after
+                    .rao()
+                    .saturating_add(status.min_fee.rao())
+                    .saturating_sub(before.rao());
+                println!(
+                    "unstaked {alpha} alpha from {hotkey} in subnet {netuid}: received {} tokens",
+                    Balance::from_rao(received)
+                );
                 Ok(())
             })
         }
@@ -760,6 +788,23 @@ pub fn stake(cmd: StakeCommand, rpc: RpcArgs) -> anyhow::Result<()> {
             })
         }
     }
+}
+
+/// Alpha the signer's coldkey holds on `hotkey` in subnet `netuid`.
+async fn alpha_held(
+    client: &jsonrpsee_http_client::HttpClient,
+    coldkey: &plexus_primitives::Keypair,
+    netuid: u16,
+    hotkey: &AccountId,
+) -> anyhow::Result<u64> {
+    let stakes = client
+        .stakes(coldkey.account_id())
+        .await
+        .map_err(|e| anyhow::anyhow!(rpc_message(&e)))?;
+    Ok(stakes
+        .iter()
+        .find(|s| s.netuid.0 == netuid && s.hotkey == *hotkey)
+        .map_or(0, |s| s.alpha))
 }
 
 /// Refuses a bond to an address where nothing listens for peers.

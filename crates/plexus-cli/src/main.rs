@@ -86,7 +86,7 @@ enum Command {
     /// Stake: add, remove, list.
     #[command(subcommand)]
     Stake(chain::StakeCommand),
-    /// Weights: set, commit, reveal (signed by the hotkey).
+    /// Weights: set, commit or reveal them (signed by the hotkey), or show them.
     #[command(subcommand)]
     Weights(chain::WeightsCommand),
     /// A subnet's metagraph: every UID's stake, scores, emission and axon.
