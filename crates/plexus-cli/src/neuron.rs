@@ -14,9 +14,12 @@ use plexus_subnets::embed::{
     EMBEDDED_EMBEDDING_MODEL, EmbeddedEmbeddings, EmbeddingSubnet, embed_routes,
 };
 use plexus_subnets::text::{
-    EMBEDDED_TEXT_MODEL, EmbeddedText, TextJudgeConfig, TextSubnet, text_routes,
+    EMBEDDED_TEXT_MODEL, EmbeddedText, MAX_COMPLETION_TOKENS, TextJudgeConfig, TextSubnet,
+    text_routes,
 };
-use plexus_subnets::{Chain, MinerConfig, Upstream, Validator, ValidatorConfig, start_miner};
+use plexus_subnets::{
+    Chain, ChainError, MinerConfig, Upstream, Validator, ValidatorConfig, start_miner,
+};
 use plexus_wire::{Client, ClientConfig, Handler};
 
 use crate::chain::KeyArgs;
@@ -26,7 +29,8 @@ use crate::models::{ensure, models_dir};
 use crate::rpc_chain::RpcChain;
 use crate::wallet::{unlock_coldkey, unlock_hotkey};
 
-/// The kind of work a subnet does.
+/// The kind of work a subnet does. The chain does not record it: a subnet's validators
+/// and miners agree on it off chain.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Work {
     /// Chat completions (SmolLM2)
@@ -57,7 +61,7 @@ pub struct NeuronArgs {
     /// Most tokens to burn if the hotkey must register
     #[arg(long, default_value = "10")]
     max_burn: Balance,
-    /// Compute threads for the model
+    /// Compute threads for the model (at least 1)
     #[arg(long, default_value_t = 1)]
     threads: usize,
 }
@@ -70,7 +74,8 @@ pub struct MinerArgs {
     /// The subnet
     #[arg(long)]
     netuid: u16,
-    /// The subnet's kind of work
+    /// The subnet's kind of work; the chain does not record it, so it must be what the
+    /// subnet's validators ask for
     #[arg(long, value_enum, default_value = "text")]
     work: Work,
     /// `embedded` runs the model in this process; a URL forwards to an OpenAI-compatible
@@ -98,10 +103,11 @@ pub struct MinerArgs {
 pub struct ValidatorArgs {
     #[command(flatten)]
     neuron: NeuronArgs,
-    /// The subnet; repeat to validate several (each with its --work, in order)
+    /// The subnet; repeat to validate several, then give one --work per --netuid
     #[arg(long, required = true)]
     netuid: Vec<u16>,
-    /// Each subnet's kind of work, in the order of --netuid [default: text]
+    /// Each subnet's kind of work: one per --netuid, in the same order (the chain does not
+    /// record it) [default with a single --netuid: text]
     #[arg(long, value_enum)]
     work: Vec<Work>,
     /// Serve the OpenAI-compatible API on this address, e.g. 127.0.0.1:8080
@@ -119,10 +125,10 @@ pub struct ValidatorArgs {
     /// Seconds between challenge rounds
     #[arg(long, default_value_t = 5.0)]
     round_interval: f64,
-    /// Miners challenged per round
+    /// Miners challenged per round (at least 1)
     #[arg(long, default_value_t = 16)]
     sample: usize,
-    /// Tokens asked of text miners per challenge
+    /// Tokens asked of text miners per challenge (1 to 1024, as the gateway allows)
     #[arg(long, default_value_t = 16)]
     max_tokens: u32,
     /// Seconds a miner has for its whole answer (a stream included)
@@ -134,6 +140,14 @@ fn keys(keys: &KeyArgs) -> anyhow::Result<(Keypair, Keypair)> {
     let hotkey = unlock_hotkey(&keys.wallet, &keys.hotkey)?;
     let coldkey = unlock_coldkey(&keys.wallet)?;
     Ok((hotkey, coldkey))
+}
+
+/// The compute threads asked for, refused when zero (a model cannot run on none).
+fn compute_threads(args: &NeuronArgs) -> anyhow::Result<usize> {
+    match args.threads {
+        0 => Err(exit::input("--threads must be at least 1")),
+        n => Ok(n),
+    }
 }
 
 fn seconds(flag: &str, value: f64) -> anyhow::Result<Duration> {
@@ -171,6 +185,7 @@ pub fn miner(cmd: MinerCommand, rpc: RpcArgs) -> anyhow::Result<()> {
     let MinerCommand::Run(args) = cmd;
     crate::node::init_logging();
     // Bad flags are reported before any password is asked for.
+    let threads = compute_threads(&args.neuron)?;
     let upstream = match args.backend.as_str() {
         "embedded" => None,
         url => {
@@ -186,9 +201,14 @@ pub fn miner(cmd: MinerCommand, rpc: RpcArgs) -> anyhow::Result<()> {
             })
         }
     };
-    let (hotkey, coldkey) = keys(&args.neuron.keys)?;
     let runtime = runtime()?;
-    let threads = args.neuron.threads;
+    let chain = runtime.block_on(connect(&rpc, &[NetUid(args.netuid)]))?;
+    let (hotkey, coldkey) = keys(&args.neuron.keys)?;
+    if upstream.is_some()
+        && let Some(warning) = runtime.block_on(probe_upstream(&args.backend))
+    {
+        eprintln!("warning: {warning}");
+    }
     let routes = match (args.work, upstream) {
         (Work::Text, Some(up)) => text_routes(Arc::new(up)),
         (Work::Embeddings, Some(up)) => embed_routes(Arc::new(up)),
@@ -197,17 +217,74 @@ pub fn miner(cmd: MinerCommand, rpc: RpcArgs) -> anyhow::Result<()> {
             embed_routes(Arc::new(EmbeddedEmbeddings::new(load_embeddings(threads)?)))
         }
     }?;
-    runtime.block_on(serve_miner(args, rpc, hotkey, coldkey, routes))
+    runtime.block_on(serve_miner(args, chain, hotkey, coldkey, routes))
+}
+
+/// Connects to the node and checks that every subnet in `netuids` exists: done before
+/// keys are unlocked and models loaded, which are slow and would be wasted on a stopped
+/// node or a mistyped netuid.
+async fn connect(rpc: &RpcArgs, netuids: &[NetUid]) -> anyhow::Result<Arc<RpcChain>> {
+    let chain = RpcChain::connect(&rpc.url()).await?;
+    for netuid in netuids {
+        chain.subnet(*netuid).await.map_err(|e| match e {
+            ChainError::NoSubnet(_) => {
+                exit::input(format!("{e} (`plexus subnet list` shows those that do)"))
+            }
+            e => anyhow::Error::new(e).context(format!("reading subnet {netuid}")),
+        })?;
+    }
+    Ok(Arc::new(chain))
+}
+
+/// How long the start-up check of an upstream backend waits for a connection.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Whether something accepts connections at the upstream `url` (already validated by
+/// [`Upstream::new`]): a warning when nothing does, not an error, since an upstream may
+/// well start after its miner.
+async fn probe_upstream(url: &str) -> Option<String> {
+    let addr = upstream_address(url)?;
+    let why = match tokio::time::timeout(PROBE_TIMEOUT, tokio::net::TcpStream::connect(&addr)).await
+    {
+        Ok(Ok(_)) => return None,
+        Ok(Err(e)) => e.to_string(),
+        Err(_) => format!("no answer within {}s", PROBE_TIMEOUT.as_secs()),
+    };
+    Some(format!(
+        "nothing answers at the backend {addr} ({why}); the miner serves anyway, and its \
+         answers fail until the backend is up"
+    ))
+}
+
+/// The `host:port` an `http://` or `https://` URL connects to (the scheme's port when it
+/// names none); credentials in the URL are left out, so the result can be printed.
+fn upstream_address(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let host = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host);
+    // A colon inside an IPv6 literal's brackets is not a port separator.
+    let has_port = host
+        .rsplit_once(':')
+        .is_some_and(|(_, port)| !port.contains(']'));
+    if host.is_empty() {
+        return None;
+    }
+    Some(match (has_port, scheme.eq_ignore_ascii_case("https")) {
+        (true, _) => host.to_owned(),
+        (false, true) => format!("{host}:443"),
+        (false, false) => format!("{host}:80"),
+    })
 }
 
 async fn serve_miner(
     args: MinerArgs,
-    rpc: RpcArgs,
+    chain: Arc<RpcChain>,
     hotkey: Keypair,
     coldkey: Keypair,
     handler: impl Handler,
 ) -> anyhow::Result<()> {
-    let chain = Arc::new(RpcChain::connect(&rpc.url()).await?);
     let mut config = MinerConfig::new(NetUid(args.netuid), args.listen);
     config.announce_ip = args.announce_ip;
     config.max_burn = args.neuron.max_burn;
@@ -235,19 +312,32 @@ async fn serve_miner(
 pub fn validator(cmd: ValidatorCommand, rpc: RpcArgs) -> anyhow::Result<()> {
     let ValidatorCommand::Run(args) = cmd;
     crate::node::init_logging();
+    // Bad flags are reported before any password is asked for.
+    let threads = compute_threads(&args.neuron)?;
     let subnets = pair_subnets(&args.netuid, &args.work)?;
     if !(0.0..=1.0).contains(&args.spot_check) {
         return Err(exit::input("--spot-check must be between 0 and 1"));
     }
-    let (hotkey, coldkey) = keys(&args.neuron.keys)?;
+    if args.sample == 0 {
+        return Err(exit::input("--sample must be at least 1"));
+    }
+    // Miners refuse a challenge out of this range, so every one would be scored wrong.
+    if !(1..=MAX_COMPLETION_TOKENS).contains(&args.max_tokens) {
+        return Err(exit::input(format!(
+            "--max-tokens must be 1 to {MAX_COMPLETION_TOKENS}"
+        )));
+    }
     let mut config = ValidatorConfig::new(NetUid(0));
     config.round_interval = seconds("round-interval", args.round_interval)?;
     config.timeout = seconds("timeout", args.timeout)?;
-    config.sample_size = args.sample.max(1);
+    config.sample_size = args.sample;
     config.max_burn = args.neuron.max_burn;
     // Pending weight commits outlive a restart here (the salt exists nowhere else).
     config.state_dir = Some(crate::home::Home::from_env()?.root().join("validator"));
-    let threads = args.neuron.threads;
+    let runtime = runtime()?;
+    let netuids: Vec<NetUid> = subnets.iter().map(|(n, _)| *n).collect();
+    let chain = runtime.block_on(connect(&rpc, &netuids))?;
+    let (hotkey, coldkey) = keys(&args.neuron.keys)?;
     let text = subnets
         .iter()
         .any(|(_, w)| *w == Work::Text)
@@ -259,8 +349,8 @@ pub fn validator(cmd: ValidatorCommand, rpc: RpcArgs) -> anyhow::Result<()> {
         .then(|| load_embeddings(threads))
         .transpose()?;
     let models = Models { text, embeddings };
-    runtime()?.block_on(run_validators(
-        args, rpc, subnets, models, hotkey, coldkey, config,
+    runtime.block_on(run_validators(
+        args, chain, subnets, models, hotkey, coldkey, config,
     ))
 }
 
@@ -270,38 +360,38 @@ struct Models {
     embeddings: Option<Arc<EmbeddingModel>>,
 }
 
-/// Pairs each `--netuid` with its `--work` (one `--work`, or none, applies to all).
+/// Pairs each `--netuid` with its `--work`, in order. Only a lone `--netuid` may leave
+/// `--work` out (text): with several, a missing one cannot be told from a misplaced one
+/// (`--netuid 1 --work text --netuid 2` would run subnet 2 as text).
 fn pair_subnets(netuids: &[u16], works: &[Work]) -> anyhow::Result<Vec<(NetUid, Work)>> {
-    let works: Vec<Work> = match works.len() {
-        0 => vec![Work::Text; netuids.len()],
-        1 => vec![works[0]; netuids.len()],
-        n if n == netuids.len() => works.to_vec(),
-        n => {
-            return Err(exit::input(format!(
-                "{} --netuid but {n} --work: give one --work per --netuid, in order",
-                netuids.len()
-            )));
-        }
-    };
+    // A repeated subnet is the more precise complaint, so it comes first.
     let mut seen = std::collections::BTreeSet::new();
     for n in netuids {
         if !seen.insert(*n) {
             return Err(exit::input(format!("subnet {n} is given twice")));
         }
     }
+    let works: Vec<Work> = match (netuids.len(), works.len()) {
+        (1, 0) => vec![Work::Text],
+        (subnets, n) if n == subnets => works.to_vec(),
+        (subnets, n) => {
+            return Err(exit::input(format!(
+                "{subnets} --netuid but {n} --work: give one --work per --netuid, in order"
+            )));
+        }
+    };
     Ok(netuids.iter().map(|n| NetUid(*n)).zip(works).collect())
 }
 
 async fn run_validators(
     args: ValidatorArgs,
-    rpc: RpcArgs,
+    chain: Arc<RpcChain>,
     subnets: Vec<(NetUid, Work)>,
     models: Models,
     hotkey: Keypair,
     coldkey: Keypair,
     config: ValidatorConfig,
 ) -> anyhow::Result<()> {
-    let chain = Arc::new(RpcChain::connect(&rpc.url()).await?);
     let mut client_config = ClientConfig::new(chain.chain_id().clone());
     client_config.timeout = config.timeout;
     let client = Client::new(hotkey.clone(), client_config);
@@ -395,5 +485,41 @@ where
         view: v.view(),
         scores: v.scores(),
         model: Arc::clone(model),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_upstream_address_is_host_and_port() {
+        let cases = [
+            ("http://127.0.0.1:1", "127.0.0.1:1"),
+            ("http://localhost:8000/v1", "localhost:8000"),
+            ("https://api.example.com/v1", "api.example.com:443"),
+            ("http://api.example.com", "api.example.com:80"),
+            ("http://[::1]/v1", "[::1]:80"),
+            ("http://[::1]:8000", "[::1]:8000"),
+            ("http://user:secret@host:9000/v1", "host:9000"),
+        ];
+        for (url, addr) in cases {
+            assert_eq!(upstream_address(url).as_deref(), Some(addr), "{url}");
+        }
+    }
+
+    #[test]
+    fn several_subnets_take_one_work_each() {
+        let pairs = pair_subnets(&[1, 2], &[Work::Text, Work::Embeddings]).unwrap();
+        assert_eq!(
+            pairs,
+            vec![(NetUid(1), Work::Text), (NetUid(2), Work::Embeddings)]
+        );
+        assert_eq!(
+            pair_subnets(&[3], &[]).unwrap(),
+            vec![(NetUid(3), Work::Text)]
+        );
+        assert!(pair_subnets(&[1, 2], &[Work::Text]).is_err());
+        assert!(pair_subnets(&[1, 2], &[]).is_err());
     }
 }

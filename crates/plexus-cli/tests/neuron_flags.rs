@@ -66,3 +66,81 @@ fn bad_neuron_flags_are_input_errors() {
         "give one --work per --netuid",
     );
 }
+
+#[test]
+fn settings_that_would_fail_every_miner_are_refused() {
+    refused(
+        &["validator", "run", "--netuid", "1", "--sample", "0"],
+        "--sample must be at least 1",
+    );
+    for tokens in ["0", "100000"] {
+        refused(
+            &["validator", "run", "--netuid", "1", "--max-tokens", tokens],
+            "--max-tokens must be 1 to 1024",
+        );
+    }
+    refused(
+        &["validator", "run", "--netuid", "1", "--threads", "0"],
+        "--threads must be at least 1",
+    );
+    refused(
+        &["miner", "run", "--netuid", "1", "--threads", "0"],
+        "--threads must be at least 1",
+    );
+    refused(
+        &["validator", "run", "--netuid", "1", "--round-interval", "0"],
+        "--round-interval must be a positive number of seconds",
+    );
+}
+
+#[test]
+fn several_subnets_need_one_work_each() {
+    // One --work among several --netuid is ambiguous: subnet 2 would run as text.
+    refused(
+        &[
+            "validator",
+            "run",
+            "--netuid",
+            "1",
+            "--work",
+            "text",
+            "--netuid",
+            "2",
+        ],
+        "2 --netuid but 1 --work: give one --work per --netuid",
+    );
+    refused(
+        &["validator", "run", "--netuid", "1", "--netuid", "2"],
+        "2 --netuid but 0 --work: give one --work per --netuid",
+    );
+}
+
+/// With no node at `--rpc`, both neurons say so before asking for keys or fetching a model.
+#[test]
+fn an_unreachable_node_is_reported_before_keys_and_models() {
+    for args in [
+        &["miner", "run", "--netuid", "1"][..],
+        &["validator", "run", "--netuid", "1"][..],
+    ] {
+        let home = tempfile::tempdir().unwrap();
+        let models = home.path().join("models");
+        let mut full = args.to_vec();
+        // Port 1: nothing listens there, so the connection is refused at once.
+        full.extend(["--rpc", "http://127.0.0.1:1"]);
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_plexus"))
+            .args(&full)
+            .env("PLEXUS_HOME", home.path())
+            .env("PLEXUS_MODELS", &models)
+            .env("PLEXUS_PASSWORD", "devnet")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("cannot reach a Plexus node"),
+            "{args:?}: {stderr}"
+        );
+        assert!(!home.path().join("wallets").exists(), "{args:?}");
+        assert!(!models.exists(), "{args:?}: a model was fetched");
+    }
+}

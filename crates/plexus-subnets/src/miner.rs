@@ -69,8 +69,11 @@ pub struct RunningMiner<C> {
     announced: SocketAddr,
 }
 
-/// Registers `hotkey` if needed (paid by `coldkey`), serves `handler` on the axon and
-/// announces it on chain.
+/// Binds the axon to serve `handler`, registers `hotkey` if needed (paid by `coldkey`)
+/// and announces the axon on chain.
+///
+/// The listener is bound before anything is paid for: a port in use fails here with the
+/// registration fee still in the coldkey.
 pub async fn start_miner<C: Chain, H: Handler>(
     chain: Arc<C>,
     hotkey: Keypair,
@@ -79,13 +82,15 @@ pub async fn start_miner<C: Chain, H: Handler>(
     handler: H,
 ) -> Result<RunningMiner<C>, MinerError> {
     let view = Arc::new(SubnetView::new(config.netuid));
-    let neuron =
-        ensure_registered(&*chain, &view, &hotkey, coldkey.as_ref(), config.max_burn).await?;
-    // The subnet's stake threshold reaches the server through the view, sync by sync.
+    // The subnet's stake threshold reaches the server through the view, sync by sync, so
+    // it admits only callers read from the chain: serving before registration is harmless.
     let server_config = ServerConfig::new(chain.chain_id().clone(), config.netuid);
     let server = Server::new(hotkey.clone(), server_config, handler, view.wire())
         .bind(config.listen)
         .await?;
+    // On an error below, dropping `server` stops it.
+    let neuron =
+        ensure_registered(&*chain, &view, &hotkey, coldkey.as_ref(), config.max_burn).await?;
     let bound = server.local_addr();
     let ip = config.announce_ip.unwrap_or(match bound.ip() {
         ip if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),

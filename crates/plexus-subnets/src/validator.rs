@@ -184,6 +184,9 @@ impl<C: Chain, S: Subnet> Validator<C, S> {
             subnet = self.subnet.name(),
             "validator running"
         );
+        // Every line of the loop names the subnet: one process may validate several.
+        let (netuid, this) = (self.config.netuid.0, Arc::clone(&self.subnet));
+        let subnet = this.name();
         let mut stop = std::pin::pin!(stop);
         let mut tick = tokio::time::interval(self.config.round_interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -204,11 +207,11 @@ impl<C: Chain, S: Subnet> Validator<C, S> {
             }
             // Chain hiccups (a node restarting) are retried on the next tick.
             match self.round().await {
-                Ok(seen) => log_round(&seen),
-                Err(e) => tracing::warn!(error = %e, "round failed"),
+                Ok(seen) => log_round(netuid, subnet, &seen),
+                Err(e) => tracing::warn!(netuid, subnet, error = %e, "round failed"),
             }
             if let Err(e) = self.submit_weights().await {
-                tracing::warn!(error = %e, "weights not set");
+                tracing::warn!(netuid, subnet, error = %e, "weights not set");
             }
         }
     }
@@ -287,6 +290,7 @@ impl<C: Chain, S: Subnet> Validator<C, S> {
         if !neuron.validator_permit {
             if !self.warned_permit {
                 tracing::info!(
+                    netuid = self.config.netuid.0,
                     "no validator permit yet: stake on this hotkey; permits are given at the \
                      subnet's epoch"
                 );
@@ -348,7 +352,7 @@ impl<C: Chain, S: Subnet> Validator<C, S> {
                 }
                 Err(e) => return Err(e),
             };
-            tracing::info!(height, "weights committed");
+            tracing::info!(netuid = netuid.0, height, "weights committed");
             height
         } else {
             let count = uids.len();
@@ -364,7 +368,7 @@ impl<C: Chain, S: Subnet> Validator<C, S> {
                     },
                 )
                 .await?;
-            tracing::info!(height, miners = count, "weights set");
+            tracing::info!(netuid = netuid.0, height, miners = count, "weights set");
             height
         };
         self.last_weights = Some(height);
@@ -399,14 +403,14 @@ impl<C: Chain, S: Subnet> Validator<C, S> {
         match result {
             Ok(height) => {
                 self.forget_reveal();
-                tracing::info!(height, "weights revealed");
+                tracing::info!(netuid = self.config.netuid.0, height, "weights revealed");
                 Ok(Some(height))
             }
             // The commit's epoch is read a little early, so "too early" can happen once;
             // any other refusal (expired, mismatched) means the commit is gone for good.
             Err(ChainError::Refused(why)) if why.contains("early") => Ok(None),
             Err(ChainError::Refused(why)) => {
-                tracing::warn!(%why, "reveal refused; committing afresh");
+                tracing::warn!(netuid = self.config.netuid.0, %why, "reveal refused; committing afresh");
                 self.forget_reveal();
                 Ok(None)
             }
@@ -415,13 +419,13 @@ impl<C: Chain, S: Subnet> Validator<C, S> {
     }
 }
 
-fn log_round(seen: &[Observation]) {
+fn log_round(netuid: u16, subnet: &str, seen: &[Observation]) {
     for o in seen {
-        tracing::debug!(uid = o.uid, score = o.evaluation.score, verdict = %o.evaluation.verdict, "observed");
+        tracing::debug!(netuid, uid = o.uid, score = o.evaluation.score, verdict = %o.evaluation.verdict, "observed");
     }
     let correct = seen
         .iter()
         .filter(|o| o.evaluation.verdict == crate::subnet::Verdict::Correct)
         .count();
-    tracing::info!(miners = seen.len(), correct, "round done");
+    tracing::info!(netuid, subnet, miners = seen.len(), correct, "round done");
 }

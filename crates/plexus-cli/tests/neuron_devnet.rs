@@ -1,0 +1,142 @@
+//! `plexus miner run` and `plexus validator run` against a real one-node devnet: what can
+//! be checked before registering (the subnet exists, the axon's port is free, the
+//! backend answers) is checked first, so a mistake costs neither a burn nor a model
+//! download.
+
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use common::{Devnet, json};
+use serde_json::Value;
+
+/// Runs `plexus` in the devnet's home with `--rpc` and a models directory of its own.
+fn run(dir: &Path, models: &Path, rpc: &str, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_plexus"))
+        .args(args)
+        .args(["--rpc", rpc])
+        .env("PLEXUS_HOME", dir)
+        .env("PLEXUS_MODELS", models)
+        .env("PLEXUS_PASSWORD", "devnet")
+        .output()
+        .unwrap()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn neurons_check_before_they_pay_or_load() {
+    let mut net = Devnet::init("neuron-devnet", 1);
+    let dir = net.dir.clone();
+    net.start_node(0);
+    net.wait_height(0, 2, Duration::from_secs(60));
+    let rpc = net.rpc[0].clone();
+    let models = dir.join("fresh-models");
+
+    let out = run(
+        &dir,
+        &models,
+        &rpc,
+        &["subnet", "create", "--wallet", "alice"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    // A subnet that does not exist: said before any model is fetched.
+    let out = run(
+        &dir,
+        &models,
+        &rpc,
+        &["miner", "run", "--netuid", "99", "--wallet", "dave"],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("subnet 99 does not exist"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!models.exists(), "a model was fetched for a missing subnet");
+    let out = run(
+        &dir,
+        &models,
+        &rpc,
+        &[
+            "validator",
+            "run",
+            "--wallet",
+            "bob",
+            "--netuid",
+            "1",
+            "--work",
+            "text",
+            "--netuid",
+            "99",
+            "--work",
+            "embeddings",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("subnet 99 does not exist"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!models.exists(), "a model was fetched for a missing subnet");
+
+    // The axon's port is taken: the miner stops before registering (no burn), after
+    // warning that its backend does not answer.
+    let balance = |wallet: &str| -> Value {
+        json(
+            &dir,
+            &["balance", "--wallet", wallet, "--json", "--rpc", &rpc],
+        )
+        .unwrap()["balance"]
+            .clone()
+    };
+    let neurons = || -> usize {
+        json(
+            &dir,
+            &["metagraph", "--netuid", "1", "--json", "--rpc", &rpc],
+        )
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .len()
+    };
+    let (before, registered) = (balance("dave"), neurons());
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let listen = taken.local_addr().unwrap().to_string();
+    let out = run(
+        &dir,
+        &models,
+        &rpc,
+        &[
+            "miner",
+            "run",
+            "--netuid",
+            "1",
+            "--wallet",
+            "dave",
+            "--backend",
+            "http://127.0.0.1:1",
+            "--listen",
+            &listen,
+        ],
+    );
+    let err = stderr(&out);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains("Address already in use"), "{err}");
+    assert!(
+        err.contains("warning: nothing answers at the backend 127.0.0.1:1"),
+        "{err}"
+    );
+    assert!(!err.contains("registered"), "{err}");
+    assert_eq!(neurons(), registered, "a neuron registered: {err}");
+    assert_eq!(balance("dave"), before, "a burn was paid: {err}");
+    drop(taken);
+}

@@ -1,0 +1,153 @@
+//! How a neuron starts: a miner checks what can fail locally (its port) before paying to
+//! register, and a validator's log lines name the subnet they are about, since one
+//! process may validate several.
+
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
+
+mod common;
+
+use std::fmt::{Debug, Write as _};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::{LedgerChain, TOKEN, id, key};
+use plexus_ledger::SubnetParams;
+use plexus_primitives::{Balance, Call, NetUid};
+use plexus_subnets::{
+    Evaluation, MinerConfig, MinerError, Subnet, Validator, ValidatorConfig, start_miner,
+};
+use plexus_wire::{Client, Reply, Routes, Target};
+use rand::rngs::StdRng;
+use tracing::field::{Field, Visit};
+use tracing::{Event, Metadata, span};
+
+const NET: NetUid = NetUid(1);
+
+fn chain() -> Arc<LedgerChain> {
+    let chain = Arc::new(LedgerChain::new(
+        &["owner", "miner", "val"],
+        SubnetParams {
+            tempo: 10,
+            ..SubnetParams::default()
+        },
+    ));
+    chain.ok(
+        "owner",
+        Call::CreateSubnet {
+            owner_hotkey: id("owner-hot"),
+            max_lock: Balance::from_rao(1_000 * TOKEN),
+        },
+    );
+    chain
+}
+
+#[tokio::test]
+async fn a_miner_whose_port_is_taken_registers_nothing() {
+    let chain = chain();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let config = MinerConfig::new(NET, taken.local_addr().unwrap());
+    let routes = Routes::new()
+        .route("echo", |_req| async move { Reply::json(&0u8) })
+        .unwrap();
+    let result = start_miner(
+        Arc::clone(&chain),
+        key("miner-hot"),
+        Some(key("miner")),
+        config,
+        routes,
+    )
+    .await;
+    assert!(
+        matches!(result, Err(MinerError::Server(_))),
+        "{:?}",
+        result.map(|m| m.addr())
+    );
+    // No burn paid: the hotkey is not on the subnet.
+    assert!(
+        chain
+            .metagraph_now(NET)
+            .iter()
+            .all(|n| n.hotkey != id("miner-hot")),
+        "registered although the axon could not listen"
+    );
+}
+
+/// A subnet with no miners to ask: rounds are empty, but still logged.
+struct Quiet;
+
+impl Subnet for Quiet {
+    type Challenge = ();
+
+    fn name(&self) -> &str {
+        "quiet"
+    }
+
+    fn challenge(&self, _rng: &mut StdRng) {}
+
+    async fn evaluate(&self, _client: &Client, _target: &Target, _c: &()) -> Evaluation {
+        Evaluation::unavailable("never asked")
+    }
+}
+
+/// Keeps every event as one line of `name=value` pairs.
+struct Capture(Arc<Mutex<Vec<String>>>);
+
+struct Line<'a>(&'a mut String);
+
+impl Visit for Line<'_> {
+    fn record_debug(&mut self, field: &Field, value: &dyn Debug) {
+        let _ = write!(self.0, "{}={value:?} ", field.name());
+    }
+}
+
+impl tracing::Subscriber for Capture {
+    fn enabled(&self, _: &Metadata<'_>) -> bool {
+        true
+    }
+
+    fn new_span(&self, _: &span::Attributes<'_>) -> span::Id {
+        span::Id::from_u64(1)
+    }
+
+    fn record(&self, _: &span::Id, _: &span::Record<'_>) {}
+
+    fn record_follows_from(&self, _: &span::Id, _: &span::Id) {}
+
+    fn event(&self, event: &Event<'_>) {
+        let mut line = String::new();
+        event.record(&mut Line(&mut line));
+        self.0.lock().unwrap().push(line);
+    }
+
+    fn enter(&self, _: &span::Id) {}
+
+    fn exit(&self, _: &span::Id) {}
+}
+
+// One thread: the capturing subscriber is this thread's default, and the validator must
+// log on it.
+#[tokio::test(flavor = "current_thread")]
+async fn a_validators_round_lines_name_the_subnet() {
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let _guard = tracing::subscriber::set_default(Capture(Arc::clone(&lines)));
+    let chain = chain();
+    let mut config = ValidatorConfig::new(NET);
+    config.round_interval = Duration::from_millis(20);
+    let v = Validator::new(
+        Arc::clone(&chain),
+        Arc::new(Quiet),
+        key("val-hot"),
+        Some(key("val")),
+        config,
+    );
+    v.run(tokio::time::sleep(Duration::from_millis(300)))
+        .await
+        .unwrap();
+    let lines = lines.lock().unwrap();
+    let rounds: Vec<&String> = lines.iter().filter(|l| l.contains("round done")).collect();
+    assert!(!rounds.is_empty(), "no round logged: {lines:?}");
+    for line in rounds {
+        assert!(line.contains("netuid=1 "), "{line}");
+        assert!(line.contains("subnet=\"quiet\""), "{line}");
+    }
+}
