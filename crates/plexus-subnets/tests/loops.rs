@@ -135,6 +135,18 @@ async fn admitted(v: &Validator<LedgerChain, SumSubnet>, addr: SocketAddr, hotke
     }
 }
 
+/// [`network`]'s miners in the order it starts them, and whether each adds one to its sums.
+const MINERS: [(&str, u64); 4] = [("honest-1", 0), ("honest-2", 0), ("liar", 1), ("down", 0)];
+
+/// Waits until every serving miner answers `v`. Each reads the validator's registration on
+/// its own sync, so one admitting it says nothing of the others: a round sent before that
+/// would find an honest miner refusing it.
+async fn all_admitted(v: &Validator<LedgerChain, SumSubnet>, miners: &Miners) {
+    for (addr, (name, _)) in miners.addrs.iter().zip(MINERS) {
+        admitted(v, *addr, &format!("{name}-hot")).await;
+    }
+}
+
 async fn network(chain: &Arc<LedgerChain>) -> Vec<RunningMiner<LedgerChain>> {
     chain.ok(
         "owner",
@@ -144,7 +156,7 @@ async fn network(chain: &Arc<LedgerChain>) -> Vec<RunningMiner<LedgerChain>> {
         },
     );
     let mut miners = Vec::new();
-    for (name, lie) in [("honest-1", 0), ("honest-2", 0), ("liar", 1), ("down", 0)] {
+    for (name, lie) in MINERS {
         let mut config = MinerConfig::new(NET, SocketAddr::from(([127, 0, 0, 1], 0)));
         config.sync_interval = Duration::from_millis(20);
         let miner = start_miner(
@@ -230,7 +242,7 @@ async fn honest_miners_earn_and_liars_do_not() {
 
     let mut v = validator(&chain);
     permit(&chain, &mut v).await;
-    admitted(&v, miners.addrs[0], "honest-1-hot").await;
+    all_admitted(&v, &miners).await;
     let seen = v.round().await.unwrap();
     assert_eq!(seen.len(), 4, "every serving miner is challenged: {seen:?}");
     let verdict = |u: u16| seen.iter().find(|o| o.uid == u).unwrap().evaluation.clone();
@@ -346,7 +358,7 @@ async fn commit_reveal_network(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn weights_go_through_commit_reveal_when_the_subnet_asks() {
     let (chain, miners, state, mut v) = commit_reveal_network("loops").await;
-    admitted(&v, miners.addrs[3], "down-hot").await;
+    all_admitted(&v, &miners).await;
     v.round().await.unwrap();
     let committed = v
         .submit_weights()
@@ -400,6 +412,7 @@ async fn weights_go_through_commit_reveal_when_the_subnet_asks() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_commit_that_cannot_be_on_chain_is_forgotten_and_one_that_may_be_is_kept() {
     let (chain, miners, state, mut v) = commit_reveal_network("commit").await;
+    all_admitted(&v, &miners).await;
     v.round().await.unwrap();
     let files = || std::fs::read_dir(&state).map_or(0, |d| d.count());
 
