@@ -273,7 +273,10 @@ fn print_validator_sets(sets: &plexus_ledger::ValidatorSets, height: u64) {
         sets.epoch, sets.first_height, sets.last_height, sets.epoch_length
     );
     let table = |title: &str, seats: &[plexus_ledger::ValidatorSeat]| {
-        println!("{title} ({} validators)", seats.len());
+        println!(
+            "{title} ({})",
+            crate::devnet::plural(u64::try_from(seats.len()).unwrap_or(u64::MAX), "validator")
+        );
         println!("  {:<64}  {:>18}  address", "consensus key", "bond");
         for v in seats {
             println!(

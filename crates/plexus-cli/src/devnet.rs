@@ -8,6 +8,8 @@
 //! Development keys are encrypted with a known password (`devnet`, or
 //! `PLEXUS_PASSWORD` if set): a devnet is for development, never for value.
 
+use std::fs::{File, TryLockError};
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -33,6 +35,10 @@ pub const GENESIS_BOND: Balance = Balance::from_rao(10_000 * Balance::UNIT.rao()
 /// Development accounts funded at genesis, each with a wallet of that name.
 pub const DEV_ACCOUNTS: [&str; 6] = ["alice", "bob", "charlie", "dave", "eve", "ferdie"];
 
+/// The file in a network directory that a running `plexus up` or `plexus devnet up`
+/// holds locked; it names that process (its id, then the command).
+pub const LOCK_FILE: &str = "up.lock";
+
 /// `plexus devnet ...`
 #[derive(Debug, Subcommand)]
 pub enum DevnetCommand {
@@ -45,7 +51,7 @@ pub enum DevnetCommand {
 /// Arguments of `plexus devnet init`.
 #[derive(Debug, Args)]
 pub struct InitArgs {
-    /// Number of chain validators (nodes)
+    /// Number of chain validators (nodes), 1 to 64
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub validators: u16,
     /// Directory to write the devnet into
@@ -60,8 +66,8 @@ pub struct InitArgs {
     /// First metrics port; node i serves on BASE+i
     #[arg(long, default_value_t = 9615)]
     pub metrics_port: u16,
-    /// Blocks per consensus epoch: bonds change the validator set only at epoch
-    /// boundaries
+    /// Blocks per consensus epoch (2 or more): bonds change the validator set only at
+    /// epoch boundaries
     #[arg(long, default_value_t = Economics::default().validator_epoch_length,
           value_parser = clap::value_parser!(u64).range(2..))]
     pub epoch_length: u64,
@@ -113,7 +119,15 @@ pub struct DevnetFile {
 /// Runs a devnet command.
 pub fn run(cmd: DevnetCommand) -> anyhow::Result<()> {
     match cmd {
-        DevnetCommand::Init(args) => init(&args).map(|_| ()),
+        DevnetCommand::Init(args) => {
+            // `--force` would delete the node homes of a devnet running there.
+            let _lock = if args.dir.is_dir() {
+                Some(lock(&args.dir, "plexus devnet init")?)
+            } else {
+                None
+            };
+            init(&args).map(|_| ())
+        }
         DevnetCommand::Up(args) => up(&args),
     }
 }
@@ -155,8 +169,8 @@ pub fn init(args: &InitArgs) -> anyhow::Result<DevnetFile> {
     let file = init_quiet(args)?;
     let dir = args.dir.canonicalize()?;
     println!(
-        "devnet of {} validators written to {}",
-        file.nodes.len(),
+        "devnet of {} written to {}",
+        plural(file.nodes.len() as u64, "validator"),
         dir.display()
     );
     for node in &file.nodes {
@@ -347,6 +361,59 @@ pub fn init_quiet(args: &InitArgs) -> anyhow::Result<DevnetFile> {
     Ok(file)
 }
 
+/// `n` and `noun`, plural unless `n` is 1: "1 validator", "4 validators".
+pub fn plural(n: impl Into<u64>, noun: &str) -> String {
+    let n = n.into();
+    if n == 1 {
+        format!("{n} {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
+/// Locks the network directory `dir` (creating it) for this process, `command`, until
+/// the returned file is dropped or the process dies, however it dies. A second `up` on
+/// the same directory would truncate the first one's logs, start nodes on ports already
+/// taken and announce the same miners elsewhere: it is refused, naming the holder.
+pub fn lock(dir: &Path, command: &str) -> anyhow::Result<File> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let dir = dir.canonicalize().unwrap_or_else(|_| dir.to_owned());
+    let path = dir.join(LOCK_FILE);
+    let mut file = File::options()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(TryLockError::WouldBlock) => {
+            let mut holder = String::new();
+            let _ = file.read_to_string(&mut holder);
+            let mut lines = holder.lines();
+            let pid = lines.next().and_then(|l| l.trim().parse::<u32>().ok());
+            let by = match (pid, lines.next().filter(|c| !c.trim().is_empty())) {
+                (Some(pid), Some(command)) => format!("`{}` (pid {pid})", command.trim()),
+                (Some(pid), None) => format!("another process (pid {pid})"),
+                _ => "another process".to_owned(),
+            };
+            return Err(exit::input(format!(
+                "{by} is already running the network in {}; stop it first (Ctrl-C), or \
+                 choose another directory",
+                dir.display()
+            )));
+        }
+        Err(TryLockError::Error(e)) => {
+            return Err(anyhow::Error::new(e).context(format!("locking {}", path.display())));
+        }
+    }
+    file.set_len(0)
+        .and_then(|()| writeln!(file, "{}\n{command}", std::process::id()))
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(file)
+}
+
 /// Reads `devnet.json`.
 pub fn load(dir: &Path) -> anyhow::Result<DevnetFile> {
     let path = dir.join("devnet.json");
@@ -373,7 +440,10 @@ pub fn spawn_nodes(file: &DevnetFile) -> anyhow::Result<Vec<Child>> {
             .arg("--home")
             .arg(&node.home)
             .env(crate::wallet::PASSWORD_ENV, password.as_str())
-            .env(crate::signals::EXIT_WITH_PARENT_ENV, "1")
+            .env(
+                crate::signals::EXIT_WITH_PARENT_ENV,
+                crate::signals::exit_with_me(),
+            )
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)
@@ -384,15 +454,10 @@ pub fn spawn_nodes(file: &DevnetFile) -> anyhow::Result<Vec<Child>> {
     Ok(children)
 }
 
-/// Stops children: a polite signal first, then a kill after a grace period.
+/// Stops children: a polite signal first, then a kill after a grace period. Children
+/// that already exited are left alone, silently.
 pub fn stop(children: &mut [Child]) {
-    for child in children.iter() {
-        // SIGTERM lets the node shut down cleanly.
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(child.id().to_string())
-            .status();
-    }
+    terminate_running(children);
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     for child in children.iter_mut() {
         while std::time::Instant::now() < deadline {
@@ -406,7 +471,33 @@ pub fn stop(children: &mut [Child]) {
     }
 }
 
+/// Sends SIGTERM (which lets a node shut down cleanly) to the children still running;
+/// returns their ids. A child whose exit was already collected is skipped: its id may
+/// belong to another process by now. One not collected yet keeps its id (as a zombie)
+/// until it is, even if it just exited, so the signal cannot reach a stranger.
+fn terminate_running(children: &mut [Child]) -> Vec<u32> {
+    let mut signalled = Vec::new();
+    for child in children.iter_mut() {
+        if !matches!(child.try_wait(), Ok(None)) {
+            continue;
+        }
+        let pid = child.id();
+        // A zombie is not an error worth printing: `kill` stays quiet.
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(pid.to_string())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        signalled.push(pid);
+    }
+    signalled
+}
+
 fn up(args: &UpArgs) -> anyhow::Result<()> {
+    // Held until the nodes are stopped.
+    let _lock = lock(&args.dir, "plexus devnet up")?;
     if !args.dir.join("devnet.json").exists() {
         println!("no devnet in {} yet: writing one", args.dir.display());
         init(&InitArgs {
@@ -424,8 +515,8 @@ fn up(args: &UpArgs) -> anyhow::Result<()> {
     let file = load(&args.dir)?;
     let mut children = spawn_nodes(&file)?;
     println!(
-        "{} nodes of {} running (logs in each node's home, node.log):",
-        children.len(),
+        "{} of {} running (logs in each node's home, node.log):",
+        plural(children.len() as u64, "node"),
         file.chain_id
     );
     for node in &file.nodes {
@@ -449,4 +540,54 @@ fn up(args: &UpArgs) -> anyhow::Result<()> {
     println!("stopping…");
     stop(&mut children);
     outcome
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::process::ExitStatusExt;
+
+    use super::*;
+
+    #[test]
+    fn only_children_still_running_are_signalled() {
+        let exited = Command::new("true").spawn().unwrap();
+        let running = Command::new("sleep").arg("30").spawn().unwrap();
+        let mut children = vec![exited, running];
+        // Collected, as `plexus up` does when it reports a dead child: its id is free.
+        let _ = children[0].wait().unwrap();
+        let running_pid = children[1].id();
+        assert_eq!(terminate_running(&mut children), vec![running_pid]);
+        let status = children[1].wait().unwrap();
+        assert_eq!(status.signal(), Some(15), "SIGTERM stopped it: {status}");
+        // Everything has exited now: nothing left to signal, and stop() returns at once.
+        assert!(terminate_running(&mut children).is_empty());
+        let started = std::time::Instant::now();
+        stop(&mut children);
+        assert!(started.elapsed() < Duration::from_secs(2));
+    }
+
+    #[test]
+    fn plurals() {
+        assert_eq!(plural(1u8, "validator"), "1 validator");
+        assert_eq!(plural(0u8, "validator"), "0 validators");
+        assert_eq!(plural(4u8, "node"), "4 nodes");
+    }
+
+    #[test]
+    fn a_second_lock_on_a_directory_is_refused_naming_the_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = lock(dir.path(), "plexus up").unwrap();
+        let err = lock(dir.path(), "plexus devnet up").unwrap_err();
+        let message = format!("{err:#}");
+        assert!(
+            message.contains(&format!("`plexus up` (pid {})", std::process::id())),
+            "{message}"
+        );
+        assert!(
+            message.contains("already running the network in"),
+            "{message}"
+        );
+        drop(first);
+        let _again = lock(dir.path(), "plexus devnet up").unwrap();
+    }
 }

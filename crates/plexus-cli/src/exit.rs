@@ -2,6 +2,7 @@
 //! does for bad arguments), 1 for everything else.
 
 use std::fmt;
+use std::io::Write;
 use std::process::ExitCode;
 
 /// Marks an error as the user's input being wrong (exit code 2).
@@ -21,9 +22,10 @@ pub fn input(message: impl Into<String>) -> anyhow::Error {
     InputError(message.into()).into()
 }
 
-/// Makes `println!` into a closed pipe (`plexus chain validators | head`) end the
-/// program quietly and successfully, as `report` does for a broken pipe returned as an
-/// error: `println!` panics instead of returning one.
+/// Makes `println!` or `eprintln!` into a closed pipe (`plexus chain validators | head`,
+/// `plexus up 2>&1 | head`) end the program quietly and successfully, as `report` does
+/// for a broken pipe returned as an error: those macros panic instead of returning one.
+/// Commands with children to stop first (`plexus up`) write with [`say`] instead.
 pub fn quiet_on_broken_pipe() {
     let default = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
@@ -32,9 +34,10 @@ pub fn quiet_on_broken_pipe() {
             .downcast_ref::<String>()
             .map(String::as_str)
             .or_else(|| info.payload().downcast_ref::<&str>().copied());
-        if message
-            .is_some_and(|m| m.contains("failed printing to stdout") && m.contains("Broken pipe"))
-        {
+        if message.is_some_and(|m| {
+            (m.contains("failed printing to stdout") || m.contains("failed printing to stderr"))
+                && m.contains("Broken pipe")
+        }) {
             std::process::exit(0);
         }
         default(info);
@@ -48,7 +51,8 @@ pub fn report(result: anyhow::Result<()>) -> ExitCode {
         // A reader that stopped early (`| head`) is not a failure.
         Err(e) if e.chain().any(is_broken_pipe) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            // Nowhere to say it if stderr is closed; the exit code still tells.
+            let _ = writeln!(std::io::stderr(), "error: {e:#}");
             if e.chain().any(|c| c.is::<InputError>()) {
                 ExitCode::from(2)
             } else {
@@ -56,6 +60,14 @@ pub fn report(result: anyhow::Result<()>) -> ExitCode {
             }
         }
     }
+}
+
+/// Writes progress to stderr without panicking as `eprint!` does when stderr is a closed
+/// pipe; the error says the reader is gone.
+pub fn say(args: fmt::Arguments<'_>) -> std::io::Result<()> {
+    let mut stderr = std::io::stderr().lock();
+    stderr.write_fmt(args)?;
+    stderr.flush()
 }
 
 fn is_broken_pipe(e: &(dyn std::error::Error + 'static)) -> bool {

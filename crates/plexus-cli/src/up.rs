@@ -3,8 +3,10 @@
 //! OpenAI-compatible gateway and the web explorer — resumed by running it again.
 //!
 //! Everything lives under `$PLEXUS_HOME/network` (the devnet, its wallets, the logs and
-//! `up.json`, which lists every process); the models under `$PLEXUS_HOME/models`.
+//! `up.json`, which lists every process); the models under `$PLEXUS_HOME/models`. One
+//! `plexus up` at a time runs a network: it holds `network/up.lock`.
 
+use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -23,6 +25,14 @@ use crate::home::Home;
 use crate::models::{MODELS_ENV, ensure, models_dir_in};
 use crate::rpc_chain::RpcChain;
 
+/// Progress to stderr that never panics (see [`exit::say`]); the error says stderr is
+/// gone.
+macro_rules! say {
+    ($($arg:tt)*) => {
+        exit::say(format_args!($($arg)*))
+    };
+}
+
 /// The text-generation subnet `plexus up` creates.
 pub const TEXT_NETUID: NetUid = NetUid(1);
 /// The embeddings subnet `plexus up` creates.
@@ -39,24 +49,25 @@ pub struct UpArgs {
     /// Where the gateway serves the OpenAI-compatible API
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub gateway: SocketAddr,
-    /// Chain validators (nodes) of a new network
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=16))]
-    pub validators: u16,
-    /// Text-generation miners
+    /// Chain validators (nodes) of a new network, 1 to 16 [default: 1]
+    // Options, not defaults, so that a resumed network can warn that they are ignored.
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=16))]
+    pub validators: Option<u16>,
+    /// Text-generation miners, 1 to 3 (at most 4 miners in all)
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u8).range(1..=3))]
     pub text_miners: u8,
-    /// Embedding miners
+    /// Embedding miners, 0 to 3 (at most 4 miners in all)
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(0..=3))]
     pub embedding_miners: u8,
-    /// First RPC port of a new network (node i serves on BASE+i)
-    #[arg(long, default_value_t = 9944)]
-    pub rpc_port: u16,
-    /// First p2p port of a new network
-    #[arg(long, default_value_t = 30300)]
-    pub p2p_port: u16,
-    /// First metrics port of a new network
-    #[arg(long, default_value_t = 9615)]
-    pub metrics_port: u16,
+    /// First RPC port of a new network (node i serves on BASE+i) [default: 9944]
+    #[arg(long, value_name = "BASE")]
+    pub rpc_port: Option<u16>,
+    /// First p2p port of a new network [default: 30300]
+    #[arg(long, value_name = "BASE")]
+    pub p2p_port: Option<u16>,
+    /// First metrics port of a new network [default: 9615]
+    #[arg(long, value_name = "BASE")]
+    pub metrics_port: Option<u16>,
     /// The Plexus home holding the network and the models [default: $PLEXUS_HOME, else
     /// ~/.plexus]
     #[arg(long)]
@@ -114,22 +125,49 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
         Some(dir) => Home::at(dir),
         None => Home::from_env()?,
     };
+    let dir = home.root().join("network");
+    // Before anything touches the network (or the models): a second `up` would break
+    // the one running. Held until everything is stopped.
+    let _lock = devnet::lock(&dir, "plexus up")?;
+    // Absolute, for the `export` line that points other shells at it.
+    let dir = dir.canonicalize().unwrap_or(dir);
     let models = models_dir_in(&home);
     for kind in ModelKind::ALL {
         ensure(&models, kind)?;
     }
-    let dir = home.root().join("network");
+    let models = models.canonicalize().unwrap_or(models);
     let file = if dir.join("devnet.json").exists() {
-        eprintln!("resuming the network in {}", dir.display());
-        devnet::load(&dir)?
+        let _ = say!("resuming the network in {}\n", dir.display());
+        let file = devnet::load(&dir)?;
+        let ignored: Vec<&str> = [
+            ("--validators", args.validators.is_some()),
+            ("--rpc-port", args.rpc_port.is_some()),
+            ("--p2p-port", args.p2p_port.is_some()),
+            ("--metrics-port", args.metrics_port.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(flag, given)| given.then_some(flag))
+        .collect();
+        if !ignored.is_empty() {
+            let _ = say!(
+                "warning: {} only shape{} a new network; the one in {} keeps its {} and \
+                 its RPC at {} (another --home makes a new one)\n",
+                ignored.join(", "),
+                if ignored.len() == 1 { "s" } else { "" },
+                dir.display(),
+                devnet::plural(file.nodes.len() as u64, "node"),
+                file.nodes.first().map_or("?", |n| n.rpc_url.as_str()),
+            );
+        }
+        file
     } else {
-        eprintln!("creating a network in {}", dir.display());
+        let _ = say!("creating a network in {}\n", dir.display());
         devnet::init_quiet(&InitArgs {
-            validators: args.validators,
+            validators: args.validators.unwrap_or(1),
             dir: dir.clone(),
-            p2p_port: args.p2p_port,
-            rpc_port: args.rpc_port,
-            metrics_port: args.metrics_port,
+            p2p_port: args.p2p_port.unwrap_or(30300),
+            rpc_port: args.rpc_port.unwrap_or(9944),
+            metrics_port: args.metrics_port.unwrap_or(9615),
             epoch_length: plexus_ledger::Economics::default().validator_epoch_length,
             force: false,
             load_accounts: 0,
@@ -148,7 +186,12 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
             log: n.home.join("node.log"),
         })
         .collect();
-    let rpc = file.nodes[0].rpc_url.clone();
+    let rpc = file
+        .nodes
+        .first()
+        .context("the network lists no node")?
+        .rpc_url
+        .clone();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -164,7 +207,7 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
             Ok(explorer) => Some(explorer),
             // The network is useful without its page: say why and carry on.
             Err(e) => {
-                eprintln!("no explorer: {e} (choose another address with --explorer ADDR)");
+                let _ = say!("no explorer: {e} (choose another address with --explorer ADDR)\n");
                 None
             }
         }
@@ -181,7 +224,10 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
             // Each model process computes on one thread (fastest on small machines) and
             // candle must be told so before it starts.
             .envs(plexus_models::thread_environment(1))
-            .env(crate::signals::EXIT_WITH_PARENT_ENV, "1")
+            .env(
+                crate::signals::EXIT_WITH_PARENT_ENV,
+                crate::signals::exit_with_me(),
+            )
             .stdin(Stdio::null())
             .stdout(out.try_clone()?)
             .stderr(out)
@@ -245,43 +291,98 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
         processes,
     };
     std::fs::write(dir.join("up.json"), serde_json::to_string_pretty(&up)?)?;
-    print_welcome(&up, &dir);
-    let names: Vec<String> = up.processes.iter().map(|p| p.name.clone()).collect();
-    runtime.block_on(watch(&rpc, &args, &mut children, &names, started))?;
-    eprintln!("\nstopping…");
+    // A closed stdout (`plexus up | head`) ends the run here, the network stopped, and
+    // `exit::report` keeps quiet about the broken pipe.
+    std::io::stdout()
+        .lock()
+        .write_all(welcome(&up, &dir, &models, file.nodes.len()).as_bytes())?;
+    runtime.block_on(watch(&rpc, &args, &mut children, &up.processes, started))?;
+    let _ = say!("\nstopping…\n");
     drop(explorer);
     drop(children);
-    eprintln!("stopped; `plexus up` resumes this network");
+    let _ = say!("stopped; `plexus up` resumes this network\n");
     Ok(())
 }
 
-fn print_welcome(up: &UpFile, dir: &Path) {
-    println!("Plexus is up.");
-    println!("  chain RPC   {}", up.rpc_url);
-    println!("  gateway     {}  (OpenAI-compatible)", up.gateway_url);
+/// The banner: where everything is, how to point other commands at it, how to try it.
+fn welcome(up: &UpFile, dir: &Path, models: &Path, nodes: usize) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::new();
+    // Writing into a String cannot fail.
+    let _ = writeln!(s, "Plexus is up.");
+    let _ = writeln!(s, "  chain RPC   {}", up.rpc_url);
+    let _ = writeln!(s, "  gateway     {}  (OpenAI-compatible)", up.gateway_url);
     if let Some(url) = &up.explorer_url {
-        println!("  explorer    {url}  (open it in a browser)");
+        let _ = writeln!(s, "  explorer    {url}  (open it in a browser)");
     }
-    println!(
-        "  processes   {} (logs in {})",
+    let node_log = if nodes == 1 {
+        "node-0/node.log"
+    } else {
+        "node-*/node.log"
+    };
+    let _ = writeln!(
+        s,
+        "  processes   {} (logs in {}, the nodes' in {})",
         up.processes.len(),
-        dir.join("logs").display()
+        dir.join("logs").display(),
+        dir.join(node_log).display()
     );
-    println!();
-    println!("Try it:");
-    println!(
+    let _ = writeln!(s);
+    // Other commands find the network (its config.toml names the RPC, its wallets) and
+    // the models already fetched only through these.
+    let password = match std::env::var(crate::wallet::PASSWORD_ENV) {
+        Ok(p) if p != devnet::DEVNET_PASSWORD => String::new(),
+        _ => format!(
+            " {}={}",
+            crate::wallet::PASSWORD_ENV,
+            devnet::DEVNET_PASSWORD
+        ),
+    };
+    let _ = writeln!(s, "Use it from another shell:");
+    let _ = writeln!(
+        s,
+        "  export {}={}{password} {MODELS_ENV}={}",
+        crate::home::HOME_ENV,
+        shell_quote(dir),
+        shell_quote(models)
+    );
+    if password.is_empty() {
+        let _ = writeln!(
+            s,
+            "  export {}=<the one set for this plexus up>",
+            crate::wallet::PASSWORD_ENV
+        );
+    }
+    let _ = writeln!(s, "  plexus chain status; plexus balance --wallet {OWNER}");
+    let _ = writeln!(s);
+    let _ = writeln!(s, "Try it:");
+    let _ = writeln!(
+        s,
         "  curl {}/chat/completions -H 'Content-Type: application/json' \\\n    \
          -d '{{\"model\": \"smollm2-135m-instruct\", \"messages\": [{{\"role\": \"user\", \"content\": \"What is the capital of France?\"}}], \"max_tokens\": 32}}'",
         up.gateway_url
     );
-    println!(
+    let _ = writeln!(
+        s,
         "  python3 -c \"from openai import OpenAI; c = OpenAI(base_url='{}', api_key='none'); \
          print(c.chat.completions.create(model='smollm2-135m-instruct', \
          messages=[{{'role': 'user', 'content': 'Hi!'}}]).choices[0].message.content)\"",
         up.gateway_url
     );
-    println!();
-    println!("Ctrl-C stops everything.");
+    let _ = writeln!(s);
+    let _ = writeln!(s, "Ctrl-C stops everything.");
+    s
+}
+
+/// `path` as one shell word: as it is when that is safe, else in single quotes.
+fn shell_quote(path: &Path) -> String {
+    let text = path.to_string_lossy();
+    let safe = |c: char| c.is_ascii_alphanumeric() || "/._-+:@,%=".contains(c);
+    if !text.is_empty() && text.chars().all(safe) {
+        text.into_owned()
+    } else {
+        format!("'{}'", text.replace('\'', r"'\''"))
+    }
 }
 
 /// Creates the subnets and stakes the validator, unless a previous run did.
@@ -297,7 +398,7 @@ async fn prepare(rpc: &str, args: &UpArgs) -> anyhow::Result<()> {
     }
     for netuid in subnets {
         if let Err(ChainError::NoSubnet(_)) = chain.subnet(netuid).await {
-            eprintln!("creating subnet {netuid}");
+            let _ = say!("creating subnet {netuid}\n");
             let call = Call::CreateSubnet {
                 owner_hotkey: owner_hotkey.account_id(),
                 max_lock: Balance::from_rao(100_000 * Balance::UNIT.rao()),
@@ -318,7 +419,7 @@ async fn prepare(rpc: &str, args: &UpArgs) -> anyhow::Result<()> {
             .iter()
             .any(|n| n.hotkey == validator_hotkey.account_id())
         {
-            eprintln!("registering and staking the validator on subnet {netuid}");
+            let _ = say!("registering and staking the validator on subnet {netuid}\n");
             let hotkey = validator_hotkey.account_id();
             let max_burn = Balance::from_rao(100 * Balance::UNIT.rao());
             chain
@@ -362,19 +463,21 @@ async fn wait_for_chain(rpc: &str) -> anyhow::Result<RpcChain> {
     }
 }
 
-/// Shows live status until Ctrl-C (or a child dies).
+/// Shows live status until Ctrl-C, or until stderr's reader is gone (a broken-pipe
+/// error, which `exit::report` keeps quiet about). A child that dies is reported once;
+/// the rest of the network carries on.
 async fn watch(
     rpc: &str,
     args: &UpArgs,
     children: &mut Children,
-    names: &[String],
+    processes: &[Process],
     started: Instant,
 ) -> anyhow::Result<()> {
     let chain = RpcChain::connect(rpc).await?;
     let interactive = std::io::IsTerminal::is_terminal(&std::io::stderr()) && !args.plain;
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     let mut first_answered = false;
-    let mut reported = Vec::new();
+    let mut exited = Vec::new();
     let stop = crate::signals::shutdown_signal();
     tokio::pin!(stop);
     loop {
@@ -383,27 +486,31 @@ async fn watch(
             _ = tick.tick() => {}
         }
         for (i, child) in children.0.iter_mut().enumerate() {
-            if reported.contains(&i) {
+            if exited.contains(&i) {
                 continue;
             }
             if let Ok(Some(status)) = child.try_wait() {
-                // The rest of the network carries on (a gateway fails over a dead miner);
-                // say so once, with where to look.
-                reported.push(i);
-                let name = names.get(i).map_or("a process", String::as_str);
-                eprintln!("\n{name} exited ({status}); its log is in the network's logs/");
+                // A gateway fails over a dead miner: say so once, with where to look.
+                exited.push(i);
+                let (name, log) = processes.get(i).map_or(("a process", String::new()), |p| {
+                    (p.name.as_str(), format!("; its log: {}", p.log.display()))
+                });
+                let lead = if interactive { "\n" } else { "" };
+                say!("{lead}{name} exited ({status}){log}\n")?;
             }
         }
         let height = chain.height().await.unwrap_or(0);
-        let serving = |graph: Result<Vec<plexus_ledger::NeuronInfo>, ChainError>| {
-            graph.map_or(0, |g| g.iter().filter(|n| n.axon.is_some()).count())
-        };
-        let text = serving(chain.metagraph(TEXT_NETUID).await);
-        let embed = serving(chain.metagraph(EMBEDDINGS_NETUID).await);
         let served = http_json(args.gateway, "GET", "/health", None)
             .await
             .and_then(|(_, v)| v["served"].as_u64());
-        if !first_answered && text > 0 && served.is_some() {
+        // A text miner on chain (announced, if perhaps by an earlier run) before asking.
+        if !first_answered
+            && served.is_some()
+            && chain
+                .metagraph(TEXT_NETUID)
+                .await
+                .is_ok_and(|g| g.iter().any(|n| n.axon.is_some()))
+        {
             // The first real question through the gateway: the moment the network works.
             let question = serde_json::json!({
                 "model": plexus_subnets::text::EMBEDDED_TEXT_MODEL,
@@ -415,23 +522,48 @@ async fn watch(
             {
                 first_answered = true;
                 let secs = started.elapsed().as_secs_f64();
-                let lead = if interactive { "\r" } else { "" };
-                eprintln!(
-                    "{lead}first answer through the gateway {secs:.1} s after start{:40}",
-                    ""
-                );
+                let message = format!("first answer through the gateway {secs:.1} s after start");
+                if interactive {
+                    // Over the status line, all of it.
+                    say!("\r{message:<100}\n")?;
+                } else {
+                    say!("{message}\n")?;
+                }
             }
         }
-        let line = format!(
-            "height {height} | miners serving: text {text}, embeddings {embed} | gateway {}",
-            served.map_or_else(|| "starting".to_owned(), |n| format!("{n} requests served"))
-        );
+        let mut line = format!("height {height} | miners running: ");
+        line.push_str(&miners_running(processes, &exited, "text"));
+        if args.embedding_miners > 0 {
+            line.push_str(", ");
+            line.push_str(&miners_running(processes, &exited, "embeddings"));
+        }
+        line.push_str(" | gateway ");
+        line.push_str(&served.map_or_else(
+            || "starting".to_owned(),
+            |n| format!("{} served", devnet::plural(n, "request")),
+        ));
         if interactive {
-            eprint!("\r{line:<100}");
+            say!("\r{line:<100}")?;
         } else if args.plain {
-            eprintln!("{line}");
+            say!("{line}\n")?;
         }
     }
+}
+
+/// How many of this run's miners doing `work` are still running, of how many started:
+/// "text 2 of 2". The chain cannot tell: a dead miner's axon stays announced.
+fn miners_running(processes: &[Process], exited: &[usize], work: &str) -> String {
+    let prefix = format!("miner-{work}-");
+    let (mut running, mut all) = (0, 0);
+    for (i, p) in processes.iter().enumerate() {
+        if p.name.starts_with(&prefix) {
+            all += 1;
+            if !exited.contains(&i) {
+                running += 1;
+            }
+        }
+    }
+    format!("{work} {running} of {all}")
 }
 
 /// A minimal HTTP/1.0 JSON exchange with the local gateway: status and body, or `None` if
@@ -463,4 +595,61 @@ async fn http_json(
         .await
         .ok()
         .flatten()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn process(name: &str) -> Process {
+        Process {
+            name: name.to_owned(),
+            pid: 1,
+            log: PathBuf::from(format!("{name}.log")),
+        }
+    }
+
+    #[test]
+    fn dead_miners_are_not_counted_as_running() {
+        let processes: Vec<Process> = [
+            "node-0",
+            "miner-text-charlie",
+            "miner-text-dave",
+            "miner-embeddings-eve",
+            "validator",
+        ]
+        .into_iter()
+        .map(process)
+        .collect();
+        assert_eq!(miners_running(&processes, &[], "text"), "text 2 of 2");
+        assert_eq!(miners_running(&processes, &[0, 2], "text"), "text 1 of 2");
+        assert_eq!(
+            miners_running(&processes, &[3], "embeddings"),
+            "embeddings 0 of 1"
+        );
+    }
+
+    #[test]
+    fn paths_are_quoted_for_the_shell_only_when_needed() {
+        assert_eq!(shell_quote(Path::new("/home/a/.plexus")), "/home/a/.plexus");
+        assert_eq!(shell_quote(Path::new("/tmp/my net")), "'/tmp/my net'");
+        assert_eq!(shell_quote(Path::new("/tmp/it's")), r"'/tmp/it'\''s'");
+    }
+
+    #[test]
+    fn the_banner_says_how_to_use_the_network_and_where_the_logs_are() {
+        let up = UpFile {
+            rpc_url: "http://127.0.0.1:9950".into(),
+            gateway_url: "http://127.0.0.1:8080/v1".into(),
+            explorer_url: None,
+            processes: vec![process("node-0"), process("validator")],
+        };
+        let text = welcome(&up, Path::new("/h/network"), Path::new("/h/models"), 1);
+        assert!(
+            text.contains("PLEXUS_HOME=/h/network") && text.contains("PLEXUS_MODELS=/h/models"),
+            "{text}"
+        );
+        assert!(text.contains("/h/network/node-0/node.log"), "{text}");
+        assert!(text.contains("plexus chain status"), "{text}");
+    }
 }
