@@ -810,13 +810,24 @@ async fn alpha_held(
         .map_or(0, |s| s.alpha))
 }
 
+/// How long `plexus chain bond` waits for a node to answer at the bonded address: one
+/// started a moment ago may still be opening its storage.
+const NODE_ANSWER_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Refuses a bond to an address where nothing listens for peers.
 async fn node_answers(address: std::net::SocketAddr) -> anyhow::Result<()> {
-    let connect = tokio::net::TcpStream::connect(address);
-    let why = match tokio::time::timeout(std::time::Duration::from_secs(3), connect).await {
-        Ok(Ok(_)) => return Ok(()),
-        Ok(Err(e)) => e.to_string(),
-        Err(_) => "no answer within 3 s".to_owned(),
+    let deadline = tokio::time::Instant::now() + NODE_ANSWER_WAIT;
+    let why = loop {
+        let connect = tokio::net::TcpStream::connect(address);
+        let why = match tokio::time::timeout_at(deadline, connect).await {
+            Ok(Ok(_)) => return Ok(()),
+            Ok(Err(e)) => e.to_string(),
+            Err(_) => break format!("no answer within {} s", NODE_ANSWER_WAIT.as_secs()),
+        };
+        if tokio::time::Instant::now() + std::time::Duration::from_millis(250) >= deadline {
+            break why;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
     };
     Err(exit::input(format!(
         "no node answers at {address} ({why}). Start the node that holds this consensus key \
