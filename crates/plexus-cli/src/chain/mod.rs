@@ -1,0 +1,164 @@
+//! Chain commands: status, balances, transfers, subnets, registration,
+//! stake, weights and the metagraph, one family of subcommands per module.
+
+mod stake;
+mod status;
+mod subnet;
+mod weights;
+
+pub use stake::{StakeCommand, stake};
+pub use status::{ChainCommand, chain};
+pub use subnet::{SubnetCommand, subnet};
+pub use weights::{WeightsCommand, weights};
+
+use anyhow::Context;
+use clap::Args;
+use plexus_node::rpc::PlexusApiClient;
+use plexus_primitives::{AccountId, Balance, Call, NetUid};
+
+use crate::client::{RpcArgs, block_on, rpc_message, submit};
+use crate::exit;
+use crate::wallet::{coldkey_address, hotkey_address, unlock_coldkey};
+use crate::yuma::share;
+
+/// Which keys sign.
+#[derive(Debug, Clone, Args)]
+pub struct KeyArgs {
+    /// The wallet whose keys sign
+    #[arg(long, default_value = "default")]
+    pub wallet: String,
+    /// The wallet's hotkey to act for
+    #[arg(long, default_value = "default")]
+    pub hotkey: String,
+}
+
+fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+/// Runs `plexus balance`.
+pub fn balance(
+    address: Option<AccountId>,
+    wallet: String,
+    json: bool,
+    rpc: RpcArgs,
+) -> anyhow::Result<()> {
+    let address = match address {
+        Some(a) => a,
+        None => coldkey_address(&wallet)?,
+    };
+    block_on(async move {
+        let (client, _) = rpc.connect().await?;
+        let account = client
+            .account(address)
+            .await
+            .map_err(|e| anyhow::anyhow!(rpc_message(&e)))?;
+        let stakes = client
+            .stakes(address)
+            .await
+            .map_err(|e| anyhow::anyhow!(rpc_message(&e)))?;
+        if json {
+            return print_json(
+                &serde_json::json!({ "address": address, "balance": account.balance, "nonce": account.nonce, "stakes": stakes }),
+            );
+        }
+        println!("{address}");
+        println!("free   {}", account.balance);
+        let staked: u64 = stakes.iter().map(|s| s.value.rao()).sum();
+        let positions = match stakes.len() {
+            1 => "1 position".to_owned(),
+            n => format!("{n} positions"),
+        };
+        println!(
+            "staked {} (what unstaking would pay now, {positions})",
+            Balance::from_rao(staked)
+        );
+        Ok(())
+    })
+}
+
+/// An address, or the coldkey address of the wallet with that name.
+fn resolve_address(text: &str) -> anyhow::Result<AccountId> {
+    match text.parse::<AccountId>() {
+        Ok(address) => Ok(address),
+        Err(parse) if !text.starts_with("plx1") => coldkey_address(text).map_err(|e| {
+            exit::input(format!(
+                "{text:?} is neither an address ({parse}) nor a wallet: {e}"
+            ))
+        }),
+        Err(parse) => Err(exit::input(format!("bad address {text:?}: {parse}"))),
+    }
+}
+
+/// Runs `plexus transfer`.
+pub fn transfer(keys: KeyArgs, to: String, amount: Balance, rpc: RpcArgs) -> anyhow::Result<()> {
+    let to = resolve_address(&to)?;
+    let key = unlock_coldkey(&keys.wallet)?;
+    block_on(async move {
+        let (client, status) = rpc.connect().await?;
+        submit(&client, &status, &key, Call::Transfer { to, amount }).await?;
+        println!("sent {amount} to {to}");
+        Ok(())
+    })
+}
+
+/// Runs `plexus register`.
+pub fn register(keys: KeyArgs, netuid: u16, max_burn: Balance, rpc: RpcArgs) -> anyhow::Result<()> {
+    let key = unlock_coldkey(&keys.wallet)?;
+    let hotkey = hotkey_address(&keys.wallet, &keys.hotkey)?;
+    block_on(async move {
+        let (client, status) = rpc.connect().await?;
+        let call = Call::Register {
+            netuid: NetUid(netuid),
+            hotkey,
+            max_burn,
+        };
+        submit(&client, &status, &key, call).await?;
+        let metagraph = client
+            .metagraph(netuid)
+            .await
+            .map_err(|e| anyhow::anyhow!(rpc_message(&e)))?;
+        let uid = metagraph.iter().find(|n| n.hotkey == hotkey).map(|n| n.uid);
+        println!(
+            "registered {hotkey} on subnet {netuid} as UID {}",
+            uid.map_or("?".into(), |u| u.to_string())
+        );
+        Ok(())
+    })
+}
+
+/// Runs `plexus metagraph`.
+pub fn metagraph(netuid: u16, json: bool, rpc: RpcArgs) -> anyhow::Result<()> {
+    block_on(async move {
+        let (client, _) = rpc.connect().await?;
+        let neurons = client.metagraph(netuid).await.map_err(|e| exit::input(rpc_message(&e)))?;
+        if json {
+            return print_json(&neurons);
+        }
+        println!(
+            "{:>4}  {:>16}  {:>7}  {:>7}  {:>7}  {:>7}  {:>7}  {:>14}  {:>3}  {:>3}  {:<21}  hotkey",
+            "UID", "stake", "trust", "cons", "incent", "divs", "vtrust", "emission", "val", "act", "axon"
+        );
+        for n in &neurons {
+            let axon = n.axon.map_or("-".to_owned(), |a| format!("{}:{}", a.ip, a.port));
+            println!(
+                "{:>4}  {:>16.9}  {:>7}  {:>7}  {:>7}  {:>7}  {:>7}  {:>14.9}  {:>3}  {:>3}  {:<21}  {}",
+                n.uid,
+                Balance::from_rao(n.stake),
+                share(n.trust),
+                share(n.consensus),
+                share(n.incentive),
+                share(n.dividends),
+                share(n.validator_trust),
+                Balance::from_rao(n.emission),
+                if n.validator_permit { "yes" } else { "-" },
+                if n.active { "yes" } else { "-" },
+                axon,
+                n.hotkey
+            );
+        }
+        Ok(())
+    })
+    .context("reading the metagraph")
+}

@@ -1,0 +1,277 @@
+//! `plexus chain`: the node's status, blocks, the validator sets, and bonds.
+
+use clap::Subcommand;
+use plexus_node::rpc::PlexusApiClient;
+use plexus_primitives::{AccountId, Balance, Call};
+
+use super::print_json;
+use crate::client::{RpcArgs, block_on, rpc_message, submit};
+use crate::exit;
+use crate::wallet::unlock_coldkey;
+
+/// `plexus chain ...`
+#[derive(Debug, Subcommand)]
+pub enum ChainCommand {
+    /// Heights, finality, validators and peers.
+    Status {
+        /// Machine-readable output
+        #[arg(long)]
+        json: bool,
+    },
+    /// The chain validators: this epoch's set, the set the bonds would choose next, and
+    /// when the epoch ends.
+    Validators {
+        /// Machine-readable output
+        #[arg(long)]
+        json: bool,
+    },
+    /// Bond tokens from the wallet's coldkey to a node's consensus key: the largest
+    /// bonds become the validator set at each consensus epoch boundary.
+    Bond {
+        /// The wallet whose coldkey pays and owns the bond
+        #[arg(long, default_value = "default")]
+        wallet: String,
+        /// The node's consensus key (`plexus node init` prints it)
+        #[arg(long)]
+        consensus_key: AccountId,
+        /// Where the node listens for peers, as IP:PORT reachable by the other validators
+        #[arg(long)]
+        address: std::net::SocketAddr,
+        /// Tokens to bond, e.g. 1000 (the chain sets a minimum per seat)
+        #[arg(long)]
+        amount: Balance,
+        /// Bond even if nothing answers at --address from this machine (a node reachable
+        /// by the other validators but not from here)
+        #[arg(long)]
+        no_address_check: bool,
+    },
+    /// Start returning tokens of a bond the wallet owns: they stop counting at once and
+    /// come back at the end of the current consensus epoch.
+    Unbond {
+        /// The wallet that owns the bond
+        #[arg(long, default_value = "default")]
+        wallet: String,
+        /// The node's consensus key
+        #[arg(long)]
+        consensus_key: AccountId,
+        /// Tokens to unbond
+        #[arg(long)]
+        amount: Balance,
+    },
+    /// A finalized block with its transactions and their outcomes.
+    Block {
+        /// The block's height
+        height: u64,
+        /// Machine-readable output
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Prints the validator sets as two tables.
+fn print_validator_sets(sets: &plexus_ledger::ValidatorSets, height: u64) {
+    println!(
+        "epoch {} (heights {}..={}, {} blocks each; head {height})",
+        sets.epoch, sets.first_height, sets.last_height, sets.epoch_length
+    );
+    let table = |title: &str, seats: &[plexus_ledger::ValidatorSeat]| {
+        println!(
+            "{title} ({})",
+            crate::devnet::plural(u64::try_from(seats.len()).unwrap_or(u64::MAX), "validator")
+        );
+        println!("  {:<64}  {:>18}  address", "consensus key", "bond");
+        for v in seats {
+            println!(
+                "  {:<64}  {:>18}  {}",
+                v.consensus_key.to_string(),
+                v.bond.to_string(),
+                v.address.as_deref().unwrap_or("-")
+            );
+        }
+    };
+    table("current set", &sets.current);
+    table(
+        &format!(
+            "next set, if the epoch ended now (from height {})",
+            sets.last_height + 1
+        ),
+        &sets.next,
+    );
+}
+
+/// Runs `plexus chain`.
+pub fn chain(cmd: ChainCommand, rpc: RpcArgs) -> anyhow::Result<()> {
+    let coldkey = match &cmd {
+        ChainCommand::Bond { wallet, .. } | ChainCommand::Unbond { wallet, .. } => {
+            Some(unlock_coldkey(wallet)?)
+        }
+        _ => None,
+    };
+    block_on(async move {
+        let (client, status) = rpc.connect().await?;
+        match cmd {
+            ChainCommand::Status { json: true } => print_json(&status),
+            ChainCommand::Validators { json } => {
+                let sets = client
+                    .validator_sets()
+                    .await
+                    .map_err(|e| anyhow::anyhow!(rpc_message(&e)))?;
+                if json {
+                    return print_json(&sets);
+                }
+                print_validator_sets(&sets, status.height);
+                Ok(())
+            }
+            ChainCommand::Bond {
+                consensus_key,
+                address,
+                amount,
+                no_address_check,
+                ..
+            } => {
+                let key = coldkey.ok_or_else(|| anyhow::anyhow!("no coldkey unlocked"))?;
+                // Every seat has an equal vote: a seated key that no running node holds
+                // counts as a validator down, and a third of them down stops the chain.
+                if !no_address_check {
+                    node_answers(address).await?;
+                }
+                let call = Call::BondValidator {
+                    consensus_key,
+                    address: address.to_string(),
+                    amount,
+                };
+                submit(&client, &status, &key, call).await?;
+                let sets = client
+                    .validator_sets()
+                    .await
+                    .map_err(|e| anyhow::anyhow!(rpc_message(&e)))?;
+                let seated = sets.next.iter().any(|v| v.consensus_key == consensus_key);
+                let serving = sets
+                    .current
+                    .iter()
+                    .any(|v| v.consensus_key == consensus_key);
+                println!("bonded {amount} to {consensus_key} at {address}");
+                if serving && seated {
+                    println!("it is in the validator set and stays in the next one");
+                } else if serving {
+                    println!(
+                        "it is in the validator set until height {}; its bond is not among the {} largest for the next one",
+                        sets.last_height,
+                        sets.next.len()
+                    );
+                } else if seated {
+                    println!(
+                        "it joins the validator set at height {} (epoch {})",
+                        sets.last_height + 1,
+                        sets.epoch + 1
+                    );
+                } else {
+                    println!(
+                        "its bond is not among the {} largest yet: it would not be in the next set",
+                        sets.next.len()
+                    );
+                }
+                let leaving: Vec<String> = sets
+                    .current
+                    .iter()
+                    .filter(|c| sets.next.iter().all(|n| n.consensus_key != c.consensus_key))
+                    .map(|c| c.consensus_key.to_string())
+                    .collect();
+                if !leaving.is_empty() {
+                    eprintln!(
+                        "note: {} validator(s) of the current set would leave at height {} \
+                         (only bonded keys are seated; bond them to keep them): {}",
+                        leaving.len(),
+                        sets.last_height + 1,
+                        leaving.join(", ")
+                    );
+                }
+                Ok(())
+            }
+            ChainCommand::Unbond {
+                consensus_key,
+                amount,
+                ..
+            } => {
+                let key = coldkey.ok_or_else(|| anyhow::anyhow!("no coldkey unlocked"))?;
+                submit(
+                    &client,
+                    &status,
+                    &key,
+                    Call::UnbondValidator {
+                        consensus_key,
+                        amount,
+                    },
+                )
+                .await?;
+                let sets = client
+                    .validator_sets()
+                    .await
+                    .map_err(|e| anyhow::anyhow!(rpc_message(&e)))?;
+                println!(
+                    "unbonding {amount} from {consensus_key}: paid back after height {}",
+                    sets.last_height
+                );
+                Ok(())
+            }
+            ChainCommand::Status { json: false } => {
+                println!("chain            {}", status.chain_id);
+                println!("height           {}", status.height);
+                println!("finalized height {}", status.finalized_height);
+                println!("state root       {}", status.state_root);
+                println!("peers            {}", status.peers);
+                println!("mempool          {}", status.mempool);
+                println!("validators       {}", status.validators.len());
+                for v in &status.validators {
+                    println!("  {v}");
+                }
+                Ok(())
+            }
+            ChainCommand::Block { height, json } => {
+                let block = client
+                    .block(height)
+                    .await
+                    .map_err(|e| exit::input(rpc_message(&e)))?;
+                if json {
+                    return print_json(&block);
+                }
+                println!("block {height}  {}", block.hash);
+                println!("state root   {}", block.header.state_root);
+                println!("proposer     {}", block.header.proposer);
+                println!("emission     {}", Balance::from_rao(block.emission));
+                println!("transactions {}", block.transactions.len());
+                for tx in &block.transactions {
+                    let outcome = tx.error.as_deref().unwrap_or("ok");
+                    println!("  {}  {}  {outcome}", tx.hash, tx.signer);
+                }
+                Ok(())
+            }
+        }
+    })
+}
+
+/// How long `plexus chain bond` waits for a node to answer at the bonded address: one
+/// started a moment ago may still be opening its storage.
+const NODE_ANSWER_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Refuses a bond to an address where nothing listens for peers.
+async fn node_answers(address: std::net::SocketAddr) -> anyhow::Result<()> {
+    let deadline = tokio::time::Instant::now() + NODE_ANSWER_WAIT;
+    let why = loop {
+        let connect = tokio::net::TcpStream::connect(address);
+        let why = match tokio::time::timeout_at(deadline, connect).await {
+            Ok(Ok(_)) => return Ok(()),
+            Ok(Err(e)) => e.to_string(),
+            Err(_) => break format!("no answer within {} s", NODE_ANSWER_WAIT.as_secs()),
+        };
+        if tokio::time::Instant::now() + std::time::Duration::from_millis(250) >= deadline {
+            break why;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    };
+    Err(exit::input(format!(
+        "no node answers at {address} ({why}). Start the node that holds this consensus key \
+         first: once seated, a validator that is not running counts as down, and a third of \
+         the seats down stops the chain. (--no-address-check bonds anyway.)"
+    )))
+}

@@ -1,0 +1,243 @@
+//! `plexus subnet`: creating subnets, listing and showing them, and owners' settings.
+
+use clap::Subcommand;
+use plexus_ledger::{SubnetInfo, SubnetParams};
+use plexus_node::rpc::PlexusApiClient;
+use plexus_primitives::{Balance, Call, Hyperparameter, NetUid};
+
+use super::{KeyArgs, print_json};
+use crate::client::{RpcArgs, block_on, rpc_message, submit};
+use crate::exit;
+use crate::wallet::{hotkey_address, unlock_coldkey};
+
+/// `plexus subnet ...`
+#[derive(Debug, Subcommand)]
+pub enum SubnetCommand {
+    /// Create a subnet, locking the current price.
+    Create {
+        #[command(flatten)]
+        keys: KeyArgs,
+        /// Most tokens to lock (the price moves)
+        #[arg(long, default_value = "1000")]
+        max_lock: Balance,
+    },
+    /// List subnets.
+    List {
+        /// Machine-readable output
+        #[arg(long)]
+        json: bool,
+    },
+    /// One subnet with its hyperparameters.
+    Show {
+        /// The subnet
+        #[arg(long)]
+        netuid: u16,
+        /// Machine-readable output
+        #[arg(long)]
+        json: bool,
+    },
+    /// Set a hyperparameter (subnet owner only), e.g. `--param tempo --value 100`.
+    Set {
+        #[command(flatten)]
+        keys: KeyArgs,
+        /// The subnet
+        #[arg(long)]
+        netuid: u16,
+        /// The hyperparameter, e.g. tempo, kappa, commit_reveal, max_allowed_uids
+        #[arg(long)]
+        param: String,
+        /// Its new value
+        #[arg(long)]
+        value: String,
+    },
+}
+
+/// Runs `plexus subnet`.
+pub fn subnet(cmd: SubnetCommand, rpc: RpcArgs) -> anyhow::Result<()> {
+    match cmd {
+        SubnetCommand::Create { keys, max_lock } => {
+            let key = unlock_coldkey(&keys.wallet)?;
+            let owner_hotkey = hotkey_address(&keys.wallet, &keys.hotkey)?;
+            block_on(async move {
+                let (client, status) = rpc.connect().await?;
+                let before = client
+                    .subnets()
+                    .await
+                    .map_err(|e| anyhow::anyhow!(rpc_message(&e)))?;
+                submit(
+                    &client,
+                    &status,
+                    &key,
+                    Call::CreateSubnet {
+                        owner_hotkey,
+                        max_lock,
+                    },
+                )
+                .await?;
+                let after = client
+                    .subnets()
+                    .await
+                    .map_err(|e| anyhow::anyhow!(rpc_message(&e)))?;
+                let new = after
+                    .iter()
+                    .find(|s| !before.iter().any(|b| b.netuid == s.netuid));
+                match new {
+                    Some(s) => println!("created subnet {} (locked {})", s.netuid, s.locked),
+                    None => println!("created a subnet"),
+                }
+                Ok(())
+            })
+        }
+        SubnetCommand::List { json } => block_on(async move {
+            let (client, _) = rpc.connect().await?;
+            let subnets = client
+                .subnets()
+                .await
+                .map_err(|e| anyhow::anyhow!(rpc_message(&e)))?;
+            if json {
+                return print_json(&subnets);
+            }
+            println!(
+                "{:>6}  {:>7}  {:>5}  {:>16}  {:>16}  {:>12}  owner",
+                "netuid", "neurons", "tempo", "pool tokens", "pool alpha", "price"
+            );
+            for s in &subnets {
+                println!(
+                    "{:>6}  {:>7}  {:>5}  {:>16.9}  {:>16.9}  {:>12}  {}",
+                    s.netuid,
+                    format!("{}/{}", s.neurons, s.max_neurons),
+                    s.tempo,
+                    Balance::from_rao(s.pool.tao),
+                    Balance::from_rao(s.pool.alpha),
+                    s.pool.price,
+                    s.owner
+                );
+            }
+            Ok(())
+        }),
+        SubnetCommand::Show { netuid, json } => block_on(async move {
+            let (client, _) = rpc.connect().await?;
+            let info = client
+                .subnet(netuid)
+                .await
+                .map_err(|e| exit::input(rpc_message(&e)))?;
+            let params = client
+                .hyperparameters(netuid)
+                .await
+                .map_err(|e| exit::input(rpc_message(&e)))?;
+            if json {
+                return print_json(
+                    &serde_json::json!({ "subnet": info, "hyperparameters": params }),
+                );
+            }
+            print_subnet(&info, &params)?;
+            Ok(())
+        }),
+        SubnetCommand::Set {
+            keys,
+            netuid,
+            param,
+            value,
+        } => {
+            let param = parse_hyperparameter(&param, &value)?;
+            let key = unlock_coldkey(&keys.wallet)?;
+            block_on(async move {
+                let (client, status) = rpc.connect().await?;
+                submit(
+                    &client,
+                    &status,
+                    &key,
+                    Call::SetHyperparameter {
+                        netuid: NetUid(netuid),
+                        param,
+                    },
+                )
+                .await?;
+                println!("subnet {netuid}: {} set", param.name());
+                Ok(())
+            })
+        }
+    }
+}
+
+/// Parses `--param NAME --value V` into a hyperparameter update.
+fn parse_hyperparameter(name: &str, value: &str) -> anyhow::Result<Hyperparameter> {
+    let bad =
+        |e: &dyn std::fmt::Display| exit::input(format!("bad value {value:?} for {name}: {e}"));
+    let u16v = || value.parse::<u16>().map_err(|e| bad(&e));
+    let u64v = || value.parse::<u64>().map_err(|e| bad(&e));
+    let boolv = || value.parse::<bool>().map_err(|e| bad(&e));
+    let tokens = || value.parse::<Balance>().map_err(|e| bad(&e));
+    Ok(match name.replace('-', "_").as_str() {
+        "tempo" => Hyperparameter::Tempo(u16v()?),
+        "kappa" => Hyperparameter::Kappa(u16v()?),
+        "bonds_penalty" => Hyperparameter::BondsPenalty(u16v()?),
+        "bonds_moving_average" => Hyperparameter::BondsMovingAverage(u64v()?),
+        "max_allowed_validators" => Hyperparameter::MaxAllowedValidators(u16v()?),
+        "max_allowed_uids" => Hyperparameter::MaxAllowedUids(u16v()?),
+        "min_allowed_weights" => Hyperparameter::MinAllowedWeights(u16v()?),
+        "immunity_period" => Hyperparameter::ImmunityPeriod(u16v()?),
+        "weights_rate_limit" => Hyperparameter::WeightsRateLimit(u64v()?),
+        "weights_version_key" => Hyperparameter::WeightsVersionKey(u64v()?),
+        "activity_cutoff" => Hyperparameter::ActivityCutoff(u16v()?),
+        "commit_reveal" => Hyperparameter::CommitReveal(boolv()?),
+        "reveal_period_epochs" => Hyperparameter::RevealPeriodEpochs(u16v()?),
+        "yuma3" => Hyperparameter::Yuma3(boolv()?),
+        "liquid_alpha" => Hyperparameter::LiquidAlpha(boolv()?),
+        "alpha_low" => Hyperparameter::AlphaLow(u16v()?),
+        "alpha_high" => Hyperparameter::AlphaHigh(u16v()?),
+        "alpha_sigmoid_steepness" => {
+            Hyperparameter::AlphaSigmoidSteepness(value.parse::<i16>().map_err(|e| bad(&e))?)
+        }
+        "min_stake" => Hyperparameter::MinStake(tokens()?),
+        "min_burn" => Hyperparameter::MinBurn(tokens()?),
+        "max_burn" => Hyperparameter::MaxBurn(tokens()?),
+        _ => {
+            return Err(exit::input(format!(
+                "unknown hyperparameter {name:?}; see `plexus subnet show --netuid N` for the names"
+            )));
+        }
+    })
+}
+
+/// `plexus subnet show` for people: amounts in tokens and alpha, hyperparameters under the
+/// names `plexus subnet set --param` takes.
+fn print_subnet(info: &SubnetInfo, params: &SubnetParams) -> anyhow::Result<()> {
+    let tokens = |rao: u64| Balance::from_rao(rao).to_string();
+    println!("subnet {}", info.netuid);
+    println!("  owner               {}", info.owner);
+    println!("  owner hotkey        {}", info.owner_hotkey);
+    println!(
+        "  neurons             {} of {}",
+        info.neurons, info.max_neurons
+    );
+    println!(
+        "  epochs              every {} blocks; {} run, the last at block {}",
+        info.tempo, info.epoch_index, info.last_epoch_block
+    );
+    println!(
+        "  pending emission    {} alpha",
+        tokens(info.pending_emission)
+    );
+    println!(
+        "  pool                {} tokens, {} alpha; price {} tokens per alpha",
+        tokens(info.pool.tao),
+        tokens(info.pool.alpha),
+        info.pool.price
+    );
+    println!("  registration price  {} tokens", info.registration_price);
+    println!("  locked              {} tokens", info.locked);
+    println!("  created at block    {}", info.created_at);
+    println!("hyperparameters");
+    let serde_json::Value::Object(fields) = serde_json::to_value(params)? else {
+        anyhow::bail!("hyperparameters are not a JSON object");
+    };
+    for (name, value) in &fields {
+        let shown = match (name.as_str(), value.as_u64()) {
+            ("min_stake" | "min_burn" | "max_burn", Some(rao)) => format!("{} tokens", tokens(rao)),
+            _ => value.to_string(),
+        };
+        println!("  {name:<24}  {shown}");
+    }
+    Ok(())
+}
