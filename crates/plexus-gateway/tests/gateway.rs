@@ -3,6 +3,8 @@
 
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
+mod common;
+
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
@@ -13,6 +15,8 @@ use plexus_subnets::embed::{EmbeddedEmbeddings, embed_routes};
 use plexus_subnets::{Scores, Snapshot, SubnetView, standalone_neuron};
 use plexus_wire::{Client, ClientConfig, Server, ServerConfig, StaticMetagraph};
 use serde_json::{Value, json};
+
+use common::send;
 
 const NET: NetUid = NetUid(2);
 
@@ -97,39 +101,16 @@ fn model() -> Arc<EmbeddingModel> {
     Arc::new(EmbeddingModel::load(&dir).unwrap())
 }
 
-/// A blocking POST from a plain thread: status, miner UID header, JSON body.
+/// A POST: status, miner UID header, JSON body.
 async fn post(url: String, body: Value, key: Option<&str>) -> (u16, Option<String>, Value) {
-    let key = key.map(str::to_owned);
-    tokio::task::spawn_blocking(move || {
-        let url: http::Uri = url.parse().unwrap();
-        let addr = format!("{}:{}", url.host().unwrap(), url.port_u16().unwrap());
-        let body = body.to_string();
-        let auth = key.map_or_else(String::new, |k| format!("Authorization: Bearer {k}\r\n"));
-        let request = format!(
-            "POST {} HTTP/1.0\r\nHost: {addr}\r\nContent-Type: application/json\r\n{auth}\
-             Content-Length: {}\r\n\r\n{body}",
-            url.path(),
-            body.len()
-        );
-        use std::io::{Read, Write};
-        let mut stream = std::net::TcpStream::connect(addr).unwrap();
-        stream.write_all(request.as_bytes()).unwrap();
-        let mut response = String::new();
-        stream.read_to_string(&mut response).unwrap();
-        let (head, body) = response.split_once("\r\n\r\n").unwrap();
-        let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
-        let uid = head
-            .lines()
-            .find_map(|l| l.strip_prefix(&format!("{MINER_UID_HEADER}: ")))
-            .map(str::to_owned);
-        (
-            status,
-            uid,
-            serde_json::from_str(body).unwrap_or(Value::Null),
-        )
-    })
-    .await
-    .unwrap()
+    let auth = key.map(|k| format!("Bearer {k}"));
+    let headers: Vec<(&str, &str)> = auth.iter().map(|a| ("Authorization", a.as_str())).collect();
+    let answer = send("POST", url, &headers, Some(body)).await;
+    (
+        answer.status,
+        answer.header(MINER_UID_HEADER),
+        answer.json(),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

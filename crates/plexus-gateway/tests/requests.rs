@@ -4,6 +4,8 @@
 
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
+mod common;
+
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
@@ -18,6 +20,8 @@ use plexus_subnets::text::{
 use plexus_subnets::{Scores, Snapshot, SubnetView, standalone_neuron};
 use plexus_wire::{Client, ClientConfig, Server, ServerConfig, StaticMetagraph};
 use serde_json::{Value, json};
+
+use common::{Answer, send};
 use tokio::sync::mpsc;
 
 const TEXT: NetUid = NetUid(1);
@@ -136,85 +140,8 @@ async fn network() -> Net {
     }
 }
 
-/// An answer: status, headers and body.
-struct Answer {
-    status: u16,
-    head: String,
-    body: String,
-}
-
-impl Answer {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.body).unwrap_or(Value::Null)
-    }
-
-    /// The `data:` payloads of a streamed answer.
-    fn events(&self) -> Vec<String> {
-        self.body
-            .lines()
-            .filter_map(|l| l.strip_prefix("data: ").or_else(|| l.strip_prefix("data:")))
-            .map(str::to_owned)
-            .collect()
-    }
-
-    /// The streamed chunks before `[DONE]`, as JSON.
-    fn chunks(&self) -> Vec<Value> {
-        let events = self.events();
-        assert_eq!(
-            events.last().map(String::as_str),
-            Some("[DONE]"),
-            "{events:?}"
-        );
-        events[..events.len() - 1]
-            .iter()
-            .map(|e| serde_json::from_str(e).unwrap())
-            .collect()
-    }
-
-    /// The text a streamed chat answer delivered.
-    fn streamed_text(&self) -> String {
-        self.chunks()
-            .iter()
-            .filter_map(|c| {
-                c["choices"][0]["delta"]["content"]
-                    .as_str()
-                    .map(str::to_owned)
-            })
-            .collect()
-    }
-}
-
-/// A blocking HTTP/1.0 request from a plain thread, read to its end.
-async fn send(method: &str, url: String, body: Option<Value>) -> Answer {
-    let method = method.to_owned();
-    tokio::task::spawn_blocking(move || {
-        let url: http::Uri = url.parse().unwrap();
-        let addr = format!("{}:{}", url.host().unwrap(), url.port_u16().unwrap());
-        let body = body.map(|b| b.to_string()).unwrap_or_default();
-        let request = format!(
-            "{method} {} HTTP/1.0\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
-             Content-Length: {}\r\n\r\n{body}",
-            url.path(),
-            body.len()
-        );
-        use std::io::{Read, Write};
-        let mut stream = std::net::TcpStream::connect(addr).unwrap();
-        stream.write_all(request.as_bytes()).unwrap();
-        let mut response = String::new();
-        stream.read_to_string(&mut response).unwrap();
-        let (head, body) = response.split_once("\r\n\r\n").unwrap();
-        Answer {
-            status: head.split_whitespace().nth(1).unwrap().parse().unwrap(),
-            head: head.to_owned(),
-            body: body.to_owned(),
-        }
-    })
-    .await
-    .unwrap()
-}
-
 async fn post(net: &Net, path: &str, body: Value) -> Answer {
-    send("POST", format!("{}{path}", net.base), Some(body)).await
+    send("POST", format!("{}{path}", net.base), &[], Some(body)).await
 }
 
 fn chat(script: &str, extra: Value) -> Value {
@@ -465,7 +392,7 @@ async fn wrong_methods_get_openais_envelope() {
         ("PUT", "/v1/embeddings", "POST"),
         ("POST", "/v1/models", "GET,HEAD"),
     ] {
-        let a = send(method, format!("{}{path}", net.base), None).await;
+        let a = send(method, format!("{}{path}", net.base), &[], None).await;
         let e = a.json();
         assert_eq!(a.status, 405, "{method} {path}");
         assert_eq!(e["error"]["type"], "invalid_request_error", "{}", a.body);
