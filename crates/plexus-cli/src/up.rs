@@ -125,6 +125,18 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
         Some(dir) => Home::at(dir),
         None => Home::from_env()?,
     };
+    // The banner's `export` points other commands at the network directory itself; an
+    // `up` from that shell would make a network inside the running one.
+    if home.root().join("devnet.json").is_file() {
+        return Err(exit::input(format!(
+            "{} is a network's own directory (PLEXUS_HOME from `plexus up`'s export line?); \
+             run `plexus up` with the home above it: PLEXUS_HOME={}",
+            home.root().display(),
+            home.root()
+                .parent()
+                .map_or_else(|| "~/.plexus".to_owned(), |p| p.display().to_string())
+        )));
+    }
     let dir = home.root().join("network");
     // Before anything touches the network (or the models): a second `up` would break
     // the one running. Held until everything is stopped.
@@ -404,11 +416,17 @@ async fn prepare(rpc: &str, args: &UpArgs) -> anyhow::Result<()> {
                 max_lock: Balance::from_rao(100_000 * Balance::UNIT.rao()),
             };
             chain.submit(&owner, call).await?;
-            // A short tempo and rate limit so a local network pays within a minute.
+            // A short tempo and rate limit so a local network pays within a minute. The
+            // activity cutoff shrinks with them (the default, 5,000 blocks, is 100 such
+            // tempos): the owner's and miners' hotkeys hold validator permits and pile up
+            // alpha without ever setting weights, and while they count as active their
+            // stake outweighs the validator's within half an hour, consensus falls to
+            // zero and the miners stop being paid.
             for param in [
                 Hyperparameter::Tempo(50),
                 Hyperparameter::WeightsRateLimit(10),
                 Hyperparameter::ImmunityPeriod(1_000),
+                Hyperparameter::ActivityCutoff(200),
             ] {
                 let call = Call::SetHyperparameter { netuid, param };
                 chain.submit(&owner, call).await?;
@@ -477,6 +495,8 @@ async fn watch(
     let interactive = std::io::IsTerminal::is_terminal(&std::io::stderr()) && !args.plain;
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     let mut first_answered = false;
+    // Once the gateway has answered, its silence means it is down, not starting.
+    let mut gateway_seen = false;
     let mut exited = Vec::new();
     let stop = crate::signals::shutdown_signal();
     tokio::pin!(stop);
@@ -537,11 +557,13 @@ async fn watch(
             line.push_str(", ");
             line.push_str(&miners_running(processes, &exited, "embeddings"));
         }
+        gateway_seen |= served.is_some();
         line.push_str(" | gateway ");
-        line.push_str(&served.map_or_else(
-            || "starting".to_owned(),
-            |n| format!("{} served", devnet::plural(n, "request")),
-        ));
+        line.push_str(&match served {
+            Some(n) => format!("{} served", devnet::plural(n, "request")),
+            None if gateway_seen => "down".to_owned(),
+            None => "starting".to_owned(),
+        });
         if interactive {
             say!("\r{line:<100}")?;
         } else if args.plain {

@@ -120,7 +120,11 @@ fn doomed_transactions_are_refused_before_they_are_signed() {
         &rpc,
     ];
     refused(&plexus(&dir, &commit), "at most 32");
-    commit[13] = "ab";
+    // A short one would let anyone guess the weights from the commit.
+    commit[13] = "";
+    refused(&plexus(&dir, &commit), "at least 16");
+    let good = "ab".repeat(16);
+    commit[13] = &good;
     refused(&plexus(&dir, &commit), "pays their fee");
 
     assert_eq!(alice(&dir), before, "nothing was signed, nothing was paid");

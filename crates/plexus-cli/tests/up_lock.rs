@@ -94,6 +94,24 @@ fn a_second_plexus_up_is_refused_without_touching_the_running_network() {
 }
 
 #[test]
+fn plexus_up_from_the_network_directory_itself_is_refused() {
+    // What the banner's `export PLEXUS_HOME=…/network` leaves in another shell.
+    let network = fresh("inside").join("network");
+    std::fs::create_dir_all(&network).unwrap();
+    std::fs::write(network.join("devnet.json"), "{}").unwrap();
+    let before = snapshot(&network);
+    let out = plexus(&network, &["up"]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("is a network's own directory"), "{stderr}");
+    assert_eq!(
+        snapshot(&network),
+        before,
+        "no network made inside the network"
+    );
+}
+
+#[test]
 fn plexus_devnet_up_is_refused_on_a_directory_in_use() {
     let dir = fresh("devnet");
     std::fs::write(dir.join("devnet.json"), "{}").unwrap();

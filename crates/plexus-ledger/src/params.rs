@@ -228,7 +228,7 @@ impl SubnetParams {
                     | Hyperparameter::MaxBurn(_)
             );
             let show = |v: i128| match u64::try_from(v) {
-                Ok(rao) if tokens => Balance::from_rao(rao).to_string(),
+                Ok(rao) if tokens => format!("{} tokens", Balance::from_rao(rao)),
                 _ => v.to_string(),
             };
             return Err(TxError::HyperparameterOutOfBounds {

@@ -309,9 +309,9 @@ fn subnet_errors() {
         },
         TxError::HyperparameterOutOfBounds {
             name: "MaxBurn",
-            value: "2000".into(),
-            min: "0.000000001".into(),
-            max: "1000".into(),
+            value: "2000 tokens".into(),
+            min: "0.000000001 tokens".into(),
+            max: "1000 tokens".into(),
         },
     );
 }

@@ -1,5 +1,7 @@
 //! `plexus chain`: the node's status, blocks, the validator sets, and bonds.
 
+use std::io::Write;
+
 use clap::Subcommand;
 use plexus_node::rpc::PlexusApiClient;
 use plexus_primitives::{AccountId, Balance, Call};
@@ -257,6 +259,7 @@ const NODE_ANSWER_WAIT: std::time::Duration = std::time::Duration::from_secs(10)
 /// Refuses a bond to an address where nothing listens for peers.
 async fn node_answers(address: std::net::SocketAddr) -> anyhow::Result<()> {
     let deadline = tokio::time::Instant::now() + NODE_ANSWER_WAIT;
+    let mut waiting = false;
     let why = loop {
         let connect = tokio::net::TcpStream::connect(address);
         let why = match tokio::time::timeout_at(deadline, connect).await {
@@ -267,11 +270,20 @@ async fn node_answers(address: std::net::SocketAddr) -> anyhow::Result<()> {
         if tokio::time::Instant::now() + std::time::Duration::from_millis(250) >= deadline {
             break why;
         }
+        if !waiting {
+            waiting = true;
+            let _ = writeln!(
+                std::io::stderr(),
+                "no node answers at {address} yet ({why}); waiting up to {} s",
+                NODE_ANSWER_WAIT.as_secs()
+            );
+        }
         tokio::time::sleep(std::time::Duration::from_millis(250)).await;
     };
     Err(exit::input(format!(
         "no node answers at {address} ({why}). Start the node that holds this consensus key \
          first: once seated, a validator that is not running counts as down, and a third of \
-         the seats down stops the chain. (--no-address-check bonds anyway.)"
+         the seats down stops the chain. (This checks only that something accepts \
+         connections there; --no-address-check bonds anyway.)"
     )))
 }

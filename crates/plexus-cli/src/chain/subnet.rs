@@ -136,10 +136,10 @@ pub fn subnet(cmd: SubnetCommand, rpc: RpcArgs) -> anyhow::Result<()> {
         SubnetCommand::Set {
             keys,
             netuid,
-            param,
+            param: name,
             value,
         } => {
-            let param = parse_hyperparameter(&param, &value)?;
+            let param = parse_hyperparameter(&name, &value)?;
             let key = unlock_coldkey(&keys.wallet)?;
             block_on(async move {
                 let (client, status) = rpc.connect().await?;
@@ -153,7 +153,7 @@ pub fn subnet(cmd: SubnetCommand, rpc: RpcArgs) -> anyhow::Result<()> {
                     },
                 )
                 .await?;
-                println!("subnet {netuid}: {} set", param.name());
+                println!("subnet {netuid}: {name} set to {value}");
                 Ok(())
             })
         }

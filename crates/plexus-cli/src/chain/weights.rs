@@ -28,6 +28,9 @@ pub struct WeightArgs {
     version_key: u64,
 }
 
+/// The shortest salt `plexus weights commit` accepts, in bytes.
+const MIN_COMMIT_SALT_LEN: usize = 16;
+
 /// `plexus weights ...`
 #[derive(Debug, Subcommand)]
 pub enum WeightsCommand {
@@ -37,7 +40,7 @@ pub enum WeightsCommand {
     Commit {
         #[command(flatten)]
         weights: WeightArgs,
-        /// Secret salt, hex (up to 32 bytes)
+        /// Secret random salt, hex, 16 to 32 bytes (e.g. `openssl rand -hex 32`)
         #[arg(long)]
         salt: String,
     },
@@ -117,6 +120,15 @@ pub fn weights(cmd: WeightsCommand, rpc: RpcArgs) -> anyhow::Result<()> {
                 .map_err(|e| exit::input(format!("--salt is not hex: {e}")))?;
             // A longer salt could be committed (only its hash goes on chain) but never
             // revealed: a reveal carries the salt and is refused past this length.
+            // Weights are few and guessable: a short salt would let anyone read them from
+            // the commit before the reveal, which commit-reveal exists to prevent.
+            if kind == "committed" && salt.len() < MIN_COMMIT_SALT_LEN {
+                return Err(exit::input(format!(
+                    "--salt is {} bytes; a commit needs at least {MIN_COMMIT_SALT_LEN} random \
+                     bytes (e.g. `openssl rand -hex 32`), or its weights can be guessed from it",
+                    salt.len()
+                )));
+            }
             if salt.len() > MAX_SALT_LEN {
                 return Err(exit::input(format!(
                     "--salt is {} bytes; at most {MAX_SALT_LEN} (a longer one could never be revealed)",
