@@ -30,8 +30,14 @@ const CHAT_MODEL: &str = "smollm2-135m-instruct";
 const EMBEDDING_MODEL: &str = "all-minilm-l6-v2";
 
 /// A miner that answers with the last message's content, streamed in the pieces that `|`
-/// separates: tests choose exactly what the gateway receives.
-struct Echo;
+/// separates: tests choose exactly what the gateway receives. A piece [`HOLD`] is not
+/// sent: the miner waits there until the test lets it go on.
+struct Echo {
+    go_on: Arc<tokio::sync::Notify>,
+}
+
+/// The piece at which [`Echo`] waits for its test.
+const HOLD: &str = "<hold>";
 
 impl TextBackend for Echo {
     fn model(&self) -> &str {
@@ -49,6 +55,10 @@ impl TextBackend for Echo {
             .map(|m| m.content.clone())
             .unwrap_or_default();
         for piece in script.split('|') {
+            if piece == HOLD {
+                self.go_on.notified().await;
+                continue;
+            }
             let _ = tokens.send(TokenChunk {
                 token: None,
                 text: piece.to_owned(),
@@ -57,7 +67,7 @@ impl TextBackend for Echo {
         }
         Ok(ChatAnswer {
             model: EMBEDDED_TEXT_MODEL.to_owned(),
-            text: script.replace('|', ""),
+            text: script.replace(HOLD, "").replace('|', ""),
             tokens: Vec::new(),
             logprobs: Vec::new(),
             prompt_tokens: 7,
@@ -68,6 +78,8 @@ impl TextBackend for Echo {
 
 struct Net {
     base: String,
+    /// Lets a held [`Echo`] go on.
+    go_on: Arc<tokio::sync::Notify>,
     _server: plexus_wire::RunningServer,
     _stop: tokio::sync::oneshot::Sender<()>,
 }
@@ -78,6 +90,7 @@ async fn network() -> Net {
     let chain_id = ChainId::new("plexus-gateway-requests").unwrap();
     let mut rng = rand::rngs::OsRng;
     let (miner, validator) = (Keypair::generate(&mut rng), Keypair::generate(&mut rng));
+    let go_on = Arc::new(tokio::sync::Notify::new());
     let callers = Arc::new(StaticMetagraph::new());
     callers.insert(
         TEXT,
@@ -90,7 +103,10 @@ async fn network() -> Net {
     let server = Server::new(
         miner.clone(),
         ServerConfig::new(chain_id.clone(), TEXT),
-        text_routes(Arc::new(Echo)).unwrap(),
+        text_routes(Arc::new(Echo {
+            go_on: Arc::clone(&go_on),
+        }))
+        .unwrap(),
         callers,
     )
     .bind(SocketAddr::from(([127, 0, 0, 1], 0)))
@@ -135,6 +151,7 @@ async fn network() -> Net {
     }));
     Net {
         base,
+        go_on,
         _server: server,
         _stop: stop,
     }
@@ -276,8 +293,17 @@ async fn stop_strings_cut_whole_and_streamed_answers() {
         "Hello world. The "
     );
     assert_eq!(body["choices"][0]["finish_reason"], "stop");
-    // Usage counts what the miner generated.
-    assert_eq!(body["usage"], whole["usage"]);
+    // Usage counts the prompt and what was generated up to the cut, as if the miner had
+    // stopped there.
+    let (cut_usage, whole_usage) = (&body["usage"], &whole["usage"]);
+    assert!(
+        cut_usage["prompt_tokens"].as_u64().unwrap() > 0,
+        "{cut_usage}"
+    );
+    assert!(
+        cut_usage["completion_tokens"].as_u64() < whole_usage["completion_tokens"].as_u64(),
+        "{cut_usage} against {whole_usage}"
+    );
 
     // Streamed, the stop string arrives split across pieces ("E", "ND").
     let mut streamed = cut.clone();
@@ -303,6 +329,37 @@ async fn stop_strings_cut_whole_and_streamed_answers() {
     )
     .await;
     assert_eq!(error(&a).2, "stop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_string_answers_without_waiting_for_the_miner_to_end() {
+    let net = network().await;
+    // The miner holds after the stop string until the test lets it go on: an answer that
+    // waited for the miner's end would never come.
+    let script = format!("The answer is 42.| More|{HOLD}| after.");
+    for extra in [
+        json!({"stop": "."}),
+        json!({"stop": ".", "stream": true}),
+        json!({"stop": ".", "stream": true, "stream_options": {"include_usage": true}}),
+    ] {
+        let streamed = extra["stream"] == json!(true);
+        let answer = tokio::time::timeout(
+            std::time::Duration::from_secs(30),
+            post(&net, "/v1/chat/completions", chat(&script, extra)),
+        )
+        .await
+        .expect("answered while the miner still generates");
+        assert_eq!(answer.status, 200, "{}", answer.body);
+        if streamed {
+            assert_eq!(answer.streamed_text(), "The answer is 42");
+        } else {
+            let body = answer.json();
+            assert_eq!(body["choices"][0]["message"]["content"], "The answer is 42");
+            assert_eq!(body["choices"][0]["finish_reason"], "stop");
+        }
+        // The rest is read in the background, for the spot check.
+        net.go_on.notify_one();
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -358,11 +415,16 @@ async fn streams_end_with_usage_when_asked() {
     assert_eq!(rest.last().unwrap()["choices"][0]["finish_reason"], "stop");
     assert_eq!(a.streamed_text(), "Hello world");
 
-    // With a stop string the usage chunk still comes, after the cut answer.
+    // With a stop string the usage chunk still comes, after the cut answer, counting
+    // what was generated up to the cut.
     let options = json!({"stream": true, "stream_options": {"include_usage": true}, "stop": "wor"});
     let a = post(&net, "/v1/chat/completions", chat(script, options)).await;
     assert_eq!(a.streamed_text(), "Hello ");
-    assert_eq!(a.chunks().last().unwrap()["usage"], whole["usage"]);
+    let usage = a.chunks().last().unwrap()["usage"].clone();
+    assert!(
+        usage["completion_tokens"].as_u64() <= whole["usage"]["completion_tokens"].as_u64(),
+        "{usage}"
+    );
 
     // The legacy endpoint too.
     let legacy = json!({"model": CHAT_MODEL, "prompt": script, "stream": true,

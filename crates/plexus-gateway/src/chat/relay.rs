@@ -1,229 +1,29 @@
-//! `POST /v1/chat/completions` and `POST /v1/completions`: a text miner's answer, whole or
-//! streamed, in OpenAI's shapes.
+//! Relaying a miner's streamed answer: to the consumer as OpenAI chunks, or cut at a stop
+//! string into a whole answer; either way the miner's whole answer is read to its end for
+//! the spot check.
 
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::HeaderMap;
 use axum::response::sse::{Event, Sse};
 use axum::response::{IntoResponse, Json, Response};
 use futures_util::StreamExt;
 use plexus_models::TextModel;
+use plexus_subnets::Scores;
 use plexus_subnets::text::{
-    CHAT_ROUTE, ChatAnswer, ChatMessage, ChatRequest, EMBEDDED_TEXT_MODEL, FinishReason, StreamEnd,
-    StreamEvent, TextJudgeConfig, TokenChunk, check_answer,
+    CHAT_ROUTE, ChatAnswer, ChatRequest, EMBEDDED_TEXT_MODEL, FinishReason, StreamEnd, StreamEvent,
+    TokenChunk,
 };
-use plexus_subnets::{Evaluation, Scores};
 use plexus_wire::ResponseStream;
 use serde_json::{Value, json};
 
-use crate::openai::{
-    ApiError, ChatCompletionRequest, CompletionRequest, Usage, chat_messages, include_usage,
-    max_tokens, no_logprobs, single_choice, stop_strings,
-};
+use super::{Delivery, Shape, finish, spot_check, usage, whole_body};
+use crate::openai::{ApiError, Usage};
 use crate::pick::Candidate;
-use crate::stop::{Step, StopFilter, first_stop};
-use crate::{Endpoint, Gateway, Service, name_miner, parse, record, request_id, unix_now};
-
-/// Which OpenAI endpoint is answering: the shapes differ, the work does not.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Shape {
-    Chat,
-    Completion,
-}
-
-/// What the gateway does to a miner's answer on its way to the consumer.
-#[derive(Debug, Clone, Default)]
-struct Delivery {
-    /// Where the answer is cut.
-    stops: Vec<String>,
-    /// Whether a stream ends with a usage chunk.
-    include_usage: bool,
-}
-
-pub(crate) async fn chat_completions(
-    State(gateway): State<Gateway>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let result = async {
-        gateway.admit(&headers)?;
-        let request: ChatCompletionRequest = parse(&body)?;
-        let service = text_service(&gateway, &request.model)?;
-        single_choice(request.n)?;
-        no_logprobs(request.logprobs.as_ref(), request.top_logprobs)?;
-        let stream = request.stream.unwrap_or(false);
-        let delivery = Delivery {
-            stops: stop_strings(request.stop.as_ref())?,
-            include_usage: include_usage(stream, request.stream_options.as_ref())?,
-        };
-        let chat = ChatRequest {
-            messages: chat_messages(&request.messages)?,
-            max_tokens: max_tokens(request.max_completion_tokens.or(request.max_tokens))?,
-            stream,
-        };
-        answer(&gateway, service, chat, Shape::Chat, delivery).await
-    };
-    result.await.unwrap_or_else(IntoResponse::into_response)
-}
-
-pub(crate) async fn completions(
-    State(gateway): State<Gateway>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let result = async {
-        gateway.admit(&headers)?;
-        let request: CompletionRequest = parse(&body)?;
-        let service = text_service(&gateway, &request.model)?;
-        single_choice(request.n)?;
-        no_logprobs(request.logprobs.as_ref(), None)?;
-        let stream = request.stream.unwrap_or(false);
-        let delivery = Delivery {
-            stops: stop_strings(request.stop.as_ref())?,
-            include_usage: include_usage(stream, request.stream_options.as_ref())?,
-        };
-        // The model is a chat model: a prompt is the user's one message.
-        let prompt = match &request.prompt {
-            Value::String(s) => s.clone(),
-            Value::Array(items) if items.len() == 1 && items[0].is_string() => {
-                items[0].as_str().unwrap_or_default().to_owned()
-            }
-            _ => {
-                return Err(ApiError::bad_request(
-                    Some("prompt"),
-                    "prompt must be one string",
-                ));
-            }
-        };
-        let chat = ChatRequest {
-            messages: vec![ChatMessage::user(prompt)],
-            max_tokens: max_tokens(request.max_tokens)?,
-            stream,
-        };
-        answer(&gateway, service, chat, Shape::Completion, delivery).await
-    };
-    result.await.unwrap_or_else(IntoResponse::into_response)
-}
-
-fn text_service<'a>(gateway: &'a Gateway, model: &str) -> Result<&'a Service<TextModel>, ApiError> {
-    match &gateway.inner.text {
-        Some(service) if model == EMBEDDED_TEXT_MODEL => Ok(service),
-        _ => Err(gateway.model_error(model, Endpoint::Text)),
-    }
-}
-
-async fn answer(
-    gateway: &Gateway,
-    service: &Service<TextModel>,
-    chat: ChatRequest,
-    shape: Shape,
-    delivery: Delivery,
-) -> Result<Response, ApiError> {
-    chat.validate()
-        .map_err(|why| ApiError::bad_request(Some("messages"), why))?;
-    if chat.stream {
-        return stream(gateway, service, chat, shape, delivery).await;
-    }
-    let body = Bytes::from(serde_json::to_vec(&chat).unwrap_or_default());
-    let (answer, miner, elapsed) = gateway
-        .first_answer::<ChatAnswer>(&service.view, &service.scores, CHAT_ROUTE, body, |_| Ok(()))
-        .await?;
-    // Usage counts what the miner generated, stop strings or not: that is the work done.
-    let usage = usage(&service.model, &answer);
-    // The spot check sees the miner's whole answer; the consumer sees it cut.
-    let (text, finish_reason) = match first_stop(&answer.text, &delivery.stops) {
-        Some(at) => (answer.text[..at].to_owned(), "stop"),
-        None => (answer.text.clone(), finish(answer.finish_reason)),
-    };
-    spot_check(
-        gateway,
-        &service.model,
-        &service.scores,
-        &miner,
-        chat,
-        answer,
-        elapsed,
-    );
-    gateway.served_one();
-    let body = whole_body(shape, &text, finish_reason, usage);
-    Ok(name_miner(Json(body).into_response(), &miner))
-}
-
-fn finish(reason: FinishReason) -> &'static str {
-    match reason {
-        FinishReason::Stop => "stop",
-        FinishReason::Length => "length",
-    }
-}
-
-/// Token counts: the miner's prompt count, and the completion's tokens without the stop
-/// token (counted by the model when the miner sent text alone).
-fn usage(model: &TextModel, answer: &ChatAnswer) -> Usage {
-    let completion = if answer.tokens.is_empty() {
-        model.tokenize(&answer.text).map_or(0, |t| t.len())
-    } else {
-        answer.tokens.iter().filter(|t| !model.is_stop(**t)).count()
-    };
-    Usage::new(
-        answer.prompt_tokens,
-        u32::try_from(completion).unwrap_or(u32::MAX),
-    )
-}
-
-fn whole_body(shape: Shape, text: &str, finish_reason: &str, usage: Usage) -> Value {
-    let (id, object, choice) = match shape {
-        Shape::Chat => (
-            request_id("chatcmpl"),
-            "chat.completion",
-            json!({"index": 0, "message": {"role": "assistant", "content": text},
-                   "finish_reason": finish_reason, "logprobs": null}),
-        ),
-        Shape::Completion => (
-            request_id("cmpl"),
-            "text_completion",
-            json!({"index": 0, "text": text,
-                   "finish_reason": finish_reason, "logprobs": null}),
-        ),
-    };
-    json!({"id": id, "object": object, "created": unix_now(), "model": EMBEDDED_TEXT_MODEL,
-           "choices": [choice], "usage": usage})
-}
-
-/// Re-checks a sample of answers off the request path and scores the miner on the result.
-fn spot_check(
-    gateway: &Gateway,
-    model: &Arc<TextModel>,
-    scores: &Arc<Mutex<Scores>>,
-    miner: &Candidate,
-    chat: ChatRequest,
-    answer: ChatAnswer,
-    elapsed: Duration,
-) {
-    if !gateway.spot_check() {
-        return;
-    }
-    let (model, scores, miner) = (Arc::clone(model), Arc::clone(scores), *miner);
-    let judge = TextJudgeConfig::default();
-    tokio::spawn(async move {
-        let checked = tokio::task::spawn_blocking(move || {
-            check_answer(&model, &chat, &answer, judge.tolerance)
-        })
-        .await
-        .unwrap_or_else(|e| Err(e.to_string()));
-        let evaluation = match checked {
-            Ok(tokens) => Evaluation::correct_at_speed(tokens, elapsed, judge.targets.per_second),
-            Err(why) => {
-                tracing::warn!(uid = miner.uid, %why, "spot check failed");
-                Evaluation::wrong(why)
-            }
-        };
-        record(&scores, &miner, evaluation.score);
-    });
-}
+use crate::stop::{Step, StopFilter};
+use crate::{Gateway, Service, name_miner, record, request_id, unix_now};
 
 /// Opens a stream on the first miner that sends a first event; failures before that are
 /// invisible to the consumer.
@@ -288,20 +88,21 @@ struct Relay {
     stopped: bool,
 }
 
-async fn stream(
+/// Asks a miner for a streamed answer and wraps it for relaying.
+async fn open_relay(
     gateway: &Gateway,
     service: &Service<TextModel>,
     chat: ChatRequest,
     shape: Shape,
     delivery: Delivery,
-) -> Result<Response, ApiError> {
+) -> Result<Relay, ApiError> {
     let (miner, stream, first, started) = open_stream(gateway, service, &chat).await?;
     let id = request_id(if shape == Shape::Chat {
         "chatcmpl"
     } else {
         "cmpl"
     });
-    let relay = Relay {
+    Ok(Relay {
         gateway: gateway.clone(),
         model: Arc::clone(&service.model),
         scores: Arc::clone(&service.scores),
@@ -324,7 +125,63 @@ async fn stream(
         filter: StopFilter::new(delivery.stops),
         include_usage: delivery.include_usage,
         stopped: false,
+    })
+}
+
+/// A whole (not streamed) answer with stop strings: read from the miner as a stream, so
+/// it is sent as soon as a stop string appears rather than when the miner ends (the
+/// miner does not know the stop strings and generates on; the rest is read in the
+/// background for the spot check).
+pub(super) async fn whole_cut(
+    gateway: &Gateway,
+    service: &Service<TextModel>,
+    mut chat: ChatRequest,
+    shape: Shape,
+    delivery: Delivery,
+) -> Result<Response, ApiError> {
+    chat.stream = true;
+    let mut relay = open_relay(gateway, service, chat, shape, delivery).await?;
+    let miner = relay.miner;
+    let mut text = String::new();
+    let (finish_reason, usage) = loop {
+        match relay.read().await {
+            Ok(StreamEvent::Token(chunk)) => {
+                relay.absorb(&chunk);
+                match relay.filter.push(&chunk.text) {
+                    Step::Go(piece) => text.push_str(&piece),
+                    Step::Stop(piece) => {
+                        text.push_str(&piece);
+                        let usage = relay.usage_now();
+                        tokio::spawn(relay.drain());
+                        break ("stop", usage);
+                    }
+                }
+            }
+            Ok(StreamEvent::End(end)) => {
+                text.push_str(&relay.filter.finish());
+                break (finish(end.finish_reason), relay.conclude(&end));
+            }
+            Err(why) => {
+                relay.broke(&why);
+                return Err(ApiError::no_miner(format!(
+                    "the miner's stream broke: {why}"
+                )));
+            }
+        }
     };
+    let body = whole_body(shape, &text, finish_reason, usage);
+    Ok(name_miner(Json(body).into_response(), &miner))
+}
+
+pub(super) async fn stream(
+    gateway: &Gateway,
+    service: &Service<TextModel>,
+    chat: ChatRequest,
+    shape: Shape,
+    delivery: Delivery,
+) -> Result<Response, ApiError> {
+    let relay = open_relay(gateway, service, chat, shape, delivery).await?;
+    let miner = relay.miner;
     let opening: Vec<Result<Event, Infallible>> = if shape == Shape::Chat {
         vec![Ok(
             relay.chunk(json!({"role": "assistant", "content": ""}), None)
@@ -402,6 +259,17 @@ impl Relay {
         usage
     }
 
+    /// The usage of an answer cut at a stop string: the prompt, and the tokens generated
+    /// up to the cut (the miner goes on, but that is not the consumer's answer).
+    fn usage_now(&self) -> Usage {
+        let mut answer = self.answer.clone();
+        answer.prompt_tokens = self
+            .model
+            .prompt(&self.chat.messages)
+            .map_or(0, |p| u32::try_from(p.len()).unwrap_or(u32::MAX));
+        usage(&self.model, &answer)
+    }
+
     /// Scores a miner whose stream broke.
     fn broke(&self, why: &str) {
         tracing::warn!(uid = self.miner.uid, %why, "stream broke after it started");
@@ -458,8 +326,8 @@ impl Relay {
                             }
                             events.push(Ok(self.chunk(json!({}), Some("stop"))));
                             if self.include_usage {
-                                // The usage chunk needs the miner's end: keep reading.
-                                return Some((events, Some(self)));
+                                let usage = self.usage_now();
+                                events.push(Ok(self.event(json!([]), Some(usage))));
                             }
                             events.push(Ok(Event::default().data("[DONE]")));
                             tokio::spawn(self.drain());

@@ -1,0 +1,229 @@
+//! `POST /v1/chat/completions` and `POST /v1/completions`: a text miner's answer, whole or
+//! streamed, in OpenAI's shapes.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Json, Response};
+use plexus_models::TextModel;
+use plexus_subnets::text::{
+    CHAT_ROUTE, ChatAnswer, ChatMessage, ChatRequest, EMBEDDED_TEXT_MODEL, FinishReason,
+    TextJudgeConfig, check_answer,
+};
+use plexus_subnets::{Evaluation, Scores};
+use serde_json::{Value, json};
+
+use crate::openai::{
+    ApiError, ChatCompletionRequest, CompletionRequest, Usage, chat_messages, include_usage,
+    max_tokens, no_logprobs, single_choice, stop_strings,
+};
+use crate::pick::Candidate;
+use crate::stop::first_stop;
+use crate::{Endpoint, Gateway, Service, name_miner, parse, record, request_id, unix_now};
+
+mod relay;
+
+use relay::{stream, whole_cut};
+
+/// Which OpenAI endpoint is answering: the shapes differ, the work does not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Shape {
+    Chat,
+    Completion,
+}
+
+/// What the gateway does to a miner's answer on its way to the consumer.
+#[derive(Debug, Clone, Default)]
+struct Delivery {
+    /// Where the answer is cut.
+    stops: Vec<String>,
+    /// Whether a stream ends with a usage chunk.
+    include_usage: bool,
+}
+
+pub(crate) async fn chat_completions(
+    State(gateway): State<Gateway>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let result = async {
+        gateway.admit(&headers)?;
+        let request: ChatCompletionRequest = parse(&body)?;
+        let service = text_service(&gateway, &request.model)?;
+        single_choice(request.n)?;
+        no_logprobs(request.logprobs.as_ref(), request.top_logprobs)?;
+        let stream = request.stream.unwrap_or(false);
+        let delivery = Delivery {
+            stops: stop_strings(request.stop.as_ref())?,
+            include_usage: include_usage(stream, request.stream_options.as_ref())?,
+        };
+        let chat = ChatRequest {
+            messages: chat_messages(&request.messages)?,
+            max_tokens: max_tokens(request.max_completion_tokens.or(request.max_tokens))?,
+            stream,
+        };
+        answer(&gateway, service, chat, Shape::Chat, delivery).await
+    };
+    result.await.unwrap_or_else(IntoResponse::into_response)
+}
+
+pub(crate) async fn completions(
+    State(gateway): State<Gateway>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let result = async {
+        gateway.admit(&headers)?;
+        let request: CompletionRequest = parse(&body)?;
+        let service = text_service(&gateway, &request.model)?;
+        single_choice(request.n)?;
+        no_logprobs(request.logprobs.as_ref(), None)?;
+        let stream = request.stream.unwrap_or(false);
+        let delivery = Delivery {
+            stops: stop_strings(request.stop.as_ref())?,
+            include_usage: include_usage(stream, request.stream_options.as_ref())?,
+        };
+        // The model is a chat model: a prompt is the user's one message.
+        let prompt = match &request.prompt {
+            Value::String(s) => s.clone(),
+            Value::Array(items) if items.len() == 1 && items[0].is_string() => {
+                items[0].as_str().unwrap_or_default().to_owned()
+            }
+            _ => {
+                return Err(ApiError::bad_request(
+                    Some("prompt"),
+                    "prompt must be one string",
+                ));
+            }
+        };
+        let chat = ChatRequest {
+            messages: vec![ChatMessage::user(prompt)],
+            max_tokens: max_tokens(request.max_tokens)?,
+            stream,
+        };
+        answer(&gateway, service, chat, Shape::Completion, delivery).await
+    };
+    result.await.unwrap_or_else(IntoResponse::into_response)
+}
+
+fn text_service<'a>(gateway: &'a Gateway, model: &str) -> Result<&'a Service<TextModel>, ApiError> {
+    match &gateway.inner.text {
+        Some(service) if model == EMBEDDED_TEXT_MODEL => Ok(service),
+        _ => Err(gateway.model_error(model, Endpoint::Text)),
+    }
+}
+
+async fn answer(
+    gateway: &Gateway,
+    service: &Service<TextModel>,
+    chat: ChatRequest,
+    shape: Shape,
+    delivery: Delivery,
+) -> Result<Response, ApiError> {
+    chat.validate()
+        .map_err(|why| ApiError::bad_request(Some("messages"), why))?;
+    if chat.stream {
+        return stream(gateway, service, chat, shape, delivery).await;
+    }
+    if !delivery.stops.is_empty() {
+        return whole_cut(gateway, service, chat, shape, delivery).await;
+    }
+    let body = Bytes::from(serde_json::to_vec(&chat).unwrap_or_default());
+    let (answer, miner, elapsed) = gateway
+        .first_answer::<ChatAnswer>(&service.view, &service.scores, CHAT_ROUTE, body, |_| Ok(()))
+        .await?;
+    // Usage counts what the miner generated, stop strings or not: that is the work done.
+    let usage = usage(&service.model, &answer);
+    // The spot check sees the miner's whole answer; the consumer sees it cut.
+    let (text, finish_reason) = match first_stop(&answer.text, &delivery.stops) {
+        Some(at) => (answer.text[..at].to_owned(), "stop"),
+        None => (answer.text.clone(), finish(answer.finish_reason)),
+    };
+    spot_check(
+        gateway,
+        &service.model,
+        &service.scores,
+        &miner,
+        chat,
+        answer,
+        elapsed,
+    );
+    gateway.served_one();
+    let body = whole_body(shape, &text, finish_reason, usage);
+    Ok(name_miner(Json(body).into_response(), &miner))
+}
+
+fn finish(reason: FinishReason) -> &'static str {
+    match reason {
+        FinishReason::Stop => "stop",
+        FinishReason::Length => "length",
+    }
+}
+
+/// Token counts: the miner's prompt count, and the completion's tokens without the stop
+/// token (counted by the model when the miner sent text alone).
+fn usage(model: &TextModel, answer: &ChatAnswer) -> Usage {
+    let completion = if answer.tokens.is_empty() {
+        model.tokenize(&answer.text).map_or(0, |t| t.len())
+    } else {
+        answer.tokens.iter().filter(|t| !model.is_stop(**t)).count()
+    };
+    Usage::new(
+        answer.prompt_tokens,
+        u32::try_from(completion).unwrap_or(u32::MAX),
+    )
+}
+
+fn whole_body(shape: Shape, text: &str, finish_reason: &str, usage: Usage) -> Value {
+    let (id, object, choice) = match shape {
+        Shape::Chat => (
+            request_id("chatcmpl"),
+            "chat.completion",
+            json!({"index": 0, "message": {"role": "assistant", "content": text},
+                   "finish_reason": finish_reason, "logprobs": null}),
+        ),
+        Shape::Completion => (
+            request_id("cmpl"),
+            "text_completion",
+            json!({"index": 0, "text": text,
+                   "finish_reason": finish_reason, "logprobs": null}),
+        ),
+    };
+    json!({"id": id, "object": object, "created": unix_now(), "model": EMBEDDED_TEXT_MODEL,
+           "choices": [choice], "usage": usage})
+}
+
+/// Re-checks a sample of answers off the request path and scores the miner on the result.
+fn spot_check(
+    gateway: &Gateway,
+    model: &Arc<TextModel>,
+    scores: &Arc<Mutex<Scores>>,
+    miner: &Candidate,
+    chat: ChatRequest,
+    answer: ChatAnswer,
+    elapsed: Duration,
+) {
+    if !gateway.spot_check() {
+        return;
+    }
+    let (model, scores, miner) = (Arc::clone(model), Arc::clone(scores), *miner);
+    let judge = TextJudgeConfig::default();
+    tokio::spawn(async move {
+        let checked = tokio::task::spawn_blocking(move || {
+            check_answer(&model, &chat, &answer, judge.tolerance)
+        })
+        .await
+        .unwrap_or_else(|e| Err(e.to_string()));
+        let evaluation = match checked {
+            Ok(tokens) => Evaluation::correct_at_speed(tokens, elapsed, judge.targets.per_second),
+            Err(why) => {
+                tracing::warn!(uid = miner.uid, %why, "spot check failed");
+                Evaluation::wrong(why)
+            }
+        };
+        record(&scores, &miner, evaluation.score);
+    });
+}
