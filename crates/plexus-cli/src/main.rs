@@ -66,7 +66,7 @@ enum Command {
         #[arg(long)]
         to: String,
         /// Tokens to send, e.g. 1.5
-        #[arg(long)]
+        #[arg(long, allow_negative_numbers = true)]
         amount: Balance,
     },
     /// Subnets: create, list, show, set hyperparameters.
@@ -80,7 +80,7 @@ enum Command {
         #[arg(long)]
         netuid: u16,
         /// Most tokens to burn (the price moves)
-        #[arg(long, default_value = "10")]
+        #[arg(long, allow_negative_numbers = true, default_value = "10")]
         max_burn: Balance,
     },
     /// Stake: add, remove, list.

@@ -59,7 +59,7 @@ pub struct NeuronArgs {
     #[command(flatten)]
     keys: KeyArgs,
     /// Most tokens to burn if the hotkey must register
-    #[arg(long, default_value = "10")]
+    #[arg(long, allow_negative_numbers = true, default_value = "10")]
     max_burn: Balance,
     /// Compute threads for the model (at least 1)
     #[arg(long, default_value_t = 1)]

@@ -129,3 +129,24 @@ fn doomed_transactions_are_refused_before_they_are_signed() {
 
     assert_eq!(alice(&dir), before, "nothing was signed, nothing was paid");
 }
+
+#[test]
+fn negative_amounts_are_named_as_such() {
+    let home = tempfile::tempdir().unwrap();
+    for args in [
+        &["transfer", "--to", "bob", "--amount", "-5"][..],
+        &["stake", "remove", "--netuid", "1", "--alpha", "-0.5"],
+        &[
+            "chain",
+            "unbond",
+            "--consensus-key",
+            "plx18d4z00xwk6jz6c4r4rgz5mcdwdjny9thrh3y8f36cpy2rz6emg5sgajyvf",
+            "--amount",
+            "-1",
+        ],
+    ] {
+        let out = plexus(home.path(), args);
+        // Not "unexpected argument '-5'": the amount parser says what is wrong.
+        refused(&out, "must not be negative");
+    }
+}

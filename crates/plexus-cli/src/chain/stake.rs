@@ -22,10 +22,10 @@ pub enum StakeCommand {
         #[arg(long = "to")]
         to: Option<AccountId>,
         /// Tokens to stake
-        #[arg(long)]
+        #[arg(long, allow_negative_numbers = true)]
         amount: Balance,
         /// Highest acceptable average price (tokens per alpha)
-        #[arg(long)]
+        #[arg(long, allow_negative_numbers = true)]
         limit_price: Option<Balance>,
     },
     /// Unstake alpha back into tokens.
@@ -39,10 +39,10 @@ pub enum StakeCommand {
         #[arg(long = "from")]
         from: Option<AccountId>,
         /// Alpha to unstake (9 decimals)
-        #[arg(long)]
+        #[arg(long, allow_negative_numbers = true)]
         alpha: Balance,
         /// Lowest acceptable average price (tokens per alpha)
-        #[arg(long)]
+        #[arg(long, allow_negative_numbers = true)]
         limit_price: Option<Balance>,
     },
     /// The wallet's stake positions.

@@ -40,7 +40,7 @@ pub enum ChainCommand {
         #[arg(long)]
         address: std::net::SocketAddr,
         /// Tokens to bond, e.g. 1000 (the chain sets a minimum per seat)
-        #[arg(long)]
+        #[arg(long, allow_negative_numbers = true)]
         amount: Balance,
         /// Bond even if nothing answers at --address from this machine (a node reachable
         /// by the other validators but not from here)
@@ -57,7 +57,7 @@ pub enum ChainCommand {
         #[arg(long)]
         consensus_key: AccountId,
         /// Tokens to unbond
-        #[arg(long)]
+        #[arg(long, allow_negative_numbers = true)]
         amount: Balance,
     },
     /// A finalized block with its transactions and their outcomes.

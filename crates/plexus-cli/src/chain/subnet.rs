@@ -18,7 +18,7 @@ pub enum SubnetCommand {
         #[command(flatten)]
         keys: KeyArgs,
         /// Most tokens to lock (the price moves)
-        #[arg(long, default_value = "1000")]
+        #[arg(long, allow_negative_numbers = true, default_value = "1000")]
         max_lock: Balance,
     },
     /// List subnets.
