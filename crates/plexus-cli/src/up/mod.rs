@@ -8,30 +8,36 @@
 
 use std::io::Write;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::Context;
 use clap::Args;
 use plexus_models::ModelKind;
-use plexus_primitives::{Balance, Call, Hyperparameter, NetUid};
-use plexus_subnets::{Chain, ChainError};
+use plexus_primitives::NetUid;
 use serde::Serialize;
 
-use crate::devnet::{self, InitArgs, dev_keypair};
+use crate::devnet::{self, InitArgs};
 use crate::exit;
 use crate::home::Home;
 use crate::models::{MODELS_ENV, ensure, models_dir_in};
-use crate::rpc_chain::RpcChain;
 
 /// Progress to stderr that never panics (see [`exit::say`]); the error says stderr is
 /// gone.
 macro_rules! say {
     ($($arg:tt)*) => {
-        exit::say(format_args!($($arg)*))
+        $crate::exit::say(format_args!($($arg)*))
     };
 }
+
+mod banner;
+mod setup;
+mod watch;
+
+use banner::welcome;
+use setup::prepare;
+use watch::watch;
 
 /// The text-generation subnet `plexus up` creates.
 pub const TEXT_NETUID: NetUid = NetUid(1);
@@ -316,311 +322,12 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The banner: where everything is, how to point other commands at it, how to try it.
-fn welcome(up: &UpFile, dir: &Path, models: &Path, nodes: usize) -> String {
-    use std::fmt::Write as _;
-    let mut s = String::new();
-    // Writing into a String cannot fail.
-    let _ = writeln!(s, "Plexus is up.");
-    let _ = writeln!(s, "  chain RPC   {}", up.rpc_url);
-    let _ = writeln!(s, "  gateway     {}  (OpenAI-compatible)", up.gateway_url);
-    if let Some(url) = &up.explorer_url {
-        let _ = writeln!(s, "  explorer    {url}  (open it in a browser)");
-    }
-    let node_log = if nodes == 1 {
-        "node-0/node.log"
-    } else {
-        "node-*/node.log"
-    };
-    let _ = writeln!(
-        s,
-        "  processes   {} (logs in {}, the nodes' in {})",
-        up.processes.len(),
-        dir.join("logs").display(),
-        dir.join(node_log).display()
-    );
-    let _ = writeln!(s);
-    // Other commands find the network (its config.toml names the RPC, its wallets) and
-    // the models already fetched only through these.
-    let password = match std::env::var(crate::wallet::PASSWORD_ENV) {
-        Ok(p) if p != devnet::DEVNET_PASSWORD => String::new(),
-        _ => format!(
-            " {}={}",
-            crate::wallet::PASSWORD_ENV,
-            devnet::DEVNET_PASSWORD
-        ),
-    };
-    let _ = writeln!(s, "Use it from another shell:");
-    let _ = writeln!(
-        s,
-        "  export {}={}{password} {MODELS_ENV}={}",
-        crate::home::HOME_ENV,
-        shell_quote(dir),
-        shell_quote(models)
-    );
-    if password.is_empty() {
-        let _ = writeln!(
-            s,
-            "  export {}=<the one set for this plexus up>",
-            crate::wallet::PASSWORD_ENV
-        );
-    }
-    let _ = writeln!(s, "  plexus chain status; plexus balance --wallet {OWNER}");
-    let _ = writeln!(s);
-    let _ = writeln!(s, "Try it:");
-    let _ = writeln!(
-        s,
-        "  curl {}/chat/completions -H 'Content-Type: application/json' \\\n    \
-         -d '{{\"model\": \"smollm2-135m-instruct\", \"messages\": [{{\"role\": \"user\", \"content\": \"What is the capital of France?\"}}], \"max_tokens\": 32}}'",
-        up.gateway_url
-    );
-    let _ = writeln!(
-        s,
-        "  python3 -c \"from openai import OpenAI; c = OpenAI(base_url='{}', api_key='none'); \
-         print(c.chat.completions.create(model='smollm2-135m-instruct', \
-         messages=[{{'role': 'user', 'content': 'Hi!'}}]).choices[0].message.content)\"",
-        up.gateway_url
-    );
-    let _ = writeln!(s);
-    let _ = writeln!(s, "Ctrl-C stops everything.");
-    s
-}
-
-/// `path` as one shell word: as it is when that is safe, else in single quotes.
-fn shell_quote(path: &Path) -> String {
-    let text = path.to_string_lossy();
-    let safe = |c: char| c.is_ascii_alphanumeric() || "/._-+:@,%=".contains(c);
-    if !text.is_empty() && text.chars().all(safe) {
-        text.into_owned()
-    } else {
-        format!("'{}'", text.replace('\'', r"'\''"))
-    }
-}
-
-/// Creates the subnets and stakes the validator, unless a previous run did.
-async fn prepare(rpc: &str, args: &UpArgs) -> anyhow::Result<()> {
-    let chain = wait_for_chain(rpc).await?;
-    let owner = dev_keypair(OWNER);
-    let owner_hotkey = dev_keypair(&format!("{OWNER}-hotkey"));
-    let validator = dev_keypair(VALIDATOR);
-    let validator_hotkey = dev_keypair(&format!("{VALIDATOR}-hotkey"));
-    let mut subnets = vec![TEXT_NETUID];
-    if args.embedding_miners > 0 {
-        subnets.push(EMBEDDINGS_NETUID);
-    }
-    for netuid in subnets {
-        if let Err(ChainError::NoSubnet(_)) = chain.subnet(netuid).await {
-            let _ = say!("creating subnet {netuid}\n");
-            let call = Call::CreateSubnet {
-                owner_hotkey: owner_hotkey.account_id(),
-                max_lock: Balance::from_rao(100_000 * Balance::UNIT.rao()),
-            };
-            chain.submit(&owner, call).await?;
-            // A short tempo and rate limit so a local network pays within a minute. The
-            // activity cutoff shrinks with them (the default, 5,000 blocks, is 100 such
-            // tempos): the owner's and miners' hotkeys hold validator permits and pile up
-            // alpha without ever setting weights, and while they count as active their
-            // stake outweighs the validator's within half an hour, consensus falls to
-            // zero and the miners stop being paid.
-            for param in [
-                Hyperparameter::Tempo(50),
-                Hyperparameter::WeightsRateLimit(10),
-                Hyperparameter::ImmunityPeriod(1_000),
-                Hyperparameter::ActivityCutoff(200),
-            ] {
-                let call = Call::SetHyperparameter { netuid, param };
-                chain.submit(&owner, call).await?;
-            }
-        }
-        let graph = chain.metagraph(netuid).await?;
-        if !graph
-            .iter()
-            .any(|n| n.hotkey == validator_hotkey.account_id())
-        {
-            let _ = say!("registering and staking the validator on subnet {netuid}\n");
-            let hotkey = validator_hotkey.account_id();
-            let max_burn = Balance::from_rao(100 * Balance::UNIT.rao());
-            chain
-                .submit(
-                    &validator,
-                    Call::Register {
-                        netuid,
-                        hotkey,
-                        max_burn,
-                    },
-                )
-                .await?;
-            let amount = Balance::from_rao(1_000 * Balance::UNIT.rao());
-            let call = Call::AddStake {
-                netuid,
-                hotkey,
-                amount,
-                limit_price: None,
-            };
-            chain.submit(&validator, call).await?;
-        }
-    }
-    Ok(())
-}
-
-/// Connects to the first node once it answers and has finalized a block.
-async fn wait_for_chain(rpc: &str) -> anyhow::Result<RpcChain> {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Ok(chain) = RpcChain::connect(rpc).await
-            && chain.height().await.is_ok_and(|h| h >= 1)
-        {
-            return Ok(chain);
-        }
-        if Instant::now() > deadline {
-            return Err(exit::input(format!(
-                "the chain at {rpc} did not start within a minute; see the nodes' node.log"
-            )));
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
-/// Shows live status until Ctrl-C, or until stderr's reader is gone (a broken-pipe
-/// error, which `exit::report` keeps quiet about). A child that dies is reported once;
-/// the rest of the network carries on.
-async fn watch(
-    rpc: &str,
-    args: &UpArgs,
-    children: &mut Children,
-    processes: &[Process],
-    started: Instant,
-) -> anyhow::Result<()> {
-    let chain = RpcChain::connect(rpc).await?;
-    let interactive = std::io::IsTerminal::is_terminal(&std::io::stderr()) && !args.plain;
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
-    let mut first_answered = false;
-    // Once the gateway has answered, its silence means it is down, not starting.
-    let mut gateway_seen = false;
-    let mut exited = Vec::new();
-    let stop = crate::signals::shutdown_signal();
-    tokio::pin!(stop);
-    loop {
-        tokio::select! {
-            () = &mut stop => return Ok(()),
-            _ = tick.tick() => {}
-        }
-        for (i, child) in children.0.iter_mut().enumerate() {
-            if exited.contains(&i) {
-                continue;
-            }
-            if let Ok(Some(status)) = child.try_wait() {
-                // A gateway fails over a dead miner: say so once, with where to look.
-                exited.push(i);
-                let (name, log) = processes.get(i).map_or(("a process", String::new()), |p| {
-                    (p.name.as_str(), format!("; its log: {}", p.log.display()))
-                });
-                let lead = if interactive { "\n" } else { "" };
-                say!("{lead}{name} exited ({status}){log}\n")?;
-            }
-        }
-        let height = chain.height().await.unwrap_or(0);
-        let served = http_json(args.gateway, "GET", "/health", None)
-            .await
-            .and_then(|(_, v)| v["served"].as_u64());
-        // A text miner on chain (announced, if perhaps by an earlier run) before asking.
-        if !first_answered
-            && served.is_some()
-            && chain
-                .metagraph(TEXT_NETUID)
-                .await
-                .is_ok_and(|g| g.iter().any(|n| n.axon.is_some()))
-        {
-            // The first real question through the gateway: the moment the network works.
-            let question = serde_json::json!({
-                "model": plexus_subnets::text::EMBEDDED_TEXT_MODEL,
-                "messages": [{"role": "user", "content": "Say hello."}],
-                "max_tokens": 8,
-            });
-            if let Some((200, _)) =
-                http_json(args.gateway, "POST", "/v1/chat/completions", Some(question)).await
-            {
-                first_answered = true;
-                let secs = started.elapsed().as_secs_f64();
-                let message = format!("first answer through the gateway {secs:.1} s after start");
-                if interactive {
-                    // Over the status line, all of it.
-                    say!("\r{message:<100}\n")?;
-                } else {
-                    say!("{message}\n")?;
-                }
-            }
-        }
-        let mut line = format!("height {height} | miners running: ");
-        line.push_str(&miners_running(processes, &exited, "text"));
-        if args.embedding_miners > 0 {
-            line.push_str(", ");
-            line.push_str(&miners_running(processes, &exited, "embeddings"));
-        }
-        gateway_seen |= served.is_some();
-        line.push_str(" | gateway ");
-        line.push_str(&match served {
-            Some(n) => format!("{} served", devnet::plural(n, "request")),
-            None if gateway_seen => "down".to_owned(),
-            None => "starting".to_owned(),
-        });
-        if interactive {
-            say!("\r{line:<100}")?;
-        } else if args.plain {
-            say!("{line}\n")?;
-        }
-    }
-}
-
-/// How many of this run's miners doing `work` are still running, of how many started:
-/// "text 2 of 2". The chain cannot tell: a dead miner's axon stays announced.
-fn miners_running(processes: &[Process], exited: &[usize], work: &str) -> String {
-    let prefix = format!("miner-{work}-");
-    let (mut running, mut all) = (0, 0);
-    for (i, p) in processes.iter().enumerate() {
-        if p.name.starts_with(&prefix) {
-            all += 1;
-            if !exited.contains(&i) {
-                running += 1;
-            }
-        }
-    }
-    format!("{work} {running} of {all}")
-}
-
-/// A minimal HTTP/1.0 JSON exchange with the local gateway: status and body, or `None` if
-/// it is not answering yet.
-async fn http_json(
-    addr: SocketAddr,
-    method: &str,
-    path: &str,
-    body: Option<serde_json::Value>,
-) -> Option<(u16, serde_json::Value)> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let exchange = async {
-        let mut stream = tokio::net::TcpStream::connect(addr).await.ok()?;
-        let body = body.map(|b| b.to_string()).unwrap_or_default();
-        let request = format!(
-            "{method} {path} HTTP/1.0\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
-             Content-Length: {}\r\n\r\n{body}",
-            body.len()
-        );
-        stream.write_all(request.as_bytes()).await.ok()?;
-        let mut response = Vec::new();
-        stream.read_to_end(&mut response).await.ok()?;
-        let text = String::from_utf8_lossy(&response);
-        let (head, body) = text.split_once("\r\n\r\n")?;
-        let status = head.split_whitespace().nth(1)?.parse().ok()?;
-        Some((status, serde_json::from_str(body).ok()?))
-    };
-    tokio::time::timeout(Duration::from_secs(30), exchange)
-        .await
-        .ok()
-        .flatten()
-}
-
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
+    use super::banner::shell_quote;
+    use super::watch::miners_running;
     use super::*;
 
     fn process(name: &str) -> Process {
