@@ -221,3 +221,16 @@ pub fn block_on<T, F: std::future::Future<Output = anyhow::Result<T>>>(f: F) -> 
         .context("starting the async runtime")?
         .block_on(f)
 }
+
+/// Whether something accepts a TCP connection at `addr` before `deadline`; why not if
+/// nothing does. It says nothing about what listens there.
+pub async fn accepts_connections(
+    addr: impl tokio::net::ToSocketAddrs,
+    deadline: tokio::time::Instant,
+) -> Result<(), String> {
+    match tokio::time::timeout_at(deadline, tokio::net::TcpStream::connect(addr)).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err("no answer in time".to_owned()),
+    }
+}

@@ -244,12 +244,10 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
 /// well start after its miner.
 async fn probe_upstream(url: &str) -> Option<String> {
     let addr = upstream_address(url)?;
-    let why = match tokio::time::timeout(PROBE_TIMEOUT, tokio::net::TcpStream::connect(&addr)).await
-    {
-        Ok(Ok(_)) => return None,
-        Ok(Err(e)) => e.to_string(),
-        Err(_) => format!("no answer within {}s", PROBE_TIMEOUT.as_secs()),
-    };
+    let deadline = tokio::time::Instant::now() + PROBE_TIMEOUT;
+    let why = crate::client::accepts_connections(&*addr, deadline)
+        .await
+        .err()?;
     Some(format!(
         "nothing answers at the backend {addr} ({why}); the miner serves anyway, and its \
          answers fail until the backend is up"

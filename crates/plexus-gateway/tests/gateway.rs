@@ -13,7 +13,7 @@ use plexus_models::{EmbeddingModel, ModelKind};
 use plexus_primitives::{ChainId, Keypair, NetUid};
 use plexus_subnets::embed::{EmbeddedEmbeddings, embed_routes};
 use plexus_subnets::{Scores, Snapshot, SubnetView, standalone_neuron};
-use plexus_wire::{Client, ClientConfig, Server, ServerConfig, StaticMetagraph};
+use plexus_wire::{Client, ClientConfig, Server, ServerConfig};
 use serde_json::{Value, json};
 
 use common::send;
@@ -39,15 +39,7 @@ async fn network(model: Arc<EmbeddingModel>, config: GatewayConfig) -> Net {
         Keypair::generate(&mut rng),
         Keypair::generate(&mut rng),
     );
-    let callers = Arc::new(StaticMetagraph::new());
-    callers.insert(
-        NET,
-        validator.account_id(),
-        plexus_wire::NeuronInfo {
-            stake: 1_000,
-            validator_permit: true,
-        },
-    );
+    let callers = common::callers(NET, validator.account_id());
     let routes = embed_routes(Arc::new(EmbeddedEmbeddings::new(Arc::clone(&model)))).unwrap();
     let server = Server::new(
         live.clone(),
@@ -80,12 +72,7 @@ async fn network(model: Arc<EmbeddingModel>, config: GatewayConfig) -> Net {
     };
     let client = Client::new(validator, ClientConfig::new(chain_id));
     let gateway = Gateway::new(client, None, Some(service), config);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(gateway.serve(listener, async move {
-        let _ = stopped.await;
-    }));
+    let (base, stop) = common::serve(gateway).await;
     Net {
         base,
         scores,

@@ -18,7 +18,7 @@ use plexus_subnets::text::{
     text_routes,
 };
 use plexus_subnets::{Scores, Snapshot, SubnetView, standalone_neuron};
-use plexus_wire::{Client, ClientConfig, Server, ServerConfig, StaticMetagraph};
+use plexus_wire::{Client, ClientConfig, Server, ServerConfig};
 use serde_json::{Value, json};
 
 use common::{Answer, send};
@@ -91,15 +91,7 @@ async fn network() -> Net {
     let mut rng = rand::rngs::OsRng;
     let (miner, validator) = (Keypair::generate(&mut rng), Keypair::generate(&mut rng));
     let go_on = Arc::new(tokio::sync::Notify::new());
-    let callers = Arc::new(StaticMetagraph::new());
-    callers.insert(
-        TEXT,
-        validator.account_id(),
-        plexus_wire::NeuronInfo {
-            stake: 1_000,
-            validator_permit: true,
-        },
-    );
+    let callers = common::callers(TEXT, validator.account_id());
     let server = Server::new(
         miner.clone(),
         ServerConfig::new(chain_id.clone(), TEXT),
@@ -143,12 +135,7 @@ async fn network() -> Net {
     };
     let client = Client::new(validator, ClientConfig::new(chain_id));
     let gateway = Gateway::new(client, Some(text), Some(embeddings), config);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(gateway.serve(listener, async move {
-        let _ = stopped.await;
-    }));
+    let (base, stop) = common::serve(gateway).await;
     Net {
         base,
         go_on,

@@ -261,11 +261,8 @@ async fn node_answers(address: std::net::SocketAddr) -> anyhow::Result<()> {
     let deadline = tokio::time::Instant::now() + NODE_ANSWER_WAIT;
     let mut waiting = false;
     let why = loop {
-        let connect = tokio::net::TcpStream::connect(address);
-        let why = match tokio::time::timeout_at(deadline, connect).await {
-            Ok(Ok(_)) => return Ok(()),
-            Ok(Err(e)) => e.to_string(),
-            Err(_) => break format!("no answer within {} s", NODE_ANSWER_WAIT.as_secs()),
+        let Err(why) = crate::client::accepts_connections(address, deadline).await else {
+            return Ok(());
         };
         if tokio::time::Instant::now() + std::time::Duration::from_millis(250) >= deadline {
             break why;

@@ -17,8 +17,8 @@ use plexus_subnets::{Evaluation, Scores};
 use serde_json::{Value, json};
 
 use crate::openai::{
-    ApiError, ChatCompletionRequest, CompletionRequest, Usage, chat_messages, include_usage,
-    max_tokens, no_logprobs, single_choice, stop_strings,
+    ApiError, ChatCompletionRequest, CompletionRequest, StreamOptions, Usage, chat_messages,
+    include_usage, max_tokens, no_logprobs, single_choice, stop_strings,
 };
 use crate::pick::Candidate;
 use crate::stop::first_stop;
@@ -44,6 +44,20 @@ struct Delivery {
     include_usage: bool,
 }
 
+impl Delivery {
+    /// What a request's `stop` and `stream_options` ask of its answer.
+    fn asked(
+        stream: bool,
+        stop: Option<&Value>,
+        options: Option<&StreamOptions>,
+    ) -> Result<Self, ApiError> {
+        Ok(Self {
+            stops: stop_strings(stop)?,
+            include_usage: include_usage(stream, options)?,
+        })
+    }
+}
+
 pub(crate) async fn chat_completions(
     State(gateway): State<Gateway>,
     headers: HeaderMap,
@@ -56,10 +70,11 @@ pub(crate) async fn chat_completions(
         single_choice(request.n)?;
         no_logprobs(request.logprobs.as_ref(), request.top_logprobs)?;
         let stream = request.stream.unwrap_or(false);
-        let delivery = Delivery {
-            stops: stop_strings(request.stop.as_ref())?,
-            include_usage: include_usage(stream, request.stream_options.as_ref())?,
-        };
+        let delivery = Delivery::asked(
+            stream,
+            request.stop.as_ref(),
+            request.stream_options.as_ref(),
+        )?;
         let chat = ChatRequest {
             messages: chat_messages(&request.messages)?,
             max_tokens: max_tokens(request.max_completion_tokens.or(request.max_tokens))?,
@@ -82,10 +97,11 @@ pub(crate) async fn completions(
         single_choice(request.n)?;
         no_logprobs(request.logprobs.as_ref(), None)?;
         let stream = request.stream.unwrap_or(false);
-        let delivery = Delivery {
-            stops: stop_strings(request.stop.as_ref())?,
-            include_usage: include_usage(stream, request.stream_options.as_ref())?,
-        };
+        let delivery = Delivery::asked(
+            stream,
+            request.stop.as_ref(),
+            request.stream_options.as_ref(),
+        )?;
         // The model is a chat model: a prompt is the user's one message.
         let prompt = match &request.prompt {
             Value::String(s) => s.clone(),

@@ -3,6 +3,11 @@
 
 #![allow(dead_code)] // each test file uses part of it
 
+use std::sync::Arc;
+
+use plexus_gateway::Gateway;
+use plexus_primitives::{AccountId, NetUid};
+use plexus_wire::StaticMetagraph;
 use serde_json::Value;
 
 /// An answer: status, headers and body.
@@ -97,4 +102,29 @@ pub async fn send(
     })
     .await
     .unwrap()
+}
+
+/// The callers a test miner admits: `validator`, staked and permitted on `netuid`.
+pub fn callers(netuid: NetUid, validator: AccountId) -> Arc<StaticMetagraph> {
+    let callers = Arc::new(StaticMetagraph::new());
+    callers.insert(
+        netuid,
+        validator,
+        plexus_wire::NeuronInfo {
+            stake: 1_000,
+            validator_permit: true,
+        },
+    );
+    callers
+}
+
+/// Serves `gateway` on a loopback port: its base URL, and what stops it when dropped.
+pub async fn serve(gateway: Gateway) -> (String, tokio::sync::oneshot::Sender<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(gateway.serve(listener, async move {
+        let _ = stopped.await;
+    }));
+    (base, stop)
 }
