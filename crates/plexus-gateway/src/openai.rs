@@ -10,7 +10,7 @@
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use plexus_subnets::text::{ChatMessage, MAX_COMPLETION_TOKENS, Role};
+use plexus_subnets::text::{ChatMessage, MAX_COMPLETION_TOKENS, Role, check_stops};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -185,7 +185,7 @@ pub struct ChatCompletionRequest {
     /// Choices wanted; only 1 is served.
     #[serde(default)]
     pub n: Option<u32>,
-    /// Strings that end the answer: one, or an array of up to [`MAX_STOP_STRINGS`].
+    /// Strings that end the answer: one, or an array of up to [`MAX_STOPS`](plexus_subnets::text::MAX_STOPS).
     #[serde(default)]
     pub stop: Option<Value>,
     /// Per-token log-probabilities; refused when asked for.
@@ -223,7 +223,7 @@ pub struct CompletionRequest {
     /// Choices wanted; only 1 is served.
     #[serde(default)]
     pub n: Option<u32>,
-    /// Strings that end the answer: one, or an array of up to [`MAX_STOP_STRINGS`].
+    /// Strings that end the answer: one, or an array of up to [`MAX_STOPS`](plexus_subnets::text::MAX_STOPS).
     #[serde(default)]
     pub stop: Option<Value>,
     /// Log-probabilities of the top tokens (a count here); refused when above 0.
@@ -319,22 +319,13 @@ pub fn single_choice(n: Option<u32>) -> Result<(), ApiError> {
     }
 }
 
-/// Most stop strings in one request, as OpenAI allows.
-pub const MAX_STOP_STRINGS: usize = 4;
-
 /// The stop strings of a request's `stop`: none, one string, or an array of up to
-/// [`MAX_STOP_STRINGS`] non-empty strings.
+/// [`MAX_STOPS`](plexus_subnets::text::MAX_STOPS) non-empty strings of at most [`MAX_STOP_BYTES`](plexus_subnets::text::MAX_STOP_BYTES) bytes.
 pub fn stop_strings(stop: Option<&Value>) -> Result<Vec<String>, ApiError> {
     let bad = |message: String| ApiError::bad_request(Some("stop"), message);
     let strings = match stop {
         None | Some(Value::Null) => return Ok(Vec::new()),
         Some(Value::String(s)) => vec![s.clone()],
-        Some(Value::Array(items)) if items.len() > MAX_STOP_STRINGS => {
-            return Err(bad(format!(
-                "stop has {} strings; at most {MAX_STOP_STRINGS} are allowed",
-                items.len()
-            )));
-        }
         Some(Value::Array(items)) => items
             .iter()
             .map(|v| v.as_str().map(str::to_owned))
@@ -342,10 +333,7 @@ pub fn stop_strings(stop: Option<&Value>) -> Result<Vec<String>, ApiError> {
             .ok_or_else(|| bad("stop must be a string or an array of strings".into()))?,
         Some(_) => return Err(bad("stop must be a string or an array of strings".into())),
     };
-    // An empty stop string would match before the first character and end every answer.
-    if strings.iter().any(String::is_empty) {
-        return Err(bad("stop strings must not be empty".into()));
-    }
+    check_stops(&strings).map_err(bad)?;
     Ok(strings)
 }
 
@@ -526,6 +514,7 @@ mod tests {
             json!(["a", "b", "c", "d", "e"]),
             json!(""),
             json!(["a", ""]),
+            json!("x".repeat(65)),
             json!([1]),
             json!(3),
         ] {

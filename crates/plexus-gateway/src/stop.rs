@@ -1,17 +1,13 @@
-//! A request's `stop` strings, applied by the gateway: miners generate to the model's own
-//! end, and the consumer sees the answer cut where the first stop string begins.
-//!
-//! "First" is the stop string whose occurrence ends earliest (ties to the one that starts
-//! earliest), which is where generation would have stopped; it does not depend on how a
-//! stream is split into pieces, so whole and streamed answers are cut alike.
+//! A request's `stop` strings on the gateway's side: miners end their answers at the token
+//! that completes one (see [`plexus_subnets::text::first_stop`]), and the consumer sees
+//! the text cut where it begins. A streamed answer holds back text that could begin a
+//! stop string until later text says whether it does.
+
+use plexus_subnets::text::first_stop;
 
 /// Where `text` is cut for `stops`: the start of the first stop string, if any occurs.
-pub(crate) fn first_stop(text: &str, stops: &[String]) -> Option<usize> {
-    stops
-        .iter()
-        .filter_map(|stop| text.find(stop.as_str()).map(|at| (at + stop.len(), at)))
-        .min()
-        .map(|(_, at)| at)
+pub(crate) fn cut_at(text: &str, stops: &[String]) -> Option<usize> {
+    first_stop(text, stops).map(|stop| stop.start)
 }
 
 /// Where the tail of `text` that could begin a stop string starts (`text.len()` if none):
@@ -54,7 +50,7 @@ impl StopFilter {
         self.held.push_str(piece);
         // Text sent earlier never begins a stop string (it would have been held), so any
         // occurrence lies in what is held.
-        if let Some(at) = first_stop(&self.held, &self.stops) {
+        if let Some(at) = cut_at(&self.held, &self.stops) {
             self.held.truncate(at);
             return Step::Stop(std::mem::take(&mut self.held));
         }
@@ -94,16 +90,6 @@ mod tests {
     }
 
     #[test]
-    fn whole_text_is_cut_at_the_first_stop() {
-        assert_eq!(first_stop("Hello world", &stops(&["o w", "d"])), Some(4));
-        assert_eq!(first_stop("Hello", &stops(&["x"])), None);
-        assert_eq!(first_stop("Hello", &[]), None);
-        // The stop that ends first wins, as it would while generating.
-        assert_eq!(first_stop("abcd", &stops(&["abcd", "c"])), Some(2));
-        assert_eq!(first_stop("abcd", &stops(&["c", "bc"])), Some(1));
-    }
-
-    #[test]
     fn streams_hold_back_what_may_begin_a_stop() {
         let mut filter = StopFilter::new(stops(&["END"]));
         assert_eq!(filter.push("Hello E"), Step::Go("Hello ".into()));
@@ -129,7 +115,7 @@ mod tests {
             &["xyz"],
             &[],
         ] {
-            let whole = first_stop(text, &stops(s)).map_or(text, |at| &text[..at]);
+            let whole = cut_at(text, &stops(s)).map_or(text, |at| &text[..at]);
             // Every way of splitting the text into two or three pieces.
             let bounds: Vec<usize> = (0..=text.len())
                 .filter(|&i| text.is_char_boundary(i))

@@ -31,9 +31,11 @@ const EMBEDDING_MODEL: &str = "all-minilm-l6-v2";
 
 /// A miner that answers with the last message's content, streamed in the pieces that `|`
 /// separates: tests choose exactly what the gateway receives. A piece [`HOLD`] is not
-/// sent: the miner waits there until the test lets it go on.
+/// sent: the miner waits there until the test lets it go on. It notes the stop strings
+/// it is sent and ignores them, as a dishonest miner would.
 struct Echo {
     go_on: Arc<tokio::sync::Notify>,
+    stops: Arc<Mutex<Vec<String>>>,
 }
 
 /// The piece at which [`Echo`] waits for its test.
@@ -49,6 +51,7 @@ impl TextBackend for Echo {
         request: ChatRequest,
         tokens: mpsc::UnboundedSender<TokenChunk>,
     ) -> Result<ChatAnswer, BackendError> {
+        *self.stops.lock().unwrap() = request.stop.clone();
         let script = request
             .messages
             .last()
@@ -80,6 +83,8 @@ struct Net {
     base: String,
     /// Lets a held [`Echo`] go on.
     go_on: Arc<tokio::sync::Notify>,
+    /// The stop strings of the last request [`Echo`] was sent.
+    stops: Arc<Mutex<Vec<String>>>,
     _server: plexus_wire::RunningServer,
     _stop: tokio::sync::oneshot::Sender<()>,
 }
@@ -91,12 +96,14 @@ async fn network() -> Net {
     let mut rng = rand::rngs::OsRng;
     let (miner, validator) = (Keypair::generate(&mut rng), Keypair::generate(&mut rng));
     let go_on = Arc::new(tokio::sync::Notify::new());
+    let stops = Arc::new(Mutex::new(Vec::new()));
     let callers = common::callers(TEXT, validator.account_id());
     let server = Server::new(
         miner.clone(),
         ServerConfig::new(chain_id.clone(), TEXT),
         text_routes(Arc::new(Echo {
             go_on: Arc::clone(&go_on),
+            stops: Arc::clone(&stops),
         }))
         .unwrap(),
         callers,
@@ -139,6 +146,7 @@ async fn network() -> Net {
     Net {
         base,
         go_on,
+        stops,
         _server: server,
         _stop: stop,
     }
@@ -274,6 +282,8 @@ async fn stop_strings_cut_whole_and_streamed_answers() {
     let cut = json!({"stop": ["END", "xyz"]});
     let a = post(&net, "/v1/chat/completions", chat(script, cut.clone())).await;
     assert_eq!(a.status, 200, "{}", a.body);
+    // The miner is told where to stop; this one goes on, and the gateway cuts anyway.
+    assert_eq!(*net.stops.lock().unwrap(), ["END", "xyz"]);
     let body = a.json();
     assert_eq!(
         body["choices"][0]["message"]["content"],

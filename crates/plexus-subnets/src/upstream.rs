@@ -27,7 +27,7 @@ use tokio::sync::mpsc;
 
 use crate::backend::BackendError;
 use crate::embed::{EmbedAnswer, EmbedRequest, EmbeddingBackend};
-use crate::text::{ChatAnswer, ChatRequest, FinishReason, TextBackend, TokenChunk};
+use crate::text::{ChatAnswer, ChatRequest, FinishReason, TextBackend, TokenChunk, first_stop};
 
 /// Largest upstream answer read.
 const MAX_ANSWER_BYTES: usize = 64 << 20;
@@ -148,12 +148,13 @@ impl Upstream {
     }
 
     /// Reads an OpenAI chat-completion event stream, passing each piece of text on to
-    /// `tokens` as it comes.
+    /// `tokens` as it comes, up to the piece that completes one of `stops`.
     async fn read_stream(
         &self,
         path: &str,
         response: Response<Incoming>,
         tokens: &mpsc::UnboundedSender<TokenChunk>,
+        stops: &[String],
     ) -> Result<ChatAnswer, BackendError> {
         let mut body = response.into_body();
         let mut parser = SseParser::new(1 << 20);
@@ -201,6 +202,21 @@ impl Upstream {
                         text: piece,
                         logprob: None,
                     });
+                    // The upstream was not told the stop strings (it would leave them out
+                    // of its text, and validators must see where the answer stopped):
+                    // hanging up here ends its work.
+                    if !stops.is_empty() && first_stop(&text, stops).is_some() {
+                        return Ok(ChatAnswer {
+                            model: self.model.clone(),
+                            text,
+                            tokens: Vec::new(),
+                            logprobs: Vec::new(),
+                            // The upstream counts the prompt only at its end; the caller
+                            // counts it when it needs to.
+                            prompt_tokens: 0,
+                            finish_reason: FinishReason::Stop,
+                        });
+                    }
                 }
                 finish = choice.finish_reason.or(finish);
             }
@@ -349,7 +365,9 @@ impl TextBackend for Upstream {
             .get(header::CONTENT_TYPE)
             .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
         if streamed {
-            return self.read_stream(PATH, response, &tokens).await;
+            return self
+                .read_stream(PATH, response, &tokens, &request.stop)
+                .await;
         }
         // A server that does not stream answers with the whole completion; the handler
         // passes its text on as one piece.
@@ -364,15 +382,21 @@ impl TextBackend for Upstream {
             .into_iter()
             .next()
             .ok_or_else(|| BackendError::Failed("upstream gave no choices".into()))?;
+        let mut text = choice.message.content.unwrap_or_default();
+        // A server that does not say why it stopped stopped on its own.
+        let mut finish = finish_reason(choice.finish_reason.as_deref().unwrap_or("stop"))
+            .map_err(|why| self.failed(PATH, "ended", &why))?;
+        if let Some(stop) = first_stop(&text, &request.stop) {
+            text.truncate(stop.end);
+            finish = FinishReason::Stop;
+        }
         Ok(ChatAnswer {
             model: self.model.clone(),
-            text: choice.message.content.unwrap_or_default(),
+            text,
             tokens: Vec::new(),
             logprobs: Vec::new(),
             prompt_tokens: completion.usage.unwrap_or_default().prompt_tokens,
-            // A server that does not say why it stopped stopped on its own.
-            finish_reason: finish_reason(choice.finish_reason.as_deref().unwrap_or("stop"))
-                .map_err(|why| self.failed(PATH, "ended", &why))?,
+            finish_reason: finish,
         })
     }
 }

@@ -1,12 +1,17 @@
 //! The text validator's check on the real SmolLM2: honest answers pass, with or without
-//! token ids; truncated, invented and mislabelled ones do not.
+//! token ids, stop strings included; truncated, invented, mislabelled ones and ones that
+//! run past a stop string do not.
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
 use std::ops::ControlFlow;
+use std::sync::Arc;
 
 use plexus_models::testing::test_model_dir;
 use plexus_models::{DEFAULT_TOLERANCE, ModelKind, TextModel};
-use plexus_subnets::text::{ChatAnswer, ChatMessage, ChatRequest, FinishReason, check_answer};
+use plexus_subnets::text::{
+    ChatAnswer, ChatMessage, ChatRequest, EmbeddedText, FinishReason, TextBackend, check_answer,
+};
+use tokio::sync::mpsc;
 
 fn model() -> TextModel {
     let dir = test_model_dir(ModelKind::Text).expect("fetching SmolLM2 for the tests");
@@ -18,6 +23,7 @@ fn request(max_tokens: u32) -> ChatRequest {
         messages: vec![ChatMessage::user("What is the capital of France?")],
         max_tokens,
         stream: true,
+        stop: Vec::new(),
     }
 }
 
@@ -113,6 +119,52 @@ fn cut_at_the_limit_is_honest_when_the_limit_was_asked_for() {
     };
     let why = check_answer(&model, &request, &as_stop, DEFAULT_TOLERANCE).unwrap_err();
     assert!(why.contains("length limit"), "{why}");
+}
+
+/// What the embedded miner sends for `request`, stop strings applied.
+fn mined(model: &Arc<TextModel>, request: &ChatRequest) -> ChatAnswer {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let (tx, _rx) = mpsc::unbounded_channel();
+    let miner = EmbeddedText::new(Arc::clone(model));
+    runtime
+        .block_on(miner.complete(request.clone(), tx))
+        .unwrap()
+}
+
+#[test]
+fn answers_end_at_a_stop_string_and_going_past_one_is_refused() {
+    let model = Arc::new(model());
+    let whole = honest(&model, &request(32));
+    // A word from the middle of the answer, so the stop falls inside it.
+    let word = whole.text.split_whitespace().nth(2).unwrap().to_owned();
+    let request = ChatRequest {
+        stop: vec![word.clone()],
+        ..request(32)
+    };
+    let answer = mined(&model, &request);
+    assert_eq!(answer.finish_reason, FinishReason::Stop, "{answer:?}");
+    assert!(answer.text.contains(&word), "{answer:?}");
+    assert!(whole.text.starts_with(&answer.text), "{answer:?} {whole:?}");
+    assert!(answer.tokens.len() < whole.tokens.len());
+    let counted = check_answer(&model, &request, &answer, DEFAULT_TOLERANCE).unwrap();
+    assert_eq!(counted, answer.tokens.len());
+    let counted = check_answer(&model, &request, &text_only(&answer), DEFAULT_TOLERANCE).unwrap();
+    assert_eq!(counted, answer.tokens.len());
+
+    // The answer that ignores the stop string: consumers would wait for text they never see.
+    for ignored in [whole.clone(), text_only(&whole)] {
+        let why = check_answer(&model, &request, &ignored, DEFAULT_TOLERANCE).unwrap_err();
+        assert!(why.contains("past a stop string"), "{why}");
+    }
+    // Stopping at the string but claiming the length limit.
+    let as_length = ChatAnswer {
+        finish_reason: FinishReason::Length,
+        ..answer
+    };
+    let why = check_answer(&model, &request, &as_length, DEFAULT_TOLERANCE).unwrap_err();
+    assert!(why.contains("stop string"), "{why}");
 }
 
 #[test]

@@ -124,6 +124,7 @@ fn chat(stream: bool) -> ChatRequest {
         messages: vec![ChatMessage::user("What is the capital of France?")],
         max_tokens: 8,
         stream,
+        stop: Vec::new(),
     }
 }
 
@@ -159,6 +160,33 @@ async fn a_server_that_does_not_stream_is_read_whole() {
     assert_eq!(answer.text, "Paris.");
     assert_eq!(answer.finish_reason, FinishReason::Length);
     assert!(rx.recv().await.is_none(), "nothing was streamed");
+}
+
+#[tokio::test]
+async fn answers_end_with_the_piece_that_completes_a_stop_string() {
+    let gate = Arc::new(Notify::new());
+    let up = backend(upstream(true, Arc::clone(&gate)).await, KEY);
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let stopped = ChatRequest {
+        stop: vec!["ris".into()],
+        ..chat(true)
+    };
+    gate.notify_one();
+    let answer = up.complete(stopped.clone(), tx).await.unwrap();
+    // The stop string stays in (validators check where it ended); "." never came.
+    assert_eq!(answer.text, "Paris");
+    assert_eq!(answer.finish_reason, FinishReason::Stop);
+    let mut pieces = Vec::new();
+    while let Some(chunk) = rx.recv().await {
+        pieces.push(chunk.text);
+    }
+    assert_eq!(pieces, ["Par", "is"]);
+    // A whole answer is cut at the stop string's end the same way.
+    let whole = backend(upstream(false, Arc::new(Notify::new())).await, KEY);
+    let (tx, _rx) = mpsc::unbounded_channel();
+    let answer = whole.complete(stopped, tx).await.unwrap();
+    assert_eq!(answer.text, "Paris");
+    assert_eq!(answer.finish_reason, FinishReason::Stop);
 }
 
 #[tokio::test]

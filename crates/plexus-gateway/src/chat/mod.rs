@@ -21,7 +21,7 @@ use crate::openai::{
     include_usage, max_tokens, no_logprobs, single_choice, stop_strings,
 };
 use crate::pick::Candidate;
-use crate::stop::first_stop;
+use crate::stop::cut_at;
 use crate::{Endpoint, Gateway, Service, name_miner, parse, record, request_id, unix_now};
 
 mod relay;
@@ -79,6 +79,7 @@ pub(crate) async fn chat_completions(
             messages: chat_messages(&request.messages)?,
             max_tokens: max_tokens(request.max_completion_tokens.or(request.max_tokens))?,
             stream,
+            stop: delivery.stops.clone(),
         };
         answer(&gateway, service, chat, Shape::Chat, delivery).await
     };
@@ -119,6 +120,7 @@ pub(crate) async fn completions(
             messages: vec![ChatMessage::user(prompt)],
             max_tokens: max_tokens(request.max_tokens)?,
             stream,
+            stop: delivery.stops.clone(),
         };
         answer(&gateway, service, chat, Shape::Completion, delivery).await
     };
@@ -151,10 +153,10 @@ async fn answer(
     let (answer, miner, elapsed) = gateway
         .first_answer::<ChatAnswer>(&service.view, &service.scores, CHAT_ROUTE, body, |_| Ok(()))
         .await?;
-    // Usage counts what the miner generated, stop strings or not: that is the work done.
-    let usage = usage(&service.model, &answer);
+    // Usage counts what the miner generated, through the stop string: that is the work done.
+    let usage = usage(&service.model, &chat, &answer);
     // The spot check sees the miner's whole answer; the consumer sees it cut.
-    let (text, finish_reason) = match first_stop(&answer.text, &delivery.stops) {
+    let (text, finish_reason) = match cut_at(&answer.text, &delivery.stops) {
         Some(at) => (answer.text[..at].to_owned(), "stop"),
         None => (answer.text.clone(), finish(answer.finish_reason)),
     };
@@ -179,18 +181,22 @@ fn finish(reason: FinishReason) -> &'static str {
     }
 }
 
-/// Token counts: the miner's prompt count, and the completion's tokens without the stop
-/// token (counted by the model when the miner sent text alone).
-fn usage(model: &TextModel, answer: &ChatAnswer) -> Usage {
+/// Token counts: the miner's prompt count (the model's, when the miner has none to give:
+/// an upstream cut short at a stop string never says), and the completion's tokens
+/// without the stop token (counted by the model when the miner sent text alone).
+fn usage(model: &TextModel, chat: &ChatRequest, answer: &ChatAnswer) -> Usage {
+    let prompt = match answer.prompt_tokens {
+        0 => model
+            .prompt(&chat.messages)
+            .map_or(0, |p| u32::try_from(p.len()).unwrap_or(u32::MAX)),
+        counted => counted,
+    };
     let completion = if answer.tokens.is_empty() {
         model.tokenize(&answer.text).map_or(0, |t| t.len())
     } else {
         answer.tokens.iter().filter(|t| !model.is_stop(**t)).count()
     };
-    Usage::new(
-        answer.prompt_tokens,
-        u32::try_from(completion).unwrap_or(u32::MAX),
-    )
+    Usage::new(prompt, u32::try_from(completion).unwrap_or(u32::MAX))
 }
 
 fn whole_body(shape: Shape, text: &str, finish_reason: &str, usage: Usage) -> Value {

@@ -1,6 +1,6 @@
 //! Relaying a miner's streamed answer: to the consumer as OpenAI chunks, or cut at a stop
-//! string into a whole answer; either way the miner's whole answer is read to its end for
-//! the spot check.
+//! string into a whole answer; either way the miner's answer is read to its end for the
+//! spot check.
 
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
@@ -83,8 +83,8 @@ struct Relay {
     /// Cuts the text the consumer sees at the request's stop strings.
     filter: StopFilter,
     include_usage: bool,
-    /// Whether a stop string ended the consumer's answer; the miner's is still read, for
-    /// the usage chunk and the spot check.
+    /// Whether a stop string ended the consumer's answer; the miner's end is still read,
+    /// for the spot check.
     stopped: bool,
 }
 
@@ -128,10 +128,10 @@ async fn open_relay(
     })
 }
 
-/// A whole (not streamed) answer with stop strings: read from the miner as a stream, so
-/// it is sent as soon as a stop string appears rather than when the miner ends (the
-/// miner does not know the stop strings and generates on; the rest is read in the
-/// background for the spot check).
+/// A whole (not streamed) answer with stop strings: read from the miner as a stream and
+/// sent as soon as a stop string appears. An honest miner ends right there; one that
+/// goes on does not hold the consumer up (the rest is read in the background for the
+/// spot check, which fails it).
 pub(super) async fn whole_cut(
     gateway: &Gateway,
     service: &Service<TextModel>,
@@ -246,7 +246,7 @@ impl Relay {
         answer.prompt_tokens = end.prompt_tokens;
         answer.finish_reason = end.finish_reason;
         self.gateway.served_one();
-        let usage = usage(&self.model, &answer);
+        let usage = usage(&self.model, &self.chat, &answer);
         spot_check(
             &self.gateway,
             &self.model,
@@ -259,15 +259,10 @@ impl Relay {
         usage
     }
 
-    /// The usage of an answer cut at a stop string: the prompt, and the tokens generated
-    /// up to the cut (the miner goes on, but that is not the consumer's answer).
+    /// The usage of an answer cut at a stop string, before the miner's end says its prompt
+    /// count: the prompt, and the tokens generated up to the cut.
     fn usage_now(&self) -> Usage {
-        let mut answer = self.answer.clone();
-        answer.prompt_tokens = self
-            .model
-            .prompt(&self.chat.messages)
-            .map_or(0, |p| u32::try_from(p.len()).unwrap_or(u32::MAX));
-        usage(&self.model, &answer)
+        usage(&self.model, &self.chat, &self.answer)
     }
 
     /// Scores a miner whose stream broke.

@@ -8,6 +8,7 @@ use tokio::sync::mpsc;
 
 use super::protocol::{ChatAnswer, ChatRequest, FinishReason, TokenChunk};
 use super::serve::TextBackend;
+use super::stop::first_stop;
 use crate::backend::BackendError;
 
 /// The name the embedded text model answers under.
@@ -48,8 +49,13 @@ impl TextBackend for EmbeddedText {
     ) -> Result<ChatAnswer, BackendError> {
         let model = Arc::clone(&self.model);
         let streaming = request.stream;
-        let generation = tokio::task::spawn_blocking(move || {
-            model.generate(&request.messages, request.max_tokens as usize, |t| {
+        let (generation, at_stop) = tokio::task::spawn_blocking(move || {
+            let mut text = String::new();
+            let mut at_stop = false;
+            let generation = model.generate(&request.messages, request.max_tokens as usize, |t| {
+                text.push_str(&t.text);
+                // The token that completes a stop string is the answer's last.
+                at_stop = !request.stop.is_empty() && first_stop(&text, &request.stop).is_some();
                 let chunk = TokenChunk {
                     token: Some(t.id),
                     text: t.text.clone(),
@@ -57,12 +63,14 @@ impl TextBackend for EmbeddedText {
                 };
                 // A streaming caller that hung up stops the work; a whole-answer caller
                 // has no receiver and generation runs to the end.
-                if tokens.send(chunk).is_err() && streaming {
+                let gone = tokens.send(chunk).is_err() && streaming;
+                if at_stop || gone {
                     ControlFlow::Break(())
                 } else {
                     ControlFlow::Continue(())
                 }
-            })
+            });
+            generation.map(|g| (g, at_stop))
         })
         .await
         .map_err(|e| BackendError::Failed(format!("generation thread: {e}")))?
@@ -75,6 +83,7 @@ impl TextBackend for EmbeddedText {
             prompt_tokens: u32::try_from(generation.prompt_tokens).unwrap_or(u32::MAX),
             finish_reason: match generation.finish {
                 ModelFinish::Stop => FinishReason::Stop,
+                ModelFinish::Cancelled if at_stop => FinishReason::Stop,
                 ModelFinish::Length | ModelFinish::Cancelled => FinishReason::Length,
             },
         })

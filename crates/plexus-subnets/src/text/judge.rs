@@ -12,6 +12,7 @@ use rand::seq::SliceRandom;
 
 use super::embedded::model_error;
 use super::protocol::{ChatAnswer, ChatMessage, ChatRequest, FinishReason};
+use super::stop::first_stop;
 use super::streamed::ask;
 use crate::subnet::{Evaluation, Pace, PaceTargets, Subnet};
 
@@ -106,6 +107,21 @@ fn template(rng: &mut StdRng) -> String {
     }
 }
 
+/// Stop strings a challenge may carry.
+const STOPS: &[&str] = &[".", ",", "\n", " and"];
+
+/// One challenge in four names a stop string, so a miner that ignores stops (and makes
+/// consumers wait for text they will not see) fails some of its challenges.
+fn challenge_stops(rng: &mut StdRng) -> Vec<String> {
+    if !rng.gen_ratio(1, 4) {
+        return Vec::new();
+    }
+    STOPS
+        .choose(rng)
+        .map(|s| vec![(*s).to_owned()])
+        .unwrap_or_default()
+}
+
 /// Checks that `answer` is what the subnet's model answers to `request` by greedy
 /// decoding: tokens and text agree, the stop (or length) is honest, and every token is
 /// the model's choice within `tolerance`. Returns how many tokens were verified, which is
@@ -143,10 +159,15 @@ pub fn check_answer(
         ));
     }
     let stopped = tokens.last().is_some_and(|t| model.is_stop(*t));
+    let at_stop_string = ends_at_stop_string(model, &tokens, &answer.text, &request.stop)?;
     // Text alone never shows the stop token, so a stop claimed over text is checked by
     // scoring one more position: the model must end its turn right after the text.
     // Without this, any prefix of the right answer would pass as a complete one.
     let scored = match answer.finish_reason {
+        FinishReason::Stop if at_stop_string => tokens.clone(),
+        FinishReason::Length if at_stop_string => {
+            return Err("claims the length limit where a stop string ended it".into());
+        }
         FinishReason::Length if tokens.len() < request.max_tokens as usize && !stopped => {
             return Err("stopped early claiming the length limit".into());
         }
@@ -203,6 +224,25 @@ pub fn check_answer(
     }
 }
 
+/// Whether the answer's last token completes one of `stops` (`text` being the answer's
+/// text). An answer that goes on past one is refused: an honest miner ends there.
+fn ends_at_stop_string(
+    model: &TextModel,
+    tokens: &[u32],
+    text: &str,
+    stops: &[String],
+) -> Result<bool, String> {
+    let Some((_, before)) = tokens.split_last().filter(|_| !stops.is_empty()) else {
+        return Ok(false);
+    };
+    let before = model.detokenize(before).map_err(|e| e.to_string())?;
+    // A token that ends inside a character shows it as U+FFFD; its text comes later.
+    if first_stop(before.trim_end_matches('\u{FFFD}'), stops).is_some() {
+        return Err("went on past a stop string".into());
+    }
+    Ok(first_stop(text, stops).is_some())
+}
+
 impl Subnet for TextSubnet {
     type Challenge = ChatRequest;
 
@@ -215,6 +255,7 @@ impl Subnet for TextSubnet {
             messages: vec![ChatMessage::user(question(rng))],
             max_tokens: self.config.max_tokens,
             stream: true,
+            stop: challenge_stops(rng),
         }
     }
 

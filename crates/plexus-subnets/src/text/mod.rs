@@ -6,6 +6,7 @@ mod embedded;
 mod judge;
 mod protocol;
 mod serve;
+mod stop;
 mod streamed;
 
 pub use embedded::{EMBEDDED_TEXT_MODEL, EmbeddedText};
@@ -15,3 +16,4 @@ pub use protocol::{
     MAX_MESSAGES, MAX_PROMPT_BYTES, Role, StreamEnd, StreamEvent, TokenChunk,
 };
 pub use serve::{TextBackend, text_routes};
+pub use stop::{MAX_STOP_BYTES, MAX_STOPS, check_stops, first_stop};

@@ -7,6 +7,8 @@
 pub use plexus_models::{ChatMessage, Role};
 use serde::{Deserialize, Serialize};
 
+use super::stop::check_stops;
+
 /// The route text miners serve.
 pub const CHAT_ROUTE: &str = "chat";
 
@@ -30,6 +32,12 @@ pub struct ChatRequest {
     /// Answer as server-sent events, one per token.
     #[serde(default)]
     pub stream: bool,
+    /// Text to stop at: the answer ends with the token that completes the first of them
+    /// to appear ([`first_stop`](super::first_stop)), with [`FinishReason::Stop`]. At most
+    /// [`MAX_STOPS`](super::MAX_STOPS), each 1 to [`MAX_STOP_BYTES`](super::MAX_STOP_BYTES)
+    /// bytes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stop: Vec<String>,
 }
 
 impl ChatRequest {
@@ -48,7 +56,7 @@ impl ChatRequest {
         if self.max_tokens == 0 || self.max_tokens > MAX_COMPLETION_TOKENS {
             return Err(format!("max_tokens must be 1 to {MAX_COMPLETION_TOKENS}"));
         }
-        Ok(())
+        check_stops(&self.stop)
     }
 }
 
@@ -56,7 +64,7 @@ impl ChatRequest {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FinishReason {
-    /// The model ended its turn.
+    /// The model ended its turn, or a stop string ended the answer.
     Stop,
     /// `max_tokens` was reached.
     Length,
@@ -122,6 +130,7 @@ mod tests {
             messages,
             max_tokens,
             stream: false,
+            stop: Vec::new(),
         }
     }
 
@@ -134,6 +143,9 @@ mod tests {
         assert!(request(hi, MAX_COMPLETION_TOKENS + 1).validate().is_err());
         let big = vec![ChatMessage::user("x".repeat(MAX_PROMPT_BYTES + 1))];
         assert!(request(big, 8).validate().is_err());
+        let mut stops = request(vec![ChatMessage::user("hi")], 8);
+        stops.stop = vec![String::new()];
+        assert!(stops.validate().is_err());
     }
 
     #[test]

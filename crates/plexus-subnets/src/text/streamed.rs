@@ -124,6 +124,7 @@ mod tests {
             messages: vec![ChatMessage::user("hi")],
             max_tokens,
             stream: true,
+            stop: Vec::new(),
         }
     }
 
