@@ -6,10 +6,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use clap::{Args, Subcommand, ValueEnum};
+use clap::{Args, Subcommand};
 use plexus_gateway::{Gateway, GatewayConfig, Service};
 use plexus_models::{ComputeOptions, EmbeddingModel, ModelKind, TextModel};
-use plexus_primitives::{Balance, Keypair, NetUid};
+use plexus_primitives::{Balance, Keypair, NetUid, Work};
 use plexus_subnets::embed::{
     EMBEDDED_EMBEDDING_MODEL, EmbeddedEmbeddings, EmbeddingSubnet, embed_routes,
 };
@@ -28,16 +28,6 @@ use crate::exit;
 use crate::models::{ensure, models_dir};
 use crate::rpc_chain::RpcChain;
 use crate::wallet::{unlock_coldkey, unlock_hotkey};
-
-/// The kind of work a subnet does. The chain does not record it: a subnet's validators
-/// and miners agree on it off chain.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Work {
-    /// Chat completions (SmolLM2)
-    Text,
-    /// Sentence embeddings (all-MiniLM-L6-v2)
-    Embeddings,
-}
 
 /// `plexus miner ...`
 #[derive(Debug, Subcommand)]
@@ -74,10 +64,10 @@ pub struct MinerArgs {
     /// The subnet
     #[arg(long)]
     netuid: u16,
-    /// The subnet's kind of work; the chain does not record it, so it must be what the
-    /// subnet's validators ask for
-    #[arg(long, value_enum, default_value = "text")]
-    work: Work,
+    /// The subnet's kind of work, text (SmolLM2 chat) or embeddings (MiniLM) [default:
+    /// what the subnet records on chain, else text]
+    #[arg(long)]
+    work: Option<Work>,
     /// `embedded` runs the model in this process; a URL forwards to an OpenAI-compatible
     /// server (http://host:port or https://host)
     #[arg(long, default_value = "embedded")]
@@ -103,12 +93,13 @@ pub struct MinerArgs {
 pub struct ValidatorArgs {
     #[command(flatten)]
     neuron: NeuronArgs,
-    /// The subnet; repeat to validate several, then give one --work per --netuid
+    /// The subnet; repeat to validate several
     #[arg(long, required = true)]
     netuid: Vec<u16>,
-    /// Each subnet's kind of work: one per --netuid, in the same order (the chain does not
-    /// record it) [default with a single --netuid: text]
-    #[arg(long, value_enum)]
+    /// Each subnet's kind of work, text or embeddings: none, or one per --netuid in the
+    /// same order [default: what each subnet records on chain; a lone subnet that records
+    /// none is text]
+    #[arg(long)]
     work: Vec<Work>,
     /// Serve the OpenAI-compatible API on this address, e.g. 127.0.0.1:8080
     #[arg(long)]
@@ -186,10 +177,19 @@ pub fn miner(cmd: MinerCommand, rpc: RpcArgs) -> anyhow::Result<()> {
     crate::node::init_logging();
     // Bad flags are reported before any password is asked for.
     let threads = compute_threads(&args.neuron)?;
+    if args.backend != "embedded" {
+        // The URL is checked before the node is asked for the model it serves.
+        Upstream::new(&args.backend, "", Duration::from_secs(60))
+            .map_err(|e| exit::input(e.to_string()))?;
+    }
+    let runtime = runtime()?;
+    let netuid = NetUid(args.netuid);
+    let (chain, recorded) = runtime.block_on(connect(&rpc, &[netuid]))?;
+    let work = subnet_work(netuid, recorded.first().copied().flatten(), args.work, true)?;
     let upstream = match args.backend.as_str() {
         "embedded" => None,
         url => {
-            let model = args.upstream_model.as_deref().unwrap_or(match args.work {
+            let model = args.upstream_model.as_deref().unwrap_or(match work {
                 Work::Text => EMBEDDED_TEXT_MODEL,
                 Work::Embeddings => EMBEDDED_EMBEDDING_MODEL,
             });
@@ -201,15 +201,13 @@ pub fn miner(cmd: MinerCommand, rpc: RpcArgs) -> anyhow::Result<()> {
             })
         }
     };
-    let runtime = runtime()?;
-    let chain = runtime.block_on(connect(&rpc, &[NetUid(args.netuid)]))?;
     let (hotkey, coldkey) = keys(&args.neuron.keys)?;
     if upstream.is_some()
         && let Some(warning) = runtime.block_on(probe_upstream(&args.backend))
     {
         eprintln!("warning: {warning}");
     }
-    let routes = match (args.work, upstream) {
+    let routes = match (work, upstream) {
         (Work::Text, Some(up)) => text_routes(Arc::new(up)),
         (Work::Embeddings, Some(up)) => embed_routes(Arc::new(up)),
         (Work::Text, None) => text_routes(Arc::new(EmbeddedText::new(load_text(threads)?))),
@@ -220,20 +218,48 @@ pub fn miner(cmd: MinerCommand, rpc: RpcArgs) -> anyhow::Result<()> {
     runtime.block_on(serve_miner(args, chain, hotkey, coldkey, routes))
 }
 
-/// Connects to the node and checks that every subnet in `netuids` exists: done before
-/// keys are unlocked and models loaded, which are slow and would be wasted on a stopped
-/// node or a mistyped netuid.
-async fn connect(rpc: &RpcArgs, netuids: &[NetUid]) -> anyhow::Result<Arc<RpcChain>> {
+/// Connects to the node, checks that every subnet in `netuids` exists and reads the kind
+/// of work each records: done before keys are unlocked and models loaded, which are slow
+/// and would be wasted on a stopped node or a mistyped netuid.
+async fn connect(
+    rpc: &RpcArgs,
+    netuids: &[NetUid],
+) -> anyhow::Result<(Arc<RpcChain>, Vec<Option<Work>>)> {
     let chain = RpcChain::connect(&rpc.url()).await?;
+    let mut works = Vec::with_capacity(netuids.len());
     for netuid in netuids {
-        chain.subnet(*netuid).await.map_err(|e| match e {
+        let info = chain.subnet(*netuid).await.map_err(|e| match e {
             ChainError::NoSubnet(_) => {
                 exit::input(format!("{e} (`plexus subnet list` shows those that do)"))
             }
             e => anyhow::Error::new(e).context(format!("reading subnet {netuid}")),
         })?;
+        works.push(info.work);
     }
-    Ok(Arc::new(chain))
+    Ok((Arc::new(chain), works))
+}
+
+/// The kind of work a neuron does on `netuid`: what the chain records, which `--work` may
+/// repeat but not contradict; else `--work`; else text, if `alone` (one subnet, as
+/// before subnets recorded their work).
+fn subnet_work(
+    netuid: NetUid,
+    recorded: Option<Work>,
+    asked: Option<Work>,
+    alone: bool,
+) -> anyhow::Result<Work> {
+    match (recorded, asked) {
+        (Some(recorded), Some(asked)) if recorded != asked => Err(exit::input(format!(
+            "subnet {netuid} trades {recorded} work, not {asked}: leave --work out, or pick \
+             a subnet that trades {asked} (`plexus subnet list`)"
+        ))),
+        (Some(work), _) | (None, Some(work)) => Ok(work),
+        (None, None) if alone => Ok(Work::Text),
+        (None, None) => Err(exit::input(format!(
+            "subnet {netuid} records no kind of work: give one --work per --netuid, in order \
+             (its owner can record it with `plexus subnet set --param work`)"
+        ))),
+    }
 }
 
 /// How long the start-up check of an upstream backend waits for a connection.
@@ -312,7 +338,7 @@ pub fn validator(cmd: ValidatorCommand, rpc: RpcArgs) -> anyhow::Result<()> {
     crate::node::init_logging();
     // Bad flags are reported before any password is asked for.
     let threads = compute_threads(&args.neuron)?;
-    let subnets = pair_subnets(&args.netuid, &args.work)?;
+    let asked = pair_subnets(&args.netuid, &args.work)?;
     if !(0.0..=1.0).contains(&args.spot_check) {
         return Err(exit::input("--spot-check must be between 0 and 1"));
     }
@@ -333,8 +359,16 @@ pub fn validator(cmd: ValidatorCommand, rpc: RpcArgs) -> anyhow::Result<()> {
     // Pending weight commits outlive a restart here (the salt exists nowhere else).
     config.state_dir = Some(crate::home::Home::from_env()?.root().join("validator"));
     let runtime = runtime()?;
-    let netuids: Vec<NetUid> = subnets.iter().map(|(n, _)| *n).collect();
-    let chain = runtime.block_on(connect(&rpc, &netuids))?;
+    let netuids: Vec<NetUid> = asked.iter().map(|(n, _)| *n).collect();
+    let (chain, recorded) = runtime.block_on(connect(&rpc, &netuids))?;
+    let alone = asked.len() == 1;
+    let subnets = asked
+        .into_iter()
+        .zip(recorded)
+        .map(|((netuid, asked), recorded)| {
+            subnet_work(netuid, recorded, asked, alone).map(|work| (netuid, work))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let (hotkey, coldkey) = keys(&args.neuron.keys)?;
     let text = subnets
         .iter()
@@ -358,10 +392,10 @@ struct Models {
     embeddings: Option<Arc<EmbeddingModel>>,
 }
 
-/// Pairs each `--netuid` with its `--work`, in order. Only a lone `--netuid` may leave
-/// `--work` out (text): with several, a missing one cannot be told from a misplaced one
-/// (`--netuid 1 --work text --netuid 2` would run subnet 2 as text).
-fn pair_subnets(netuids: &[u16], works: &[Work]) -> anyhow::Result<Vec<(NetUid, Work)>> {
+/// Pairs each `--netuid` with its `--work`, in order, if any are given: all or none, since
+/// with some a missing one cannot be told from a misplaced one (`--netuid 1 --work text
+/// --netuid 2` would run subnet 2 as text).
+fn pair_subnets(netuids: &[u16], works: &[Work]) -> anyhow::Result<Vec<(NetUid, Option<Work>)>> {
     // A repeated subnet is the more precise complaint, so it comes first.
     let mut seen = std::collections::BTreeSet::new();
     for n in netuids {
@@ -369,9 +403,9 @@ fn pair_subnets(netuids: &[u16], works: &[Work]) -> anyhow::Result<Vec<(NetUid, 
             return Err(exit::input(format!("subnet {n} is given twice")));
         }
     }
-    let works: Vec<Work> = match (netuids.len(), works.len()) {
-        (1, 0) => vec![Work::Text],
-        (subnets, n) if n == subnets => works.to_vec(),
+    let works: Vec<Option<Work>> = match (netuids.len(), works.len()) {
+        (subnets, 0) => vec![None; subnets],
+        (subnets, n) if n == subnets => works.iter().copied().map(Some).collect(),
         (subnets, n) => {
             return Err(exit::input(format!(
                 "{subnets} --netuid but {n} --work: give one --work per --netuid, in order"
@@ -436,7 +470,7 @@ async fn run_validators(
             }
             _ => anyhow::bail!("the model for subnet {netuid} was not loaded"),
         }
-        eprintln!("validator: subnet {netuid} ({work:?})");
+        eprintln!("validator: subnet {netuid} ({work})");
     }
     if let Some(addr) = args.gateway {
         let gateway = Gateway::new(
@@ -507,17 +541,41 @@ mod tests {
     }
 
     #[test]
-    fn several_subnets_take_one_work_each() {
+    fn several_subnets_take_one_work_each_or_none() {
         let pairs = pair_subnets(&[1, 2], &[Work::Text, Work::Embeddings]).unwrap();
         assert_eq!(
             pairs,
-            vec![(NetUid(1), Work::Text), (NetUid(2), Work::Embeddings)]
+            vec![
+                (NetUid(1), Some(Work::Text)),
+                (NetUid(2), Some(Work::Embeddings))
+            ]
         );
         assert_eq!(
-            pair_subnets(&[3], &[]).unwrap(),
-            vec![(NetUid(3), Work::Text)]
+            pair_subnets(&[1, 2], &[]).unwrap(),
+            vec![(NetUid(1), None), (NetUid(2), None)]
         );
         assert!(pair_subnets(&[1, 2], &[Work::Text]).is_err());
-        assert!(pair_subnets(&[1, 2], &[]).is_err());
+    }
+
+    #[test]
+    fn the_chains_record_of_work_wins_and_may_not_be_contradicted() {
+        let (net, text, embeddings) = (NetUid(4), Some(Work::Text), Some(Work::Embeddings));
+        assert_eq!(subnet_work(net, text, None, false).unwrap(), Work::Text);
+        assert_eq!(subnet_work(net, text, text, false).unwrap(), Work::Text);
+        let why = subnet_work(net, text, embeddings, true)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            why.contains("subnet 4 trades text work, not embeddings"),
+            "{why}"
+        );
+        // Nothing recorded: --work says, and a lone subnet is text as it always was.
+        assert_eq!(
+            subnet_work(net, None, embeddings, false).unwrap(),
+            Work::Embeddings
+        );
+        assert_eq!(subnet_work(net, None, None, true).unwrap(), Work::Text);
+        let why = subnet_work(net, None, None, false).unwrap_err().to_string();
+        assert!(why.contains("records no kind of work"), "{why}");
     }
 }

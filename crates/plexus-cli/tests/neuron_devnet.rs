@@ -43,9 +43,65 @@ fn neurons_check_before_they_pay_or_load() {
         &dir,
         &models,
         &rpc,
-        &["subnet", "create", "--wallet", "alice"],
+        &["subnet", "create", "--wallet", "alice", "--work", "text"],
     );
     assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("subnet 1 trades text work"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+
+    // The subnet records text: a miner that says embeddings is told so before any model
+    // is fetched, and the owner cannot change the kind under its miners.
+    let out = run(
+        &dir,
+        &models,
+        &rpc,
+        &[
+            "miner",
+            "run",
+            "--netuid",
+            "1",
+            "--work",
+            "embeddings",
+            "--wallet",
+            "dave",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("subnet 1 trades text work, not embeddings"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        !models.exists(),
+        "a model was fetched for the wrong kind of work"
+    );
+    let out = run(
+        &dir,
+        &models,
+        &rpc,
+        &[
+            "subnet",
+            "set",
+            "--wallet",
+            "alice",
+            "--netuid",
+            "1",
+            "--param",
+            "work",
+            "--value",
+            "embeddings",
+        ],
+    );
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("already trades text work"),
+        "{}",
+        stderr(&out)
+    );
 
     // A subnet that does not exist: said before any model is fetched.
     let out = run(

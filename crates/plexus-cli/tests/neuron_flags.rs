@@ -109,10 +109,6 @@ fn several_subnets_need_one_work_each() {
         ],
         "2 --netuid but 1 --work: give one --work per --netuid",
     );
-    refused(
-        &["validator", "run", "--netuid", "1", "--netuid", "2"],
-        "2 --netuid but 0 --work: give one --work per --netuid",
-    );
 }
 
 /// With no node at `--rpc`, both neurons say so before asking for keys or fetching a model.

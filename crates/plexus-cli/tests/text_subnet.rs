@@ -139,7 +139,8 @@ fn honest_text_miners_earn_and_impostors_do_not() {
             String::from_utf8_lossy(&out.stderr)
         );
     };
-    ok(&["subnet", "create", "--wallet", "alice"]);
+    // Recorded on chain, so neither the miners nor the validators below are told it.
+    ok(&["subnet", "create", "--wallet", "alice", "--work", "text"]);
     for (param, value) in [("tempo", "40"), ("weights_rate_limit", "5")] {
         ok(&[
             "subnet", "set", "--wallet", "alice", "--netuid", "1", "--param", param, "--value",

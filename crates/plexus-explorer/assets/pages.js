@@ -33,6 +33,7 @@ export function outcome(tx) {
 function subnetColumns() {
   return [
     { key: 'netuid', label: 'Subnet', numeric: true, render: (s) => h('a', { href: `#/subnet/${s.netuid}` }, `SN${s.netuid}`) },
+    { key: 'work', label: 'Work', value: (s) => s.work || '', render: (s) => s.work || '—' },
     { key: 'owner', label: 'Owner', render: (s) => accountLink(s.owner) },
     { key: 'neurons', label: 'UIDs', numeric: true, render: (s) => `${s.neurons} / ${s.max_neurons}` },
     { key: 'tempo', label: 'Tempo', numeric: true },

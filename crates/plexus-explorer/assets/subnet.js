@@ -60,6 +60,7 @@ function summary(subnet, all) {
   const totalPrice = all.reduce((sum, s) => sum + big(s.pool.price), 0n);
   return h('div', { class: 'grid2' },
     section('Subnet', facts([
+      ['Work', subnet.work || 'not recorded', 'The kind of AI work its market trades, as its owner recorded it'],
       ['Owner', accountLink(subnet.owner)],
       ['Owner hotkey', accountLink(subnet.owner_hotkey)],
       ['UIDs', `${count(subnet.neurons)} of ${count(subnet.max_neurons)}`],

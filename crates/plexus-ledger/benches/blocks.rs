@@ -120,6 +120,7 @@ fn big_state(subnets: u16, hotkeys: &[AccountId]) -> State {
                 netuid,
                 owner: hotkeys[0],
                 owner_hotkey: hotkeys[0],
+                work: None,
                 params: params.clone(),
                 pool: Pool {
                     tao: 10_000 * TOKEN,

@@ -107,6 +107,12 @@ fn encode_subnet(s: &Subnet) -> Vec<u8> {
     s.epoch_index.encode_to(&mut out);
     s.pending_emission.encode_to(&mut out);
     s.alpha_issued.encode_to(&mut out);
+    // Absent until recorded, so chains from before subnets recorded their work replay
+    // to the state roots their blocks carry. A trailing byte is unambiguous: every field
+    // before it has a fixed size.
+    if let Some(work) = s.work {
+        work.encode_to(&mut out);
+    }
     out
 }
 

@@ -1,7 +1,7 @@
 //! Why a transaction or a genesis was refused. A refused transaction
 //! changes nothing.
 
-use plexus_primitives::{AccountId, Balance, NetUid};
+use plexus_primitives::{AccountId, Balance, NetUid, Work};
 use thiserror::Error;
 
 use crate::pool::PoolError;
@@ -70,6 +70,14 @@ pub enum TxError {
     /// Only the subnet owner may do this.
     #[error("only the owner of subnet {0} may do this")]
     NotSubnetOwner(NetUid),
+    /// The subnet already records another kind of work.
+    #[error("subnet {netuid} already trades {work} work; a subnet's kind of work is set once")]
+    WorkAlreadySet {
+        /// The subnet.
+        netuid: NetUid,
+        /// The kind it records.
+        work: Work,
+    },
     /// A hyperparameter value is out of its bounds.
     #[error("{name} = {value} is out of bounds [{min}, {max}]")]
     HyperparameterOutOfBounds {

@@ -1,6 +1,6 @@
 //! Read-only views for the node's RPC and the CLI.
 
-use plexus_primitives::{AccountId, AxonInfo, Balance, NetUid};
+use plexus_primitives::{AccountId, AxonInfo, Balance, NetUid, Work};
 use serde::{Deserialize, Serialize};
 
 use crate::calls::current_lock;
@@ -37,6 +37,9 @@ pub struct SubnetInfo {
     pub locked: Balance,
     /// Block of creation.
     pub created_at: u64,
+    /// The kind of work it trades, if its owner recorded one.
+    #[serde(default)]
+    pub work: Option<Work>,
 }
 
 /// A pool's reserves and price.
@@ -156,6 +159,7 @@ impl State {
             registration_price: s.burn_at(self.height + 1, self.economics.burn_half_life),
             locked: s.locked,
             created_at: s.created_at,
+            work: s.work,
         })
     }
 

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use plexus_primitives::{AccountId, AxonInfo, Balance, Hash, NetUid};
+use plexus_primitives::{AccountId, AxonInfo, Balance, Hash, NetUid, Work};
 use serde::{Deserialize, Serialize};
 
 use crate::params::SubnetParams;
@@ -92,6 +92,9 @@ pub struct Subnet {
     pub owner: AccountId,
     /// The hotkey that receives the owner's cut.
     pub owner_hotkey: AccountId,
+    /// The kind of work it trades, once its owner records it.
+    #[serde(default)]
+    pub work: Option<Work>,
     /// Hyperparameters.
     pub params: SubnetParams,
     /// TAO against alpha.
@@ -192,6 +195,7 @@ mod tests {
             netuid: NetUid(1),
             owner: AccountId([1; 32]),
             owner_hotkey: AccountId([2; 32]),
+            work: None,
             params: SubnetParams {
                 min_burn: Balance::from_rao(1),
                 max_burn: Balance::from_rao(u64::MAX),

@@ -7,7 +7,7 @@ mod common;
 
 use common::{Chain, TOKEN, balance, id, test_economics};
 use plexus_ledger::TxError;
-use plexus_primitives::{Call, Hyperparameter, NetUid, weights_commit_hash};
+use plexus_primitives::{Call, Hyperparameter, NetUid, Work, weights_commit_hash};
 use plexus_yuma::{EpochInput, WeightAges, epoch};
 
 const NAMES: &[&str] = &[
@@ -476,4 +476,48 @@ fn commit_reveal_hides_weights_until_the_reveal_epoch() {
             .is_empty(),
         "expired commits are dropped"
     );
+}
+
+#[test]
+fn the_owner_records_the_subnets_kind_of_work_once() {
+    let mut chain = Chain::new(NAMES, test_economics());
+    chain.ok(
+        "owner",
+        Call::CreateSubnet {
+            owner_hotkey: id("owner-hot"),
+            max_lock: balance(1_000),
+        },
+    );
+    let work = |c: &Chain| c.ledger.state().subnet_info(NET).expect("subnet").work;
+    assert_eq!(work(&chain), None, "a new subnet records no kind of work");
+    let set = |w| Call::SetSubnetWork {
+        netuid: NET,
+        work: w,
+    };
+    assert_eq!(
+        chain.send("miner-1", set(Work::Text)),
+        Err(TxError::NotSubnetOwner(NET))
+    );
+    assert_eq!(
+        chain.send(
+            "owner",
+            Call::SetSubnetWork {
+                netuid: NetUid(9),
+                work: Work::Text
+            }
+        ),
+        Err(TxError::UnknownSubnet(NetUid(9)))
+    );
+    chain.ok("owner", set(Work::Text));
+    assert_eq!(work(&chain), Some(Work::Text));
+    // Again the same is harmless; another kind would strand the miners who came for text.
+    chain.ok("owner", set(Work::Text));
+    assert_eq!(
+        chain.send("owner", set(Work::Embeddings)),
+        Err(TxError::WorkAlreadySet {
+            netuid: NET,
+            work: Work::Text
+        })
+    );
+    assert_eq!(work(&chain), Some(Work::Text));
 }

@@ -8,7 +8,7 @@ mod common;
 use common::{Chain, balance, id, test_economics};
 use plexus_ledger::commitment::{account_key, neuron_key, prove, state_root};
 use plexus_ledger::{Genesis, GenesisError, Ledger};
-use plexus_primitives::{Call, Encode, NetUid};
+use plexus_primitives::{Call, Encode, NetUid, Work};
 
 #[test]
 fn values_and_absences_prove_against_the_root() {
@@ -128,4 +128,30 @@ subnet_limit = 16
         Genesis::parse(&bad_address),
         Err(GenesisError::Malformed(_))
     ));
+}
+
+#[test]
+fn the_root_commits_to_a_subnets_kind_of_work() {
+    let mut chain = Chain::new(&["owner", "hot"], test_economics());
+    chain.ok(
+        "owner",
+        Call::CreateSubnet {
+            owner_hotkey: id("hot"),
+            max_lock: balance(1_000),
+        },
+    );
+    let state = chain.ledger.state();
+    let root = state_root(state);
+    let with = |work| {
+        let mut changed = state.clone();
+        if let Some(subnet) = changed.subnets.get_mut(&NetUid(1)) {
+            subnet.work = work;
+        }
+        state_root(&changed)
+    };
+    assert_eq!(with(None), root);
+    let (text, embeddings) = (with(Some(Work::Text)), with(Some(Work::Embeddings)));
+    assert_ne!(text, root);
+    assert_ne!(embeddings, root);
+    assert_ne!(text, embeddings);
 }

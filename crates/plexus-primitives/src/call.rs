@@ -12,6 +12,7 @@ use crate::codec::{self, CodecError, Decode, Encode, Reader};
 use crate::hash::Hash;
 use crate::hyperparameter::Hyperparameter;
 use crate::ids::NetUid;
+use crate::work::Work;
 
 /// Most uids (and weights) one weights call may carry.
 pub const MAX_WEIGHTS: usize = 4096;
@@ -137,6 +138,14 @@ pub enum Call {
         /// Tokens locked.
         amount: Balance,
     },
+    /// Records the kind of work a subnet the signer owns trades. Set once: miners who
+    /// joined for one kind must not find their subnet trading another.
+    SetSubnetWork {
+        /// The subnet.
+        netuid: NetUid,
+        /// Its kind of work.
+        work: Work,
+    },
     /// Starts returning `amount` of a bond the signer owns: it stops counting
     /// toward the next validator set at once and is paid back at the end of
     /// the current consensus epoch.
@@ -165,6 +174,7 @@ impl Call {
             Self::RevealWeights { .. } => 10,
             Self::BondValidator { .. } => 11,
             Self::UnbondValidator { .. } => 12,
+            Self::SetSubnetWork { .. } => 13,
         }
     }
 }
@@ -211,6 +221,10 @@ impl Encode for Call {
             Self::SetHyperparameter { netuid, param } => {
                 netuid.encode_to(out);
                 param.encode_to(out);
+            }
+            Self::SetSubnetWork { netuid, work } => {
+                netuid.encode_to(out);
+                work.encode_to(out);
             }
             Self::Register {
                 netuid,
@@ -372,6 +386,10 @@ impl Decode for Call {
                 consensus_key: Decode::decode(r)?,
                 amount: Decode::decode(r)?,
             },
+            13 => Self::SetSubnetWork {
+                netuid: Decode::decode(r)?,
+                work: Decode::decode(r)?,
+            },
             tag => return codec::unknown_tag("Call", tag),
         })
     }
@@ -396,10 +414,10 @@ mod tests {
     #[test]
     fn unknown_call_tag_is_typed() {
         assert_eq!(
-            decode_exact::<Call>(&[13]),
+            decode_exact::<Call>(&[14]),
             Err(CodecError::UnknownTag {
                 type_name: "Call",
-                tag: 13
+                tag: 14
             })
         );
     }

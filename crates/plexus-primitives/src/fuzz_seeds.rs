@@ -38,6 +38,10 @@ fn sample_calls() -> Vec<Call> {
             netuid,
             param: Hyperparameter::CommitReveal(true),
         },
+        Call::SetSubnetWork {
+            netuid,
+            work: Work::Embeddings,
+        },
         Call::SetHyperparameter {
             netuid,
             param: Hyperparameter::MinBurn(Balance::UNIT),

@@ -7,7 +7,7 @@
 //! - money: [`Balance`] (9 decimals, checked arithmetic);
 //! - keys: [`AccountId`] (`plx1…` bech32m addresses), [`Keypair`], [`Mnemonic`];
 //! - signatures bound to a [`Domain`] (chain id + [`Purpose`]);
-//! - chain data: [`Call`], [`Transaction`], [`SignedTransaction`], [`BlockHeader`], [`Block`].
+//! - chain data: [`Call`], [`Work`], [`Transaction`], [`SignedTransaction`], [`BlockHeader`], [`Block`].
 
 mod account;
 mod axon;
@@ -29,6 +29,7 @@ mod signature;
 #[cfg(test)]
 mod testgen;
 mod transaction;
+mod work;
 
 pub use account::{ADDRESS_HRP, AccountId, AddressError};
 pub use axon::{AxonInfo, AxonProtocol};
@@ -51,3 +52,4 @@ pub use signature::{
     SignatureError,
 };
 pub use transaction::{MAX_TRANSACTION_SIZE, SignedTransaction, Transaction};
+pub use work::{UnknownWork, Work};

@@ -16,6 +16,7 @@ use crate::hyperparameter::Hyperparameter;
 use crate::ids::{BlockHeight, NetUid};
 use crate::signature::{ChainId, Signature};
 use crate::transaction::{SignedTransaction, Transaction};
+use crate::work::Work;
 
 /// A type with a default proptest generator.
 pub(crate) trait Arb: Sized + std::fmt::Debug {
@@ -112,6 +113,8 @@ impl Arb for Call {
             }),
             (NetUid::arb(), Hyperparameter::strategy())
                 .prop_map(|(netuid, param)| Call::SetHyperparameter { netuid, param }),
+            (NetUid::arb(), proptest::sample::select(Work::ALL.to_vec()))
+                .prop_map(|(netuid, work)| Call::SetSubnetWork { netuid, work }),
             (NetUid::arb(), id(), Balance::arb()).prop_map(|(netuid, hotkey, max_burn)| {
                 Call::Register {
                     netuid,

@@ -53,6 +53,7 @@ impl Snapshot {
                 registration_price: Balance::ZERO,
                 locked: Balance::ZERO,
                 created_at: 0,
+                work: None,
             },
             params: SubnetParams::default(),
             neurons,

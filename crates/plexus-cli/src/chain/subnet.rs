@@ -3,7 +3,7 @@
 use clap::Subcommand;
 use plexus_ledger::{SubnetInfo, SubnetParams};
 use plexus_node::rpc::PlexusApiClient;
-use plexus_primitives::{Balance, Call, Hyperparameter, NetUid};
+use plexus_primitives::{Balance, Call, Hyperparameter, NetUid, Work};
 
 use super::{KeyArgs, print_json};
 use crate::client::{RpcArgs, block_on, rpc_message, submit};
@@ -20,6 +20,11 @@ pub enum SubnetCommand {
         /// Most tokens to lock (the price moves)
         #[arg(long, allow_negative_numbers = true, default_value = "1000")]
         max_lock: Balance,
+        /// The kind of work the subnet trades (text or embeddings), recorded on chain so
+        /// miners and validators know it; set once, now or later with `subnet set --param
+        /// work`
+        #[arg(long)]
+        work: Option<Work>,
     },
     /// List subnets.
     List {
@@ -36,14 +41,15 @@ pub enum SubnetCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Set a hyperparameter (subnet owner only), e.g. `--param tempo --value 100`.
+    /// Set a hyperparameter (subnet owner only), e.g. `--param tempo --value 100`, or the
+    /// subnet's kind of work once: `--param work --value text`.
     Set {
         #[command(flatten)]
         keys: KeyArgs,
         /// The subnet
         #[arg(long)]
         netuid: u16,
-        /// The hyperparameter, e.g. tempo, kappa, commit_reveal, max_allowed_uids
+        /// The hyperparameter, e.g. tempo, kappa, commit_reveal, max_allowed_uids, or work
         #[arg(long)]
         param: String,
         /// Its new value
@@ -55,8 +61,13 @@ pub enum SubnetCommand {
 /// Runs `plexus subnet`.
 pub fn subnet(cmd: SubnetCommand, rpc: RpcArgs) -> anyhow::Result<()> {
     match cmd {
-        SubnetCommand::Create { keys, max_lock } => {
+        SubnetCommand::Create {
+            keys,
+            max_lock,
+            work,
+        } => {
             let key = unlock_coldkey(&keys.wallet)?;
+            let owner = key.account_id();
             let owner_hotkey = hotkey_address(&keys.wallet, &keys.hotkey)?;
             block_on(async move {
                 let (client, status) = rpc.connect().await?;
@@ -80,10 +91,22 @@ pub fn subnet(cmd: SubnetCommand, rpc: RpcArgs) -> anyhow::Result<()> {
                     .map_err(|e| anyhow::anyhow!(rpc_message(&e)))?;
                 let new = after
                     .iter()
-                    .find(|s| !before.iter().any(|b| b.netuid == s.netuid));
-                match new {
-                    Some(s) => println!("created subnet {} (locked {})", s.netuid, s.locked),
-                    None => println!("created a subnet"),
+                    .find(|s| s.owner == owner && !before.iter().any(|b| b.netuid == s.netuid));
+                let Some(new) = new else {
+                    println!("created a subnet");
+                    return match work {
+                        Some(_) => Err(anyhow::anyhow!(
+                            "could not tell which subnet is the new one; record its work with \
+                             `plexus subnet set --netuid N --param work --value KIND`"
+                        )),
+                        None => Ok(()),
+                    };
+                };
+                println!("created subnet {} (locked {})", new.netuid, new.locked);
+                if let Some(work) = work {
+                    let netuid = new.netuid;
+                    submit(&client, &status, &key, Call::SetSubnetWork { netuid, work }).await?;
+                    println!("subnet {netuid} trades {work} work");
                 }
                 Ok(())
             })
@@ -98,13 +121,14 @@ pub fn subnet(cmd: SubnetCommand, rpc: RpcArgs) -> anyhow::Result<()> {
                 return print_json(&subnets);
             }
             println!(
-                "{:>6}  {:>7}  {:>5}  {:>16}  {:>16}  {:>12}  owner",
-                "netuid", "neurons", "tempo", "pool tokens", "pool alpha", "price"
+                "{:>6}  {:<10}  {:>7}  {:>5}  {:>16}  {:>16}  {:>12}  owner",
+                "netuid", "work", "neurons", "tempo", "pool tokens", "pool alpha", "price"
             );
             for s in &subnets {
                 println!(
-                    "{:>6}  {:>7}  {:>5}  {:>16.9}  {:>16.9}  {:>12}  {}",
+                    "{:>6}  {:<10}  {:>7}  {:>5}  {:>16.9}  {:>16.9}  {:>12}  {}",
                     s.netuid,
+                    s.work.map_or("-", Work::as_str),
                     format!("{}/{}", s.neurons, s.max_neurons),
                     s.tempo,
                     Balance::from_rao(s.pool.tao),
@@ -139,20 +163,23 @@ pub fn subnet(cmd: SubnetCommand, rpc: RpcArgs) -> anyhow::Result<()> {
             param: name,
             value,
         } => {
-            let param = parse_hyperparameter(&name, &value)?;
+            let netuid_id = NetUid(netuid);
+            let call = match name.as_str() {
+                "work" => Call::SetSubnetWork {
+                    netuid: netuid_id,
+                    work: value
+                        .parse::<Work>()
+                        .map_err(|e| exit::input(e.to_string()))?,
+                },
+                _ => Call::SetHyperparameter {
+                    netuid: netuid_id,
+                    param: parse_hyperparameter(&name, &value)?,
+                },
+            };
             let key = unlock_coldkey(&keys.wallet)?;
             block_on(async move {
                 let (client, status) = rpc.connect().await?;
-                submit(
-                    &client,
-                    &status,
-                    &key,
-                    Call::SetHyperparameter {
-                        netuid: NetUid(netuid),
-                        param,
-                    },
-                )
-                .await?;
+                submit(&client, &status, &key, call).await?;
                 println!("subnet {netuid}: {name} set to {value}");
                 Ok(())
             })
@@ -205,6 +232,8 @@ fn parse_hyperparameter(name: &str, value: &str) -> anyhow::Result<Hyperparamete
 fn print_subnet(info: &SubnetInfo, params: &SubnetParams) -> anyhow::Result<()> {
     let tokens = |rao: u64| Balance::from_rao(rao).to_string();
     println!("subnet {}", info.netuid);
+    let work = info.work.map_or("not recorded", Work::as_str);
+    println!("  work                {work}");
     println!("  owner               {}", info.owner);
     println!("  owner hotkey        {}", info.owner_hotkey);
     println!(

@@ -263,6 +263,7 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
     let roles = (0..args.text_miners)
         .map(|_| ("text", TEXT_NETUID))
         .chain((0..args.embedding_miners).map(|_| ("embeddings", EMBEDDINGS_NETUID)));
+    // Miners and the validator read each subnet's kind of work from the chain.
     for (work, netuid) in roles {
         let wallet = wallets
             .next()
@@ -271,25 +272,16 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
         let (child, process) = spawn(
             &format!("miner-{work}-{wallet}"),
             &owned(&[
-                "miner", "run", "--netuid", &netuid, "--work", work, "--wallet", wallet, "--rpc",
-                &rpc,
+                "miner", "run", "--netuid", &netuid, "--wallet", wallet, "--rpc", &rpc,
             ]),
         )?;
         children.0.push(child);
         processes.push(process);
     }
-    let mut validator = owned(&[
-        "validator",
-        "run",
-        "--wallet",
-        VALIDATOR,
-        "--netuid",
-        "1",
-        "--work",
-        "text",
-    ]);
+    let text = TEXT_NETUID.0.to_string();
+    let mut validator = owned(&["validator", "run", "--wallet", VALIDATOR, "--netuid", &text]);
     if args.embedding_miners > 0 {
-        validator.extend(owned(&["--netuid", "2", "--work", "embeddings"]));
+        validator.extend(owned(&["--netuid", &EMBEDDINGS_NETUID.0.to_string()]));
     }
     validator.extend(owned(&[
         "--gateway",

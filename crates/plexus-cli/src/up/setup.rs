@@ -1,9 +1,9 @@
-//! What `plexus up` puts on a new chain: the two subnets, and the validator registered and
-//! staked on each.
+//! What `plexus up` puts on a new chain: the two subnets with their kinds of work, and the
+//! validator registered and staked on each.
 
 use std::time::{Duration, Instant};
 
-use plexus_primitives::{Balance, Call, Hyperparameter};
+use plexus_primitives::{Balance, Call, Hyperparameter, Work};
 use plexus_subnets::{Chain, ChainError};
 
 use super::{EMBEDDINGS_NETUID, OWNER, TEXT_NETUID, UpArgs, VALIDATOR};
@@ -18,12 +18,13 @@ pub(super) async fn prepare(rpc: &str, args: &UpArgs) -> anyhow::Result<()> {
     let owner_hotkey = dev_keypair(&format!("{OWNER}-hotkey"));
     let validator = dev_keypair(VALIDATOR);
     let validator_hotkey = dev_keypair(&format!("{VALIDATOR}-hotkey"));
-    let mut subnets = vec![TEXT_NETUID];
+    let mut subnets = vec![(TEXT_NETUID, Work::Text)];
     if args.embedding_miners > 0 {
-        subnets.push(EMBEDDINGS_NETUID);
+        subnets.push((EMBEDDINGS_NETUID, Work::Embeddings));
     }
-    for netuid in subnets {
-        if let Err(ChainError::NoSubnet(_)) = chain.subnet(netuid).await {
+    for (netuid, work) in subnets {
+        let existing = chain.subnet(netuid).await;
+        if let Err(ChainError::NoSubnet(_)) = existing {
             let _ = say!("creating subnet {netuid}\n");
             let call = Call::CreateSubnet {
                 owner_hotkey: owner_hotkey.account_id(),
@@ -45,6 +46,13 @@ pub(super) async fn prepare(rpc: &str, args: &UpArgs) -> anyhow::Result<()> {
                 let call = Call::SetHyperparameter { netuid, param };
                 chain.submit(&owner, call).await?;
             }
+        }
+        // Miners and the validator read it from the chain. A network made before subnets
+        // recorded their work gets it on resume.
+        if !matches!(existing, Ok(ref info) if info.work.is_some()) {
+            chain
+                .submit(&owner, Call::SetSubnetWork { netuid, work })
+                .await?;
         }
         let graph = chain.metagraph(netuid).await?;
         if !graph

@@ -34,6 +34,7 @@ pub fn dispatch(state: &mut State, origin: Origin, call: &Call) -> Result<(), Tx
         Call::SetHyperparameter { netuid, param } => {
             subnets::set_hyperparameter(state, origin, *netuid, param)
         }
+        Call::SetSubnetWork { netuid, work } => subnets::set_work(state, origin, *netuid, *work),
         Call::Register {
             netuid,
             hotkey,

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use plexus_primitives::{AccountId, Balance, Hyperparameter, NetUid};
+use plexus_primitives::{AccountId, Balance, Hyperparameter, NetUid, Work};
 
 use super::Origin;
 use crate::error::TxError;
@@ -83,6 +83,7 @@ pub fn create(
             netuid,
             owner: origin.signer,
             owner_hotkey: *owner_hotkey,
+            work: None,
             params,
             pool,
             locked: price,
@@ -100,6 +101,30 @@ pub fn create(
     state.last_lock = price;
     state.last_lock_block = origin.block;
     Ok(())
+}
+
+/// Records the kind of work of a subnet the signer owns; setting the kind it already
+/// records again does nothing.
+pub fn set_work(
+    state: &mut State,
+    origin: Origin,
+    netuid: NetUid,
+    work: Work,
+) -> Result<(), TxError> {
+    let subnet = state.subnet_mut(netuid)?;
+    if subnet.owner != origin.signer {
+        return Err(TxError::NotSubnetOwner(netuid));
+    }
+    match subnet.work {
+        Some(recorded) if recorded != work => Err(TxError::WorkAlreadySet {
+            netuid,
+            work: recorded,
+        }),
+        _ => {
+            subnet.work = Some(work);
+            Ok(())
+        }
+    }
 }
 
 /// Sets one hyperparameter; owner only, within bounds.
