@@ -337,9 +337,33 @@ pub fn stop_strings(stop: Option<&Value>) -> Result<Vec<String>, ApiError> {
     Ok(strings)
 }
 
-/// Refuses log-probabilities: miners report one per token, but not in a form the gateway can
-/// give as OpenAI's (token texts, bytes, alternatives). `null`, `false` and `0` ask for none.
-pub fn no_logprobs(logprobs: Option<&Value>, top_logprobs: Option<u32>) -> Result<(), ApiError> {
+/// Whether a chat request asks for its tokens' log-probabilities (`logprobs: true`).
+/// Alternatives (`top_logprobs` above 0) are refused: miners report only the tokens they
+/// chose.
+pub fn chat_logprobs(
+    logprobs: Option<&Value>,
+    top_logprobs: Option<u32>,
+) -> Result<bool, ApiError> {
+    if top_logprobs.is_some_and(|n| n > 0) {
+        return Err(ApiError::bad_request(
+            Some("top_logprobs"),
+            "top_logprobs is not supported by this network: miners report only the \
+             log-probabilities of the tokens they chose (logprobs: true gives those)",
+        ));
+    }
+    match logprobs {
+        None | Some(Value::Null) | Some(Value::Bool(false)) => Ok(false),
+        Some(Value::Bool(true)) => Ok(true),
+        Some(_) => Err(ApiError::bad_request(
+            Some("logprobs"),
+            "logprobs must be true or false",
+        )),
+    }
+}
+
+/// Refuses `logprobs` on the legacy completions endpoint, where it asks for alternatives
+/// (`logprobs: N`), which miners do not report. `null`, `false` and `0` ask for none.
+pub fn no_completion_logprobs(logprobs: Option<&Value>) -> Result<(), ApiError> {
     let asked = match logprobs {
         None | Some(Value::Null) | Some(Value::Bool(false)) => false,
         Some(Value::Number(n)) => n.as_u64() != Some(0),
@@ -348,13 +372,8 @@ pub fn no_logprobs(logprobs: Option<&Value>, top_logprobs: Option<u32>) -> Resul
     if asked {
         return Err(ApiError::bad_request(
             Some("logprobs"),
-            "logprobs is not supported by this network; leave it out or set it to false",
-        ));
-    }
-    if top_logprobs.is_some_and(|n| n > 0) {
-        return Err(ApiError::bad_request(
-            Some("top_logprobs"),
-            "top_logprobs is not supported by this network; leave it out",
+            "logprobs on /v1/completions asks for alternative tokens, which miners do not \
+             report; /v1/chat/completions with logprobs: true gives the chosen tokens'",
         ));
     }
     Ok(())
@@ -523,22 +542,31 @@ mod tests {
     }
 
     #[test]
-    fn logprobs_are_refused_only_when_asked_for() {
-        assert_eq!(no_logprobs(None, None), Ok(()));
-        assert_eq!(no_logprobs(Some(&json!(false)), Some(0)), Ok(()));
-        assert_eq!(no_logprobs(Some(&json!(null)), None), Ok(()));
-        assert_eq!(no_logprobs(Some(&json!(0)), None), Ok(()));
-        let e = no_logprobs(Some(&json!(true)), None).unwrap_err();
+    fn chat_logprobs_are_the_chosen_tokens_only() {
+        assert_eq!(chat_logprobs(None, None), Ok(false));
+        assert_eq!(chat_logprobs(Some(&json!(false)), Some(0)), Ok(false));
+        assert_eq!(chat_logprobs(Some(&json!(null)), None), Ok(false));
+        assert_eq!(chat_logprobs(Some(&json!(true)), Some(0)), Ok(true));
+        let e = chat_logprobs(Some(&json!(true)), Some(2)).unwrap_err();
+        assert_eq!(
+            (e.status, e.param),
+            (StatusCode::BAD_REQUEST, Some("top_logprobs"))
+        );
+        let e = chat_logprobs(Some(&json!("yes")), None).unwrap_err();
+        assert_eq!(e.param, Some("logprobs"));
+    }
+
+    #[test]
+    fn completion_logprobs_are_refused_only_when_asked_for() {
+        assert_eq!(no_completion_logprobs(None), Ok(()));
+        assert_eq!(no_completion_logprobs(Some(&json!(0))), Ok(()));
+        assert_eq!(no_completion_logprobs(Some(&json!(false))), Ok(()));
+        let e = no_completion_logprobs(Some(&json!(2))).unwrap_err();
         assert_eq!(
             (e.status, e.param),
             (StatusCode::BAD_REQUEST, Some("logprobs"))
         );
-        assert!(e.message.contains("logprobs"));
-        assert!(no_logprobs(Some(&json!(2)), None).is_err());
-        assert_eq!(
-            no_logprobs(None, Some(3)).unwrap_err().param,
-            Some("top_logprobs")
-        );
+        assert!(no_completion_logprobs(Some(&json!(true))).is_err());
     }
 
     #[test]

@@ -36,10 +36,19 @@ const EMBEDDING_MODEL: &str = "all-minilm-l6-v2";
 struct Echo {
     go_on: Arc<tokio::sync::Notify>,
     stops: Arc<Mutex<Vec<String>>>,
+    model: Arc<TextModel>,
 }
 
 /// The piece at which [`Echo`] waits for its test.
 const HOLD: &str = "<hold>";
+
+/// A script that begins with this is streamed token by token with ids and log-probability
+/// [`ECHO_LOGPROB`], as the embedded miner streams (it must be ASCII: each token's text is
+/// its bytes).
+const WITH_IDS: &str = "<ids>";
+
+/// The log-probability [`Echo`] claims for every token it streams with ids.
+const ECHO_LOGPROB: f64 = -0.5;
 
 impl TextBackend for Echo {
     fn model(&self) -> &str {
@@ -57,16 +66,31 @@ impl TextBackend for Echo {
             .last()
             .map(|m| m.content.clone())
             .unwrap_or_default();
+        let (with_ids, script) = match script.strip_prefix(WITH_IDS) {
+            Some(rest) => (true, rest.to_owned()),
+            None => (false, script),
+        };
         for piece in script.split('|') {
             if piece == HOLD {
                 self.go_on.notified().await;
                 continue;
             }
-            let _ = tokens.send(TokenChunk {
-                token: None,
-                text: piece.to_owned(),
-                logprob: None,
-            });
+            if !with_ids {
+                let _ = tokens.send(TokenChunk {
+                    token: None,
+                    text: piece.to_owned(),
+                    logprob: None,
+                });
+                continue;
+            }
+            for id in self.model.tokenize(piece).unwrap() {
+                let bytes = self.model.token_bytes(id).unwrap();
+                let _ = tokens.send(TokenChunk {
+                    token: Some(id),
+                    text: String::from_utf8(bytes).unwrap(),
+                    logprob: Some(ECHO_LOGPROB as f32),
+                });
+            }
         }
         Ok(ChatAnswer {
             model: EMBEDDED_TEXT_MODEL.to_owned(),
@@ -97,6 +121,8 @@ async fn network() -> Net {
     let (miner, validator) = (Keypair::generate(&mut rng), Keypair::generate(&mut rng));
     let go_on = Arc::new(tokio::sync::Notify::new());
     let stops = Arc::new(Mutex::new(Vec::new()));
+    let text_dir = plexus_models::testing::test_model_dir(ModelKind::Text).unwrap();
+    let text_model = Arc::new(TextModel::load(&text_dir).unwrap());
     let callers = common::callers(TEXT, validator.account_id());
     let server = Server::new(
         miner.clone(),
@@ -104,6 +130,7 @@ async fn network() -> Net {
         text_routes(Arc::new(Echo {
             go_on: Arc::clone(&go_on),
             stops: Arc::clone(&stops),
+            model: Arc::clone(&text_model),
         }))
         .unwrap(),
         callers,
@@ -122,13 +149,12 @@ async fn network() -> Net {
         EMBED,
         vec![standalone_neuron(0, validator.account_id(), 1_000, 0, None)],
     ));
-    let text_dir = plexus_models::testing::test_model_dir(ModelKind::Text).unwrap();
     let embed_dir = plexus_models::testing::test_model_dir(ModelKind::Embedding).unwrap();
     let text = Service {
         netuid: TEXT,
         view: Arc::new(text_view),
         scores: Arc::new(Mutex::new(Scores::new(1.0))),
-        model: Arc::new(TextModel::load(&text_dir).unwrap()),
+        model: text_model,
     };
     let embeddings = Service {
         netuid: EMBED,
@@ -359,27 +385,87 @@ async fn a_stop_string_answers_without_waiting_for_the_miner_to_end() {
     }
 }
 
+/// The tokens of a `logprobs` object, joined, and their log-probabilities.
+fn logprob_tokens(logprobs: &Value) -> (String, Vec<f64>) {
+    let entries = logprobs["content"].as_array().cloned().unwrap_or_default();
+    for e in &entries {
+        let bytes: Vec<u8> = serde_json::from_value(e["bytes"].clone()).unwrap();
+        assert_eq!(e["token"].as_str().unwrap().as_bytes(), bytes, "{e}");
+        assert_eq!(e["top_logprobs"], json!([]), "{e}");
+    }
+    let text = entries
+        .iter()
+        .map(|e| e["token"].as_str().unwrap())
+        .collect();
+    let logprobs = entries
+        .iter()
+        .map(|e| e["logprob"].as_f64().unwrap())
+        .collect();
+    (text, logprobs)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn logprobs_are_refused_by_name() {
+async fn logprobs_come_with_the_chosen_tokens() {
     let net = network().await;
+    // A whole answer sent as text alone: the gateway's model scores its tokens.
     let a = post(
         &net,
         "/v1/chat/completions",
-        chat("hi", json!({"logprobs": true})),
+        chat("Hello |world.", json!({"logprobs": true})),
     )
     .await;
-    let (status, kind, param, message) = error(&a);
-    assert_eq!(
-        (status, kind.as_str(), param.as_str()),
-        (400, "invalid_request_error", "logprobs")
+    assert_eq!(a.status, 200, "{}", a.body);
+    let choice = &a.json()["choices"][0];
+    assert_eq!(choice["message"]["content"], "Hello world.");
+    let (text, logprobs) = logprob_tokens(&choice["logprobs"]);
+    assert_eq!(text, "Hello world.");
+    assert!(logprobs.iter().all(|l| *l <= 0.0), "{logprobs:?}");
+
+    // Streamed token by token, as the embedded miner sends them: each chunk carries the
+    // tokens whose text it completes, up to the stop string.
+    let script = format!("{WITH_IDS}Hello |wor|ld. The E|ND is| near.");
+    let body = json!({"logprobs": true, "stream": true, "stop": "END"});
+    let a = post(&net, "/v1/chat/completions", chat(&script, body)).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(a.streamed_text(), "Hello world. The ");
+    let (mut text, mut logprobs) = (String::new(), Vec::new());
+    for chunk in a.chunks() {
+        let choice = &chunk["choices"][0];
+        if choice["delta"]["content"].is_string() {
+            let (t, l) = logprob_tokens(&choice["logprobs"]);
+            text.push_str(&t);
+            logprobs.extend(l);
+        }
+    }
+    // The last token began before the cut: " E" (the stop string's first letter).
+    assert_eq!(text, "Hello world. The E");
+    assert!(
+        logprobs.iter().all(|l| (*l - ECHO_LOGPROB).abs() < 1e-6),
+        "{logprobs:?}"
     );
-    assert!(message.contains("logprobs is not supported"), "{message}");
+    // Whole, cut at the stop the same way.
+    let body = json!({"logprobs": true, "stop": "END"});
+    let a = post(&net, "/v1/chat/completions", chat(&script, body)).await;
+    let choice = &a.json()["choices"][0];
+    assert_eq!(choice["message"]["content"], "Hello world. The ");
+    assert_eq!(logprob_tokens(&choice["logprobs"]).0, "Hello world. The E");
+
+    // Alternatives are not known; a wrong value is named; not asking gives null.
+    for (extra, param) in [
+        (json!({"logprobs": true, "top_logprobs": 2}), "top_logprobs"),
+        (json!({"logprobs": "yes"}), "logprobs"),
+    ] {
+        let a = post(&net, "/v1/chat/completions", chat("hi", extra)).await;
+        let (status, kind, named, _) = error(&a);
+        assert_eq!(
+            (status, kind.as_str(), named.as_str()),
+            (400, "invalid_request_error", param)
+        );
+    }
     let legacy = json!({"model": CHAT_MODEL, "prompt": "hi", "logprobs": 2});
-    assert_eq!(
-        error(&post(&net, "/v1/completions", legacy).await).2,
-        "logprobs"
-    );
-    // Not asking for them works as before.
+    let (_, _, param, message) = error(&post(&net, "/v1/completions", legacy).await);
+    assert_eq!(param, "logprobs");
+    assert!(message.contains("/v1/chat/completions"), "{message}");
     let a = post(
         &net,
         "/v1/chat/completions",

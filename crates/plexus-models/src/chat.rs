@@ -249,3 +249,34 @@ pub(crate) fn tokenizer_from_gguf(
     }
     Ok((tokenizer, control))
 }
+
+/// The bytes a byte-level BPE token stands for: GPT-2's alphabet writes each byte as one
+/// character, printable bytes as themselves and the others (controls, space, a few
+/// Latin-1 ones) as U+0100 onwards, in byte order. `None` for a character outside it.
+pub(crate) fn byte_level_bytes(token: &str) -> Option<Vec<u8>> {
+    let printable = |b: u8| matches!(b, b'!'..=b'~' | 0xA1..=0xAC | 0xAE..=0xFF);
+    token
+        .chars()
+        .map(|c| match u8::try_from(u32::from(c)) {
+            Ok(b) if printable(b) => Some(b),
+            _ => {
+                let n = usize::try_from(u32::from(c).checked_sub(0x100)?).ok()?;
+                (0..=u8::MAX).filter(|b| !printable(*b)).nth(n)
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod byte_level_tests {
+    use super::byte_level_bytes;
+
+    #[test]
+    fn the_alphabet_maps_back_to_bytes() {
+        // "Ġ" is the space, "Ċ" the newline: the 33rd and 11th bytes that are not printable.
+        assert_eq!(byte_level_bytes("Ġthe"), Some(b" the".to_vec()));
+        assert_eq!(byte_level_bytes("ĊĊ"), Some(b"\n\n".to_vec()));
+        assert_eq!(byte_level_bytes("Ã©"), Some("é".as_bytes().to_vec()));
+        assert_eq!(byte_level_bytes("\u{4e00}"), None);
+    }
+}

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use tokenizers::Tokenizer;
 
-use crate::chat::{ChatMessage, ChatTemplate, tokenizer_from_gguf};
+use crate::chat::{ChatMessage, ChatTemplate, byte_level_bytes, tokenizer_from_gguf};
 use crate::compute::{Compute, ComputeOptions};
 use crate::llama::{self, Llama};
 use crate::spec::SMOLLM2_GGUF;
@@ -343,6 +343,15 @@ impl TextModel {
         self.tokenizer
             .decode(&shown, false)
             .map_err(|e| TextError::Tokenizer(e.to_string()))
+    }
+
+    /// The bytes token `id` adds to the text: `None` for a control token (never shown) or
+    /// an id outside the vocabulary. A token may hold part of a multi-byte character.
+    pub fn token_bytes(&self, id: u32) -> Option<Vec<u8>> {
+        if self.control.contains(&id) {
+            return None;
+        }
+        byte_level_bytes(&self.tokenizer.id_to_token(id)?)
     }
 
     /// Whether `id` ends the assistant's turn.

@@ -175,7 +175,14 @@ fn the_tokenizer_matches_smollm2s() {
     ] {
         let ids = model.tokenize(text).unwrap();
         assert_eq!(model.detokenize(&ids).unwrap(), text);
+        // Token by token, the bytes add up to the text, split characters included.
+        let bytes: Vec<u8> = ids
+            .iter()
+            .flat_map(|id| model.token_bytes(*id).unwrap())
+            .collect();
+        assert_eq!(bytes, text.as_bytes());
     }
+    assert_eq!(model.token_bytes(model.end_of_turn()), None);
     // Ids from llama.cpp (llama-cpp-python 0.3.36) tokenizing with this GGUF file's
     // `smollm` pre-tokenizer, the reference this tokenizer must agree with.
     let golden: [(&str, &[u32]); 3] = [

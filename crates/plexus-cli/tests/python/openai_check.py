@@ -2,7 +2,8 @@
 
 Usage: openai_check.py BASE_URL [MINER_PID_TO_KILL]
 
-Checks a chat completion, a streamed chat completion, an embedding, and that an
+Checks a chat completion, a streamed chat completion, log-probabilities with a stop
+string, an embedding, and that an
 unknown model is an OpenAI-shaped 404; with a miner's PID, kills it while requests
 flow and checks that none of them fails. Exits non-zero on the first failure.
 """
@@ -50,6 +51,34 @@ def main() -> None:
         finish = chunk.choices[0].finish_reason or finish
     assert pieces and finish in ("stop", "length"), (pieces, finish)
     print(f"stream: {''.join(pieces)!r} in {len(pieces)} chunks, finish {finish}")
+
+    # Log-probabilities of the chosen tokens, whole and streamed, with a stop string.
+    chat = client.chat.completions.create(
+        model=TEXT,
+        messages=[{"role": "user", "content": "What is the capital of France?"}],
+        max_tokens=16,
+        logprobs=True,
+        stop=["."],
+    )
+    choice = chat.choices[0]
+    tokens = choice.logprobs.content
+    assert tokens and all(t.logprob <= 0 and t.top_logprobs == [] for t in tokens), tokens
+    joined = "".join(t.token for t in tokens)
+    assert joined.startswith(choice.message.content), (joined, choice.message.content)
+    assert choice.finish_reason == "stop" and "." not in choice.message.content, choice
+    print(f"logprobs: {[(t.token, round(t.logprob, 3)) for t in tokens]}")
+    streamed = []
+    for chunk in client.chat.completions.create(
+        model=TEXT,
+        messages=[{"role": "user", "content": "Name a color."}],
+        max_tokens=8,
+        stream=True,
+        logprobs=True,
+    ):
+        if chunk.choices and chunk.choices[0].logprobs:
+            streamed.extend(chunk.choices[0].logprobs.content or [])
+    assert streamed and all(t.logprob <= 0 for t in streamed), streamed
+    print(f"streamed logprobs: {len(streamed)} tokens")
 
     embedding = client.embeddings.create(model=EMBED, input=["A man is eating food."])
     vector = embedding.data[0].embedding

@@ -17,13 +17,14 @@ use plexus_subnets::{Evaluation, Scores};
 use serde_json::{Value, json};
 
 use crate::openai::{
-    ApiError, ChatCompletionRequest, CompletionRequest, StreamOptions, Usage, chat_messages,
-    include_usage, max_tokens, no_logprobs, single_choice, stop_strings,
+    ApiError, ChatCompletionRequest, CompletionRequest, StreamOptions, Usage, chat_logprobs,
+    chat_messages, include_usage, max_tokens, no_completion_logprobs, single_choice, stop_strings,
 };
 use crate::pick::Candidate;
 use crate::stop::cut_at;
 use crate::{Endpoint, Gateway, Service, name_miner, parse, record, request_id, unix_now};
 
+mod logprobs;
 mod relay;
 
 use relay::{stream, whole_cut};
@@ -42,18 +43,22 @@ struct Delivery {
     stops: Vec<String>,
     /// Whether a stream ends with a usage chunk.
     include_usage: bool,
+    /// Whether the answer carries its tokens' log-probabilities.
+    logprobs: bool,
 }
 
 impl Delivery {
-    /// What a request's `stop` and `stream_options` ask of its answer.
+    /// What a request's `stop`, `stream_options` and `logprobs` ask of its answer.
     fn asked(
         stream: bool,
         stop: Option<&Value>,
         options: Option<&StreamOptions>,
+        logprobs: bool,
     ) -> Result<Self, ApiError> {
         Ok(Self {
             stops: stop_strings(stop)?,
             include_usage: include_usage(stream, options)?,
+            logprobs,
         })
     }
 }
@@ -68,12 +73,13 @@ pub(crate) async fn chat_completions(
         let request: ChatCompletionRequest = parse(&body)?;
         let service = text_service(&gateway, &request.model)?;
         single_choice(request.n)?;
-        no_logprobs(request.logprobs.as_ref(), request.top_logprobs)?;
+        let logprobs = chat_logprobs(request.logprobs.as_ref(), request.top_logprobs)?;
         let stream = request.stream.unwrap_or(false);
         let delivery = Delivery::asked(
             stream,
             request.stop.as_ref(),
             request.stream_options.as_ref(),
+            logprobs,
         )?;
         let chat = ChatRequest {
             messages: chat_messages(&request.messages)?,
@@ -96,12 +102,13 @@ pub(crate) async fn completions(
         let request: CompletionRequest = parse(&body)?;
         let service = text_service(&gateway, &request.model)?;
         single_choice(request.n)?;
-        no_logprobs(request.logprobs.as_ref(), None)?;
+        no_completion_logprobs(request.logprobs.as_ref())?;
         let stream = request.stream.unwrap_or(false);
         let delivery = Delivery::asked(
             stream,
             request.stop.as_ref(),
             request.stream_options.as_ref(),
+            false,
         )?;
         // The model is a chat model: a prompt is the user's one message.
         let prompt = match &request.prompt {
@@ -160,6 +167,10 @@ async fn answer(
         Some(at) => (answer.text[..at].to_owned(), "stop"),
         None => (answer.text.clone(), finish(answer.finish_reason)),
     };
+    let logprobs = match delivery.logprobs {
+        true => Some(token_logprobs(&service.model, &chat, &answer, text.len()).await),
+        false => None,
+    };
     spot_check(
         gateway,
         &service.model,
@@ -170,8 +181,22 @@ async fn answer(
         elapsed,
     );
     gateway.served_one();
-    let body = whole_body(shape, &text, finish_reason, usage);
+    let body = whole_body(shape, &text, finish_reason, usage, logprobs);
     Ok(name_miner(Json(body).into_response(), &miner))
+}
+
+/// The log-probability entries of a whole answer cut at byte `cut` (see
+/// [`logprobs::whole`]), off the async threads since they may run the model.
+async fn token_logprobs(
+    model: &Arc<TextModel>,
+    chat: &ChatRequest,
+    answer: &ChatAnswer,
+    cut: usize,
+) -> Vec<Value> {
+    let (model, messages, answer) = (Arc::clone(model), chat.messages.clone(), answer.clone());
+    tokio::task::spawn_blocking(move || logprobs::whole(&model, &messages, &answer, cut))
+        .await
+        .unwrap_or_default()
 }
 
 fn finish(reason: FinishReason) -> &'static str {
@@ -199,13 +224,20 @@ fn usage(model: &TextModel, chat: &ChatRequest, answer: &ChatAnswer) -> Usage {
     Usage::new(prompt, u32::try_from(completion).unwrap_or(u32::MAX))
 }
 
-fn whole_body(shape: Shape, text: &str, finish_reason: &str, usage: Usage) -> Value {
+fn whole_body(
+    shape: Shape,
+    text: &str,
+    finish_reason: &str,
+    usage: Usage,
+    logprobs: Option<Vec<Value>>,
+) -> Value {
+    let logprobs = logprobs.map_or(Value::Null, logprobs::choice_logprobs);
     let (id, object, choice) = match shape {
         Shape::Chat => (
             request_id("chatcmpl"),
             "chat.completion",
             json!({"index": 0, "message": {"role": "assistant", "content": text},
-                   "finish_reason": finish_reason, "logprobs": null}),
+                   "finish_reason": finish_reason, "logprobs": logprobs}),
         ),
         Shape::Completion => (
             request_id("cmpl"),

@@ -19,7 +19,8 @@ use plexus_subnets::text::{
 use plexus_wire::ResponseStream;
 use serde_json::{Value, json};
 
-use super::{Delivery, Shape, finish, spot_check, usage, whole_body};
+use super::logprobs::{Pending, choice_logprobs};
+use super::{Delivery, Shape, finish, spot_check, token_logprobs, usage, whole_body};
 use crate::openai::{ApiError, Usage};
 use crate::pick::Candidate;
 use crate::stop::{Step, StopFilter};
@@ -86,6 +87,8 @@ struct Relay {
     /// Whether a stop string ended the consumer's answer; the miner's end is still read,
     /// for the spot check.
     stopped: bool,
+    /// The tokens' log-probabilities waiting for their text, when asked for.
+    logprobs: Option<Pending>,
 }
 
 /// Asks a miner for a streamed answer and wraps it for relaying.
@@ -125,6 +128,7 @@ async fn open_relay(
         filter: StopFilter::new(delivery.stops),
         include_usage: delivery.include_usage,
         stopped: false,
+        logprobs: delivery.logprobs.then(Pending::default),
     })
 }
 
@@ -140,10 +144,14 @@ pub(super) async fn whole_cut(
     delivery: Delivery,
 ) -> Result<Response, ApiError> {
     chat.stream = true;
+    let asked = chat.clone();
+    let logprobs = delivery.logprobs;
     let mut relay = open_relay(gateway, service, chat, shape, delivery).await?;
+    // Whole answers take their log-probabilities from the tokens at the end.
+    relay.logprobs = None;
     let miner = relay.miner;
     let mut text = String::new();
-    let (finish_reason, usage) = loop {
+    let (finish_reason, usage, cut_short) = loop {
         match relay.read().await {
             Ok(StreamEvent::Token(chunk)) => {
                 relay.absorb(&chunk);
@@ -151,15 +159,13 @@ pub(super) async fn whole_cut(
                     Step::Go(piece) => text.push_str(&piece),
                     Step::Stop(piece) => {
                         text.push_str(&piece);
-                        let usage = relay.usage_now();
-                        tokio::spawn(relay.drain());
-                        break ("stop", usage);
+                        break ("stop", relay.usage_now(), true);
                     }
                 }
             }
             Ok(StreamEvent::End(end)) => {
                 text.push_str(&relay.filter.finish());
-                break (finish(end.finish_reason), relay.conclude(&end));
+                break (finish(end.finish_reason), relay.conclude(&end), false);
             }
             Err(why) => {
                 relay.broke(&why);
@@ -169,7 +175,15 @@ pub(super) async fn whole_cut(
             }
         }
     };
-    let body = whole_body(shape, &text, finish_reason, usage);
+    let answer = relay.answer.clone();
+    if cut_short {
+        tokio::spawn(relay.drain());
+    }
+    let logprobs = match logprobs {
+        true => Some(token_logprobs(&service.model, &asked, &answer, text.len()).await),
+        false => None,
+    };
+    let body = whole_body(shape, &text, finish_reason, usage, logprobs);
     Ok(name_miner(Json(body).into_response(), &miner))
 }
 
@@ -200,16 +214,36 @@ pub(super) async fn stream(
 impl Relay {
     /// One OpenAI chunk carrying `delta` (chat) or its text (completion).
     fn chunk(&self, delta: Value, finish: Option<&str>) -> Event {
+        self.chunk_with(delta, finish, Value::Null)
+    }
+
+    /// [`chunk`](Self::chunk) with the choice's `logprobs`.
+    fn chunk_with(&self, delta: Value, finish: Option<&str>, logprobs: Value) -> Event {
         let choice = match self.shape {
             Shape::Chat => {
-                json!({"index": 0, "delta": delta, "finish_reason": finish, "logprobs": null})
+                json!({"index": 0, "delta": delta, "finish_reason": finish, "logprobs": logprobs})
             }
             Shape::Completion => {
                 json!({"index": 0, "text": delta.get("content").cloned().unwrap_or(json!("")),
-                                        "finish_reason": finish, "logprobs": null})
+                                        "finish_reason": finish, "logprobs": logprobs})
             }
         };
         self.event(json!([choice]), None)
+    }
+
+    /// A chunk of the answer's text with, when asked for, the log-probabilities of the
+    /// tokens it completes (`last`: of the tokens that began in it, the answer ending
+    /// there). `None` when there is nothing to send.
+    fn content(&mut self, text: String, last: bool) -> Option<Event> {
+        let entries = self.logprobs.as_mut().map(|pending| match last {
+            true => pending.cut(text.len()),
+            false => pending.sent(text.len()),
+        });
+        if text.is_empty() && entries.as_ref().is_none_or(Vec::is_empty) {
+            return None;
+        }
+        let logprobs = entries.map_or(Value::Null, choice_logprobs);
+        Some(self.chunk_with(json!({"content": text}), None, logprobs))
     }
 
     /// A chunk with `choices`; when usage was asked for, every chunk has a `usage` field,
@@ -291,6 +325,9 @@ impl Relay {
 
     /// Adds a miner's token to its answer.
     fn absorb(&mut self, chunk: &TokenChunk) {
+        if let Some(pending) = &mut self.logprobs {
+            pending.push(&self.model, chunk.token, chunk.logprob, &chunk.text);
+        }
         self.answer.text.push_str(&chunk.text);
         self.answer.tokens.extend(chunk.token);
         self.answer.logprobs.extend(chunk.logprob);
@@ -310,15 +347,13 @@ impl Relay {
                     match self.filter.push(&chunk.text) {
                         Step::Go(text) if text.is_empty() => continue,
                         Step::Go(text) => {
-                            let event = self.chunk(json!({"content": text}), None);
-                            return Some((vec![Ok(event)], Some(self)));
+                            let events = self.content(text, false).map(Ok).into_iter().collect();
+                            return Some((events, Some(self)));
                         }
                         Step::Stop(text) => {
                             self.stopped = true;
                             let mut events = Vec::with_capacity(3);
-                            if !text.is_empty() {
-                                events.push(Ok(self.chunk(json!({"content": text}), None)));
-                            }
+                            events.extend(self.content(text, true).map(Ok));
                             events.push(Ok(self.chunk(json!({}), Some("stop"))));
                             if self.include_usage {
                                 let usage = self.usage_now();
@@ -334,9 +369,7 @@ impl Relay {
                     let mut events = Vec::with_capacity(4);
                     if !self.stopped {
                         let rest = self.filter.finish();
-                        if !rest.is_empty() {
-                            events.push(Ok(self.chunk(json!({"content": rest}), None)));
-                        }
+                        events.extend(self.content(rest, true).map(Ok));
                         let last = self.chunk(json!({}), Some(finish(end.finish_reason)));
                         events.push(Ok(last));
                     }
