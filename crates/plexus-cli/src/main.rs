@@ -19,7 +19,7 @@ mod yuma;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use plexus_primitives::{AccountId, Balance};
 
 use crate::chain::KeyArgs;
@@ -31,6 +31,13 @@ use crate::client::RpcArgs;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+}
+
+/// A family of commands that talk to a node: they, and only they, take `--rpc`.
+#[derive(Debug, Args)]
+struct OnChain<C: Subcommand> {
+    #[command(subcommand)]
+    command: C,
     #[command(flatten)]
     rpc: RpcArgs,
 }
@@ -45,8 +52,7 @@ enum Command {
     #[command(subcommand)]
     Wallet(wallet::WalletCommand),
     /// The chain: status, validators, bonding to validate, blocks.
-    #[command(subcommand)]
-    Chain(chain::ChainCommand),
+    Chain(OnChain<chain::ChainCommand>),
     /// An account's free balance and stake.
     Balance {
         /// The address [default: the wallet's coldkey]
@@ -57,11 +63,15 @@ enum Command {
         /// Machine-readable output
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        rpc: RpcArgs,
     },
     /// Send tokens from the wallet's coldkey.
     Transfer {
         #[command(flatten)]
         keys: KeyArgs,
+        #[command(flatten)]
+        rpc: RpcArgs,
         /// The recipient: an address, or the name of a wallet in $PLEXUS_HOME
         #[arg(long)]
         to: String,
@@ -70,12 +80,13 @@ enum Command {
         amount: Balance,
     },
     /// Subnets: create, list, show, set hyperparameters.
-    #[command(subcommand)]
-    Subnet(chain::SubnetCommand),
+    Subnet(OnChain<chain::SubnetCommand>),
     /// Register the wallet's hotkey on a subnet by burning the current price.
     Register {
         #[command(flatten)]
         keys: KeyArgs,
+        #[command(flatten)]
+        rpc: RpcArgs,
         /// The subnet
         #[arg(long)]
         netuid: u16,
@@ -84,11 +95,9 @@ enum Command {
         max_burn: Balance,
     },
     /// Stake: add, remove, list.
-    #[command(subcommand)]
-    Stake(chain::StakeCommand),
+    Stake(OnChain<chain::StakeCommand>),
     /// Weights: set, commit or reveal them (signed by the hotkey), or show them.
-    #[command(subcommand)]
-    Weights(chain::WeightsCommand),
+    Weights(OnChain<chain::WeightsCommand>),
     /// A subnet's metagraph: every UID's stake, scores, emission and axon.
     Metagraph {
         /// The subnet
@@ -97,6 +106,8 @@ enum Command {
         /// Machine-readable output
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        rpc: RpcArgs,
     },
     /// Run one chain node from the config and keys in a home directory (`plexus node
     /// --home DIR`), or write a new node's home to join a network (`plexus node init`).
@@ -107,6 +118,8 @@ enum Command {
         /// Where to serve the page
         #[arg(long, default_value = plexus_explorer::DEFAULT_LISTEN)]
         listen: std::net::SocketAddr,
+        #[command(flatten)]
+        rpc: RpcArgs,
     },
     /// A local N-validator network: init writes it, up runs it.
     #[command(subcommand)]
@@ -115,11 +128,9 @@ enum Command {
     #[command(subcommand)]
     Models(models::ModelsCommand),
     /// A miner: serve a subnet's work behind the wire protocol.
-    #[command(subcommand)]
-    Miner(neuron::MinerCommand),
+    Miner(OnChain<neuron::MinerCommand>),
     /// A validator: challenge a subnet's miners, score them and set weights.
-    #[command(subcommand)]
-    Validator(neuron::ValidatorCommand),
+    Validator(OnChain<neuron::ValidatorCommand>),
     /// Benchmarks: `bench chain` measures finalized transfers per second and finality latency.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -140,32 +151,38 @@ fn main() -> ExitCode {
     }
     exit::quiet_on_broken_pipe();
     let cli = Cli::parse();
-    let rpc = cli.rpc;
     let result = match cli.command {
         Command::Up(args) => up::run(args),
         Command::Wallet(cmd) => wallet::run(cmd),
-        Command::Chain(cmd) => chain::chain(cmd, rpc),
+        Command::Chain(c) => chain::chain(c.command, c.rpc),
         Command::Balance {
             address,
             wallet,
             json,
+            rpc,
         } => chain::balance(address, wallet, json, rpc),
-        Command::Transfer { keys, to, amount } => chain::transfer(keys, to, amount, rpc),
-        Command::Subnet(cmd) => chain::subnet(cmd, rpc),
+        Command::Transfer {
+            keys,
+            rpc,
+            to,
+            amount,
+        } => chain::transfer(keys, to, amount, rpc),
+        Command::Subnet(c) => chain::subnet(c.command, c.rpc),
         Command::Register {
             keys,
+            rpc,
             netuid,
             max_burn,
         } => chain::register(keys, netuid, max_burn, rpc),
-        Command::Stake(cmd) => chain::stake(cmd, rpc),
-        Command::Weights(cmd) => chain::weights(cmd, rpc),
-        Command::Metagraph { netuid, json } => chain::metagraph(netuid, json, rpc),
+        Command::Stake(c) => chain::stake(c.command, c.rpc),
+        Command::Weights(c) => chain::weights(c.command, c.rpc),
+        Command::Metagraph { netuid, json, rpc } => chain::metagraph(netuid, json, rpc),
         Command::Node(args) => node::node(args),
-        Command::Explorer { listen } => node::explorer(listen, &rpc.url()),
+        Command::Explorer { listen, rpc } => node::explorer(listen, &rpc.url()),
         Command::Devnet(cmd) => devnet::run(cmd),
         Command::Models(cmd) => models::run(cmd),
-        Command::Miner(cmd) => neuron::miner(cmd, rpc),
-        Command::Validator(cmd) => neuron::validator(cmd, rpc),
+        Command::Miner(c) => neuron::miner(c.command, c.rpc),
+        Command::Validator(c) => neuron::validator(c.command, c.rpc),
         Command::Bench(cmd) => bench::run(cmd),
         Command::Yuma(cmd) => yuma::run(cmd),
     };

@@ -140,3 +140,46 @@ fn an_unreachable_node_is_reported_before_keys_and_models() {
         assert!(!models.exists(), "{args:?}: a model was fetched");
     }
 }
+
+/// `--rpc` is offered by the commands that talk to a node, and only by them.
+#[test]
+fn only_commands_that_reach_a_node_take_rpc() {
+    let home = tempfile::tempdir().unwrap();
+    let help = |args: &[&str]| {
+        let mut full = args.to_vec();
+        full.push("--help");
+        let out = plexus(home.path(), &full);
+        assert!(out.status.success(), "{args:?}");
+        String::from_utf8_lossy(&out.stdout).contains("--rpc <")
+    };
+    for args in [
+        &["chain", "status"][..],
+        &["subnet", "create"],
+        &["stake", "add"],
+        &["weights", "show"],
+        &["balance"],
+        &["transfer"],
+        &["register"],
+        &["metagraph"],
+        &["explorer"],
+        &["miner", "run"],
+        &["validator", "run"],
+    ] {
+        assert!(help(args), "{args:?} lacks --rpc");
+    }
+    for args in [
+        &["wallet", "create"][..],
+        &["models", "fetch"],
+        &["devnet", "init"],
+        &["yuma", "simulate"],
+        &["up"],
+        &["node"],
+    ] {
+        assert!(!help(args), "{args:?} offers --rpc but never uses a node");
+    }
+    let out = plexus(
+        home.path(),
+        &["wallet", "list", "--rpc", "http://127.0.0.1:1"],
+    );
+    assert_eq!(out.status.code(), Some(2));
+}
