@@ -4,7 +4,7 @@
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use plexus_primitives::{Balance, Keypair, NetUid};
 use plexus_wire::{Handler, RunningServer, Server, ServerConfig, ServerError};
@@ -12,6 +12,10 @@ use plexus_wire::{Handler, RunningServer, Server, ServerConfig, ServerError};
 use crate::chain::{Chain, ChainError};
 use crate::registration::{RegistrationError, announce_axon, ensure_registered};
 use crate::view::SubnetView;
+
+/// Least time between two announcements that take the axon back from another address
+/// on chain: two processes serving one hotkey would otherwise pay a fee every sync.
+const RECLAIM_INTERVAL: Duration = Duration::from_secs(60);
 
 /// How a miner runs.
 #[derive(Debug, Clone)]
@@ -67,6 +71,8 @@ pub struct RunningMiner<C> {
     config: MinerConfig,
     uid: u16,
     announced: SocketAddr,
+    /// When the axon was last announced over another address on chain.
+    reclaimed: Option<Instant>,
 }
 
 /// Binds the axon to serve `handler`, registers `hotkey` if needed (paid by `coldkey`)
@@ -108,6 +114,7 @@ pub async fn start_miner<C: Chain, H: Handler>(
         config,
         uid: neuron.uid,
         announced,
+        reclaimed: None,
     })
 }
 
@@ -147,8 +154,39 @@ impl<C: Chain> RunningMiner<C> {
         let snapshot = self.view.refresh(&*self.chain).await?;
         let me = self.hotkey.account_id();
         match snapshot.neuron(&me) {
+            Some(neuron)
+                if neuron
+                    .axon
+                    .is_some_and(|a| SocketAddr::new(a.ip, a.port) == self.announced) =>
+            {
+                self.uid = neuron.uid;
+            }
             Some(neuron) if neuron.axon.is_some() => {
                 self.uid = neuron.uid;
+                // Another process announced this hotkey elsewhere (an old run, a copy of
+                // the keys): validators would call there, not here.
+                if self
+                    .reclaimed
+                    .is_some_and(|at| at.elapsed() < RECLAIM_INTERVAL)
+                {
+                    return Ok(());
+                }
+                tracing::warn!(
+                    uid = neuron.uid,
+                    on_chain = ?neuron.axon,
+                    ours = %self.announced,
+                    "the chain has another axon for this hotkey; announcing ours again \
+                     (is another miner running with the same hotkey?)"
+                );
+                self.reclaimed = Some(Instant::now());
+                announce_axon(
+                    &*self.chain,
+                    &self.view,
+                    &self.hotkey,
+                    self.coldkey.as_ref(),
+                    self.announced,
+                )
+                .await?;
             }
             Some(_) => {
                 announce_axon(

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use common::{LedgerChain, TOKEN, id, key};
 use plexus_ledger::SubnetParams;
-use plexus_primitives::{Balance, Call, NetUid};
+use plexus_primitives::{AxonInfo, AxonProtocol, Balance, Call, NetUid};
 use plexus_subnets::{
     Evaluation, MinerConfig, MinerError, Subnet, Validator, ValidatorConfig, start_miner,
 };
@@ -150,4 +150,78 @@ async fn a_validators_round_lines_name_the_subnet() {
         assert!(line.contains("netuid=1 "), "{line}");
         assert!(line.contains("subnet=\"quiet\""), "{line}");
     }
+}
+
+/// Another process announced the miner's hotkey elsewhere (an old run, a copy of the keys):
+/// the miner puts its own axon back, so validators call the process that serves.
+#[tokio::test]
+async fn a_miner_takes_its_axon_back_from_another_address() {
+    let chain = Arc::new(LedgerChain::new(
+        &["owner", "miner"],
+        SubnetParams {
+            serving_rate_limit: 0,
+            ..SubnetParams::default()
+        },
+    ));
+    chain.ok(
+        "owner",
+        Call::CreateSubnet {
+            owner_hotkey: id("owner-hot"),
+            max_lock: Balance::from_rao(1_000 * TOKEN),
+        },
+    );
+    let mut config = MinerConfig::new(NET, "127.0.0.1:0".parse().unwrap());
+    config.sync_interval = Duration::from_millis(20);
+    let routes = Routes::new()
+        .route("echo", |_req| async move { Reply::json(&0u8) })
+        .unwrap();
+    let miner = start_miner(
+        Arc::clone(&chain),
+        key("miner-hot"),
+        Some(key("miner")),
+        config,
+        routes,
+    )
+    .await
+    .unwrap();
+    let ours = miner.addr();
+    let on_chain = || {
+        chain
+            .metagraph_now(NET)
+            .iter()
+            .find(|n| n.hotkey == id("miner-hot"))
+            .and_then(|n| n.axon)
+            .map(|a| std::net::SocketAddr::new(a.ip, a.port))
+    };
+    assert_eq!(on_chain(), Some(ours));
+    let elsewhere: std::net::SocketAddr = "127.0.0.1:9".parse().unwrap();
+    chain.ok(
+        "miner",
+        Call::ServeAxon {
+            netuid: NET,
+            hotkey: id("miner-hot"),
+            axon: AxonInfo {
+                ip: elsewhere.ip(),
+                port: elsewhere.port(),
+                protocol: AxonProtocol::Http,
+                version: 1,
+            },
+        },
+    );
+    assert_eq!(on_chain(), Some(elsewhere));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let serving = tokio::spawn(miner.serve(async move {
+        let _ = stopped.await;
+    }));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while on_chain() != Some(ours) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the axon stayed at {:?}",
+            on_chain()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let _ = stop.send(());
+    serving.await.unwrap().unwrap();
 }
