@@ -26,6 +26,17 @@ fn run(dir: &Path, models: &Path, rpc: &str, args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// The command failed on its input (exit code 2) with `needle` in its message, before
+/// any model was fetched.
+fn refused_before_models(out: &Output, models: &Path, needle: &str) {
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(out));
+    assert!(stderr(out).contains(needle), "{}", stderr(out));
+    assert!(
+        !models.exists(),
+        "a model was fetched before refusing: {needle}"
+    );
+}
+
 fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
@@ -69,16 +80,7 @@ fn neurons_check_before_they_pay_or_load() {
             "dave",
         ],
     );
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains("subnet 1 trades text work, not embeddings"),
-        "{}",
-        stderr(&out)
-    );
-    assert!(
-        !models.exists(),
-        "a model was fetched for the wrong kind of work"
-    );
+    refused_before_models(&out, &models, "subnet 1 trades text work, not embeddings");
     let out = run(
         &dir,
         &models,
@@ -110,13 +112,7 @@ fn neurons_check_before_they_pay_or_load() {
         &rpc,
         &["miner", "run", "--netuid", "99", "--wallet", "dave"],
     );
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains("subnet 99 does not exist"),
-        "{}",
-        stderr(&out)
-    );
-    assert!(!models.exists(), "a model was fetched for a missing subnet");
+    refused_before_models(&out, &models, "subnet 99 does not exist");
     let out = run(
         &dir,
         &models,
@@ -136,13 +132,7 @@ fn neurons_check_before_they_pay_or_load() {
             "embeddings",
         ],
     );
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains("subnet 99 does not exist"),
-        "{}",
-        stderr(&out)
-    );
-    assert!(!models.exists(), "a model was fetched for a missing subnet");
+    refused_before_models(&out, &models, "subnet 99 does not exist");
 
     // The axon's port is taken: the miner stops before registering (no burn), after
     // warning that its backend does not answer.

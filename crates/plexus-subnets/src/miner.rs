@@ -150,6 +150,18 @@ impl<C: Chain> RunningMiner<C> {
         Ok(())
     }
 
+    /// Announces this miner's axon on chain, unless the chain already holds it.
+    async fn announce(&self) -> Result<(), ChainError> {
+        announce_axon(
+            &*self.chain,
+            &self.view,
+            &self.hotkey,
+            self.coldkey.as_ref(),
+            self.announced,
+        )
+        .await
+    }
+
     async fn sync(&mut self) -> Result<(), MinerError> {
         let snapshot = self.view.refresh(&*self.chain).await?;
         let me = self.hotkey.account_id();
@@ -179,24 +191,10 @@ impl<C: Chain> RunningMiner<C> {
                      (is another miner running with the same hotkey?)"
                 );
                 self.reclaimed = Some(Instant::now());
-                announce_axon(
-                    &*self.chain,
-                    &self.view,
-                    &self.hotkey,
-                    self.coldkey.as_ref(),
-                    self.announced,
-                )
-                .await?;
+                self.announce().await?;
             }
             Some(_) => {
-                announce_axon(
-                    &*self.chain,
-                    &self.view,
-                    &self.hotkey,
-                    self.coldkey.as_ref(),
-                    self.announced,
-                )
-                .await?;
+                self.announce().await?;
             }
             None => {
                 tracing::warn!(uid = self.uid, "deregistered; registering again");
@@ -209,14 +207,7 @@ impl<C: Chain> RunningMiner<C> {
                 )
                 .await?;
                 self.uid = neuron.uid;
-                announce_axon(
-                    &*self.chain,
-                    &self.view,
-                    &self.hotkey,
-                    self.coldkey.as_ref(),
-                    self.announced,
-                )
-                .await?;
+                self.announce().await?;
             }
         }
         Ok(())

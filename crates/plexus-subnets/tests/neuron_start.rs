@@ -24,13 +24,15 @@ use tracing::{Event, Metadata, span};
 const NET: NetUid = NetUid(1);
 
 fn chain() -> Arc<LedgerChain> {
-    let chain = Arc::new(LedgerChain::new(
-        &["owner", "miner", "val"],
-        SubnetParams {
-            tempo: 10,
-            ..SubnetParams::default()
-        },
-    ));
+    chain_with(SubnetParams {
+        tempo: 10,
+        ..SubnetParams::default()
+    })
+}
+
+/// A chain with subnet 1 on `params`.
+fn chain_with(params: SubnetParams) -> Arc<LedgerChain> {
+    let chain = Arc::new(LedgerChain::new(&["owner", "miner", "val"], params));
     chain.ok(
         "owner",
         Call::CreateSubnet {
@@ -41,14 +43,19 @@ fn chain() -> Arc<LedgerChain> {
     chain
 }
 
+/// A route that answers 0: these tests are about what happens around serving.
+fn zero_routes() -> Routes {
+    Routes::new()
+        .route("echo", |_req| async move { Reply::json(&0u8) })
+        .unwrap()
+}
+
 #[tokio::test]
 async fn a_miner_whose_port_is_taken_registers_nothing() {
     let chain = chain();
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let config = MinerConfig::new(NET, taken.local_addr().unwrap());
-    let routes = Routes::new()
-        .route("echo", |_req| async move { Reply::json(&0u8) })
-        .unwrap();
+    let routes = zero_routes();
     let result = start_miner(
         Arc::clone(&chain),
         key("miner-hot"),
@@ -156,25 +163,13 @@ async fn a_validators_round_lines_name_the_subnet() {
 /// the miner puts its own axon back, so validators call the process that serves.
 #[tokio::test]
 async fn a_miner_takes_its_axon_back_from_another_address() {
-    let chain = Arc::new(LedgerChain::new(
-        &["owner", "miner"],
-        SubnetParams {
-            serving_rate_limit: 0,
-            ..SubnetParams::default()
-        },
-    ));
-    chain.ok(
-        "owner",
-        Call::CreateSubnet {
-            owner_hotkey: id("owner-hot"),
-            max_lock: Balance::from_rao(1_000 * TOKEN),
-        },
-    );
+    let chain = chain_with(SubnetParams {
+        serving_rate_limit: 0,
+        ..SubnetParams::default()
+    });
     let mut config = MinerConfig::new(NET, "127.0.0.1:0".parse().unwrap());
     config.sync_interval = Duration::from_millis(20);
-    let routes = Routes::new()
-        .route("echo", |_req| async move { Reply::json(&0u8) })
-        .unwrap();
+    let routes = zero_routes();
     let miner = start_miner(
         Arc::clone(&chain),
         key("miner-hot"),
