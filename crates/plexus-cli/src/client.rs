@@ -48,7 +48,7 @@ impl RpcArgs {
         let status = client.status().await.map_err(|e| {
             anyhow::anyhow!(
                 "cannot reach a Plexus node at {url}: {e}\n\
-                 start one (`plexus devnet up` or `plexus node`) or pass --rpc URL"
+                 start one (`plexus up`, `plexus devnet up` or `plexus node`) or pass --rpc URL"
             )
         })?;
         Ok((client, status))

@@ -185,7 +185,14 @@ pub fn miner(cmd: MinerCommand, rpc: RpcArgs) -> anyhow::Result<()> {
     let runtime = runtime()?;
     let netuid = NetUid(args.netuid);
     let (chain, recorded) = runtime.block_on(connect(&rpc, &[netuid]))?;
-    let work = subnet_work(netuid, recorded.first().copied().flatten(), args.work, true)?;
+    let recorded = recorded.first().copied().flatten();
+    let work = subnet_work(netuid, recorded, args.work, true)?;
+    if recorded.is_none() && args.work.is_none() {
+        eprintln!(
+            "note: subnet {netuid} records no kind of work, so this miner serves text; give \
+             --work to choose (its owner can record it: `plexus subnet set --param work`)"
+        );
+    }
     let upstream = match args.backend.as_str() {
         "embedded" => None,
         url => {
@@ -215,7 +222,7 @@ pub fn miner(cmd: MinerCommand, rpc: RpcArgs) -> anyhow::Result<()> {
             embed_routes(Arc::new(EmbeddedEmbeddings::new(load_embeddings(threads)?)))
         }
     }?;
-    runtime.block_on(serve_miner(args, chain, hotkey, coldkey, routes))
+    runtime.block_on(serve_miner(args, work, chain, hotkey, coldkey, routes))
 }
 
 /// Connects to the node, checks that every subnet in `netuids` exists and reads the kind
@@ -304,6 +311,7 @@ fn upstream_address(url: &str) -> Option<String> {
 
 async fn serve_miner(
     args: MinerArgs,
+    work: Work,
     chain: Arc<RpcChain>,
     hotkey: Keypair,
     coldkey: Keypair,
@@ -316,7 +324,7 @@ async fn serve_miner(
         .await
         .map_err(|e| exit::input(e.to_string()))?;
     eprintln!(
-        "miner: UID {} on subnet {}, axon {}; Ctrl-C stops",
+        "miner: UID {} on subnet {} ({work}), axon {}; Ctrl-C stops",
         miner.uid(),
         args.netuid,
         miner.addr()
@@ -408,7 +416,8 @@ fn pair_subnets(netuids: &[u16], works: &[Work]) -> anyhow::Result<Vec<(NetUid, 
         (subnets, n) if n == subnets => works.iter().copied().map(Some).collect(),
         (subnets, n) => {
             return Err(exit::input(format!(
-                "{subnets} --netuid but {n} --work: give one --work per --netuid, in order"
+                "{subnets} --netuid but {n} --work: give one --work per --netuid, in the same \
+                 order, or none to use what each subnet records on chain"
             )));
         }
     };

@@ -28,7 +28,7 @@ impl RpcChain {
         let status = client.status().await.map_err(|e| {
             anyhow::anyhow!(
                 "cannot reach a Plexus node at {url}: {}\n\
-                 start one (`plexus devnet up` or `plexus node`) or pass --rpc URL",
+                 start one (`plexus up`, `plexus devnet up` or `plexus node`) or pass --rpc URL",
                 rpc_message(&e)
             )
         })?;

@@ -104,6 +104,21 @@ fn neurons_check_before_they_pay_or_load() {
         "{}",
         stderr(&out)
     );
+    // The same again costs nothing and says so.
+    let out = run(
+        &dir,
+        &models,
+        &rpc,
+        &[
+            "subnet", "set", "--wallet", "alice", "--netuid", "1", "--param", "work", "--value",
+            "Text",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "subnet 1 already trades text work"
+    );
 
     // A subnet that does not exist: said before any model is fetched.
     let out = run(

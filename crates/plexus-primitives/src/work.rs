@@ -48,7 +48,7 @@ impl FromStr for Work {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         Self::ALL
             .into_iter()
-            .find(|w| w.as_str() == s)
+            .find(|w| w.as_str().eq_ignore_ascii_case(s))
             .ok_or_else(|| UnknownWork(s.to_owned()))
     }
 }
@@ -85,7 +85,8 @@ mod tests {
             let json = serde_json::to_string(&work).unwrap_or_default();
             assert_eq!(json, format!("\"{work}\""));
         }
-        assert!("Text".parse::<Work>().is_err());
+        assert_eq!("Text".parse(), Ok(Work::Text));
+        assert!("image".parse::<Work>().is_err());
         assert_eq!(
             decode_exact::<Work>(&[2]),
             Err(CodecError::UnknownTag {

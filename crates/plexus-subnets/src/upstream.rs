@@ -192,20 +192,27 @@ impl Upstream {
                     continue;
                 };
                 if let Some(piece) = choice.delta.content.filter(|p| !p.is_empty()) {
+                    let before = text.len();
                     text.push_str(&piece);
                     if text.len() > MAX_ANSWER_BYTES {
                         return Err(self.failed(path, "reading", &"answer too large"));
                     }
+                    // The upstream was not told the stop strings (it would leave them out
+                    // of its text, and validators must see where the answer stopped): the
+                    // text ends where the first one does, even inside a piece, and hanging
+                    // up ends the upstream's work. No stop string lay in the text before
+                    // this piece, so the cut falls within it.
+                    let stop = first_stop(&text, stops);
+                    if let Some(stop) = &stop {
+                        text.truncate(stop.end);
+                    }
                     // A caller that hung up is the handler's concern, not ours.
                     let _ = tokens.send(TokenChunk {
                         token: None,
-                        text: piece,
+                        text: text.get(before..).unwrap_or_default().to_owned(),
                         logprob: None,
                     });
-                    // The upstream was not told the stop strings (it would leave them out
-                    // of its text, and validators must see where the answer stopped):
-                    // hanging up here ends its work.
-                    if !stops.is_empty() && first_stop(&text, stops).is_some() {
+                    if stop.is_some() {
                         return Ok(ChatAnswer {
                             model: self.model.clone(),
                             text,

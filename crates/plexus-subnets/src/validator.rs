@@ -421,7 +421,12 @@ impl<C: Chain, S: Subnet> Validator<C, S> {
 
 fn log_round(netuid: u16, subnet: &str, seen: &[Observation]) {
     for o in seen {
-        tracing::debug!(netuid, uid = o.uid, score = o.evaluation.score, verdict = %o.evaluation.verdict, "observed");
+        // A miner that failed says why where an operator looks first; the rest is detail.
+        if o.evaluation.verdict == crate::subnet::Verdict::Correct {
+            tracing::debug!(netuid, uid = o.uid, score = o.evaluation.score, verdict = %o.evaluation.verdict, "observed");
+        } else {
+            tracing::info!(netuid, subnet, uid = o.uid, verdict = %o.evaluation.verdict, "miner failed its challenge");
+        }
     }
     let correct = seen
         .iter()

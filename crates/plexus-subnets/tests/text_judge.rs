@@ -158,6 +158,33 @@ fn answers_end_at_a_stop_string_and_going_past_one_is_refused() {
         let why = check_answer(&model, &request, &ignored, DEFAULT_TOLERANCE).unwrap_err();
         assert!(why.contains("past a stop string"), "{why}");
     }
+    // An upstream backend sends text alone, cut where the stop string ends, which may be
+    // inside the model's token: still honest. Text that goes on past the stop is not.
+    let cut_inside = &word[..word.len() - 1];
+    let inside = ChatRequest {
+        stop: vec![cut_inside.to_owned()],
+        ..request.clone()
+    };
+    let end = whole.text.find(cut_inside).unwrap() + cut_inside.len();
+    let upstream = ChatAnswer {
+        text: whole.text[..end].to_owned(),
+        finish_reason: FinishReason::Stop,
+        ..text_only(&whole)
+    };
+    check_answer(&model, &inside, &upstream, DEFAULT_TOLERANCE).unwrap();
+    let past = ChatAnswer {
+        text: whole.text[..end + 1].to_owned(),
+        ..upstream.clone()
+    };
+    let why = check_answer(&model, &inside, &past, DEFAULT_TOLERANCE).unwrap_err();
+    assert!(why.contains("past a stop string"), "{why}");
+    // Cut there, but not at a stop string the model's text reaches.
+    let wrong = ChatRequest {
+        stop: vec![format!("{cut_inside}zq")],
+        ..request.clone()
+    };
+    assert!(check_answer(&model, &wrong, &upstream, DEFAULT_TOLERANCE).is_err());
+
     // Stopping at the string but claiming the length limit.
     let as_length = ChatAnswer {
         finish_reason: FinishReason::Length,

@@ -163,7 +163,7 @@ async fn a_server_that_does_not_stream_is_read_whole() {
 }
 
 #[tokio::test]
-async fn answers_end_with_the_piece_that_completes_a_stop_string() {
+async fn answers_end_where_a_stop_string_ends() {
     let gate = Arc::new(Notify::new());
     let up = backend(upstream(true, Arc::clone(&gate)).await, KEY);
     let (tx, mut rx) = mpsc::unbounded_channel();
@@ -187,6 +187,25 @@ async fn answers_end_with_the_piece_that_completes_a_stop_string() {
     let answer = whole.complete(stopped, tx).await.unwrap();
     assert_eq!(answer.text, "Paris");
     assert_eq!(answer.finish_reason, FinishReason::Stop);
+
+    // A stop string that ends inside a piece cuts the piece there: "Par", "i".
+    let gate = Arc::new(Notify::new());
+    let up = backend(upstream(true, Arc::clone(&gate)).await, KEY);
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let inside = ChatRequest {
+        stop: vec!["ri".into()],
+        ..chat(true)
+    };
+    gate.notify_one();
+    let answer = up.complete(inside.clone(), tx).await.unwrap();
+    assert_eq!(answer.text, "Pari");
+    let mut pieces = Vec::new();
+    while let Some(chunk) = rx.recv().await {
+        pieces.push(chunk.text);
+    }
+    assert_eq!(pieces, ["Par", "i"]);
+    let (tx, _rx) = mpsc::unbounded_channel();
+    assert_eq!(whole.complete(inside, tx).await.unwrap().text, "Pari");
 }
 
 #[tokio::test]

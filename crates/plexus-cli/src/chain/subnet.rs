@@ -105,7 +105,14 @@ pub fn subnet(cmd: SubnetCommand, rpc: RpcArgs) -> anyhow::Result<()> {
                 println!("created subnet {} (locked {})", new.netuid, new.locked);
                 if let Some(work) = work {
                     let netuid = new.netuid;
-                    submit(&client, &status, &key, Call::SetSubnetWork { netuid, work }).await?;
+                    let call = Call::SetSubnetWork { netuid, work };
+                    submit(&client, &status, &key, call).await.map_err(|e| {
+                        e.context(format!(
+                            "subnet {netuid} was created, but its work was not recorded; \
+                             record it with `plexus subnet set --netuid {netuid} --param work \
+                             --value {work}`"
+                        ))
+                    })?;
                     println!("subnet {netuid} trades {work} work");
                 }
                 Ok(())
@@ -179,6 +186,17 @@ pub fn subnet(cmd: SubnetCommand, rpc: RpcArgs) -> anyhow::Result<()> {
             let key = unlock_coldkey(&keys.wallet)?;
             block_on(async move {
                 let (client, status) = rpc.connect().await?;
+                if let Call::SetSubnetWork { work, .. } = call {
+                    let info = client
+                        .subnet(netuid)
+                        .await
+                        .map_err(|e| exit::input(rpc_message(&e)))?;
+                    // Again the same: nothing to pay for.
+                    if info.work == Some(work) {
+                        println!("subnet {netuid} already trades {work} work");
+                        return Ok(());
+                    }
+                }
                 submit(&client, &status, &key, call).await?;
                 println!("subnet {netuid}: {name} set to {value}");
                 Ok(())

@@ -159,7 +159,8 @@ pub fn check_answer(
         ));
     }
     let stopped = tokens.last().is_some_and(|t| model.is_stop(*t));
-    let at_stop_string = ends_at_stop_string(model, &tokens, &answer.text, &request.stop)?;
+    let at_stop_string =
+        ends_at_stop_string(model, &tokens, &answer.text, &request.stop, text_only)?;
     // Text alone never shows the stop token, so a stop claimed over text is checked by
     // scoring one more position: the model must end its turn right after the text.
     // Without this, any prefix of the right answer would pass as a complete one.
@@ -188,6 +189,17 @@ pub fn check_answer(
         .map_err(|e| model_error(e).to_string())?;
     // The stop position is verified work like any token: counted either way.
     let verified = scored.len();
+    // Text alone is cut where the stop string ends, which may be inside the model's last
+    // token (" Par" of " Paris" for the stop "Par"): that position passes when the
+    // model's own token there begins with the text that was cut.
+    if text_only && at_stop_string {
+        let last = scores.pop().ok_or("no score for the last token")?;
+        let cut = model.token_bytes(last.id).unwrap_or_default();
+        let chosen = model.token_bytes(last.top_id).unwrap_or_default();
+        if last.top_logprob - last.logprob > tolerance && !chosen.starts_with(&cut) {
+            return Err("the text cut at the stop string is not the model's".into());
+        }
+    }
     if scored.len() > tokens.len() {
         let end = scores.pop().ok_or("no score for the stop")?;
         let ends_here = model.is_stop(end.top_id) || end.top_logprob - end.logprob <= tolerance;
@@ -224,14 +236,23 @@ pub fn check_answer(
     }
 }
 
-/// Whether the answer's last token completes one of `stops` (`text` being the answer's
-/// text). An answer that goes on past one is refused: an honest miner ends there.
+/// Whether the answer ends at one of `stops`: its last token completes one, or, for text
+/// alone (which may end inside a token), its text ends where one does. An answer that goes
+/// on past one is refused: an honest miner ends there.
 fn ends_at_stop_string(
     model: &TextModel,
     tokens: &[u32],
     text: &str,
     stops: &[String],
+    text_only: bool,
 ) -> Result<bool, String> {
+    if text_only {
+        return match first_stop(text, stops) {
+            None => Ok(false),
+            Some(stop) if stop.end == text.len() => Ok(true),
+            Some(_) => Err("went on past a stop string".into()),
+        };
+    }
     let Some((_, before)) = tokens.split_last().filter(|_| !stops.is_empty()) else {
         return Ok(false);
     };
