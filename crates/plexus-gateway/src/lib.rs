@@ -102,6 +102,9 @@ struct Inner {
     config: GatewayConfig,
     keys: ApiKeys,
     served: AtomicU64,
+    /// Scoring answers that came as text alone for their log-probabilities runs the model:
+    /// one at a time, so consumers asking for them cannot take the machine.
+    scoring: tokio::sync::Semaphore,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -132,6 +135,7 @@ impl Gateway {
                 keys,
                 config,
                 served: AtomicU64::new(0),
+                scoring: tokio::sync::Semaphore::new(1),
             }),
         }
     }

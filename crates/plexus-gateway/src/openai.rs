@@ -4,8 +4,10 @@
 //! Requests are read leniently (unknown fields are ignored, as OpenAI's own server does for
 //! fields it does not use); decoding is always greedy, so `temperature` and `top_p` have no
 //! effect. Fields that would change the answer's shape and cannot be honoured are refused
-//! by name rather than ignored: `n` above 1 and `logprobs`. `stop` is applied by the
-//! gateway ([`stop_strings`]) and `stream_options.include_usage` is served.
+//! by name rather than ignored: `n` above 1, `top_logprobs` above 0 and the legacy
+//! endpoint's `logprobs`. `stop` goes to the miners and is applied by the gateway
+//! ([`stop_strings`]); chat `logprobs: true` ([`chat_logprobs`]) and
+//! `stream_options.include_usage` are served.
 
 use axum::Json;
 use axum::http::StatusCode;
@@ -188,7 +190,7 @@ pub struct ChatCompletionRequest {
     /// Strings that end the answer: one, or an array of up to [`MAX_STOPS`](plexus_subnets::text::MAX_STOPS).
     #[serde(default)]
     pub stop: Option<Value>,
-    /// Per-token log-probabilities; refused when asked for.
+    /// Log-probabilities of the chosen tokens (`true`); see [`chat_logprobs`].
     #[serde(default)]
     pub logprobs: Option<Value>,
     /// Alternatives per token; refused when above 0.
@@ -333,7 +335,7 @@ pub fn stop_strings(stop: Option<&Value>) -> Result<Vec<String>, ApiError> {
             .ok_or_else(|| bad("stop must be a string or an array of strings".into()))?,
         Some(_) => return Err(bad("stop must be a string or an array of strings".into())),
     };
-    check_stops(&strings).map_err(bad)?;
+    check_stops(&strings).map_err(|e| bad(e.to_string()))?;
     Ok(strings)
 }
 

@@ -10,12 +10,16 @@ use plexus_primitives::{Balance, Keypair, NetUid};
 use plexus_wire::{Handler, RunningServer, Server, ServerConfig, ServerError};
 
 use crate::chain::{Chain, ChainError};
-use crate::registration::{RegistrationError, announce_axon, ensure_registered};
+use crate::registration::{RegistrationError, announce_axon, axon_info, ensure_registered};
 use crate::view::SubnetView;
 
-/// Least time between two announcements that take the axon back from another address
-/// on chain: two processes serving one hotkey would otherwise pay a fee every sync.
+/// Least time between the first two announcements that take the axon back from another
+/// address on chain; it doubles with each one after, up to [`MAX_RECLAIM_INTERVAL`], so two
+/// processes serving one hotkey do not pay a fee every sync.
 const RECLAIM_INTERVAL: Duration = Duration::from_secs(60);
+
+/// The longest wait between two announcements that take the axon back.
+const MAX_RECLAIM_INTERVAL: Duration = Duration::from_secs(3_600);
 
 /// How a miner runs.
 #[derive(Debug, Clone)]
@@ -71,8 +75,9 @@ pub struct RunningMiner<C> {
     config: MinerConfig,
     uid: u16,
     announced: SocketAddr,
-    /// When the axon was last announced over another address on chain.
-    reclaimed: Option<Instant>,
+    /// When the axon was last announced over another address on chain, and the wait
+    /// before doing so again.
+    reclaimed: Option<(Instant, Duration)>,
 }
 
 /// Binds the axon to serve `handler`, registers `hotkey` if needed (paid by `coldkey`)
@@ -166,21 +171,14 @@ impl<C: Chain> RunningMiner<C> {
         let snapshot = self.view.refresh(&*self.chain).await?;
         let me = self.hotkey.account_id();
         match snapshot.neuron(&me) {
-            Some(neuron)
-                if neuron
-                    .axon
-                    .is_some_and(|a| SocketAddr::new(a.ip, a.port) == self.announced) =>
-            {
+            Some(neuron) if neuron.axon == Some(axon_info(self.announced)) => {
                 self.uid = neuron.uid;
             }
             Some(neuron) if neuron.axon.is_some() => {
                 self.uid = neuron.uid;
                 // Another process announced this hotkey elsewhere (an old run, a copy of
                 // the keys): validators would call there, not here.
-                if self
-                    .reclaimed
-                    .is_some_and(|at| at.elapsed() < RECLAIM_INTERVAL)
-                {
+                if self.reclaimed.is_some_and(|(at, wait)| at.elapsed() < wait) {
                     return Ok(());
                 }
                 tracing::warn!(
@@ -190,7 +188,10 @@ impl<C: Chain> RunningMiner<C> {
                     "the chain has another axon for this hotkey; announcing ours again \
                      (is another miner running with the same hotkey?)"
                 );
-                self.reclaimed = Some(Instant::now());
+                let wait = self.reclaimed.map_or(RECLAIM_INTERVAL, |(_, wait)| {
+                    (wait * 2).min(MAX_RECLAIM_INTERVAL)
+                });
+                self.reclaimed = Some((Instant::now(), wait));
                 self.announce().await?;
             }
             Some(_) => {

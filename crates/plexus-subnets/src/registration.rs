@@ -72,6 +72,16 @@ pub async fn ensure_registered<C: Chain>(
         .ok_or_else(|| RegistrationError::Vanished(me.to_string()))
 }
 
+/// What a miner serving at `addr` announces on chain.
+pub(crate) fn axon_info(addr: SocketAddr) -> AxonInfo {
+    AxonInfo {
+        ip: addr.ip(),
+        port: addr.port(),
+        protocol: AxonProtocol::Http,
+        version: AXON_VERSION,
+    }
+}
+
 /// Announces that `hotkey` serves at `addr`, unless the chain already says so. Signed by
 /// the coldkey when given (it pays the fee), else by the hotkey.
 pub async fn announce_axon<C: Chain>(
@@ -82,12 +92,7 @@ pub async fn announce_axon<C: Chain>(
     addr: SocketAddr,
 ) -> Result<(), ChainError> {
     let me = hotkey.account_id();
-    let axon = AxonInfo {
-        ip: addr.ip(),
-        port: addr.port(),
-        protocol: AxonProtocol::Http,
-        version: AXON_VERSION,
-    };
+    let axon = axon_info(addr);
     let snapshot = view.refresh(chain).await?;
     if snapshot.neuron(&me).and_then(|n| n.axon) == Some(axon) {
         return Ok(());

@@ -27,7 +27,9 @@ use tokio::sync::mpsc;
 
 use crate::backend::BackendError;
 use crate::embed::{EmbedAnswer, EmbedRequest, EmbeddingBackend};
-use crate::text::{ChatAnswer, ChatRequest, FinishReason, TextBackend, TokenChunk, first_stop};
+use crate::text::{
+    ChatAnswer, ChatRequest, FinishReason, TextBackend, TokenChunk, first_stop, stop_after,
+};
 
 /// Largest upstream answer read.
 const MAX_ANSWER_BYTES: usize = 64 << 20;
@@ -202,7 +204,7 @@ impl Upstream {
                     // text ends where the first one does, even inside a piece, and hanging
                     // up ends the upstream's work. No stop string lay in the text before
                     // this piece, so the cut falls within it.
-                    let stop = first_stop(&text, stops);
+                    let stop = stop_after(&text, stops, before);
                     if let Some(stop) = &stop {
                         text.truncate(stop.end);
                     }

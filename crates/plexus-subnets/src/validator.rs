@@ -420,17 +420,28 @@ impl<C: Chain, S: Subnet> Validator<C, S> {
 }
 
 fn log_round(netuid: u16, subnet: &str, seen: &[Observation]) {
+    use crate::subnet::Verdict;
+    let (mut correct, mut wrong, mut unavailable) = (0, 0, 0);
     for o in seen {
-        // A miner that failed says why where an operator looks first; the rest is detail.
-        if o.evaluation.verdict == crate::subnet::Verdict::Correct {
-            tracing::debug!(netuid, uid = o.uid, score = o.evaluation.score, verdict = %o.evaluation.verdict, "observed");
-        } else {
-            tracing::info!(netuid, subnet, uid = o.uid, verdict = %o.evaluation.verdict, "miner failed its challenge");
+        match &o.evaluation.verdict {
+            Verdict::Correct => correct += 1,
+            // A wrong answer says why where an operator looks first; a miner that is down
+            // would say so every round, so that is detail.
+            Verdict::Wrong(_) => {
+                wrong += 1;
+                tracing::info!(netuid, subnet, uid = o.uid, verdict = %o.evaluation.verdict, "miner answered wrong");
+            }
+            Verdict::Unavailable(_) => unavailable += 1,
         }
+        tracing::debug!(netuid, uid = o.uid, score = o.evaluation.score, verdict = %o.evaluation.verdict, "observed");
     }
-    let correct = seen
-        .iter()
-        .filter(|o| o.evaluation.verdict == crate::subnet::Verdict::Correct)
-        .count();
-    tracing::info!(netuid, subnet, miners = seen.len(), correct, "round done");
+    tracing::info!(
+        netuid,
+        subnet,
+        miners = seen.len(),
+        correct,
+        wrong,
+        unavailable,
+        "round done"
+    );
 }

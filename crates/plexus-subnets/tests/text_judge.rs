@@ -194,6 +194,45 @@ fn answers_end_at_a_stop_string_and_going_past_one_is_refused() {
     assert!(why.contains("stop string"), "{why}");
 }
 
+/// Text alone cut anywhere a stop string could end, as an upstream miner sends it: every
+/// such cut is honest, whether it falls between the model's tokens, inside one, or where
+/// reading the text again joins pieces of two.
+#[test]
+fn text_cut_at_any_stop_string_passes() {
+    let model = model();
+    let whole = honest(&model, &request(32));
+    let text = whole.text.trim_end();
+    let mut checked = 0;
+    // The first words' cuts: each is a scoring pass or more.
+    for end in (4..=text.len().min(20)).filter(|&i| text.is_char_boundary(i)) {
+        let cut = &text[..end];
+        // The cut's last characters, as a stop string that first occurs right there.
+        let from = (0..end)
+            .rev()
+            .filter(|&i| cut.is_char_boundary(i))
+            .nth(2)
+            .unwrap_or(0);
+        let stop = &cut[from..];
+        if cut.find(stop).map(|at| at + stop.len()) != Some(end) {
+            continue;
+        }
+        let stopped = ChatRequest {
+            stop: vec![stop.to_owned()],
+            ..request(32)
+        };
+        let answer = ChatAnswer {
+            text: cut.to_owned(),
+            finish_reason: FinishReason::Stop,
+            ..text_only(&whole)
+        };
+        if let Err(why) = check_answer(&model, &stopped, &answer, DEFAULT_TOLERANCE) {
+            panic!("{cut:?} at stop {stop:?}: {why}");
+        }
+        checked += 1;
+    }
+    assert!(checked > 10, "{checked} cuts checked in {text:?}");
+}
+
 #[test]
 fn invented_text_and_false_log_probabilities_are_refused() {
     let model = model();

@@ -49,10 +49,19 @@ pub(super) async fn prepare(rpc: &str, args: &UpArgs) -> anyhow::Result<()> {
         }
         // Miners and the validator read it from the chain. A network made before subnets
         // recorded their work gets it on resume.
-        if !matches!(existing, Ok(ref info) if info.work.is_some()) {
-            chain
-                .submit(&owner, Call::SetSubnetWork { netuid, work })
-                .await?;
+        match existing.as_ref().ok().and_then(|info| info.work) {
+            Some(recorded) if recorded == work => {}
+            Some(recorded) => {
+                return Err(exit::input(format!(
+                    "subnet {netuid} of this network trades {recorded} work, where `plexus up` \
+                     runs {work} miners; start a new network with another PLEXUS_HOME"
+                )));
+            }
+            None => {
+                chain
+                    .submit(&owner, Call::SetSubnetWork { netuid, work })
+                    .await?;
+            }
         }
         let graph = chain.metagraph(netuid).await?;
         if !graph

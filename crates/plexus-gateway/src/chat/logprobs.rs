@@ -1,5 +1,6 @@
 //! OpenAI's `logprobs` on chat answers: for each token the miner chose, its
-//! log-probability (which validators hold to the model's within 0.1 nats), text and bytes.
+//! log-probability (which validators hold to the model's, within
+//! [`DEFAULT_TOLERANCE`](plexus_models::DEFAULT_TOLERANCE)), text and bytes.
 //! Alternatives (`top_logprobs`) are not known: miners report only the chosen token.
 //!
 //! A token's entry goes out with the text that token produced, so an answer cut at a stop
@@ -11,15 +12,24 @@ use plexus_models::TextModel;
 use plexus_subnets::text::{ChatAnswer, ChatMessage};
 use serde_json::{Value, json};
 
-/// One token's entry in OpenAI's shape; `None` for a control token (never shown).
-fn entry(model: &TextModel, id: u32, logprob: f32) -> Option<Value> {
+/// One token's entry in OpenAI's shape and its length in bytes; `None` for a control
+/// token (never shown).
+fn entry(model: &TextModel, id: u32, logprob: f32) -> Option<(Value, usize)> {
     let bytes = model.token_bytes(id)?;
-    Some(json!({
+    let len = bytes.len();
+    let entry = json!({
         "token": String::from_utf8_lossy(&bytes),
         "logprob": logprob,
         "bytes": bytes,
         "top_logprobs": [],
-    }))
+    });
+    Some((entry, len))
+}
+
+/// Whether the miner sent a log-probability for each of its tokens; if not, [`whole`]
+/// runs the model.
+pub(super) fn claimed(answer: &ChatAnswer) -> bool {
+    !answer.tokens.is_empty() && answer.tokens.len() == answer.logprobs.len()
 }
 
 /// The `logprobs` object of a choice.
@@ -28,44 +38,46 @@ pub(super) fn choice_logprobs(content: Vec<Value>) -> Value {
 }
 
 /// The entries of a whole answer's tokens that begin before byte `cut` of its text. A miner
-/// that sent text alone (an upstream backend) has its text scored by the gateway's model,
-/// which is what a validator's check computes. Runs the model: call from a blocking thread.
+/// that did not send its tokens' log-probabilities (an upstream backend sends text alone)
+/// has them computed by the gateway's model, as a validator's check computes them; that
+/// runs the model: call from a blocking thread.
 pub(super) fn whole(
     model: &TextModel,
     messages: &[ChatMessage],
     answer: &ChatAnswer,
     cut: usize,
 ) -> Vec<Value> {
-    let scored: Vec<(u32, f32)> =
-        if !answer.tokens.is_empty() && answer.tokens.len() == answer.logprobs.len() {
-            answer
-                .tokens
-                .iter()
-                .copied()
-                .zip(answer.logprobs.iter().copied())
-                .collect()
-        } else {
-            let scores = model
-                .tokenize(&answer.text)
-                .and_then(|tokens| model.score(messages, &tokens));
-            match scores {
-                Ok(scores) => scores.iter().map(|s| (s.id, s.logprob)).collect(),
-                Err(e) => {
-                    tracing::warn!(%e, "scoring an answer for its log-probabilities");
-                    Vec::new()
-                }
-            }
+    let scored: Vec<(u32, f32)> = if claimed(answer) {
+        answer
+            .tokens
+            .iter()
+            .copied()
+            .zip(answer.logprobs.iter().copied())
+            .collect()
+    } else {
+        let tokens = match answer.tokens.is_empty() {
+            true => model.tokenize(&answer.text),
+            false => Ok(answer.tokens.clone()),
         };
+        let scores = tokens.and_then(|tokens| model.score(messages, &tokens));
+        match scores {
+            Ok(scores) => scores.iter().map(|s| (s.id, s.logprob)).collect(),
+            Err(e) => {
+                tracing::warn!(%e, "scoring an answer for its log-probabilities");
+                Vec::new()
+            }
+        }
+    };
     let mut start = 0;
     let mut entries = Vec::with_capacity(scored.len());
     for (id, logprob) in scored {
         if start >= cut {
             break;
         }
-        let Some(entry) = entry(model, id, logprob) else {
+        let Some((entry, len)) = entry(model, id, logprob) else {
             continue;
         };
-        start += entry["bytes"].as_array().map_or(0, Vec::len);
+        start += len;
         entries.push(entry);
     }
     entries
@@ -92,8 +104,10 @@ impl Pending {
         text: &str,
     ) {
         if let (Some(id), Some(logprob)) = (token, logprob)
-            && let Some(entry) = entry(model, id, logprob)
+            && let Some((entry, _)) = entry(model, id, logprob)
         {
+            // Aligned with the text the miner sent for the token, which is what the
+            // stop-string filter lets through.
             self.entries.push_back((entry, text.len()));
         }
     }

@@ -168,7 +168,7 @@ async fn answer(
         None => (answer.text.clone(), finish(answer.finish_reason)),
     };
     let logprobs = match delivery.logprobs {
-        true => Some(token_logprobs(&service.model, &chat, &answer, text.len()).await),
+        true => Some(token_logprobs(gateway, &service.model, &chat, &answer, text.len()).await),
         false => None,
     };
     spot_check(
@@ -186,13 +186,19 @@ async fn answer(
 }
 
 /// The log-probability entries of a whole answer cut at byte `cut` (see
-/// [`logprobs::whole`]), off the async threads since they may run the model.
+/// [`logprobs::whole`]), off the async threads; when that runs the model, one answer at a
+/// time.
 async fn token_logprobs(
+    gateway: &Gateway,
     model: &Arc<TextModel>,
     chat: &ChatRequest,
     answer: &ChatAnswer,
     cut: usize,
 ) -> Vec<Value> {
+    let _turn = match logprobs::claimed(answer) {
+        true => None,
+        false => gateway.inner.scoring.acquire().await.ok(),
+    };
     let (model, messages, answer) = (Arc::clone(model), chat.messages.clone(), answer.clone());
     tokio::task::spawn_blocking(move || logprobs::whole(&model, &messages, &answer, cut))
         .await

@@ -180,7 +180,7 @@ pub(super) async fn whole_cut(
         tokio::spawn(relay.drain());
     }
     let logprobs = match logprobs {
-        true => Some(token_logprobs(&service.model, &asked, &answer, text.len()).await),
+        true => Some(token_logprobs(gateway, &service.model, &asked, &answer, text.len()).await),
         false => None,
     };
     let body = whole_body(shape, &text, finish_reason, usage, logprobs);

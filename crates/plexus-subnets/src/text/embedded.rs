@@ -8,7 +8,7 @@ use tokio::sync::mpsc;
 
 use super::protocol::{ChatAnswer, ChatRequest, FinishReason, TokenChunk};
 use super::serve::TextBackend;
-use super::stop::first_stop;
+use super::stop::stop_after;
 use crate::backend::BackendError;
 
 /// The name the embedded text model answers under.
@@ -53,9 +53,10 @@ impl TextBackend for EmbeddedText {
             let mut text = String::new();
             let mut at_stop = false;
             let generation = model.generate(&request.messages, request.max_tokens as usize, |t| {
+                let before = text.len();
                 text.push_str(&t.text);
                 // The token that completes a stop string is the answer's last.
-                at_stop = !request.stop.is_empty() && first_stop(&text, &request.stop).is_some();
+                at_stop = stop_after(&text, &request.stop, before).is_some();
                 let chunk = TokenChunk {
                     token: Some(t.id),
                     text: t.text.clone(),

@@ -189,15 +189,30 @@ pub fn check_answer(
         .map_err(|e| model_error(e).to_string())?;
     // The stop position is verified work like any token: counted either way.
     let verified = scored.len();
-    // Text alone is cut where the stop string ends, which may be inside the model's last
-    // token (" Par" of " Paris" for the stop "Par"): that position passes when the
-    // model's own token there begins with the text that was cut.
+    // Text alone is cut where the stop string ends, which may be inside the model's
+    // tokens, and read again its last word may split otherwise ("The capi" reads as " cap"
+    // "i" where the model wrote " capital"). From the first token that is not the model's
+    // choice, the text passes when the model, going on greedily from the tokens before,
+    // writes text that begins with the rest.
     if text_only && at_stop_string {
-        let last = scores.pop().ok_or("no score for the last token")?;
-        let cut = model.token_bytes(last.id).unwrap_or_default();
-        let chosen = model.token_bytes(last.top_id).unwrap_or_default();
-        if last.top_logprob - last.logprob > tolerance && !chosen.starts_with(&cut) {
-            return Err("the text cut at the stop string is not the model's".into());
+        let diverged = scores
+            .iter()
+            .position(|s| s.top_logprob - s.logprob > tolerance);
+        if let Some(at) = diverged {
+            let rest: Vec<u8> = tokens[at..]
+                .iter()
+                .filter_map(|t| model.token_bytes(*t))
+                .flatten()
+                .collect();
+            let first = scores[at].top_id;
+            let writes = rest.len() <= MAX_CUT_BYTES
+                && model_writes(model, &request.messages, &tokens[..at], first, &rest)?;
+            if !writes {
+                return Err(format!(
+                    "the text from token {at} to the stop string is not the model's"
+                ));
+            }
+            scores.truncate(at);
         }
     }
     if scored.len() > tokens.len() {
@@ -234,6 +249,50 @@ pub fn check_answer(
             Err(format!("token {position} is not the model's: {reason:?}"))
         }
     }
+}
+
+/// Most bytes of text alone, before a stop string's end, that may be read otherwise than
+/// the model wrote them: the last word's.
+const MAX_CUT_BYTES: usize = 64;
+
+/// Most tokens the model is followed for to see that it writes the end of text cut at a
+/// stop string (one or two is the usual case; each past the first costs a scoring pass).
+const CUT_STEPS: usize = 4;
+
+/// Whether the model, going on greedily after `before` (its first token there being
+/// `first`), writes text that begins with `cut`. Scores the answer again for each step
+/// past the first.
+fn model_writes(
+    model: &TextModel,
+    messages: &[ChatMessage],
+    before: &[u32],
+    first: u32,
+    cut: &[u8],
+) -> Result<bool, String> {
+    let mut written = Vec::new();
+    let mut going_on = before.to_vec();
+    let mut next = first;
+    for step in 1..=CUT_STEPS {
+        // A turn that ends (a control token) writes nothing more.
+        let Some(bytes) = model.token_bytes(next) else {
+            return Ok(false);
+        };
+        written.extend(bytes);
+        if written.starts_with(cut) {
+            return Ok(true);
+        }
+        if !cut.starts_with(&written) || step == CUT_STEPS {
+            return Ok(false);
+        }
+        going_on.push(next);
+        // One position past what the model wrote: the token placed there is only a probe.
+        let probe = [going_on.as_slice(), &[model.end_of_turn()]].concat();
+        let scores = model
+            .score(messages, &probe)
+            .map_err(|e| model_error(e).to_string())?;
+        next = scores.last().ok_or("no score past the cut")?.top_id;
+    }
+    Ok(false)
 }
 
 /// Whether the answer ends at one of `stops`: its last token completes one, or, for text

@@ -16,4 +16,4 @@ pub use protocol::{
     MAX_MESSAGES, MAX_PROMPT_BYTES, Role, StreamEnd, StreamEvent, TokenChunk,
 };
 pub use serve::{TextBackend, text_routes};
-pub use stop::{MAX_STOP_BYTES, MAX_STOPS, check_stops, first_stop};
+pub use stop::{MAX_STOP_BYTES, MAX_STOPS, StopError, check_stops, first_stop, stop_after};

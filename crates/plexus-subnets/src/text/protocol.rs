@@ -33,7 +33,8 @@ pub struct ChatRequest {
     #[serde(default)]
     pub stream: bool,
     /// Text to stop at: the answer ends with the token that completes the first of them
-    /// to appear ([`first_stop`](super::first_stop)), with [`FinishReason::Stop`]. At most
+    /// to appear ([`first_stop`](super::first_stop)), with [`FinishReason::Stop`]; text
+    /// from a backend that cannot tell tokens ends where that stop string ends. At most
     /// [`MAX_STOPS`](super::MAX_STOPS), each 1 to [`MAX_STOP_BYTES`](super::MAX_STOP_BYTES)
     /// bytes.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -56,7 +57,7 @@ impl ChatRequest {
         if self.max_tokens == 0 || self.max_tokens > MAX_COMPLETION_TOKENS {
             return Err(format!("max_tokens must be 1 to {MAX_COMPLETION_TOKENS}"));
         }
-        check_stops(&self.stop)
+        check_stops(&self.stop).map_err(|e| e.to_string())
     }
 }
 
