@@ -20,7 +20,7 @@ pub const DEFAULT_RPC: &str = "http://127.0.0.1:9944";
 #[derive(Debug, Clone, Args)]
 pub struct RpcArgs {
     /// The node's JSON-RPC URL [default: `rpc` in $PLEXUS_HOME/config.toml, else http://127.0.0.1:9944]
-    #[arg(long, env = "PLEXUS_RPC", global = true)]
+    #[arg(long, env = "PLEXUS_RPC", hide_env_values = true, global = true)]
     pub rpc: Option<String>,
 }
 

@@ -1,4 +1,4 @@
-//! The plexus command: wallet, chain, node, explorer, devnet, miner, validator, up and yuma simulate.
+//! The plexus command: a whole local network (up), wallets, the chain and its subnets, stake and weights, nodes, miners, validators, models, the explorer, benchmarks and Yuma simulation.
 
 mod bench;
 mod chain;

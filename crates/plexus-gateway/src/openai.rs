@@ -374,8 +374,9 @@ pub fn no_completion_logprobs(logprobs: Option<&Value>) -> Result<(), ApiError> 
     if asked {
         return Err(ApiError::bad_request(
             Some("logprobs"),
-            "logprobs on /v1/completions asks for alternative tokens, which miners do not \
-             report; /v1/chat/completions with logprobs: true gives the chosen tokens'",
+            "logprobs on /v1/completions is a count of alternative tokens, which miners do \
+             not report; /v1/chat/completions with logprobs: true gives the log-probabilities \
+             of the chosen tokens",
         ));
     }
     Ok(())

@@ -421,6 +421,26 @@ async fn logprobs_come_with_the_chosen_tokens() {
     assert_eq!(text, "Hello world.");
     assert!(logprobs.iter().all(|l| *l <= 0.0), "{logprobs:?}");
 
+    // Streamed from a miner that sends text alone: held to the end, then sent whole with
+    // the log-probabilities the gateway's model gives it.
+    let body = json!({"logprobs": true, "stream": true});
+    let a = post(&net, "/v1/chat/completions", chat("Hello |world.", body)).await;
+    assert_eq!(a.streamed_text(), "Hello world.");
+    let texts: Vec<Value> = a
+        .chunks()
+        .into_iter()
+        .filter(|c| {
+            c["choices"][0]["delta"]["content"]
+                .as_str()
+                .is_some_and(|t| !t.is_empty())
+        })
+        .collect();
+    assert_eq!(texts.len(), 1, "{texts:?}");
+    assert_eq!(
+        logprob_tokens(&texts[0]["choices"][0]["logprobs"]).0,
+        "Hello world."
+    );
+
     // Streamed token by token, as the embedded miner sends them: each chunk carries the
     // tokens whose text it completes, up to the stop string.
     let script = format!("{WITH_IDS}Hello |wor|ld. The E|ND is| near.");

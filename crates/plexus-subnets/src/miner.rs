@@ -78,6 +78,9 @@ pub struct RunningMiner<C> {
     /// When the axon was last announced over another address on chain, and the wait
     /// before doing so again.
     reclaimed: Option<(Instant, Duration)>,
+    /// The block from which the chain's serving rate limit lets the axon be announced,
+    /// when an announcement was refused for it.
+    announce_at: Option<u64>,
 }
 
 /// Binds the axon to serve `handler`, registers `hotkey` if needed (paid by `coldkey`)
@@ -108,9 +111,7 @@ pub async fn start_miner<C: Chain, H: Handler>(
         ip => ip,
     });
     let announced = SocketAddr::new(ip, bound.port());
-    announce_axon(&*chain, &view, &hotkey, coldkey.as_ref(), announced).await?;
-    tracing::info!(uid = neuron.uid, %announced, netuid = config.netuid.0, "miner serving");
-    Ok(RunningMiner {
+    let mut miner = RunningMiner {
         chain,
         view,
         server,
@@ -120,7 +121,22 @@ pub async fn start_miner<C: Chain, H: Handler>(
         uid: neuron.uid,
         announced,
         reclaimed: None,
-    })
+        announce_at: None,
+    };
+    miner.announce().await?;
+    tracing::info!(uid = neuron.uid, %announced, netuid = miner.config.netuid.0, "miner serving");
+    Ok(miner)
+}
+
+/// The block a refusal names as the end of the serving rate limit, if that is why the
+/// chain refused (a miner restarted on a new port soon after announcing the old one).
+fn rate_limited_until(error: &ChainError) -> Option<u64> {
+    let ChainError::Refused(why) = error else {
+        return None;
+    };
+    let (_, rest) = why.split_once("rate-limited until block ")?;
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok()
 }
 
 impl<C: Chain> RunningMiner<C> {
@@ -155,21 +171,48 @@ impl<C: Chain> RunningMiner<C> {
         Ok(())
     }
 
-    /// Announces this miner's axon on chain, unless the chain already holds it.
-    async fn announce(&self) -> Result<(), ChainError> {
-        announce_axon(
+    /// Announces this miner's axon on chain, unless the chain already holds it. Refused
+    /// for the serving rate limit, it notes the block to try again at and returns `false`;
+    /// the miner serves meanwhile.
+    async fn announce(&mut self) -> Result<bool, ChainError> {
+        let announced = announce_axon(
             &*self.chain,
             &self.view,
             &self.hotkey,
             self.coldkey.as_ref(),
             self.announced,
         )
-        .await
+        .await;
+        match announced {
+            Ok(()) => {
+                self.announce_at = None;
+                Ok(true)
+            }
+            Err(e) => match rate_limited_until(&e) {
+                Some(block) => {
+                    tracing::info!(
+                        axon = %self.announced,
+                        block,
+                        "the chain's serving rate limit holds the announcement until a later \
+                         block; serving meanwhile"
+                    );
+                    self.announce_at = Some(block);
+                    Ok(false)
+                }
+                None => Err(e),
+            },
+        }
     }
 
     async fn sync(&mut self) -> Result<(), MinerError> {
         let snapshot = self.view.refresh(&*self.chain).await?;
         let me = self.hotkey.account_id();
+        if self
+            .announce_at
+            .is_some_and(|block| snapshot.height < block)
+        {
+            return Ok(());
+        }
         match snapshot.neuron(&me) {
             Some(neuron) if neuron.axon == Some(axon_info(self.announced)) => {
                 self.uid = neuron.uid;
@@ -181,18 +224,20 @@ impl<C: Chain> RunningMiner<C> {
                 if self.reclaimed.is_some_and(|(at, wait)| at.elapsed() < wait) {
                     return Ok(());
                 }
+                let on_chain = neuron.axon.map(|a| SocketAddr::new(a.ip, a.port));
                 tracing::warn!(
                     uid = neuron.uid,
-                    on_chain = ?neuron.axon,
+                    on_chain = %on_chain.map_or_else(String::new, |a| a.to_string()),
                     ours = %self.announced,
                     "the chain has another axon for this hotkey; announcing ours again \
                      (is another miner running with the same hotkey?)"
                 );
-                let wait = self.reclaimed.map_or(RECLAIM_INTERVAL, |(_, wait)| {
-                    (wait * 2).min(MAX_RECLAIM_INTERVAL)
-                });
-                self.reclaimed = Some((Instant::now(), wait));
-                self.announce().await?;
+                if self.announce().await? {
+                    let wait = self.reclaimed.map_or(RECLAIM_INTERVAL, |(_, wait)| {
+                        (wait * 2).min(MAX_RECLAIM_INTERVAL)
+                    });
+                    self.reclaimed = Some((Instant::now(), wait));
+                }
             }
             Some(_) => {
                 self.announce().await?;

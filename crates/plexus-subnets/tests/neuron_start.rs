@@ -220,3 +220,57 @@ async fn a_miner_takes_its_axon_back_from_another_address() {
     let _ = stop.send(());
     serving.await.unwrap().unwrap();
 }
+
+/// A miner restarted on a new port right after announcing the old one meets the chain's
+/// serving rate limit: it serves anyway and announces once the limit allows.
+#[tokio::test]
+async fn a_restarted_miner_waits_out_the_serving_rate_limit() {
+    let chain = chain_with(SubnetParams {
+        serving_rate_limit: 20,
+        ..SubnetParams::default()
+    });
+    let start = || {
+        let mut config = MinerConfig::new(NET, "127.0.0.1:0".parse().unwrap());
+        config.sync_interval = Duration::from_millis(20);
+        start_miner(
+            Arc::clone(&chain),
+            key("miner-hot"),
+            Some(key("miner")),
+            config,
+            zero_routes(),
+        )
+    };
+    let first = start().await.unwrap();
+    let old = first.addr();
+    drop(first);
+    let again = start()
+        .await
+        .expect("a rate-limited announcement is not fatal");
+    let new = again.addr();
+    assert_ne!(old, new);
+    let on_chain = || {
+        chain
+            .metagraph_now(NET)
+            .iter()
+            .find(|n| n.hotkey == id("miner-hot"))
+            .and_then(|n| n.axon)
+            .map(|a| std::net::SocketAddr::new(a.ip, a.port))
+    };
+    assert_eq!(on_chain(), Some(old));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let serving = tokio::spawn(again.serve(async move {
+        let _ = stopped.await;
+    }));
+    chain.advance(25);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while on_chain() != Some(new) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the axon stayed at {:?}",
+            on_chain()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let _ = stop.send(());
+    serving.await.unwrap().unwrap();
+}

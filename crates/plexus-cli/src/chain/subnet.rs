@@ -191,11 +191,23 @@ pub fn subnet(cmd: SubnetCommand, rpc: RpcArgs) -> anyhow::Result<()> {
                         .subnet(netuid)
                         .await
                         .map_err(|e| exit::input(rpc_message(&e)))?;
-                    // Again the same: nothing to pay for.
-                    if info.work == Some(work) {
-                        println!("subnet {netuid} already trades {work} work");
-                        return Ok(());
+                    match info.work {
+                        // Again the same: nothing to pay for.
+                        Some(recorded) if recorded == work => {
+                            println!("subnet {netuid} already trades {work} work");
+                            return Ok(());
+                        }
+                        Some(recorded) => {
+                            return Err(exit::input(format!(
+                                "subnet {netuid} already trades {recorded} work; a subnet's \
+                                 kind of work is set once"
+                            )));
+                        }
+                        None => {}
                     }
+                    submit(&client, &status, &key, call).await?;
+                    println!("subnet {netuid} trades {work} work");
+                    return Ok(());
                 }
                 submit(&client, &status, &key, call).await?;
                 println!("subnet {netuid}: {name} set to {value}");

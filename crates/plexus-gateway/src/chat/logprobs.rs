@@ -117,7 +117,9 @@ impl Pending {
         self.sent += bytes;
         let mut out = Vec::new();
         while let Some((_, len)) = self.entries.front() {
-            if *len > self.sent {
+            // A token with no text of its own (the first bytes of a character the next
+            // token completes) goes out with the text after it, not before.
+            if *len > self.sent || (*len == 0 && self.sent == 0) {
                 break;
             }
             self.sent -= len;
@@ -162,9 +164,10 @@ mod tests {
         // Tokens of 2, 0 (inside a character), 3 and 1 bytes.
         let mut pending = queued(&[2, 0, 3, 1]);
         assert_eq!(pending.sent(1), Vec::<Value>::new());
-        assert_eq!(pending.sent(1), vec![json!(0), json!(1)]);
+        // The token inside a character waits for the text that completes it.
+        assert_eq!(pending.sent(1), vec![json!(0)]);
         // Held text comes out later, several tokens at once.
-        assert_eq!(pending.sent(4), vec![json!(2), json!(3)]);
+        assert_eq!(pending.sent(4), vec![json!(1), json!(2), json!(3)]);
         assert_eq!(pending.sent(0), Vec::<Value>::new());
     }
 
@@ -175,6 +178,9 @@ mod tests {
         assert_eq!(pending.cut(3), vec![json!(0), json!(1)]);
         let mut pending = queued(&[2, 3, 1]);
         // ... or right after the first one.
+        assert_eq!(pending.cut(2), vec![json!(0)]);
+        // A character split over two tokens begins right at the cut: neither is kept.
+        let mut pending = queued(&[2, 0, 3]);
         assert_eq!(pending.cut(2), vec![json!(0)]);
     }
 }

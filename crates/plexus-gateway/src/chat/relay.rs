@@ -89,6 +89,10 @@ struct Relay {
     stopped: bool,
     /// The tokens' log-probabilities waiting for their text, when asked for.
     logprobs: Option<Pending>,
+    /// The text so far, when log-probabilities were asked of a miner that sends text
+    /// alone: it goes out whole at the end, with the log-probabilities the gateway's model
+    /// gives it.
+    buffer: Option<String>,
 }
 
 /// Asks a miner for a streamed answer and wraps it for relaying.
@@ -129,6 +133,7 @@ async fn open_relay(
         include_usage: delivery.include_usage,
         stopped: false,
         logprobs: delivery.logprobs.then(Pending::default),
+        buffer: None,
     })
 }
 
@@ -246,6 +251,25 @@ impl Relay {
         Some(self.chunk_with(json!({"content": text}), None, logprobs))
     }
 
+    /// The answer's last text: as [`content`](Self::content), or, when it was held for a
+    /// miner that sends text alone, all of it with the log-probabilities the gateway's
+    /// model gives it.
+    async fn last_content(&mut self, text: String) -> Option<Event> {
+        let Some(mut all) = self.buffer.take() else {
+            return self.content(text, true);
+        };
+        all.push_str(&text);
+        let entries = token_logprobs(
+            &self.gateway,
+            &self.model,
+            &self.chat,
+            &self.answer,
+            all.len(),
+        )
+        .await;
+        Some(self.chunk_with(json!({"content": all}), None, choice_logprobs(entries)))
+    }
+
     /// A chunk with `choices`; when usage was asked for, every chunk has a `usage` field,
     /// null but in the last one, as OpenAI's have.
     fn event(&self, choices: Value, usage: Option<Usage>) -> Event {
@@ -340,12 +364,20 @@ impl Relay {
         loop {
             match self.read().await {
                 Ok(StreamEvent::Token(chunk)) => {
+                    let first = self.answer.text.is_empty() && self.answer.tokens.is_empty();
+                    if first && chunk.token.is_none() && self.logprobs.take().is_some() {
+                        self.buffer = Some(String::new());
+                    }
                     self.absorb(&chunk);
                     if self.stopped {
                         continue;
                     }
                     match self.filter.push(&chunk.text) {
                         Step::Go(text) if text.is_empty() => continue,
+                        Step::Go(text) if self.buffer.is_some() => {
+                            self.buffer.get_or_insert_default().push_str(&text);
+                            continue;
+                        }
                         Step::Go(text) => {
                             let events = self.content(text, false).map(Ok).into_iter().collect();
                             return Some((events, Some(self)));
@@ -353,7 +385,7 @@ impl Relay {
                         Step::Stop(text) => {
                             self.stopped = true;
                             let mut events = Vec::with_capacity(3);
-                            events.extend(self.content(text, true).map(Ok));
+                            events.extend(self.last_content(text).await.map(Ok));
                             events.push(Ok(self.chunk(json!({}), Some("stop"))));
                             if self.include_usage {
                                 let usage = self.usage_now();
@@ -369,7 +401,7 @@ impl Relay {
                     let mut events = Vec::with_capacity(4);
                     if !self.stopped {
                         let rest = self.filter.finish();
-                        events.extend(self.content(rest, true).map(Ok));
+                        events.extend(self.last_content(rest).await.map(Ok));
                         let last = self.chunk(json!({}), Some(finish(end.finish_reason)));
                         events.push(Ok(last));
                     }
