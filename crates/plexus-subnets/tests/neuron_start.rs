@@ -159,6 +159,29 @@ async fn a_validators_round_lines_name_the_subnet() {
     }
 }
 
+/// Where the chain says the test miner's hotkey serves.
+fn axon_on_chain(chain: &LedgerChain) -> Option<std::net::SocketAddr> {
+    chain
+        .metagraph_now(NET)
+        .iter()
+        .find(|n| n.hotkey == id("miner-hot"))
+        .and_then(|n| n.axon)
+        .map(|a| std::net::SocketAddr::new(a.ip, a.port))
+}
+
+/// Waits (up to 10 s) for the chain to say the test miner serves at `addr`.
+async fn wait_for_axon(chain: &LedgerChain, addr: std::net::SocketAddr) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while axon_on_chain(chain) != Some(addr) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the axon stayed at {:?}",
+            axon_on_chain(chain)
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// Another process announced the miner's hotkey elsewhere (an old run, a copy of the keys):
 /// the miner puts its own axon back, so validators call the process that serves.
 #[tokio::test]
@@ -180,15 +203,7 @@ async fn a_miner_takes_its_axon_back_from_another_address() {
     .await
     .unwrap();
     let ours = miner.addr();
-    let on_chain = || {
-        chain
-            .metagraph_now(NET)
-            .iter()
-            .find(|n| n.hotkey == id("miner-hot"))
-            .and_then(|n| n.axon)
-            .map(|a| std::net::SocketAddr::new(a.ip, a.port))
-    };
-    assert_eq!(on_chain(), Some(ours));
+    assert_eq!(axon_on_chain(&chain), Some(ours));
     let elsewhere: std::net::SocketAddr = "127.0.0.1:9".parse().unwrap();
     chain.ok(
         "miner",
@@ -203,20 +218,12 @@ async fn a_miner_takes_its_axon_back_from_another_address() {
             },
         },
     );
-    assert_eq!(on_chain(), Some(elsewhere));
+    assert_eq!(axon_on_chain(&chain), Some(elsewhere));
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let serving = tokio::spawn(miner.serve(async move {
         let _ = stopped.await;
     }));
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while on_chain() != Some(ours) {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the axon stayed at {:?}",
-            on_chain()
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_for_axon(&chain, ours).await;
     let _ = stop.send(());
     serving.await.unwrap().unwrap();
 }
@@ -248,29 +255,13 @@ async fn a_restarted_miner_waits_out_the_serving_rate_limit() {
         .expect("a rate-limited announcement is not fatal");
     let new = again.addr();
     assert_ne!(old, new);
-    let on_chain = || {
-        chain
-            .metagraph_now(NET)
-            .iter()
-            .find(|n| n.hotkey == id("miner-hot"))
-            .and_then(|n| n.axon)
-            .map(|a| std::net::SocketAddr::new(a.ip, a.port))
-    };
-    assert_eq!(on_chain(), Some(old));
+    assert_eq!(axon_on_chain(&chain), Some(old));
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let serving = tokio::spawn(again.serve(async move {
         let _ = stopped.await;
     }));
     chain.advance(25);
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while on_chain() != Some(new) {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the axon stayed at {:?}",
-            on_chain()
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_for_axon(&chain, new).await;
     let _ = stop.send(());
     serving.await.unwrap().unwrap();
 }
