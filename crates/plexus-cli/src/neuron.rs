@@ -177,11 +177,18 @@ pub fn miner(cmd: MinerCommand, rpc: RpcArgs) -> anyhow::Result<()> {
     crate::node::init_logging();
     // Bad flags are reported before any password is asked for.
     let threads = compute_threads(&args.neuron)?;
-    if args.backend != "embedded" {
-        // The URL is checked before the node is asked for the model it serves.
-        Upstream::new(&args.backend, "", Duration::from_secs(60))
-            .map_err(|e| exit::input(e.to_string()))?;
-    }
+    // The URL is checked before the node is asked which model it should serve.
+    let upstream = match args.backend.as_str() {
+        "embedded" => None,
+        url => {
+            let up = Upstream::new(url, "", Duration::from_secs(60))
+                .map_err(|e| exit::input(e.to_string()))?;
+            Some(match &args.upstream_api_key {
+                Some(key) => up.with_api_key(key.clone()),
+                None => up,
+            })
+        }
+    };
     let runtime = runtime()?;
     let netuid = NetUid(args.netuid);
     let (chain, recorded) = runtime.block_on(connect(&rpc, &[netuid]))?;
@@ -193,21 +200,12 @@ pub fn miner(cmd: MinerCommand, rpc: RpcArgs) -> anyhow::Result<()> {
              --work to choose (its owner can record it: `plexus subnet set --param work`)"
         );
     }
-    let upstream = match args.backend.as_str() {
-        "embedded" => None,
-        url => {
-            let model = args.upstream_model.as_deref().unwrap_or(match work {
-                Work::Text => EMBEDDED_TEXT_MODEL,
-                Work::Embeddings => EMBEDDED_EMBEDDING_MODEL,
-            });
-            let up = Upstream::new(url, model, Duration::from_secs(60))
-                .map_err(|e| exit::input(e.to_string()))?;
-            Some(match &args.upstream_api_key {
-                Some(key) => up.with_api_key(key.clone()),
-                None => up,
-            })
-        }
-    };
+    let upstream = upstream.map(|up| {
+        up.with_model(args.upstream_model.as_deref().unwrap_or(match work {
+            Work::Text => EMBEDDED_TEXT_MODEL,
+            Work::Embeddings => EMBEDDED_EMBEDDING_MODEL,
+        }))
+    });
     let (hotkey, coldkey) = keys(&args.neuron.keys)?;
     if upstream.is_some()
         && let Some(warning) = runtime.block_on(probe_upstream(&args.backend))

@@ -85,6 +85,12 @@ impl Upstream {
         })
     }
 
+    /// Asks for `model` instead.
+    pub fn with_model(mut self, model: impl Into<String>) -> Self {
+        self.model = model.into();
+        self
+    }
+
     /// Sends `key` as a bearer token (`Authorization: Bearer KEY`), as servers started
     /// with an API key (vLLM's `--api-key`, llama.cpp's `--api-key`) require.
     pub fn with_api_key(mut self, key: impl Into<String>) -> Self {

@@ -36,11 +36,10 @@ enum Shape {
     Completion,
 }
 
-/// What the gateway does to a miner's answer on its way to the consumer.
+/// What the gateway does to a miner's answer on its way to the consumer, besides cutting
+/// it at the request's stop strings (which go to the miner in the [`ChatRequest`]).
 #[derive(Debug, Clone, Default)]
 struct Delivery {
-    /// Where the answer is cut.
-    stops: Vec<String>,
     /// Whether a stream ends with a usage chunk.
     include_usage: bool,
     /// Whether the answer carries its tokens' log-probabilities.
@@ -48,15 +47,13 @@ struct Delivery {
 }
 
 impl Delivery {
-    /// What a request's `stop`, `stream_options` and `logprobs` ask of its answer.
+    /// What a request's `stream_options` and `logprobs` ask of its answer.
     fn asked(
         stream: bool,
-        stop: Option<&Value>,
         options: Option<&StreamOptions>,
         logprobs: bool,
     ) -> Result<Self, ApiError> {
         Ok(Self {
-            stops: stop_strings(stop)?,
             include_usage: include_usage(stream, options)?,
             logprobs,
         })
@@ -75,17 +72,12 @@ pub(crate) async fn chat_completions(
         single_choice(request.n)?;
         let logprobs = chat_logprobs(request.logprobs.as_ref(), request.top_logprobs)?;
         let stream = request.stream.unwrap_or(false);
-        let delivery = Delivery::asked(
-            stream,
-            request.stop.as_ref(),
-            request.stream_options.as_ref(),
-            logprobs,
-        )?;
+        let delivery = Delivery::asked(stream, request.stream_options.as_ref(), logprobs)?;
         let chat = ChatRequest {
             messages: chat_messages(&request.messages)?,
             max_tokens: max_tokens(request.max_completion_tokens.or(request.max_tokens))?,
             stream,
-            stop: delivery.stops.clone(),
+            stop: stop_strings(request.stop.as_ref())?,
         };
         answer(&gateway, service, chat, Shape::Chat, delivery).await
     };
@@ -104,12 +96,7 @@ pub(crate) async fn completions(
         single_choice(request.n)?;
         no_completion_logprobs(request.logprobs.as_ref())?;
         let stream = request.stream.unwrap_or(false);
-        let delivery = Delivery::asked(
-            stream,
-            request.stop.as_ref(),
-            request.stream_options.as_ref(),
-            false,
-        )?;
+        let delivery = Delivery::asked(stream, request.stream_options.as_ref(), false)?;
         // The model is a chat model: a prompt is the user's one message.
         let prompt = match &request.prompt {
             Value::String(s) => s.clone(),
@@ -127,7 +114,7 @@ pub(crate) async fn completions(
             messages: vec![ChatMessage::user(prompt)],
             max_tokens: max_tokens(request.max_tokens)?,
             stream,
-            stop: delivery.stops.clone(),
+            stop: stop_strings(request.stop.as_ref())?,
         };
         answer(&gateway, service, chat, Shape::Completion, delivery).await
     };
@@ -153,7 +140,7 @@ async fn answer(
     if chat.stream {
         return stream(gateway, service, chat, shape, delivery).await;
     }
-    if !delivery.stops.is_empty() {
+    if !chat.stop.is_empty() {
         return whole_cut(gateway, service, chat, shape, delivery).await;
     }
     let body = Bytes::from(serde_json::to_vec(&chat).unwrap_or_default());
@@ -163,7 +150,7 @@ async fn answer(
     // Usage counts what the miner generated, through the stop string: that is the work done.
     let usage = usage(&service.model, &chat, &answer);
     // The spot check sees the miner's whole answer; the consumer sees it cut.
-    let (text, finish_reason) = match cut_at(&answer.text, &delivery.stops) {
+    let (text, finish_reason) = match cut_at(&answer.text, &chat.stop) {
         Some(at) => (answer.text[..at].to_owned(), "stop"),
         None => (answer.text.clone(), finish(answer.finish_reason)),
     };

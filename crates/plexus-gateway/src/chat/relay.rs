@@ -104,6 +104,7 @@ async fn open_relay(
     delivery: Delivery,
 ) -> Result<Relay, ApiError> {
     let (miner, stream, first, started) = open_stream(gateway, service, &chat).await?;
+    let filter = StopFilter::new(chat.stop.clone());
     let id = request_id(if shape == Shape::Chat {
         "chatcmpl"
     } else {
@@ -129,7 +130,7 @@ async fn open_relay(
         shape,
         id,
         created: unix_now(),
-        filter: StopFilter::new(delivery.stops),
+        filter,
         include_usage: delivery.include_usage,
         stopped: false,
         logprobs: delivery.logprobs.then(Pending::default),
@@ -149,11 +150,14 @@ pub(super) async fn whole_cut(
     delivery: Delivery,
 ) -> Result<Response, ApiError> {
     chat.stream = true;
-    let asked = chat.clone();
+    // A whole answer takes its log-probabilities from its tokens at the end, not as the
+    // stream goes.
     let logprobs = delivery.logprobs;
+    let delivery = Delivery {
+        logprobs: false,
+        ..delivery
+    };
     let mut relay = open_relay(gateway, service, chat, shape, delivery).await?;
-    // Whole answers take their log-probabilities from the tokens at the end.
-    relay.logprobs = None;
     let miner = relay.miner;
     let mut text = String::new();
     let (finish_reason, usage, cut_short) = loop {
@@ -180,14 +184,22 @@ pub(super) async fn whole_cut(
             }
         }
     };
-    let answer = relay.answer.clone();
+    let logprobs = match logprobs {
+        true => Some(
+            token_logprobs(
+                gateway,
+                &service.model,
+                &relay.chat,
+                &relay.answer,
+                text.len(),
+            )
+            .await,
+        ),
+        false => None,
+    };
     if cut_short {
         tokio::spawn(relay.drain());
     }
-    let logprobs = match logprobs {
-        true => Some(token_logprobs(gateway, &service.model, &asked, &answer, text.len()).await),
-        false => None,
-    };
     let body = whole_body(shape, &text, finish_reason, usage, logprobs);
     Ok(name_miner(Json(body).into_response(), &miner))
 }
