@@ -18,6 +18,8 @@
 //! [`MAX_BLOCK_SIZE`] before anything is allocated.
 
 use std::fmt;
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use bytes::{Buf as _, BufMut};
 use commonware_codec::{
@@ -158,14 +160,50 @@ impl Read for ConsensusBlock {
             return Err(CodecError::EndOfBuffer);
         }
         let bytes = buf.copy_to_bytes(len);
-        let block = Block::decode_network(&bytes)
-            .map_err(|_| CodecError::Invalid("ConsensusBlock", "malformed block"))?;
+        let block = Block::decode_network(&bytes).map_err(|e| match e {
+            plexus_primitives::CodecError::UnknownTag { type_name, tag } => {
+                warn_unknown_tag(type_name, tag);
+                CodecError::Invalid("ConsensusBlock", "holds a kind this build does not know")
+            }
+            _ => CodecError::Invalid("ConsensusBlock", "malformed block"),
+        })?;
         Ok(Self {
             digest: to_digest(block.header.hash()),
             encoded: bytes.to_vec(),
             block,
         })
     }
+}
+
+/// How long after one warning about an unknown tag the next may be logged: a peer
+/// that keeps sending such blocks must not flood the log.
+const UNKNOWN_TAG_WARNING_EVERY: Duration = Duration::from_secs(600);
+
+/// Says, at most once per [`UNKNOWN_TAG_WARNING_EVERY`], that a peer sent a block this
+/// build cannot read because of an enum tag it does not know. After an upgrade that
+/// adds a call, that is how an old node meets the first block using it: without the
+/// warning it would only stop following the chain.
+fn warn_unknown_tag(type_name: &'static str, tag: u8) {
+    static LAST: Mutex<Option<Instant>> = Mutex::new(None);
+    let mut last = LAST.lock().unwrap_or_else(PoisonError::into_inner);
+    if due(&mut last, Instant::now(), UNKNOWN_TAG_WARNING_EVERY) {
+        tracing::warn!(
+            "a peer sent a block holding {type_name} tag {tag}, which this build (plexus {}) \
+             does not know: if the network has upgraded, this node cannot follow the chain \
+             until it runs the network's build",
+            env!("CARGO_PKG_VERSION")
+        );
+    }
+}
+
+/// Whether something last done at `last` may be done again at `now`, at most once per
+/// `every`; records `now` when it may.
+fn due(last: &mut Option<Instant>, now: Instant, every: Duration) -> bool {
+    if last.is_some_and(|t| now.saturating_duration_since(t) < every) {
+        return false;
+    }
+    *last = Some(now);
+    true
 }
 
 impl Digestible for ConsensusBlock {
@@ -237,6 +275,56 @@ mod tests {
         let mut buf = Copying(bytes.as_slice());
         assert_eq!(ConsensusBlock::read(&mut buf).unwrap(), b);
         assert_eq!(buf.0, &[0xff]);
+    }
+
+    #[test]
+    fn a_block_with_an_unknown_call_tag_is_refused_as_such() {
+        let keypair = plexus_primitives::Keypair::from_seed([3; 32]);
+        let call = plexus_primitives::Call::SetSubnetWork {
+            netuid: plexus_primitives::NetUid(1),
+            work: plexus_primitives::Work::Embeddings,
+        };
+        let tx = plexus_primitives::Transaction {
+            chain_id: ChainId::new("plexus-test").unwrap(),
+            signer: keypair.account_id(),
+            nonce: 0,
+            fee: plexus_primitives::Balance::ZERO,
+            call: call.clone(),
+        }
+        .sign(&keypair);
+        let mut block = sample(2).into_block();
+        block.transactions = vec![tx];
+        let mut bytes = ConsensusBlock::new(block).encode().to_vec();
+        assert!(ConsensusBlock::decode(Copying(bytes.as_slice())).is_ok());
+
+        // The call's tag, as a build that does not know the call would read it.
+        let call_bytes = call.encode();
+        let at = bytes
+            .windows(call_bytes.len())
+            .position(|w| w == call_bytes.as_slice())
+            .unwrap();
+        bytes[at] = 200;
+        match ConsensusBlock::decode(Copying(bytes.as_slice())) {
+            Err(CodecError::Invalid(_, reason)) => {
+                assert_eq!(reason, "holds a kind this build does not know")
+            }
+            other => panic!("expected an unknown-kind refusal, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn unknown_tag_warnings_are_spaced_out() {
+        let every = Duration::from_secs(600);
+        let start = Instant::now();
+        let mut last = None;
+        assert!(due(&mut last, start, every));
+        assert!(!due(&mut last, start + Duration::from_secs(599), every));
+        assert!(due(&mut last, start + every, every));
+        assert!(!due(
+            &mut last,
+            start + every + Duration::from_secs(1),
+            every
+        ));
     }
 
     #[test]

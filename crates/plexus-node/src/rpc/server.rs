@@ -15,7 +15,7 @@ use plexus_ledger::{
     Account, CommitInfo, NeuronInfo, PoolInfo, StakeInfo, SubnetInfo, SubnetParams, ValidatorSets,
     WeightsInfo,
 };
-use plexus_primitives::{AccountId, Hash, NetUid, SignedTransaction};
+use plexus_primitives::{AccountId, CodecError, Hash, NetUid, SignedTransaction};
 use tokio::sync::broadcast::error::RecvError;
 
 use super::PlexusApiServer;
@@ -156,9 +156,17 @@ impl PlexusApiServer for RpcServer {
             )
         })?;
         let tx = SignedTransaction::decode_network(&bytes).map_err(|e| {
+            // A wallet newer than the node sends calls the node cannot read.
+            let hint = match e {
+                CodecError::UnknownTag { .. } => format!(
+                    " (this node runs plexus {}, which may be older than the wallet's build)",
+                    env!("CARGO_PKG_VERSION")
+                ),
+                _ => String::new(),
+            };
             error(
                 codes::INVALID_PARAMS,
-                format!("transaction does not decode: {e}"),
+                format!("transaction does not decode: {e}{hint}"),
             )
         })?;
         let ledger = self.store.ledger();
