@@ -18,7 +18,7 @@ use axum::routing::post;
 use common::{Devnet, json, plexus};
 use serde_json::{Value, json};
 
-/// An OpenAI-compatible server that answers every chat with `answer()`.
+/// An OpenAI-compatible server that answers every chat and completion with `answer()`.
 fn impostor(answer: fn(u64) -> String) -> SocketAddr {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.set_nonblocking(true).unwrap();
@@ -30,21 +30,37 @@ fn impostor(answer: fn(u64) -> String) -> SocketAddr {
             .unwrap();
         runtime.block_on(async move {
             let counter = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
-            let app = axum::Router::new().route(
-                "/v1/chat/completions",
-                post(move |Json(_): Json<Value>| {
-                    let n = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    async move {
-                        Json(json!({
-                            "choices": [{
-                                "message": {"role": "assistant", "content": answer(n)},
-                                "finish_reason": "stop"
-                            }],
-                            "usage": {"prompt_tokens": 12}
-                        }))
-                    }
-                }),
-            );
+            let next = move || counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let chat_next = next.clone();
+            // Both kinds of request the text subnet sends: chats, and plain text to continue.
+            let app = axum::Router::new()
+                .route(
+                    "/v1/chat/completions",
+                    post(move |Json(_): Json<Value>| {
+                        let n = chat_next();
+                        async move {
+                            Json(json!({
+                                "choices": [{
+                                    "message": {"role": "assistant", "content": answer(n)},
+                                    "finish_reason": "stop"
+                                }],
+                                "usage": {"prompt_tokens": 12}
+                            }))
+                        }
+                    }),
+                )
+                .route(
+                    "/v1/completions",
+                    post(move |Json(_): Json<Value>| {
+                        let n = next();
+                        async move {
+                            Json(json!({
+                                "choices": [{"text": answer(n), "finish_reason": "stop"}],
+                                "usage": {"prompt_tokens": 12}
+                            }))
+                        }
+                    }),
+                );
             let listener = tokio::net::TcpListener::from_std(listener).unwrap();
             axum::serve(listener, app).await.unwrap();
         });

@@ -231,9 +231,30 @@ pub struct CompletionRequest {
     /// Log-probabilities of the top tokens (a count here); refused when above 0.
     #[serde(default)]
     pub logprobs: Option<Value>,
+    /// Send the prompt back before the completion.
+    #[serde(default)]
+    pub echo: Option<bool>,
     /// Options of a streamed answer.
     #[serde(default)]
     pub stream_options: Option<StreamOptions>,
+}
+
+/// The text of a completion request's `prompt`: one string, or an array holding one.
+pub fn completion_prompt(prompt: &Value) -> Result<String, ApiError> {
+    match prompt {
+        Value::String(s) => Ok(s.clone()),
+        Value::Array(items) => match items.as_slice() {
+            [Value::String(s)] => Ok(s.clone()),
+            _ => Err(ApiError::bad_request(
+                Some("prompt"),
+                "prompt must be one string (several prompts, or token ids, are not supported)",
+            )),
+        },
+        _ => Err(ApiError::bad_request(
+            Some("prompt"),
+            "prompt must be a string",
+        )),
+    }
 }
 
 /// `POST /v1/embeddings`.

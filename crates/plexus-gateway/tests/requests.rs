@@ -29,13 +29,13 @@ const EMBED: NetUid = NetUid(2);
 const CHAT_MODEL: &str = "smollm2-135m-instruct";
 const EMBEDDING_MODEL: &str = "all-minilm-l6-v2";
 
-/// A miner that answers with the last message's content, streamed in the pieces that `|`
-/// separates: tests choose exactly what the gateway receives. A piece [`HOLD`] is not
-/// sent: the miner waits there until the test lets it go on. It notes the stop strings
-/// it is sent and ignores them, as a dishonest miner would.
+/// A miner that answers with the last message's content (or the plain prompt), streamed in
+/// the pieces that `|` separates: tests choose exactly what the gateway receives. A piece
+/// [`HOLD`] is not sent: the miner waits there until the test lets it go on. It notes the
+/// request it is sent and ignores its stop strings, as a dishonest miner would.
 struct Echo {
     go_on: Arc<tokio::sync::Notify>,
-    stops: Arc<Mutex<Vec<String>>>,
+    last: Arc<Mutex<Option<ChatRequest>>>,
     model: Arc<TextModel>,
 }
 
@@ -60,11 +60,10 @@ impl TextBackend for Echo {
         request: ChatRequest,
         tokens: mpsc::UnboundedSender<TokenChunk>,
     ) -> Result<ChatAnswer, BackendError> {
-        *self.stops.lock().unwrap() = request.stop.clone();
+        *self.last.lock().unwrap() = Some(request.clone());
         let script = request
-            .messages
-            .last()
-            .map(|m| m.content.clone())
+            .prompt
+            .or_else(|| request.messages.last().map(|m| m.content.clone()))
             .unwrap_or_default();
         let (with_ids, script) = match script.strip_prefix(WITH_IDS) {
             Some(rest) => (true, rest.to_owned()),
@@ -107,8 +106,8 @@ struct Net {
     base: String,
     /// Lets a held [`Echo`] go on.
     go_on: Arc<tokio::sync::Notify>,
-    /// The stop strings of the last request [`Echo`] was sent.
-    stops: Arc<Mutex<Vec<String>>>,
+    /// The last request [`Echo`] was sent.
+    last: Arc<Mutex<Option<ChatRequest>>>,
     _server: plexus_wire::RunningServer,
     _stop: tokio::sync::oneshot::Sender<()>,
 }
@@ -120,7 +119,7 @@ async fn network() -> Net {
     let mut rng = rand::rngs::OsRng;
     let (miner, validator) = (Keypair::generate(&mut rng), Keypair::generate(&mut rng));
     let go_on = Arc::new(tokio::sync::Notify::new());
-    let stops = Arc::new(Mutex::new(Vec::new()));
+    let last = Arc::new(Mutex::new(None));
     let text_dir = plexus_models::testing::test_model_dir(ModelKind::Text).unwrap();
     let text_model = Arc::new(TextModel::load(&text_dir).unwrap());
     let callers = common::callers(TEXT, validator.account_id());
@@ -129,7 +128,7 @@ async fn network() -> Net {
         ServerConfig::new(chain_id.clone(), TEXT),
         text_routes(Arc::new(Echo {
             go_on: Arc::clone(&go_on),
-            stops: Arc::clone(&stops),
+            last: Arc::clone(&last),
             model: Arc::clone(&text_model),
         }))
         .unwrap(),
@@ -172,9 +171,20 @@ async fn network() -> Net {
     Net {
         base,
         go_on,
-        stops,
+        last,
         _server: server,
         _stop: stop,
+    }
+}
+
+impl Net {
+    /// The last request the miner was sent.
+    fn last_request(&self) -> ChatRequest {
+        self.last
+            .lock()
+            .unwrap()
+            .clone()
+            .expect("the miner was asked")
     }
 }
 
@@ -309,7 +319,7 @@ async fn stop_strings_cut_whole_and_streamed_answers() {
     let a = post(&net, "/v1/chat/completions", chat(script, cut.clone())).await;
     assert_eq!(a.status, 200, "{}", a.body);
     // The miner is told where to stop; this one goes on, and the gateway cuts anyway.
-    assert_eq!(*net.stops.lock().unwrap(), ["END", "xyz"]);
+    assert_eq!(net.last_request().stop, ["END", "xyz"]);
     let body = a.json();
     assert_eq!(
         body["choices"][0]["message"]["content"],
@@ -352,6 +362,56 @@ async fn stop_strings_cut_whole_and_streamed_answers() {
     )
     .await;
     assert_eq!(error(&a).2, "stop");
+}
+
+#[tokio::test]
+async fn completions_continue_the_plain_prompt_and_echo_it_when_asked() {
+    let net = network().await;
+    let body = json!({"model": CHAT_MODEL, "prompt": "Once upon| a time"});
+    let a = post(&net, "/v1/completions", body.clone()).await;
+    assert_eq!(a.json()["choices"][0]["text"], "Once upon a time");
+    // The miner is sent the prompt as plain text, not a conversation.
+    let sent = net.last_request();
+    assert_eq!(
+        (sent.prompt.as_deref(), sent.messages.len()),
+        (Some("Once upon| a time"), 0)
+    );
+
+    let mut echo = body.clone();
+    echo["echo"] = json!(true);
+    let a = post(&net, "/v1/completions", echo.clone()).await;
+    assert_eq!(
+        a.json()["choices"][0]["text"],
+        "Once upon| a timeOnce upon a time"
+    );
+    echo["stream"] = json!(true);
+    let a = post(&net, "/v1/completions", echo.clone()).await;
+    assert_eq!(a.streamed_text(), "Once upon| a timeOnce upon a time");
+    // Cut at a stop string, the echo stays whole and the answer is cut.
+    echo["stream"] = json!(false);
+    echo["stop"] = json!("a t");
+    let a = post(&net, "/v1/completions", echo).await;
+    assert_eq!(
+        a.json()["choices"][0]["text"],
+        "Once upon| a timeOnce upon "
+    );
+
+    for (prompt, why) in [
+        (json!(""), "prompt must not be empty"),
+        (json!(["a", "b"]), "prompt must be one string"),
+        (json!([1, 2]), "prompt must be one string"),
+        (json!(7), "prompt must be a string"),
+    ] {
+        let a = post(
+            &net,
+            "/v1/completions",
+            json!({"model": CHAT_MODEL, "prompt": prompt}),
+        )
+        .await;
+        let (status, _, param, message) = error(&a);
+        assert_eq!((status, param.as_str()), (400, "prompt"), "{message}");
+        assert!(message.starts_with(why), "{message}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

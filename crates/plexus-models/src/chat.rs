@@ -77,6 +77,41 @@ impl ChatMessage {
     }
 }
 
+/// What the text model answers: a conversation, rendered with the chat template and
+/// ending with the assistant's turn, or plain text that it continues as it stands (what
+/// OpenAI's legacy completions ask for).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Prompt<'a> {
+    /// A conversation.
+    Chat(&'a [ChatMessage]),
+    /// Plain text to continue, without the template.
+    Text(&'a str),
+}
+
+impl<'a> From<&'a [ChatMessage]> for Prompt<'a> {
+    fn from(messages: &'a [ChatMessage]) -> Self {
+        Prompt::Chat(messages)
+    }
+}
+
+impl<'a> From<&'a Vec<ChatMessage>> for Prompt<'a> {
+    fn from(messages: &'a Vec<ChatMessage>) -> Self {
+        Prompt::Chat(messages)
+    }
+}
+
+impl<'a, const N: usize> From<&'a [ChatMessage; N]> for Prompt<'a> {
+    fn from(messages: &'a [ChatMessage; N]) -> Self {
+        Prompt::Chat(messages)
+    }
+}
+
+impl<'a> From<&'a str> for Prompt<'a> {
+    fn from(text: &'a str) -> Self {
+        Prompt::Text(text)
+    }
+}
+
 /// The ChatML template as the GGUF file states it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct ChatTemplate {

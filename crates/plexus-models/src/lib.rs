@@ -38,7 +38,7 @@ mod unpack;
 pub mod verify;
 
 pub use bench::{EmbedBench, TextBench, bench_embed, bench_text};
-pub use chat::{ChatMessage, Role};
+pub use chat::{ChatMessage, Prompt, Role};
 pub use compute::{ComputeOptions, thread_environment, threads_pinned_by_environment};
 pub use embed::{EmbedError, EmbeddingModel, MAX_EMBEDDING_TOKENS, cosine};
 pub use fetch::{FetchError, FetchEvent, fetch, fetch_from_file, is_installed, verify_installed};

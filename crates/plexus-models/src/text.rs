@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use tokenizers::Tokenizer;
 
-use crate::chat::{ChatMessage, ChatTemplate, byte_level_bytes, tokenizer_from_gguf};
+use crate::chat::{ChatTemplate, Prompt, byte_level_bytes, tokenizer_from_gguf};
 use crate::compute::{Compute, ComputeOptions};
 use crate::llama::{self, Llama};
 use crate::spec::SMOLLM2_GGUF;
@@ -41,6 +41,9 @@ pub enum TextError {
     /// A conversation needs at least one message.
     #[error("the conversation has no messages")]
     EmptyConversation,
+    /// Plain text to continue needs at least one token.
+    #[error("the prompt is empty")]
+    EmptyPrompt,
     /// The conversation does not fit the context.
     #[error("{needed} tokens do not fit the context of {limit}")]
     ContextTooLong {
@@ -198,17 +201,18 @@ impl TextModel {
         })
     }
 
-    /// Generates the assistant's answer to `messages` by greedy decoding, at most
-    /// `max_tokens` tokens, calling `on_token` as each one is produced (return
-    /// `ControlFlow::Break(())` to stop early, e.g. when a streaming client has gone).
-    pub fn generate(
+    /// Generates the answer to `prompt` (the assistant's turn of a conversation, or the
+    /// continuation of plain text) by greedy decoding, at most `max_tokens` tokens,
+    /// calling `on_token` as each one is produced (return `ControlFlow::Break(())` to stop
+    /// early, e.g. when a streaming client has gone).
+    pub fn generate<'p>(
         &self,
-        messages: &[ChatMessage],
+        prompt: impl Into<Prompt<'p>>,
         max_tokens: usize,
         mut on_token: impl FnMut(&GeneratedToken) -> ControlFlow<()>,
     ) -> Result<Generation, TextError> {
         let start = Instant::now();
-        let prompt = self.prompt(messages)?;
+        let prompt = self.prompt(prompt)?;
         let limit = self.llama.context();
         if prompt.len() >= limit {
             return Err(TextError::ContextTooLong {
@@ -267,16 +271,16 @@ impl TextModel {
         Ok(generation)
     }
 
-    /// Recomputes, for each token of `completion` as an answer to `messages`, its
+    /// Recomputes, for each token of `completion` as an answer to `prompt`, its
     /// log-probability and the most likely token at that position (teacher forcing). For
     /// an answer [`generate`](Self::generate) produced in the same build, the numbers are
     /// bit-identical to generate's.
-    pub fn score(
+    pub fn score<'p>(
         &self,
-        messages: &[ChatMessage],
+        prompt: impl Into<Prompt<'p>>,
         completion: &[u32],
     ) -> Result<Vec<TokenScore>, TextError> {
-        let prompt = self.prompt(messages)?;
+        let prompt = self.prompt(prompt)?;
         let limit = self.llama.context();
         if prompt.len() + completion.len() > limit || prompt.len() >= limit {
             return Err(TextError::ContextTooLong {
@@ -309,18 +313,24 @@ impl TextModel {
         Ok(scores)
     }
 
-    /// The prompt for `messages` as token ids: SmolLM2's ChatML template with its default
-    /// system prompt when the conversation has none, ending with the assistant's turn. Its
-    /// length is the prompt's token count for usage reports.
-    pub fn prompt(&self, messages: &[ChatMessage]) -> Result<Vec<u32>, TextError> {
-        if messages.is_empty() {
-            return Err(TextError::EmptyConversation);
+    /// The prompt as token ids: a conversation in SmolLM2's ChatML template, with its
+    /// default system prompt when the conversation has none, ending with the assistant's
+    /// turn; plain text tokenized as it stands. Its length is the prompt's token count for
+    /// usage reports.
+    pub fn prompt<'p>(&self, prompt: impl Into<Prompt<'p>>) -> Result<Vec<u32>, TextError> {
+        match prompt.into() {
+            Prompt::Chat([]) => Err(TextError::EmptyConversation),
+            Prompt::Chat(messages) => self
+                .template
+                .render(messages, &|text| {
+                    self.tokenize(text).map_err(|e| e.to_string())
+                })
+                .map_err(TextError::Tokenizer),
+            Prompt::Text(text) => match self.tokenize(text)? {
+                ids if ids.is_empty() => Err(TextError::EmptyPrompt),
+                ids => Ok(ids),
+            },
         }
-        self.template
-            .render(messages, &|text| {
-                self.tokenize(text).map_err(|e| e.to_string())
-            })
-            .map_err(TextError::Tokenizer)
     }
 
     /// The token ids of plain text (no template; control-token names are read as text).

@@ -277,6 +277,33 @@ fn stopping_early_and_zero_tokens() {
 }
 
 #[test]
+fn plain_text_is_continued_without_the_template() {
+    let model = model();
+    let prompt = "The capital of France is";
+    assert_eq!(
+        model.prompt(prompt).unwrap(),
+        model.tokenize(prompt).unwrap()
+    );
+    let answer = model.generate(prompt, 8, keep_going).unwrap();
+    assert!(answer.text.contains("Paris"), "{:?}", answer.text);
+    assert_eq!(answer.prompt_tokens, model.tokenize(prompt).unwrap().len());
+    let ids: Vec<u32> = answer.tokens.iter().map(|t| t.id).collect();
+    let scores = model.score(prompt, &ids).unwrap();
+    for (s, t) in scores.iter().zip(&answer.tokens) {
+        assert_eq!((s.top_id, s.logprob.to_bits()), (t.id, t.logprob.to_bits()));
+    }
+    // The same words as a user's message are a question, answered otherwise.
+    let asked = model
+        .generate(&[ChatMessage::user(prompt)], 8, keep_going)
+        .unwrap();
+    assert_ne!(asked.tokens[0].id, answer.tokens[0].id);
+    assert!(matches!(
+        model.generate("", 4, keep_going),
+        Err(TextError::EmptyPrompt)
+    ));
+}
+
+#[test]
 fn bad_inputs_are_typed_errors() {
     let model = model();
     assert!(matches!(

@@ -3,8 +3,9 @@
 //!
 //! Upstream servers do not return token ids, so text answers carry none and validators
 //! tokenize the text themselves; the upstream must run the subnet's model or its answers
-//! will not verify. Chat completions are asked for as a stream and passed on piece by
-//! piece, so the time to the first token is the upstream's own; a server that answers
+//! will not verify. A conversation goes to the upstream's `/v1/chat/completions`, plain
+//! text to its `/v1/completions`. Completions are asked for as a stream and passed on
+//! piece by piece, so the time to the first token is the upstream's own; a server that answers
 //! with one JSON body instead is read that way. `https://` upstreams are verified against
 //! the Mozilla root certificates (webpki-roots), so no system certificate store is needed.
 
@@ -155,7 +156,7 @@ impl Upstream {
         serde_json::from_slice(&bytes).map_err(|e| self.failed(path, "unexpected answer", &e))
     }
 
-    /// Reads an OpenAI chat-completion event stream, passing each piece of text on to
+    /// Reads an OpenAI (chat) completion event stream, passing each piece of text on to
     /// `tokens` as it comes, up to the piece that completes one of `stops`.
     async fn read_stream(
         &self,
@@ -199,7 +200,8 @@ impl Upstream {
                 let Some(choice) = chunk.choices.into_iter().next() else {
                     continue;
                 };
-                if let Some(piece) = choice.delta.content.filter(|p| !p.is_empty()) {
+                let piece = choice.delta.content.or(choice.text);
+                if let Some(piece) = piece.filter(|p| !p.is_empty()) {
                     let before = text.len();
                     text.push_str(&piece);
                     if text.len() > MAX_ANSWER_BYTES {
@@ -270,7 +272,7 @@ fn finish_reason(reason: &str) -> Result<FinishReason, String> {
     }
 }
 
-/// One event of an OpenAI chat-completion stream, or the error event some servers send
+/// One event of an OpenAI chat-completion or completion stream, or the error event some servers send
 /// instead (`{"error": …}`, or vLLM's `{"object": "error", "message": …}`).
 #[derive(Deserialize)]
 struct StreamChunk {
@@ -305,8 +307,12 @@ impl StreamChunk {
 
 #[derive(Deserialize)]
 struct StreamChoice {
+    /// A chat completion's piece.
     #[serde(default)]
     delta: Delta,
+    /// A plain completion's piece.
+    #[serde(default)]
+    text: Option<String>,
     #[serde(default)]
     finish_reason: Option<String>,
 }
@@ -326,12 +332,17 @@ struct Completion {
 
 #[derive(Deserialize)]
 struct Choice {
-    message: Message,
+    /// A chat completion's answer.
+    #[serde(default)]
+    message: Option<Message>,
+    /// A plain completion's answer.
+    #[serde(default)]
+    text: Option<String>,
     #[serde(default)]
     finish_reason: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 struct Message {
     #[serde(default)]
     content: Option<String>,
@@ -365,42 +376,49 @@ impl TextBackend for Upstream {
         request: ChatRequest,
         tokens: mpsc::UnboundedSender<TokenChunk>,
     ) -> Result<ChatAnswer, BackendError> {
-        const PATH: &str = "/v1/chat/completions";
-        let body = json!({
-            "model": self.model,
-            "messages": request.messages,
-            "max_tokens": request.max_tokens,
-            "temperature": 0,
-            "stream": true,
-            "stream_options": {"include_usage": true},
-        });
-        let response = self.send(PATH, body).await?;
+        let (path, mut body) = match &request.prompt {
+            Some(prompt) => ("/v1/completions", json!({ "prompt": prompt })),
+            None => (
+                "/v1/chat/completions",
+                json!({ "messages": request.messages }),
+            ),
+        };
+        body["model"] = json!(self.model);
+        body["max_tokens"] = json!(request.max_tokens);
+        body["temperature"] = json!(0);
+        body["stream"] = json!(true);
+        body["stream_options"] = json!({"include_usage": true});
+        let response = self.send(path, body).await?;
         let streamed = response
             .headers()
             .get(header::CONTENT_TYPE)
             .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
         if streamed {
             return self
-                .read_stream(PATH, response, &tokens, &request.stop)
+                .read_stream(path, response, &tokens, &request.stop)
                 .await;
         }
         // A server that does not stream answers with the whole completion; the handler
         // passes its text on as one piece.
         drop(tokens);
-        let bytes = tokio::time::timeout(self.timeout, self.read(PATH, response))
+        let bytes = tokio::time::timeout(self.timeout, self.read(path, response))
             .await
-            .map_err(|_| self.failed(PATH, "timed out", &"answer incomplete"))??;
+            .map_err(|_| self.failed(path, "timed out", &"answer incomplete"))??;
         let completion: Completion = serde_json::from_slice(&bytes)
-            .map_err(|e| self.failed(PATH, "unexpected answer", &e))?;
+            .map_err(|e| self.failed(path, "unexpected answer", &e))?;
         let choice = completion
             .choices
             .into_iter()
             .next()
             .ok_or_else(|| BackendError::Failed("upstream gave no choices".into()))?;
-        let mut text = choice.message.content.unwrap_or_default();
+        let mut text = choice
+            .message
+            .and_then(|m| m.content)
+            .or(choice.text)
+            .unwrap_or_default();
         // A server that does not say why it stopped stopped on its own.
         let mut finish = finish_reason(choice.finish_reason.as_deref().unwrap_or("stop"))
-            .map_err(|why| self.failed(PATH, "ended", &why))?;
+            .map_err(|why| self.failed(path, "ended", &why))?;
         if let Some(stop) = first_stop(&text, &request.stop) {
             text.truncate(stop.end);
             finish = FinishReason::Stop;

@@ -20,17 +20,18 @@ fn model() -> TextModel {
 
 fn request(max_tokens: u32) -> ChatRequest {
     ChatRequest {
-        messages: vec![ChatMessage::user("What is the capital of France?")],
-        max_tokens,
         stream: true,
-        stop: Vec::new(),
+        ..ChatRequest::chat(
+            vec![ChatMessage::user("What is the capital of France?")],
+            max_tokens,
+        )
     }
 }
 
 /// What the embedded miner answers, as it sends it.
 fn honest(model: &TextModel, request: &ChatRequest) -> ChatAnswer {
     let generation = model
-        .generate(&request.messages, request.max_tokens as usize, |_| {
+        .generate(request.input(), request.max_tokens as usize, |_| {
             ControlFlow::Continue(())
         })
         .unwrap();
@@ -252,4 +253,24 @@ fn invented_text_and_false_log_probabilities_are_refused() {
     answer.logprobs[1] -= 1.0;
     let why = check_answer(&model, &request, &answer, DEFAULT_TOLERANCE).unwrap_err();
     assert!(why.contains("token 1"), "{why}");
+}
+
+#[test]
+fn plain_text_is_continued_as_it_stands() {
+    let model = Arc::new(model());
+    let plain = ChatRequest::text("The capital of France is", 12);
+    let answer = mined(&model, &plain);
+    assert_eq!(
+        check_answer(&model, &plain, &answer, DEFAULT_TOLERANCE),
+        Ok(answer.tokens.len())
+    );
+    assert!(check_answer(&model, &plain, &text_only(&answer), DEFAULT_TOLERANCE).is_ok());
+    // A miner that wraps the prompt in the chat template answers another question.
+    let chat = ChatRequest::chat(vec![ChatMessage::user("The capital of France is")], 12);
+    let wrapped = mined(&model, &chat);
+    assert_ne!(wrapped.text, answer.text);
+    for wrong in [wrapped.clone(), text_only(&wrapped)] {
+        let why = check_answer(&model, &plain, &wrong, DEFAULT_TOLERANCE).unwrap_err();
+        assert!(why.contains("not the model's"), "{why}");
+    }
 }

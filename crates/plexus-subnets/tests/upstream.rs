@@ -121,10 +121,65 @@ fn backend(addr: SocketAddr, key: &str) -> Upstream {
 
 fn chat(stream: bool) -> ChatRequest {
     ChatRequest {
-        messages: vec![ChatMessage::user("What is the capital of France?")],
-        max_tokens: 8,
         stream,
-        stop: Vec::new(),
+        ..ChatRequest::chat(vec![ChatMessage::user("What is the capital of France?")], 8)
+    }
+}
+
+/// Serves plain completions at `/v1/completions`, streamed unless `streams` is false,
+/// and refuses anything but a plain prompt there, as a real server does.
+async fn completions_upstream(streams: bool) -> SocketAddr {
+    let app = axum::Router::new().route(
+        "/v1/completions",
+        post(move |Json(body): Json<Value>| async move {
+            if body["prompt"] != "The capital of France is" || body.get("messages").is_some() {
+                return (StatusCode::BAD_REQUEST, "not a plain completion").into_response();
+            }
+            if !streams {
+                return Json(json!({
+                    "choices": [{"text": " Paris.", "finish_reason": "stop"}],
+                    "usage": {"prompt_tokens": 5}
+                }))
+                .into_response();
+            }
+            let mut events: String = [
+                json!({"choices": [{"text": " Par", "finish_reason": null}]}),
+                json!({"choices": [{"text": "is.", "finish_reason": null}]}),
+                json!({"choices": [{"text": "", "finish_reason": "stop"}]}),
+                json!({"choices": [], "usage": {"prompt_tokens": 5}}),
+            ]
+            .iter()
+            .map(|e| format!("data: {e}\n\n"))
+            .collect();
+            events.push_str("data: [DONE]\n\n");
+            Response::builder()
+                .header(header::CONTENT_TYPE, "text/event-stream")
+                .body(Body::from(events))
+                .unwrap()
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    addr
+}
+
+#[tokio::test]
+async fn plain_text_goes_to_the_completions_endpoint() {
+    for streams in [true, false] {
+        let up = backend(completions_upstream(streams).await, KEY);
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let request = ChatRequest::text("The capital of France is", 8);
+        let answer = up.complete(request, tx).await.unwrap();
+        assert_eq!(answer.text, " Paris.");
+        assert_eq!(answer.finish_reason, FinishReason::Stop);
+        assert_eq!(answer.prompt_tokens, 5);
+        let mut pieces = Vec::new();
+        while let Ok(piece) = rx.try_recv() {
+            pieces.push(piece.text);
+        }
+        let expected: &[&str] = if streams { &[" Par", "is."] } else { &[] };
+        assert_eq!(pieces, expected, "streams: {streams}");
     }
 }
 

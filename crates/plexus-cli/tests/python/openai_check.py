@@ -3,7 +3,7 @@
 Usage: openai_check.py BASE_URL [MINER_PID_TO_KILL]
 
 Checks a chat completion, a streamed chat completion, log-probabilities with a stop
-string, an embedding, and that an
+string, a plain-text completion with its prompt echoed, an embedding, and that an
 unknown model is an OpenAI-shaped 404; with a miner's PID, kills it while requests
 flow and checks that none of them fails. Exits non-zero on the first failure.
 """
@@ -79,6 +79,14 @@ def main() -> None:
             streamed.extend(chunk.choices[0].logprobs.content or [])
     assert streamed and all(t.logprob <= 0 for t in streamed), streamed
     print(f"streamed logprobs: {len(streamed)} tokens")
+
+    # The legacy completions endpoint continues plain text, and echoes it when asked.
+    prompt = "The capital of France is"
+    completion = client.completions.create(model=TEXT, prompt=prompt, max_tokens=8, echo=True)
+    text = completion.choices[0].text
+    assert text.startswith(prompt) and "Paris" in text[len(prompt):], text
+    assert completion.usage.prompt_tokens == 5, completion.usage
+    print(f"completion: {text!r}")
 
     embedding = client.embeddings.create(model=EMBED, input=["A man is eating food."])
     vector = embedding.data[0].embedding

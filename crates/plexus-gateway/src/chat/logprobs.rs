@@ -9,7 +9,7 @@
 use std::collections::VecDeque;
 
 use plexus_models::TextModel;
-use plexus_subnets::text::{ChatAnswer, ChatMessage};
+use plexus_subnets::text::{ChatAnswer, Prompt};
 use serde_json::{Value, json};
 
 /// One token's entry in OpenAI's shape and its length in bytes; `None` for a control
@@ -43,7 +43,7 @@ pub(super) fn choice_logprobs(content: Vec<Value>) -> Value {
 /// runs the model: call from a blocking thread.
 pub(super) fn whole(
     model: &TextModel,
-    messages: &[ChatMessage],
+    prompt: Prompt<'_>,
     answer: &ChatAnswer,
     cut: usize,
 ) -> Vec<Value> {
@@ -59,7 +59,7 @@ pub(super) fn whole(
             true => model.tokenize(&answer.text),
             false => Ok(answer.tokens.clone()),
         };
-        let scores = tokens.and_then(|tokens| model.score(messages, &tokens));
+        let scores = tokens.and_then(|tokens| model.score(prompt, &tokens));
         match scores {
             Ok(scores) => scores.iter().map(|s| (s.id, s.logprob)).collect(),
             Err(e) => {

@@ -10,15 +10,16 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Json, Response};
 use plexus_models::TextModel;
 use plexus_subnets::text::{
-    CHAT_ROUTE, ChatAnswer, ChatMessage, ChatRequest, EMBEDDED_TEXT_MODEL, FinishReason,
-    TextJudgeConfig, check_answer,
+    CHAT_ROUTE, ChatAnswer, ChatRequest, EMBEDDED_TEXT_MODEL, FinishReason, TextJudgeConfig,
+    check_answer,
 };
 use plexus_subnets::{Evaluation, Scores};
 use serde_json::{Value, json};
 
 use crate::openai::{
     ApiError, ChatCompletionRequest, CompletionRequest, StreamOptions, Usage, chat_logprobs,
-    chat_messages, include_usage, max_tokens, no_completion_logprobs, single_choice, stop_strings,
+    chat_messages, completion_prompt, include_usage, max_tokens, no_completion_logprobs,
+    single_choice, stop_strings,
 };
 use crate::pick::Candidate;
 use crate::stop::cut_at;
@@ -44,6 +45,8 @@ struct Delivery {
     include_usage: bool,
     /// Whether the answer carries its tokens' log-probabilities.
     logprobs: bool,
+    /// Text sent before the answer's own: the prompt, when a completion asks for `echo`.
+    echo: Option<String>,
 }
 
 impl Delivery {
@@ -56,8 +59,14 @@ impl Delivery {
         Ok(Self {
             include_usage: include_usage(stream, options)?,
             logprobs,
+            echo: None,
         })
     }
+}
+
+/// The text a whole answer shows: the echoed prompt, if any, then `text`.
+fn echoed(echo: Option<&str>, text: &str) -> String {
+    format!("{}{text}", echo.unwrap_or_default())
 }
 
 pub(crate) async fn chat_completions(
@@ -74,10 +83,12 @@ pub(crate) async fn chat_completions(
         let stream = request.stream.unwrap_or(false);
         let delivery = Delivery::asked(stream, request.stream_options.as_ref(), logprobs)?;
         let chat = ChatRequest {
-            messages: chat_messages(&request.messages)?,
-            max_tokens: max_tokens(request.max_completion_tokens.or(request.max_tokens))?,
             stream,
             stop: stop_strings(request.stop.as_ref())?,
+            ..ChatRequest::chat(
+                chat_messages(&request.messages)?,
+                max_tokens(request.max_completion_tokens.or(request.max_tokens))?,
+            )
         };
         answer(&gateway, service, chat, Shape::Chat, delivery).await
     };
@@ -96,25 +107,16 @@ pub(crate) async fn completions(
         single_choice(request.n)?;
         no_completion_logprobs(request.logprobs.as_ref())?;
         let stream = request.stream.unwrap_or(false);
-        let delivery = Delivery::asked(stream, request.stream_options.as_ref(), false)?;
-        // The model is a chat model: a prompt is the user's one message.
-        let prompt = match &request.prompt {
-            Value::String(s) => s.clone(),
-            Value::Array(items) if items.len() == 1 && items[0].is_string() => {
-                items[0].as_str().unwrap_or_default().to_owned()
-            }
-            _ => {
-                return Err(ApiError::bad_request(
-                    Some("prompt"),
-                    "prompt must be one string",
-                ));
-            }
+        // The prompt is plain text, continued as it stands (no chat template).
+        let prompt = completion_prompt(&request.prompt)?;
+        let delivery = Delivery {
+            echo: request.echo.unwrap_or(false).then(|| prompt.clone()),
+            ..Delivery::asked(stream, request.stream_options.as_ref(), false)?
         };
         let chat = ChatRequest {
-            messages: vec![ChatMessage::user(prompt)],
-            max_tokens: max_tokens(request.max_tokens)?,
             stream,
             stop: stop_strings(request.stop.as_ref())?,
+            ..ChatRequest::text(prompt, max_tokens(request.max_tokens)?)
         };
         answer(&gateway, service, chat, Shape::Completion, delivery).await
     };
@@ -135,8 +137,14 @@ async fn answer(
     shape: Shape,
     delivery: Delivery,
 ) -> Result<Response, ApiError> {
-    chat.validate()
-        .map_err(|why| ApiError::bad_request(Some("messages"), why))?;
+    chat.validate().map_err(|why| {
+        let field = if chat.prompt.is_some() {
+            "prompt"
+        } else {
+            "messages"
+        };
+        ApiError::bad_request(Some(field), why)
+    })?;
     if chat.stream {
         return stream(gateway, service, chat, shape, delivery).await;
     }
@@ -168,7 +176,13 @@ async fn answer(
         elapsed,
     );
     gateway.served_one();
-    let body = whole_body(shape, &text, finish_reason, usage, logprobs);
+    let body = whole_body(
+        shape,
+        &echoed(delivery.echo.as_deref(), &text),
+        finish_reason,
+        usage,
+        logprobs,
+    );
     Ok(name_miner(Json(body).into_response(), &miner))
 }
 
@@ -186,8 +200,8 @@ async fn token_logprobs(
         true => None,
         false => gateway.inner.scoring.acquire().await.ok(),
     };
-    let (model, messages, answer) = (Arc::clone(model), chat.messages.clone(), answer.clone());
-    tokio::task::spawn_blocking(move || logprobs::whole(&model, &messages, &answer, cut))
+    let (model, chat, answer) = (Arc::clone(model), chat.clone(), answer.clone());
+    tokio::task::spawn_blocking(move || logprobs::whole(&model, chat.input(), &answer, cut))
         .await
         .unwrap_or_default()
 }
@@ -205,7 +219,7 @@ fn finish(reason: FinishReason) -> &'static str {
 fn usage(model: &TextModel, chat: &ChatRequest, answer: &ChatAnswer) -> Usage {
     let prompt = match answer.prompt_tokens {
         0 => model
-            .prompt(&chat.messages)
+            .prompt(chat.input())
             .map_or(0, |p| u32::try_from(p.len()).unwrap_or(u32::MAX)),
         counted => counted,
     };

@@ -20,7 +20,7 @@ use plexus_wire::ResponseStream;
 use serde_json::{Value, json};
 
 use super::logprobs::{Pending, choice_logprobs};
-use super::{Delivery, Shape, finish, spot_check, token_logprobs, usage, whole_body};
+use super::{Delivery, Shape, echoed, finish, spot_check, token_logprobs, usage, whole_body};
 use crate::openai::{ApiError, Usage};
 use crate::pick::Candidate;
 use crate::stop::{Step, StopFilter};
@@ -153,6 +153,7 @@ pub(super) async fn whole_cut(
     // A whole answer takes its log-probabilities from its tokens at the end, not as the
     // stream goes.
     let logprobs = delivery.logprobs;
+    let echo = delivery.echo.clone();
     let delivery = Delivery {
         logprobs: false,
         ..delivery
@@ -200,7 +201,13 @@ pub(super) async fn whole_cut(
     if cut_short {
         tokio::spawn(relay.drain());
     }
-    let body = whole_body(shape, &text, finish_reason, usage, logprobs);
+    let body = whole_body(
+        shape,
+        &echoed(echo.as_deref(), &text),
+        finish_reason,
+        usage,
+        logprobs,
+    );
     Ok(name_miner(Json(body).into_response(), &miner))
 }
 
@@ -211,14 +218,17 @@ pub(super) async fn stream(
     shape: Shape,
     delivery: Delivery,
 ) -> Result<Response, ApiError> {
+    let echo = delivery.echo.clone();
     let relay = open_relay(gateway, service, chat, shape, delivery).await?;
     let miner = relay.miner;
-    let opening: Vec<Result<Event, Infallible>> = if shape == Shape::Chat {
-        vec![Ok(
+    let opening: Vec<Result<Event, Infallible>> = match (shape, echo) {
+        (Shape::Chat, _) => vec![Ok(
             relay.chunk(json!({"role": "assistant", "content": ""}), None)
-        )]
-    } else {
-        Vec::new()
+        )],
+        (Shape::Completion, Some(prompt)) => {
+            vec![Ok(relay.chunk(json!({"content": prompt}), None))]
+        }
+        (Shape::Completion, None) => Vec::new(),
     };
     // The state is `None` once the consumer's stream is over.
     let rest =

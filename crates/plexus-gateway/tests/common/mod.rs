@@ -53,13 +53,16 @@ impl Answer {
             .collect()
     }
 
-    /// The text a streamed chat answer delivered.
+    /// The text a streamed answer delivered (chat or completion).
     pub fn streamed_text(&self) -> String {
         self.chunks()
             .iter()
             .filter_map(|c| {
-                c["choices"][0]["delta"]["content"]
+                let choice = &c["choices"][0];
+                // Chat chunks carry a delta, completion chunks their text.
+                choice["delta"]["content"]
                     .as_str()
+                    .or(choice["text"].as_str())
                     .map(str::to_owned)
             })
             .collect()

@@ -52,7 +52,7 @@ impl TextBackend for EmbeddedText {
         let (generation, at_stop) = tokio::task::spawn_blocking(move || {
             let mut text = String::new();
             let mut at_stop = false;
-            let generation = model.generate(&request.messages, request.max_tokens as usize, |t| {
+            let generation = model.generate(request.input(), request.max_tokens as usize, |t| {
                 let before = text.len();
                 text.push_str(&t.text);
                 // The token that completes a stop string is the answer's last.

@@ -11,7 +11,7 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 
 use super::embedded::model_error;
-use super::protocol::{ChatAnswer, ChatMessage, ChatRequest, FinishReason};
+use super::protocol::{ChatAnswer, ChatMessage, ChatRequest, FinishReason, Prompt};
 use super::stop::first_stop;
 use super::streamed::ask;
 use crate::subnet::{Evaluation, Pace, PaceTargets, Subnet};
@@ -107,6 +107,21 @@ fn template(rng: &mut StdRng) -> String {
     }
 }
 
+/// The opening of a plain-text challenge (one in four), for the model to continue as it
+/// stands: consumers' `/v1/completions` ask for such continuations, so a miner that
+/// wraps every prompt in the chat template fails these. Numbered, as questions are.
+fn opening(rng: &mut StdRng) -> String {
+    let ticket = rng.gen_range(1_000..100_000);
+    let subject = SUBJECTS.choose(rng).copied().unwrap_or("the sea");
+    let word = WORDS.choose(rng).copied().unwrap_or("bright");
+    match rng.gen_range(0..4) {
+        0 => format!("Note {ticket}. The best thing about {subject} is"),
+        1 => format!("Story {ticket}. Once upon a time, {subject}"),
+        2 => format!("List {ticket}: things that are {word}.\n1."),
+        _ => format!("Entry {ticket}. {subject} is known for"),
+    }
+}
+
 /// Stop strings a challenge may carry.
 const STOPS: &[&str] = &[".", ",", "\n", " and"];
 
@@ -185,7 +200,7 @@ pub fn check_answer(
         _ => tokens.clone(),
     };
     let mut scores = model
-        .score(&request.messages, &scored)
+        .score(request.input(), &scored)
         .map_err(|e| model_error(e).to_string())?;
     // The stop position is verified work like any token: counted either way.
     let verified = scored.len();
@@ -206,7 +221,7 @@ pub fn check_answer(
                 .collect();
             let first = scores[at].top_id;
             let writes = rest.len() <= MAX_CUT_BYTES
-                && model_writes(model, &request.messages, &tokens[..at], first, &rest)?;
+                && model_writes(model, request.input(), &tokens[..at], first, &rest)?;
             if !writes {
                 return Err(format!(
                     "the text from token {at} to the stop string is not the model's"
@@ -264,7 +279,7 @@ const CUT_STEPS: usize = 4;
 /// past the first.
 fn model_writes(
     model: &TextModel,
-    messages: &[ChatMessage],
+    prompt: Prompt<'_>,
     before: &[u32],
     first: u32,
     cut: &[u8],
@@ -288,7 +303,7 @@ fn model_writes(
         // One position past what the model wrote: the token placed there is only a probe.
         let probe = [going_on.as_slice(), &[model.end_of_turn()]].concat();
         let scores = model
-            .score(messages, &probe)
+            .score(prompt, &probe)
             .map_err(|e| model_error(e).to_string())?;
         next = scores.last().ok_or("no score past the cut")?.top_id;
     }
@@ -331,12 +346,15 @@ impl Subnet for TextSubnet {
     }
 
     fn challenge(&self, rng: &mut StdRng) -> ChatRequest {
-        ChatRequest {
-            messages: vec![ChatMessage::user(question(rng))],
-            max_tokens: self.config.max_tokens,
-            stream: true,
-            stop: challenge_stops(rng),
-        }
+        let max_tokens = self.config.max_tokens;
+        let mut request = if rng.gen_ratio(1, 4) {
+            ChatRequest::text(opening(rng), max_tokens)
+        } else {
+            ChatRequest::chat(vec![ChatMessage::user(question(rng))], max_tokens)
+        };
+        request.stream = true;
+        request.stop = challenge_stops(rng);
+        request
     }
 
     async fn evaluate(
@@ -390,5 +408,14 @@ mod tests {
             .map(|q| q.split_once(": ").map_or(q.as_str(), |(_, t)| t))
             .collect();
         assert!(templates.len() < 150, "{} distinct", templates.len());
+    }
+
+    #[test]
+    fn openings_vary_and_stay_short() {
+        let mut rng = StdRng::seed_from_u64(8);
+        let openings: std::collections::BTreeSet<String> =
+            (0..200).map(|_| opening(&mut rng)).collect();
+        assert_eq!(openings.len(), 200, "an opening came twice");
+        assert!(openings.iter().all(|o| o.len() < 100));
     }
 }

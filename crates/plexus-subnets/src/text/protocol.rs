@@ -4,7 +4,7 @@
 //! the model gave each token, so a validator can recompute them. Streaming answers send
 //! one [`TokenChunk`] per token and end with a [`StreamEnd`].
 
-pub use plexus_models::{ChatMessage, Role};
+pub use plexus_models::{ChatMessage, Prompt, Role};
 use serde::{Deserialize, Serialize};
 
 use super::stop::check_stops;
@@ -21,12 +21,18 @@ pub const MAX_PROMPT_BYTES: usize = 32 * 1024;
 /// Most tokens a request may ask for.
 pub const MAX_COMPLETION_TOKENS: u32 = 1024;
 
-/// A request for a completion of a chat. Decoding is greedy, so any honest miner running
-/// the subnet's model gives the same tokens.
+/// A request for a completion: of a chat (`messages`), or of plain text (`prompt`,
+/// continued as it stands, without the chat template). Exactly one of the two is given.
+/// Decoding is greedy, so any honest miner running the subnet's model gives the same
+/// tokens.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChatRequest {
-    /// The conversation so far.
+    /// The conversation so far; empty when `prompt` is given.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub messages: Vec<ChatMessage>,
+    /// Plain text to continue, instead of a conversation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt: Option<String>,
     /// Most tokens to generate.
     pub max_tokens: u32,
     /// Answer as server-sent events, one per token.
@@ -42,10 +48,47 @@ pub struct ChatRequest {
 }
 
 impl ChatRequest {
+    /// A request to answer `messages` with at most `max_tokens` tokens, whole, with no
+    /// stop strings.
+    pub fn chat(messages: Vec<ChatMessage>, max_tokens: u32) -> Self {
+        Self {
+            messages,
+            prompt: None,
+            max_tokens,
+            stream: false,
+            stop: Vec::new(),
+        }
+    }
+
+    /// A request to continue the plain text `prompt` with at most `max_tokens` tokens,
+    /// whole, with no stop strings.
+    pub fn text(prompt: impl Into<String>, max_tokens: u32) -> Self {
+        Self {
+            prompt: Some(prompt.into()),
+            ..Self::chat(Vec::new(), max_tokens)
+        }
+    }
+
+    /// What the model answers: the plain text, or else the conversation.
+    pub fn input(&self) -> Prompt<'_> {
+        match &self.prompt {
+            Some(text) => Prompt::Text(text),
+            None => Prompt::Chat(&self.messages),
+        }
+    }
+
     /// Checks the request's bounds; the error says which was broken.
     pub fn validate(&self) -> Result<(), String> {
-        if self.messages.is_empty() {
-            return Err("messages must not be empty".into());
+        match (&self.prompt, self.messages.is_empty()) {
+            (Some(_), false) => return Err("give messages or a prompt, not both".into()),
+            (None, true) => return Err("messages must not be empty".into()),
+            (Some(prompt), true) if prompt.is_empty() => {
+                return Err("prompt must not be empty".into());
+            }
+            (Some(prompt), true) if prompt.len() > MAX_PROMPT_BYTES => {
+                return Err(format!("prompt exceeds {MAX_PROMPT_BYTES} bytes"));
+            }
+            _ => {}
         }
         if self.messages.len() > MAX_MESSAGES {
             return Err(format!("at most {MAX_MESSAGES} messages"));
@@ -127,12 +170,7 @@ mod tests {
     use super::*;
 
     fn request(messages: Vec<ChatMessage>, max_tokens: u32) -> ChatRequest {
-        ChatRequest {
-            messages,
-            max_tokens,
-            stream: false,
-            stop: Vec::new(),
-        }
+        ChatRequest::chat(messages, max_tokens)
     }
 
     #[test]
@@ -147,6 +185,40 @@ mod tests {
         let mut stops = request(vec![ChatMessage::user("hi")], 8);
         stops.stop = vec![String::new()];
         assert!(stops.validate().is_err());
+    }
+
+    #[test]
+    fn a_prompt_stands_instead_of_messages() {
+        let text = ChatRequest::text("Once upon a time", 8);
+        assert_eq!(text.validate(), Ok(()));
+        assert_eq!(text.input(), Prompt::Text("Once upon a time"));
+        let chat = request(vec![ChatMessage::user("hi")], 8);
+        assert_eq!(chat.input(), Prompt::Chat(&chat.messages));
+
+        let both = ChatRequest {
+            messages: vec![ChatMessage::user("hi")],
+            ..ChatRequest::text("x", 8)
+        };
+        assert_eq!(
+            both.validate(),
+            Err("give messages or a prompt, not both".into())
+        );
+        assert!(ChatRequest::text("", 8).validate().is_err());
+        assert!(
+            ChatRequest::text("x".repeat(MAX_PROMPT_BYTES + 1), 8)
+                .validate()
+                .is_err()
+        );
+
+        // On the wire a plain-text request has no messages, and a chat request no prompt.
+        let wire = serde_json::to_value(&text).unwrap();
+        assert_eq!(
+            wire,
+            serde_json::json!({"prompt": "Once upon a time", "max_tokens": 8, "stream": false})
+        );
+        let back: ChatRequest = serde_json::from_value(wire).unwrap();
+        assert_eq!(back, text);
+        assert!(serde_json::to_value(&chat).unwrap().get("prompt").is_none());
     }
 
     #[test]

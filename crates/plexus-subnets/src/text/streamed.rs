@@ -121,10 +121,8 @@ mod tests {
 
     fn request(max_tokens: u32) -> ChatRequest {
         ChatRequest {
-            messages: vec![ChatMessage::user("hi")],
-            max_tokens,
             stream: true,
-            stop: Vec::new(),
+            ..ChatRequest::chat(vec![ChatMessage::user("hi")], max_tokens)
         }
     }
 
