@@ -69,7 +69,8 @@ pub struct MinerArgs {
     #[arg(long)]
     work: Option<Work>,
     /// `embedded` runs the model in this process; a URL forwards to an OpenAI-compatible
-    /// server (http://host:port or https://host)
+    /// server (http://host:port or https://host; text miners use its /v1/chat/completions
+    /// and /v1/completions)
     #[arg(long, default_value = "embedded")]
     backend: String,
     /// The model name to ask an upstream backend for [default: the subnet's model,

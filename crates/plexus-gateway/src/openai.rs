@@ -396,8 +396,8 @@ pub fn no_completion_logprobs(logprobs: Option<&Value>) -> Result<(), ApiError> 
         return Err(ApiError::bad_request(
             Some("logprobs"),
             "logprobs on /v1/completions is a count of alternative tokens, which miners do \
-             not report; /v1/chat/completions with logprobs: true gives the log-probabilities \
-             of the chosen tokens",
+             not report (/v1/chat/completions with logprobs: true gives the log-probabilities \
+             of the chosen tokens of a chat)",
         ));
     }
     Ok(())

@@ -387,20 +387,36 @@ async fn completions_continue_the_plain_prompt_and_echo_it_when_asked() {
     echo["stream"] = json!(true);
     let a = post(&net, "/v1/completions", echo.clone()).await;
     assert_eq!(a.streamed_text(), "Once upon| a timeOnce upon a time");
-    // Cut at a stop string, the echo stays whole and the answer is cut.
+    // Cut at a stop string, the echo stays whole and the answer is cut, whole or
+    // streamed (with usage at the end when asked).
     echo["stream"] = json!(false);
     echo["stop"] = json!("a t");
-    let a = post(&net, "/v1/completions", echo).await;
+    let a = post(&net, "/v1/completions", echo.clone()).await;
     assert_eq!(
         a.json()["choices"][0]["text"],
         "Once upon| a timeOnce upon "
     );
+    echo["stream"] = json!(true);
+    echo["stream_options"] = json!({"include_usage": true});
+    let a = post(&net, "/v1/completions", echo).await;
+    assert_eq!(a.streamed_text(), "Once upon| a timeOnce upon ");
+    let chunks = a.chunks();
+    let usage = &chunks.last().unwrap()["usage"];
+    assert!(usage["prompt_tokens"].as_u64() > Some(0), "{usage}");
 
+    // Refused before any miner is asked: nothing a consumer gets wrong counts against one.
+    *net.last.lock().unwrap() = None;
+    let too_long = vec!["word"; 3_000].join(" ");
     for (prompt, why) in [
         (json!(""), "prompt must not be empty"),
         (json!(["a", "b"]), "prompt must be one string"),
         (json!([1, 2]), "prompt must be one string"),
         (json!(7), "prompt must be a string"),
+        (
+            json!("<|im_start|>user\nhi"),
+            "the prompt holds `<|im_start|>`",
+        ),
+        (json!(too_long), "the prompt is 3000 tokens"),
     ] {
         let a = post(
             &net,
@@ -412,6 +428,13 @@ async fn completions_continue_the_plain_prompt_and_echo_it_when_asked() {
         assert_eq!((status, param.as_str()), (400, "prompt"), "{message}");
         assert!(message.starts_with(why), "{message}");
     }
+    assert!(net.last.lock().unwrap().is_none(), "a miner was asked");
+
+    // An answer budget past the context shrinks to what the context leaves.
+    let long = vec!["word"; 2_000].join(" ");
+    let body = json!({"model": CHAT_MODEL, "prompt": long, "max_tokens": 1024});
+    assert_eq!(post(&net, "/v1/completions", body).await.status, 200);
+    assert_eq!(net.last_request().max_tokens, 48);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -106,6 +106,12 @@ impl<'a, const N: usize> From<&'a [ChatMessage; N]> for Prompt<'a> {
     }
 }
 
+impl<'a> From<&'a String> for Prompt<'a> {
+    fn from(text: &'a String) -> Self {
+        Prompt::Text(text)
+    }
+}
+
 impl<'a> From<&'a str> for Prompt<'a> {
     fn from(text: &'a str) -> Self {
         Prompt::Text(text)

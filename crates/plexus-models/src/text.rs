@@ -44,6 +44,14 @@ pub enum TextError {
     /// Plain text to continue needs at least one token.
     #[error("the prompt is empty")]
     EmptyPrompt,
+    /// Plain text to continue holds a control token's name. It would be read as text
+    /// here and as the control token by other servers (llama.cpp, vLLM), which would then
+    /// answer differently, so it is refused rather than read either way.
+    #[error(
+        "the prompt holds `{0}`, the name of one of the model's control tokens; write a \
+         conversation as chat messages instead"
+    )]
+    ControlTokenInPrompt(String),
     /// The conversation does not fit the context.
     #[error("{needed} tokens do not fit the context of {limit}")]
     ContextTooLong {
@@ -134,6 +142,8 @@ pub struct TextModel {
     template: ChatTemplate,
     /// Control tokens, never shown as text.
     control: Vec<u32>,
+    /// Their names, which a plain prompt may not hold.
+    control_names: Vec<String>,
     /// Tokens that end the assistant's turn.
     stop: Vec<u32>,
     compute: Compute,
@@ -193,6 +203,10 @@ impl TextModel {
         stop.dedup();
         Ok(TextModel {
             llama,
+            control_names: control
+                .iter()
+                .filter_map(|id| tokenizer.id_to_token(*id))
+                .collect(),
             tokenizer,
             template,
             control,
@@ -326,10 +340,19 @@ impl TextModel {
                     self.tokenize(text).map_err(|e| e.to_string())
                 })
                 .map_err(TextError::Tokenizer),
-            Prompt::Text(text) => match self.tokenize(text)? {
-                ids if ids.is_empty() => Err(TextError::EmptyPrompt),
-                ids => Ok(ids),
-            },
+            Prompt::Text(text) => {
+                if let Some(name) = self
+                    .control_names
+                    .iter()
+                    .find(|n| text.contains(n.as_str()))
+                {
+                    return Err(TextError::ControlTokenInPrompt(name.clone()));
+                }
+                match self.tokenize(text)? {
+                    ids if ids.is_empty() => Err(TextError::EmptyPrompt),
+                    ids => Ok(ids),
+                }
+            }
         }
     }
 
@@ -364,7 +387,7 @@ impl TextModel {
         byte_level_bytes(&self.tokenizer.id_to_token(id)?)
     }
 
-    /// Whether `id` ends the assistant's turn.
+    /// Whether `id` ends the answer (the assistant's turn, or the text).
     pub fn is_stop(&self, id: u32) -> bool {
         self.stop.contains(&id)
     }

@@ -301,6 +301,14 @@ fn plain_text_is_continued_without_the_template() {
         model.generate("", 4, keep_going),
         Err(TextError::EmptyPrompt)
     ));
+    // A control token's name is refused in plain text (another server would read it as
+    // the token), while a chat message may hold it as text.
+    let handmade = "<|im_start|>user\nHi<|im_end|>\n";
+    assert!(matches!(
+        model.prompt(handmade),
+        Err(TextError::ControlTokenInPrompt(name)) if name == "<|im_start|>"
+    ));
+    assert!(model.prompt(&[ChatMessage::user(handmade)]).is_ok());
 }
 
 #[test]

@@ -162,7 +162,7 @@ impl Read for ConsensusBlock {
         let bytes = buf.copy_to_bytes(len);
         let block = Block::decode_network(&bytes).map_err(|e| match e {
             plexus_primitives::CodecError::UnknownTag { type_name, tag } => {
-                warn_unknown_tag(type_name, tag);
+                warn_unknown_tag("block", type_name, tag);
                 CodecError::Invalid("ConsensusBlock", "holds a kind this build does not know")
             }
             _ => CodecError::Invalid("ConsensusBlock", "malformed block"),
@@ -179,18 +179,19 @@ impl Read for ConsensusBlock {
 /// that keeps sending such blocks must not flood the log.
 const UNKNOWN_TAG_WARNING_EVERY: Duration = Duration::from_secs(600);
 
-/// Says, at most once per [`UNKNOWN_TAG_WARNING_EVERY`], that a peer sent a block this
-/// build cannot read because of an enum tag it does not know. After an upgrade that
-/// adds a call, that is how an old node meets the first block using it: without the
-/// warning it would only stop following the chain.
-fn warn_unknown_tag(type_name: &'static str, tag: u8) {
+/// Says, at most once per [`UNKNOWN_TAG_WARNING_EVERY`], that this build cannot read a
+/// `what` (a block, from a peer or the archive, or a peer's transaction) because of an
+/// enum tag it does not know. After an upgrade that adds a call, that is how an old node
+/// meets the first transaction and block using it: without the warning it would only
+/// stop following the chain.
+pub(crate) fn warn_unknown_tag(what: &str, type_name: &'static str, tag: u8) {
     static LAST: Mutex<Option<Instant>> = Mutex::new(None);
     let mut last = LAST.lock().unwrap_or_else(PoisonError::into_inner);
     if due(&mut last, Instant::now(), UNKNOWN_TAG_WARNING_EVERY) {
         tracing::warn!(
-            "a peer sent a block holding {type_name} tag {tag}, which this build (plexus {}) \
-             does not know: if the network has upgraded, this node cannot follow the chain \
-             until it runs the network's build",
+            "a {what} holds {type_name} tag {tag}, which this build (plexus {}) does not \
+             know: if the network has upgraded, this node cannot follow the chain until it \
+             runs the network's build; otherwise the {what} is malformed",
             env!("CARGO_PKG_VERSION")
         );
     }

@@ -2,7 +2,9 @@
 //! account by nonce, bounded in count and bytes.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use futures::channel::mpsc;
 
 use plexus_ledger::{Ledger, TxError};
 use plexus_primitives::{AccountId, Balance, Encode, Hash, SignedTransaction};
@@ -252,6 +254,15 @@ impl Mempool {
         self.prune(ledger);
     }
 
+    /// Whether this very transaction is waiting (found by sender and nonce,
+    /// without a scan).
+    pub fn holds(&self, tx: &SignedTransaction) -> bool {
+        self.senders
+            .get(&tx.tx.signer)
+            .and_then(|queue| queue.get(&tx.tx.nonce))
+            .is_some_and(|entry| entry.hash == tx.hash())
+    }
+
     /// Whether a transaction is waiting.
     pub fn contains(&self, hash: &Hash) -> bool {
         self.senders
@@ -260,21 +271,58 @@ impl Mempool {
     }
 }
 
-/// A mempool shared between the RPC server and block building.
+/// Transactions submitted to this node that may wait for gossip; past that
+/// they are not sent to peers, and wait for this node's own turn to propose.
+const SUBMITTED_BACKLOG: usize = 4096;
+
+/// A mempool shared between the RPC server, block building and gossip.
 #[derive(Clone, Debug, Default)]
-pub struct SharedMempool(Arc<Mutex<Mempool>>);
+pub struct SharedMempool {
+    mempool: Arc<Mutex<Mempool>>,
+    /// Where transactions submitted to this node go to be sent to its peers,
+    /// once the node's gossip has asked for them.
+    submitted: Arc<Mutex<Option<mpsc::Sender<SignedTransaction>>>>,
+}
 
 impl SharedMempool {
     /// Wraps a mempool.
     pub fn new(mempool: Mempool) -> Self {
-        Self(Arc::new(Mutex::new(mempool)))
+        Self {
+            mempool: Arc::new(Mutex::new(mempool)),
+            submitted: Arc::default(),
+        }
     }
 
     /// Locks it; a panic elsewhere while holding it does not poison it for good.
     pub fn lock(&self) -> MutexGuard<'_, Mempool> {
-        self.0
+        self.mempool.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Admits a transaction submitted to this node (through its RPC) and
+    /// hands it to gossip, so that whichever validator proposes next can
+    /// include it.
+    pub fn submit(&self, tx: SignedTransaction, ledger: &Ledger) -> Result<Hash, MempoolError> {
+        let hash = self.lock().insert(tx.clone(), ledger)?;
+        let mut submitted = self
+            .submitted
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(outbox) = submitted.as_mut() {
+            // Full: gossip is behind, and the transaction waits here instead.
+            let _ = outbox.try_send(tx);
+        }
+        Ok(hash)
+    }
+
+    /// The transactions [`submit`](Self::submit)ted from now on, for gossip
+    /// (a second call takes them from the first receiver).
+    pub fn submitted(&self) -> mpsc::Receiver<SignedTransaction> {
+        let (outbox, submitted) = mpsc::channel(SUBMITTED_BACKLOG);
+        *self
+            .submitted
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(outbox);
+        submitted
     }
 }
 
@@ -359,6 +407,30 @@ mod tests {
         assert!(out.receipts.iter().all(|r| r.result.is_ok()));
         pool.prune(&next);
         assert_eq!(pool.len(), 1, "only the gapped transaction is left");
+    }
+
+    #[test]
+    fn submissions_go_to_gossip_and_insertions_do_not() {
+        let ledger = ledger();
+        let shared = SharedMempool::new(Mempool::new(MempoolLimits::default()));
+        // Before gossip asks, a submission is admitted all the same.
+        shared.submit(tx(1, 0, FEE), &ledger).unwrap();
+        let mut submitted = shared.submitted();
+        shared.submit(tx(1, 1, FEE), &ledger).unwrap();
+        shared.lock().insert(tx(2, 0, FEE), &ledger).unwrap();
+        assert!(
+            shared.submit(tx(1, 1, FEE), &ledger).is_err(),
+            "a duplicate"
+        );
+        assert_eq!(submitted.try_recv().ok(), Some(tx(1, 1, FEE)));
+        assert!(submitted.try_recv().is_err(), "only the one new submission");
+        assert_eq!(shared.lock().len(), 3);
+
+        let pool = shared.lock();
+        assert!(pool.holds(&tx(1, 1, FEE)) && pool.holds(&tx(2, 0, FEE)));
+        // The same sender and nonce paying another fee is another transaction.
+        assert!(!pool.holds(&tx(1, 1, FEE + 1)));
+        assert!(!pool.holds(&tx(3, 0, FEE)));
     }
 
     #[test]

@@ -185,6 +185,27 @@ async fn bad_requests_get_errors_and_the_node_keeps_serving() {
     assert_eq!(code, -32602, "not hex");
     let (code, msg) = refused(client.submit_transaction("00ff".into()).await.unwrap_err());
     assert_eq!(code, -32602, "does not decode: {msg}");
+    // A call this build does not know (a newer wallet's): the error says the node may be
+    // the older one.
+    let tx = transfer(1, 0, key(3).account_id(), "plexus-rpc-test");
+    let call = tx.tx.call.encode();
+    let mut newer = tx.encode();
+    let at = newer
+        .windows(call.len())
+        .position(|w| w == call.as_slice())
+        .unwrap();
+    newer[at] = 200;
+    let (code, msg) = refused(
+        client
+            .submit_transaction(hex::encode(newer))
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(code, -32602);
+    assert!(
+        msg.contains("unknown tag 200 for Call") && msg.contains("older than the wallet"),
+        "{msg}"
+    );
     let mut forged = transfer(1, 0, key(3).account_id(), "plexus-rpc-test");
     forged.tx.nonce = 7;
     let (code, msg) = refused(

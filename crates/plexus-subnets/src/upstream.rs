@@ -272,8 +272,8 @@ fn finish_reason(reason: &str) -> Result<FinishReason, String> {
     }
 }
 
-/// One event of an OpenAI chat-completion or completion stream, or the error event some servers send
-/// instead (`{"error": …}`, or vLLM's `{"object": "error", "message": …}`).
+/// One event of an OpenAI chat-completion or completion stream, or the error event some
+/// servers send instead (`{"error": …}`, or vLLM's `{"object": "error", "message": …}`).
 #[derive(Deserialize)]
 struct StreamChunk {
     #[serde(default)]
@@ -342,7 +342,7 @@ struct Choice {
     finish_reason: Option<String>,
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize)]
 struct Message {
     #[serde(default)]
     content: Option<String>,
@@ -411,11 +411,13 @@ impl TextBackend for Upstream {
             .into_iter()
             .next()
             .ok_or_else(|| BackendError::Failed("upstream gave no choices".into()))?;
-        let mut text = choice
-            .message
-            .and_then(|m| m.content)
-            .or(choice.text)
-            .unwrap_or_default();
+        // A chat answer holds a message (whose content may be null: nothing said), a
+        // completion its text; an answer without either is not one.
+        let text = match request.prompt {
+            Some(_) => choice.text,
+            None => choice.message.map(|m| m.content.unwrap_or_default()),
+        };
+        let mut text = text.ok_or_else(|| self.failed(path, "unexpected answer", &"no text"))?;
         // A server that does not say why it stopped stopped on its own.
         let mut finish = finish_reason(choice.finish_reason.as_deref().unwrap_or("stop"))
             .map_err(|why| self.failed(path, "ended", &why))?;

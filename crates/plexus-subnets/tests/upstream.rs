@@ -180,6 +180,20 @@ async fn plain_text_goes_to_the_completions_endpoint() {
         }
         let expected: &[&str] = if streams { &[" Par", "is."] } else { &[] };
         assert_eq!(pieces, expected, "streams: {streams}");
+
+        // A stop string ends the text where it ends, even inside a piece.
+        let up = backend(completions_upstream(streams).await, KEY);
+        let (tx, _rx) = mpsc::unbounded_channel();
+        let request = ChatRequest {
+            stop: vec!["is".into()],
+            ..ChatRequest::text("The capital of France is", 8)
+        };
+        let answer = up.complete(request, tx).await.unwrap();
+        assert_eq!(
+            (answer.text.as_str(), answer.finish_reason),
+            (" Paris", FinishReason::Stop),
+            "streams: {streams}"
+        );
     }
 }
 

@@ -64,11 +64,6 @@ impl Delivery {
     }
 }
 
-/// The text a whole answer shows: the echoed prompt, if any, then `text`.
-fn echoed(echo: Option<&str>, text: &str) -> String {
-    format!("{}{text}", echo.unwrap_or_default())
-}
-
 pub(crate) async fn chat_completions(
     State(gateway): State<Gateway>,
     headers: HeaderMap,
@@ -133,18 +128,11 @@ fn text_service<'a>(gateway: &'a Gateway, model: &str) -> Result<&'a Service<Tex
 async fn answer(
     gateway: &Gateway,
     service: &Service<TextModel>,
-    chat: ChatRequest,
+    mut chat: ChatRequest,
     shape: Shape,
     delivery: Delivery,
 ) -> Result<Response, ApiError> {
-    chat.validate().map_err(|why| {
-        let field = if chat.prompt.is_some() {
-            "prompt"
-        } else {
-            "messages"
-        };
-        ApiError::bad_request(Some(field), why)
-    })?;
+    fit(&service.model, &mut chat)?;
     if chat.stream {
         return stream(gateway, service, chat, shape, delivery).await;
     }
@@ -178,12 +166,41 @@ async fn answer(
     gateway.served_one();
     let body = whole_body(
         shape,
-        &echoed(delivery.echo.as_deref(), &text),
+        delivery.echo.as_deref(),
+        &text,
         finish_reason,
         usage,
         logprobs,
     );
     Ok(name_miner(Json(body).into_response(), &miner))
+}
+
+/// Checks a request before any miner sees it, so that a consumer's mistake never counts
+/// against a miner: its bounds, and that the model can read its prompt and fit it in its
+/// context. The answer's budget shrinks to what the context leaves (a miner would stop
+/// there anyway, short of the budget asked for, which the spot check refuses).
+fn fit(model: &TextModel, chat: &mut ChatRequest) -> Result<(), ApiError> {
+    let field = if chat.prompt.is_some() {
+        "prompt"
+    } else {
+        "messages"
+    };
+    let bad = |why: String| ApiError::bad_request(Some(field), why);
+    chat.validate().map_err(bad)?;
+    let prompt = model
+        .prompt(chat.input())
+        .map_err(|e| bad(e.to_string()))?
+        .len();
+    let context = model.context_length();
+    let room = context.saturating_sub(prompt);
+    if room == 0 {
+        return Err(bad(format!(
+            "the prompt is {prompt} tokens; the model's context holds {context}, answer \
+             included"
+        )));
+    }
+    chat.max_tokens = chat.max_tokens.min(u32::try_from(room).unwrap_or(u32::MAX));
+    Ok(())
 }
 
 /// The log-probability entries of a whole answer cut at byte `cut` (see
@@ -231,14 +248,17 @@ fn usage(model: &TextModel, chat: &ChatRequest, answer: &ChatAnswer) -> Usage {
     Usage::new(prompt, u32::try_from(completion).unwrap_or(u32::MAX))
 }
 
+/// A whole answer's body; a completion's text follows the echoed prompt, if any.
 fn whole_body(
     shape: Shape,
+    echo: Option<&str>,
     text: &str,
     finish_reason: &str,
     usage: Usage,
     logprobs: Option<Vec<Value>>,
 ) -> Value {
     let logprobs = logprobs.map_or(Value::Null, logprobs::choice_logprobs);
+    let text = format!("{}{text}", echo.unwrap_or_default());
     let (id, object, choice) = match shape {
         Shape::Chat => (
             request_id("chatcmpl"),

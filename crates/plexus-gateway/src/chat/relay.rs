@@ -20,7 +20,7 @@ use plexus_wire::ResponseStream;
 use serde_json::{Value, json};
 
 use super::logprobs::{Pending, choice_logprobs};
-use super::{Delivery, Shape, echoed, finish, spot_check, token_logprobs, usage, whole_body};
+use super::{Delivery, Shape, finish, spot_check, token_logprobs, usage, whole_body};
 use crate::openai::{ApiError, Usage};
 use crate::pick::Candidate;
 use crate::stop::{Step, StopFilter};
@@ -147,13 +147,13 @@ pub(super) async fn whole_cut(
     service: &Service<TextModel>,
     mut chat: ChatRequest,
     shape: Shape,
-    delivery: Delivery,
+    mut delivery: Delivery,
 ) -> Result<Response, ApiError> {
     chat.stream = true;
     // A whole answer takes its log-probabilities from its tokens at the end, not as the
     // stream goes.
     let logprobs = delivery.logprobs;
-    let echo = delivery.echo.clone();
+    let echo = delivery.echo.take();
     let delivery = Delivery {
         logprobs: false,
         ..delivery
@@ -203,7 +203,8 @@ pub(super) async fn whole_cut(
     }
     let body = whole_body(
         shape,
-        &echoed(echo.as_deref(), &text),
+        echo.as_deref(),
+        &text,
         finish_reason,
         usage,
         logprobs,
@@ -216,9 +217,9 @@ pub(super) async fn stream(
     service: &Service<TextModel>,
     chat: ChatRequest,
     shape: Shape,
-    delivery: Delivery,
+    mut delivery: Delivery,
 ) -> Result<Response, ApiError> {
-    let echo = delivery.echo.clone();
+    let echo = delivery.echo.take();
     let relay = open_relay(gateway, service, chat, shape, delivery).await?;
     let miner = relay.miner;
     let opening: Vec<Result<Event, Infallible>> = match (shape, echo) {

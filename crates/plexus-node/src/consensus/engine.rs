@@ -27,6 +27,7 @@ use tracing::{debug, info, warn};
 
 use super::application::{App, Finalizer, Shared};
 use super::epochs::{self, EpochSchemes, EpochSet, FixedPeers, PeerSets};
+use super::gossip;
 use super::{
     ConsensusError, FinalizedSink, PublicKey, Scheme, ValidatorConfig, genesis_block, private_key,
 };
@@ -47,7 +48,8 @@ const VIEW_RETENTION: u64 = 64;
 
 /// One validator's p2p channels: a sender and receiver for each of
 /// consensus votes, certificates and certificate fetching, marshal's block
-/// backfill, and block broadcast (see the `CHANNEL_*` ids).
+/// backfill, block broadcast and transaction gossip (see the `CHANNEL_*`
+/// ids).
 #[derive(Debug)]
 pub struct Channels<S, R> {
     /// Consensus votes.
@@ -60,6 +62,8 @@ pub struct Channels<S, R> {
     pub backfill: (S, R),
     /// Block broadcast.
     pub broadcast: (S, R),
+    /// Transaction gossip.
+    pub transactions: (S, R),
 }
 
 /// The largest message any channel carries for `participants` validators:
@@ -329,6 +333,22 @@ where
     .await;
     let mut marshal = actor.start(finalizer, buffer, resolver);
 
+    let (transactions_out, transactions_in) = channels.transactions;
+    let mut gossip = context.child("gossip").spawn({
+        let (mempool, shared) = (mempool.clone(), shared.clone());
+        let submitted = mempool.submitted();
+        move |context| {
+            gossip::run(
+                context,
+                transactions_out,
+                transactions_in,
+                submitted,
+                mempool,
+                shared,
+            )
+        }
+    });
+
     let app = App {
         shared: shared.clone(),
         chain_id: config.chain_id(),
@@ -490,6 +510,10 @@ where
             },
             result = &mut broadcast => {
                 warn!(?result, "block broadcast stopped");
+                break;
+            },
+            result = &mut gossip => {
+                warn!(?result, "transaction gossip stopped");
                 break;
             },
         }

@@ -24,6 +24,7 @@
 mod application;
 mod engine;
 pub mod epochs;
+mod gossip;
 mod tcp;
 
 use std::sync::Arc;
@@ -60,6 +61,8 @@ pub const CHANNEL_RESOLVER: u64 = 2;
 pub const CHANNEL_BACKFILL: u64 = 3;
 /// p2p channel on which proposers broadcast blocks.
 pub const CHANNEL_BROADCAST: u64 = 4;
+/// p2p channel on which nodes send peers the transactions submitted to them.
+pub const CHANNEL_TRANSACTIONS: u64 = 5;
 
 /// Why a validator could not start.
 #[derive(Debug, Error)]

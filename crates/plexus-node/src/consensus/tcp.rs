@@ -28,9 +28,9 @@ use tracing::{info, warn};
 
 use super::epochs::{Candidates, EpochSet, PeerSets};
 use super::{
-    CHANNEL_BACKFILL, CHANNEL_BROADCAST, CHANNEL_CERTIFICATES, CHANNEL_RESOLVER, CHANNEL_VOTES,
-    Channels, ConsensusError, FinalizedSink, PublicKey, ValidatorConfig, max_message_size,
-    private_key, public_key, run_validator_with_peer_sets,
+    CHANNEL_BACKFILL, CHANNEL_BROADCAST, CHANNEL_CERTIFICATES, CHANNEL_RESOLVER,
+    CHANNEL_TRANSACTIONS, CHANNEL_VOTES, Channels, ConsensusError, FinalizedSink, PublicKey,
+    ValidatorConfig, max_message_size, private_key, public_key, run_validator_with_peer_sets,
 };
 use crate::mempool::SharedMempool;
 
@@ -43,6 +43,9 @@ const CHANNEL_RATE: NonZeroU32 = NonZeroU32::new(10_000).unwrap();
 /// rate an idle 4-node devnet held ~930 MB per node, mostly empty mailboxes
 /// (74 MB with this burst).
 const CHANNEL_BURST: NonZeroU32 = NonZeroU32::new(256).unwrap();
+/// Transactions per second each peer may gossip: each one costs a signature
+/// check (~40 µs), so 1,000/s holds one peer to 4% of a core.
+const TRANSACTION_RATE: NonZeroU32 = NonZeroU32::new(1_000).unwrap();
 /// Bonded candidates a node makes room for in its peer sets, beyond two
 /// validator sets.
 const CANDIDATE_ROOM: usize = 8;
@@ -160,6 +163,10 @@ pub fn start_tcp_validator<K: FinalizedSink>(
             resolver: network.register(CHANNEL_RESOLVER, quota),
             backfill: network.register(CHANNEL_BACKFILL, quota),
             broadcast: network.register(CHANNEL_BROADCAST, quota),
+            transactions: network.register(
+                CHANNEL_TRANSACTIONS,
+                Quota::per_second(TRANSACTION_RATE).allow_burst(CHANNEL_BURST),
+            ),
         };
         let mut network = network.start();
         info!(listen = %config.listen, "p2p started");

@@ -171,8 +171,7 @@ impl PlexusApiServer for RpcServer {
         })?;
         let ledger = self.store.ledger();
         self.mempool
-            .lock()
-            .insert(tx, &ledger)
+            .submit(tx, &ledger)
             .map_err(|e| error(codes::TX_REFUSED, e.to_string()))
     }
 

@@ -17,8 +17,8 @@ use commonware_runtime::{Clock as _, Quota, deterministic};
 use commonware_utils::NZU32;
 use plexus_ledger::Ledger;
 use plexus_node::consensus::{
-    CHANNEL_BACKFILL, CHANNEL_BROADCAST, CHANNEL_CERTIFICATES, CHANNEL_RESOLVER, CHANNEL_VOTES,
-    Channels, Finalized, FinalizedSink, PublicKey, Timeouts,
+    CHANNEL_BACKFILL, CHANNEL_BROADCAST, CHANNEL_CERTIFICATES, CHANNEL_RESOLVER,
+    CHANNEL_TRANSACTIONS, CHANNEL_VOTES, Channels, Finalized, FinalizedSink, PublicKey, Timeouts,
 };
 use plexus_primitives::{AccountId, Hash};
 
@@ -84,6 +84,7 @@ pub async fn channels(oracle: &Net, key: &PublicKey) -> SimChannels {
         resolver: register(CHANNEL_RESOLVER).await,
         backfill: register(CHANNEL_BACKFILL).await,
         broadcast: register(CHANNEL_BROADCAST).await,
+        transactions: register(CHANNEL_TRANSACTIONS).await,
     }
 }
 

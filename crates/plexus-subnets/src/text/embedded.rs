@@ -30,9 +30,10 @@ impl EmbeddedText {
 
 pub(crate) fn model_error(e: TextError) -> BackendError {
     match e {
-        TextError::EmptyConversation | TextError::ContextTooLong { .. } => {
-            BackendError::BadRequest(e.to_string())
-        }
+        TextError::EmptyConversation
+        | TextError::EmptyPrompt
+        | TextError::ControlTokenInPrompt(_)
+        | TextError::ContextTooLong { .. } => BackendError::BadRequest(e.to_string()),
         other => BackendError::Failed(other.to_string()),
     }
 }

@@ -1,5 +1,5 @@
-//! The text validator: ask a short greedy question, stream the answer, recompute it with
-//! the same model, and pay verified answers by speed.
+//! The text validator: ask a short greedy question (or give plain text to continue),
+//! stream the answer, recompute it with the same model, and pay verified answers by speed.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -118,7 +118,7 @@ fn opening(rng: &mut StdRng) -> String {
         0 => format!("Note {ticket}. The best thing about {subject} is"),
         1 => format!("Story {ticket}. Once upon a time, {subject}"),
         2 => format!("List {ticket}: things that are {word}.\n1."),
-        _ => format!("Entry {ticket}. {subject} is known for"),
+        _ => format!("Entry {ticket}. Few things are as {word} as"),
     }
 }
 
@@ -135,6 +135,19 @@ fn challenge_stops(rng: &mut StdRng) -> Vec<String> {
         .choose(rng)
         .map(|s| vec![(*s).to_owned()])
         .unwrap_or_default()
+}
+
+/// A streamed challenge of `max_tokens`: a question, or one time in four plain text to
+/// continue, with a stop string one time in four.
+fn challenge(rng: &mut StdRng, max_tokens: u32) -> ChatRequest {
+    let mut request = if rng.gen_ratio(1, 4) {
+        ChatRequest::text(opening(rng), max_tokens)
+    } else {
+        ChatRequest::chat(vec![ChatMessage::user(question(rng))], max_tokens)
+    };
+    request.stream = true;
+    request.stop = challenge_stops(rng);
+    request
 }
 
 /// Checks that `answer` is what the subnet's model answers to `request` by greedy
@@ -346,15 +359,7 @@ impl Subnet for TextSubnet {
     }
 
     fn challenge(&self, rng: &mut StdRng) -> ChatRequest {
-        let max_tokens = self.config.max_tokens;
-        let mut request = if rng.gen_ratio(1, 4) {
-            ChatRequest::text(opening(rng), max_tokens)
-        } else {
-            ChatRequest::chat(vec![ChatMessage::user(question(rng))], max_tokens)
-        };
-        request.stream = true;
-        request.stop = challenge_stops(rng);
-        request
+        challenge(rng, self.config.max_tokens)
     }
 
     async fn evaluate(
@@ -408,6 +413,18 @@ mod tests {
             .map(|q| q.split_once(": ").map_or(q.as_str(), |(_, t)| t))
             .collect();
         assert!(templates.len() < 150, "{} distinct", templates.len());
+    }
+
+    #[test]
+    fn a_quarter_of_challenges_are_plain_text_and_carry_a_stop() {
+        let mut rng = StdRng::seed_from_u64(9);
+        let challenges: Vec<ChatRequest> = (0..400).map(|_| challenge(&mut rng, 16)).collect();
+        assert!(challenges.iter().all(|c| c.validate().is_ok() && c.stream));
+        let plain = challenges.iter().filter(|c| c.prompt.is_some()).count();
+        let stopped = challenges.iter().filter(|c| !c.stop.is_empty()).count();
+        for share in [plain, stopped] {
+            assert!((60..140).contains(&share), "{share} of 400");
+        }
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! What text miners and their callers say to each other on the wire.
 //!
-//! A chat request in, a completion out: the text with the token ids and log-probabilities
+//! A request in (a chat, or plain text to continue), a completion out: the text with the token ids and log-probabilities
 //! the model gave each token, so a validator can recompute them. Streaming answers send
 //! one [`TokenChunk`] per token and end with a [`StreamEnd`].
 
@@ -15,7 +15,7 @@ pub const CHAT_ROUTE: &str = "chat";
 /// Most messages in one request.
 pub const MAX_MESSAGES: usize = 64;
 
-/// Most bytes of message content in one request.
+/// Most bytes of message content, or of a plain prompt, in one request.
 pub const MAX_PROMPT_BYTES: usize = 32 * 1024;
 
 /// Most tokens a request may ask for.

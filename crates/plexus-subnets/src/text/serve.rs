@@ -10,7 +10,8 @@ use tokio::sync::mpsc;
 use super::protocol::{CHAT_ROUTE, ChatAnswer, ChatRequest, StreamEnd, StreamEvent, TokenChunk};
 use crate::backend::BackendError;
 
-/// Something that completes chats: the embedded model or an upstream server.
+/// Something that completes chats and plain text: the embedded model or an upstream
+/// server.
 pub trait TextBackend: Send + Sync + 'static {
     /// The model's name, reported in answers.
     fn model(&self) -> &str;
