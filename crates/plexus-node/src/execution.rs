@@ -33,6 +33,7 @@ use plexus_primitives::{
 use thiserror::Error;
 
 use crate::block::ConsensusBlock;
+use crate::mempool::SharedMempool;
 
 /// Room left in [`MAX_BLOCK_SIZE`] for the header and length prefixes when
 /// a proposer fills a block.
@@ -172,16 +173,38 @@ pub fn check_structure(
     Ok(())
 }
 
+/// Which of a block's transaction signatures [`replay`] checks.
+#[derive(Clone, Debug)]
+pub enum SignatureCheck {
+    /// Every one.
+    All,
+    /// Every one but those of transactions this mempool holds: it checked them on
+    /// admission, and a transaction's id hashes its whole signed encoding, so holding
+    /// the id means holding those very bytes. With gossip a validator's mempool holds
+    /// most of what the next proposer includes.
+    NotAdmitted(SharedMempool),
+    /// None: the block is finalized, so honest validators checked them.
+    None,
+}
+
 /// Re-executes `block` on its parent's post-state and checks the claimed
-/// state root. `verify_signatures` checks every transaction's signature
-/// first; execution itself then trusts them (the same result, done once).
+/// state root. The signatures `check` names are verified first; execution
+/// itself then trusts them (the same result, done once).
 pub fn replay(
     parent: &Ledger,
     block: &Block,
-    verify_signatures: bool,
+    check: SignatureCheck,
 ) -> Result<Executed, BlockRejected> {
-    if verify_signatures {
-        for (index, tx) in block.transactions.iter().enumerate() {
+    let admitted: Vec<bool> = match &check {
+        SignatureCheck::All => vec![false; block.transactions.len()],
+        SignatureCheck::NotAdmitted(mempool) => {
+            let pool = mempool.lock();
+            block.transactions.iter().map(|tx| pool.holds(tx)).collect()
+        }
+        SignatureCheck::None => vec![true; block.transactions.len()],
+    };
+    for (index, (tx, admitted)) in block.transactions.iter().zip(admitted).enumerate() {
+        if !admitted {
             tx.verify()
                 .map_err(|_| BlockRejected::BadSignature { index })?;
         }
@@ -390,7 +413,7 @@ mod tests {
         assert_eq!(block.header().state_root, built.ledger.state_root());
         assert!(built.outcome.receipts.iter().all(|r| r.result.is_ok()));
         check_structure(&ledger.state().chain_id, genesis.header(), &block).unwrap();
-        let replayed = replay(&ledger, block.block(), true).unwrap();
+        let replayed = replay(&ledger, block.block(), SignatureCheck::All).unwrap();
         assert_eq!(replayed.outcome, built.outcome);
         assert_eq!(
             replayed
@@ -421,12 +444,25 @@ mod tests {
         };
         let wrong_root = tamper(&|b| b.header.state_root = Hash::of(b"lie"));
         assert!(matches!(
-            replay(&ledger, wrong_root.block(), true),
+            replay(&ledger, wrong_root.block(), SignatureCheck::All),
             Err(BlockRejected::StateRoot { .. })
         ));
         let bad_sig = tamper(&|b| b.transactions[0].signature.0[0] ^= 1);
         assert_eq!(
-            replay(&ledger, bad_sig.block(), true).unwrap_err(),
+            replay(&ledger, bad_sig.block(), SignatureCheck::All).unwrap_err(),
+            BlockRejected::BadSignature { index: 0 }
+        );
+        // A mempool that admitted the genuine transaction vouches for those bytes
+        // alone: the tampered copy is another id, and is still checked.
+        let mempool = SharedMempool::default();
+        mempool
+            .lock()
+            .insert(block.block().transactions[0].clone(), &ledger)
+            .unwrap();
+        let admitted = SignatureCheck::NotAdmitted(mempool);
+        assert!(replay(&ledger, block.block(), admitted.clone()).is_ok());
+        assert_eq!(
+            replay(&ledger, bad_sig.block(), admitted).unwrap_err(),
             BlockRejected::BadSignature { index: 0 }
         );
         let extra_tx = tamper(&|b| b.transactions.push(transfer(&ledger, 1)));

@@ -1,6 +1,7 @@
 //! Deterministic simulation of a validator-set change: four genesis
-//! validators; a fifth node bonds during epoch 0 (through its own node, whose
-//! gossip carries the bond to the proposers) and follows the chain as a
+//! validators; a fifth node bonds during epoch 0 (submitting the bond to its
+//! own node, a peer of the validators as one listed in their node.toml is,
+//! whose gossip carries it to the proposers) and follows the chain as a
 //! non-validator, while one genesis validator bonds and unbonds again. At
 //! the boundary the fifth joins (its own simplex engine for epoch 1) and
 //! the unbonded one leaves; the chain keeps finalizing across the boundary

@@ -19,7 +19,7 @@ use tracing::{debug, error, warn};
 
 use super::{Finalized, FinalizedSink, PublicKey, Scheme, account_id};
 use crate::block::{ConsensusBlock, Digest};
-use crate::execution::{self, BlockLimits, Executed, Executor};
+use crate::execution::{self, BlockLimits, Executed, Executor, SignatureCheck};
 use crate::mempool::SharedMempool;
 
 /// State shared by every clone of the application and the finalizer.
@@ -102,8 +102,9 @@ impl App {
             // Notarized by others but not executed here. Signatures are
             // checked too, so the result is the one a verifier computed.
             let (parent, child) = (base.clone(), block.clone());
+            let check = SignatureCheck::NotAdmitted(self.mempool.clone());
             let replayed = off_thread(runtime, move || {
-                execution::replay(&parent.ledger, child.inner().block(), true)
+                execution::replay(&parent.ledger, child.inner().block(), check)
             });
             let executed = match replayed.await {
                 Some(Ok(executed)) => Arc::new(executed),
@@ -128,7 +129,7 @@ impl App {
 /// Runs CPU-heavy execution as its own task, marked blocking so that under
 /// tokio it does not stall the async workers (under the deterministic
 /// runtime it is scheduled like any task). `None` if the runtime is stopping.
-async fn off_thread<E: Spawner, T: Send + 'static>(
+pub(super) async fn off_thread<E: Spawner, T: Send + 'static>(
     runtime: &E,
     job: impl FnOnce() -> T + Send + 'static,
 ) -> Option<T> {
@@ -219,9 +220,10 @@ impl<E: Spawner + Clock> commonware_consensus::Application<E> for App {
             Err(Missing::Unavailable) => return futures::future::pending().await,
         };
         let (chain_id, candidate) = (self.chain_id.clone(), block.clone());
+        let check = SignatureCheck::NotAdmitted(self.mempool.clone());
         let checked = off_thread(&runtime, move || {
             execution::check_structure(&chain_id, parent.inner().header(), candidate.inner())
-                .and_then(|()| execution::replay(&state.ledger, candidate.inner().block(), true))
+                .and_then(|()| execution::replay(&state.ledger, candidate.inner().block(), check))
         });
         match checked.await {
             Some(Ok(executed)) => {
@@ -263,7 +265,7 @@ impl Shared {
                     .finalized_state()
                     .ok_or_else(|| "finalized state missing".to_string())?;
                 Arc::new(
-                    execution::replay(&base.ledger, block.block(), false)
+                    execution::replay(&base.ledger, block.block(), SignatureCheck::None)
                         .map_err(|e| e.to_string())?,
                 )
             }
