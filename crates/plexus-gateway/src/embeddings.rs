@@ -84,7 +84,7 @@ async fn ask(
     let body = Bytes::from(serde_json::to_vec(embed).unwrap_or_default());
     let count = embed.input.len();
     let (answer, miner, elapsed) = gateway
-        .first_answer::<EmbedAnswer>(&service.view, &service.scores, EMBED_ROUTE, body, |a| {
+        .first_answer::<EmbedAnswer>(&service.view, 0, &service.scores, EMBED_ROUTE, body, |a| {
             if a.embeddings.len() == count {
                 Ok(())
             } else {

@@ -197,34 +197,44 @@ impl Gateway {
     }
 
     /// The miners of `view` in the order to try them, at most `attempts`.
-    fn candidates(&self, view: &SubnetView) -> Result<Vec<Candidate>, ApiError> {
+    /// The miners of `view` to try, in order, among those announcing an axon of at least
+    /// `min_version`.
+    fn candidates(&self, view: &SubnetView, min_version: u32) -> Result<Vec<Candidate>, ApiError> {
         let snapshot = view
             .snapshot()
             .ok_or_else(|| ApiError::no_miner("the gateway has not read the chain yet"))?;
-        let mut order = pick::candidates(&snapshot, &self.inner.me, &mut rand::thread_rng());
+        let mut rng = rand::thread_rng();
+        let mut order = pick::candidates(&snapshot, &self.inner.me, min_version, &mut rng);
         order.truncate(self.inner.config.attempts.max(1));
         if order.is_empty() {
-            return Err(ApiError::no_miner(format!(
-                "no miner serves subnet {} yet",
-                snapshot.subnet.netuid
-            )));
+            let netuid = snapshot.subnet.netuid;
+            let any = !pick::candidates(&snapshot, &self.inner.me, 0, &mut rng).is_empty();
+            return Err(ApiError::no_miner(match any {
+                true => format!(
+                    "no miner of subnet {netuid} takes this request yet: it needs axon \
+                     version {min_version} or later (miners of an older build)"
+                ),
+                false => format!("no miner serves subnet {netuid} yet"),
+            }));
         }
         Ok(order)
     }
 
-    /// Sends `body` to `route` on the miners of `view` in turn until one gives an answer
-    /// that decodes and that `accept` takes; every miner that fails scores zero in
-    /// `scores`. Returns the answer, who gave it and how long it took.
+    /// Sends `body` to `route` on the miners of `view` (those announcing an axon of at
+    /// least `min_version`) in turn until one gives an answer that decodes and that
+    /// `accept` takes; every miner that fails scores zero in `scores`. Returns the answer,
+    /// who gave it and how long it took.
     async fn first_answer<T: serde::de::DeserializeOwned>(
         &self,
         view: &SubnetView,
+        min_version: u32,
         scores: &Mutex<Scores>,
         route: &str,
         body: Bytes,
         accept: impl Fn(&T) -> Result<(), String>,
     ) -> Result<(T, Candidate, Duration), ApiError> {
         let mut last = String::from("no miner tried");
-        for miner in self.candidates(view)? {
+        for miner in self.candidates(view, min_version)? {
             let started = std::time::Instant::now();
             let outcome = match self
                 .inner

@@ -22,15 +22,21 @@ pub struct Candidate {
     pub incentive: u16,
 }
 
-/// Every miner with an axon except `me`, in the order to try them.
-pub fn candidates(snapshot: &Snapshot, me: &AccountId, rng: &mut impl Rng) -> Vec<Candidate> {
+/// Every miner except `me` with an axon of at least `min_version` (what the request
+/// needs a miner's software to take), in the order to try them.
+pub fn candidates(
+    snapshot: &Snapshot,
+    me: &AccountId,
+    min_version: u32,
+    rng: &mut impl Rng,
+) -> Vec<Candidate> {
     let netuid = snapshot.subnet.netuid;
     let all: Vec<Candidate> = snapshot
         .neurons
         .iter()
         .filter(|n| n.hotkey != *me)
         .filter_map(|n| {
-            let axon = n.axon?;
+            let axon = n.axon.filter(|a| a.version >= min_version)?;
             Some(Candidate {
                 uid: n.uid,
                 target: Target::from_axon(&axon, n.hotkey, netuid),
@@ -104,7 +110,7 @@ mod tests {
         let mut rng = StdRng::seed_from_u64(1);
         let mut first = [0u32; 5];
         for _ in 0..2_000 {
-            let order = candidates(&s, &me, &mut rng);
+            let order = candidates(&s, &me, 0, &mut rng);
             let uids: Vec<u16> = order.iter().map(|c| c.uid).collect();
             assert_eq!(uids.len(), 3, "no axon and me are left out: {uids:?}");
             assert_eq!(uids[2], 2, "the unpaid miner comes last");
@@ -116,12 +122,32 @@ mod tests {
     }
 
     #[test]
+    fn miners_of_an_older_version_are_left_out_when_the_request_needs_a_newer_one() {
+        let mut old = neuron(1, 60_000, true);
+        if let Some(axon) = old.axon.as_mut() {
+            axon.version = 1;
+        }
+        let s = snapshot(vec![old, neuron(2, 0, true)]);
+        let mut rng = StdRng::seed_from_u64(3);
+        let uids = |min| -> Vec<u16> {
+            let mut rng = StdRng::seed_from_u64(3);
+            candidates(&s, &AccountId([9; 32]), min, &mut rng)
+                .iter()
+                .map(|c| c.uid)
+                .collect()
+        };
+        assert_eq!(uids(1), [1, 2]);
+        assert_eq!(uids(2), [2]);
+        assert!(candidates(&s, &AccountId([9; 32]), 3, &mut rng).is_empty());
+    }
+
+    #[test]
     fn a_young_subnet_is_served_uniformly() {
         let s = snapshot((0..4).map(|u| neuron(u, 0, true)).collect());
         let mut rng = StdRng::seed_from_u64(2);
         let mut first = [0u32; 4];
         for _ in 0..4_000 {
-            first[usize::from(candidates(&s, &AccountId([9; 32]), &mut rng)[0].uid)] += 1;
+            first[usize::from(candidates(&s, &AccountId([9; 32]), 0, &mut rng)[0].uid)] += 1;
         }
         assert!(first.iter().all(|n| (800..1_200).contains(n)), "{first:?}");
     }

@@ -9,8 +9,10 @@ use plexus_primitives::{AxonInfo, AxonProtocol, Balance, Call, Keypair};
 use crate::chain::{Chain, ChainError};
 use crate::view::SubnetView;
 
-/// The serving software's version announced with an axon.
-pub const AXON_VERSION: u32 = 1;
+/// The serving software's version announced with an axon, which tells callers what the
+/// miner takes: 1 served chats only; from 2 text miners also take plain text to continue
+/// ([`crate::text::PLAIN_TEXT_AXON_VERSION`]).
+pub const AXON_VERSION: u32 = 2;
 
 /// Why a neuron could not take its place on the subnet.
 #[derive(Debug, thiserror::Error)]

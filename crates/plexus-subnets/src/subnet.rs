@@ -23,6 +23,14 @@ pub trait Subnet: Send + Sync + 'static {
     /// A new challenge; `rng` is the validator's, so challenges cannot be predicted.
     fn challenge(&self, rng: &mut StdRng) -> Self::Challenge;
 
+    /// Whether a miner announcing `axon_version` on chain can take `challenge`; one that
+    /// cannot (an older build) sits the round out rather than scoring zero. Every version
+    /// takes every challenge unless a subnet says otherwise.
+    fn takes(&self, challenge: &Self::Challenge, axon_version: u32) -> bool {
+        let _ = (challenge, axon_version);
+        true
+    }
+
     /// Asks `target` the challenge through `client` and judges the answer.
     fn evaluate(
         &self,

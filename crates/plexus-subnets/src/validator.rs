@@ -224,24 +224,27 @@ impl<C: Chain, S: Subnet> Validator<C, S> {
         let netuid = self.config.netuid;
         // Owned targets: futures over borrowed neurons trip the compiler's Send inference
         // when the validator runs as a spawned task.
-        let mut miners: Vec<(u16, AccountId, Target)> = snapshot
+        let mut miners: Vec<(u16, AccountId, Target, u32)> = snapshot
             .neurons
             .iter()
             .filter(|n| n.hotkey != me)
             .filter_map(|n| {
+                let axon = n.axon?;
                 Some((
                     n.uid,
                     n.hotkey,
-                    Target::from_axon(&n.axon?, n.hotkey, netuid),
+                    Target::from_axon(&axon, n.hotkey, netuid),
+                    axon.version,
                 ))
             })
             .collect();
         miners.shuffle(&mut self.rng);
         miners.truncate(self.config.sample_size.max(1));
         let challenge = self.subnet.challenge(&mut self.rng);
+        miners.retain(|(_, _, _, version)| self.subnet.takes(&challenge, *version));
         let (subnet, client, challenge) = (&*self.subnet, &self.client, &challenge);
         let seen: Vec<Observation> = futures_util::stream::iter(miners)
-            .map(|(uid, hotkey, target)| async move {
+            .map(|(uid, hotkey, target, _)| async move {
                 let evaluation = subnet.evaluate(client, &target, challenge).await;
                 Observation {
                     uid,

@@ -8,8 +8,10 @@ use std::sync::Arc;
 
 use plexus_models::testing::test_model_dir;
 use plexus_models::{DEFAULT_TOLERANCE, ModelKind, TextModel};
+use plexus_subnets::Subnet as _;
 use plexus_subnets::text::{
-    ChatAnswer, ChatMessage, ChatRequest, EmbeddedText, FinishReason, TextBackend, check_answer,
+    ChatAnswer, ChatMessage, ChatRequest, EmbeddedText, FinishReason, PLAIN_TEXT_AXON_VERSION,
+    TextBackend, TextJudgeConfig, TextSubnet, check_answer,
 };
 use tokio::sync::mpsc;
 
@@ -273,4 +275,9 @@ fn plain_text_is_continued_as_it_stands() {
         let why = check_answer(&model, &plain, &wrong, DEFAULT_TOLERANCE).unwrap_err();
         assert!(why.contains("not the model's"), "{why}");
     }
+    // A miner of an older build (axon version 1) cannot take plain text: it sits such
+    // rounds out instead of scoring zero.
+    let subnet = TextSubnet::new(Arc::clone(&model), TextJudgeConfig::default());
+    assert!(!subnet.takes(&plain, 1) && subnet.takes(&plain, PLAIN_TEXT_AXON_VERSION));
+    assert!(subnet.takes(&chat, 1));
 }

@@ -141,7 +141,14 @@ async fn answer(
     }
     let body = Bytes::from(serde_json::to_vec(&chat).unwrap_or_default());
     let (answer, miner, elapsed) = gateway
-        .first_answer::<ChatAnswer>(&service.view, &service.scores, CHAT_ROUTE, body, |_| Ok(()))
+        .first_answer::<ChatAnswer>(
+            &service.view,
+            chat.axon_version(),
+            &service.scores,
+            CHAT_ROUTE,
+            body,
+            |_| Ok(()),
+        )
         .await?;
     // Usage counts what the miner generated, through the stop string: that is the work done.
     let usage = usage(&service.model, &chat, &answer);

@@ -35,7 +35,7 @@ async fn open_stream(
 ) -> Result<(Candidate, ResponseStream, StreamEvent, Instant), ApiError> {
     let body = Bytes::from(serde_json::to_vec(chat).unwrap_or_default());
     let mut last = String::from("no miner tried");
-    for miner in gateway.candidates(&service.view)? {
+    for miner in gateway.candidates(&service.view, chat.axon_version())? {
         let started = Instant::now();
         let opened = async {
             let mut stream = gateway

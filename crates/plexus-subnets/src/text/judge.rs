@@ -362,6 +362,10 @@ impl Subnet for TextSubnet {
         challenge(rng, self.config.max_tokens)
     }
 
+    fn takes(&self, challenge: &ChatRequest, axon_version: u32) -> bool {
+        axon_version >= challenge.axon_version()
+    }
+
     async fn evaluate(
         &self,
         client: &Client,

@@ -18,6 +18,9 @@ pub const MAX_MESSAGES: usize = 64;
 /// Most bytes of message content, or of a plain prompt, in one request.
 pub const MAX_PROMPT_BYTES: usize = 32 * 1024;
 
+/// The axon version from which text miners take plain text to continue.
+pub const PLAIN_TEXT_AXON_VERSION: u32 = 2;
+
 /// Most tokens a request may ask for.
 pub const MAX_COMPLETION_TOKENS: u32 = 1024;
 
@@ -66,6 +69,15 @@ impl ChatRequest {
         Self {
             prompt: Some(prompt.into()),
             ..Self::chat(Vec::new(), max_tokens)
+        }
+    }
+
+    /// The least axon version a miner must announce to take this request: an older
+    /// miner refuses plain text (it requires `messages`).
+    pub fn axon_version(&self) -> u32 {
+        match self.prompt {
+            Some(_) => PLAIN_TEXT_AXON_VERSION,
+            None => 1,
         }
     }
 
