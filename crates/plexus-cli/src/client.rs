@@ -187,6 +187,14 @@ pub async fn submit_and_wait(
                         "transaction {hash} was refused in block {height}: {why}"
                     )));
                 }
+                TxStatus::Refused { reason } if retry && reason.contains("nonce") => {
+                    continue 'attempts;
+                }
+                TxStatus::Refused { reason } => {
+                    return Err(SubmitError::Refused(format!(
+                        "transaction {hash} was refused: {reason}"
+                    )));
+                }
                 // Dropped from the mempool because a transaction with the same
                 // nonce was finalized first.
                 TxStatus::Unknown

@@ -200,7 +200,10 @@ export function txPage(main, hash) {
   (async () => {
     const st = await rpc('plexus_transactionStatus', hash);
     if (st.status !== 'included') {
-      main.append(section('Status', h('p', {}, st.status === 'pending' ? 'Pending in the node\'s mempool.' : 'Not known to this node.')));
+      const said = st.status === 'pending' ? 'Pending in the node\'s mempool.'
+        : st.status === 'refused' ? `Left out of a block by this node: ${st.reason}`
+        : 'Not known to this node.';
+      main.append(section('Status', h('p', {}, said)));
       return;
     }
     const b = await rpc('plexus_block', st.height);

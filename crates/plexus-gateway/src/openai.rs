@@ -234,6 +234,9 @@ pub struct CompletionRequest {
     /// Send the prompt back before the completion.
     #[serde(default)]
     pub echo: Option<bool>,
+    /// Text to come after the completion (insertion); refused when not empty.
+    #[serde(default)]
+    pub suffix: Option<String>,
     /// Options of a streamed answer.
     #[serde(default)]
     pub stream_options: Option<StreamOptions>,

@@ -407,6 +407,13 @@ async fn completions_continue_the_plain_prompt_and_echo_it_when_asked() {
     // Refused before any miner is asked: nothing a consumer gets wrong counts against one.
     *net.last.lock().unwrap() = None;
     let too_long = vec!["word"; 3_000].join(" ");
+    let a = post(
+        &net,
+        "/v1/completions",
+        json!({"model": CHAT_MODEL, "prompt": "a", "suffix": "b"}),
+    )
+    .await;
+    assert_eq!((error(&a).0, error(&a).2.as_str()), (400, "suffix"));
     for (prompt, why) in [
         (json!(""), "prompt must not be empty"),
         (json!(["a", "b"]), "prompt must be one string"),

@@ -17,8 +17,10 @@
 //! - **A subnet's lock seeds its pool** at a price of one and stays there;
 //!   the owner is paid through the owner's cut.
 //! - **Fees are burned**, and a refused transaction changes nothing, not
-//!   even the fee or the nonce: mempool admission checks are what keep
-//!   spam out.
+//!   even the fee or the nonce. Mempool admission checks only the envelope
+//!   (signature, nonce, fee), so honest proposers leave refused transactions
+//!   out of their blocks (the node's `execution::build`): otherwise the same
+//!   signed bytes could take block space for free again and again.
 //! - **Dividends go to the hotkey's stake pool** (one addition pays every
 //!   staker pro rata); the take is deposited to the hotkey's owner first.
 //!

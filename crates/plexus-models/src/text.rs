@@ -48,8 +48,8 @@ pub enum TextError {
     /// here and as the control token by other servers (llama.cpp, vLLM), which would then
     /// answer differently, so it is refused rather than read either way.
     #[error(
-        "the prompt holds `{0}`, the name of one of the model's control tokens; write a \
-         conversation as chat messages instead"
+        "the prompt holds `{0}`, the name of one of the model's control tokens, which plain \
+         text may not hold: this model would read it as text, other servers as the token"
     )]
     ControlTokenInPrompt(String),
     /// The conversation does not fit the context.

@@ -226,18 +226,41 @@ pub fn replay(
     })
 }
 
+/// A transaction a proposer left out, with why the ledger refused it.
+pub type Refused = (SignedTransaction, String);
+
 /// Builds the block following `parent` from `transactions`, which the
-/// mempool already checked (signatures included) on admission.
+/// mempool already checked (signatures included) on admission, leaving out
+/// those whose call the ledger refuses and returning them with why.
+///
+/// A refused transaction changes nothing, not even its fee or nonce, so in a
+/// block it would take space for free, again and again (its signed bytes
+/// stay valid). Admission checks only the envelope, so the proposer is where
+/// such transactions stop. Leaving one out changes nothing for the others,
+/// so one more execution without them gives the block.
 pub fn build(
     parent: &BlockHeader,
     parent_state: &Ledger,
-    transactions: Vec<SignedTransaction>,
+    mut transactions: Vec<SignedTransaction>,
     proposer: AccountId,
     view: u64,
-) -> Result<(ConsensusBlock, Executed), BlockRejected> {
+) -> Result<(ConsensusBlock, Executed, Vec<Refused>), BlockRejected> {
     let height = parent.height.0 + 1;
-    let (outcome, ledger, took) =
+    let (mut outcome, mut ledger, mut took) =
         execute(parent_state, height, &transactions, Signatures::Trusted)?;
+    let mut refused = Vec::new();
+    if outcome.receipts.iter().any(|r| r.result.is_err()) {
+        let mut kept = Vec::with_capacity(transactions.len());
+        for (tx, receipt) in transactions.into_iter().zip(&outcome.receipts) {
+            match &receipt.result {
+                Ok(()) => kept.push(tx),
+                Err(e) => refused.push((tx, e.to_string())),
+            }
+        }
+        transactions = kept;
+        (outcome, ledger, took) =
+            execute(parent_state, height, &transactions, Signatures::Trusted)?;
+    }
     let block = Block {
         header: BlockHeader {
             chain_id: parent.chain_id.clone(),
@@ -256,7 +279,7 @@ pub fn build(
         ledger: Arc::new(ledger),
         took,
     };
-    Ok((ConsensusBlock::new(block), executed))
+    Ok((ConsensusBlock::new(block), executed, refused))
 }
 
 /// How much a proposer may put in one block.
@@ -409,7 +432,9 @@ mod tests {
     fn built_blocks_replay_to_the_same_root() {
         let (genesis, ledger) = setup();
         let txs = vec![transfer(&ledger, 0), transfer(&ledger, 1)];
-        let (block, built) = build(genesis.header(), &ledger, txs, key(9).account_id(), 1).unwrap();
+        let (block, built, refused) =
+            build(genesis.header(), &ledger, txs, key(9).account_id(), 1).unwrap();
+        assert!(refused.is_empty());
         assert_eq!(block.header().state_root, built.ledger.state_root());
         assert!(built.outcome.receipts.iter().all(|r| r.result.is_ok()));
         check_structure(&ledger.state().chain_id, genesis.header(), &block).unwrap();
@@ -426,10 +451,41 @@ mod tests {
     }
 
     #[test]
+    fn a_proposer_leaves_out_what_the_ledger_refuses() {
+        let (genesis, ledger) = setup();
+        let zero = Transaction {
+            chain_id: ledger.state().chain_id.clone(),
+            signer: key(1).account_id(),
+            nonce: 1,
+            fee: ledger.state().economics.min_fee,
+            call: Call::Transfer {
+                to: key(2).account_id(),
+                amount: Balance::ZERO,
+            },
+        }
+        .sign(&key(1));
+        // The refused one changes nothing, so the one after it (nonce 1 again, as the
+        // refused one did not use it) still applies.
+        let txs = vec![transfer(&ledger, 0), zero.clone(), transfer(&ledger, 1)];
+        let (block, built, refused) =
+            build(genesis.header(), &ledger, txs, key(9).account_id(), 1).unwrap();
+        assert_eq!(
+            block.block().transactions,
+            [transfer(&ledger, 0), transfer(&ledger, 1)]
+        );
+        assert!(built.outcome.receipts.iter().all(|r| r.result.is_ok()));
+        assert_eq!(refused.len(), 1);
+        assert_eq!(refused[0].0, zero);
+        assert!(refused[0].1.contains("amount"), "{}", refused[0].1);
+        let replayed = replay(&ledger, block.block(), SignatureCheck::All).unwrap();
+        assert_eq!(replayed.outcome, built.outcome);
+    }
+
+    #[test]
     fn tampered_blocks_are_rejected() {
         let (genesis, ledger) = setup();
         let chain_id = ledger.state().chain_id.clone();
-        let (block, _) = build(
+        let (block, _, _) = build(
             genesis.header(),
             &ledger,
             vec![transfer(&ledger, 0)],
@@ -492,8 +548,8 @@ mod tests {
         let (genesis, ledger) = setup();
         let mut executor = Executor::new(&genesis, ledger.clone());
         let proposer = key(9).account_id();
-        let (a, a_state) = build(genesis.header(), &ledger, vec![], proposer, 1).unwrap();
-        let (b, b_state) = build(
+        let (a, a_state, _) = build(genesis.header(), &ledger, vec![], proposer, 1).unwrap();
+        let (b, b_state, _) = build(
             genesis.header(),
             &ledger,
             vec![transfer(&ledger, 0)],

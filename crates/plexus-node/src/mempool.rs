@@ -1,7 +1,7 @@
 //! Transactions waiting for a block: checked on admission, ordered per
 //! account by nonce, bounded in count and bytes.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use futures::channel::mpsc;
@@ -75,7 +75,13 @@ pub struct Mempool {
     senders: BTreeMap<AccountId, BTreeMap<u64, Entry>>,
     count: usize,
     bytes: usize,
+    /// Why recent transactions were left out of a block (see [`Mempool::refuse`]),
+    /// oldest first, at most [`REFUSALS_KEPT`].
+    refusals: VecDeque<(Hash, String)>,
 }
+
+/// Refusals kept for [`Mempool::refusal`].
+const REFUSALS_KEPT: usize = 4096;
 
 impl Mempool {
     /// An empty mempool with these bounds.
@@ -241,17 +247,33 @@ impl Mempool {
     /// what the ledger has used up.
     pub fn prune_block(&mut self, transactions: &[SignedTransaction], ledger: &Ledger) {
         for tx in transactions {
-            let (sender, nonce) = (tx.tx.signer, tx.tx.nonce);
-            let same = self
-                .senders
-                .get(&sender)
-                .and_then(|q| q.get(&nonce))
-                .is_some_and(|e| e.hash == tx.hash());
-            if same {
-                self.remove(&sender, nonce);
+            if self.holds(tx) {
+                self.remove(&tx.tx.signer, tx.tx.nonce);
             }
         }
         self.prune(ledger);
+    }
+
+    /// Drops a transaction a proposer left out because the ledger refused its call, and
+    /// remembers why for [`refusal`](Self::refusal) (submitting it again admits it again:
+    /// the state may have changed).
+    pub fn refuse(&mut self, tx: &SignedTransaction, why: String) {
+        if self.holds(tx) {
+            self.remove(&tx.tx.signer, tx.tx.nonce);
+        }
+        if self.refusals.len() == REFUSALS_KEPT {
+            self.refusals.pop_front();
+        }
+        self.refusals.push_back((tx.hash(), why));
+    }
+
+    /// Why a proposer here left the transaction `hash` out, if it did lately.
+    pub fn refusal(&self, hash: &Hash) -> Option<&str> {
+        self.refusals
+            .iter()
+            .rev()
+            .find(|(h, _)| h == hash)
+            .map(|(_, why)| why.as_str())
     }
 
     /// Whether this very transaction is waiting (found by sender and nonce,
@@ -300,9 +322,14 @@ impl SharedMempool {
 
     /// Admits a transaction submitted to this node (through its RPC) and
     /// hands it to gossip, so that whichever validator proposes next can
-    /// include it.
+    /// include it. One already waiting (sent twice, or gossiped here first)
+    /// is taken as submitted.
     pub fn submit(&self, tx: SignedTransaction, ledger: &Ledger) -> Result<Hash, MempoolError> {
-        let hash = self.lock().insert(tx.clone(), ledger)?;
+        let hash = match self.lock().insert(tx.clone(), ledger) {
+            Ok(hash) => hash,
+            Err(MempoolError::AlreadyKnown(hash)) => return Ok(hash),
+            Err(e) => return Err(e),
+        };
         let mut submitted = self
             .submitted
             .lock()
@@ -418,9 +445,10 @@ mod tests {
         let mut submitted = shared.submitted();
         shared.submit(tx(1, 1, FEE), &ledger).unwrap();
         shared.lock().insert(tx(2, 0, FEE), &ledger).unwrap();
-        assert!(
-            shared.submit(tx(1, 1, FEE), &ledger).is_err(),
-            "a duplicate"
+        // Sent twice: the same transaction, taken as submitted, and gossiped once.
+        assert_eq!(
+            shared.submit(tx(1, 1, FEE), &ledger),
+            Ok(tx(1, 1, FEE).hash())
         );
         assert_eq!(submitted.try_recv().ok(), Some(tx(1, 1, FEE)));
         assert!(submitted.try_recv().is_err(), "only the one new submission");
@@ -431,6 +459,27 @@ mod tests {
         // The same sender and nonce paying another fee is another transaction.
         assert!(!pool.holds(&tx(1, 1, FEE + 1)));
         assert!(!pool.holds(&tx(3, 0, FEE)));
+    }
+
+    #[test]
+    fn a_refused_transaction_leaves_with_its_reason_and_may_come_back() {
+        let ledger = ledger();
+        let mut pool = Mempool::new(MempoolLimits::default());
+        let tx = tx(1, 0, FEE);
+        pool.insert(tx.clone(), &ledger).unwrap();
+        assert_eq!(pool.refusal(&tx.hash()), None);
+        pool.refuse(&tx, "amount must be positive".into());
+        assert!(!pool.holds(&tx) && pool.is_empty());
+        assert_eq!(pool.refusal(&tx.hash()), Some("amount must be positive"));
+        // Submitted again, it waits again (the state may have changed since).
+        pool.insert(tx.clone(), &ledger).unwrap();
+        assert!(pool.holds(&tx));
+        // Only the newest refusals are kept.
+        for n in 0..REFUSALS_KEPT as u64 {
+            pool.refuse(&self::tx(2, n, FEE), "no".into());
+        }
+        assert_eq!(pool.refusal(&tx.hash()), None);
+        assert_eq!(pool.refusal(&self::tx(2, 1, FEE).hash()), Some("no"));
     }
 
     #[test]

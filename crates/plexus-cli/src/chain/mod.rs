@@ -93,6 +93,9 @@ fn resolve_address(text: &str) -> anyhow::Result<AccountId> {
 
 /// Runs `plexus transfer`.
 pub fn transfer(keys: KeyArgs, to: String, amount: Balance, rpc: RpcArgs) -> anyhow::Result<()> {
+    if amount.is_zero() {
+        return Err(exit::input("--amount must be more than 0"));
+    }
     let to = resolve_address(&to)?;
     let key = unlock_coldkey(&keys.wallet)?;
     block_on(async move {

@@ -104,6 +104,13 @@ pub(crate) async fn completions(
         let stream = request.stream.unwrap_or(false);
         // The prompt is plain text, continued as it stands (no chat template).
         let prompt = completion_prompt(&request.prompt)?;
+        if request.suffix.as_ref().is_some_and(|s| !s.is_empty()) {
+            return Err(ApiError::bad_request(
+                Some("suffix"),
+                "suffix is not supported: the model continues the prompt, it does not fill in \
+                 text before a suffix",
+            ));
+        }
         let delivery = Delivery {
             echo: request.echo.unwrap_or(false).then(|| prompt.clone()),
             ..Delivery::asked(stream, request.stream_options.as_ref(), false)?

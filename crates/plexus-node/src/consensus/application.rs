@@ -164,13 +164,19 @@ impl<E: Spawner + Clock> commonware_consensus::Application<E> for App {
                 mempool
                     .lock()
                     .select(&state.ledger, limits.max_transactions, limits.max_bytes);
-            execution::build(
+            let (block, executed, refused) = execution::build(
                 parent.inner().header(),
                 &state.ledger,
                 transactions,
                 me,
                 view,
-            )
+            )?;
+            let mut pool = mempool.lock();
+            for (tx, why) in refused {
+                debug!(hash = %tx.hash(), %why, "left a refused transaction out");
+                pool.refuse(&tx, why);
+            }
+            Ok::<_, execution::BlockRejected>((block, executed))
         });
         let (block, executed) = match built.await? {
             Ok(built) => built,

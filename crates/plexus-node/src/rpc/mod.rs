@@ -33,7 +33,7 @@ pub trait PlexusApi {
     #[method(name = "submitTransaction")]
     async fn submit_transaction(&self, tx_hex: String) -> Result<Hash, ErrorObjectOwned>;
 
-    /// Pending, included (with its outcome) or unknown.
+    /// Pending, included (with its outcome), refused by this node as a proposer, or unknown.
     #[method(name = "transactionStatus")]
     async fn transaction_status(&self, hash: Hash) -> Result<TxStatus, ErrorObjectOwned>;
 

@@ -193,6 +193,11 @@ impl PlexusApiServer for RpcServer {
                 error,
             });
         }
+        if let Some(reason) = self.mempool.lock().refusal(&hash) {
+            return Ok(TxStatus::Refused {
+                reason: reason.to_owned(),
+            });
+        }
         Ok(TxStatus::Unknown)
     }
 

@@ -70,6 +70,12 @@ pub enum TxStatus {
         /// `None` if applied, else why it was refused.
         error: Option<String>,
     },
+    /// Left out of a block by this node, as a proposer, because the ledger refused its
+    /// call; it is no longer waiting here (submitting it again admits it again).
+    Refused {
+        /// Why.
+        reason: String,
+    },
     /// Not known to this node.
     Unknown,
 }
