@@ -128,6 +128,35 @@ fn doomed_transactions_are_refused_before_they_are_signed() {
     refused(&plexus(&dir, &commit), "pays their fee");
 
     assert_eq!(alice(&dir), before, "nothing was signed, nothing was paid");
+
+    // What the ledger refuses (more than alice has) is left out of the block and
+    // reported as refused, with why; the fee stays with alice.
+    let everything = format!("{}", u64::MAX / 1_000_000_000);
+    let out = plexus(
+        &dir,
+        &[
+            "transfer",
+            "--wallet",
+            "alice",
+            "--to",
+            "bob",
+            "--amount",
+            &everything,
+            "--rpc",
+            &rpc,
+        ],
+    );
+    refused(&out, "was refused: insufficient balance");
+    assert_eq!(alice(&dir), before, "a refused transaction costs nothing");
+    refused(
+        &plexus(
+            &dir,
+            &[
+                "transfer", "--wallet", "alice", "--to", "bob", "--amount", "0", "--rpc", &rpc,
+            ],
+        ),
+        "--amount must be more than 0",
+    );
 }
 
 #[test]
