@@ -187,9 +187,7 @@ pub async fn submit_and_wait(
                         "transaction {hash} was refused in block {height}: {why}"
                     )));
                 }
-                TxStatus::Refused { reason } if retry && reason.contains("nonce") => {
-                    continue 'attempts;
-                }
+                // Not signed again at another nonce: peers may still hold this one.
                 TxStatus::Refused { reason } => {
                     return Err(SubmitError::Refused(format!(
                         "transaction {hash} was refused: {reason}"

@@ -184,10 +184,17 @@ const UNKNOWN_TAG_WARNING_EVERY: Duration = Duration::from_secs(600);
 /// enum tag it does not know. After an upgrade that adds a call, that is how an old node
 /// meets the first transaction and block using it: without the warning it would only
 /// stop following the chain.
-pub(crate) fn warn_unknown_tag(what: &str, type_name: &'static str, tag: u8) {
-    static LAST: Mutex<Option<Instant>> = Mutex::new(None);
-    let mut last = LAST.lock().unwrap_or_else(PoisonError::into_inner);
-    if due(&mut last, Instant::now(), UNKNOWN_TAG_WARNING_EVERY) {
+pub(crate) fn warn_unknown_tag(what: &'static str, type_name: &'static str, tag: u8) {
+    // One clock per kind of thing, so that a flood of one cannot hide the other.
+    static LAST: Mutex<Vec<(&str, Option<Instant>)>> = Mutex::new(Vec::new());
+    let mut all = LAST.lock().unwrap_or_else(PoisonError::into_inner);
+    if !all.iter().any(|(w, _)| *w == what) {
+        all.push((what, None));
+    }
+    let Some((_, last)) = all.iter_mut().find(|(w, _)| *w == what) else {
+        return;
+    };
+    if due(last, Instant::now(), UNKNOWN_TAG_WARNING_EVERY) {
         tracing::warn!(
             "a {what} holds {type_name} tag {tag}, which this build (plexus {}) does not \
              know: if the network has upgraded, this node cannot follow the chain until it \

@@ -198,8 +198,15 @@ pub fn replay(
     let admitted: Vec<bool> = match &check {
         SignatureCheck::All => vec![false; block.transactions.len()],
         SignatureCheck::NotAdmitted(mempool) => {
+            // Hashed before locking: proposers and gossip wait on the lock.
+            let ids: Vec<Hash> = block.transactions.iter().map(|tx| tx.hash()).collect();
             let pool = mempool.lock();
-            block.transactions.iter().map(|tx| pool.holds(tx)).collect()
+            block
+                .transactions
+                .iter()
+                .zip(&ids)
+                .map(|(tx, id)| pool.holds_id(&tx.tx.signer, tx.tx.nonce, id))
+                .collect()
         }
         SignatureCheck::None => vec![true; block.transactions.len()],
     };

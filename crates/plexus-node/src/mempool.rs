@@ -76,8 +76,9 @@ pub struct Mempool {
     count: usize,
     bytes: usize,
     /// Why recent transactions were left out of a block (see [`Mempool::refuse`]),
-    /// oldest first, at most [`REFUSALS_KEPT`].
-    refusals: VecDeque<(Hash, String)>,
+    /// at most [`REFUSALS_KEPT`], and in which order they came.
+    refusals: BTreeMap<Hash, String>,
+    refusal_order: VecDeque<Hash>,
 }
 
 /// Refusals kept for [`Mempool::refusal`].
@@ -119,8 +120,8 @@ impl Mempool {
             });
         }
         let size = tx.encode().len();
-        let queue = self.senders.entry(signer).or_default();
-        if let Some(existing) = queue.get(&nonce) {
+        let queue = self.senders.get(&signer);
+        if let Some(existing) = queue.and_then(|q| q.get(&nonce)) {
             if existing.hash == hash {
                 return Err(MempoolError::AlreadyKnown(hash));
             }
@@ -130,18 +131,29 @@ impl Mempool {
                     got: nonce,
                 }));
             }
-            let old = existing.size;
-            queue.insert(nonce, Entry { tx, hash, size });
-            self.bytes = self.bytes - old + size;
+            // A replacement must fit the byte bound too: a bigger one would grow the
+            // mempool past it one fee bump at a time.
+            let bytes = self.bytes - existing.size + size;
+            if bytes > self.limits.max_bytes {
+                return Err(MempoolError::Full);
+            }
+            self.bytes = bytes;
+            if let Some(queue) = self.senders.get_mut(&signer) {
+                queue.insert(nonce, Entry { tx, hash, size });
+            }
             return Ok(hash);
         }
-        if queue.len() >= self.limits.max_per_sender {
-            return Err(MempoolError::SenderFull(queue.len()));
+        let queued = queue.map_or(0, BTreeMap::len);
+        if queued >= self.limits.max_per_sender {
+            return Err(MempoolError::SenderFull(queued));
         }
-        let full =
-            self.count >= self.limits.max_transactions || self.bytes + size > self.limits.max_bytes;
-        if full && !self.evict_cheaper_than(tx.tx.fee, &signer) {
-            return Err(MempoolError::Full);
+        // Cheaper transactions make room until this one fits, by count and by bytes.
+        while self.count >= self.limits.max_transactions
+            || self.bytes + size > self.limits.max_bytes
+        {
+            if !self.evict_cheaper_than(tx.tx.fee, &signer) {
+                return Err(MempoolError::Full);
+            }
         }
         self.senders
             .entry(signer)
@@ -261,28 +273,34 @@ impl Mempool {
         if self.holds(tx) {
             self.remove(&tx.tx.signer, tx.tx.nonce);
         }
-        if self.refusals.len() == REFUSALS_KEPT {
-            self.refusals.pop_front();
+        let hash = tx.hash();
+        if self.refusals.insert(hash, why).is_none() {
+            self.refusal_order.push_back(hash);
         }
-        self.refusals.push_back((tx.hash(), why));
+        if self.refusal_order.len() > REFUSALS_KEPT
+            && let Some(oldest) = self.refusal_order.pop_front()
+        {
+            self.refusals.remove(&oldest);
+        }
     }
 
     /// Why a proposer here left the transaction `hash` out, if it did lately.
     pub fn refusal(&self, hash: &Hash) -> Option<&str> {
-        self.refusals
-            .iter()
-            .rev()
-            .find(|(h, _)| h == hash)
-            .map(|(_, why)| why.as_str())
+        self.refusals.get(hash).map(String::as_str)
     }
 
     /// Whether this very transaction is waiting (found by sender and nonce,
     /// without a scan).
     pub fn holds(&self, tx: &SignedTransaction) -> bool {
+        self.holds_id(&tx.tx.signer, tx.tx.nonce, &tx.hash())
+    }
+
+    /// [`holds`](Self::holds) for a transaction whose id the caller has computed.
+    pub fn holds_id(&self, signer: &AccountId, nonce: u64, hash: &Hash) -> bool {
         self.senders
-            .get(&tx.tx.signer)
-            .and_then(|queue| queue.get(&tx.tx.nonce))
-            .is_some_and(|entry| entry.hash == tx.hash())
+            .get(signer)
+            .and_then(|queue| queue.get(&nonce))
+            .is_some_and(|entry| entry.hash == *hash)
     }
 
     /// Whether a transaction is waiting.
@@ -293,25 +311,35 @@ impl Mempool {
     }
 }
 
-/// Transactions submitted to this node that may wait for gossip; past that
-/// they are not sent to peers, and wait for this node's own turn to propose.
+/// Transactions submitted to this node that may wait for gossip (also before
+/// gossip starts); past that they are not sent to peers, and wait for this
+/// node's own turn to propose.
 const SUBMITTED_BACKLOG: usize = 4096;
 
 /// A mempool shared between the RPC server, block building and gossip.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct SharedMempool {
     mempool: Arc<Mutex<Mempool>>,
-    /// Where transactions submitted to this node go to be sent to its peers,
-    /// once the node's gossip has asked for them.
-    submitted: Arc<Mutex<Option<mpsc::Sender<SignedTransaction>>>>,
+    /// Where transactions submitted to this node go to be sent to its peers.
+    outbox: Arc<Mutex<mpsc::Sender<SignedTransaction>>>,
+    /// The other end, until gossip takes it.
+    submitted: Arc<Mutex<Option<mpsc::Receiver<SignedTransaction>>>>,
+}
+
+impl Default for SharedMempool {
+    fn default() -> Self {
+        Self::new(Mempool::default())
+    }
 }
 
 impl SharedMempool {
     /// Wraps a mempool.
     pub fn new(mempool: Mempool) -> Self {
+        let (outbox, submitted) = mpsc::channel(SUBMITTED_BACKLOG);
         Self {
             mempool: Arc::new(Mutex::new(mempool)),
-            submitted: Arc::default(),
+            outbox: Arc::new(Mutex::new(outbox)),
+            submitted: Arc::new(Mutex::new(Some(submitted))),
         }
     }
 
@@ -330,26 +358,19 @@ impl SharedMempool {
             Err(MempoolError::AlreadyKnown(hash)) => return Ok(hash),
             Err(e) => return Err(e),
         };
-        let mut submitted = self
-            .submitted
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        if let Some(outbox) = submitted.as_mut() {
-            // Full: gossip is behind, and the transaction waits here instead.
-            let _ = outbox.try_send(tx);
-        }
+        let mut outbox = self.outbox.lock().unwrap_or_else(PoisonError::into_inner);
+        // Full: gossip is behind (or not running), and the transaction waits here.
+        let _ = outbox.try_send(tx);
         Ok(hash)
     }
 
-    /// The transactions [`submit`](Self::submit)ted from now on, for gossip
-    /// (a second call takes them from the first receiver).
-    pub fn submitted(&self) -> mpsc::Receiver<SignedTransaction> {
-        let (outbox, submitted) = mpsc::channel(SUBMITTED_BACKLOG);
-        *self
-            .submitted
+    /// The transactions [`submit`](Self::submit)ted to this node, from its start, for
+    /// gossip; `None` once taken.
+    pub fn submitted(&self) -> Option<mpsc::Receiver<SignedTransaction>> {
+        self.submitted
             .lock()
-            .unwrap_or_else(PoisonError::into_inner) = Some(outbox);
-        submitted
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
     }
 }
 
@@ -440,9 +461,10 @@ mod tests {
     fn submissions_go_to_gossip_and_insertions_do_not() {
         let ledger = ledger();
         let shared = SharedMempool::new(Mempool::new(MempoolLimits::default()));
-        // Before gossip asks, a submission is admitted all the same.
+        // Before gossip asks, a submission waits for it.
         shared.submit(tx(1, 0, FEE), &ledger).unwrap();
-        let mut submitted = shared.submitted();
+        let mut submitted = shared.submitted().unwrap();
+        assert!(shared.submitted().is_none(), "taken once");
         shared.submit(tx(1, 1, FEE), &ledger).unwrap();
         shared.lock().insert(tx(2, 0, FEE), &ledger).unwrap();
         // Sent twice: the same transaction, taken as submitted, and gossiped once.
@@ -450,8 +472,12 @@ mod tests {
             shared.submit(tx(1, 1, FEE), &ledger),
             Ok(tx(1, 1, FEE).hash())
         );
+        assert_eq!(submitted.try_recv().ok(), Some(tx(1, 0, FEE)));
         assert_eq!(submitted.try_recv().ok(), Some(tx(1, 1, FEE)));
-        assert!(submitted.try_recv().is_err(), "only the one new submission");
+        assert!(
+            submitted.try_recv().is_err(),
+            "only the submissions, once each"
+        );
         assert_eq!(shared.lock().len(), 3);
 
         let pool = shared.lock();
@@ -459,6 +485,46 @@ mod tests {
         // The same sender and nonce paying another fee is another transaction.
         assert!(!pool.holds(&tx(1, 1, FEE + 1)));
         assert!(!pool.holds(&tx(3, 0, FEE)));
+    }
+
+    #[test]
+    fn the_byte_bound_holds_for_replacements_and_newcomers() {
+        let ledger = ledger();
+        let weights = |from: u8, nonce: u64, fee: u64, n: u16| {
+            Transaction {
+                chain_id: ChainId::new("mempool-test").unwrap(),
+                signer: key(from).account_id(),
+                nonce,
+                fee: Balance::from_rao(fee),
+                call: Call::SetWeights {
+                    netuid: plexus_primitives::NetUid(1),
+                    uids: (0..n).collect(),
+                    weights: vec![1; usize::from(n)],
+                    version_key: 0,
+                },
+            }
+            .sign(&key(from))
+        };
+        let small = tx(1, 0, FEE).encode().len();
+        let limits = MempoolLimits {
+            max_bytes: 2 * small + 16,
+            ..MempoolLimits::default()
+        };
+        let mut pool = Mempool::new(limits);
+        pool.insert(tx(1, 0, FEE), &ledger).unwrap();
+        pool.insert(tx(2, 0, FEE), &ledger).unwrap();
+        // A bigger replacement paying more must still fit.
+        assert_eq!(
+            pool.insert(weights(1, 0, 2 * FEE, 64), &ledger),
+            Err(MempoolError::Full)
+        );
+        // A big newcomer paying more pushes out as many cheaper ones as it needs.
+        let big = weights(3, 0, 2 * FEE, 16);
+        assert!(big.encode().len() > small && big.encode().len() <= 2 * small);
+        pool.insert(big.clone(), &ledger).unwrap();
+        assert!(pool.holds(&big));
+        assert!(pool.bytes <= limits.max_bytes, "{} bytes", pool.bytes);
+        assert!(!pool.holds(&tx(1, 0, FEE)) || !pool.holds(&tx(2, 0, FEE)));
     }
 
     #[test]

@@ -238,10 +238,11 @@ impl<C: Chain, S: Subnet> Validator<C, S> {
                 ))
             })
             .collect();
-        miners.shuffle(&mut self.rng);
-        miners.truncate(self.config.sample_size.max(1));
+        // The sample is drawn among the miners that can take this round's challenge.
         let challenge = self.subnet.challenge(&mut self.rng);
         miners.retain(|(_, _, _, version)| self.subnet.takes(&challenge, *version));
+        miners.shuffle(&mut self.rng);
+        miners.truncate(self.config.sample_size.max(1));
         let (subnet, client, challenge) = (&*self.subnet, &self.client, &challenge);
         let seen: Vec<Observation> = futures_util::stream::iter(miners)
             .map(|(uid, hotkey, target, _)| async move {

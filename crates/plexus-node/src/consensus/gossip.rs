@@ -11,7 +11,7 @@
 //! and candidates are all connected to the validator set, so one hop reaches
 //! every proposer, and nothing is relayed (no amplification). A peer that was
 //! offline or over its rate limit misses a send, so what is still waiting
-//! here is sent again every [`RESEND_EVERY`]. What a peer
+//! here is sent again every [`RESEND_EVERY`], a bounded number of times. What a peer
 //! sends goes through the same admission as an RPC submission (size bound,
 //! exact decoding, the ledger's checks against the finalized state, the
 //! mempool's bounds); the channel's rate limit bounds how much a peer can
@@ -20,12 +20,13 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
+use bytes::Bytes;
 use commonware_p2p::{Receiver, Recipients, Sender};
 use commonware_runtime::{Clock, Spawner};
 use futures::channel::mpsc;
 use futures::{FutureExt as _, StreamExt as _};
-use plexus_primitives::{CodecError, Encode as _, SignedTransaction};
-use tracing::debug;
+use plexus_primitives::{AccountId, CodecError, Encode as _, Hash, SignedTransaction};
+use tracing::{debug, warn};
 
 use super::PublicKey;
 use super::application::{Shared, off_thread};
@@ -38,18 +39,36 @@ pub(super) const RESEND_EVERY: Duration = Duration::from_secs(3);
 /// in the mempool for this node's own turn to propose.
 const KEPT: usize = 1024;
 
+/// Most transactions sent again per [`RESEND_EVERY`]: within one burst of a
+/// peer's rate limit, so that none is dropped for it. Each turn takes the
+/// ones sent longest ago.
+const RESEND_BATCH: usize = 128;
+
+/// How many times a transaction is sent again before this node stops: one
+/// that no proposer took in that time (refused, or behind a nonce gap) is
+/// left to wait here.
+const RESENDS: u8 = 10;
+
 /// Most received transactions checked in one go, off the async threads (each
 /// costs a signature check, ~40 µs: a batch is at most ~10 ms of work).
 const ADMIT_BATCH: usize = 256;
 
+/// A submitted transaction this node sends again while it waits.
+struct Waiting {
+    signer: AccountId,
+    nonce: u64,
+    hash: Hash,
+    bytes: Bytes,
+    resends: u8,
+}
+
 /// Sends the transactions submitted to this node to its peers (again while
-/// they wait), and admits the ones peers send, until the network or the
-/// mempool's side closes.
+/// they wait), and admits the ones peers send, until the network closes.
 pub(super) async fn run<E, S, R>(
     context: E,
     mut sender: S,
     mut receiver: R,
-    mut submitted: mpsc::Receiver<SignedTransaction>,
+    submitted: Option<mpsc::Receiver<SignedTransaction>>,
     mempool: SharedMempool,
     shared: Shared,
 ) where
@@ -57,17 +76,37 @@ pub(super) async fn run<E, S, R>(
     S: Sender<PublicKey = PublicKey>,
     R: Receiver<PublicKey = PublicKey>,
 {
-    let mut waiting: VecDeque<SignedTransaction> = VecDeque::new();
+    // Submissions are taken once per mempool; without them this node still
+    // admits what peers send. The spare sender keeps that stream open.
+    let (_spare, none) = mpsc::channel(1);
+    let mut submitted = submitted.unwrap_or_else(|| {
+        warn!("transaction gossip started twice on one mempool: sending nothing");
+        none
+    });
+    let mut waiting: VecDeque<Waiting> = VecDeque::new();
     let mut resend_at = context.current() + RESEND_EVERY;
     loop {
+        // First the timer: the branches are polled in order, and steady traffic
+        // from peers must not starve the resends.
         commonware_macros::select! {
+            _ = context.sleep_until(resend_at) => {
+                resend_at = context.current() + RESEND_EVERY;
+                resend(&mut sender, &mut waiting, &mempool);
+            },
             tx = submitted.next() => {
                 let Some(tx) = tx else { return };
-                send(&mut sender, &tx);
+                let bytes = Bytes::from(tx.encode());
+                send(&mut sender, &bytes);
                 if waiting.len() == KEPT {
                     waiting.pop_front();
                 }
-                waiting.push_back(tx);
+                waiting.push_back(Waiting {
+                    signer: tx.tx.signer,
+                    nonce: tx.tx.nonce,
+                    hash: tx.hash(),
+                    bytes,
+                    resends: 0,
+                });
             },
             message = receiver.recv() => {
                 let Ok(first) = message else { return };
@@ -92,25 +131,36 @@ pub(super) async fn run<E, S, R>(
                     return;
                 }
             },
-            _ = context.sleep_until(resend_at) => {
-                resend_at = context.current() + RESEND_EVERY;
-                // Included (or replaced, or dropped): no longer ours to send.
-                {
-                    let pool = mempool.lock();
-                    waiting.retain(|tx| pool.holds(tx));
-                }
-                for tx in &waiting {
-                    send(&mut sender, tx);
-                }
-            },
         }
     }
 }
 
-/// Sends `tx` to every connected peer that is not over its rate limit.
-fn send<S: Sender<PublicKey = PublicKey>>(sender: &mut S, tx: &SignedTransaction) {
-    let sent = sender.send(Recipients::All, bytes::Bytes::from(tx.encode()), false);
-    debug!(hash = %tx.hash(), peers = sent.len(), "gossiped a transaction");
+/// Sends again up to [`RESEND_BATCH`] of the submitted transactions that
+/// still wait here, those sent longest ago first, and forgets the ones that
+/// no longer wait or were sent [`RESENDS`] times.
+fn resend<S: Sender<PublicKey = PublicKey>>(
+    sender: &mut S,
+    waiting: &mut VecDeque<Waiting>,
+    mempool: &SharedMempool,
+) {
+    {
+        let pool = mempool.lock();
+        waiting.retain(|w| w.resends < RESENDS && pool.holds_id(&w.signer, w.nonce, &w.hash));
+    }
+    for _ in 0..waiting.len().min(RESEND_BATCH) {
+        if let Some(mut w) = waiting.pop_front() {
+            send(sender, &w.bytes);
+            w.resends += 1;
+            waiting.push_back(w);
+        }
+    }
+}
+
+/// Sends a transaction's bytes to every connected peer that is not over its
+/// rate limit.
+fn send<S: Sender<PublicKey = PublicKey>>(sender: &mut S, bytes: &Bytes) {
+    let sent = sender.send(Recipients::All, bytes.clone(), false);
+    debug!(peers = sent.len(), "gossiped a transaction");
 }
 
 /// Why a gossiped transaction was not admitted.
@@ -120,6 +170,8 @@ enum Refusal {
     Malformed(CodecError),
     #[error("already waiting")]
     Known,
+    #[error("refused lately by this node as a proposer: {0}")]
+    Refused(String),
     #[error("no finalized state to check it against")]
     NoState,
     #[error(transparent)]
@@ -127,8 +179,9 @@ enum Refusal {
 }
 
 /// Admits the transaction in `bytes` into the mempool if it passes the same
-/// checks as an RPC submission. One already waiting is dropped before its
-/// signature is checked: peers send what they resend.
+/// checks as an RPC submission. One already waiting, or one this node left
+/// out of a block lately, is dropped before its signature is checked: peers
+/// send what they resend.
 fn admit(bytes: &[u8], mempool: &SharedMempool, shared: &Shared) -> Result<(), Refusal> {
     let tx = SignedTransaction::decode_network(bytes).map_err(|e| {
         if let CodecError::UnknownTag { type_name, tag } = e {
@@ -136,8 +189,15 @@ fn admit(bytes: &[u8], mempool: &SharedMempool, shared: &Shared) -> Result<(), R
         }
         Refusal::Malformed(e)
     })?;
-    if mempool.lock().holds(&tx) {
-        return Err(Refusal::Known);
+    let hash = tx.hash();
+    {
+        let pool = mempool.lock();
+        if pool.holds_id(&tx.tx.signer, tx.tx.nonce, &hash) {
+            return Err(Refusal::Known);
+        }
+        if let Some(why) = pool.refusal(&hash) {
+            return Err(Refusal::Refused(why.to_owned()));
+        }
     }
     let finalized = shared
         .executor()

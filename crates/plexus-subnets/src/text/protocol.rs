@@ -77,7 +77,7 @@ impl ChatRequest {
     pub fn axon_version(&self) -> u32 {
         match self.prompt {
             Some(_) => PLAIN_TEXT_AXON_VERSION,
-            None => 1,
+            None => 0,
         }
     }
 
