@@ -196,9 +196,8 @@ impl Gateway {
         }
     }
 
-    /// The miners of `view` in the order to try them, at most `attempts`.
-    /// The miners of `view` to try, in order, among those announcing an axon of at least
-    /// `min_version`.
+    /// The miners of `view` in the order to try them, at most `attempts`, among those
+    /// announcing an axon of at least `min_version`.
     fn candidates(&self, view: &SubnetView, min_version: u32) -> Result<Vec<Candidate>, ApiError> {
         let snapshot = view
             .snapshot()

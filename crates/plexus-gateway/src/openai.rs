@@ -387,6 +387,18 @@ pub fn chat_logprobs(
     }
 }
 
+/// Refuses a completion's `suffix` (text to fill in before): the model only continues.
+pub fn no_suffix(suffix: Option<&str>) -> Result<(), ApiError> {
+    match suffix {
+        Some(s) if !s.is_empty() => Err(ApiError::bad_request(
+            Some("suffix"),
+            "suffix is not supported: the model continues the prompt, it does not fill in \
+             text before a suffix",
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// Refuses `logprobs` on the legacy completions endpoint, where it asks for alternatives
 /// (`logprobs: N`), which miners do not report. `null`, `false` and `0` ask for none.
 pub fn no_completion_logprobs(logprobs: Option<&Value>) -> Result<(), ApiError> {

@@ -188,13 +188,11 @@ pub(crate) fn warn_unknown_tag(what: &'static str, type_name: &'static str, tag:
     // One clock per kind of thing, so that a flood of one cannot hide the other.
     static LAST: Mutex<Vec<(&str, Option<Instant>)>> = Mutex::new(Vec::new());
     let mut all = LAST.lock().unwrap_or_else(PoisonError::into_inner);
-    if !all.iter().any(|(w, _)| *w == what) {
+    let index = all.iter().position(|(w, _)| *w == what).unwrap_or_else(|| {
         all.push((what, None));
-    }
-    let Some((_, last)) = all.iter_mut().find(|(w, _)| *w == what) else {
-        return;
-    };
-    if due(last, Instant::now(), UNKNOWN_TAG_WARNING_EVERY) {
+        all.len() - 1
+    });
+    if due(&mut all[index].1, Instant::now(), UNKNOWN_TAG_WARNING_EVERY) {
         tracing::warn!(
             "a {what} holds {type_name} tag {tag}, which this build (plexus {}) does not \
              know: if the network has upgraded, this node cannot follow the chain until it \

@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 
 use crate::openai::{
     ApiError, ChatCompletionRequest, CompletionRequest, StreamOptions, Usage, chat_logprobs,
-    chat_messages, completion_prompt, include_usage, max_tokens, no_completion_logprobs,
+    chat_messages, completion_prompt, include_usage, max_tokens, no_completion_logprobs, no_suffix,
     single_choice, stop_strings,
 };
 use crate::pick::Candidate;
@@ -101,16 +101,10 @@ pub(crate) async fn completions(
         let service = text_service(&gateway, &request.model)?;
         single_choice(request.n)?;
         no_completion_logprobs(request.logprobs.as_ref())?;
+        no_suffix(request.suffix.as_deref())?;
         let stream = request.stream.unwrap_or(false);
         // The prompt is plain text, continued as it stands (no chat template).
         let prompt = completion_prompt(&request.prompt)?;
-        if request.suffix.as_ref().is_some_and(|s| !s.is_empty()) {
-            return Err(ApiError::bad_request(
-                Some("suffix"),
-                "suffix is not supported: the model continues the prompt, it does not fill in \
-                 text before a suffix",
-            ));
-        }
         let delivery = Delivery {
             echo: request.echo.unwrap_or(false).then(|| prompt.clone()),
             ..Delivery::asked(stream, request.stream_options.as_ref(), false)?

@@ -1,6 +1,7 @@
 //! The text-generation subnet: miners complete chats and plain text with the subnet's
-//! model (greedy decoding, so answers are reproducible); validators recompute the log-probabilities of a
-//! sample of answers with the same model and pay verified answers by speed.
+//! model (greedy decoding, so answers are reproducible); validators recompute the
+//! log-probabilities of a sample of answers with the same model and pay verified answers
+//! by speed.
 
 mod embedded;
 mod judge;

@@ -1,8 +1,9 @@
 //! What text miners and their callers say to each other on the wire.
 //!
-//! A request in (a chat, or plain text to continue), a completion out: the text with the token ids and log-probabilities
-//! the model gave each token, so a validator can recompute them. Streaming answers send
-//! one [`TokenChunk`] per token and end with a [`StreamEnd`].
+//! A request in (a chat, or plain text to continue), a completion out: the text with the
+//! token ids and log-probabilities the model gave each token, so a validator can
+//! recompute them. Streaming answers send one [`TokenChunk`] per token and end with a
+//! [`StreamEnd`].
 
 pub use plexus_models::{ChatMessage, Prompt, Role};
 use serde::{Deserialize, Serialize};
