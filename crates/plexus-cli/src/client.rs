@@ -181,10 +181,12 @@ pub async fn submit_and_wait(
                 TxStatus::Included {
                     height,
                     error: Some(why),
+                    fee_paid,
                     ..
                 } => {
+                    let paid = if fee_paid { " (its fee was paid)" } else { "" };
                     return Err(SubmitError::Refused(format!(
-                        "transaction {hash} was refused in block {height}: {why}"
+                        "transaction {hash} failed in block {height}{paid}: {why}"
                     )));
                 }
                 // Not signed again at another nonce: peers may still hold this one.

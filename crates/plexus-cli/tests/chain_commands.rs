@@ -129,8 +129,8 @@ fn doomed_transactions_are_refused_before_they_are_signed() {
 
     assert_eq!(alice(&dir), before, "nothing was signed, nothing was paid");
 
-    // What the ledger refuses (more than alice has) is left out of the block and
-    // reported as refused, with why; the fee stays with alice.
+    // More than alice has: refused before signing, since a transfer the ledger
+    // refuses still pays its fee.
     let everything = format!("{}", u64::MAX / 1_000_000_000);
     let out = plexus(
         &dir,
@@ -146,8 +146,26 @@ fn doomed_transactions_are_refused_before_they_are_signed() {
             &rpc,
         ],
     );
-    refused(&out, "was refused: insufficient balance");
-    assert_eq!(alice(&dir), before, "a refused transaction costs nothing");
+    refused(&out, "alice holds");
+    assert_eq!(alice(&dir), before, "nothing was signed, nothing was paid");
+
+    // A call the ledger refuses in its block says why and that it paid its fee
+    // and used its nonce (like a failed extrinsic on the reference chain), so its
+    // signed bytes cannot land later.
+    let out = plexus(
+        &dir,
+        &[
+            "register", "--wallet", "alice", "--netuid", "42", "--rpc", &rpc,
+        ],
+    );
+    refused(&out, "(its fee was paid): ");
+    assert!(stderr(&out).contains("subnet 42"), "{}", stderr(&out));
+    let fee = plexus_ledger::Economics::default().min_fee.rao();
+    assert_eq!(
+        alice(&dir).as_u64(),
+        before.as_u64().map(|b| b - fee),
+        "a failed call costs its fee and nothing more"
+    );
     refused(
         &plexus(
             &dir,

@@ -25,9 +25,10 @@ export function callSummary(call) {
 }
 
 export function outcome(tx) {
-  return tx.error === null || tx.error === undefined
-    ? h('span', { class: 'ok' }, 'applied')
-    : h('span', { class: 'bad', title: tx.error }, `refused: ${tx.error}`);
+  if (tx.error === null || tx.error === undefined) return h('span', { class: 'ok' }, 'applied');
+  // Chains under the original ledger rules carry failed calls that paid nothing.
+  const said = tx.fee_paid ? `failed, fee paid: ${tx.error}` : `refused: ${tx.error}`;
+  return h('span', { class: 'bad', title: tx.error }, said);
 }
 
 function subnetColumns() {
@@ -86,7 +87,7 @@ export function overviewPage(main, live) {
       { key: 'height', label: 'Block', numeric: true, render: (b) => blockLink(b.height) },
       { key: 'hash', label: 'Hash', render: (b) => h('span', { class: 'mono', title: b.hash }, short(b.hash)) },
       { key: 'proposer', label: 'Proposer', render: (b) => accountLink(b.proposer) },
-      { key: 'txs', label: 'Txs', numeric: true, render: (b) => (b.failed ? `${b.txs} (${b.failed} refused)` : String(b.txs)) },
+      { key: 'txs', label: 'Txs', numeric: true, render: (b) => (b.failed ? `${b.txs} (${b.failed} failed)` : String(b.txs)) },
       { key: 'epochs', label: 'Epochs', value: (b) => b.epochs.length, render: (b) => b.epochs.map((n) => h('a', { href: `#/subnet/${n}`, class: 'tag' }, `SN${n}`)) },
       { key: 'emission', label: 'Emission τ', numeric: true, value: (b) => big(b.emission), render: (b) => tokens(b.emission) },
     ],

@@ -1,12 +1,12 @@
-//! Why a transaction or a genesis was refused. A refused transaction
-//! changes nothing.
+//! Why a transaction or a genesis was refused.
 
 use plexus_primitives::{AccountId, Balance, NetUid, Work};
 use thiserror::Error;
 
 use crate::pool::PoolError;
 
-/// Why a transaction was refused; the state is left exactly as it was.
+/// Why a transaction was refused. Its call changed nothing; whether it paid
+/// its fee and used its nonce is its receipt's `charged`.
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 pub enum TxError {
     /// The signature does not verify for the signer and this chain.
@@ -272,4 +272,15 @@ pub enum GenesisError {
     /// A genesis bond is not valid.
     #[error("genesis bond of {0}: {1}")]
     InvalidBond(AccountId, &'static str),
+    /// The genesis names ledger rules newer than this build knows.
+    #[error(
+        "genesis follows ledger rules version {named}, but this build knows only up to \
+         {known}: upgrade plexus"
+    )]
+    NewerRules {
+        /// The version the genesis names.
+        named: u16,
+        /// The newest this build knows.
+        known: u16,
+    },
 }

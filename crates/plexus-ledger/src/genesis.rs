@@ -6,7 +6,7 @@ use plexus_primitives::{AccountId, Balance, ChainId, MAX_VALIDATOR_ADDRESS_LEN};
 use serde::{Deserialize, Serialize};
 
 use crate::error::GenesisError;
-use crate::params::Economics;
+use crate::params::{Economics, LedgerRules};
 
 /// A funded account at genesis.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -142,6 +142,12 @@ impl Genesis {
             return Err(GenesisError::InvalidEconomics(
                 "max_validators must be at least 1",
             ));
+        }
+        if self.economics.ledger_rules > LedgerRules::LATEST {
+            return Err(GenesisError::NewerRules {
+                named: self.economics.ledger_rules.0,
+                known: LedgerRules::LATEST.0,
+            });
         }
         Ok(())
     }

@@ -18,8 +18,14 @@ use crate::validators;
 pub struct Receipt {
     /// The transaction's hash.
     pub tx_hash: Hash,
-    /// Applied, or refused with the reason (and no effect).
+    /// Applied, or refused with the reason.
     pub result: Result<(), TxError>,
+    /// Whether the transaction paid its fee and used its nonce: always when
+    /// applied; when its call failed, only under rules where failed calls pay
+    /// ([`crate::LedgerRules::failed_calls_pay`]); never when its envelope (chain,
+    /// nonce, fee, the funds for the fee) failed. An uncharged transaction
+    /// changed nothing at all.
+    pub charged: bool,
 }
 
 /// What a block did.
@@ -112,9 +118,13 @@ impl Ledger {
         self.state.height = height;
         let receipts = transactions
             .iter()
-            .map(|tx| Receipt {
-                tx_hash: tx.hash(),
-                result: self.apply_transaction(tx, height, signatures),
+            .map(|tx| {
+                let (result, charged) = self.apply_transaction(tx, height, signatures);
+                Receipt {
+                    tx_hash: tx.hash(),
+                    result,
+                    charged,
+                }
             })
             .collect();
         let issued_before = self.state.totals.issued;
@@ -142,32 +152,38 @@ impl Ledger {
         self.state.ensure_funds(&tx.tx.signer, tx.tx.fee)
     }
 
+    /// Applies one transaction; returns what became of it and whether it
+    /// was charged (see [`Receipt::charged`]).
     fn apply_transaction(
         &mut self,
         tx: &SignedTransaction,
         block: u64,
         signatures: Signatures,
-    ) -> Result<(), TxError> {
-        check_envelope(&self.state, tx, signatures, NonceRule::Next)?;
-        let state = &mut self.state;
+    ) -> (Result<(), TxError>, bool) {
+        let envelope = check_envelope(&self.state, tx, signatures, NonceRule::Next)
+            .and_then(|()| self.state.debit(&tx.tx.signer, tx.tx.fee));
+        if let Err(e) = envelope {
+            return (Err(e), false);
+        }
         let t = &tx.tx;
-        state.debit(&t.signer, t.fee)?;
-        if let Err(e) = dispatch(
-            state,
-            Origin {
-                signer: t.signer,
-                block,
-            },
-            &t.call,
-        ) {
-            // Put the fee back: a refused transaction changes nothing.
-            state.credit(&t.signer, t.fee)?;
-            return Err(e);
+        let state = &mut self.state;
+        let origin = Origin {
+            signer: t.signer,
+            block,
+        };
+        let result = dispatch(state, origin, &t.call);
+        if result.is_err() && !state.economics.ledger_rules.failed_calls_pay() {
+            // The original rules: a refused transaction changes nothing. The
+            // fee was just debited from this balance, so it fits back.
+            if let Err(e) = state.credit(&t.signer, t.fee) {
+                return (Err(e), false);
+            }
+            return (result, false);
         }
         state.totals.burned += t.fee.rao();
         state.totals.fees += t.fee.rao();
         state.accounts.entry(t.signer).or_default().nonce += 1;
-        Ok(())
+        (result, true)
     }
 }
 

@@ -16,11 +16,11 @@
 //!   it is exact integer maths.
 //! - **A subnet's lock seeds its pool** at a price of one and stays there;
 //!   the owner is paid through the owner's cut.
-//! - **Fees are burned**, and a refused transaction changes nothing, not
-//!   even the fee or the nonce. Mempool admission checks only the envelope
-//!   (signature, nonce, fee), so honest proposers leave refused transactions
-//!   out of their blocks (the node's `execution::build`): otherwise the same
-//!   signed bytes could take block space for free again and again.
+//! - **Fees are burned.** A transaction whose call fails still pays its fee
+//!   and uses its nonce, as on the reference chain, and a block may carry
+//!   only transactions that pay ([`LedgerRules::FAILED_CALLS_PAY`]; chains
+//!   begun under the original rules, where a refused transaction changed
+//!   nothing, keep them).
 //! - **Dividends go to the hotkey's stake pool** (one addition pays every
 //!   staker pro rata); the take is deposited to the hotkey's owner first.
 //!
@@ -44,7 +44,7 @@ pub mod validators;
 pub use error::{GenesisError, TxError};
 pub use genesis::{Genesis, GenesisBalance, GenesisBond, GenesisValidator};
 pub use ledger::{BlockError, BlockOutcome, Ledger, Receipt, Signatures};
-pub use params::{Bounds, Economics, SubnetParams};
+pub use params::{Bounds, Economics, LedgerRules, SubnetParams};
 pub use query::{CommitInfo, NeuronInfo, PoolInfo, StakeInfo, SubnetInfo, WeightsInfo};
 pub use stake::HotkeyStake;
 pub use state::{Account, HotkeyInfo, State, Totals};

@@ -52,6 +52,45 @@ pub struct Economics {
     pub min_validator_bond: Balance,
     /// Hyperparameters a new subnet starts with.
     pub subnet_defaults: SubnetParams,
+    /// The version of the ledger's rules the chain follows. Missing from a
+    /// genesis file means the original rules, and the original rules are left
+    /// out of the committed economics, so chains begun before the field existed
+    /// replay to the same roots; new chains start on [`LedgerRules::LATEST`].
+    #[serde(default, skip_serializing_if = "LedgerRules::is_original")]
+    pub ledger_rules: LedgerRules,
+}
+
+/// A version of the ledger's rules. A chain keeps the version its genesis
+/// names for its whole life, so every block replays under the rules it was
+/// made under.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+#[serde(transparent)]
+pub struct LedgerRules(pub u16);
+
+impl LedgerRules {
+    /// The first rules: a transaction whose call fails changes nothing, not
+    /// even its fee or nonce, and blocks may carry such transactions.
+    pub const ORIGINAL: Self = Self(0);
+    /// A transaction whose call fails still pays its fee and uses its nonce,
+    /// as on the reference chain, and a block may carry only transactions
+    /// that pay their fee. Under the original rules a refused transaction's
+    /// signed bytes stayed valid (its nonce unused), so it could land long
+    /// after its sender was told it was refused.
+    pub const FAILED_CALLS_PAY: Self = Self(1);
+    /// The rules new chains start on, and the newest this build knows.
+    pub const LATEST: Self = Self::FAILED_CALLS_PAY;
+
+    /// Whether a transaction whose call fails pays its fee and uses its
+    /// nonce, and blocks must leave out transactions that cannot pay.
+    pub fn failed_calls_pay(self) -> bool {
+        self >= Self::FAILED_CALLS_PAY
+    }
+
+    fn is_original(&self) -> bool {
+        *self == Self::ORIGINAL
+    }
 }
 
 impl Default for Economics {
@@ -76,6 +115,7 @@ impl Default for Economics {
             max_validators: 64,
             min_validator_bond: Balance::from_rao(1_000 * Balance::UNIT.rao()),
             subnet_defaults: SubnetParams::default(),
+            ledger_rules: LedgerRules::LATEST,
         }
     }
 }

@@ -1,13 +1,14 @@
 //! Every kind of malformed or unauthorised transaction is refused with its
-//! typed error and changes nothing: the state after a block holding it is
-//! the state after the same block without it.
+//! typed error. One whose envelope fails changes nothing: the state after a
+//! block holding it is the state after the same block without it. One whose
+//! call fails changes only its signer's balance, by the fee, and its nonce.
 
 #![allow(clippy::expect_used)]
 
 mod common;
 
-use common::{Chain, TOKEN, balance, id, key, test_economics};
-use plexus_ledger::{Signatures, TxError};
+use common::{Chain, TOKEN, balance, id, key, test_economics, with_fee_paid};
+use plexus_ledger::{Ledger, LedgerRules, Receipt, Signatures, TxError};
 use plexus_primitives::{
     AxonInfo, AxonProtocol, Balance, Call, ChainId, Hash, Hyperparameter, NetUid,
     SignedTransaction, Transaction,
@@ -79,18 +80,13 @@ fn chain() -> Chain {
 }
 
 /// Applies `tx` in a block and checks it was refused with `want` and changed
-/// nothing compared with an empty block.
+/// nothing compared with an empty block, not even its fee or nonce: what a
+/// transaction whose envelope fails does (and, under the original rules, one
+/// whose call fails).
 fn refused(chain: &Chain, tx: SignedTransaction, want: TxError) {
-    let mut with = chain.ledger.clone();
-    let mut without = chain.ledger.clone();
-    let height = chain.ledger.height() + 1;
-    let out = with
-        .apply_block(height, &[tx], Signatures::Verify)
-        .expect("height");
-    without
-        .apply_block(height, &[], Signatures::Verify)
-        .expect("height");
-    assert_eq!(out.receipts[0].result, Err(want));
+    let (with, without, receipt) = with_and_without(&chain.ledger, tx);
+    assert_eq!(receipt.result, Err(want));
+    assert!(!receipt.charged);
     assert_eq!(
         with.state(),
         without.state(),
@@ -99,8 +95,54 @@ fn refused(chain: &Chain, tx: SignedTransaction, want: TxError) {
     assert_eq!(with.state_root(), without.state_root());
 }
 
+/// Applies `tx` in a block and checks its call failed with `want` and that
+/// it changed nothing compared with an empty block but its fee, burned, and
+/// its nonce, used.
 fn call_refused(chain: &Chain, who: &str, call: Call, want: TxError) {
-    refused(chain, chain.tx(who, call), want);
+    let tx = chain.tx(who, call);
+    let (fee, signer) = (tx.tx.fee, tx.tx.signer);
+    let (with, without, receipt) = with_and_without(&chain.ledger, tx);
+    assert_eq!(receipt.result, Err(want));
+    assert!(receipt.charged, "a failed call pays its fee");
+    let charged = with_fee_paid(without.state(), &signer, fee);
+    assert_eq!(
+        with.state(),
+        &charged,
+        "a failed call changed more than its fee and nonce"
+    );
+    assert_eq!(with.state_root(), Ledger::from_state(charged).state_root());
+}
+
+/// The ledger after a block holding only `tx`, after an empty block instead,
+/// and `tx`'s receipt.
+fn with_and_without(ledger: &Ledger, tx: SignedTransaction) -> (Ledger, Ledger, Receipt) {
+    let mut with = ledger.clone();
+    let mut without = ledger.clone();
+    let height = ledger.height() + 1;
+    let mut out = with
+        .apply_block(height, &[tx], Signatures::Verify)
+        .expect("height");
+    without
+        .apply_block(height, &[], Signatures::Verify)
+        .expect("height");
+    (with, without, out.receipts.remove(0))
+}
+
+/// Under the original rules a failed call changes nothing at all: chains begun
+/// under them replay as they were made.
+#[test]
+fn original_rules_charge_nothing_for_a_failed_call() {
+    let mut economics = test_economics();
+    economics.ledger_rules = LedgerRules::ORIGINAL;
+    let chain = Chain::new(NAMES, economics);
+    let tx = chain.tx(
+        "val",
+        Call::Transfer {
+            to: id("miner"),
+            amount: Balance::ZERO,
+        },
+    );
+    refused(&chain, tx, TxError::ZeroAmount);
 }
 
 #[test]

@@ -1,7 +1,7 @@
 //! Random transaction sequences: the books always balance to the base unit
 //! (issued = balances + pool reserves + burned; per subnet, alpha issued =
-//! pool + stake + pot), a refused transaction changes nothing, and the same
-//! blocks always give the same state roots.
+//! pool + stake + pot), a refused call changes nothing but its fee and
+//! nonce, and the same blocks always give the same state roots.
 //!
 //! Validator bonds are in the mix too: the books count bonded and unbonding
 //! tokens, and the validator set only ever changes at an epoch's last block
@@ -11,7 +11,7 @@
 
 mod common;
 
-use common::{Chain, TOKEN, id, test_economics};
+use common::{Chain, TOKEN, id, test_economics, with_fee_paid};
 use plexus_ledger::Signatures;
 use plexus_primitives::{Balance, Call, Hash, Hyperparameter, NetUid};
 use proptest::prelude::*;
@@ -260,7 +260,7 @@ fn economics() -> plexus_ledger::Economics {
 }
 
 /// Runs the actions, checking after each block that the books balance (the
-/// harness does) and that a refused transaction was a no-op. Returns the
+/// harness does) and that a refused call only paid its fee. Returns the
 /// state root after every block.
 fn run(actions: &[Action]) -> Vec<Hash> {
     let names: Vec<&str> = COLD.iter().chain(HOT.iter()).copied().collect();
@@ -295,16 +295,20 @@ fn run(actions: &[Action]) -> Vec<Hash> {
             }
             Some((who, call)) => {
                 let tx = chain.tx(who, call);
+                let (signer, fee) = (tx.tx.signer, tx.tx.fee);
                 let mut without = chain.ledger.clone();
                 let out = chain.block(vec![tx]);
                 if out.receipts[0].result.is_err() {
                     without
                         .apply_block(out.height, &[], Signatures::Verify)
                         .expect("height");
+                    // Every transaction here has a valid envelope, so a refused
+                    // call pays its fee and uses its nonce, and does nothing else.
+                    assert!(out.receipts[0].charged);
                     assert_eq!(
                         chain.ledger.state(),
-                        without.state(),
-                        "refused {action:?} changed the state"
+                        &with_fee_paid(without.state(), &signer, fee),
+                        "refused {action:?} changed more than its fee and nonce"
                     );
                 }
                 check_set(&chain);
@@ -319,7 +323,7 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(48))]
 
     #[test]
-    fn books_balance_refusals_are_no_ops_and_replays_agree(
+    fn books_balance_refusals_only_pay_and_replays_agree(
         actions in prop::collection::vec(action(), 1..60),
     ) {
         let first = run(&actions);

@@ -7,7 +7,7 @@ mod common;
 
 use common::{Chain, balance, id, test_economics};
 use plexus_ledger::commitment::{account_key, neuron_key, prove, state_root};
-use plexus_ledger::{Genesis, GenesisError, Ledger};
+use plexus_ledger::{Genesis, GenesisError, Ledger, LedgerRules};
 use plexus_primitives::{Call, Encode, NetUid, Work};
 
 #[test]
@@ -154,4 +154,86 @@ fn the_root_commits_to_a_subnets_kind_of_work() {
     assert_ne!(text, root);
     assert_ne!(embeddings, root);
     assert_ne!(text, embeddings);
+}
+/// The root after one block on a genesis written as chains were before ledger
+/// rules had versions: a transfer that fails, then one that applies.
+fn old_chain_root() -> (Genesis, Ledger, String) {
+    let (alice, bob) = (id("alice"), id("bob"));
+    let toml = format!(
+        r#"
+chain_id = "plexus-old"
+
+[[balances]]
+account = "{alice}"
+balance = 5000000000000
+
+[[validators]]
+consensus_key = "{bob}"
+
+[economics]
+subnet_limit = 16
+"#
+    );
+    let genesis = Genesis::parse(&toml).expect("an older genesis parses");
+    let mut ledger = Ledger::from_genesis(&genesis).expect("valid");
+    let fee = genesis.economics.min_fee;
+    let transfer = |nonce: u64, amount: u64| {
+        plexus_primitives::Transaction {
+            chain_id: genesis.chain_id.clone(),
+            signer: alice,
+            nonce,
+            fee,
+            call: Call::Transfer {
+                to: bob,
+                amount: plexus_primitives::Balance::from_rao(amount),
+            },
+        }
+        .sign(&common::key("alice"))
+    };
+    let out = ledger
+        .apply_block(
+            1,
+            &[transfer(0, 0), transfer(0, 7)],
+            plexus_ledger::Signatures::Verify,
+        )
+        .expect("height");
+    assert!(out.receipts[0].result.is_err());
+    assert!(out.receipts[1].result.is_ok());
+    let root = ledger.state_root().to_string();
+    (genesis, ledger, root)
+}
+
+/// A chain begun before ledger rules had versions names none: it keeps the
+/// original rules (its failed transfer pays nothing) and replays to the very
+/// root the build of that time computed, and written back out its genesis
+/// still names none.
+#[test]
+fn chains_begun_before_rule_versions_keep_their_rules_and_roots() {
+    let (genesis, ledger, root) = old_chain_root();
+    assert_eq!(genesis.economics.ledger_rules, LedgerRules::ORIGINAL);
+    assert_eq!(
+        root,
+        "fde615f4deeb4e1ca2310737cf1c607f34b4ab22fc4efde5eb5343855dfe3881"
+    );
+    assert_eq!(ledger.state().account(&id("alice")).nonce, 1);
+    assert!(!genesis.to_toml().expect("renders").contains("ledger_rules"));
+
+    // New chains start on the newest rules and say so in their genesis.
+    let new = Genesis {
+        economics: plexus_ledger::Economics::default(),
+        ..genesis.clone()
+    };
+    assert_eq!(new.economics.ledger_rules, LedgerRules::LATEST);
+    let text = new.to_toml().expect("renders");
+    assert!(text.contains("ledger_rules = 1"), "{text}");
+    assert_eq!(Genesis::parse(&text).expect("parses"), new);
+
+    // Rules this build does not know are refused with what to do.
+    let future = text.replace("ledger_rules = 1", "ledger_rules = 9");
+    let err = Genesis::parse(&future).expect_err("unknown rules");
+    assert!(matches!(
+        err,
+        GenesisError::NewerRules { named: 9, known: 1 }
+    ));
+    assert!(err.to_string().contains("upgrade"), "{err}");
 }

@@ -125,13 +125,13 @@ fn bond_join_at_the_boundary_then_unbond_and_leave() {
     chain.advance_to(2 * EPOCH - 2);
     assert_eq!(
         chain.balance("carol"),
-        carol - fee,
-        "still locked (a refusal costs nothing)"
+        carol - 2 * fee,
+        "still locked (the refused unbond cost its fee)"
     );
     chain.advance_to(2 * EPOCH - 1);
     assert_eq!(
         chain.balance("carol"),
-        carol - fee + 200 * TOKEN,
+        carol - 2 * fee + 200 * TOKEN,
         "paid back"
     );
     assert!(!chain.ledger.state().bonds.contains_key(&id("v-c")));
@@ -152,7 +152,7 @@ fn bond_join_at_the_boundary_then_unbond_and_leave() {
 }
 
 #[test]
-fn ties_go_to_the_smaller_key_and_refusals_change_nothing() {
+fn ties_go_to_the_smaller_key_and_refusals_change_no_seat() {
     let mut chain = Chain::new(&["alice", "bob", "carol"], economics(1));
     chain.ok("alice", bond("v-a", 100));
     chain.ok("bob", bond("v-b", 100));
@@ -162,7 +162,18 @@ fn ties_go_to_the_smaller_key_and_refusals_change_nothing() {
         vec![expected]
     );
 
+    // Each refusal pays its fee, so the one about carol's balance comes first.
     let refusals = [
+        (
+            "carol",
+            bond("v-c", 1_000_000),
+            TxError::InsufficientBalance {
+                needed: balance(1_000_000),
+                available: Balance::from_rao(
+                    chain.balance("carol") - chain.ledger.state().economics.min_fee.rao(),
+                ),
+            },
+        ),
         (
             "carol",
             Call::BondValidator {
@@ -191,16 +202,6 @@ fn ties_go_to_the_smaller_key_and_refusals_change_nothing() {
             TxError::InvalidConsensusKey(AccountId([0; 32])),
         ),
         ("carol", bond("v-c", 0), TxError::ZeroAmount),
-        (
-            "carol",
-            bond("v-c", 1_000_000),
-            TxError::InsufficientBalance {
-                needed: balance(1_000_000),
-                available: Balance::from_rao(
-                    chain.balance("carol") - chain.ledger.state().economics.min_fee.rao(),
-                ),
-            },
-        ),
         ("carol", unbond("v-c", 1), TxError::NoBond(id("v-c"))),
         (
             "carol",
@@ -276,7 +277,12 @@ fn a_seat_needs_the_minimum_bond() {
             bond: balance(MIN_BOND - 1),
         })
     );
-    assert_eq!(chain.balance("alice"), before, "a refusal changes nothing");
+    let fee = chain.ledger.state().economics.min_fee.rao();
+    assert_eq!(
+        chain.balance("alice"),
+        before - fee,
+        "a refusal costs its fee and nothing more"
+    );
     assert!(chain.ledger.state().bonds.is_empty());
 
     chain.ok("alice", bond("v-a", MIN_BOND));

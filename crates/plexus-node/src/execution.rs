@@ -105,6 +105,15 @@ pub enum BlockRejected {
         /// Its position in the block.
         index: usize,
     },
+    /// A transaction that pays no fee, under rules where every transaction in
+    /// a block must pay ([`plexus_ledger::LedgerRules::failed_calls_pay`]).
+    #[error("transaction {index} pays no fee: {reason}")]
+    Uncharged {
+        /// Its position in the block.
+        index: usize,
+        /// Why the ledger did not charge it.
+        reason: String,
+    },
     /// The ledger refused the block as a whole.
     #[error(transparent)]
     Ledger(#[from] BlockError),
@@ -219,6 +228,23 @@ pub fn replay(
     let height = block.header.height.0;
     let (outcome, ledger, took) =
         execute(parent, height, &block.transactions, Signatures::Trusted)?;
+    if parent.state().economics.ledger_rules.failed_calls_pay() {
+        let uncharged = outcome
+            .receipts
+            .iter()
+            .enumerate()
+            .find(|(_, r)| !r.charged);
+        if let Some((index, receipt)) = uncharged {
+            return Err(BlockRejected::Uncharged {
+                index,
+                reason: receipt
+                    .result
+                    .as_ref()
+                    .err()
+                    .map_or_else(String::new, ToString::to_string),
+            });
+        }
+    }
     if outcome.state_root != block.header.state_root {
         return Err(BlockRejected::StateRoot {
             claimed: block.header.state_root,
@@ -238,13 +264,16 @@ pub type Refused = (SignedTransaction, String);
 
 /// Builds the block following `parent` from `transactions`, which the
 /// mempool already checked (signatures included) on admission, leaving out
-/// those whose call the ledger refuses and returning them with why.
+/// those the ledger would not charge and returning them with why.
 ///
-/// A refused transaction changes nothing, not even its fee or nonce, so in a
-/// block it would take space for free, again and again (its signed bytes
-/// stay valid). Admission checks only the envelope, so the proposer is where
-/// such transactions stop. Leaving one out changes nothing for the others,
-/// so one more execution without them gives the block.
+/// An uncharged transaction changes nothing, not even its fee or nonce, so in
+/// a block it would take space for free, again and again (its signed bytes
+/// stay valid); under the current rules a block holding one is invalid.
+/// Admission checks the envelope against the state of its moment, which the
+/// block's earlier transactions can change. Under the original rules a
+/// transaction whose call fails is uncharged too. Leaving one out changes
+/// nothing for the others, so one more execution without them gives the
+/// block.
 pub fn build(
     parent: &BlockHeader,
     parent_state: &Ledger,
@@ -256,12 +285,12 @@ pub fn build(
     let (mut outcome, mut ledger, mut took) =
         execute(parent_state, height, &transactions, Signatures::Trusted)?;
     let mut refused = Vec::new();
-    if outcome.receipts.iter().any(|r| r.result.is_err()) {
+    if outcome.receipts.iter().any(|r| !r.charged) {
         let mut kept = Vec::with_capacity(transactions.len());
         for (tx, receipt) in transactions.into_iter().zip(&outcome.receipts) {
             match &receipt.result {
-                Ok(()) => kept.push(tx),
-                Err(e) => refused.push((tx, e.to_string())),
+                Err(e) if !receipt.charged => refused.push((tx, e.to_string())),
+                _ => kept.push(tx),
             }
         }
         transactions = kept;
@@ -396,7 +425,7 @@ impl Executor {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use plexus_ledger::{Genesis, GenesisBalance, GenesisValidator};
+    use plexus_ledger::{Economics, Genesis, GenesisBalance, GenesisValidator, LedgerRules};
     use plexus_primitives::{Balance, Call, Keypair, Transaction};
 
     fn key(i: u8) -> Keypair {
@@ -404,6 +433,10 @@ mod tests {
     }
 
     fn setup() -> (ConsensusBlock, Ledger) {
+        setup_under(LedgerRules::LATEST)
+    }
+
+    fn setup_under(ledger_rules: LedgerRules) -> (ConsensusBlock, Ledger) {
         let genesis = Genesis {
             bonds: Vec::new(),
             chain_id: ChainId::new("plexus-exec").unwrap(),
@@ -415,7 +448,10 @@ mod tests {
                 consensus_key: key(9).account_id(),
                 address: None,
             }],
-            economics: Default::default(),
+            economics: Economics {
+                ledger_rules,
+                ..Economics::default()
+            },
         };
         let ledger = Ledger::from_genesis(&genesis).unwrap();
         (ConsensusBlock::genesis(genesis.chain_id, &ledger), ledger)
@@ -457,25 +493,117 @@ mod tests {
         );
     }
 
-    #[test]
-    fn a_proposer_leaves_out_what_the_ledger_refuses() {
-        let (genesis, ledger) = setup();
-        let zero = Transaction {
+    fn zero_transfer(ledger: &Ledger, nonce: u64) -> SignedTransaction {
+        Transaction {
             chain_id: ledger.state().chain_id.clone(),
             signer: key(1).account_id(),
-            nonce: 1,
+            nonce,
             fee: ledger.state().economics.min_fee,
             call: Call::Transfer {
                 to: key(2).account_id(),
                 amount: Balance::ZERO,
             },
         }
-        .sign(&key(1));
+        .sign(&key(1))
+    }
+
+    /// The block a proposer that skipped [`build`]'s filtering would make of
+    /// `transactions`: honest roots, whatever it carries.
+    fn unfiltered(
+        genesis: &ConsensusBlock,
+        ledger: &Ledger,
+        transactions: Vec<SignedTransaction>,
+    ) -> Block {
+        let (outcome, _, _) = execute(ledger, 1, &transactions, Signatures::Trusted).unwrap();
+        Block {
+            header: BlockHeader {
+                chain_id: ledger.state().chain_id.clone(),
+                height: BlockHeight(1),
+                parent: genesis.hash(),
+                state_root: outcome.state_root,
+                transactions_root: transactions_root(&transactions),
+                proposer: key(9).account_id(),
+                view: 1,
+            },
+            transactions,
+        }
+    }
+
+    #[test]
+    fn a_failed_call_pays_and_what_cannot_pay_is_left_out() {
+        let (genesis, ledger) = setup();
+        let fee = ledger.state().economics.min_fee.rao();
+        // The zero transfer fails but uses nonce 1, so a second transaction at
+        // nonce 1 can no longer pay and is left out; nonce 2 follows.
+        let txs = vec![
+            transfer(&ledger, 0),
+            zero_transfer(&ledger, 1),
+            transfer(&ledger, 1),
+            transfer(&ledger, 2),
+        ];
+        let (block, built, refused) = build(
+            genesis.header(),
+            &ledger,
+            txs.clone(),
+            key(9).account_id(),
+            1,
+        )
+        .unwrap();
+        assert_eq!(
+            block.block().transactions,
+            [txs[0].clone(), txs[1].clone(), txs[3].clone()]
+        );
+        let receipts = &built.outcome.receipts;
+        assert!(receipts.iter().all(|r| r.charged));
+        assert!(receipts[1].result.is_err() && receipts[2].result.is_ok());
+        assert_eq!(refused.len(), 1);
+        assert_eq!(refused[0].0, txs[2]);
+        assert!(refused[0].1.contains("nonce"), "{}", refused[0].1);
+        let signer = built.ledger.state().account(&key(1).account_id());
+        assert_eq!(signer.nonce, 3);
+        assert_eq!(
+            signer.balance.rao(),
+            98 * Balance::UNIT.rao() - 3 * fee,
+            "two transfers and three fees"
+        );
+        let replayed = replay(&ledger, block.block(), SignatureCheck::All).unwrap();
+        assert_eq!(replayed.outcome, built.outcome);
+
+        // A block that carries the one that cannot pay is invalid, though its
+        // roots are honest: it would fill blocks for free.
+        assert_eq!(
+            replay(
+                &ledger,
+                &unfiltered(&genesis, &ledger, txs),
+                SignatureCheck::All
+            )
+            .unwrap_err(),
+            BlockRejected::Uncharged {
+                index: 2,
+                reason: plexus_ledger::TxError::BadNonce {
+                    expected: 2,
+                    got: 1
+                }
+                .to_string()
+            }
+        );
+    }
+
+    #[test]
+    fn under_the_original_rules_failed_calls_are_left_out_but_valid() {
+        let (genesis, ledger) = setup_under(LedgerRules::ORIGINAL);
+        let zero = zero_transfer(&ledger, 1);
         // The refused one changes nothing, so the one after it (nonce 1 again, as the
         // refused one did not use it) still applies.
         let txs = vec![transfer(&ledger, 0), zero.clone(), transfer(&ledger, 1)];
-        let (block, built, refused) =
-            build(genesis.header(), &ledger, txs, key(9).account_id(), 1).unwrap();
+        let (block, built, refused) = build(
+            genesis.header(),
+            &ledger,
+            txs.clone(),
+            key(9).account_id(),
+            1,
+        )
+        .unwrap();
         assert_eq!(
             block.block().transactions,
             [transfer(&ledger, 0), transfer(&ledger, 1)]
@@ -486,6 +614,14 @@ mod tests {
         assert!(refused[0].1.contains("amount"), "{}", refused[0].1);
         let replayed = replay(&ledger, block.block(), SignatureCheck::All).unwrap();
         assert_eq!(replayed.outcome, built.outcome);
+        // Chains begun under these rules hold blocks that carry refused
+        // transactions; they still replay.
+        let old = replay(
+            &ledger,
+            &unfiltered(&genesis, &ledger, txs),
+            SignatureCheck::All,
+        );
+        assert!(!old.unwrap().outcome.receipts[1].charged);
     }
 
     #[test]

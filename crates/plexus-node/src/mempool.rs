@@ -255,8 +255,8 @@ impl Mempool {
     }
 
     /// Forgets what a finalized block carried (applied or refused: a refused
-    /// transaction has had its turn and would only be refused again), then
-    /// what the ledger has used up.
+    /// transaction has had its turn, and on chains under the original ledger
+    /// rules its nonce stays unused), then what the ledger has used up.
     pub fn prune_block(&mut self, transactions: &[SignedTransaction], ledger: &Ledger) {
         for tx in transactions {
             if self.holds(tx) {
@@ -266,9 +266,10 @@ impl Mempool {
         self.prune(ledger);
     }
 
-    /// Drops a transaction a proposer left out because the ledger refused its call, and
-    /// remembers why for [`refusal`](Self::refusal) (submitting it again admits it again:
-    /// the state may have changed).
+    /// Drops a transaction a proposer left out because the ledger would not charge it
+    /// (see [`crate::execution::build`]), and remembers why for
+    /// [`refusal`](Self::refusal) (submitting it again admits it again: the state may
+    /// have changed).
     pub fn refuse(&mut self, tx: &SignedTransaction, why: String) {
         if self.holds(tx) {
             self.remove(&tx.tx.signer, tx.tx.nonce);
@@ -376,7 +377,9 @@ impl SharedMempool {
 
 #[cfg(test)]
 mod tests {
-    use plexus_ledger::{Economics, Genesis, GenesisBalance, GenesisValidator, Signatures};
+    use plexus_ledger::{
+        Economics, Genesis, GenesisBalance, GenesisValidator, LedgerRules, Signatures,
+    };
     use plexus_primitives::{Call, ChainId, Keypair, Transaction};
 
     use super::*;
@@ -386,6 +389,10 @@ mod tests {
     }
 
     fn ledger() -> Ledger {
+        ledger_under(LedgerRules::LATEST)
+    }
+
+    fn ledger_under(ledger_rules: LedgerRules) -> Ledger {
         Ledger::from_genesis(&Genesis {
             bonds: Vec::new(),
             chain_id: ChainId::new("mempool-test").unwrap(),
@@ -399,7 +406,10 @@ mod tests {
                 consensus_key: key(9).account_id(),
                 address: None,
             }],
-            economics: Economics::default(),
+            economics: Economics {
+                ledger_rules,
+                ..Economics::default()
+            },
         })
         .unwrap()
     }
@@ -549,38 +559,45 @@ mod tests {
     }
 
     #[test]
-    fn a_transaction_refused_in_a_block_leaves_the_mempool() {
-        let ledger = ledger();
-        let mut pool = Mempool::new(MempoolLimits::default());
-        // Passes admission (fee, nonce) but the call fails: nothing to unstake.
-        let refused = Transaction {
-            chain_id: ChainId::new("mempool-test").unwrap(),
-            signer: key(1).account_id(),
-            nonce: 0,
-            fee: Balance::from_rao(FEE),
-            call: Call::RemoveStake {
-                netuid: plexus_primitives::NetUid(1),
-                hotkey: key(2).account_id(),
-                alpha: 1,
-                limit_price: None,
-            },
+    fn a_transaction_whose_call_fails_in_a_block_leaves_the_mempool() {
+        for rules in [LedgerRules::LATEST, LedgerRules::ORIGINAL] {
+            let ledger = ledger_under(rules);
+            let mut pool = Mempool::new(MempoolLimits::default());
+            // Passes admission (fee, nonce) but the call fails: nothing to unstake.
+            let failing = Transaction {
+                chain_id: ChainId::new("mempool-test").unwrap(),
+                signer: key(1).account_id(),
+                nonce: 0,
+                fee: Balance::from_rao(FEE),
+                call: Call::RemoveStake {
+                    netuid: plexus_primitives::NetUid(1),
+                    hotkey: key(2).account_id(),
+                    alpha: 1,
+                    limit_price: None,
+                },
+            }
+            .sign(&key(1));
+            pool.insert(failing.clone(), &ledger).unwrap();
+            let mut next = ledger.clone();
+            let txs = pool.select(&ledger, 10, 1 << 20);
+            let out = next.apply_block(1, &txs, Signatures::Trusted).unwrap();
+            assert!(out.receipts[0].result.is_err());
+            pool.prune(&next);
+            if rules.failed_calls_pay() {
+                assert!(pool.is_empty(), "it used its nonce");
+                assert!(pool.insert(failing, &next).is_err(), "and cannot come back");
+            } else {
+                assert_eq!(
+                    pool.len(),
+                    1,
+                    "its nonce is unused, so nonce pruning alone keeps it"
+                );
+                pool.prune_block(&txs, &next);
+                assert!(pool.is_empty());
+                // The same transaction may be submitted again later.
+                pool.insert(failing, &next).unwrap();
+            }
         }
-        .sign(&key(1));
-        pool.insert(refused.clone(), &ledger).unwrap();
-        let mut next = ledger.clone();
-        let txs = pool.select(&ledger, 10, 1 << 20);
-        let out = next.apply_block(1, &txs, Signatures::Trusted).unwrap();
-        assert!(out.receipts[0].result.is_err());
-        pool.prune(&next);
-        assert_eq!(
-            pool.len(),
-            1,
-            "its nonce is unused, so nonce pruning alone keeps it"
-        );
-        pool.prune_block(&txs, &next);
-        assert!(pool.is_empty());
-        // The same transaction may be submitted again later.
-        pool.insert(refused, &next).unwrap();
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! loopback. Consensus is stood in for by finalizing blocks by hand from
 //! the mempool (the consensus tests live in `simulation.rs`).
 
-#![allow(clippy::expect_used, clippy::unwrap_used)]
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
@@ -160,7 +160,8 @@ async fn a_transaction_is_admitted_then_finalized_and_proven() {
         TxStatus::Included {
             height: 1,
             index: 0,
-            error: None
+            error: None,
+            fee_paid: true,
         }
     );
     let account = client.account(to).await.unwrap();
@@ -201,6 +202,52 @@ async fn a_transaction_a_proposer_left_out_reports_why() {
         }
     );
     assert_eq!(client.status().await.unwrap().mempool, 0);
+}
+
+#[tokio::test]
+async fn a_failed_call_is_included_and_pays_its_fee() {
+    let node = Node::start().await;
+    let client = HttpClientBuilder::default().build(&node.url).unwrap();
+    let from = key(1).account_id();
+    let before = client.account(from).await.unwrap().balance;
+    let tx = Transaction {
+        chain_id: ChainId::new("plexus-rpc-test").unwrap(),
+        signer: from,
+        nonce: 0,
+        fee: Economics::default().min_fee,
+        call: Call::Transfer {
+            to: key(3).account_id(),
+            amount: Balance::from_rao(before.rao()),
+        },
+    }
+    .sign(&key(1));
+    let hash = client
+        .submit_transaction(hex::encode(tx.encode()))
+        .await
+        .unwrap();
+    node.finalize_block();
+    let TxStatus::Included {
+        height,
+        index,
+        error: Some(why),
+        fee_paid: true,
+    } = client.transaction_status(hash).await.unwrap()
+    else {
+        panic!("a failed call is included, charged")
+    };
+    assert!(why.contains("insufficient balance"), "{why}");
+    let block = client.block(height).await.unwrap();
+    assert!(block.transactions[index].fee_paid);
+    assert_eq!(
+        block.transactions[index].error.as_deref(),
+        Some(why.as_str())
+    );
+    let after = client.account(from).await.unwrap();
+    assert_eq!(
+        (after.balance.rao(), after.nonce),
+        (before.rao() - Economics::default().min_fee.rao(), 1),
+        "its fee was paid and its nonce used"
+    );
 }
 
 #[tokio::test]

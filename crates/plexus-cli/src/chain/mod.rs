@@ -100,6 +100,21 @@ pub fn transfer(keys: KeyArgs, to: String, amount: Balance, rpc: RpcArgs) -> any
     let key = unlock_coldkey(&keys.wallet)?;
     block_on(async move {
         let (client, status) = rpc.connect().await?;
+        // A transfer the ledger refuses still pays its fee: say so before signing.
+        let held = client
+            .account(key.account_id())
+            .await
+            .map_err(|e| anyhow::anyhow!(rpc_message(&e)))?
+            .balance;
+        let needed = amount.rao().saturating_add(status.min_fee.rao());
+        if held.rao() < needed {
+            return Err(exit::input(format!(
+                "{} holds {held}, but sending {amount} and its fee ({}) needs {}",
+                keys.wallet,
+                status.min_fee,
+                Balance::from_rao(needed)
+            )));
+        }
         submit(&client, &status, &key, Call::Transfer { to, amount }).await?;
         println!("sent {amount} to {to}");
         Ok(())

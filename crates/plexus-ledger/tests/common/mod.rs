@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use plexus_ledger::{
-    BlockOutcome, Economics, Genesis, GenesisBalance, GenesisValidator, Ledger, Signatures,
+    BlockOutcome, Economics, Genesis, GenesisBalance, GenesisValidator, Ledger, Signatures, State,
     SubnetParams, TxError,
 };
 use plexus_primitives::{
@@ -21,6 +21,18 @@ pub fn key(name: &str) -> Keypair {
 
 pub fn id(name: &str) -> AccountId {
     key(name).account_id()
+}
+
+/// `state` with `signer`'s fee paid and nonce used and nothing else changed:
+/// what a transaction whose call fails leaves behind.
+pub fn with_fee_paid(state: &State, signer: &AccountId, fee: Balance) -> State {
+    let mut charged = state.clone();
+    let account = charged.accounts.get_mut(signer).expect("the signer pays");
+    account.balance = Balance::from_rao(account.balance.rao() - fee.rao());
+    account.nonce += 1;
+    charged.totals.burned += fee.rao();
+    charged.totals.fees += fee.rao();
+    charged
 }
 
 /// Economics for tests: short tempo, no rate limits, cheap subnets.

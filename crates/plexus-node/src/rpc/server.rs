@@ -182,15 +182,12 @@ impl PlexusApiServer for RpcServer {
             return Ok(TxStatus::Pending);
         }
         if let Some((location, block)) = self.store.transaction(&hash) {
-            let error = block.outcome.receipts[location.index]
-                .result
-                .as_ref()
-                .err()
-                .map(ToString::to_string);
+            let receipt = &block.outcome.receipts[location.index];
             return Ok(TxStatus::Included {
                 height: location.height,
                 index: location.index,
-                error,
+                error: receipt.result.as_ref().err().map(ToString::to_string),
+                fee_paid: receipt.charged,
             });
         }
         if let Some(reason) = self.mempool.lock().refusal(&hash) {

@@ -51,8 +51,12 @@ pub struct TxInfo {
     pub nonce: u64,
     /// What it asked for.
     pub call: Call,
-    /// `None` if applied, else why it was refused (with no effect).
+    /// `None` if applied, else why its call failed.
     pub error: Option<String>,
+    /// Whether it paid its fee and used its nonce (always when applied; when
+    /// its call failed, on chains whose rules charge failed calls).
+    #[serde(default)]
+    pub fee_paid: bool,
 }
 
 /// The fate of a submitted transaction.
@@ -67,11 +71,16 @@ pub enum TxStatus {
         height: u64,
         /// Index within the block.
         index: usize,
-        /// `None` if applied, else why it was refused.
+        /// `None` if applied, else why its call failed.
         error: Option<String>,
+        /// Whether it paid its fee and used its nonce (see [`TxInfo::fee_paid`]).
+        #[serde(default)]
+        fee_paid: bool,
     },
-    /// Left out of a block by this node, as a proposer, because the ledger refused its
-    /// call; it is no longer waiting here (submitting it again admits it again).
+    /// Left out of a block by this node, as a proposer, because the ledger
+    /// would not charge it (its nonce, or the funds for its fee, no longer
+    /// held; on chains under the original rules, also a failed call); it is no
+    /// longer waiting here (submitting it again admits it again).
     Refused {
         /// Why.
         reason: String,
@@ -111,6 +120,7 @@ impl BlockInfo {
                     nonce: tx.tx.nonce,
                     call: tx.tx.call.clone(),
                     error: r.result.as_ref().err().map(ToString::to_string),
+                    fee_paid: r.charged,
                 })
                 .collect(),
             emission: outcome.emission,
