@@ -56,8 +56,8 @@ impl RpcArgs {
 }
 
 /// Signs `call`, submits it and waits until it is finalized; an applied
-/// transaction returns its block height, a refused one is an error that
-/// says why.
+/// transaction returns its block height, a refused or failed one is an
+/// error that says why (and whether the fee was paid).
 pub async fn submit(
     client: &HttpClient,
     status: &ChainStatus,
@@ -100,7 +100,8 @@ pub async fn submit(
 /// Why a submission did not end in an applied transaction.
 #[derive(Debug, thiserror::Error)]
 pub enum SubmitError {
-    /// Refused by the node at admission or by the ledger in a block.
+    /// Refused by the node at admission, left out of a block, or failed in one
+    /// (paying its fee on chains whose rules charge failed calls).
     #[error("{0}")]
     Refused(String),
     /// Accepted but not finalized within a minute.

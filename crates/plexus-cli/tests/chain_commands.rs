@@ -152,14 +152,33 @@ fn doomed_transactions_are_refused_before_they_are_signed() {
     // A call the ledger refuses in its block says why and that it paid its fee
     // and used its nonce (like a failed extrinsic on the reference chain), so its
     // signed bytes cannot land later.
+    refused(
+        &plexus(
+            &dir,
+            &[
+                "register", "--wallet", "alice", "--netuid", "42", "--rpc", &rpc,
+            ],
+        ),
+        "subnet 42 does not exist",
+    );
+    assert_eq!(alice(&dir), before, "nothing was signed, nothing was paid");
     let out = plexus(
         &dir,
         &[
-            "register", "--wallet", "alice", "--netuid", "42", "--rpc", &rpc,
+            "chain",
+            "unbond",
+            "--wallet",
+            "alice",
+            "--consensus-key",
+            &key,
+            "--amount",
+            "1",
+            "--rpc",
+            &rpc,
         ],
     );
     refused(&out, "(its fee was paid): ");
-    assert!(stderr(&out).contains("subnet 42"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("no bond"), "{}", stderr(&out));
     let fee = plexus_ledger::Economics::default().min_fee.rao();
     assert_eq!(
         alice(&dir).as_u64(),

@@ -239,17 +239,29 @@ impl Mempool {
     }
 
     /// Forgets transactions the ledger has used up (nonce below the
-    /// account's next) and those that can no longer pay their fee.
+    /// account's next), and refuses those that can no longer pay their fee
+    /// (a node that never proposes would otherwise keep them, and gossip them,
+    /// until their nonce is used).
     pub fn prune(&mut self, ledger: &Ledger) {
         let senders: Vec<AccountId> = self.senders.keys().copied().collect();
         for sender in senders {
-            let next = ledger.state().account(&sender).nonce;
-            let stale: Vec<u64> = self.senders[&sender]
-                .range(..next)
-                .map(|(n, _)| *n)
+            let account = ledger.state().account(&sender);
+            let queue = &self.senders[&sender];
+            let stale: Vec<u64> = queue.range(..account.nonce).map(|(n, _)| *n).collect();
+            let broke: Vec<SignedTransaction> = queue
+                .range(account.nonce..)
+                .filter(|(_, e)| e.tx.tx.fee > account.balance)
+                .map(|(_, e)| e.tx.clone())
                 .collect();
             for nonce in stale {
                 self.remove(&sender, nonce);
+            }
+            for tx in broke {
+                let why = TxError::InsufficientBalance {
+                    needed: tx.tx.fee,
+                    available: account.balance,
+                };
+                self.refuse(&tx, why.to_string());
             }
         }
     }
@@ -598,6 +610,34 @@ mod tests {
                 pool.insert(failing, &next).unwrap();
             }
         }
+    }
+
+    #[test]
+    fn what_can_no_longer_pay_its_fee_is_refused() {
+        let ledger = ledger();
+        let mut pool = Mempool::new(MempoolLimits::default());
+        let waiting = tx(1, 1, FEE);
+        pool.insert(waiting.clone(), &ledger).unwrap();
+        // Nonce 0 sends away all but less than a fee, elsewhere.
+        let held = ledger.state().account(&key(1).account_id()).balance.rao();
+        let drain = Transaction {
+            chain_id: ChainId::new("mempool-test").unwrap(),
+            signer: key(1).account_id(),
+            nonce: 0,
+            fee: Balance::from_rao(FEE),
+            call: Call::Transfer {
+                to: key(2).account_id(),
+                amount: Balance::from_rao(held - FEE - 1),
+            },
+        }
+        .sign(&key(1));
+        let mut next = ledger.clone();
+        let out = next.apply_block(1, &[drain], Signatures::Verify).unwrap();
+        assert!(out.receipts[0].result.is_ok());
+        pool.prune(&next);
+        assert!(pool.is_empty());
+        let why = pool.refusal(&waiting.hash()).unwrap();
+        assert!(why.contains("insufficient balance"), "{why}");
     }
 
     #[test]

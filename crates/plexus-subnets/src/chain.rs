@@ -58,7 +58,9 @@ pub enum ChainError {
     /// The subnet does not exist.
     #[error("subnet {0} does not exist")]
     NoSubnet(NetUid),
-    /// The node or the ledger refused the transaction; the reason is the ledger's.
+    /// The node or the ledger refused the transaction; the reason is the ledger's. A
+    /// call that failed in its block is refused too, though it paid its fee and used
+    /// its nonce (on chains whose rules charge failed calls).
     #[error("transaction refused: {0}")]
     Refused(String),
     /// The transaction was accepted but not finalized in time.

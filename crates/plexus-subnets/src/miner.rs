@@ -21,6 +21,14 @@ const RECLAIM_INTERVAL: Duration = Duration::from_secs(60);
 /// The longest wait between two announcements that take the axon back.
 const MAX_RECLAIM_INTERVAL: Duration = Duration::from_secs(3_600);
 
+/// The wait after a failed re-registration before the next try; it doubles with each
+/// failure after, up to [`MAX_REGISTER_RETRY`]. A registration the chain refuses still
+/// pays its fee, so a pruned miner must not try every sync.
+const REGISTER_RETRY: Duration = Duration::from_secs(12);
+
+/// The longest wait between two re-registration tries.
+const MAX_REGISTER_RETRY: Duration = Duration::from_secs(600);
+
 /// How a miner runs.
 #[derive(Debug, Clone)]
 pub struct MinerConfig {
@@ -81,6 +89,8 @@ pub struct RunningMiner<C> {
     /// The block from which the chain's serving rate limit lets the axon be announced,
     /// when an announcement was refused for it.
     announce_at: Option<u64>,
+    /// When re-registering last failed, and the wait before trying again.
+    register_retry: Option<(Instant, Duration)>,
 }
 
 /// Binds the axon to serve `handler`, registers `hotkey` if needed (paid by `coldkey`)
@@ -122,6 +132,7 @@ pub async fn start_miner<C: Chain, H: Handler>(
         announced,
         reclaimed: None,
         announce_at: None,
+        register_retry: None,
     };
     miner.announce().await?;
     tracing::info!(uid = neuron.uid, %announced, netuid = miner.config.netuid.0, "miner serving");
@@ -243,15 +254,32 @@ impl<C: Chain> RunningMiner<C> {
                 self.announce().await?;
             }
             None => {
+                if self
+                    .register_retry
+                    .is_some_and(|(at, wait)| at.elapsed() < wait)
+                {
+                    return Ok(());
+                }
                 tracing::warn!(uid = self.uid, "deregistered; registering again");
-                let neuron = ensure_registered(
+                let registered = ensure_registered(
                     &*self.chain,
                     &self.view,
                     &self.hotkey,
                     self.coldkey.as_ref(),
                     self.config.max_burn,
                 )
-                .await?;
+                .await;
+                let neuron = match registered {
+                    Ok(neuron) => neuron,
+                    Err(e) => {
+                        let wait = self.register_retry.map_or(REGISTER_RETRY, |(_, wait)| {
+                            (wait * 2).min(MAX_REGISTER_RETRY)
+                        });
+                        self.register_retry = Some((Instant::now(), wait));
+                        return Err(e.into());
+                    }
+                };
+                self.register_retry = None;
                 self.uid = neuron.uid;
                 self.announce().await?;
             }

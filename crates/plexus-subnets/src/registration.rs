@@ -31,6 +31,20 @@ pub enum RegistrationError {
         /// The subnet.
         netuid: u16,
     },
+    /// The subnet's registration price is above what the miner may burn. Checked before
+    /// sending: a registration the chain refuses still pays its fee.
+    #[error(
+        "registering on subnet {netuid} costs {price} now, above the most this may burn \
+         ({max_burn}); the price halves over time while no one registers, or raise --max-burn"
+    )]
+    PriceAboveMax {
+        /// The subnet.
+        netuid: u16,
+        /// The price now.
+        price: Balance,
+        /// The most this may burn.
+        max_burn: Balance,
+    },
     /// Registration was accepted but the hotkey is not in the metagraph afterwards.
     #[error("registration of {0} finalized but the hotkey is not in the metagraph")]
     Vanished(String),
@@ -56,6 +70,14 @@ pub async fn ensure_registered<C: Chain>(
             netuid: view.netuid().0,
         });
     };
+    let price = snapshot.subnet.registration_price;
+    if price > max_burn {
+        return Err(RegistrationError::PriceAboveMax {
+            netuid: view.netuid().0,
+            price,
+            max_burn,
+        });
+    }
     let height = chain
         .submit(
             coldkey,

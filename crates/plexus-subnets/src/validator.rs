@@ -347,9 +347,9 @@ impl<C: Chain, S: Subnet> Validator<C, S> {
                 .await
             {
                 Ok(height) => height,
-                // Refused or never sent: certainly not on chain. Any other failure may
-                // have landed; the reveal then tells (a reveal without its commit is
-                // refused and forgotten).
+                // Refused (its fee paid, its commit not stored) or never sent: no commit
+                // on chain. Any other failure may have landed; the reveal then tells (a
+                // reveal without its commit is refused and forgotten).
                 Err(e @ (ChainError::Refused(_) | ChainError::NotSent(_))) => {
                     self.forget_reveal();
                     return Err(e);
@@ -410,12 +410,22 @@ impl<C: Chain, S: Subnet> Validator<C, S> {
                 tracing::info!(netuid = self.config.netuid.0, height, "weights revealed");
                 Ok(Some(height))
             }
-            // The commit's epoch is read a little early, so "too early" can happen once;
-            // any other refusal (expired, mismatched) means the commit is gone for good.
-            Err(ChainError::Refused(why)) if why.contains("early") => Ok(None),
+            // The commit's epoch is read a little early, so it may land an epoch later
+            // than planned: wait for the epoch the chain names (each refusal pays a fee).
+            // Any other refusal (expired, mismatched) means the commit is gone for good.
             Err(ChainError::Refused(why)) => {
-                tracing::warn!(netuid = self.config.netuid.0, %why, "reveal refused; committing afresh");
-                self.forget_reveal();
+                match revealable_from(&why) {
+                    Some(epoch) => {
+                        if let Some(pending) = &mut self.pending {
+                            pending.reveal_epoch = epoch;
+                            self.reveal_file.save(pending);
+                        }
+                    }
+                    None => {
+                        tracing::warn!(netuid = self.config.netuid.0, %why, "reveal refused; committing afresh");
+                        self.forget_reveal();
+                    }
+                }
                 Ok(None)
             }
             Err(e) => Err(e),
@@ -448,4 +458,31 @@ fn log_round(netuid: u16, subnet: &str, seen: &[Observation]) {
         unavailable,
         "round done"
     );
+}
+
+/// The epoch a "too early" reveal refusal names (`...revealed from epoch N (now M)`).
+fn revealable_from(why: &str) -> Option<u64> {
+    let (_, rest) = why.split_once("can be revealed from epoch ")?;
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::revealable_from;
+    use plexus_ledger::TxError;
+
+    #[test]
+    fn a_too_early_reveal_names_its_epoch() {
+        let why = TxError::RevealTooEarly {
+            reveal_epoch: 12,
+            epoch: 11,
+        };
+        let via_node = format!("transaction abc failed in block 9 (its fee was paid): {why}");
+        assert_eq!(revealable_from(&via_node), Some(12));
+        assert_eq!(
+            revealable_from(&TxError::NoMatchingCommit.to_string()),
+            None
+        );
+    }
 }

@@ -14,7 +14,8 @@ use common::{LedgerChain, TOKEN, id, key};
 use plexus_ledger::SubnetParams;
 use plexus_primitives::{AxonInfo, AxonProtocol, Balance, Call, NetUid};
 use plexus_subnets::{
-    Evaluation, MinerConfig, MinerError, Subnet, Validator, ValidatorConfig, start_miner,
+    Evaluation, MinerConfig, MinerError, RegistrationError, Subnet, Validator, ValidatorConfig,
+    start_miner,
 };
 use plexus_wire::{Client, Reply, Routes, Target};
 use rand::rngs::StdRng;
@@ -77,6 +78,29 @@ async fn a_miner_whose_port_is_taken_registers_nothing() {
             .all(|n| n.hotkey != id("miner-hot")),
         "registered although the axon could not listen"
     );
+}
+
+#[tokio::test]
+async fn a_registration_price_above_the_max_burn_is_refused_before_paying() {
+    let chain = chain();
+    let before = chain.balance("miner");
+    let mut config = MinerConfig::new(NET, "127.0.0.1:0".parse().unwrap());
+    config.max_burn = Balance::from_rao(1);
+    let result = start_miner(
+        Arc::clone(&chain),
+        key("miner-hot"),
+        Some(key("miner")),
+        config,
+        zero_routes(),
+    )
+    .await;
+    let Err(MinerError::Registration(RegistrationError::PriceAboveMax { price, .. })) = result
+    else {
+        panic!("{:?}", result.map(|m| m.addr()))
+    };
+    assert!(price > Balance::from_rao(1));
+    // A registration the chain refuses would have paid its fee.
+    assert_eq!(chain.balance("miner"), before, "nothing was sent");
 }
 
 /// A subnet with no miners to ask: rounds are empty, but still logged.

@@ -127,6 +127,34 @@ pub fn register(keys: KeyArgs, netuid: u16, max_burn: Balance, rpc: RpcArgs) -> 
     let hotkey = hotkey_address(&keys.wallet, &keys.hotkey)?;
     block_on(async move {
         let (client, status) = rpc.connect().await?;
+        // A registration the ledger refuses still pays its fee: check what can be known
+        // before signing (the price may still move before the block).
+        let subnet = client
+            .subnet(netuid)
+            .await
+            .map_err(|e| exit::input(rpc_message(&e)))?;
+        let price = subnet.registration_price;
+        if price > max_burn {
+            return Err(exit::input(format!(
+                "registering on subnet {netuid} costs {price} now, above --max-burn \
+                 {max_burn}; raise --max-burn, or wait: the price halves over time while no \
+                 one registers"
+            )));
+        }
+        let held = client
+            .account(key.account_id())
+            .await
+            .map_err(|e| anyhow::anyhow!(rpc_message(&e)))?
+            .balance;
+        let needed = price.rao().saturating_add(status.min_fee.rao());
+        if held.rao() < needed {
+            return Err(exit::input(format!(
+                "{} holds {held}, but the burn ({price}) and the fee ({}) need {}",
+                keys.wallet,
+                status.min_fee,
+                Balance::from_rao(needed)
+            )));
+        }
         let call = Call::Register {
             netuid: NetUid(netuid),
             hotkey,

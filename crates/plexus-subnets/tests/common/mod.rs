@@ -121,6 +121,16 @@ impl LedgerChain {
         }
     }
 
+    /// `name`'s free balance now.
+    pub fn balance(&self, name: &str) -> Balance {
+        self.ledger
+            .lock()
+            .unwrap()
+            .state()
+            .account(&id(name))
+            .balance
+    }
+
     pub fn metagraph_now(&self, netuid: NetUid) -> Vec<NeuronInfo> {
         self.ledger
             .lock()
