@@ -229,10 +229,15 @@ fn chains_begun_before_rule_versions_keep_their_rules_and_roots() {
     assert_eq!(Genesis::parse(&text).expect("parses"), new);
 
     // Naming the original rules outright is the same as naming none.
-    let original = Genesis::parse(&text.replace("ledger_rules = 1", "ledger_rules = 0"))
-        .expect("parses");
+    let original =
+        Genesis::parse(&text.replace("ledger_rules = 1", "ledger_rules = 0")).expect("parses");
     assert_eq!(original.economics.ledger_rules, LedgerRules::ORIGINAL);
-    assert!(!original.to_toml().expect("renders").contains("ledger_rules"));
+    assert!(
+        !original
+            .to_toml()
+            .expect("renders")
+            .contains("ledger_rules")
+    );
 
     // Rules this build does not know are refused with what to do.
     let future = text.replace("ledger_rules = 1", "ledger_rules = 9");
