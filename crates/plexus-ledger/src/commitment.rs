@@ -14,7 +14,7 @@
 //! | `k/` netuid hotkey coldkey | the coldkey's shares |
 //! | `n/` netuid uid | the neuron (keys, blocks, axon, weights, bonds, scores) |
 //! | `s/` netuid | the subnet (owner, hyperparameters, pool, prices, pot) |
-//! | `v/` consensus key | the validator bond (owner, address, bonded, unbonding) |
+//! | `v/` consensus key | the validator bond (owner, address, bonded, unbonding, last heartbeat's epoch if any) |
 //!
 //! Integers in keys are big-endian so that keys sort by id.
 
@@ -211,6 +211,11 @@ pub fn leaves(state: &State) -> Vec<(Vec<u8>, Vec<u8>)> {
         plexus_primitives::codec::encode_bytes(b.address.as_bytes(), &mut v);
         b.amount.encode_to(&mut v);
         b.unbonding.encode_to(&mut v);
+        // Only chains whose rules take heartbeats have one: older chains' leaves
+        // stay as they were.
+        if let Some(epoch) = b.heartbeat {
+            epoch.encode_to(&mut v);
+        }
         leaves.push((bond_key(consensus_key), v));
     }
     for (netuid, subnet) in &state.subnets {

@@ -196,6 +196,20 @@ pub enum TxError {
     /// Too many unrevealed commits.
     #[error("at most {0} unrevealed commits per hotkey")]
     TooManyCommits(u16),
+    /// Heartbeats count only under ledger rules that seat live validators.
+    #[error("this chain's ledger rules take no heartbeats")]
+    HeartbeatsNotInUse,
+    /// A heartbeat names another epoch than its block's.
+    #[error("heartbeat for epoch {got} in a block of epoch {expected}")]
+    HeartbeatWrongEpoch {
+        /// The block's consensus epoch.
+        expected: u64,
+        /// The epoch the heartbeat names.
+        got: u64,
+    },
+    /// The bond already has this epoch's heartbeat.
+    #[error("validator {0} already sent its heartbeat for this epoch")]
+    HeartbeatAlreadySent(AccountId),
     /// No pending commit matches the reveal.
     #[error("no pending commit matches this reveal")]
     NoMatchingCommit,

@@ -1,7 +1,7 @@
 //! Applying blocks: transactions in order, then emission, then the epochs
 //! that are due, then the state root.
 
-use plexus_primitives::{Hash, NetUid, SignedTransaction};
+use plexus_primitives::{Call, Hash, NetUid, SignedTransaction};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
@@ -148,7 +148,14 @@ impl Ledger {
     /// signature, a nonce not already used, the minimum fee and the funds to
     /// pay it. Whether the call itself succeeds is known only in its block.
     pub fn precheck(&self, tx: &SignedTransaction) -> Result<(), TxError> {
-        check_envelope(&self.state, tx, Signatures::Verify, NonceRule::NotUsed)?;
+        let next = self.state.height.saturating_add(1);
+        check_envelope(
+            &self.state,
+            tx,
+            next,
+            Signatures::Verify,
+            NonceRule::NotUsed,
+        )?;
         self.state.ensure_funds(&tx.tx.signer, tx.tx.fee)
     }
 
@@ -160,7 +167,7 @@ impl Ledger {
         block: u64,
         signatures: Signatures,
     ) -> (Result<(), TxError>, bool) {
-        let envelope = check_envelope(&self.state, tx, signatures, NonceRule::Next)
+        let envelope = check_envelope(&self.state, tx, block, signatures, NonceRule::Next)
             .and_then(|()| self.state.debit(&tx.tx.signer, tx.tx.fee));
         if let Err(e) = envelope {
             return (Err(e), false);
@@ -196,10 +203,13 @@ enum NonceRule {
     NotUsed,
 }
 
-/// The envelope's checks, before the call: chain, signature, nonce, fee.
+/// The envelope's checks, before the call: chain, signature, nonce, fee; for
+/// a heartbeat under rules that take them, its own checks instead of the
+/// minimum fee. `block` is the height of the block the transaction is for.
 fn check_envelope(
     state: &State,
     tx: &SignedTransaction,
+    block: u64,
     signatures: Signatures,
     nonces: NonceRule,
 ) -> Result<(), TxError> {
@@ -223,6 +233,11 @@ fn check_envelope(
             expected,
             got: t.nonce,
         });
+    }
+    if let Call::Heartbeat { epoch } = t.call
+        && state.economics.ledger_rules.seats_need_heartbeats()
+    {
+        return validators::check_heartbeat(state, &t.signer, epoch, block);
     }
     let min = state.economics.min_fee;
     if t.fee < min {

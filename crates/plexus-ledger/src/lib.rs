@@ -21,6 +21,9 @@
 //!   only transactions that pay ([`LedgerRules::FAILED_CALLS_PAY`]; chains
 //!   begun under the original rules, where a refused transaction changed
 //!   nothing, keep them).
+//! - **A validator seat needs a running node**: a bond counts toward the next
+//!   set only with a heartbeat its node signed with the consensus key in the
+//!   choosing epoch ([`LedgerRules::LIVE_SEATS`]).
 //! - **Dividends go to the hotkey's stake pool** (one addition pays every
 //!   staker pro rata); the take is deposited to the hotkey's owner first.
 //!

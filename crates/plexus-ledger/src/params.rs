@@ -79,13 +79,25 @@ impl LedgerRules {
     /// signed bytes stayed valid (its nonce unused), so it could land long
     /// after its sender was told it was refused.
     pub const FAILED_CALLS_PAY: Self = Self(1);
+    /// As [`Self::FAILED_CALLS_PAY`], and a bond counts toward the next
+    /// validator set only if its node sent a heartbeat
+    /// ([`plexus_primitives::Call::Heartbeat`], signed by the consensus key)
+    /// in the epoch that chooses the set. Before, a bond whose node never ran
+    /// took its seat all the same, and a third of the seats taken that way
+    /// stopped the chain.
+    pub const LIVE_SEATS: Self = Self(2);
     /// The rules new chains start on, and the newest this build knows.
-    pub const LATEST: Self = Self::FAILED_CALLS_PAY;
+    pub const LATEST: Self = Self::LIVE_SEATS;
 
     /// Whether a transaction whose call fails pays its fee and uses its
     /// nonce, and blocks must leave out transactions that cannot pay.
     pub fn failed_calls_pay(self) -> bool {
         self >= Self::FAILED_CALLS_PAY
+    }
+
+    /// Whether only bonds with a heartbeat in the choosing epoch are seated.
+    pub fn seats_need_heartbeats(self) -> bool {
+        self >= Self::LIVE_SEATS
     }
 
     fn is_original(&self) -> bool {

@@ -102,6 +102,7 @@ impl State {
                         address: b.address.clone(),
                         amount: b.amount,
                         unbonding: Balance::ZERO,
+                        heartbeat: None,
                     },
                 )
             })

@@ -19,8 +19,13 @@
 //! - At the last block of each epoch (height `h` with `(h + 1) % L == 0`),
 //!   after that block's transactions, the next epoch's set is chosen: the
 //!   `max_validators` largest bonds of at least `min_validator_bond` (ties
-//!   broken by the smaller key), in key order. With no bond at all the set stays as it is, so it is never
-//!   empty. Then unbonding tokens go back to their owners and empty bonds
+//!   broken by the smaller key), in key order. Under
+//!   [`crate::LedgerRules::LIVE_SEATS`] a bond counts only if its node sent a
+//!   [`plexus_primitives::Call::Heartbeat`] (signed by the consensus key, which
+//!   only the running node holds) during that epoch: a bond whose node is not
+//!   running takes no seat, and a seated node that stops loses its seat at the
+//!   next boundary. With no bond that counts the set stays as it is, so it is
+//!   never empty. Then unbonding tokens go back to their owners and empty bonds
 //!   are removed. Only there does the set change: a member of the current
 //!   set cannot leave (or be pushed out) mid-epoch.
 
@@ -43,6 +48,10 @@ pub struct ValidatorBond {
     pub amount: Balance,
     /// Tokens unbonded, paid back to the owner at the end of the epoch.
     pub unbonding: Balance,
+    /// The last consensus epoch its node sent a heartbeat in (see
+    /// [`crate::LedgerRules::LIVE_SEATS`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heartbeat: Option<u64>,
 }
 
 /// One seat of a validator set, with the bond behind it.
@@ -54,6 +63,9 @@ pub struct ValidatorSeat {
     pub address: Option<String>,
     /// Its bond counting toward the next set (zero for an unbonded genesis validator).
     pub bond: Balance,
+    /// The last consensus epoch its node sent a heartbeat in, if any.
+    #[serde(default)]
+    pub heartbeat: Option<u64>,
 }
 
 /// The validator sets at a glance.
@@ -127,6 +139,7 @@ pub fn bond(
             address: String::new(),
             amount: Balance::ZERO,
             unbonding: Balance::ZERO,
+            heartbeat: None,
         });
     entry.amount = total;
     entry.address = address.to_owned();
@@ -166,15 +179,59 @@ pub fn unbond(
     Ok(())
 }
 
-/// The set the bonds choose now: the `max_validators` largest bonds (ties
-/// to the smaller key), in key order; the current set if nothing is bonded.
-pub fn next_set(state: &State) -> Vec<GenesisValidator> {
+/// Whether `signer` may send a heartbeat for `epoch` in a block at `height`:
+/// it is a bonded consensus key, `epoch` is the block's, and the bond has no
+/// heartbeat for it yet. Part of the envelope, so a heartbeat that fails pays
+/// nothing and no block may carry it: heartbeats are free, and must not be a
+/// way to fill blocks.
+pub fn check_heartbeat(
+    state: &State,
+    signer: &AccountId,
+    epoch: u64,
+    height: u64,
+) -> Result<(), TxError> {
+    let expected = epoch_of(height, state.economics.validator_epoch_length);
+    if epoch != expected {
+        return Err(TxError::HeartbeatWrongEpoch {
+            expected,
+            got: epoch,
+        });
+    }
+    let bond = state.bonds.get(signer).ok_or(TxError::NoBond(*signer))?;
+    if bond.heartbeat == Some(epoch) {
+        return Err(TxError::HeartbeatAlreadySent(*signer));
+    }
+    Ok(())
+}
+
+/// Records the signer's (a consensus key's) heartbeat for `epoch`, which
+/// [`check_heartbeat`] allowed.
+pub fn heartbeat(state: &mut State, origin: Origin, epoch: u64) -> Result<(), TxError> {
+    if !state.economics.ledger_rules.seats_need_heartbeats() {
+        return Err(TxError::HeartbeatsNotInUse);
+    }
+    let bond = state
+        .bonds
+        .get_mut(&origin.signer)
+        .ok_or(TxError::NoBond(origin.signer))?;
+    bond.heartbeat = Some(epoch);
+    Ok(())
+}
+
+/// The set the bonds choose at the end of `epoch`: the `max_validators`
+/// largest bonds (ties to the smaller key), in key order, counting under
+/// [`crate::LedgerRules::LIVE_SEATS`] only bonds whose node sent a heartbeat
+/// in `epoch`; the current set if no bond counts.
+pub fn next_set(state: &State, epoch: u64) -> Vec<GenesisValidator> {
     // A bond that fell below the minimum (by unbonding) no longer counts.
     let min = state.economics.min_validator_bond.max(Balance::from_rao(1));
+    let live = |b: &ValidatorBond| {
+        !state.economics.ledger_rules.seats_need_heartbeats() || b.heartbeat == Some(epoch)
+    };
     let mut ranked: Vec<(&AccountId, &ValidatorBond)> = state
         .bonds
         .iter()
-        .filter(|(_, b)| b.amount >= min)
+        .filter(|(_, b)| b.amount >= min && live(b))
         .collect();
     if ranked.is_empty() {
         return state.validators.clone();
@@ -198,7 +255,10 @@ pub fn end_of_block(state: &mut State, height: u64) -> bool {
     if !is_epoch_end(height, state.economics.validator_epoch_length) {
         return false;
     }
-    state.validators = next_set(state);
+    state.validators = next_set(
+        state,
+        epoch_of(height, state.economics.validator_epoch_length),
+    );
     let mut paid: Vec<(AccountId, AccountId, Balance)> = Vec::new();
     for (key, b) in &state.bonds {
         if !b.unbonding.is_zero() {
@@ -248,6 +308,7 @@ impl State {
                 .bonds
                 .get(&v.consensus_key)
                 .map_or(Balance::ZERO, |b| b.amount),
+            heartbeat: self.bonds.get(&v.consensus_key).and_then(|b| b.heartbeat),
         };
         let first_height = epoch.saturating_mul(length);
         ValidatorSets {
@@ -256,7 +317,7 @@ impl State {
             first_height,
             last_height: first_height.saturating_add(length - 1),
             current: self.validators.iter().map(seat).collect(),
-            next: next_set(self).iter().map(seat).collect(),
+            next: next_set(self, epoch).iter().map(seat).collect(),
         }
     }
 }

@@ -7,19 +7,31 @@
 mod common;
 
 use common::{Chain, TOKEN, balance, id, test_economics};
-use plexus_ledger::{Economics, TxError, ValidatorSeat};
+use plexus_ledger::{Economics, LedgerRules, TxError, ValidatorSeat};
 use plexus_primitives::{AccountId, Balance, Call};
 
 const EPOCH: u64 = 10;
 /// The least bond for a seat in these tests, in tokens.
 const MIN_BOND: u64 = 10;
 
+/// Bond mechanics, under rules that seat bonds without heartbeats (the last
+/// tests here are about heartbeats).
 fn economics(max_validators: u16) -> Economics {
     Economics {
         validator_epoch_length: EPOCH,
         max_validators,
         min_validator_bond: balance(MIN_BOND),
+        ledger_rules: LedgerRules::FAILED_CALLS_PAY,
         ..test_economics()
+    }
+}
+
+/// The newest rules: only bonds whose node sent a heartbeat in the choosing
+/// epoch are seated.
+fn live_economics(max_validators: u16) -> Economics {
+    Economics {
+        ledger_rules: LedgerRules::LIVE_SEATS,
+        ..economics(max_validators)
     }
 }
 
@@ -413,4 +425,90 @@ fn genesis_refuses_bad_bonds() {
         refused(&|g| g.validators[0].consensus_key = AccountId([0; 32])),
         Err(GenesisError::InvalidConsensusKey(_))
     ));
+}
+
+#[test]
+fn only_bonds_whose_nodes_send_heartbeats_are_seated() {
+    let mut chain = Chain::new(&["alice", "bob"], live_economics(4));
+    chain.ok("alice", bond("v-a", 100));
+    chain.ok("bob", bond("v-b", 100));
+    let next = |chain: &Chain| keys(&chain.ledger.state().validator_sets().next);
+    // Bonded, but no node has said it runs: the set would stay as it is.
+    assert_eq!(next(&chain), vec![id("validator-node")]);
+
+    let receipt = chain.beat("v-a");
+    assert_eq!((receipt.result, receipt.charged), (Ok(()), true));
+    assert_eq!(next(&chain), vec![id("v-a")]);
+    assert_eq!(
+        chain.ledger.state().validator_sets().next[0].heartbeat,
+        Some(0)
+    );
+    assert_eq!(chain.balance("v-a"), 0, "a heartbeat is free");
+
+    // Heartbeats that fail are refused outright: they pay no fee, so no block may
+    // carry them.
+    let nonce = |chain: &Chain, who: &str| chain.ledger.state().account(&id(who)).nonce;
+    let before = nonce(&chain, "v-a");
+    let twice = chain.beat("v-a");
+    assert_eq!(twice.result, Err(TxError::HeartbeatAlreadySent(id("v-a"))));
+    assert!(!twice.charged);
+    assert_eq!(nonce(&chain, "v-a"), before);
+    let unbonded = chain.beat("v-c");
+    assert_eq!(unbonded.result, Err(TxError::NoBond(id("v-c"))));
+    assert!(!unbonded.charged);
+    let other_epoch = chain.heartbeat_tx("v-b", 1);
+    let receipt = chain.block(vec![other_epoch]).receipts.remove(0);
+    assert_eq!(
+        receipt.result,
+        Err(TxError::HeartbeatWrongEpoch {
+            expected: 0,
+            got: 1
+        })
+    );
+    assert!(!receipt.charged);
+    // The mempool's admission says the same.
+    let again = chain.heartbeat_tx("v-a", 0);
+    assert_eq!(
+        chain.ledger.precheck(&again),
+        Err(TxError::HeartbeatAlreadySent(id("v-a")))
+    );
+
+    chain.advance_to(EPOCH - 1);
+    let sets = chain.ledger.state().validator_sets();
+    assert_eq!(keys(&sets.current), vec![id("v-a")]);
+
+    // In epoch 1 only v-b's node beats: v-a's stopped, and its seat goes to v-b.
+    assert_eq!(chain.beat("v-b").result, Ok(()));
+    chain.advance_to(2 * EPOCH - 1);
+    assert_eq!(
+        keys(&chain.ledger.state().validator_sets().current),
+        vec![id("v-b")]
+    );
+    // No heartbeat at all in epoch 2: no bond counts, and the set stays.
+    chain.advance_to(3 * EPOCH - 1);
+    assert_eq!(
+        keys(&chain.ledger.state().validator_sets().current),
+        vec![id("v-b")]
+    );
+}
+
+#[test]
+fn rules_without_heartbeats_treat_one_as_a_failed_call() {
+    let mut chain = Chain::new(&["alice"], economics(4));
+    chain.ok("alice", bond("v-a", 100));
+    // Free, it does not even pass the envelope.
+    let receipt = chain.beat("v-a");
+    assert!(matches!(receipt.result, Err(TxError::FeeTooLow { .. })));
+    assert!(!receipt.charged);
+    // Paid, it fails and pays, like any call the rules do not take.
+    assert_eq!(
+        chain.send("alice", Call::Heartbeat { epoch: 0 }),
+        Err(TxError::HeartbeatsNotInUse)
+    );
+    chain.advance_to(EPOCH - 1);
+    assert_eq!(
+        keys(&chain.ledger.state().validator_sets().current),
+        vec![id("v-a")],
+        "seated without a heartbeat"
+    );
 }

@@ -6,8 +6,8 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use futures::channel::mpsc;
 
-use plexus_ledger::{Ledger, TxError};
-use plexus_primitives::{AccountId, Balance, Encode, Hash, SignedTransaction};
+use plexus_ledger::{Ledger, TxError, validators};
+use plexus_primitives::{AccountId, Balance, Call, Encode, Hash, SignedTransaction};
 use thiserror::Error;
 
 /// Bounds of the mempool.
@@ -239,31 +239,48 @@ impl Mempool {
     }
 
     /// Forgets transactions the ledger has used up (nonce below the
-    /// account's next), and refuses those that can no longer pay their fee
-    /// (a node that never proposes would otherwise keep them, and gossip them,
-    /// until their nonce is used).
+    /// account's next), and refuses those that can no longer pay their fee or
+    /// are heartbeats no block can take any more (another epoch's, or one the
+    /// bond already has): a node that never proposes would otherwise keep
+    /// them, and gossip them, until their nonce is used.
     pub fn prune(&mut self, ledger: &Ledger) {
+        let state = ledger.state();
+        let next = state.height.saturating_add(1);
         let senders: Vec<AccountId> = self.senders.keys().copied().collect();
         for sender in senders {
-            let account = ledger.state().account(&sender);
+            let account = state.account(&sender);
             let queue = &self.senders[&sender];
             let stale: Vec<u64> = queue.range(..account.nonce).map(|(n, _)| *n).collect();
-            let broke: Vec<SignedTransaction> = queue
+            let doomed: Vec<(SignedTransaction, TxError)> = queue
                 .range(account.nonce..)
-                .filter(|(_, e)| e.tx.tx.fee > account.balance)
-                .map(|(_, e)| e.tx.clone())
+                .filter_map(|(_, e)| {
+                    let tx = &e.tx.tx;
+                    let why = match tx.call {
+                        Call::Heartbeat { epoch }
+                            if state.economics.ledger_rules.seats_need_heartbeats() =>
+                        {
+                            validators::check_heartbeat(state, &sender, epoch, next).err()
+                        }
+                        _ => (tx.fee > account.balance).then_some(TxError::InsufficientBalance {
+                            needed: tx.fee,
+                            available: account.balance,
+                        }),
+                    };
+                    why.map(|why| (e.tx.clone(), why))
+                })
                 .collect();
             for nonce in stale {
                 self.remove(&sender, nonce);
             }
-            for tx in broke {
-                let why = TxError::InsufficientBalance {
-                    needed: tx.tx.fee,
-                    available: account.balance,
-                };
+            for (tx, why) in doomed {
                 self.refuse(&tx, why.to_string());
             }
         }
+    }
+
+    /// Whether any transaction from `sender` is waiting.
+    pub fn waits_from(&self, sender: &AccountId) -> bool {
+        self.senders.contains_key(sender)
     }
 
     /// Forgets what a finalized block carried (applied or refused: a refused

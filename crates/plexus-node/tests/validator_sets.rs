@@ -2,9 +2,10 @@
 //! validators; a fifth node bonds during epoch 0 (submitting the bond to its
 //! own node, a peer of the validators as one listed in their node.toml is,
 //! whose gossip carries it to the proposers) and follows the chain as a
-//! non-validator, while one genesis validator bonds and unbonds again. At
-//! the boundary the fifth joins (its own simplex engine for epoch 1) and
-//! the unbonded one leaves; the chain keeps finalizing across the boundary
+//! non-validator, while one genesis validator bonds and unbonds again, and
+//! the largest bond of all goes to a key no node runs. At the boundary the
+//! fifth joins (its own simplex engine for epoch 1, seated because its node
+//! sent a heartbeat), the unbonded one leaves and the dead key takes no seat; the chain keeps finalizing across the boundary
 //! and every validator agrees on blocks and state roots. Several seeds,
 //! twice per seed, with identical results.
 
@@ -30,6 +31,8 @@ const NODES: usize = 5;
 const GENESIS_VALIDATORS: usize = 4;
 const JOINER: usize = 4;
 const LEAVER: usize = 0;
+/// A key bonded for, that no node runs.
+const DEAD: usize = 5;
 const EPOCH: u64 = 16;
 const SEEDS: [u64; 3] = [3, 11, 29];
 
@@ -91,6 +94,17 @@ fn bonds(ledger: &Ledger) -> Vec<plexus_primitives::SignedTransaction> {
         amount: Balance::from_rao((100 + i as u64) * Balance::UNIT.rao()),
     };
     let mut txs: Vec<_> = (0..NODES).map(|i| tx(i, 0, bond(i))).collect();
+    // The largest bond of all, for a key no node runs: it sends no heartbeat, so
+    // it takes no seat (else node 1 would lose its seat to a dead one).
+    txs.push(tx(
+        1,
+        1,
+        Call::BondValidator {
+            consensus_key: node_key(DEAD).account_id(),
+            address: address(DEAD),
+            amount: Balance::from_rao(200 * Balance::UNIT.rao()),
+        },
+    ));
     txs.push(tx(
         LEAVER,
         1,
@@ -253,6 +267,10 @@ fn check(
         assert!(
             !set.contains(&leaving),
             "the leaver is out of epoch 1's set"
+        );
+        assert!(
+            !set.contains(&node_key(DEAD).account_id()),
+            "a bond whose node never ran took a seat"
         );
         assert_eq!(set.len(), 4);
         let before = recorder.ledger_at(EPOCH - 2);

@@ -155,6 +155,15 @@ pub enum Call {
         /// Tokens to unbond.
         amount: Balance,
     },
+    /// Signed by a bonded validator's consensus key, which only its running node
+    /// holds: the node is live in consensus epoch `epoch`. Under ledger rules that
+    /// seat only live validators, a bond counts toward the next set only with a
+    /// heartbeat in the epoch that chooses it. It pays no fee, at most one per
+    /// bond and epoch.
+    Heartbeat {
+        /// The consensus epoch the block carrying it belongs to.
+        epoch: u64,
+    },
 }
 
 impl Call {
@@ -175,6 +184,7 @@ impl Call {
             Self::BondValidator { .. } => 11,
             Self::UnbondValidator { .. } => 12,
             Self::SetSubnetWork { .. } => 13,
+            Self::Heartbeat { .. } => 14,
         }
     }
 }
@@ -314,6 +324,7 @@ impl Encode for Call {
                 consensus_key.encode_to(out);
                 amount.encode_to(out);
             }
+            Self::Heartbeat { epoch } => epoch.encode_to(out),
         }
     }
 }
@@ -390,6 +401,9 @@ impl Decode for Call {
                 netuid: Decode::decode(r)?,
                 work: Decode::decode(r)?,
             },
+            14 => Self::Heartbeat {
+                epoch: Decode::decode(r)?,
+            },
             tag => return codec::unknown_tag("Call", tag),
         })
     }
@@ -414,10 +428,10 @@ mod tests {
     #[test]
     fn unknown_call_tag_is_typed() {
         assert_eq!(
-            decode_exact::<Call>(&[14]),
+            decode_exact::<Call>(&[15]),
             Err(CodecError::UnknownTag {
                 type_name: "Call",
-                tag: 14
+                tag: 15
             })
         );
     }
@@ -474,6 +488,13 @@ mod tests {
         expected.extend_from_slice(&[0xbb; 32]);
         expected.extend_from_slice(&[9, 0, 0, 0, 0, 0, 0, 0]);
         assert_eq!(call.encode(), expected);
+    }
+
+    #[test]
+    fn heartbeat_layout_is_stable() {
+        let call = Call::Heartbeat { epoch: 3 };
+        assert_eq!(call.encode(), [14, 3, 0, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(decode_exact::<Call>(&call.encode()), Ok(call));
     }
 
     #[test]

@@ -100,6 +100,7 @@ fn sample_calls() -> Vec<Call> {
             consensus_key: hotkey,
             amount: Balance::from_rao(500),
         },
+        Call::Heartbeat { epoch: 2 },
     ]
 }
 

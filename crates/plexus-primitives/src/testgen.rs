@@ -183,6 +183,7 @@ impl Arb for Call {
                 consensus_key,
                 amount
             }),
+            any::<u64>().prop_map(|epoch| Call::Heartbeat { epoch }),
         ]
         .boxed()
     }

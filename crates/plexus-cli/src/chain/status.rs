@@ -3,6 +3,7 @@
 use std::io::Write;
 
 use clap::Subcommand;
+use plexus_ledger::LedgerRules;
 use plexus_node::rpc::PlexusApiClient;
 use plexus_primitives::{AccountId, Balance, Call};
 
@@ -81,10 +82,14 @@ fn print_validator_sets(sets: &plexus_ledger::ValidatorSets, height: u64) {
             "{title} ({})",
             crate::devnet::plural(u64::try_from(seats.len()).unwrap_or(u64::MAX), "validator")
         );
-        println!("  {:<64}  {:>18}  address", "consensus key", "bond");
+        println!(
+            "  {:<64}  {:>18}  {:>9}  address",
+            "consensus key", "bond", "heartbeat"
+        );
         for v in seats {
+            let beat = v.heartbeat.map_or("-".into(), |e| format!("epoch {e}"));
             println!(
-                "  {:<64}  {:>18}  {}",
+                "  {:<64}  {:>18}  {beat:>9}  {}",
                 v.consensus_key.to_string(),
                 v.bond.to_string(),
                 v.address.as_deref().unwrap_or("-")
@@ -167,6 +172,14 @@ pub fn chain(cmd: ChainCommand, rpc: RpcArgs) -> anyhow::Result<()> {
                         sets.last_height + 1,
                         sets.epoch + 1
                     );
+                } else if LedgerRules(status.ledger_rules).seats_need_heartbeats() {
+                    println!(
+                        "it joins the validator set at height {} if its node at {address} sends \
+                         its heartbeat before then (a running node does so by itself within a \
+                         few blocks; `plexus chain validators` shows it) and its bond ranks \
+                         among the largest",
+                        sets.last_height + 1,
+                    );
                 } else {
                     println!(
                         "its bond is not among the {} largest yet: it would not be in the next set",
@@ -182,7 +195,8 @@ pub fn chain(cmd: ChainCommand, rpc: RpcArgs) -> anyhow::Result<()> {
                 if !leaving.is_empty() {
                     eprintln!(
                         "note: {} validator(s) of the current set would leave at height {} \
-                         (only bonded keys are seated; bond them to keep them): {}",
+                         (only bonded keys are seated, and only if their nodes send heartbeats \
+                         where the chain's rules ask for them): {}",
                         leaving.len(),
                         sets.last_height + 1,
                         leaving.join(", ")
@@ -223,6 +237,7 @@ pub fn chain(cmd: ChainCommand, rpc: RpcArgs) -> anyhow::Result<()> {
                 println!("state root       {}", status.state_root);
                 println!("peers            {}", status.peers);
                 println!("mempool          {}", status.mempool);
+                println!("ledger rules     {}", status.ledger_rules);
                 println!("validators       {}", status.validators.len());
                 for v in &status.validators {
                     println!("  {v}");

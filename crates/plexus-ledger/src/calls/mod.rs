@@ -81,5 +81,6 @@ pub fn dispatch(state: &mut State, origin: Origin, call: &Call) -> Result<(), Tx
             consensus_key,
             amount,
         } => validators::unbond(state, origin, consensus_key, *amount),
+        Call::Heartbeat { epoch } => validators::heartbeat(state, origin, *epoch),
     }
 }

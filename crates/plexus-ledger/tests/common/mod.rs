@@ -5,8 +5,8 @@
 use std::collections::BTreeMap;
 
 use plexus_ledger::{
-    BlockOutcome, Economics, Genesis, GenesisBalance, GenesisValidator, Ledger, Signatures, State,
-    SubnetParams, TxError,
+    BlockOutcome, Economics, Genesis, GenesisBalance, GenesisValidator, Ledger, Receipt,
+    Signatures, State, SubnetParams, TxError,
 };
 use plexus_primitives::{
     AccountId, Balance, Call, ChainId, Keypair, SignedTransaction, Transaction,
@@ -98,6 +98,28 @@ impl Chain {
         let tx = self.tx(who, call);
         let out = self.block(vec![tx]);
         out.receipts[0].result.clone()
+    }
+
+    /// `node`'s heartbeat for `epoch`, signed by its consensus key, free, as its
+    /// node sends it.
+    pub fn heartbeat_tx(&self, node: &str, epoch: u64) -> SignedTransaction {
+        let signer = id(node);
+        Transaction {
+            chain_id: self.ledger.state().chain_id.clone(),
+            signer,
+            nonce: self.ledger.state().account(&signer).nonce,
+            fee: Balance::ZERO,
+            call: Call::Heartbeat { epoch },
+        }
+        .sign(&key(node))
+    }
+
+    /// One block holding `node`'s heartbeat for the next block's epoch; its
+    /// receipt.
+    pub fn beat(&mut self, node: &str) -> Receipt {
+        let epoch = self.ledger.state().validator_epoch();
+        let tx = self.heartbeat_tx(node, epoch);
+        self.block(vec![tx]).receipts.remove(0)
     }
 
     pub fn ok(&mut self, who: &str, call: Call) {

@@ -14,7 +14,7 @@ use commonware_runtime::{Clock, Spawner};
 use commonware_utils::Acknowledgement as _;
 use futures::StreamExt as _;
 use plexus_ledger::Ledger;
-use plexus_primitives::{AccountId, ChainId};
+use plexus_primitives::{AccountId, ChainId, Keypair};
 use tracing::{debug, error, warn};
 
 use super::{Finalized, FinalizedSink, PublicKey, Scheme, account_id};
@@ -298,6 +298,8 @@ pub(super) struct Finalizer<K> {
     pub(super) candidates: futures::channel::mpsc::UnboundedSender<super::epochs::Candidates>,
     /// The candidates last sent.
     pub(super) last_candidates: super::epochs::Candidates,
+    /// This node's consensus key, which signs its heartbeats.
+    pub(super) key: Keypair,
 }
 
 impl<K: FinalizedSink> Finalizer<K> {
@@ -312,9 +314,18 @@ impl<K: FinalizedSink> Finalizer<K> {
             ledger: executed.ledger.clone(),
             execution: executed.took,
         });
-        self.mempool
-            .lock()
-            .prune_block(&block.block().transactions, &executed.ledger);
+        let waiting = {
+            let mut pool = self.mempool.lock();
+            pool.prune_block(&block.block().transactions, &executed.ledger);
+            pool.waits_from(&self.key.account_id())
+        };
+        // One heartbeat at a time: a stale one is refused by the pruning above.
+        if !waiting && let Some(beat) = super::heartbeat::due(&executed.ledger, &self.key) {
+            match self.mempool.submit(beat, &executed.ledger) {
+                Ok(hash) => debug!(%hash, height = block.number(), "heartbeat sent"),
+                Err(e) => debug!(error = %e, "heartbeat not sent"),
+            }
+        }
         if plexus_ledger::validators::is_epoch_end(block.number(), self.epoch_length) {
             // A closed receiver means the node is shutting down.
             let _ = self

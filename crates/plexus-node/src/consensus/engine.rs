@@ -241,6 +241,7 @@ where
         epoch_length: config.genesis.state().economics.validator_epoch_length,
         candidates,
         last_candidates: Vec::new(),
+        key: config.key.clone(),
     };
 
     // Marshal's durable archives: finalization certificates and finalized

@@ -25,6 +25,7 @@ mod application;
 mod engine;
 pub mod epochs;
 mod gossip;
+pub mod heartbeat;
 mod tcp;
 
 use std::sync::Arc;

@@ -23,6 +23,10 @@ pub struct ChainStatus {
     pub mempool: usize,
     /// The least fee a transaction must carry.
     pub min_fee: plexus_primitives::Balance,
+    /// The version of the ledger's rules the chain follows (see
+    /// `plexus_ledger::LedgerRules`).
+    #[serde(default)]
+    pub ledger_rules: u16,
 }
 
 /// A finalized block with its transactions' outcomes.
