@@ -115,11 +115,16 @@ fn a_bonded_node_joins_the_validator_set_and_signs() {
         ],
     );
     assert!(out.contains("joins the validator set at height"), "{out}");
-    let sets = json(&net.dir, &["chain", "validators", "--json", "--rpc", &rpc0]).unwrap();
-    let next = keys_of(&sets["next"]);
-    assert!(
-        next.len() == 5 && next.contains(&key),
-        "the newcomer joins the four in the next set: {sets}"
+    // Once its running node has sent its heartbeat (signed by the consensus key,
+    // gossiped to the proposers), it is in the next set with the four.
+    wait_for(
+        "the newcomer's heartbeat to put it in the next set",
+        Duration::from_secs(30),
+        || {
+            let sets = json(&net.dir, &["chain", "validators", "--json", "--rpc", &rpc0])?;
+            let next = keys_of(&sets["next"]);
+            (next.len() == 5 && next.contains(&key)).then_some(())
+        },
     );
 
     // At the next epoch boundary it is in the set that signs.

@@ -204,8 +204,8 @@ enum NonceRule {
 }
 
 /// The envelope's checks, before the call: chain, signature, nonce, fee; for
-/// a heartbeat under rules that take them, its own checks instead of the
-/// minimum fee. `block` is the height of the block the transaction is for.
+/// a heartbeat, its own checks instead of the minimum fee (and under rules
+/// that take none, a refusal). `block` is the height of the block the transaction is for.
 fn check_envelope(
     state: &State,
     tx: &SignedTransaction,
@@ -234,9 +234,12 @@ fn check_envelope(
             got: t.nonce,
         });
     }
-    if let Call::Heartbeat { epoch } = t.call
-        && state.economics.ledger_rules.seats_need_heartbeats()
-    {
+    if let Call::Heartbeat { epoch } = t.call {
+        // Under older rules a heartbeat is no transaction at all: a block must
+        // not carry one, or nodes of builds that predate it could not decode it.
+        if !state.economics.ledger_rules.seats_need_heartbeats() {
+            return Err(TxError::HeartbeatsNotInUse);
+        }
         return validators::check_heartbeat(state, &t.signer, epoch, block);
     }
     let min = state.economics.min_fee;

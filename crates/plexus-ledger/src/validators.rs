@@ -218,6 +218,32 @@ pub fn heartbeat(state: &mut State, origin: Origin, epoch: u64) -> Result<(), Tx
     Ok(())
 }
 
+/// The bonds that could be seated at the next boundary if their nodes are live:
+/// at least the minimum, the `2 · max_validators` largest (ties to the smaller
+/// key), in key order. Their nodes must follow the chain before they are
+/// seated (to be in sync, and under [`crate::LedgerRules::LIVE_SEATS`] to see
+/// their bond and send a heartbeat at all), so validators accept their
+/// connections; twice the seats leaves room for live bonds behind larger
+/// ones whose nodes are not running.
+pub fn seat_candidates(state: &State) -> Vec<GenesisValidator> {
+    let min = state.economics.min_validator_bond.max(Balance::from_rao(1));
+    let mut ranked: Vec<(&AccountId, &ValidatorBond)> = state
+        .bonds
+        .iter()
+        .filter(|(_, b)| b.amount >= min)
+        .collect();
+    ranked.sort_by_key(|(_, b)| std::cmp::Reverse(b.amount));
+    ranked.truncate(2 * usize::from(state.economics.max_validators.max(1)));
+    ranked.sort_by_key(|(key, _)| **key);
+    ranked
+        .into_iter()
+        .map(|(key, b)| GenesisValidator {
+            consensus_key: *key,
+            address: Some(b.address.clone()),
+        })
+        .collect()
+}
+
 /// The set the bonds choose at the end of `epoch`: the `max_validators`
 /// largest bonds (ties to the smaller key), in key order, counting under
 /// [`crate::LedgerRules::LIVE_SEATS`] only bonds whose node sent a heartbeat

@@ -433,8 +433,15 @@ fn only_bonds_whose_nodes_send_heartbeats_are_seated() {
     chain.ok("alice", bond("v-a", 100));
     chain.ok("bob", bond("v-b", 100));
     let next = |chain: &Chain| keys(&chain.ledger.state().validator_sets().next);
-    // Bonded, but no node has said it runs: the set would stay as it is.
+    // Bonded, but no node has said it runs: the set would stay as it is. Both are
+    // candidates, whose nodes validators let follow the chain so they can say so.
     assert_eq!(next(&chain), vec![id("validator-node")]);
+    let candidates: Vec<AccountId> =
+        plexus_ledger::validators::seat_candidates(chain.ledger.state())
+            .iter()
+            .map(|v| v.consensus_key)
+            .collect();
+    assert_eq!(candidates, sorted(&["v-a", "v-b"]));
 
     let receipt = chain.beat("v-a");
     assert_eq!((receipt.result, receipt.charged), (Ok(()), true));
@@ -493,17 +500,23 @@ fn only_bonds_whose_nodes_send_heartbeats_are_seated() {
 }
 
 #[test]
-fn rules_without_heartbeats_treat_one_as_a_failed_call() {
+fn rules_without_heartbeats_refuse_them_outright() {
     let mut chain = Chain::new(&["alice"], economics(4));
     chain.ok("alice", bond("v-a", 100));
-    // Free, it does not even pass the envelope.
+    // Free or paid, a heartbeat is not even a transaction there: no block may
+    // carry one, so nodes of builds that predate heartbeats can follow.
     let receipt = chain.beat("v-a");
-    assert!(matches!(receipt.result, Err(TxError::FeeTooLow { .. })));
+    assert_eq!(receipt.result, Err(TxError::HeartbeatsNotInUse));
     assert!(!receipt.charged);
-    // Paid, it fails and pays, like any call the rules do not take.
+    let paid = chain.tx("alice", Call::Heartbeat { epoch: 0 });
     assert_eq!(
-        chain.send("alice", Call::Heartbeat { epoch: 0 }),
+        chain.ledger.precheck(&paid),
         Err(TxError::HeartbeatsNotInUse)
+    );
+    let receipt = chain.block(vec![paid]).receipts.remove(0);
+    assert_eq!(
+        (receipt.result, receipt.charged),
+        (Err(TxError::HeartbeatsNotInUse), false)
     );
     chain.advance_to(EPOCH - 1);
     assert_eq!(

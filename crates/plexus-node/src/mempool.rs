@@ -147,9 +147,17 @@ impl Mempool {
         if queued >= self.limits.max_per_sender {
             return Err(MempoolError::SenderFull(queued));
         }
+        // A heartbeat (admitted only for a bonded key, one per epoch) at its key's
+        // next nonce, with nothing else from the key waiting, is taken even when
+        // full: it pays no fee, so it could evict nothing, and a mempool filled
+        // with junk must not cost running validators their seats. At most one
+        // per bond.
+        let heartbeat =
+            matches!(tx.tx.call, Call::Heartbeat { .. }) && nonce == next && queued == 0;
         // Cheaper transactions make room until this one fits, by count and by bytes.
-        while self.count >= self.limits.max_transactions
-            || self.bytes + size > self.limits.max_bytes
+        while !heartbeat
+            && (self.count >= self.limits.max_transactions
+                || self.bytes + size > self.limits.max_bytes)
         {
             if !self.evict_cheaper_than(tx.tx.fee, &signer) {
                 return Err(MempoolError::Full);
@@ -255,17 +263,18 @@ impl Mempool {
                 .range(account.nonce..)
                 .filter_map(|(_, e)| {
                     let tx = &e.tx.tx;
-                    let why = match tx.call {
-                        Call::Heartbeat { epoch }
-                            if state.economics.ledger_rules.seats_need_heartbeats() =>
-                        {
+                    let heartbeat = match tx.call {
+                        Call::Heartbeat { epoch } => {
                             validators::check_heartbeat(state, &sender, epoch, next).err()
                         }
-                        _ => (tx.fee > account.balance).then_some(TxError::InsufficientBalance {
+                        _ => None,
+                    };
+                    let why = heartbeat.or_else(|| {
+                        (tx.fee > account.balance).then_some(TxError::InsufficientBalance {
                             needed: tx.fee,
                             available: account.balance,
-                        }),
-                    };
+                        })
+                    });
                     why.map(|why| (e.tx.clone(), why))
                 })
                 .collect();
@@ -422,7 +431,11 @@ mod tests {
     }
 
     fn ledger_under(ledger_rules: LedgerRules) -> Ledger {
-        Ledger::from_genesis(&Genesis {
+        Ledger::from_genesis(&genesis_under(ledger_rules)).unwrap()
+    }
+
+    fn genesis_under(ledger_rules: LedgerRules) -> Genesis {
+        Genesis {
             bonds: Vec::new(),
             chain_id: ChainId::new("mempool-test").unwrap(),
             balances: (1..=4)
@@ -439,8 +452,7 @@ mod tests {
                 ledger_rules,
                 ..Economics::default()
             },
-        })
-        .unwrap()
+        }
     }
 
     fn tx(from: u8, nonce: u64, fee: u64) -> SignedTransaction {
@@ -655,6 +667,31 @@ mod tests {
         assert!(pool.is_empty());
         let why = pool.refusal(&waiting.hash()).unwrap();
         assert!(why.contains("insufficient balance"), "{why}");
+    }
+
+    #[test]
+    fn a_heartbeat_is_taken_even_when_the_mempool_is_full() {
+        use plexus_ledger::GenesisBond;
+        let economics = Economics::default();
+        let ledger = Ledger::from_genesis(&Genesis {
+            bonds: vec![GenesisBond {
+                consensus_key: key(9).account_id(),
+                owner: key(1).account_id(),
+                address: "127.0.0.1:3000".into(),
+                amount: economics.min_validator_bond,
+            }],
+            ..genesis_under(LedgerRules::LATEST)
+        })
+        .unwrap();
+        let mut pool = Mempool::new(MempoolLimits {
+            max_transactions: 1,
+            ..MempoolLimits::default()
+        });
+        pool.insert(tx(1, 0, FEE), &ledger).unwrap();
+        assert_eq!(pool.insert(tx(2, 0, FEE), &ledger), Err(MempoolError::Full));
+        let beat = crate::consensus::heartbeat::due(&ledger, &key(9)).unwrap();
+        pool.insert(beat, &ledger).unwrap();
+        assert_eq!(pool.len(), 2);
     }
 
     #[test]

@@ -282,6 +282,16 @@ fn check(
                 .any(|v| v.consensus_key == leaving),
             "the set changes only at the boundary"
         );
+        // Every seated node sent its heartbeat again in epoch 1, after the switch
+        // to epoch 1's engine: the same four keep their seats for epoch 2.
+        let second: Vec<AccountId> = recorder
+            .ledger_at(2 * EPOCH - 1)
+            .state()
+            .validators
+            .iter()
+            .map(|v| v.consensus_key)
+            .collect();
+        assert_eq!(second, set, "epoch 2's set");
         let last = recorder.ledger_at(target);
         assert_eq!(last.state_root(), chains[0][target as usize - 1].2);
         assert!(last.state().check_books().is_ok());

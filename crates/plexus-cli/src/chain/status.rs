@@ -158,8 +158,18 @@ pub fn chain(cmd: ChainCommand, rpc: RpcArgs) -> anyhow::Result<()> {
                     .iter()
                     .any(|v| v.consensus_key == consensus_key);
                 println!("bonded {amount} to {consensus_key} at {address}");
+                let heartbeats = status
+                    .ledger_rules
+                    .is_some_and(|r| LedgerRules(r).seats_need_heartbeats());
                 if serving && seated {
                     println!("it is in the validator set and stays in the next one");
+                } else if serving && heartbeats {
+                    println!(
+                        "it is in the validator set until height {}, and stays if its node sends \
+                         this epoch's heartbeat (a running node does so by itself) and its bond \
+                         ranks among the largest",
+                        sets.last_height
+                    );
                 } else if serving {
                     println!(
                         "it is in the validator set until height {}; its bond is not among the {} largest for the next one",
@@ -172,7 +182,7 @@ pub fn chain(cmd: ChainCommand, rpc: RpcArgs) -> anyhow::Result<()> {
                         sets.last_height + 1,
                         sets.epoch + 1
                     );
-                } else if LedgerRules(status.ledger_rules).seats_need_heartbeats() {
+                } else if heartbeats {
                     println!(
                         "it joins the validator set at height {} if its node at {address} sends \
                          its heartbeat before then (a running node does so by itself within a \
@@ -192,11 +202,19 @@ pub fn chain(cmd: ChainCommand, rpc: RpcArgs) -> anyhow::Result<()> {
                     .filter(|c| sets.next.iter().all(|n| n.consensus_key != c.consensus_key))
                     .map(|c| c.consensus_key.to_string())
                     .collect();
-                if !leaving.is_empty() {
+                if !leaving.is_empty() && heartbeats {
+                    eprintln!(
+                        "note: so far {} validator(s) of the current set would leave at height \
+                         {}: their nodes have not sent this epoch's heartbeat yet, or their \
+                         bonds rank below: {}",
+                        leaving.len(),
+                        sets.last_height + 1,
+                        leaving.join(", ")
+                    );
+                } else if !leaving.is_empty() {
                     eprintln!(
                         "note: {} validator(s) of the current set would leave at height {} \
-                         (only bonded keys are seated, and only if their nodes send heartbeats \
-                         where the chain's rules ask for them): {}",
+                         (only bonded keys are seated; bond them to keep them): {}",
                         leaving.len(),
                         sets.last_height + 1,
                         leaving.join(", ")
@@ -237,7 +255,12 @@ pub fn chain(cmd: ChainCommand, rpc: RpcArgs) -> anyhow::Result<()> {
                 println!("state root       {}", status.state_root);
                 println!("peers            {}", status.peers);
                 println!("mempool          {}", status.mempool);
-                println!("ledger rules     {}", status.ledger_rules);
+                println!(
+                    "ledger rules     {}",
+                    status
+                        .ledger_rules
+                        .map_or("unknown (the node predates them)".into(), |r| r.to_string())
+                );
                 println!("validators       {}", status.validators.len());
                 for v in &status.validators {
                     println!("  {v}");

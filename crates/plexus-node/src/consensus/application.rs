@@ -303,8 +303,10 @@ pub(super) struct Finalizer<K> {
 }
 
 impl<K: FinalizedSink> Finalizer<K> {
-    /// Hands a newly finalized block to the sink and prunes the mempool.
-    pub(super) fn deliver(&mut self, block: &ConsensusBlock, executed: &Executed) {
+    /// Hands a newly finalized block to the sink and prunes the mempool; `live`
+    /// (not replaying stored blocks at start) it also sends the heartbeat this
+    /// node owes, if any.
+    pub(super) fn deliver(&mut self, block: &ConsensusBlock, executed: &Executed, live: bool) {
         // The sink first, then the mempool: a transaction is never in
         // neither place while its block is being recorded.
         self.sink.finalized(Finalized {
@@ -320,7 +322,10 @@ impl<K: FinalizedSink> Finalizer<K> {
             pool.waits_from(&self.key.account_id())
         };
         // One heartbeat at a time: a stale one is refused by the pruning above.
-        if !waiting && let Some(beat) = super::heartbeat::due(&executed.ledger, &self.key) {
+        if live
+            && !waiting
+            && let Some(beat) = super::heartbeat::due(&executed.ledger, &self.key)
+        {
             match self.mempool.submit(beat, &executed.ledger) {
                 Ok(hash) => debug!(%hash, height = block.number(), "heartbeat sent"),
                 Err(e) => debug!(error = %e, "heartbeat not sent"),
@@ -353,7 +358,7 @@ impl<K: FinalizedSink> Reporter for Finalizer<K> {
         if let Update::Block(block, ack) = activity {
             match self.shared.finalize(block.inner()) {
                 Ok(Some(executed)) => {
-                    self.deliver(block.inner(), &executed);
+                    self.deliver(block.inner(), &executed, true);
                     ack.acknowledge();
                 }
                 Ok(None) => ack.acknowledge(),

@@ -145,7 +145,7 @@ where
             .finalize(&block)
             .map_err(|reason| ConsensusError::Replay { height, reason })?;
         if let Some(executed) = executed {
-            finalizer.deliver(&block, &executed);
+            finalizer.deliver(&block, &executed, false);
         }
         height += 1;
     }

@@ -124,21 +124,23 @@ impl Provider for EpochSchemes {
     }
 }
 
-/// Bonded validators who would join the set if the epoch ended now, with
-/// the addresses their bonds announce. Peers accept them as secondary peers
+/// Bonded validators who could join the set at the next boundary, with the
+/// addresses their bonds announce. Peers accept them as secondary peers
 /// (they may connect, follow the chain and fetch blocks, but do not vote) so
 /// that a new validator is in sync when its first epoch starts.
 pub type Candidates = Vec<(PublicKey, Option<String>)>;
 
-/// The [`Candidates`] of a ledger state: the next set's members outside the
-/// current set. (The ledger only bonds keys that can sign; one that could
-/// not is left out here rather than stopping the node.)
+/// The [`Candidates`] of a ledger state: the bonds that could be seated at the
+/// next boundary (`plexus_ledger::validators::seat_candidates`: a node must
+/// follow the chain to send the heartbeat that seats it) outside the current
+/// set. (The ledger only bonds keys that can sign; one that could not is left
+/// out here rather than stopping the node.)
 pub fn candidates(ledger: &Ledger) -> Candidates {
-    let sets = ledger.state().validator_sets();
+    let state = ledger.state();
     let mut out = Vec::new();
-    for seat in sets.next {
-        if sets
-            .current
+    for seat in plexus_ledger::validators::seat_candidates(state) {
+        if state
+            .validators
             .iter()
             .any(|c| c.consensus_key == seat.consensus_key)
         {

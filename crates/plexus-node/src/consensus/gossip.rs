@@ -25,7 +25,7 @@ use commonware_p2p::{Receiver, Recipients, Sender};
 use commonware_runtime::{Clock, Spawner};
 use futures::channel::mpsc;
 use futures::{FutureExt as _, StreamExt as _};
-use plexus_primitives::{AccountId, CodecError, Encode as _, Hash, SignedTransaction};
+use plexus_primitives::{AccountId, Call, CodecError, Encode as _, Hash, SignedTransaction};
 use tracing::{debug, warn};
 
 use super::PublicKey;
@@ -60,6 +60,10 @@ struct Waiting {
     hash: Hash,
     bytes: Bytes,
     resends: u8,
+    /// A heartbeat is sent again for as long as it waits: its node's seat
+    /// depends on it reaching a proposer within the epoch (and the mempool
+    /// refuses it once it cannot).
+    heartbeat: bool,
 }
 
 /// Sends the transactions submitted to this node to its peers (again while
@@ -106,6 +110,7 @@ pub(super) async fn run<E, S, R>(
                     hash: tx.hash(),
                     bytes,
                     resends: 0,
+                    heartbeat: matches!(tx.tx.call, Call::Heartbeat { .. }),
                 });
             },
             message = receiver.recv() => {
@@ -145,12 +150,14 @@ fn resend<S: Sender<PublicKey = PublicKey>>(
 ) {
     {
         let pool = mempool.lock();
-        waiting.retain(|w| w.resends < RESENDS && pool.holds_id(&w.signer, w.nonce, &w.hash));
+        waiting.retain(|w| {
+            (w.resends < RESENDS || w.heartbeat) && pool.holds_id(&w.signer, w.nonce, &w.hash)
+        });
     }
     for _ in 0..waiting.len().min(RESEND_BATCH) {
         if let Some(mut w) = waiting.pop_front() {
             send(sender, &w.bytes);
-            w.resends += 1;
+            w.resends = w.resends.saturating_add(1);
             waiting.push_back(w);
         }
     }

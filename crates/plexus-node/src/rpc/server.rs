@@ -145,7 +145,7 @@ impl PlexusApiServer for RpcServer {
             peers: self.peers.load(Ordering::Relaxed),
             mempool: self.mempool.lock().len(),
             min_fee: state.economics.min_fee,
-            ledger_rules: state.economics.ledger_rules.0,
+            ledger_rules: Some(state.economics.ledger_rules.0),
         })
     }
 

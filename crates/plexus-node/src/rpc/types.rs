@@ -24,9 +24,9 @@ pub struct ChainStatus {
     /// The least fee a transaction must carry.
     pub min_fee: plexus_primitives::Balance,
     /// The version of the ledger's rules the chain follows (see
-    /// `plexus_ledger::LedgerRules`).
+    /// `plexus_ledger::LedgerRules`); `None` from nodes that predate it.
     #[serde(default)]
-    pub ledger_rules: u16,
+    pub ledger_rules: Option<u16>,
 }
 
 /// A finalized block with its transactions' outcomes.
