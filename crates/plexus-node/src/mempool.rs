@@ -21,6 +21,10 @@ pub struct MempoolLimits {
     pub max_bytes: usize,
     /// Furthest ahead of the account's nonce a transaction may be.
     pub max_nonce_gap: u64,
+    /// Blocks a transaction may wait behind a nonce gap (an earlier nonce of
+    /// its sender missing) before it is dropped: until the gap fills it cannot
+    /// run, so it would hold its place for free.
+    pub max_gap_wait: u64,
 }
 
 impl Default for MempoolLimits {
@@ -30,6 +34,7 @@ impl Default for MempoolLimits {
             max_per_sender: 256,
             max_bytes: 64 << 20,
             max_nonce_gap: 256,
+            max_gap_wait: 1_000,
         }
     }
 }
@@ -66,6 +71,8 @@ struct Entry {
     tx: SignedTransaction,
     hash: Hash,
     size: usize,
+    /// The height of the state it was admitted on.
+    admitted: u64,
 }
 
 /// The mempool: per sender, transactions by nonce.
@@ -139,7 +146,16 @@ impl Mempool {
             }
             self.bytes = bytes;
             if let Some(queue) = self.senders.get_mut(&signer) {
-                queue.insert(nonce, Entry { tx, hash, size });
+                let admitted = ledger.height();
+                queue.insert(
+                    nonce,
+                    Entry {
+                        tx,
+                        hash,
+                        size,
+                        admitted,
+                    },
+                );
             }
             return Ok(hash);
         }
@@ -154,22 +170,58 @@ impl Mempool {
         // per bond.
         let heartbeat =
             matches!(tx.tx.call, Call::Heartbeat { .. }) && nonce == next && queued == 0;
-        // Cheaper transactions make room until this one fits, by count and by bytes.
+        // When full, only a transaction that can run once its sender's earlier
+        // ones have makes room: one behind a nonce gap never pays its fee, so its
+        // fee must not buy it a place. It first evicts what waits behind a gap,
+        // whatever its fee, then cheaper transactions, until it fits by count
+        // and by bytes.
+        let ready = queue.map_or(0, |q| q.range(next..nonce).count()) as u64 == nonce - next;
         while !heartbeat
             && (self.count >= self.limits.max_transactions
                 || self.bytes + size > self.limits.max_bytes)
         {
-            if !self.evict_cheaper_than(tx.tx.fee, &signer) {
+            if !(ready
+                && (self.evict_gapped(ledger, &signer)
+                    || self.evict_cheaper_than(tx.tx.fee, &signer)))
+            {
                 return Err(MempoolError::Full);
             }
         }
-        self.senders
-            .entry(signer)
-            .or_default()
-            .insert(nonce, Entry { tx, hash, size });
+        let admitted = ledger.height();
+        self.senders.entry(signer).or_default().insert(
+            nonce,
+            Entry {
+                tx,
+                hash,
+                size,
+                admitted,
+            },
+        );
         self.count += 1;
         self.bytes += size;
         Ok(hash)
+    }
+
+    /// Drops the last queued transaction of a sender (not `except`) whose
+    /// transactions all wait behind a nonce gap, if there is one.
+    fn evict_gapped(&mut self, ledger: &Ledger, except: &AccountId) -> bool {
+        let state = ledger.state();
+        let victim = self
+            .senders
+            .iter()
+            .filter(|(sender, _)| *sender != except)
+            .find_map(|(sender, q)| {
+                let first = *q.keys().next()?;
+                let last = *q.keys().next_back()?;
+                (first > state.account(sender).nonce).then_some((*sender, last))
+            });
+        match victim {
+            Some((sender, nonce)) => {
+                self.remove(&sender, nonce);
+                true
+            }
+            None => false,
+        }
     }
 
     /// Drops the last queued transaction of the sender whose last one pays
@@ -259,6 +311,20 @@ impl Mempool {
             let account = state.account(&sender);
             let queue = &self.senders[&sender];
             let stale: Vec<u64> = queue.range(..account.nonce).map(|(n, _)| *n).collect();
+            // Past the run of consecutive nonces from the account's next, a
+            // transaction waits behind a gap; long enough, and it goes.
+            let run = queue
+                .range(account.nonce..)
+                .zip(account.nonce..)
+                .take_while(|((n, _), want)| **n == *want)
+                .count();
+            let wait = self.limits.max_gap_wait;
+            let expired: Vec<SignedTransaction> = queue
+                .range(account.nonce..)
+                .skip(run)
+                .filter(|(_, e)| e.admitted.saturating_add(wait) < state.height)
+                .map(|(_, e)| e.tx.clone())
+                .collect();
             let doomed: Vec<(SignedTransaction, TxError)> = queue
                 .range(account.nonce..)
                 .filter_map(|(_, e)| {
@@ -283,6 +349,13 @@ impl Mempool {
             }
             for (tx, why) in doomed {
                 self.refuse(&tx, why.to_string());
+            }
+            for tx in expired {
+                let why = format!(
+                    "waited over {wait} blocks behind a nonce gap (nonce {} is missing)",
+                    account.nonce.saturating_add(run as u64)
+                );
+                self.refuse(&tx, why);
             }
         }
     }
@@ -692,6 +765,50 @@ mod tests {
         let beat = crate::consensus::heartbeat::due(&ledger, &key(9)).unwrap();
         pool.insert(beat, &ledger).unwrap();
         assert_eq!(pool.len(), 2);
+    }
+
+    #[test]
+    fn what_waits_behind_a_nonce_gap_makes_way_then_expires() {
+        let mut ledger = ledger();
+        let mut pool = Mempool::new(MempoolLimits {
+            max_transactions: 2,
+            max_gap_wait: 2,
+            ..MempoolLimits::default()
+        });
+        // Nonce 5 of an account at nonce 0: it cannot run, whatever it offers.
+        let gapped = tx(1, 5, 100 * FEE);
+        pool.insert(gapped.clone(), &ledger).unwrap();
+        pool.insert(tx(2, 0, FEE), &ledger).unwrap();
+        // Full: another one behind a gap does not get in, even paying more...
+        assert_eq!(
+            pool.insert(tx(3, 2, 1_000 * FEE), &ledger),
+            Err(MempoolError::Full)
+        );
+        // ...while one that can run evicts the gapped one, though it pays less.
+        pool.insert(tx(3, 0, FEE), &ledger).unwrap();
+        assert!(!pool.holds(&gapped) && pool.len() == 2);
+
+        // Behind a gap too long, a transaction goes (its sender is told why).
+        let mut pool = Mempool::new(MempoolLimits {
+            max_gap_wait: 2,
+            ..MempoolLimits::default()
+        });
+        let waiting = tx(4, 1, FEE);
+        pool.insert(waiting.clone(), &ledger).unwrap();
+        pool.insert(tx(2, 0, FEE), &ledger).unwrap();
+        for height in 1..=3 {
+            ledger
+                .apply_block(height, &[], Signatures::Trusted)
+                .unwrap();
+            pool.prune(&ledger);
+            assert_eq!(pool.holds(&waiting), height < 3, "height {height}");
+        }
+        let why = pool.refusal(&waiting.hash()).unwrap();
+        assert!(why.contains("nonce gap (nonce 0 is missing)"), "{why}");
+        assert!(
+            pool.holds(&tx(2, 0, FEE)),
+            "a transaction that can run stays"
+        );
     }
 
     #[test]
