@@ -66,10 +66,10 @@ pub struct InitArgs {
     /// First metrics port; node i serves on BASE+i
     #[arg(long, default_value_t = 9615)]
     pub metrics_port: u16,
-    /// Blocks per consensus epoch (2 or more): bonds change the validator set only at
-    /// epoch boundaries
+    /// Blocks per consensus epoch (8 or more, so that each node's heartbeat lands within
+    /// it): bonds change the validator set only at epoch boundaries
     #[arg(long, default_value_t = Economics::default().validator_epoch_length,
-          value_parser = clap::value_parser!(u64).range(2..))]
+          value_parser = clap::value_parser!(u64).range(8..))]
     pub epoch_length: u64,
     /// Replace an existing devnet in DIR
     #[arg(long)]

@@ -133,21 +133,27 @@ impl Genesis {
         {
             return Err(GenesisError::InvalidConsensusKey(key));
         }
+        if self.economics.ledger_rules > LedgerRules::LATEST {
+            return Err(GenesisError::NewerRules {
+                named: self.economics.ledger_rules.0,
+                known: LedgerRules::LATEST.0,
+            });
+        }
         if self.economics.validator_epoch_length < 2 {
             return Err(GenesisError::InvalidEconomics(
                 "validator_epoch_length must be at least 2",
+            ));
+        }
+        if self.economics.validator_epoch_length < self.economics.ledger_rules.min_epoch_length() {
+            return Err(GenesisError::InvalidEconomics(
+                "validator_epoch_length must be at least 8 where seats need heartbeats (they \
+                 must land within the epoch)",
             ));
         }
         if self.economics.max_validators == 0 {
             return Err(GenesisError::InvalidEconomics(
                 "max_validators must be at least 1",
             ));
-        }
-        if self.economics.ledger_rules > LedgerRules::LATEST {
-            return Err(GenesisError::NewerRules {
-                named: self.economics.ledger_rules.0,
-                known: LedgerRules::LATEST.0,
-            });
         }
         Ok(())
     }

@@ -89,6 +89,13 @@ impl LedgerRules {
     /// The rules new chains start on, and the newest this build knows.
     pub const LATEST: Self = Self::LIVE_SEATS;
 
+    /// The shortest consensus epoch these rules allow. Under
+    /// [`Self::LIVE_SEATS`] a node sends its heartbeat once it sees the
+    /// epoch's first block finalized, and it must land within the epoch.
+    pub fn min_epoch_length(self) -> u64 {
+        if self.seats_need_heartbeats() { 8 } else { 2 }
+    }
+
     /// Whether a transaction whose call fails pays its fee and uses its
     /// nonce, and blocks must leave out transactions that cannot pay.
     pub fn failed_calls_pay(self) -> bool {

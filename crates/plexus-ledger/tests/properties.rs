@@ -254,7 +254,7 @@ fn economics() -> plexus_ledger::Economics {
     e.subnet_limit = 3;
     e.subnet_defaults.max_allowed_uids = 8;
     e.subnet_defaults.immunity_period = 5;
-    e.validator_epoch_length = 7;
+    e.validator_epoch_length = 8;
     e.max_validators = 2;
     e
 }

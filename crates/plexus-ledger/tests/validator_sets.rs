@@ -256,6 +256,21 @@ fn genesis_refuses_bad_validator_parameters() {
         genesis(economics(0), vec![validator("a")]).validate(),
         Err(GenesisError::InvalidEconomics(_))
     ));
+    // Where seats need heartbeats, an epoch must leave them time to land.
+    let short = |ledger_rules| Economics {
+        validator_epoch_length: 7,
+        ledger_rules,
+        ..economics(4)
+    };
+    assert!(matches!(
+        genesis(short(LedgerRules::LIVE_SEATS), vec![validator("a")]).validate(),
+        Err(GenesisError::InvalidEconomics(why)) if why.contains("heartbeats")
+    ));
+    assert!(
+        genesis(short(LedgerRules::FAILED_CALLS_PAY), vec![validator("a")])
+            .validate()
+            .is_ok()
+    );
 }
 
 #[test]

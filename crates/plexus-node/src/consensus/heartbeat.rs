@@ -44,7 +44,7 @@ mod tests {
 
     fn ledger(ledger_rules: LedgerRules) -> Ledger {
         let economics = Economics {
-            validator_epoch_length: 4,
+            validator_epoch_length: 8,
             ledger_rules,
             ..Economics::default()
         };
@@ -81,7 +81,7 @@ mod tests {
             .unwrap();
         assert_eq!(out.receipts[0].result, Ok(()));
         assert!(due(&ledger, &key(9)).is_none(), "epoch 0 has its heartbeat");
-        for height in 2..=3 {
+        for height in 2..=7 {
             ledger.apply_block(height, &[], Signatures::Verify).unwrap();
         }
         // The next block is epoch 1's first: another heartbeat is owed.
@@ -97,7 +97,7 @@ mod tests {
         let mut pool = Mempool::new(MempoolLimits::default());
         let stale = due(&ledger, &key(9)).unwrap();
         pool.insert(stale.clone(), &ledger).unwrap();
-        for height in 1..=3 {
+        for height in 1..=7 {
             ledger.apply_block(height, &[], Signatures::Verify).unwrap();
             pool.prune(&ledger);
         }
