@@ -226,22 +226,8 @@ pub fn heartbeat(state: &mut State, origin: Origin, epoch: u64) -> Result<(), Tx
 /// connections; twice the seats leaves room for live bonds behind larger
 /// ones whose nodes are not running.
 pub fn seat_candidates(state: &State) -> Vec<GenesisValidator> {
-    let min = state.economics.min_validator_bond.max(Balance::from_rao(1));
-    let mut ranked: Vec<(&AccountId, &ValidatorBond)> = state
-        .bonds
-        .iter()
-        .filter(|(_, b)| b.amount >= min)
-        .collect();
-    ranked.sort_by_key(|(_, b)| std::cmp::Reverse(b.amount));
-    ranked.truncate(2 * usize::from(state.economics.max_validators.max(1)));
-    ranked.sort_by_key(|(key, _)| **key);
-    ranked
-        .into_iter()
-        .map(|(key, b)| GenesisValidator {
-            consensus_key: *key,
-            address: Some(b.address.clone()),
-        })
-        .collect()
+    let seats = usize::from(state.economics.max_validators.max(1));
+    largest_bonds(state, 2 * seats, |_| true)
 }
 
 /// The set the bonds choose at the end of `epoch`: the `max_validators`
@@ -249,22 +235,34 @@ pub fn seat_candidates(state: &State) -> Vec<GenesisValidator> {
 /// [`crate::LedgerRules::LIVE_SEATS`] only bonds whose node sent a heartbeat
 /// in `epoch`; the current set if no bond counts.
 pub fn next_set(state: &State, epoch: u64) -> Vec<GenesisValidator> {
-    // A bond that fell below the minimum (by unbonding) no longer counts.
-    let min = state.economics.min_validator_bond.max(Balance::from_rao(1));
     let live = |b: &ValidatorBond| {
         !state.economics.ledger_rules.seats_need_heartbeats() || b.heartbeat == Some(epoch)
     };
+    let seats = usize::from(state.economics.max_validators.max(1));
+    let set = largest_bonds(state, seats, live);
+    if set.is_empty() {
+        return state.validators.clone();
+    }
+    set
+}
+
+/// The `limit` largest bonds of at least the minimum that `counts` takes (ties
+/// to the smaller key), in key order.
+fn largest_bonds(
+    state: &State,
+    limit: usize,
+    counts: impl Fn(&ValidatorBond) -> bool,
+) -> Vec<GenesisValidator> {
+    // A bond that fell below the minimum (by unbonding) no longer counts.
+    let min = state.economics.min_validator_bond.max(Balance::from_rao(1));
     let mut ranked: Vec<(&AccountId, &ValidatorBond)> = state
         .bonds
         .iter()
-        .filter(|(_, b)| b.amount >= min && live(b))
+        .filter(|(_, b)| b.amount >= min && counts(b))
         .collect();
-    if ranked.is_empty() {
-        return state.validators.clone();
-    }
     // Larger bond first; equal bonds by key (the map's order, kept by the stable sort).
     ranked.sort_by_key(|(_, b)| std::cmp::Reverse(b.amount));
-    ranked.truncate(usize::from(state.economics.max_validators.max(1)));
+    ranked.truncate(limit);
     ranked.sort_by_key(|(key, _)| **key);
     ranked
         .into_iter()

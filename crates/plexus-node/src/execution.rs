@@ -458,6 +458,15 @@ mod tests {
     }
 
     fn transfer(ledger: &Ledger, nonce: u64) -> SignedTransaction {
+        transfer_of(ledger, nonce, Balance::UNIT)
+    }
+
+    /// A transfer of nothing passes admission but fails in its block.
+    fn zero_transfer(ledger: &Ledger, nonce: u64) -> SignedTransaction {
+        transfer_of(ledger, nonce, Balance::ZERO)
+    }
+
+    fn transfer_of(ledger: &Ledger, nonce: u64, amount: Balance) -> SignedTransaction {
         Transaction {
             chain_id: ledger.state().chain_id.clone(),
             signer: key(1).account_id(),
@@ -465,7 +474,7 @@ mod tests {
             fee: ledger.state().economics.min_fee,
             call: Call::Transfer {
                 to: key(2).account_id(),
-                amount: Balance::UNIT,
+                amount,
             },
         }
         .sign(&key(1))
@@ -491,20 +500,6 @@ mod tests {
                 .balance,
             Balance::from_rao(2 * Balance::UNIT.rao())
         );
-    }
-
-    fn zero_transfer(ledger: &Ledger, nonce: u64) -> SignedTransaction {
-        Transaction {
-            chain_id: ledger.state().chain_id.clone(),
-            signer: key(1).account_id(),
-            nonce,
-            fee: ledger.state().economics.min_fee,
-            call: Call::Transfer {
-                to: key(2).account_id(),
-                amount: Balance::ZERO,
-            },
-        }
-        .sign(&key(1))
     }
 
     /// The block a proposer that skipped [`build`]'s filtering would make of

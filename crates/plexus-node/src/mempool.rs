@@ -127,6 +127,13 @@ impl Mempool {
             });
         }
         let size = tx.encode().len();
+        let entry = Entry {
+            tx,
+            hash,
+            size,
+            admitted: ledger.height(),
+        };
+        let tx = &entry.tx;
         let queue = self.senders.get(&signer);
         if let Some(existing) = queue.and_then(|q| q.get(&nonce)) {
             if existing.hash == hash {
@@ -146,16 +153,7 @@ impl Mempool {
             }
             self.bytes = bytes;
             if let Some(queue) = self.senders.get_mut(&signer) {
-                let admitted = ledger.height();
-                queue.insert(
-                    nonce,
-                    Entry {
-                        tx,
-                        hash,
-                        size,
-                        admitted,
-                    },
-                );
+                queue.insert(nonce, entry);
             }
             return Ok(hash);
         }
@@ -187,16 +185,7 @@ impl Mempool {
                 return Err(MempoolError::Full);
             }
         }
-        let admitted = ledger.height();
-        self.senders.entry(signer).or_default().insert(
-            nonce,
-            Entry {
-                tx,
-                hash,
-                size,
-                admitted,
-            },
-        );
+        self.senders.entry(signer).or_default().insert(nonce, entry);
         self.count += 1;
         self.bytes += size;
         Ok(hash)
