@@ -76,6 +76,35 @@ fn a_devnet_survives_a_killed_node_and_heals_it() {
     ]);
     ok(&["register", "--wallet", "bob", "--netuid", "1"]);
     ok(&["register", "--wallet", "charlie", "--netuid", "1"]);
+    // Registering again sends nothing: a refused registration would pay its fee.
+    let balance = |who: &str| {
+        json(
+            &dir,
+            &["balance", "--wallet", who, "--json", "--rpc", &net.rpc[0]],
+        )
+        .unwrap()["balance"]
+            .clone()
+    };
+    let before = balance("charlie");
+    let again = plexus(
+        &dir,
+        &[
+            "register",
+            "--wallet",
+            "charlie",
+            "--netuid",
+            "1",
+            "--rpc",
+            &net.rpc[0],
+        ],
+    );
+    assert!(again.status.success());
+    let said = String::from_utf8_lossy(&again.stdout);
+    assert!(
+        said.contains("already registered") && said.contains("nothing sent"),
+        "{said}"
+    );
+    assert_eq!(balance("charlie"), before);
     ok(&[
         "stake", "add", "--wallet", "bob", "--netuid", "1", "--amount", "100",
     ]);

@@ -101,24 +101,36 @@ pub fn transfer(keys: KeyArgs, to: String, amount: Balance, rpc: RpcArgs) -> any
     block_on(async move {
         let (client, status) = rpc.connect().await?;
         // A transfer the ledger refuses still pays its fee: say so before signing.
-        let held = client
-            .account(key.account_id())
-            .await
-            .map_err(|e| anyhow::anyhow!(rpc_message(&e)))?
-            .balance;
-        let needed = amount.rao().saturating_add(status.min_fee.rao());
-        if held.rao() < needed {
-            return Err(exit::input(format!(
-                "{} holds {held}, but sending {amount} and its fee ({}) needs {}",
-                keys.wallet,
-                status.min_fee,
-                Balance::from_rao(needed)
-            )));
-        }
+        let what = format!("sending {amount} with its fee ({})", status.min_fee);
+        ensure_affords(&client, &key, &keys.wallet, amount, status.min_fee, &what).await?;
         submit(&client, &status, &key, Call::Transfer { to, amount }).await?;
         println!("sent {amount} to {to}");
         Ok(())
     })
+}
+
+/// Refuses, before anything is signed, a call whose `cost` and `fee` the
+/// wallet's coldkey cannot pay: a call the ledger refuses still pays its fee.
+async fn ensure_affords(
+    client: &jsonrpsee_http_client::HttpClient,
+    key: &plexus_primitives::Keypair,
+    wallet: &str,
+    cost: Balance,
+    fee: Balance,
+    what: &str,
+) -> anyhow::Result<()> {
+    let held = client
+        .account(key.account_id())
+        .await
+        .map_err(|e| anyhow::anyhow!(rpc_message(&e)))?
+        .balance;
+    let needed = Balance::from_rao(cost.rao().saturating_add(fee.rao()));
+    if held < needed {
+        return Err(exit::input(format!(
+            "{wallet} holds {held}, but {what} needs {needed}"
+        )));
+    }
+    Ok(())
 }
 
 /// Runs `plexus register`.
@@ -133,6 +145,19 @@ pub fn register(keys: KeyArgs, netuid: u16, max_burn: Balance, rpc: RpcArgs) -> 
             .subnet(netuid)
             .await
             .map_err(|e| exit::input(rpc_message(&e)))?;
+        let uid_of = |metagraph: &[plexus_ledger::NeuronInfo]| {
+            metagraph.iter().find(|n| n.hotkey == hotkey).map(|n| n.uid)
+        };
+        let metagraph = client
+            .metagraph(netuid)
+            .await
+            .map_err(|e| anyhow::anyhow!(rpc_message(&e)))?;
+        if let Some(uid) = uid_of(&metagraph) {
+            println!(
+                "{hotkey} is already registered on subnet {netuid} as UID {uid}: nothing sent"
+            );
+            return Ok(());
+        }
         let price = subnet.registration_price;
         if price > max_burn {
             return Err(exit::input(format!(
@@ -141,20 +166,8 @@ pub fn register(keys: KeyArgs, netuid: u16, max_burn: Balance, rpc: RpcArgs) -> 
                  one registers"
             )));
         }
-        let held = client
-            .account(key.account_id())
-            .await
-            .map_err(|e| anyhow::anyhow!(rpc_message(&e)))?
-            .balance;
-        let needed = price.rao().saturating_add(status.min_fee.rao());
-        if held.rao() < needed {
-            return Err(exit::input(format!(
-                "{} holds {held}, but the burn ({price}) and the fee ({}) need {}",
-                keys.wallet,
-                status.min_fee,
-                Balance::from_rao(needed)
-            )));
-        }
+        let what = format!("registering (burn {price}, fee {})", status.min_fee);
+        ensure_affords(&client, &key, &keys.wallet, price, status.min_fee, &what).await?;
         let call = Call::Register {
             netuid: NetUid(netuid),
             hotkey,
@@ -165,10 +178,9 @@ pub fn register(keys: KeyArgs, netuid: u16, max_burn: Balance, rpc: RpcArgs) -> 
             .metagraph(netuid)
             .await
             .map_err(|e| anyhow::anyhow!(rpc_message(&e)))?;
-        let uid = metagraph.iter().find(|n| n.hotkey == hotkey).map(|n| n.uid);
         println!(
             "registered {hotkey} on subnet {netuid} as UID {}",
-            uid.map_or("?".into(), |u| u.to_string())
+            uid_of(&metagraph).map_or("?".into(), |u| u.to_string())
         );
         Ok(())
     })
