@@ -183,7 +183,7 @@ pub fn write(history: &SharedHistory) -> std::sync::RwLockWriteGuard<'_, History
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// The history for reading (see [`write`] on poisoning).
+/// The history for reading (see [`write()`] on poisoning).
 pub fn read(history: &SharedHistory) -> std::sync::RwLockReadGuard<'_, History> {
     history
         .read()

@@ -10,6 +10,7 @@ mod common;
 
 use common::{Context, Net, Recorder, Registered, SimChannels, channels, timeouts, wait_for};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use commonware_consensus::simplex::{elector::RoundRobin, mocks};
@@ -19,10 +20,13 @@ use commonware_p2p::simulated::{self, Link, Network};
 use commonware_p2p::utils::mux::{Muxer, SubReceiver, SubSender};
 use commonware_runtime::{Handle, Runner as _, Spawner as _, Supervisor as _, deterministic};
 use commonware_utils::{NZUsize, Probability, probability};
-use plexus_ledger::{Genesis, GenesisBalance, GenesisValidator, Ledger};
-use plexus_node::consensus::{self, PublicKey, ValidatorConfig, run_validator};
+use plexus_ledger::{Genesis, GenesisBalance, GenesisValidator, Ledger, Signatures};
+use plexus_node::consensus::{self, PublicKey, Tamper, ValidatorConfig, run_validator};
 use plexus_node::mempool::{Mempool, MempoolLimits, SharedMempool};
-use plexus_primitives::{AccountId, Balance, Call, ChainId, Hash, Keypair, Transaction};
+use plexus_primitives::{
+    AccountId, Balance, Block, Call, ChainId, Hash, Keypair, SignedTransaction, Transaction,
+    transactions_root,
+};
 
 const VALIDATORS: usize = 4;
 const USERS: usize = 4;
@@ -48,7 +52,27 @@ enum Fault {
     /// Validator 0 answers every vote with conflicting notarize and
     /// finalize votes for random payloads (commonware's Byzantine mock).
     Conflicter,
+    /// Validator 0 runs the real node, but every block it proposes is invalid
+    /// in one of [`Lie`]'s ways, in turn.
+    InvalidProposer,
 }
+
+/// How the invalid proposer's blocks lie. Each is internally consistent
+/// where it can be (roots recomputed), so only the check it aims at can
+/// catch it.
+#[derive(Clone, Copy, Debug)]
+enum Lie {
+    /// Adds a transfer of the bystander's whole balance to the proposer,
+    /// "signed" with the proposer's own key.
+    ForgedSignature,
+    /// Adds a genuinely signed transaction from an account that cannot pay
+    /// its fee (the proposer's consensus key holds nothing).
+    PaysNoFee,
+    /// Claims a state root execution does not give.
+    FalseStateRoot,
+}
+
+const LIES: [Lie; 3] = [Lie::ForgedSignature, Lie::PaysNoFee, Lie::FalseStateRoot];
 
 fn validator_key(i: usize) -> Keypair {
     Keypair::from_seed([10 + i as u8; 32])
@@ -56,6 +80,11 @@ fn validator_key(i: usize) -> Keypair {
 
 fn user_key(i: usize) -> Keypair {
     Keypair::from_seed([100 + i as u8; 32])
+}
+
+/// A funded account that never signs anything.
+fn bystander() -> Keypair {
+    Keypair::from_seed([200; 32])
 }
 
 fn chain_id() -> ChainId {
@@ -69,8 +98,10 @@ fn genesis() -> Ledger {
         bonds: Vec::new(),
         chain_id: chain_id(),
         balances: (0..USERS)
-            .map(|i| GenesisBalance {
-                account: user_key(i).account_id(),
+            .map(user_key)
+            .chain([bystander()])
+            .map(|key| GenesisBalance {
+                account: key.account_id(),
                 balance: Balance::from_rao(START_BALANCE * Balance::UNIT.rao()),
             })
             .collect(),
@@ -145,7 +176,70 @@ async fn connect(oracle: &Net, keys: &[PublicKey], who: Option<usize>, link: Lin
     }
 }
 
+/// A transaction from `signer` at its next nonce on `parent`, with the
+/// minimum fee.
+fn transaction(parent: &Ledger, signer: AccountId, call: Call) -> Transaction {
+    Transaction {
+        chain_id: chain_id(),
+        signer,
+        nonce: parent.state().account(&signer).nonce,
+        fee: parent.state().economics.min_fee,
+        call,
+    }
+}
+
+/// What validator `i` does to each block it proposes: lies in turn (by
+/// view), counting how often it told each.
+fn invalid_proposer(i: usize, told: Arc<[AtomicU64; 3]>) -> Tamper {
+    Tamper(Arc::new(move |parent: &Ledger, mut block: Block| {
+        let me = validator_key(i);
+        let which = (block.header.view % 3) as usize;
+        let extra: Option<SignedTransaction> = match LIES[which] {
+            Lie::ForgedSignature => {
+                let victim = bystander().account_id();
+                let amount = parent.state().account(&victim).balance;
+                let call = Call::Transfer {
+                    to: me.account_id(),
+                    amount: amount
+                        .checked_sub(parent.state().economics.min_fee)
+                        .unwrap(),
+                };
+                let mut forged = transaction(parent, me.account_id(), call).sign(&me);
+                forged.tx.signer = victim;
+                forged.tx.nonce = parent.state().account(&victim).nonce;
+                Some(forged)
+            }
+            Lie::PaysNoFee => {
+                let call = Call::Transfer {
+                    to: user_key(0).account_id(),
+                    amount: Balance::UNIT,
+                };
+                Some(transaction(parent, me.account_id(), call).sign(&me))
+            }
+            Lie::FalseStateRoot => None,
+        };
+        if let Some(tx) = extra {
+            block.transactions.push(tx);
+            let mut after = parent.clone();
+            let outcome = after
+                .apply_block(
+                    block.header.height.0,
+                    &block.transactions,
+                    Signatures::Trusted,
+                )
+                .unwrap();
+            block.header.state_root = outcome.state_root;
+            block.header.transactions_root = transactions_root(&block.transactions);
+        } else {
+            block.header.state_root = Hash::of(block.header.state_root.as_bytes());
+        }
+        told[which].fetch_add(1, Ordering::Relaxed);
+        block
+    }))
+}
+
 /// Starts validator `i` as its own task (abort the handle to crash it).
+#[allow(clippy::too_many_arguments)]
 fn start(
     context: &Context,
     oracle: &Net,
@@ -154,9 +248,11 @@ fn start(
     channels: SimChannels,
     mempool: &SharedMempool,
     recorder: &Recorder,
+    tamper: Option<Tamper>,
 ) -> Handle<()> {
     let mut config = ValidatorConfig::new(ledger.clone(), validator_key(i), format!("v{i}"));
     config.timeouts = timeouts();
+    config.tamper = tamper;
     let key = consensus::public_key(&validator_key(i).account_id()).unwrap();
     let (manager, blocker) = (oracle.manager(), oracle.control(key));
     let (pool, sink) = (mempool.clone(), recorder.clone());
@@ -221,6 +317,7 @@ fn simulate(seed: u64, fault: Fault, target: u64) -> Outcome {
             probability!(1.0)
         };
         let byzantine = matches!(fault, Fault::Equivocator | Fault::Conflicter).then_some(0);
+        let told: Arc<[AtomicU64; 3]> = Arc::default();
         let mut recorders = Vec::new();
         let mut mempools = Vec::new();
         let mut handles: Vec<Option<Handle<()>>> = Vec::new();
@@ -256,7 +353,11 @@ fn simulate(seed: u64, fault: Fault, target: u64) -> Outcome {
             }
             let mempool = SharedMempool::new(Mempool::new(MempoolLimits::default()));
             let recorder = Recorder::default();
-            let handle = start(&context, &oracle, &ledger, i, channels, &mempool, &recorder);
+            let tamper = (i == 0 && matches!(fault, Fault::InvalidProposer))
+                .then(|| invalid_proposer(i, told.clone()));
+            let handle = start(
+                &context, &oracle, &ledger, i, channels, &mempool, &recorder, tamper,
+            );
             handles.push(Some(handle));
             recorders.push((i, recorder));
             mempools.push(mempool);
@@ -283,7 +384,7 @@ fn simulate(seed: u64, fault: Fault, target: u64) -> Outcome {
                 let channels = channels(&oracle, &keys[victim]).await;
                 let mempool = SharedMempool::new(Mempool::new(MempoolLimits::default()));
                 let handle = start(
-                    &context, &oracle, &ledger, victim, channels, &mempool, &restarted,
+                    &context, &oracle, &ledger, victim, channels, &mempool, &restarted, None,
                 );
                 handles[victim] = Some(handle);
                 live[victim] = &restarted;
@@ -302,7 +403,11 @@ fn simulate(seed: u64, fault: Fault, target: u64) -> Outcome {
                 );
                 connect(&oracle, &keys, Some(victim), link(rate), true).await;
             }
-            Fault::None | Fault::Loss | Fault::Equivocator | Fault::Conflicter => {}
+            Fault::None
+            | Fault::Loss
+            | Fault::Equivocator
+            | Fault::Conflicter
+            | Fault::InvalidProposer => {}
         }
         wait_for(&context, &live, target).await;
         let chains: Vec<_> = live
@@ -315,6 +420,18 @@ fn simulate(seed: u64, fault: Fault, target: u64) -> Outcome {
             })
             .collect();
         check(&chains, &live, target);
+        if matches!(fault, Fault::InvalidProposer) {
+            let liar = validator_key(0).account_id();
+            assert!(
+                chains[0]
+                    .iter()
+                    .all(|(_, _, _, proposer)| *proposer != liar),
+                "an invalid block was finalized"
+            );
+            for (lie, count) in LIES.iter().zip(told.iter()) {
+                assert!(count.load(Ordering::Relaxed) > 0, "{lie:?} was never told");
+            }
+        }
         Outcome {
             chains,
             audit: context.auditor().state(),
@@ -334,6 +451,12 @@ fn check(chains: &[Vec<(u64, Hash, Hash, AccountId)>], live: &[&Recorder], targe
     for recorder in live {
         let ledger = recorder.ledger_at(target);
         assert_eq!(ledger.state_root(), chains[0][target as usize - 1].2);
+        let untouched = ledger.state().account(&bystander().account_id());
+        assert_eq!(
+            (untouched.nonce, untouched.balance.rao()),
+            (0, START_BALANCE * Balance::UNIT.rao()),
+            "the bystander's account moved"
+        );
         for i in 0..USERS {
             let account: AccountId = user_key(i).account_id();
             let state = ledger.state().account(&account);
@@ -388,4 +511,9 @@ fn one_equivocator() {
 #[test]
 fn one_conflicting_voter() {
     scenario(Fault::Conflicter, 10);
+}
+
+#[test]
+fn one_invalid_proposer() {
+    scenario(Fault::InvalidProposer, 12);
 }

@@ -60,6 +60,8 @@ pub(super) struct App {
     pub(super) mempool: SharedMempool,
     pub(super) limits: BlockLimits,
     pub(super) idle_block: Duration,
+    #[cfg(feature = "byzantine")]
+    pub(super) tamper: Option<super::Tamper>,
 }
 
 impl App {
@@ -159,6 +161,8 @@ impl<E: Spawner + Clock> commonware_consensus::Application<E> for App {
         }
         let limits = self.limits.clamped();
         let (mempool, me, view) = (self.mempool.clone(), self.me, context.round.view().get());
+        #[cfg(feature = "byzantine")]
+        let parent_ledger = state.ledger.clone();
         let built = off_thread(&runtime, move || {
             let transactions =
                 mempool
@@ -191,6 +195,12 @@ impl<E: Spawner + Clock> commonware_consensus::Application<E> for App {
             txs = block.block().transactions.len(),
             "proposing"
         );
+        #[cfg(feature = "byzantine")]
+        if let Some(tamper) = &self.tamper {
+            let block = ConsensusBlock::new((tamper.0)(&parent_ledger, block.block().clone()));
+            let digest = block.digest();
+            return Some(Digested::precomputed(block, digest));
+        }
         self.shared
             .executor()
             .insert(block.hash(), Arc::new(executed));

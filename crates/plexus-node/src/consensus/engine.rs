@@ -357,6 +357,8 @@ where
         mempool,
         limits: config.limits,
         idle_block: config.timeouts.idle_block,
+        #[cfg(feature = "byzantine")]
+        tamper: config.tamper.clone(),
     };
     let wrapper = Inline::new(context.child("application"), app, mailbox.clone(), epocher);
 

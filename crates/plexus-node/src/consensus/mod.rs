@@ -145,6 +145,29 @@ pub struct ValidatorConfig {
     pub limits: BlockLimits,
     /// Consensus timing.
     pub timeouts: Timeouts,
+    /// Rewrites every block this validator proposes (see [`Tamper`]).
+    #[cfg(feature = "byzantine")]
+    pub tamper: Option<Tamper>,
+}
+
+/// Rewrites the block a proposer built honestly, given the parent's
+/// post-state, before it is proposed: how a test makes a validator propose
+/// invalid blocks. Only with the `byzantine` feature, which only this crate's
+/// tests enable. The rewritten block is not executed or kept here: honest
+/// validators reject it, and so would this one.
+#[cfg(feature = "byzantine")]
+#[derive(Clone)]
+pub struct Tamper(pub Arc<TamperFn>);
+
+/// The function inside a [`Tamper`].
+#[cfg(feature = "byzantine")]
+pub type TamperFn = dyn Fn(&Ledger, Block) -> Block + Send + Sync;
+
+#[cfg(feature = "byzantine")]
+impl std::fmt::Debug for Tamper {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Tamper")
+    }
 }
 
 impl ValidatorConfig {
@@ -156,6 +179,8 @@ impl ValidatorConfig {
             partition_prefix: partition_prefix.into(),
             limits: BlockLimits::default(),
             timeouts: Timeouts::default(),
+            #[cfg(feature = "byzantine")]
+            tamper: None,
         }
     }
 

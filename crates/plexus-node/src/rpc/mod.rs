@@ -1,7 +1,7 @@
 //! JSON-RPC 2.0 over HTTP and WebSocket: the node's public interface.
 //!
 //! One trait defines the methods; jsonrpsee derives the server side (which
-//! [`server`] implements) and a typed client (`PlexusApiClient`), used by the
+//! the `server` module implements) and a typed client (`PlexusApiClient`), used by the
 //! CLI over HTTP and by subscribers over WebSocket.
 
 mod limit;
