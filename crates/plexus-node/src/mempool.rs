@@ -1,7 +1,8 @@
 //! Transactions waiting for a block: checked on admission, ordered per
 //! account by nonce, bounded in count and bytes.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque, btree_map};
+use std::iter::Peekable;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use futures::channel::mpsc;
@@ -250,21 +251,37 @@ impl Mempool {
     /// Up to `max_transactions` (and `max_bytes`) transactions that can go
     /// into the next block in order: for each sender, the run of consecutive
     /// nonces starting at its next nonce in `ledger`; senders take turns so
-    /// that one busy account cannot crowd out the rest.
+    /// that one busy account cannot crowd out the rest. Heartbeats at their
+    /// key's next nonce go first: one missing its epoch costs a running
+    /// validator its seat, so a flood of paying senders (taking turns in key
+    /// order) must not push it out of the epoch's blocks.
     pub fn select(
         &self,
         ledger: &Ledger,
         max_transactions: usize,
         max_bytes: usize,
     ) -> Vec<SignedTransaction> {
-        let mut runs: Vec<std::collections::btree_map::Range<'_, u64, Entry>> = Vec::new();
+        let mut runs: Vec<Peekable<btree_map::Range<'_, u64, Entry>>> = Vec::new();
         let mut expected: Vec<u64> = Vec::new();
+        let (mut out, mut bytes) = (Vec::new(), 0usize);
         for (sender, queue) in &self.senders {
             let next = ledger.state().account(sender).nonce;
-            runs.push(queue.range(next..));
-            expected.push(next);
+            let mut run = queue.range(next..).peekable();
+            let mut want = next;
+            if let Some(&(&nonce, e)) = run.peek()
+                && nonce == want
+                && matches!(e.tx.tx.call, Call::Heartbeat { .. })
+                && out.len() < max_transactions
+                && bytes + e.size <= max_bytes
+            {
+                out.push(e.tx.clone());
+                bytes += e.size;
+                want += 1;
+                run.next();
+            }
+            runs.push(run);
+            expected.push(want);
         }
-        let (mut out, mut bytes) = (Vec::new(), 0usize);
         let mut progressed = true;
         while progressed && out.len() < max_transactions {
             progressed = false;
@@ -754,6 +771,38 @@ mod tests {
         let beat = crate::consensus::heartbeat::due(&ledger, &key(9)).unwrap();
         pool.insert(beat, &ledger).unwrap();
         assert_eq!(pool.len(), 2);
+    }
+
+    #[test]
+    fn heartbeats_go_first_into_a_block() {
+        use plexus_ledger::GenesisBond;
+        let economics = Economics::default();
+        let ledger = Ledger::from_genesis(&Genesis {
+            bonds: vec![GenesisBond {
+                consensus_key: key(9).account_id(),
+                owner: key(1).account_id(),
+                address: "127.0.0.1:3000".into(),
+                amount: economics.min_validator_bond,
+            }],
+            ..genesis_under(LedgerRules::LATEST)
+        })
+        .unwrap();
+        let mut pool = Mempool::new(MempoolLimits::default());
+        for from in 1..=4 {
+            for nonce in 0..3 {
+                pool.insert(tx(from, nonce, FEE), &ledger).unwrap();
+            }
+        }
+        let beat = crate::consensus::heartbeat::due(&ledger, &key(9)).unwrap();
+        pool.insert(beat.clone(), &ledger).unwrap();
+        // Room for one: the heartbeat, whichever sender's key sorts first.
+        assert_eq!(pool.select(&ledger, 1, usize::MAX), vec![beat.clone()]);
+        let all = pool.select(&ledger, usize::MAX, usize::MAX);
+        assert_eq!(all.len(), 13);
+        assert_eq!(all[0], beat);
+        // The others still take turns, each in nonce order.
+        let nonces: Vec<u64> = all[1..].iter().map(|t| t.tx.nonce).collect();
+        assert_eq!(nonces, [0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2]);
     }
 
     #[test]
