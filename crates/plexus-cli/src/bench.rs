@@ -2,7 +2,7 @@
 //! latency on a 4-node devnet on loopback, measured end to end through the
 //! nodes' JSON-RPC (submission over HTTP, finality seen over WebSocket).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -10,7 +10,7 @@ use clap::{Args, Subcommand};
 use jsonrpsee_http_client::HttpClientBuilder;
 use jsonrpsee_ws_client::WsClientBuilder;
 use plexus_node::rpc::PlexusApiClient;
-use plexus_primitives::{Balance, Call, ChainId, Encode, Hash, Transaction};
+use plexus_primitives::{AccountId, Balance, Call, ChainId, Encode, Hash, Transaction};
 use serde::Serialize;
 
 use crate::client::block_on;
@@ -86,6 +86,11 @@ pub struct ChainArgs {
     /// First port to use (p2p, RPC and metrics ports follow)
     #[arg(long, default_value_t = 31_000)]
     pub base_port: u16,
+    /// Blocks per consensus epoch (8 or more): short epochs show whether every
+    /// validator's heartbeat still lands in each epoch under the load
+    #[arg(long, default_value_t = plexus_ledger::Economics::default().validator_epoch_length,
+          value_parser = clap::value_parser!(u64).range(8..))]
+    pub epoch_length: u64,
     /// Print JSON
     #[arg(long)]
     pub json: bool,
@@ -106,6 +111,11 @@ pub struct ChainReport {
     pub p99_ms: f64,
     /// Blocks that carried them.
     pub blocks: usize,
+    /// Consensus epochs that began and ended while the load ran.
+    pub epochs: u64,
+    /// Seats of those epochs whose node's heartbeat no block carried in the
+    /// epoch (each would lose its seat at the epoch's end).
+    pub heartbeats_missed: u64,
 }
 
 /// Runs a bench.
@@ -123,7 +133,7 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<()> {
         p2p_port: args.base_port,
         rpc_port: args.base_port + 100,
         metrics_port: args.base_port + 200,
-        epoch_length: plexus_ledger::Economics::default().validator_epoch_length,
+        epoch_length: args.epoch_length,
         force: true,
         load_accounts: args.accounts,
     };
@@ -145,6 +155,12 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<()> {
             report.p99_ms,
             report.blocks
         );
+        if report.epochs > 0 {
+            println!(
+                "{} epochs of {} blocks began and ended under the load; heartbeats missed: {}",
+                report.epochs, args.epoch_length, report.heartbeats_missed
+            );
+        }
     }
     Ok(())
 }
@@ -208,6 +224,7 @@ async fn measure(file: &devnet::DevnetFile, args: &ChainArgs) -> anyhow::Result<
         batches.push(txs);
     }
 
+    let ours: BTreeSet<Hash> = batches.iter().flatten().map(|(h, _)| *h).collect();
     let ws_url = file.nodes[0].rpc_url.replacen("http://", "ws://", 1);
     let ws = WsClientBuilder::default()
         .build(&ws_url)
@@ -236,6 +253,10 @@ async fn measure(file: &devnet::DevnetFile, args: &ChainArgs) -> anyhow::Result<
     }
     let mut seen: BTreeMap<Hash, Instant> = BTreeMap::new();
     let mut blocks = 0usize;
+    // Heartbeat senders by the epoch of the block carrying them, and the
+    // heights seen: epochs wholly inside them are checked for missed ones.
+    let mut beats: BTreeMap<u64, BTreeSet<AccountId>> = BTreeMap::new();
+    let mut heights: Option<(u64, u64)> = None;
     let submit_all = futures::future::try_join_all(sends);
     tokio::pin!(submit_all);
     let mut submissions_done = false;
@@ -256,11 +277,21 @@ async fn measure(file: &devnet::DevnetFile, args: &ChainArgs) -> anyhow::Result<
             block = finalized.next() => {
                 let Some(Ok(block)) = block else { anyhow::bail!("the finalized-block subscription ended") };
                 let now = Instant::now();
+                let height = block.header.height.0;
+                heights = Some(heights.map_or((height, height), |(low, _)| (low, height)));
                 if !block.transactions.is_empty() {
                     blocks += 1;
                 }
                 for tx in &block.transactions {
-                    seen.insert(tx.hash, now);
+                    if ours.contains(&tx.hash) {
+                        seen.insert(tx.hash, now);
+                    }
+                    if matches!(tx.call, Call::Heartbeat { .. }) {
+                        beats
+                            .entry(height / args.epoch_length)
+                            .or_default()
+                            .insert(tx.signer);
+                    }
                 }
             }
         }
@@ -274,6 +305,16 @@ async fn measure(file: &devnet::DevnetFile, args: &ChainArgs) -> anyhow::Result<
         })
         .collect();
     latencies.sort_by(f64::total_cmp);
+    // Every devnet validator is bonded, so each owes a heartbeat per epoch.
+    let (mut epochs, mut heartbeats_missed) = (0, 0);
+    if let Some((low, high)) = heights {
+        let length = args.epoch_length;
+        for epoch in low.div_ceil(length)..(high + 1) / length {
+            epochs += 1;
+            let landed = beats.get(&epoch).map_or(0, BTreeSet::len);
+            heartbeats_missed += u64::from(args.validators).saturating_sub(landed as u64);
+        }
+    }
     Ok(ChainReport {
         transactions: seen.len(),
         seconds: elapsed,
@@ -281,6 +322,8 @@ async fn measure(file: &devnet::DevnetFile, args: &ChainArgs) -> anyhow::Result<
         p50_ms: percentile(&latencies, 0.5),
         p99_ms: percentile(&latencies, 0.99),
         blocks,
+        epochs,
+        heartbeats_missed,
     })
 }
 
