@@ -219,15 +219,30 @@ pub fn heartbeat(state: &mut State, origin: Origin, epoch: u64) -> Result<(), Tx
 }
 
 /// The bonds that could be seated at the next boundary if their nodes are live:
-/// at least the minimum, the `2 · max_validators` largest (ties to the smaller
-/// key), in key order. Their nodes must follow the chain before they are
-/// seated (to be in sync, and under [`crate::LedgerRules::LIVE_SEATS`] to see
-/// their bond and send a heartbeat at all), so validators accept their
-/// connections; twice the seats leaves room for live bonds behind larger
-/// ones whose nodes are not running.
+/// at least the minimum, `2 · max_validators` of them, in key order. Their
+/// nodes must follow the chain before they are seated (to be in sync, and under
+/// [`crate::LedgerRules::LIVE_SEATS`] to see their bond and send a heartbeat at
+/// all), so validators accept their connections; twice the seats leaves room
+/// for live bonds behind larger ones whose nodes are not running.
+///
+/// Under `LIVE_SEATS`, bonds whose node sent a heartbeat in this epoch or the
+/// last come first, largest first, then the rest by size (ties to the smaller
+/// key): bonds whose nodes do not run, however large, cannot push a running
+/// standby validator off the chain it must follow to keep its chance of a
+/// seat. Under earlier rules, the largest bonds.
 pub fn seat_candidates(state: &State) -> Vec<GenesisValidator> {
     let seats = usize::from(state.economics.max_validators.max(1));
-    largest_bonds(state, 2 * seats, |_| true)
+    let epoch = state.validator_epoch();
+    let running = |b: &ValidatorBond| {
+        state.economics.ledger_rules.seats_need_heartbeats()
+            && b.heartbeat
+                .is_some_and(|beat| beat.saturating_add(1) >= epoch)
+    };
+    let mut candidates = largest_bonds(state, 2 * seats, running);
+    let room = 2 * seats - candidates.len();
+    candidates.extend(largest_bonds(state, room, |b| !running(b)));
+    candidates.sort_by_key(|c| c.consensus_key);
+    candidates
 }
 
 /// The set the bonds choose at the end of `epoch`: the `max_validators`

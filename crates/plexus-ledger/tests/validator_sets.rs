@@ -515,6 +515,46 @@ fn only_bonds_whose_nodes_send_heartbeats_are_seated() {
 }
 
 #[test]
+fn bonds_whose_nodes_do_not_run_cannot_crowd_running_ones_out_of_the_candidates() {
+    let candidates = |chain: &Chain| -> Vec<AccountId> {
+        plexus_ledger::validators::seat_candidates(chain.ledger.state())
+            .iter()
+            .map(|v| v.consensus_key)
+            .collect()
+    };
+    // One seat, so two candidates. v-small's node runs; no node holds the
+    // whales' keys.
+    let mut chain = Chain::new(&["alice", "whale"], live_economics(1));
+    chain.ok("alice", bond("v-small", 20));
+    assert_eq!(chain.beat("v-small").result, Ok(()));
+    chain.ok("whale", bond("v-whale-1", 1_000));
+    chain.ok("whale", bond("v-whale-2", 900));
+    assert_eq!(candidates(&chain), sorted(&["v-small", "v-whale-1"]));
+    chain.advance_to(EPOCH - 1);
+    assert_eq!(
+        keys(&chain.ledger.state().validator_sets().current),
+        vec![id("v-small")]
+    );
+
+    // A heartbeat counts for the epoch it was sent in and the next, so a node
+    // that beats at any point of each epoch stays a candidate throughout.
+    chain.advance_to(2 * EPOCH - 2);
+    assert_eq!(candidates(&chain), sorted(&["v-small", "v-whale-1"]));
+    assert_eq!(chain.beat("v-small").result, Ok(()));
+    chain.advance_to(3 * EPOCH - 2);
+    assert_eq!(candidates(&chain), sorted(&["v-small", "v-whale-1"]));
+    // It stops: two epochs without a heartbeat, and it ranks by size alone.
+    chain.advance_to(3 * EPOCH);
+    assert_eq!(candidates(&chain), sorted(&["v-whale-1", "v-whale-2"]));
+    // Under rules that take no heartbeats, the largest bonds.
+    let mut old = Chain::new(&["alice", "whale"], economics(1));
+    old.ok("alice", bond("v-small", 20));
+    old.ok("whale", bond("v-whale-1", 1_000));
+    old.ok("whale", bond("v-whale-2", 900));
+    assert_eq!(candidates(&old), sorted(&["v-whale-1", "v-whale-2"]));
+}
+
+#[test]
 fn rules_without_heartbeats_refuse_them_outright() {
     let mut chain = Chain::new(&["alice"], economics(4));
     chain.ok("alice", bond("v-a", 100));
