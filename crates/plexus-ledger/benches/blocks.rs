@@ -239,6 +239,21 @@ fn bench(c: &mut Criterion) {
     group.bench_function("state_root_32_subnets_256_uids", |b| {
         b.iter(|| many.state_root())
     });
+
+    // The root is rebuilt from every leaf each block: its cost grows with the
+    // number of accounts, whatever the block holds.
+    let mut crowded = many.state().clone();
+    for i in 0..100_000u64 {
+        let mut id = [0u8; 32];
+        id[..8].copy_from_slice(&i.to_be_bytes());
+        id[8] = 0xa5;
+        crowded.accounts.entry(AccountId(id)).or_default().balance = Balance::from_rao(TOKEN);
+        crowded.totals.issued += TOKEN;
+    }
+    let crowded = Ledger::from_state(crowded);
+    group.bench_function("state_root_100k_accounts_32_subnets", |b| {
+        b.iter(|| crowded.state_root())
+    });
     group.finish();
 }
 
