@@ -748,12 +748,12 @@ mod tests {
         assert!(why.contains("insufficient balance"), "{why}");
     }
 
-    #[test]
-    fn a_heartbeat_is_taken_even_when_the_mempool_is_full() {
-        use plexus_ledger::GenesisBond;
+    /// The newest rules, with key 9 (the genesis validator) bonded, so its
+    /// node owes heartbeats.
+    fn bonded_ledger() -> Ledger {
         let economics = Economics::default();
-        let ledger = Ledger::from_genesis(&Genesis {
-            bonds: vec![GenesisBond {
+        Ledger::from_genesis(&Genesis {
+            bonds: vec![plexus_ledger::GenesisBond {
                 consensus_key: key(9).account_id(),
                 owner: key(1).account_id(),
                 address: "127.0.0.1:3000".into(),
@@ -761,7 +761,12 @@ mod tests {
             }],
             ..genesis_under(LedgerRules::LATEST)
         })
-        .unwrap();
+        .unwrap()
+    }
+
+    #[test]
+    fn a_heartbeat_is_taken_even_when_the_mempool_is_full() {
+        let ledger = bonded_ledger();
         let mut pool = Mempool::new(MempoolLimits {
             max_transactions: 1,
             ..MempoolLimits::default()
@@ -775,18 +780,7 @@ mod tests {
 
     #[test]
     fn heartbeats_go_first_into_a_block() {
-        use plexus_ledger::GenesisBond;
-        let economics = Economics::default();
-        let ledger = Ledger::from_genesis(&Genesis {
-            bonds: vec![GenesisBond {
-                consensus_key: key(9).account_id(),
-                owner: key(1).account_id(),
-                address: "127.0.0.1:3000".into(),
-                amount: economics.min_validator_bond,
-            }],
-            ..genesis_under(LedgerRules::LATEST)
-        })
-        .unwrap();
+        let ledger = bonded_ledger();
         let mut pool = Mempool::new(MempoolLimits::default());
         for from in 1..=4 {
             for nonce in 0..3 {
