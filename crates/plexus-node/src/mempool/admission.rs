@@ -1,0 +1,281 @@
+//! Admission: what a transaction must pass to wait here, and what it may
+//! evict when the mempool is full.
+
+use std::collections::BTreeMap;
+
+use plexus_ledger::{Ledger, TxError};
+use plexus_primitives::{AccountId, Balance, Call, Encode, Hash, SignedTransaction};
+
+use super::{Entry, Mempool, MempoolError};
+
+impl Mempool {
+    /// Admits a transaction that passes the ledger's checks against the
+    /// current state. A transaction with the nonce of one already waiting
+    /// replaces it only if it pays a higher fee.
+    pub fn insert(&mut self, tx: SignedTransaction, ledger: &Ledger) -> Result<Hash, MempoolError> {
+        ledger.precheck(&tx)?;
+        let hash = tx.hash();
+        let signer = tx.tx.signer;
+        let nonce = tx.tx.nonce;
+        let next = ledger.state().account(&signer).nonce;
+        if nonce > next + self.limits.max_nonce_gap {
+            return Err(MempoolError::NonceTooFarAhead {
+                nonce,
+                next,
+                gap: self.limits.max_nonce_gap,
+            });
+        }
+        let size = tx.encode().len();
+        let entry = Entry {
+            tx,
+            hash,
+            size,
+            admitted: ledger.height(),
+        };
+        let tx = &entry.tx;
+        let queue = self.senders.get(&signer);
+        if let Some(existing) = queue.and_then(|q| q.get(&nonce)) {
+            if existing.hash == hash {
+                return Err(MempoolError::AlreadyKnown(hash));
+            }
+            if tx.tx.fee <= existing.tx.tx.fee {
+                return Err(MempoolError::Invalid(TxError::BadNonce {
+                    expected: nonce + 1,
+                    got: nonce,
+                }));
+            }
+            // A replacement must fit the byte bound too: a bigger one would grow the
+            // mempool past it one fee bump at a time.
+            let bytes = self.bytes - existing.size + size;
+            if bytes > self.limits.max_bytes {
+                return Err(MempoolError::Full);
+            }
+            self.bytes = bytes;
+            if let Some(queue) = self.senders.get_mut(&signer) {
+                queue.insert(nonce, entry);
+            }
+            return Ok(hash);
+        }
+        let queued = queue.map_or(0, BTreeMap::len);
+        if queued >= self.limits.max_per_sender {
+            return Err(MempoolError::SenderFull(queued));
+        }
+        // A heartbeat (admitted only for a bonded key, one per epoch) at its key's
+        // next nonce, with nothing else from the key waiting, is taken even when
+        // full: it pays no fee, so it could evict nothing, and a mempool filled
+        // with junk must not cost running validators their seats. At most one
+        // per bond.
+        let heartbeat =
+            matches!(tx.tx.call, Call::Heartbeat { .. }) && nonce == next && queued == 0;
+        // When full, only a transaction that can run once its sender's earlier
+        // ones have makes room: one behind a nonce gap never pays its fee, so its
+        // fee must not buy it a place. It first evicts what waits behind a gap,
+        // whatever its fee, then cheaper transactions, until it fits by count
+        // and by bytes.
+        let ready = queue.map_or(0, |q| q.range(next..nonce).count()) as u64 == nonce - next;
+        while !heartbeat
+            && (self.count >= self.limits.max_transactions
+                || self.bytes + size > self.limits.max_bytes)
+        {
+            if !(ready
+                && (self.evict_gapped(ledger, &signer)
+                    || self.evict_cheaper_than(tx.tx.fee, &signer)))
+            {
+                return Err(MempoolError::Full);
+            }
+        }
+        self.senders.entry(signer).or_default().insert(nonce, entry);
+        self.count += 1;
+        self.bytes += size;
+        Ok(hash)
+    }
+
+    /// Drops the last queued transaction of a sender (not `except`) whose
+    /// transactions all wait behind a nonce gap, if there is one.
+    fn evict_gapped(&mut self, ledger: &Ledger, except: &AccountId) -> bool {
+        let state = ledger.state();
+        let victim = self
+            .senders
+            .iter()
+            .filter(|(sender, _)| *sender != except)
+            .find_map(|(sender, q)| {
+                let first = *q.keys().next()?;
+                let last = *q.keys().next_back()?;
+                (first > state.account(sender).nonce).then_some((*sender, last))
+            });
+        match victim {
+            Some((sender, nonce)) => {
+                self.remove(&sender, nonce);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Drops the last queued transaction of the sender whose last one pays
+    /// the lowest fee, if that fee is below `fee` (and it is not `except`'s).
+    fn evict_cheaper_than(&mut self, fee: Balance, except: &AccountId) -> bool {
+        let victim = self
+            .senders
+            .iter()
+            .filter(|(sender, q)| *sender != except && !q.is_empty())
+            .filter_map(|(sender, q)| {
+                q.iter()
+                    .next_back()
+                    .map(|(n, e)| (e.tx.tx.fee, *sender, *n))
+            })
+            .min();
+        match victim {
+            Some((victim_fee, sender, nonce)) if victim_fee < fee => {
+                self.remove(&sender, nonce);
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use plexus_ledger::Signatures;
+    use plexus_primitives::{ChainId, Transaction};
+
+    use super::super::testing::*;
+    use super::super::*;
+    use super::*;
+
+    #[test]
+    fn the_byte_bound_holds_for_replacements_and_newcomers() {
+        let ledger = ledger();
+        let weights = |from: u8, nonce: u64, fee: u64, n: u16| {
+            Transaction {
+                chain_id: ChainId::new("mempool-test").unwrap(),
+                signer: key(from).account_id(),
+                nonce,
+                fee: Balance::from_rao(fee),
+                call: Call::SetWeights {
+                    netuid: plexus_primitives::NetUid(1),
+                    uids: (0..n).collect(),
+                    weights: vec![1; usize::from(n)],
+                    version_key: 0,
+                },
+            }
+            .sign(&key(from))
+        };
+        let small = tx(1, 0, FEE).encode().len();
+        let limits = MempoolLimits {
+            max_bytes: 2 * small + 16,
+            ..MempoolLimits::default()
+        };
+        let mut pool = Mempool::new(limits);
+        pool.insert(tx(1, 0, FEE), &ledger).unwrap();
+        pool.insert(tx(2, 0, FEE), &ledger).unwrap();
+        // A bigger replacement paying more must still fit.
+        assert_eq!(
+            pool.insert(weights(1, 0, 2 * FEE, 64), &ledger),
+            Err(MempoolError::Full)
+        );
+        // A big newcomer paying more pushes out as many cheaper ones as it needs.
+        let big = weights(3, 0, 2 * FEE, 16);
+        assert!(big.encode().len() > small && big.encode().len() <= 2 * small);
+        pool.insert(big.clone(), &ledger).unwrap();
+        assert!(pool.holds(&big));
+        assert!(pool.bytes <= limits.max_bytes, "{} bytes", pool.bytes);
+        assert!(!pool.holds(&tx(1, 0, FEE)) || !pool.holds(&tx(2, 0, FEE)));
+    }
+
+    #[test]
+    fn a_heartbeat_is_taken_even_when_the_mempool_is_full() {
+        let ledger = bonded_ledger();
+        let mut pool = Mempool::new(MempoolLimits {
+            max_transactions: 1,
+            ..MempoolLimits::default()
+        });
+        pool.insert(tx(1, 0, FEE), &ledger).unwrap();
+        assert_eq!(pool.insert(tx(2, 0, FEE), &ledger), Err(MempoolError::Full));
+        let beat = crate::consensus::heartbeat::due(&ledger, &key(9)).unwrap();
+        pool.insert(beat, &ledger).unwrap();
+        assert_eq!(pool.len(), 2);
+    }
+
+    #[test]
+    fn what_waits_behind_a_nonce_gap_makes_way_then_expires() {
+        let mut ledger = ledger();
+        let mut pool = Mempool::new(MempoolLimits {
+            max_transactions: 2,
+            max_gap_wait: 2,
+            ..MempoolLimits::default()
+        });
+        // Nonce 5 of an account at nonce 0: it cannot run, whatever it offers.
+        let gapped = tx(1, 5, 100 * FEE);
+        pool.insert(gapped.clone(), &ledger).unwrap();
+        pool.insert(tx(2, 0, FEE), &ledger).unwrap();
+        // Full: another one behind a gap does not get in, even paying more...
+        assert_eq!(
+            pool.insert(tx(3, 2, 1_000 * FEE), &ledger),
+            Err(MempoolError::Full)
+        );
+        // ...while one that can run evicts the gapped one, though it pays less.
+        pool.insert(tx(3, 0, FEE), &ledger).unwrap();
+        assert!(!pool.holds(&gapped) && pool.len() == 2);
+
+        // Behind a gap too long, a transaction goes (its sender is told why).
+        let mut pool = Mempool::new(MempoolLimits {
+            max_gap_wait: 2,
+            ..MempoolLimits::default()
+        });
+        let waiting = tx(4, 1, FEE);
+        pool.insert(waiting.clone(), &ledger).unwrap();
+        pool.insert(tx(2, 0, FEE), &ledger).unwrap();
+        for height in 1..=3 {
+            ledger
+                .apply_block(height, &[], Signatures::Trusted)
+                .unwrap();
+            pool.prune(&ledger);
+            assert_eq!(pool.holds(&waiting), height < 3, "height {height}");
+        }
+        let why = pool.refusal(&waiting.hash()).unwrap();
+        assert!(why.contains("nonce gap (nonce 0 is missing)"), "{why}");
+        assert!(
+            pool.holds(&tx(2, 0, FEE)),
+            "a transaction that can run stays"
+        );
+    }
+
+    #[test]
+    fn duplicates_replacements_and_bounds() {
+        let ledger = ledger();
+        let mut pool = Mempool::new(MempoolLimits {
+            max_transactions: 2,
+            max_per_sender: 2,
+            ..MempoolLimits::default()
+        });
+        let first = tx(1, 0, FEE);
+        pool.insert(first.clone(), &ledger).unwrap();
+        assert_eq!(
+            pool.insert(first.clone(), &ledger),
+            Err(MempoolError::AlreadyKnown(first.hash()))
+        );
+        // Same nonce: only a higher fee replaces.
+        assert!(pool.insert(tx(1, 0, FEE), &ledger).is_err() || pool.len() == 1);
+        let richer = tx(1, 0, FEE * 2);
+        pool.insert(richer.clone(), &ledger).unwrap();
+        assert!(pool.contains(&richer.hash()) && !pool.contains(&first.hash()));
+        assert_eq!(pool.len(), 1);
+        pool.insert(tx(2, 0, FEE), &ledger).unwrap();
+        // Full: a cheaper newcomer is refused, a richer one evicts the cheapest.
+        assert_eq!(pool.insert(tx(3, 0, FEE), &ledger), Err(MempoolError::Full));
+        pool.insert(tx(3, 0, FEE * 3), &ledger).unwrap();
+        assert_eq!(pool.len(), 2);
+        let far = tx(4, 1_000, FEE);
+        assert!(matches!(
+            pool.insert(far, &ledger),
+            Err(MempoolError::NonceTooFarAhead { .. })
+        ));
+        let cheap = tx(4, 0, 1);
+        assert!(matches!(
+            pool.insert(cheap, &ledger),
+            Err(MempoolError::Invalid(TxError::FeeTooLow { .. }))
+        ));
+    }
+}

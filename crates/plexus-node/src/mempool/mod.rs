@@ -1,0 +1,303 @@
+//! Transactions waiting for a block: checked on admission, ordered per
+//! account by nonce, bounded in count and bytes.
+//!
+//! What a transaction must pass to wait here, and what it may evict when the
+//! mempool is full, is in `admission`; what goes into a block and what a
+//! finalized block removes, in `blocks`.
+
+mod admission;
+mod blocks;
+#[cfg(test)]
+mod testing;
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use futures::channel::mpsc;
+
+use plexus_ledger::{Ledger, TxError};
+use plexus_primitives::{AccountId, Hash, SignedTransaction};
+use thiserror::Error;
+
+/// Bounds of the mempool.
+#[derive(Clone, Copy, Debug)]
+pub struct MempoolLimits {
+    /// Most transactions held.
+    pub max_transactions: usize,
+    /// Most transactions held per sender.
+    pub max_per_sender: usize,
+    /// Most encoded bytes held.
+    pub max_bytes: usize,
+    /// Furthest ahead of the account's nonce a transaction may be.
+    pub max_nonce_gap: u64,
+    /// Blocks a transaction may wait behind a nonce gap (an earlier nonce of
+    /// its sender missing) before it is dropped: until the gap fills it cannot
+    /// run, so it would hold its place for free.
+    pub max_gap_wait: u64,
+}
+
+impl Default for MempoolLimits {
+    fn default() -> Self {
+        Self {
+            max_transactions: 50_000,
+            max_per_sender: 256,
+            max_bytes: 64 << 20,
+            max_nonce_gap: 256,
+            max_gap_wait: 1_000,
+        }
+    }
+}
+
+/// Why a transaction was not admitted.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum MempoolError {
+    /// The ledger's admission checks refused it.
+    #[error(transparent)]
+    Invalid(#[from] TxError),
+    /// The same transaction is already waiting.
+    #[error("transaction {0} is already in the mempool")]
+    AlreadyKnown(Hash),
+    /// Its nonce is too far ahead of the account's.
+    #[error("nonce {nonce} is more than {gap} ahead of the account's next nonce {next}")]
+    NonceTooFarAhead {
+        /// The transaction's nonce.
+        nonce: u64,
+        /// The account's next nonce.
+        next: u64,
+        /// The allowed gap.
+        gap: u64,
+    },
+    /// The sender already has too many transactions waiting.
+    #[error("sender has {0} transactions waiting already")]
+    SenderFull(usize),
+    /// The mempool is full and this transaction pays no more than the cheapest waiting.
+    #[error("mempool is full")]
+    Full,
+}
+
+#[derive(Clone, Debug)]
+struct Entry {
+    tx: SignedTransaction,
+    hash: Hash,
+    size: usize,
+    /// The height of the state it was admitted on.
+    admitted: u64,
+}
+
+/// The mempool: per sender, transactions by nonce.
+#[derive(Debug, Default)]
+pub struct Mempool {
+    limits: MempoolLimits,
+    senders: BTreeMap<AccountId, BTreeMap<u64, Entry>>,
+    count: usize,
+    bytes: usize,
+    /// Why recent transactions were left out of a block (see [`Mempool::refuse`]),
+    /// at most [`REFUSALS_KEPT`], and in which order they came.
+    refusals: BTreeMap<Hash, String>,
+    refusal_order: VecDeque<Hash>,
+}
+
+/// Refusals kept for [`Mempool::refusal`].
+const REFUSALS_KEPT: usize = 4096;
+
+impl Mempool {
+    /// An empty mempool with these bounds.
+    pub fn new(limits: MempoolLimits) -> Self {
+        Self {
+            limits,
+            ..Self::default()
+        }
+    }
+
+    /// Transactions waiting.
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    /// Whether nothing waits.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    fn remove(&mut self, sender: &AccountId, nonce: u64) {
+        if let Some(queue) = self.senders.get_mut(sender) {
+            if let Some(e) = queue.remove(&nonce) {
+                self.count -= 1;
+                self.bytes -= e.size;
+            }
+            if queue.is_empty() {
+                self.senders.remove(sender);
+            }
+        }
+    }
+
+    /// Whether any transaction from `sender` is waiting.
+    pub fn waits_from(&self, sender: &AccountId) -> bool {
+        self.senders.contains_key(sender)
+    }
+
+    /// Drops a transaction a proposer left out because the ledger would not charge it
+    /// (see [`crate::execution::build`]), and remembers why for
+    /// [`refusal`](Self::refusal) (submitting it again admits it again: the state may
+    /// have changed).
+    pub fn refuse(&mut self, tx: &SignedTransaction, why: String) {
+        if self.holds(tx) {
+            self.remove(&tx.tx.signer, tx.tx.nonce);
+        }
+        let hash = tx.hash();
+        if self.refusals.insert(hash, why).is_none() {
+            self.refusal_order.push_back(hash);
+        }
+        if self.refusal_order.len() > REFUSALS_KEPT
+            && let Some(oldest) = self.refusal_order.pop_front()
+        {
+            self.refusals.remove(&oldest);
+        }
+    }
+
+    /// Why a proposer here left the transaction `hash` out, if it did lately.
+    pub fn refusal(&self, hash: &Hash) -> Option<&str> {
+        self.refusals.get(hash).map(String::as_str)
+    }
+
+    /// Whether this very transaction is waiting (found by sender and nonce,
+    /// without a scan).
+    pub fn holds(&self, tx: &SignedTransaction) -> bool {
+        self.holds_id(&tx.tx.signer, tx.tx.nonce, &tx.hash())
+    }
+
+    /// [`holds`](Self::holds) for a transaction whose id the caller has computed.
+    pub fn holds_id(&self, signer: &AccountId, nonce: u64, hash: &Hash) -> bool {
+        self.senders
+            .get(signer)
+            .and_then(|queue| queue.get(&nonce))
+            .is_some_and(|entry| entry.hash == *hash)
+    }
+
+    /// Whether a transaction is waiting.
+    pub fn contains(&self, hash: &Hash) -> bool {
+        self.senders
+            .values()
+            .any(|q| q.values().any(|e| e.hash == *hash))
+    }
+}
+
+/// Transactions submitted to this node that may wait for gossip (also before
+/// gossip starts); past that they are not sent to peers, and wait for this
+/// node's own turn to propose.
+const SUBMITTED_BACKLOG: usize = 4096;
+
+/// A mempool shared between the RPC server, block building and gossip.
+#[derive(Clone, Debug)]
+pub struct SharedMempool {
+    mempool: Arc<Mutex<Mempool>>,
+    /// Where transactions submitted to this node go to be sent to its peers.
+    outbox: Arc<Mutex<mpsc::Sender<SignedTransaction>>>,
+    /// The other end, until gossip takes it.
+    submitted: Arc<Mutex<Option<mpsc::Receiver<SignedTransaction>>>>,
+}
+
+impl Default for SharedMempool {
+    fn default() -> Self {
+        Self::new(Mempool::default())
+    }
+}
+
+impl SharedMempool {
+    /// Wraps a mempool.
+    pub fn new(mempool: Mempool) -> Self {
+        let (outbox, submitted) = mpsc::channel(SUBMITTED_BACKLOG);
+        Self {
+            mempool: Arc::new(Mutex::new(mempool)),
+            outbox: Arc::new(Mutex::new(outbox)),
+            submitted: Arc::new(Mutex::new(Some(submitted))),
+        }
+    }
+
+    /// Locks it; a panic elsewhere while holding it does not poison it for good.
+    pub fn lock(&self) -> MutexGuard<'_, Mempool> {
+        self.mempool.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Admits a transaction submitted to this node (through its RPC) and
+    /// hands it to gossip, so that whichever validator proposes next can
+    /// include it. One already waiting (sent twice, or gossiped here first)
+    /// is taken as submitted.
+    pub fn submit(&self, tx: SignedTransaction, ledger: &Ledger) -> Result<Hash, MempoolError> {
+        let hash = match self.lock().insert(tx.clone(), ledger) {
+            Ok(hash) => hash,
+            Err(MempoolError::AlreadyKnown(hash)) => return Ok(hash),
+            Err(e) => return Err(e),
+        };
+        let mut outbox = self.outbox.lock().unwrap_or_else(PoisonError::into_inner);
+        // Full: gossip is behind (or not running), and the transaction waits here.
+        let _ = outbox.try_send(tx);
+        Ok(hash)
+    }
+
+    /// The transactions [`submit`](Self::submit)ted to this node, from its start, for
+    /// gossip; `None` once taken.
+    pub fn submitted(&self) -> Option<mpsc::Receiver<SignedTransaction>> {
+        self.submitted
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testing::*;
+    use super::*;
+
+    #[test]
+    fn submissions_go_to_gossip_and_insertions_do_not() {
+        let ledger = ledger();
+        let shared = SharedMempool::new(Mempool::new(MempoolLimits::default()));
+        // Before gossip asks, a submission waits for it.
+        shared.submit(tx(1, 0, FEE), &ledger).unwrap();
+        let mut submitted = shared.submitted().unwrap();
+        assert!(shared.submitted().is_none(), "taken once");
+        shared.submit(tx(1, 1, FEE), &ledger).unwrap();
+        shared.lock().insert(tx(2, 0, FEE), &ledger).unwrap();
+        // Sent twice: the same transaction, taken as submitted, and gossiped once.
+        assert_eq!(
+            shared.submit(tx(1, 1, FEE), &ledger),
+            Ok(tx(1, 1, FEE).hash())
+        );
+        assert_eq!(submitted.try_recv().ok(), Some(tx(1, 0, FEE)));
+        assert_eq!(submitted.try_recv().ok(), Some(tx(1, 1, FEE)));
+        assert!(
+            submitted.try_recv().is_err(),
+            "only the submissions, once each"
+        );
+        assert_eq!(shared.lock().len(), 3);
+
+        let pool = shared.lock();
+        assert!(pool.holds(&tx(1, 1, FEE)) && pool.holds(&tx(2, 0, FEE)));
+        // The same sender and nonce paying another fee is another transaction.
+        assert!(!pool.holds(&tx(1, 1, FEE + 1)));
+        assert!(!pool.holds(&tx(3, 0, FEE)));
+    }
+
+    #[test]
+    fn a_refused_transaction_leaves_with_its_reason_and_may_come_back() {
+        let ledger = ledger();
+        let mut pool = Mempool::new(MempoolLimits::default());
+        let tx = tx(1, 0, FEE);
+        pool.insert(tx.clone(), &ledger).unwrap();
+        assert_eq!(pool.refusal(&tx.hash()), None);
+        pool.refuse(&tx, "amount must be positive".into());
+        assert!(!pool.holds(&tx) && pool.is_empty());
+        assert_eq!(pool.refusal(&tx.hash()), Some("amount must be positive"));
+        // Submitted again, it waits again (the state may have changed since).
+        pool.insert(tx.clone(), &ledger).unwrap();
+        assert!(pool.holds(&tx));
+        // Only the newest refusals are kept.
+        for n in 0..REFUSALS_KEPT as u64 {
+            pool.refuse(&self::tx(2, n, FEE), "no".into());
+        }
+        assert_eq!(pool.refusal(&tx.hash()), None);
+        assert_eq!(pool.refusal(&self::tx(2, 1, FEE).hash()), Some("no"));
+    }
+}

@@ -1,0 +1,72 @@
+//! What the mempool's tests share: keys, a funded genesis, transfers.
+
+#![allow(clippy::unwrap_used)]
+
+use plexus_ledger::{Economics, Genesis, GenesisBalance, GenesisValidator, Ledger, LedgerRules};
+use plexus_primitives::{Balance, Call, ChainId, Keypair, SignedTransaction, Transaction};
+
+pub(super) fn key(i: u8) -> Keypair {
+    Keypair::from_seed([i; 32])
+}
+
+pub(super) fn ledger() -> Ledger {
+    ledger_under(LedgerRules::LATEST)
+}
+
+pub(super) fn ledger_under(ledger_rules: LedgerRules) -> Ledger {
+    Ledger::from_genesis(&genesis_under(ledger_rules)).unwrap()
+}
+
+pub(super) fn genesis_under(ledger_rules: LedgerRules) -> Genesis {
+    Genesis {
+        bonds: Vec::new(),
+        chain_id: ChainId::new("mempool-test").unwrap(),
+        balances: (1..=4)
+            .map(|i| GenesisBalance {
+                account: key(i).account_id(),
+                balance: Balance::from_rao(1 << 40),
+            })
+            .collect(),
+        validators: vec![GenesisValidator {
+            consensus_key: key(9).account_id(),
+            address: None,
+        }],
+        economics: Economics {
+            ledger_rules,
+            ..Economics::default()
+        },
+    }
+}
+
+pub(super) fn tx(from: u8, nonce: u64, fee: u64) -> SignedTransaction {
+    Transaction {
+        chain_id: ChainId::new("mempool-test").unwrap(),
+        signer: key(from).account_id(),
+        nonce,
+        fee: Balance::from_rao(fee),
+        call: Call::Transfer {
+            to: key(4).account_id(),
+            amount: Balance::from_rao(1),
+        },
+    }
+    .sign(&key(from))
+}
+
+/// The newest rules, with key 9 (the genesis validator) bonded, so its
+/// node owes heartbeats.
+pub(super) fn bonded_ledger() -> Ledger {
+    let economics = Economics::default();
+    Ledger::from_genesis(&Genesis {
+        bonds: vec![plexus_ledger::GenesisBond {
+            consensus_key: key(9).account_id(),
+            owner: key(1).account_id(),
+            address: "127.0.0.1:3000".into(),
+            amount: economics.min_validator_bond,
+        }],
+        ..genesis_under(LedgerRules::LATEST)
+    })
+    .unwrap()
+}
+
+/// The fee the tests pay (above the minimum).
+pub(super) const FEE: u64 = 100_000;
