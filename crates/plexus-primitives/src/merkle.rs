@@ -1208,42 +1208,4 @@ mod tests {
             }
         }
     }
-
-    /// Timing of a 100k-entry build; run with
-    /// `cargo test --release -p plexus-primitives merkle::tests::build_timing -- --ignored --nocapture`.
-    #[test]
-    #[ignore = "timing run, not a check"]
-    fn build_timing() {
-        let entries: Vec<(Vec<u8>, Vec<u8>)> = (0u64..100_000)
-            .map(|i| {
-                let key = format!("state/account/{i:026}").into_bytes();
-                let value = blake3::hash(&i.to_le_bytes()).as_bytes()[..]
-                    .iter()
-                    .chain(&i.to_le_bytes())
-                    .copied()
-                    .collect();
-                (key, value)
-            })
-            .collect();
-        assert_eq!(entries[0].0.len(), 40);
-        assert_eq!(entries[0].1.len(), 40);
-        for _ in 0..3 {
-            let start = std::time::Instant::now();
-            let t = MerkleTree::new(entries.clone()).unwrap();
-            let built = start.elapsed();
-            let start = std::time::Instant::now();
-            let root = merkle_root(entries.iter().map(|(k, v)| (k, v))).unwrap();
-            let streamed = start.elapsed();
-            assert_eq!(root, t.root());
-            let start = std::time::Instant::now();
-            for (k, v) in entries.iter().step_by(100) {
-                t.prove(k).verify_member(&root, k, v).unwrap();
-            }
-            let proved = start.elapsed() / 1000;
-            println!(
-                "100k entries: MerkleTree::new {built:?} (incl. clone of entries), \
-                 merkle_root {streamed:?}, prove+verify {proved:?} each"
-            );
-        }
-    }
 }
