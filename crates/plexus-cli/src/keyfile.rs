@@ -421,13 +421,13 @@ impl Keyfile {
                 m_cost_kib: self.kdf.m_cost_kib.into(),
                 t_cost: self.kdf.t_cost.into(),
                 p_cost: self.kdf.p_cost.into(),
-                salt: to_hex(&self.salt),
+                salt: hex::encode(self.salt),
             },
             cipher: FileCipher {
                 algorithm: CIPHER_ALGORITHM.into(),
-                nonce: to_hex(&self.nonce),
+                nonce: hex::encode(self.nonce),
             },
-            ciphertext: to_hex(&self.ciphertext),
+            ciphertext: hex::encode(&self.ciphertext),
         };
         // Strings, integers and a struct of them always serialize.
         serde_json::to_string_pretty(&file).unwrap_or_default()
@@ -472,7 +472,7 @@ impl Keyfile {
         OsRng.fill_bytes(&mut tag);
         let mut temp_name = std::ffi::OsString::from(".");
         temp_name.push(file_name);
-        temp_name.push(format!(".{}.tmp", to_hex(&tag)));
+        temp_name.push(format!(".{}.tmp", hex::encode(tag)));
         let temp = dir.join(temp_name);
         let result = write_new(&temp, self.to_json().as_bytes())
             .and_then(|()| install(&temp, path, overwrite));
@@ -642,35 +642,12 @@ impl FileV1 {
     }
 }
 
-/// Lowercase hex.
-fn to_hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(2 * bytes.len());
-    for byte in bytes {
-        out.push(char::from(DIGITS[usize::from(byte >> 4)]));
-        out.push(char::from(DIGITS[usize::from(byte & 0x0f)]));
-    }
-    out
-}
-
 /// Parses hex (either case) for `field`.
 fn from_hex(field: &str, s: &str) -> Result<Vec<u8>, KeyfileError> {
-    let nibble = |c: u8| match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        b'A'..=b'F' => Some(c - b'A' + 10),
-        _ => None,
-    };
-    if !s.len().is_multiple_of(2) {
-        return Err(KeyfileError::malformed(field, "odd number of hex digits"));
-    }
-    s.as_bytes()
-        .chunks_exact(2)
-        .map(|pair| match (nibble(pair[0]), nibble(pair[1])) {
-            (Some(hi), Some(lo)) => Ok((hi << 4) | lo),
-            _ => Err(KeyfileError::malformed(field, "not hex")),
-        })
-        .collect()
+    hex::decode(s).map_err(|e| match e {
+        hex::FromHexError::OddLength => KeyfileError::malformed(field, "odd number of hex digits"),
+        _ => KeyfileError::malformed(field, "not hex"),
+    })
 }
 
 /// Parses exactly `N` bytes of hex for `field`.

@@ -639,15 +639,6 @@ fn serialize_hex<S: Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S:
     serializer.collect_str(&HexBytes(bytes))
 }
 
-fn hex_digit(c: u8) -> Option<u8> {
-    match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        b'A'..=b'F' => Some(c - b'A' + 10),
-        _ => None,
-    }
-}
-
 /// Parses hex (either case) into at most `max` bytes.
 fn parse_hex_bytes(s: &str, max: usize) -> Result<Vec<u8>, String> {
     if !s.len().is_multiple_of(2) {
@@ -659,10 +650,12 @@ fn parse_hex_bytes(s: &str, max: usize) -> Result<Vec<u8>, String> {
     s.as_bytes()
         .chunks_exact(2)
         .enumerate()
-        .map(|(i, pair)| match (hex_digit(pair[0]), hex_digit(pair[1])) {
-            (Some(high), Some(low)) => Ok((high << 4) | low),
-            _ => Err(format!("invalid hex at byte offset {}", 2 * i)),
-        })
+        .map(
+            |(i, pair)| match (hex::nibble(pair[0]), hex::nibble(pair[1])) {
+                (Some(high), Some(low)) => Ok((high << 4) | low),
+                _ => Err(format!("invalid hex at byte offset {}", 2 * i)),
+            },
+        )
         .collect()
 }
 
