@@ -131,7 +131,8 @@ enum Command {
     Miner(OnChain<neuron::MinerCommand>),
     /// A validator: challenge a subnet's miners, score them and set weights.
     Validator(OnChain<neuron::ValidatorCommand>),
-    /// Benchmarks: `bench chain` measures finalized transfers per second and finality latency.
+    /// Benchmarks: the chain (finalized transfers per second, finality), the wire protocol in
+    /// the reference's scenarios, the embedded models, and the gateway's overhead.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
     /// Yuma Consensus tools: simulate epochs to tune a subnet's hyperparameters.

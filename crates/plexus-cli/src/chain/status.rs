@@ -28,8 +28,9 @@ pub enum ChainCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Bond tokens from the wallet's coldkey to a node's consensus key: the largest
-    /// bonds become the validator set at each consensus epoch boundary.
+    /// Bond tokens from the wallet's coldkey to a node's consensus key: at each consensus
+    /// epoch boundary the largest bonds whose nodes are running (they send a heartbeat each
+    /// epoch) become the validator set.
     Bond {
         /// The wallet whose coldkey pays and owns the bond
         #[arg(long, default_value = "default")]
