@@ -115,6 +115,9 @@ fn a_bonded_node_joins_the_validator_set_and_signs() {
         ],
     );
     assert!(out.contains("joins the validator set at height"), "{out}");
+    // Its bond makes it a candidate at once: validators let its node follow the chain.
+    let sets = json(&net.dir, &["chain", "validators", "--json", "--rpc", &rpc0]).unwrap();
+    assert!(keys_of(&sets["candidates"]).contains(&key), "{sets}");
     // Once its running node has sent its heartbeat (signed by the consensus key,
     // gossiped to the proposers), it is in the next set with the four.
     wait_for(

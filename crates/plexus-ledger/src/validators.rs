@@ -83,6 +83,10 @@ pub struct ValidatorSets {
     pub current: Vec<ValidatorSeat>,
     /// The set the bonds would choose if the epoch ended now, in key order.
     pub next: Vec<ValidatorSeat>,
+    /// The bonds whose nodes validators accept as followers ([`seat_candidates`]),
+    /// in key order. Empty from nodes that predate it.
+    #[serde(default)]
+    pub candidates: Vec<ValidatorSeat>,
 }
 
 /// The consensus epoch holding `height`.
@@ -357,6 +361,7 @@ impl State {
             last_height: first_height.saturating_add(length - 1),
             current: self.validators.iter().map(seat).collect(),
             next: next_set(self, epoch).iter().map(seat).collect(),
+            candidates: seat_candidates(self).iter().map(seat).collect(),
         }
     }
 }

@@ -530,6 +530,14 @@ fn bonds_whose_nodes_do_not_run_cannot_crowd_running_ones_out_of_the_candidates(
     chain.ok("whale", bond("v-whale-1", 1_000));
     chain.ok("whale", bond("v-whale-2", 900));
     assert_eq!(candidates(&chain), sorted(&["v-small", "v-whale-1"]));
+    // RPC shows the same candidates, with their bonds and heartbeats.
+    let shown = chain.ledger.state().validator_sets().candidates;
+    assert_eq!(keys(&shown), candidates(&chain));
+    assert!(
+        shown
+            .iter()
+            .any(|c| c.heartbeat == Some(0) && c.bond == balance(20))
+    );
     chain.advance_to(EPOCH - 1);
     assert_eq!(
         keys(&chain.ledger.state().validator_sets().current),

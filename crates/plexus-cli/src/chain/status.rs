@@ -105,6 +105,24 @@ fn print_validator_sets(sets: &plexus_ledger::ValidatorSets, height: u64) {
         ),
         &sets.next,
     );
+    // Nodes that validators let follow the chain without a seat; the seated are
+    // their peers anyway.
+    let followers: Vec<plexus_ledger::ValidatorSeat> = sets
+        .candidates
+        .iter()
+        .filter(|c| {
+            sets.current
+                .iter()
+                .all(|v| v.consensus_key != c.consensus_key)
+        })
+        .cloned()
+        .collect();
+    if !followers.is_empty() {
+        table(
+            "candidates outside the set, whose nodes validators let follow the chain",
+            &followers,
+        );
+    }
 }
 
 /// Runs `plexus chain`.
@@ -195,6 +213,19 @@ pub fn chain(cmd: ChainCommand, rpc: RpcArgs) -> anyhow::Result<()> {
                     println!(
                         "its bond is not among the {} largest yet: it would not be in the next set",
                         sets.next.len()
+                    );
+                }
+                // A node must follow the chain to be seated (and to send its heartbeat):
+                // validators accept only candidates' connections. Nodes that predate the
+                // list send none.
+                let candidate = sets
+                    .candidates
+                    .iter()
+                    .any(|c| c.consensus_key == consensus_key);
+                if !serving && !candidate && !sets.candidates.is_empty() {
+                    eprintln!(
+                        "note: validators will not accept connections from the node of {consensus_key}                          yet: its bond is not among the {} candidates (bonds whose nodes sent a                          heartbeat this epoch or the last, then the largest). Bond more, or ask a                          validator to list the node as a peer in its node.toml",
+                        sets.candidates.len()
                     );
                 }
                 let leaving: Vec<String> = sets
