@@ -27,7 +27,7 @@ pub enum BenchCommand {
     /// The embedded models: text tokens per second and verification cost, embeddings per
     /// second (fetches the models first if missing).
     Models(ModelArgs),
-    /// What the OpenAI gateway adds over calling a miner directly (loopback, a constant
+    /// What the OpenAI-compatible gateway adds over calling a miner directly (loopback, a constant
     /// embedding miner).
     Gateway(GatewayArgs),
 }
@@ -38,7 +38,7 @@ pub struct GatewayArgs {
     /// Requests per path
     #[arg(long, default_value_t = 2_000)]
     pub requests: usize,
-    /// Print JSON
+    /// Print JSON instead of text
     #[arg(long)]
     pub json: bool,
 }
@@ -55,7 +55,7 @@ pub struct ModelArgs {
     /// Compute threads
     #[arg(long, default_value_t = 1)]
     pub threads: usize,
-    /// Print JSON
+    /// Print JSON instead of text
     #[arg(long)]
     pub json: bool,
 }
@@ -91,7 +91,7 @@ pub struct ChainArgs {
     #[arg(long, default_value_t = plexus_ledger::Economics::default().validator_epoch_length,
           value_parser = clap::value_parser!(u64).range(8..))]
     pub epoch_length: u64,
-    /// Print JSON
+    /// Print JSON instead of text
     #[arg(long)]
     pub json: bool,
 }

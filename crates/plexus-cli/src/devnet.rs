@@ -58,13 +58,13 @@ pub struct InitArgs {
     #[arg(long, default_value = "devnet")]
     pub dir: PathBuf,
     /// First p2p port; node i listens on BASE+i
-    #[arg(long, default_value_t = 30300)]
+    #[arg(long, default_value_t = 30300, value_name = "BASE")]
     pub p2p_port: u16,
     /// First RPC port; node i serves on BASE+i
-    #[arg(long, default_value_t = 9944)]
+    #[arg(long, default_value_t = 9944, value_name = "BASE")]
     pub rpc_port: u16,
     /// First metrics port; node i serves on BASE+i
-    #[arg(long, default_value_t = 9615)]
+    #[arg(long, default_value_t = 9615, value_name = "BASE")]
     pub metrics_port: u16,
     /// Blocks per consensus epoch (8 or more, so that each node's heartbeat lands within
     /// it): bonds change the validator set only at epoch boundaries

@@ -48,7 +48,8 @@ enum Command {
     /// validator, the OpenAI-compatible gateway on 127.0.0.1:8080 and the explorer on
     /// 127.0.0.1:8081. Run again to resume.
     Up(up::UpArgs),
-    /// Wallets: create, restore, list and show encrypted coldkeys and hotkeys.
+    /// Wallets: create, regen (restore from a mnemonic), list and show encrypted coldkeys and
+    /// hotkeys.
     #[command(subcommand)]
     Wallet(wallet::WalletCommand),
     /// The chain: status, validators, bonding to validate, blocks.
@@ -60,7 +61,7 @@ enum Command {
         /// The wallet, when no address is given
         #[arg(long, default_value = "default")]
         wallet: String,
-        /// Machine-readable output
+        /// Print JSON instead of text
         #[arg(long)]
         json: bool,
         #[command(flatten)]
@@ -68,16 +69,17 @@ enum Command {
     },
     /// Send tokens from the wallet's coldkey.
     Transfer {
-        #[command(flatten)]
-        keys: KeyArgs,
-        #[command(flatten)]
-        rpc: RpcArgs,
+        /// The wallet whose coldkey signs and pays
+        #[arg(long, default_value = "default")]
+        wallet: String,
         /// The recipient: an address, or the name of a wallet in $PLEXUS_HOME
         #[arg(long)]
         to: String,
         /// Tokens to send, e.g. 1.5
         #[arg(long, allow_negative_numbers = true)]
         amount: Balance,
+        #[command(flatten)]
+        rpc: RpcArgs,
     },
     /// Subnets: create, list, show, set hyperparameters.
     Subnet(OnChain<chain::SubnetCommand>),
@@ -90,7 +92,7 @@ enum Command {
         /// The subnet
         #[arg(long)]
         netuid: u16,
-        /// Most tokens to burn (the price moves)
+        /// At most this many tokens to burn (the price moves)
         #[arg(long, allow_negative_numbers = true, default_value = "10")]
         max_burn: Balance,
     },
@@ -103,7 +105,7 @@ enum Command {
         /// The subnet
         #[arg(long)]
         netuid: u16,
-        /// Machine-readable output
+        /// Print JSON instead of text
         #[arg(long)]
         json: bool,
         #[command(flatten)]
@@ -163,11 +165,11 @@ fn main() -> ExitCode {
             rpc,
         } => chain::balance(address, wallet, json, rpc),
         Command::Transfer {
-            keys,
+            wallet,
             rpc,
             to,
             amount,
-        } => chain::transfer(keys, to, amount, rpc),
+        } => chain::transfer(&wallet, to, amount, rpc),
         Command::Subnet(c) => chain::subnet(c.command, c.rpc),
         Command::Register {
             keys,

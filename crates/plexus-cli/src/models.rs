@@ -28,7 +28,7 @@ pub enum ModelsCommand {
     },
     /// Where the models are and whether they are installed.
     List {
-        /// Machine-readable output
+        /// Print JSON instead of text
         #[arg(long)]
         json: bool,
     },

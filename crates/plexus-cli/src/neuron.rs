@@ -48,7 +48,7 @@ pub enum ValidatorCommand {
 pub struct NeuronArgs {
     #[command(flatten)]
     keys: KeyArgs,
-    /// Most tokens to burn if the hotkey must register
+    /// At most this many tokens to burn if the hotkey must register
     #[arg(long, allow_negative_numbers = true, default_value = "10")]
     max_burn: Balance,
     /// Compute threads for the model (at least 1)
@@ -106,7 +106,13 @@ pub struct ValidatorArgs {
     #[arg(long)]
     gateway: Option<SocketAddr>,
     /// API keys the gateway accepts (repeat, or comma-separated); open when none
-    #[arg(long = "api-key", env = "PLEXUS_API_KEYS", value_delimiter = ',')]
+    #[arg(
+        long = "api-key",
+        env = "PLEXUS_API_KEYS",
+        value_delimiter = ',',
+        value_name = "KEY",
+        hide_env_values = true
+    )]
     api_keys: Vec<String>,
     /// Gateway requests a minute per API key
     #[arg(long, default_value_t = 600)]

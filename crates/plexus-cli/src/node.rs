@@ -61,7 +61,7 @@ struct InitArgs {
     /// Where to serve JSON-RPC
     #[arg(long, default_value = "127.0.0.1:9944")]
     rpc_listen: SocketAddr,
-    /// Where to serve Prometheus metrics
+    /// Where to serve Prometheus metrics [default: none]
     #[arg(long)]
     metrics: Option<SocketAddr>,
     /// A peer to dial, as CONSENSUS_KEY@HOST:PORT (repeatable) [default: the genesis

@@ -27,7 +27,7 @@ pub enum YumaCommand {
 pub struct SimulateArgs {
     /// The case file (JSON); `-` reads standard input.
     file: PathBuf,
-    /// Print `{"cases":[{"name","epochs":[...]}]}` instead of tables.
+    /// Print `{"cases":[{"name":…,"epochs":[…]}]}` instead of tables.
     #[arg(long)]
     json: bool,
 }

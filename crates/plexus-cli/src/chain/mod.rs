@@ -92,17 +92,17 @@ fn resolve_address(text: &str) -> anyhow::Result<AccountId> {
 }
 
 /// Runs `plexus transfer`.
-pub fn transfer(keys: KeyArgs, to: String, amount: Balance, rpc: RpcArgs) -> anyhow::Result<()> {
+pub fn transfer(wallet: &str, to: String, amount: Balance, rpc: RpcArgs) -> anyhow::Result<()> {
     if amount.is_zero() {
         return Err(exit::input("--amount must be more than 0"));
     }
     let to = resolve_address(&to)?;
-    let key = unlock_coldkey(&keys.wallet)?;
+    let key = unlock_coldkey(wallet)?;
     block_on(async move {
         let (client, status) = rpc.connect().await?;
         // A transfer the ledger refuses still pays its fee: say so before signing.
         let what = format!("sending {amount} with its fee ({})", status.min_fee);
-        ensure_affords(&client, &key, &keys.wallet, amount, status.min_fee, &what).await?;
+        ensure_affords(&client, &key, wallet, amount, status.min_fee, &what).await?;
         submit(&client, &status, &key, Call::Transfer { to, amount }).await?;
         println!("sent {amount} to {to}");
         Ok(())

@@ -24,7 +24,7 @@ pub enum StakeCommand {
         /// Tokens to stake
         #[arg(long, allow_negative_numbers = true)]
         amount: Balance,
-        /// Highest acceptable average price (tokens per alpha)
+        /// Highest acceptable average price (tokens per alpha) [default: no limit]
         #[arg(long, allow_negative_numbers = true)]
         limit_price: Option<Balance>,
     },
@@ -41,7 +41,7 @@ pub enum StakeCommand {
         /// Alpha to unstake (9 decimals)
         #[arg(long, allow_negative_numbers = true)]
         alpha: Balance,
-        /// Lowest acceptable average price (tokens per alpha)
+        /// Lowest acceptable average price (tokens per alpha) [default: no limit]
         #[arg(long, allow_negative_numbers = true)]
         limit_price: Option<Balance>,
     },
@@ -50,7 +50,7 @@ pub enum StakeCommand {
         /// The wallet
         #[arg(long, default_value = "default")]
         wallet: String,
-        /// Machine-readable output
+        /// Print JSON instead of text
         #[arg(long)]
         json: bool,
     },

@@ -15,16 +15,16 @@ use crate::wallet::unlock_coldkey;
 /// `plexus chain ...`
 #[derive(Debug, Subcommand)]
 pub enum ChainCommand {
-    /// Heights, finality, validators and peers.
+    /// Heights, finality, validators, peers and ledger rules.
     Status {
-        /// Machine-readable output
+        /// Print JSON instead of text
         #[arg(long)]
         json: bool,
     },
     /// The chain validators: this epoch's set, the set the bonds would choose next, and
     /// when the epoch ends.
     Validators {
-        /// Machine-readable output
+        /// Print JSON instead of text
         #[arg(long)]
         json: bool,
     },
@@ -66,7 +66,7 @@ pub enum ChainCommand {
     Block {
         /// The block's height
         height: u64,
-        /// Machine-readable output
+        /// Print JSON instead of text
         #[arg(long)]
         json: bool,
     },

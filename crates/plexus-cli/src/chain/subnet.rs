@@ -17,7 +17,7 @@ pub enum SubnetCommand {
     Create {
         #[command(flatten)]
         keys: KeyArgs,
-        /// Most tokens to lock (the price moves)
+        /// At most this many tokens to lock (the price moves)
         #[arg(long, allow_negative_numbers = true, default_value = "1000")]
         max_lock: Balance,
         /// The kind of work the subnet trades (text or embeddings), recorded on chain so
@@ -28,7 +28,7 @@ pub enum SubnetCommand {
     },
     /// List subnets.
     List {
-        /// Machine-readable output
+        /// Print JSON instead of text
         #[arg(long)]
         json: bool,
     },
@@ -37,19 +37,21 @@ pub enum SubnetCommand {
         /// The subnet
         #[arg(long)]
         netuid: u16,
-        /// Machine-readable output
+        /// Print JSON instead of text
         #[arg(long)]
         json: bool,
     },
     /// Set a hyperparameter (subnet owner only), e.g. `--param tempo --value 100`, or the
     /// subnet's kind of work once: `--param work --value text`.
     Set {
-        #[command(flatten)]
-        keys: KeyArgs,
+        /// The wallet whose coldkey (the subnet's owner) signs
+        #[arg(long, default_value = "default")]
+        wallet: String,
         /// The subnet
         #[arg(long)]
         netuid: u16,
         /// The hyperparameter, e.g. tempo, kappa, commit_reveal, max_allowed_uids, or work
+        /// (`plexus subnet show --netuid N` lists every name)
         #[arg(long)]
         param: String,
         /// Its new value
@@ -165,7 +167,7 @@ pub fn subnet(cmd: SubnetCommand, rpc: RpcArgs) -> anyhow::Result<()> {
             Ok(())
         }),
         SubnetCommand::Set {
-            keys,
+            wallet,
             netuid,
             param: name,
             value,
@@ -183,7 +185,7 @@ pub fn subnet(cmd: SubnetCommand, rpc: RpcArgs) -> anyhow::Result<()> {
                     param: parse_hyperparameter(&name, &value)?,
                 },
             };
-            let key = unlock_coldkey(&keys.wallet)?;
+            let key = unlock_coldkey(&wallet)?;
             block_on(async move {
                 let (client, status) = rpc.connect().await?;
                 if let Call::SetSubnetWork { work, .. } = call {

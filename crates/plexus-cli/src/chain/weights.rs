@@ -36,7 +36,8 @@ const MIN_COMMIT_SALT_LEN: usize = 16;
 pub enum WeightsCommand {
     /// Set weights directly (subnets without commit-reveal).
     Set(WeightArgs),
-    /// Commit to weights; reveal them with the same salt after the reveal period.
+    /// Commit to weights; reveal them later with `plexus weights reveal` and the same salt,
+    /// once the subnet's reveal period (`reveal_period_epochs`) has passed.
     Commit {
         #[command(flatten)]
         weights: WeightArgs,
@@ -57,7 +58,7 @@ pub enum WeightsCommand {
         /// The subnet
         #[arg(long)]
         netuid: u16,
-        /// Machine-readable output
+        /// Print JSON instead of text
         #[arg(long)]
         json: bool,
     },

@@ -68,10 +68,10 @@ pub struct UpArgs {
     /// First RPC port of a new network (node i serves on BASE+i) [default: 9944]
     #[arg(long, value_name = "BASE")]
     pub rpc_port: Option<u16>,
-    /// First p2p port of a new network [default: 30300]
+    /// First p2p port of a new network (node i listens on BASE+i) [default: 30300]
     #[arg(long, value_name = "BASE")]
     pub p2p_port: Option<u16>,
-    /// First metrics port of a new network [default: 9615]
+    /// First metrics port of a new network (node i serves on BASE+i) [default: 9615]
     #[arg(long, value_name = "BASE")]
     pub metrics_port: Option<u16>,
     /// The Plexus home holding the network and the models [default: $PLEXUS_HOME, else

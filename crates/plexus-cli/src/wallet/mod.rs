@@ -113,7 +113,7 @@ pub struct RegenArgs {
     /// Replace the keyfile if it exists.
     #[arg(long)]
     overwrite: bool,
-    /// Print JSON instead of text.
+    /// Print JSON instead of text
     #[arg(long)]
     json: bool,
 }
@@ -121,7 +121,7 @@ pub struct RegenArgs {
 /// Arguments of `plexus wallet list`.
 #[derive(Debug, Args)]
 pub struct ListArgs {
-    /// Print JSON instead of text.
+    /// Print JSON instead of text
     #[arg(long)]
     json: bool,
 }
@@ -132,7 +132,7 @@ pub struct ShowArgs {
     /// The wallet to show.
     #[arg(long, value_name = "NAME", default_value = "default")]
     wallet: String,
-    /// Print JSON instead of text.
+    /// Print JSON instead of text
     #[arg(long)]
     json: bool,
 }
