@@ -1,4 +1,4 @@
-//! `plexus wallet`: create, restore, list and show encrypted keys, and unlock them for other
+//! `plexus wallet`: create, regen (restore), list and show encrypted keys, and unlock them for other
 //! commands ([`unlock_coldkey`], [`unlock_hotkey`]).
 //!
 //! # Environment
