@@ -224,7 +224,11 @@ pub fn chain(cmd: ChainCommand, rpc: RpcArgs) -> anyhow::Result<()> {
                     .any(|c| c.consensus_key == consensus_key);
                 if !serving && !candidate && !sets.candidates.is_empty() {
                     eprintln!(
-                        "note: validators will not accept connections from the node of {consensus_key}                          yet: its bond is not among the {} candidates (bonds whose nodes sent a                          heartbeat this epoch or the last, then the largest). Bond more, or ask a                          validator to list the node as a peer in its node.toml",
+                        "note: validators will not accept connections from the node of \
+                         {consensus_key} yet: its bond is not among the {} candidates (bonds \
+                         whose nodes sent a heartbeat this epoch or the last, then the \
+                         largest). Bond more, or ask a validator to list the node as a peer \
+                         in its node.toml",
                         sets.candidates.len()
                     );
                 }

@@ -1,5 +1,5 @@
-//! `plexus wallet`: create, regen (restore), list and show encrypted keys, and unlock them for other
-//! commands ([`unlock_coldkey`], [`unlock_hotkey`]).
+//! `plexus wallet`: create, regen (restore), list and show encrypted keys, and unlock them for
+//! other commands ([`unlock_coldkey`], [`unlock_hotkey`]).
 //!
 //! # Environment
 //!
