@@ -326,15 +326,18 @@ impl<K: FinalizedSink> Finalizer<K> {
             ledger: executed.ledger.clone(),
             execution: executed.took,
         });
-        let waiting = {
+        let me = self.key.account_id();
+        let (waiting, nonce) = {
             let mut pool = self.mempool.lock();
             pool.prune_block(&block.block().transactions, &executed.ledger);
-            pool.waits_from(&self.key.account_id())
+            let next = executed.ledger.state().account(&me).nonce;
+            (pool.holds_heartbeat(&me), pool.next_nonce(&me, next))
         };
-        // One heartbeat at a time: a stale one is refused by the pruning above.
+        // One heartbeat at a time: a stale one is refused by the pruning above. It
+        // goes after anything else the key has waiting.
         if live
             && !waiting
-            && let Some(beat) = super::heartbeat::due(&executed.ledger, &self.key)
+            && let Some(beat) = super::heartbeat::due_at(&executed.ledger, &self.key, nonce)
         {
             match self.mempool.submit(beat, &executed.ledger) {
                 Ok(hash) => debug!(%hash, height = block.number(), "heartbeat sent"),

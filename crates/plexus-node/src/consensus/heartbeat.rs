@@ -11,6 +11,12 @@ use plexus_primitives::{Balance, Call, Keypair, SignedTransaction, Transaction};
 /// key is bonded, the chain's rules take heartbeats, and the bond has none for
 /// the next block's epoch.
 pub fn due(ledger: &Ledger, key: &Keypair) -> Option<SignedTransaction> {
+    due_at(ledger, key, ledger.state().account(&key.account_id()).nonce)
+}
+
+/// [`due`], signed at `nonce`: past the key's own transactions still waiting
+/// in the mempool (`Mempool::next_nonce`), so that they do not hold it back.
+pub fn due_at(ledger: &Ledger, key: &Keypair, nonce: u64) -> Option<SignedTransaction> {
     let state = ledger.state();
     if !state.economics.ledger_rules.seats_need_heartbeats() {
         return None;
@@ -24,7 +30,7 @@ pub fn due(ledger: &Ledger, key: &Keypair) -> Option<SignedTransaction> {
     let tx = Transaction {
         chain_id: state.chain_id.clone(),
         signer: me,
-        nonce: state.account(&me).nonce,
+        nonce,
         fee: Balance::ZERO,
         call: Call::Heartbeat { epoch },
     };
@@ -102,12 +108,61 @@ mod tests {
             pool.prune(&ledger);
         }
         // Epoch 1 is next: epoch 0's heartbeat can never be included now.
-        assert!(!pool.waits_from(&key(9).account_id()));
+        assert!(!pool.holds_heartbeat(&key(9).account_id()));
         let why = pool.refusal(&stale.hash()).unwrap();
         assert!(why.contains("epoch 0 in a block of epoch 1"), "{why}");
         let next = due(&ledger, &key(9)).unwrap();
         assert_eq!(next.tx.nonce, stale.tx.nonce, "the same nonce, unused");
         pool.insert(next, &ledger).unwrap();
+    }
+
+    #[test]
+    fn a_heartbeat_goes_after_the_keys_own_waiting_transactions() {
+        use crate::mempool::{Mempool, MempoolLimits};
+        // The consensus key holds tokens and has a transfer waiting: its heartbeat
+        // takes the nonce after it instead of waiting for it to land.
+        let mut genesis = ledger(LedgerRules::LATEST).state().clone();
+        genesis
+            .accounts
+            .entry(key(9).account_id())
+            .or_default()
+            .balance = Balance::UNIT;
+        genesis
+            .accounts
+            .entry(key(1).account_id())
+            .or_default()
+            .balance = Balance::ZERO;
+        let ledger = Ledger::from_state(genesis);
+        let me = key(9).account_id();
+        let transfer = Transaction {
+            chain_id: ledger.state().chain_id.clone(),
+            signer: me,
+            nonce: 0,
+            fee: ledger.state().economics.min_fee,
+            call: Call::Transfer {
+                to: key(1).account_id(),
+                amount: Balance::from_rao(1),
+            },
+        }
+        .sign(&key(9));
+        let mut pool = Mempool::new(MempoolLimits::default());
+        pool.insert(transfer, &ledger).unwrap();
+        assert!(!pool.holds_heartbeat(&me));
+        let nonce = pool.next_nonce(&me, 0);
+        assert_eq!(nonce, 1);
+        let beat = due_at(&ledger, &key(9), nonce).unwrap();
+        pool.insert(beat, &ledger).unwrap();
+        assert!(pool.holds_heartbeat(&me));
+        let block = pool.select(&ledger, usize::MAX, usize::MAX);
+        let mut next = ledger.clone();
+        let out = next.apply_block(1, &block, Signatures::Verify).unwrap();
+        assert_eq!(out.receipts.len(), 2);
+        assert!(
+            out.receipts.iter().all(|r| r.result.is_ok()),
+            "{:?}",
+            out.receipts
+        );
+        assert_eq!(next.state().bonds[&me].heartbeat, Some(0));
     }
 
     #[test]

@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use futures::channel::mpsc;
 
 use plexus_ledger::{Ledger, TxError};
-use plexus_primitives::{AccountId, Hash, SignedTransaction};
+use plexus_primitives::{AccountId, Call, Hash, SignedTransaction};
 use thiserror::Error;
 
 /// Bounds of the mempool.
@@ -131,9 +131,26 @@ impl Mempool {
         }
     }
 
-    /// Whether any transaction from `sender` is waiting.
-    pub fn waits_from(&self, sender: &AccountId) -> bool {
-        self.senders.contains_key(sender)
+    /// Whether a heartbeat from `sender` is waiting.
+    pub fn holds_heartbeat(&self, sender: &AccountId) -> bool {
+        self.senders.get(sender).is_some_and(|queue| {
+            queue
+                .values()
+                .any(|e| matches!(e.tx.tx.call, Call::Heartbeat { .. }))
+        })
+    }
+
+    /// The nonce `sender`'s next transaction takes: past its run of waiting
+    /// transactions with consecutive nonces from `next`, its next nonce on chain.
+    pub fn next_nonce(&self, sender: &AccountId, next: u64) -> u64 {
+        let run = self.senders.get(sender).map_or(0, |queue| {
+            queue
+                .range(next..)
+                .zip(next..)
+                .take_while(|((n, _), want)| **n == *want)
+                .count()
+        });
+        next.saturating_add(run as u64)
     }
 
     /// Drops a transaction a proposer left out because the ledger would not charge it
