@@ -386,3 +386,39 @@ async fn a_connection_that_floods_is_rate_limited() {
     let other = WsClientBuilder::default().build(&node.ws).await.unwrap();
     assert!(other.status().await.is_ok());
 }
+
+#[tokio::test]
+async fn every_call_of_a_batch_counts_against_the_rate_limit() {
+    let node = Node::start_with(RpcConfig {
+        requests_per_second: 5,
+        max_batch: 32,
+        ..RpcConfig::default()
+    })
+    .await;
+    let batch = |n: usize| {
+        let calls: Vec<String> = (0..n)
+            .map(|i| {
+                format!(r#"{{"jsonrpc":"2.0","id":{i},"method":"plexus_status","params":[]}}"#)
+            })
+            .collect();
+        format!("[{}]", calls.join(","))
+    };
+    let reply = raw_post(&node.url, &batch(20)).await;
+    let body = &reply[reply.find("\r\n\r\n").unwrap() + 4..];
+    let answers: serde_json::Value = serde_json::from_str(body).unwrap();
+    let answers = answers.as_array().unwrap();
+    assert_eq!(answers.len(), 20);
+    let limited = answers
+        .iter()
+        .filter(|a| a["error"]["code"] == rpc::RATE_LIMITED)
+        .count();
+    let served = answers.iter().filter(|a| a.get("result").is_some()).count();
+    assert_eq!(served + limited, 20);
+    assert!(
+        served <= 6 && limited >= 14,
+        "served {served}, refused {limited}"
+    );
+    // Past the most calls a batch may hold, none is served.
+    let reply = raw_post(&node.url, &batch(33)).await;
+    assert!(!reply.contains("\"result\""), "{reply}");
+}

@@ -4,7 +4,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use jsonrpsee::core::middleware::{Batch, Notification, RpcServiceT};
+use jsonrpsee::core::middleware::{Batch, BatchEntry, BatchEntryErr, Notification, RpcServiceT};
 use jsonrpsee::server::MethodResponse;
 use jsonrpsee::types::{ErrorObject, Request};
 
@@ -102,9 +102,21 @@ where
         }
     }
 
-    fn batch<'a>(&self, batch: Batch<'a>) -> impl Future<Output = Self::BatchResponse> + Send + 'a {
-        // A batch counts as one request here; its size is bounded by the
-        // request body limit.
+    fn batch<'a>(
+        &self,
+        mut batch: Batch<'a>,
+    ) -> impl Future<Output = Self::BatchResponse> + Send + 'a {
+        // The server answers a batch's calls without passing each through
+        // `call`: every call pays here, and those past the budget are refused
+        // in place.
+        for entry in batch.iter_mut() {
+            if let Ok(BatchEntry::Call(request)) = entry
+                && !self.allow()
+            {
+                let error = ErrorObject::owned(RATE_LIMITED, "rate limited: slow down", None::<()>);
+                *entry = Err(BatchEntryErr::new(request.id().into_owned(), error));
+            }
+        }
         self.inner.batch(batch)
     }
 

@@ -7,7 +7,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use jsonrpsee::core::middleware::RpcServiceBuilder;
 use jsonrpsee::core::{SubscriptionResult, async_trait};
 use jsonrpsee::server::{
-    PendingSubscriptionSink, ServerBuilder, ServerConfig, ServerHandle, SubscriptionMessage,
+    BatchRequestConfig, PendingSubscriptionSink, ServerBuilder, ServerConfig, ServerHandle,
+    SubscriptionMessage,
 };
 use jsonrpsee::types::ErrorObjectOwned;
 use plexus_ledger::commitment;
@@ -55,8 +56,11 @@ pub struct RpcConfig {
     pub max_connections: u32,
     /// Most subscriptions per connection.
     pub max_subscriptions_per_connection: u32,
-    /// Most requests per second per connection (bursts up to one second's worth).
+    /// Most requests per second per connection (bursts up to one second's worth);
+    /// each call of a batch counts.
     pub requests_per_second: u32,
+    /// Most calls in one batch.
+    pub max_batch: u32,
 }
 
 impl Default for RpcConfig {
@@ -67,6 +71,7 @@ impl Default for RpcConfig {
             max_connections: 256,
             max_subscriptions_per_connection: 16,
             requests_per_second: 500,
+            max_batch: 64,
         }
     }
 }
@@ -114,6 +119,7 @@ pub async fn start(
         .max_response_body_size(config.max_response_bytes)
         .max_connections(config.max_connections)
         .max_subscriptions_per_connection(config.max_subscriptions_per_connection)
+        .set_batch_request_config(BatchRequestConfig::Limit(config.max_batch))
         .build();
     let per_second = config.requests_per_second;
     let counter = server.metrics.clone();
