@@ -95,11 +95,12 @@ async fn ask(
             }
         })
         .await?;
-    if gateway.spot_check() {
+    if let Some(permit) = gateway.spot_check() {
         let (model, scores) = (Arc::clone(&service.model), Arc::clone(&service.scores));
         let (texts, answer) = (embed.input.clone(), answer.clone());
         tokio::spawn(async move {
             let checked = tokio::task::spawn_blocking(move || {
+                let _permit = permit;
                 let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
                 let expected = model.embed(&refs).map_err(|e| e.to_string())?;
                 check_embeddings(&expected, &answer).map(|()| texts.len())

@@ -105,7 +105,14 @@ struct Inner {
     /// Scoring answers that came as text alone for their log-probabilities runs the model:
     /// one at a time, so consumers asking for them cannot take the machine.
     scoring: tokio::sync::Semaphore,
+    /// Spot checks run the model too: at most [`SPOT_CHECKS_AT_ONCE`], and a sampled
+    /// answer is left unchecked when they are all busy, so a flood of requests cannot
+    /// pile model runs up.
+    checks: Arc<tokio::sync::Semaphore>,
 }
+
+/// Spot checks that may run at once.
+const SPOT_CHECKS_AT_ONCE: usize = 1;
 
 impl std::fmt::Debug for Gateway {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -136,6 +143,7 @@ impl Gateway {
                 config,
                 served: AtomicU64::new(0),
                 scoring: tokio::sync::Semaphore::new(1),
+                checks: Arc::new(tokio::sync::Semaphore::new(SPOT_CHECKS_AT_ONCE)),
             }),
         }
     }
@@ -260,8 +268,13 @@ impl Gateway {
         )))
     }
 
-    fn spot_check(&self) -> bool {
-        rand::thread_rng().gen_bool(self.inner.config.spot_check.clamp(0.0, 1.0))
+    /// Whether to re-check this answer: a sample of them, while a check may start (the
+    /// permit is held until it ends).
+    fn spot_check(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        if !rand::thread_rng().gen_bool(self.inner.config.spot_check.clamp(0.0, 1.0)) {
+            return None;
+        }
+        Arc::clone(&self.inner.checks).try_acquire_owned().ok()
     }
 
     fn admit(&self, headers: &HeaderMap) -> Result<(), ApiError> {
@@ -381,5 +394,31 @@ async fn not_found() -> ApiError {
         kind: "invalid_request_error",
         param: None,
         code: "unknown_url",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use plexus_primitives::{ChainId, Keypair};
+    use plexus_wire::ClientConfig;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn spot_checks_run_one_at_a_time_and_are_skipped_when_busy() {
+        let client = Client::new(
+            Keypair::from_seed([1; 32]),
+            ClientConfig::new(ChainId::new("gateway-test").unwrap()),
+        );
+        let config = GatewayConfig {
+            spot_check: 1.0,
+            ..GatewayConfig::default()
+        };
+        let gateway = Gateway::new(client, None, None, config);
+        let running = gateway.spot_check();
+        assert!(running.is_some(), "every answer is sampled");
+        assert!(gateway.spot_check().is_none(), "busy: left unchecked");
+        drop(running);
+        assert!(gateway.spot_check().is_some(), "free again");
     }
 }

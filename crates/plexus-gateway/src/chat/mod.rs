@@ -295,13 +295,14 @@ fn spot_check(
     answer: ChatAnswer,
     elapsed: Duration,
 ) {
-    if !gateway.spot_check() {
+    let Some(permit) = gateway.spot_check() else {
         return;
-    }
+    };
     let (model, scores, miner) = (Arc::clone(model), Arc::clone(scores), *miner);
     let judge = TextJudgeConfig::default();
     tokio::spawn(async move {
         let checked = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
             check_answer(&model, &chat, &answer, judge.tolerance)
         })
         .await
