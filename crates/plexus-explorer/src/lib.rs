@@ -122,6 +122,15 @@ impl Explorer {
         };
         let ws_url = server::ws_url_of(&config.rpc_url)
             .ok_or_else(|| bad_url("expected http://HOST:PORT or https://HOST:PORT".to_owned()))?;
+        // The page dials the node's WebSocket itself, so every visitor would be
+        // handed the URL.
+        if server::has_credentials(&config.rpc_url) {
+            return Err(bad_url(
+                "it holds credentials (user:password@), which every visitor of the page \
+                 would be given: use a node URL without them"
+                    .to_owned(),
+            ));
+        }
         let response_bytes = 64 << 20;
         let client = HttpClientBuilder::default()
             .request_timeout(config.request_timeout)

@@ -150,6 +150,14 @@ pub fn ws_url_of(rpc_url: &str) -> Option<String> {
     Some(format!("{scheme}{rest}"))
 }
 
+/// Whether `scheme://USER[:PASSWORD]@HOST…` names credentials.
+pub fn has_credentials(url: &str) -> bool {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    rest.split(['/', '?', '#'])
+        .next()
+        .is_some_and(|a| a.contains('@'))
+}
+
 /// The host and optional port of `scheme://HOST[:PORT][/…]`'s remainder.
 fn split_authority(rest: &str) -> Option<(&str, Option<&str>)> {
     let authority = rest.split('/').next()?;
@@ -235,6 +243,10 @@ mod tests {
         assert_eq!(ws_url_of("ws://127.0.0.1:9944"), None);
         assert_eq!(ws_url_of("http://"), None);
         assert_eq!(ws_url_of("127.0.0.1:9944"), None);
+        assert!(has_credentials("https://me:pw@node.example/rpc"));
+        assert!(has_credentials("http://token@127.0.0.1:9944"));
+        assert!(!has_credentials("http://127.0.0.1:9944/a@b"));
+        assert!(!has_credentials("https://node.example/rpc?key=a@b"));
     }
 
     #[test]

@@ -13,10 +13,20 @@ use axum::http::header::AUTHORIZATION;
 use crate::openai::ApiError;
 
 /// The keys a gateway accepts and how often each may call.
-#[derive(Debug)]
 pub struct ApiKeys {
     per_minute: u32,
     buckets: Mutex<BTreeMap<String, Bucket>>,
+}
+
+impl std::fmt::Debug for ApiKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The keys are secrets: their number only.
+        let keys = self.buckets.lock().map_or(0, |b| b.len());
+        f.debug_struct("ApiKeys")
+            .field("keys", &keys)
+            .field("per_minute", &self.per_minute)
+            .finish()
+    }
 }
 
 #[derive(Debug, Clone, Copy)]

@@ -62,7 +62,7 @@ pub struct Service<M> {
 }
 
 /// How the gateway behaves.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct GatewayConfig {
     /// Miners tried per request before giving up.
     pub attempts: usize,
@@ -74,6 +74,19 @@ pub struct GatewayConfig {
     pub requests_per_minute: u32,
     /// Largest request body.
     pub max_body_bytes: usize,
+}
+
+impl std::fmt::Debug for GatewayConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The API keys are secrets: their number only.
+        f.debug_struct("GatewayConfig")
+            .field("attempts", &self.attempts)
+            .field("spot_check", &self.spot_check)
+            .field("api_keys", &self.api_keys.len())
+            .field("requests_per_minute", &self.requests_per_minute)
+            .field("max_body_bytes", &self.max_body_bytes)
+            .finish()
+    }
 }
 
 impl Default for GatewayConfig {
@@ -113,6 +126,19 @@ struct Inner {
 
 /// Spot checks that may run at once.
 const SPOT_CHECKS_AT_ONCE: usize = 1;
+
+/// Most characters of a miner's failure kept for the log and the consumer's error: the
+/// text comes from the miner and may be as long as a whole answer.
+const MAX_FAILURE_CHARS: usize = 240;
+
+/// `why` cut to [`MAX_FAILURE_CHARS`].
+pub(crate) fn brief(mut why: String) -> String {
+    if let Some((cut, _)) = why.char_indices().nth(MAX_FAILURE_CHARS) {
+        why.truncate(cut);
+        why.push('…');
+    }
+    why
+}
 
 impl std::fmt::Debug for Gateway {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -257,6 +283,7 @@ impl Gateway {
             match outcome {
                 Ok(answer) => return Ok((answer, miner, started.elapsed())),
                 Err(why) => {
+                    let why = brief(why);
                     tracing::info!(uid = miner.uid, %why, "miner failed; trying another");
                     record(scores, &miner, 0.0);
                     last = why;
@@ -420,5 +447,25 @@ mod tests {
         assert!(gateway.spot_check().is_none(), "busy: left unchecked");
         drop(running);
         assert!(gateway.spot_check().is_some(), "free again");
+    }
+
+    #[test]
+    fn api_keys_stay_out_of_debug_output() {
+        let config = GatewayConfig {
+            api_keys: vec!["sk-secret".into()],
+            ..GatewayConfig::default()
+        };
+        let keys = ApiKeys::new(config.api_keys.clone(), 60);
+        let shown = format!("{config:?} {keys:?}");
+        assert!(!shown.contains("sk-secret"), "{shown}");
+    }
+
+    #[test]
+    fn a_miners_failure_is_cut_short_on_a_char_boundary() {
+        assert_eq!(brief("answered 500".into()), "answered 500");
+        let long = "é".repeat(10_000);
+        let cut = brief(long);
+        assert_eq!(cut.chars().count(), MAX_FAILURE_CHARS + 1);
+        assert!(cut.ends_with('…'));
     }
 }

@@ -71,6 +71,16 @@ impl Upstream {
                 "upstream URL {url} must look like http://host:port or https://host"
             )));
         }
+        // Credentials in the URL would not be sent (no client turns them into a header
+        // here), and the URL appears in errors that reach validators: refused, without
+        // repeating it.
+        if uri.authority().is_some_and(|a| a.as_str().contains('@')) {
+            return Err(BackendError::BadRequest(
+                "the upstream URL holds credentials (user:password@): pass a key with \
+                 --upstream-api-key instead"
+                    .into(),
+            ));
+        }
         let connector = HttpsConnectorBuilder::new()
             .with_provider_and_webpki_roots(rustls::crypto::aws_lc_rs::default_provider())
             .map_err(|e| BackendError::Failed(format!("TLS setup: {e}")))?
@@ -483,5 +493,12 @@ mod tests {
                 "{bad}"
             );
         }
+        // Credentials in the URL are refused, and the error does not repeat them.
+        let secret = Upstream::new("https://me:hunter2@api.example.com", "m", Duration::ZERO);
+        let why = secret.map(|_| ()).unwrap_err().to_string();
+        assert!(
+            why.contains("--upstream-api-key") && !why.contains("hunter2"),
+            "{why}"
+        );
     }
 }

@@ -56,6 +56,7 @@ async fn open_stream(
         match opened.await {
             Ok((stream, first)) => return Ok((miner, stream, first, started)),
             Err(why) => {
+                let why = crate::brief(why);
                 tracing::info!(uid = miner.uid, %why, "miner failed; trying another");
                 record(&service.scores, &miner, 0.0);
                 last = why;
