@@ -201,9 +201,8 @@ impl Gateway {
         listener: tokio::net::TcpListener,
         stop: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        axum::serve(listener, self.router())
-            .with_graceful_shutdown(stop)
-            .await
+        let limits = plexus_wire::ConnectionLimits::default();
+        plexus_wire::serve_bounded(listener, self.router(), limits, stop).await
     }
 
     /// Why `model` is not served on `endpoint`: a 400 pointing to the right endpoint when

@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::extract::{Request, State};
 use axum::response::Response;
-use axum::serve::ListenerExt;
 use http::header::CONTENT_LENGTH;
 use http::{Method, StatusCode};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
@@ -28,6 +27,7 @@ use crate::metagraph::Metagraph;
 use crate::nonce::{NonceError, NonceTracker, unix_nanos};
 use crate::rate::{RateLimit, RateLimiter};
 use crate::refusal::{Refusal, RefusalKind};
+use crate::serve::ConnectionLimits;
 use crate::signer::{Signer, refusal_response};
 
 /// Everything a server enforces; [`ServerConfig::new`] gives the defaults.
@@ -157,18 +157,13 @@ impl<H: Handler, M: Metagraph> Server<H, M> {
     pub async fn bind(self, addr: SocketAddr) -> Result<RunningServer, ServerError> {
         let listener = TcpListener::bind(addr).await?;
         let local_addr = listener.local_addr()?;
-        let listener = listener.tap_io(|tcp| {
-            // Small request/response exchanges: Nagle's algorithm would only add delay.
-            let _ = tcp.set_nodelay(true);
-        });
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
         let router = self.router();
         let task = tokio::spawn(async move {
-            axum::serve(listener, router)
-                .with_graceful_shutdown(async move {
-                    let _ = stop_rx.await;
-                })
-                .await
+            let stop = async move {
+                let _ = stop_rx.await;
+            };
+            crate::serve_bounded(listener, router, ConnectionLimits::default(), stop).await
         });
         Ok(RunningServer {
             local_addr,
