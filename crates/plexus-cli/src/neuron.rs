@@ -277,6 +277,12 @@ fn subnet_work(
 /// How long the start-up check of an upstream backend waits for a connection.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
 
+/// The gateway's nonce lanes: after the validators' (the client default, 0..256), below
+/// the 1,024 miners accept.
+const GATEWAY_FIRST_LANE: u16 = 256;
+/// How many requests the gateway may have in flight to miners at once.
+const GATEWAY_LANES: u16 = 512;
+
 /// Whether something accepts connections at the upstream `url` (already validated by
 /// [`Upstream::new`]): a warning when nothing does, not an error, since an upstream may
 /// well start after its miner.
@@ -487,8 +493,15 @@ async fn run_validators(
         eprintln!("validator: subnet {netuid} ({work})");
     }
     if let Some(addr) = args.gateway {
+        // Its own client, on nonce lanes the validators' client does not use: consumers
+        // keeping many requests in flight must not make the validators' challenges wait
+        // for a lane (and time out on miners that did nothing wrong).
+        let mut gateway_config = ClientConfig::new(chain.chain_id().clone());
+        gateway_config.timeout = config.timeout;
+        gateway_config.first_lane = GATEWAY_FIRST_LANE;
+        gateway_config.lanes = GATEWAY_LANES;
         let gateway = Gateway::new(
-            client,
+            Client::new(hotkey.clone(), gateway_config),
             text_service,
             embed_service,
             GatewayConfig {

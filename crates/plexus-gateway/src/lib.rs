@@ -34,7 +34,7 @@ use plexus_primitives::{AccountId, NetUid};
 use plexus_subnets::embed::EMBEDDED_EMBEDDING_MODEL;
 use plexus_subnets::text::EMBEDDED_TEXT_MODEL;
 use plexus_subnets::{Scores, SubnetView};
-use plexus_wire::Client;
+use plexus_wire::{Client, ClientError};
 use rand::Rng;
 use serde_json::json;
 
@@ -150,8 +150,9 @@ impl std::fmt::Debug for Gateway {
 }
 
 impl Gateway {
-    /// A gateway calling miners through `client` (the validator's, so nonces stay in one
-    /// sequence) for the text and/or embeddings subnets.
+    /// A gateway calling miners through `client` (signing as the validator's hotkey, on
+    /// nonce lanes of its own so that consumers never hold up the validator's challenges)
+    /// for the text and/or embeddings subnets.
     pub fn new(
         client: Client,
         text: Option<Service<TextModel>>,
@@ -276,6 +277,8 @@ impl Gateway {
             {
                 Ok(r) if r.is_success() => r.json::<T>().map_err(|e| e.to_string()),
                 Ok(r) => Err(format!("answered {}", r.status)),
+                // Every lane in use here: nothing was sent, and no miner is to blame.
+                Err(ClientError::Busy) => return Err(ApiError::busy()),
                 Err(e) => Err(e.to_string()),
             }
             .and_then(|answer| accept(&answer).map(|()| answer));

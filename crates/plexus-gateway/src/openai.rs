@@ -96,6 +96,17 @@ impl ApiError {
         }
     }
 
+    /// 503: the gateway has as many requests in flight to miners as it may.
+    pub fn busy() -> Self {
+        Self {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            message: "the gateway is busy: too many requests in flight; try again".into(),
+            kind: "server_error",
+            param: None,
+            code: "busy",
+        }
+    }
+
     /// 401: a missing or unknown API key.
     pub fn unauthorized() -> Self {
         Self {

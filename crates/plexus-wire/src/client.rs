@@ -23,7 +23,7 @@ use serde::de::DeserializeOwned;
 
 use crate::headers::{RequestHeaders, RequestParams, ResponseHeaders};
 use crate::keys::PeerKeys;
-use crate::lanes::Lanes;
+use crate::lanes::{LaneGuard, Lanes};
 use crate::message::{response_domain, validate_route};
 use crate::nonce::unix_nanos;
 use crate::refusal::{ErrorBody, RefusalKind};
@@ -163,8 +163,9 @@ impl Client {
         body: Bytes,
     ) -> Result<SignedResponse, ClientError> {
         validate_route(route)?;
+        let lane = self.lane().await?;
         tokio::time::timeout(self.inner.config.timeout, async {
-            let (headers, response) = self.send_signed(target, route, body).await?;
+            let (headers, response) = self.send_signed(lane, target, route, body).await?;
             self.read_answer(target, route, &headers, response).await
         })
         .await
@@ -193,8 +194,9 @@ impl Client {
     ) -> Result<ResponseStream, ClientError> {
         validate_route(route)?;
         let config = &self.inner.config;
+        let lane = self.lane().await?;
         let (headers, response) =
-            tokio::time::timeout(config.timeout, self.send_signed(target, route, body))
+            tokio::time::timeout(config.timeout, self.send_signed(lane, target, route, body))
                 .await
                 .map_err(|_| ClientError::Timeout)??;
         let is_stream = response.status().is_success()
@@ -295,15 +297,24 @@ impl Client {
         now.max(last.saturating_add(1))
     }
 
+    /// A nonce lane, waiting at most a timeout for one. The wait is this client's, not the
+    /// miner's: it does not count against the call's timeout, and running out of lanes is
+    /// [`ClientError::Busy`], which blames no miner.
+    async fn lane(&self) -> Result<LaneGuard<'_>, ClientError> {
+        tokio::time::timeout(self.inner.config.timeout, self.inner.lanes.acquire())
+            .await
+            .map_err(|_| ClientError::Busy)?
+    }
+
     async fn send_signed(
         &self,
+        lane: LaneGuard<'_>,
         target: &Target,
         route: &str,
         body: Bytes,
     ) -> Result<(RequestHeaders, hyper::Response<Incoming>), ClientError> {
         // The lane is held until the answer's head arrives: by then the server has checked
         // the nonce, so the next request on this lane cannot overtake this one.
-        let lane = self.inner.lanes.acquire().await?;
         let params = RequestParams {
             callee: target.hotkey,
             netuid: target.netuid,

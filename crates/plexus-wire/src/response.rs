@@ -33,6 +33,10 @@ pub enum ClientError {
     /// The call did not complete within the timeout.
     #[error("timed out")]
     Timeout,
+    /// Every nonce lane of this client stayed in use for a whole timeout: too many calls
+    /// in flight here. Nothing was sent, so it says nothing about the miner.
+    #[error("this client is busy: every nonce lane stayed in use")]
+    Busy,
     /// Connecting, sending or receiving failed.
     #[error("transport: {0}")]
     Http(String),

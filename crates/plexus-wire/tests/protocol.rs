@@ -220,6 +220,28 @@ async fn timeouts() {
     let c = Client::new(key(STAKED), config);
     let r = c.call(&miner.target, "Slow", body(json!(1000))).await;
     assert_eq!(r, Err(ClientError::Timeout));
+    // With its one lane held by a slow call, the next call is this client's own
+    // problem: busy, not a timeout blamed on the miner.
+    let mut one_lane = ClientConfig::new(chain());
+    one_lane.timeout = Duration::from_millis(300);
+    one_lane.lanes = 1;
+    let c1 = Client::new(key(STAKED), one_lane);
+    // Two slow calls hold the lane in turn for 600 ms; a third call waits for it
+    // longer than its timeout.
+    let slow: Vec<_> = (0..2)
+        .map(|_| {
+            let (c1, target) = (c1.clone(), miner.target);
+            tokio::spawn(async move { c1.call(&target, "Slow", body(json!(1000))).await })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let r = c1
+        .call(&miner.target, "AddInts", body(json!({"a": 1, "b": 2})))
+        .await;
+    assert_eq!(r.map(|_| ()), Err(ClientError::Busy));
+    for call in slow {
+        assert_eq!(call.await.unwrap().map(|_| ()), Err(ClientError::Timeout));
+    }
     // Nothing listening: a transport error, not a hang.
     let mut gone = miner.target;
     gone.addr = SocketAddr::from((Ipv4Addr::LOCALHOST, 1));

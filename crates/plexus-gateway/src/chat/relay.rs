@@ -38,12 +38,17 @@ async fn open_stream(
     for miner in gateway.candidates(&service.view, chat.axon_version())? {
         let started = Instant::now();
         let opened = async {
-            let mut stream = gateway
+            let mut stream = match gateway
                 .inner
                 .client
                 .call_stream(&miner.target, CHAT_ROUTE, body.clone())
                 .await
-                .map_err(|e| e.to_string())?;
+            {
+                Ok(stream) => stream,
+                // Every lane in use here: nothing was sent, and no miner is to blame.
+                Err(plexus_wire::ClientError::Busy) => return Ok(None),
+                Err(e) => return Err(e.to_string()),
+            };
             let first = stream
                 .next_chunk()
                 .await
@@ -51,10 +56,11 @@ async fn open_stream(
                 .ok_or("empty stream")?;
             let first: StreamEvent =
                 serde_json::from_value(first).map_err(|e| format!("malformed event: {e}"))?;
-            Ok::<_, String>((stream, first))
+            Ok::<_, String>(Some((stream, first)))
         };
         match opened.await {
-            Ok((stream, first)) => return Ok((miner, stream, first, started)),
+            Ok(Some((stream, first))) => return Ok((miner, stream, first, started)),
+            Ok(None) => return Err(ApiError::busy()),
             Err(why) => {
                 let why = crate::brief(why);
                 tracing::info!(uid = miner.uid, %why, "miner failed; trying another");
