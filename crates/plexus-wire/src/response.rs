@@ -201,7 +201,7 @@ pub struct ResponseStream {
 /// The limits a [`ResponseStream`] holds its miner to.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct StreamLimits {
-    /// The most time between two frames.
+    /// The most time to wait for the next event, however its bytes arrive.
     pub idle_timeout: Duration,
     /// The largest single event.
     pub max_event_bytes: usize,
@@ -235,6 +235,10 @@ impl ResponseStream {
     /// handler that failed mid-stream gives [`ClientError::Handler`], with the miner's
     /// signed proof of the failure in [`Self::proof`].
     pub async fn next_chunk(&mut self) -> Result<Option<serde_json::Value>, ClientError> {
+        // The idle limit is for the whole next event, however its bytes arrive: frames
+        // that complete no event (an SSE comment, a byte at a time) must not keep a
+        // stream alive for ever.
+        let deadline = tokio::time::Instant::now() + self.idle_timeout;
         loop {
             if self.proof.is_some() {
                 return Ok(None);
@@ -275,7 +279,7 @@ impl ResponseStream {
                     }
                 }
             }
-            let frame = tokio::time::timeout(self.idle_timeout, self.body.frame())
+            let frame = tokio::time::timeout_at(deadline, self.body.frame())
                 .await
                 .map_err(|_| ClientError::Timeout)?;
             match frame {

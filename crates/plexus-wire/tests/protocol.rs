@@ -356,3 +356,42 @@ async fn forward(upstream: SocketAddr, tamper: Tamper, req: Request) -> Response
     head.headers.remove(http::header::TRANSFER_ENCODING);
     Response::from_parts(head, Body::from(text))
 }
+
+#[tokio::test]
+async fn a_stream_that_only_drips_comments_times_out() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    // A "miner" that answers with an event stream and then sends only SSE comments,
+    // each well within the idle limit: no event ever completes.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await.unwrap();
+        let mut request = vec![0u8; 8192];
+        let _ = socket.read(&mut request).await;
+        let head = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n\
+                    transfer-encoding: chunked\r\n\r\n";
+        if socket.write_all(head.as_bytes()).await.is_err() {
+            return;
+        }
+        for _ in 0..100 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            if socket.write_all(b"2\r\n:\n\r\n").await.is_err() {
+                return;
+            }
+        }
+    });
+    let mut config = ClientConfig::new(chain());
+    config.timeout = Duration::from_millis(300);
+    let c = Client::new(key(STAKED), config);
+    let target = plexus_wire::Target {
+        addr,
+        hotkey: key(MINER).account_id(),
+        netuid: NETUID,
+    };
+    let mut stream = c
+        .call_stream(&target, "Tokens", body(json!(5)))
+        .await
+        .unwrap();
+    let waited = tokio::time::timeout(Duration::from_secs(3), stream.next_chunk()).await;
+    assert_eq!(waited, Ok(Err(ClientError::Timeout)));
+}
