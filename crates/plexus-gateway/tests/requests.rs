@@ -668,3 +668,26 @@ async fn wrong_methods_get_openais_envelope() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_miner_sending_far_more_than_asked_is_cut_off() {
+    let net = network().await;
+    // Asked for 2 tokens, the miner streams 40 pieces: past 2 × 2 + 16 events the
+    // gateway stops relaying and says the miner's stream broke.
+    let script = vec!["x"; 40].join("|");
+    let a = post(
+        &net,
+        "/v1/chat/completions",
+        chat(&script, json!({"stream": true, "max_tokens": 2})),
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    let events = a.events();
+    let (last, relayed) = events.split_last().unwrap();
+    assert!(last.contains("more than 20 token events"), "{last}");
+    let pieces = relayed
+        .iter()
+        .filter(|e| e.contains(r#""content":"x""#))
+        .count();
+    assert!(pieces <= 20, "{pieces} pieces relayed");
+}

@@ -100,6 +100,15 @@ struct Relay {
     /// alone: it goes out whole at the end, with the log-probabilities the gateway's model
     /// gives it.
     buffer: Option<String>,
+    /// Token events read so far, held to [`most_events`].
+    events: u64,
+}
+
+/// The most token events a stream answering `chat` may send: one per token, with room
+/// for miners that send text in pieces that are not tokens. Past it the miner is
+/// dripping an answer it was never asked for, and the stream is cut.
+fn most_events(chat: &ChatRequest) -> u64 {
+    2 * u64::from(chat.max_tokens) + 16
 }
 
 /// Asks a miner for a streamed answer and wraps it for relaying.
@@ -117,6 +126,8 @@ async fn open_relay(
     } else {
         "cmpl"
     });
+    // The first event was read to open the stream: it counts too.
+    let counted = u64::from(matches!(first, StreamEvent::Token(_)));
     Ok(Relay {
         gateway: gateway.clone(),
         model: Arc::clone(&service.model),
@@ -142,6 +153,7 @@ async fn open_relay(
         stopped: false,
         logprobs: delivery.logprobs.then(Pending::default),
         buffer: None,
+        events: counted,
     })
 }
 
@@ -321,8 +333,21 @@ impl Relay {
             return Ok(event);
         }
         match self.stream.next_chunk().await {
-            Ok(Some(v)) => serde_json::from_value::<StreamEvent>(v)
-                .map_err(|e| format!("malformed event: {e}")),
+            Ok(Some(v)) => {
+                let event = serde_json::from_value::<StreamEvent>(v)
+                    .map_err(|e| format!("malformed event: {e}"))?;
+                if matches!(event, StreamEvent::Token(_)) {
+                    self.events += 1;
+                    if self.events > most_events(&self.chat) {
+                        return Err(format!(
+                            "more than {} token events for {} tokens",
+                            most_events(&self.chat),
+                            self.chat.max_tokens
+                        ));
+                    }
+                }
+                Ok(event)
+            }
             Ok(None) => Err("the stream ended without its final event".to_owned()),
             Err(e) => Err(e.to_string()),
         }
