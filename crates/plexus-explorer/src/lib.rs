@@ -169,7 +169,11 @@ impl Explorer {
         };
         let app = server::router(state, config.max_request_bytes);
         let server = tokio::spawn(async move {
-            if let Err(e) = axum::serve(listener, app).await {
+            // Bounded like the other public endpoints: at most 1,024 connections, 10 s
+            // for a request's headers.
+            let limits = plexus_wire::ConnectionLimits::default();
+            let forever = std::future::pending::<()>();
+            if let Err(e) = plexus_wire::serve_bounded(listener, app, limits, forever).await {
                 tracing::error!(error = %e, "the explorer stopped serving");
             }
         });
