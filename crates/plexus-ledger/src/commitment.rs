@@ -247,6 +247,11 @@ pub fn state_root(state: &State) -> Hash {
 /// The value under `key` (if any) and a proof of it, or of its absence,
 /// against [`state_root`].
 pub fn prove(state: &State, key: &[u8]) -> Result<(Option<Vec<u8>>, Proof), MerkleError> {
-    let tree = MerkleTree::new(leaves(state))?;
+    let tree = tree(state)?;
     Ok((tree.get(key).map(<[u8]>::to_vec), tree.prove(key)))
+}
+
+/// The whole tree of [`state_root`], to prove many keys of one state.
+pub fn tree(state: &State) -> Result<MerkleTree, MerkleError> {
+    MerkleTree::new(leaves(state))
 }

@@ -181,6 +181,27 @@ async fn a_transaction_is_admitted_then_finalized_and_proven() {
         .proof
         .verify_member(&block.header.state_root, &account_key(&to), &value)
         .unwrap();
+
+    // After the next block the proof is of the new state (the node keeps one tree per
+    // height for proofs, so it must not serve the last height's).
+    let again = transfer(1, 1, to, "plexus-rpc-test");
+    client
+        .submit_transaction(hex::encode(again.encode()))
+        .await
+        .unwrap();
+    node.finalize_block();
+    let account = client.account(to).await.unwrap();
+    let header = client.block(2).await.unwrap().header;
+    let proof = client.proof(hex::encode(account_key(&to))).await.unwrap();
+    assert_eq!((proof.height, proof.state_root), (2, header.state_root));
+    let value = hex::decode(proof.value.unwrap()).unwrap();
+    let mut expected = account.balance.encode();
+    account.nonce.encode_to(&mut expected);
+    assert_eq!(value, expected);
+    proof
+        .proof
+        .verify_member(&header.state_root, &account_key(&to), &value)
+        .unwrap();
 }
 
 #[tokio::test]

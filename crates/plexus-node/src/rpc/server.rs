@@ -16,7 +16,7 @@ use plexus_ledger::{
     Account, CommitInfo, NeuronInfo, PoolInfo, StakeInfo, SubnetInfo, SubnetParams, ValidatorSets,
     WeightsInfo,
 };
-use plexus_primitives::{AccountId, CodecError, Hash, NetUid, SignedTransaction};
+use plexus_primitives::{AccountId, CodecError, Hash, MerkleTree, NetUid, SignedTransaction};
 use tokio::sync::broadcast::error::RecvError;
 
 use super::PlexusApiServer;
@@ -83,7 +83,13 @@ pub struct RpcServer {
     mempool: SharedMempool,
     peers: Arc<AtomicUsize>,
     metrics: Option<Arc<crate::metrics::NodeMetrics>>,
+    /// The state tree of the newest height a proof was asked at: building it reads every
+    /// leaf, so it is built once per height (off the async workers) and shared.
+    proofs: Arc<tokio::sync::Mutex<Option<ProofTree>>>,
 }
+
+/// A state tree and the height it is the state of.
+type ProofTree = (u64, Arc<MerkleTree>);
 
 impl RpcServer {
     /// Serves `store`, admitting transactions into `mempool`; `peers` is kept
@@ -94,6 +100,7 @@ impl RpcServer {
             mempool,
             peers,
             metrics: None,
+            proofs: Arc::default(),
         }
     }
 
@@ -272,8 +279,24 @@ impl PlexusApiServer for RpcServer {
         let key = hex::decode(key_hex.trim_start_matches("0x"))
             .map_err(|e| error(codes::INVALID_PARAMS, format!("key is not hex: {e}")))?;
         let ledger = self.store.ledger();
-        let (value, proof) = commitment::prove(ledger.state(), &key)
-            .map_err(|e| error(codes::PROOF_FAILED, e.to_string()))?;
+        let tree = {
+            let mut cached = self.proofs.lock().await;
+            match cached.as_ref() {
+                Some((height, tree)) if *height == ledger.height() => Arc::clone(tree),
+                _ => {
+                    let state = Arc::clone(&ledger);
+                    let built =
+                        tokio::task::spawn_blocking(move || commitment::tree(state.state()))
+                            .await
+                            .map_err(|e| error(codes::PROOF_FAILED, e.to_string()))?
+                            .map_err(|e| error(codes::PROOF_FAILED, e.to_string()))?;
+                    let tree = Arc::new(built);
+                    *cached = Some((ledger.height(), Arc::clone(&tree)));
+                    tree
+                }
+            }
+        };
+        let (value, proof) = (tree.get(&key).map(<[u8]>::to_vec), tree.prove(&key));
         Ok(ValueProof {
             height: ledger.height(),
             state_root: ledger.state_root(),
