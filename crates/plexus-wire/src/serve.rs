@@ -77,13 +77,21 @@ pub async fn serve_bounded(
         // Small request/response exchanges: Nagle's algorithm would only add delay.
         let _ = stream.set_nodelay(true);
         let service = TowerToHyperService::new(router.clone());
-        let connection = builder
-            .serve_connection_with_upgrades(TokioIo::new(stream), service)
-            .into_owned();
-        let connection = graceful.watch(connection);
+        let (builder, watcher) = (builder.clone(), graceful.watcher());
+        let header_timeout = limits.header_timeout;
         tokio::spawn(async move {
+            // hyper's header deadline starts once it has read enough to tell the HTTP
+            // version: a client that sends nothing at all is cut off here instead.
+            let mut first = [0u8; 1];
+            if !matches!(
+                tokio::time::timeout(header_timeout, stream.peek(&mut first)).await,
+                Ok(Ok(1))
+            ) {
+                return;
+            }
+            let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
             // A failed connection is the client's problem: nothing to report here.
-            let _ = connection.await;
+            let _ = watcher.watch(connection.into_owned()).await;
             drop(slot);
         });
     }
@@ -134,6 +142,20 @@ mod tests {
         let mut rest = Vec::new();
         let closed =
             tokio::time::timeout(Duration::from_secs(5), slow.read_to_end(&mut rest)).await;
+        assert!(closed.is_ok(), "the server still holds the connection");
+    }
+
+    #[tokio::test]
+    async fn a_client_that_sends_nothing_is_cut_off() {
+        let limits = ConnectionLimits {
+            header_timeout: Duration::from_millis(200),
+            ..ConnectionLimits::default()
+        };
+        let (addr, _stop) = started(limits).await;
+        let mut silent = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let mut rest = Vec::new();
+        let closed =
+            tokio::time::timeout(Duration::from_secs(5), silent.read_to_end(&mut rest)).await;
         assert!(closed.is_ok(), "the server still holds the connection");
     }
 
