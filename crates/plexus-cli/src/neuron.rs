@@ -446,7 +446,7 @@ async fn run_validators(
 ) -> anyhow::Result<()> {
     let mut client_config = ClientConfig::new(chain.chain_id().clone());
     client_config.timeout = config.timeout;
-    let client = Client::new(hotkey.clone(), client_config);
+    let client = Client::new(hotkey.clone(), client_config.clone());
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let stop_signal = move || {
         let mut stopped = stopped.clone();
@@ -496,8 +496,7 @@ async fn run_validators(
         // Its own client, on nonce lanes the validators' client does not use: consumers
         // keeping many requests in flight must not make the validators' challenges wait
         // for a lane (and time out on miners that did nothing wrong).
-        let mut gateway_config = ClientConfig::new(chain.chain_id().clone());
-        gateway_config.timeout = config.timeout;
+        let mut gateway_config = client_config;
         gateway_config.first_lane = GATEWAY_FIRST_LANE;
         gateway_config.lanes = GATEWAY_LANES;
         let gateway = Gateway::new(

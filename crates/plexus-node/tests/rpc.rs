@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
 use std::time::Duration;
 
-use jsonrpsee_http_client::HttpClientBuilder;
+use jsonrpsee_http_client::{HttpClient, HttpClientBuilder};
 use jsonrpsee_ws_client::WsClientBuilder;
 use plexus_ledger::commitment::account_key;
 use plexus_ledger::{Economics, Genesis, GenesisBalance, GenesisValidator, Ledger, Signatures};
@@ -171,16 +171,7 @@ async fn a_transaction_is_admitted_then_finalized_and_proven() {
     assert!(client.block(2).await.is_err(), "no block 2 yet");
 
     // The balance proves against the finalized header's state root.
-    let proof = client.proof(hex::encode(account_key(&to))).await.unwrap();
-    assert_eq!(proof.state_root, block.header.state_root);
-    let value = hex::decode(proof.value.unwrap()).unwrap();
-    let mut expected = account.balance.encode();
-    account.nonce.encode_to(&mut expected);
-    assert_eq!(value, expected);
-    proof
-        .proof
-        .verify_member(&block.header.state_root, &account_key(&to), &value)
-        .unwrap();
+    assert_account_proven(&client, to, 1, block.header.state_root).await;
 
     // After the next block the proof is of the new state (the node keeps one tree per
     // height for proofs, so it must not serve the last height's).
@@ -190,17 +181,31 @@ async fn a_transaction_is_admitted_then_finalized_and_proven() {
         .await
         .unwrap();
     node.finalize_block();
-    let account = client.account(to).await.unwrap();
     let header = client.block(2).await.unwrap().header;
-    let proof = client.proof(hex::encode(account_key(&to))).await.unwrap();
-    assert_eq!((proof.height, proof.state_root), (2, header.state_root));
+    assert_account_proven(&client, to, 2, header.state_root).await;
+}
+
+/// `account`'s balance and nonce, as the RPC reports them, come with a proof at `height`
+/// against `state_root`.
+async fn assert_account_proven(
+    client: &HttpClient,
+    account: AccountId,
+    height: u64,
+    state_root: Hash,
+) {
+    let state = client.account(account).await.unwrap();
+    let proof = client
+        .proof(hex::encode(account_key(&account)))
+        .await
+        .unwrap();
+    assert_eq!((proof.height, proof.state_root), (height, state_root));
     let value = hex::decode(proof.value.unwrap()).unwrap();
-    let mut expected = account.balance.encode();
-    account.nonce.encode_to(&mut expected);
+    let mut expected = state.balance.encode();
+    state.nonce.encode_to(&mut expected);
     assert_eq!(value, expected);
     proof
         .proof
-        .verify_member(&header.state_root, &account_key(&to), &value)
+        .verify_member(&state_root, &account_key(&account), &value)
         .unwrap();
 }
 

@@ -338,10 +338,10 @@ impl Relay {
                     .map_err(|e| format!("malformed event: {e}"))?;
                 if matches!(event, StreamEvent::Token(_)) {
                     self.events += 1;
-                    if self.events > most_events(&self.chat) {
+                    let most = most_events(&self.chat);
+                    if self.events > most {
                         return Err(format!(
-                            "more than {} token events for {} tokens",
-                            most_events(&self.chat),
+                            "more than {most} token events for {} tokens",
                             self.chat.max_tokens
                         ));
                     }
