@@ -22,6 +22,10 @@ use candle_core::{DType, Device, IndexOp, Module, Result, Tensor};
 /// prompt; 2048 bounds both.
 pub(crate) const MAX_CONTEXT: usize = 2048;
 
+/// How many positions' logits [`Llama::forward_each`] computes at a time: 64 x 49,152 f32
+/// is 12 MB.
+const HEAD_ROWS: usize = 64;
+
 struct Layer {
     attn_norm: Tensor,
     wq: QMatMul,
@@ -194,6 +198,38 @@ impl Llama {
     /// the token after the last of them. The caller keeps ids below the vocabulary size and
     /// the total within the context.
     pub(crate) fn forward(&self, tokens: &[u32], cache: &mut Cache) -> Result<Vec<f32>> {
+        let hidden = self.hidden(tokens, cache)?;
+        let last = hidden.i((.., tokens.len() - 1, ..))?;
+        self.output.forward(&last)?.squeeze(0)?.to_vec1::<f32>()
+    }
+
+    /// Appends `tokens` to the conversation in `cache` in one pass and calls `each` with the
+    /// logits (f32) for the token after each of them, from `tokens[from]` on, in order. The
+    /// output projection runs over [`HEAD_ROWS`] positions at a time, so a long text never
+    /// holds every position's logits (a vocabulary's worth of floats each) at once.
+    pub(crate) fn forward_each(
+        &self,
+        tokens: &[u32],
+        cache: &mut Cache,
+        from: usize,
+        mut each: impl FnMut(&[f32]),
+    ) -> Result<()> {
+        let hidden = self.hidden(tokens, cache)?;
+        let mut start = from;
+        while start < tokens.len() {
+            let rows = HEAD_ROWS.min(tokens.len() - start);
+            let chunk = hidden.i((.., start..start + rows, ..))?.contiguous()?;
+            for logits in self.output.forward(&chunk)?.squeeze(0)?.to_vec2::<f32>()? {
+                each(&logits);
+            }
+            start += rows;
+        }
+        Ok(())
+    }
+
+    /// Runs `tokens` through every layer after what `cache` holds and returns the final
+    /// normalised hidden states, `(1, tokens, dim)`.
+    fn hidden(&self, tokens: &[u32], cache: &mut Cache) -> Result<Tensor> {
         let seq = tokens.len();
         let pos = cache.len;
         if seq == 0 || pos + seq > self.context {
@@ -225,8 +261,7 @@ impl Llama {
             h = (layer.down.forward(&gated)? + h_attn)?;
         }
         cache.len += seq;
-        let last = candle_nn::ops::rms_norm(&h, &self.norm, self.eps)?.i((.., seq - 1, ..))?;
-        self.output.forward(&last)?.squeeze(0)?.to_vec1::<f32>()
+        candle_nn::ops::rms_norm(&h, &self.norm, self.eps)
     }
 
     fn attention(
