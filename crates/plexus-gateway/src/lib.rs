@@ -74,6 +74,10 @@ pub struct GatewayConfig {
     pub requests_per_minute: u32,
     /// Largest request body.
     pub max_body_bytes: usize,
+    /// Time a streamed answer may take for each token asked for, beyond the wire client's
+    /// timeout for its first event; a stream still going past that is cut (see
+    /// `chat::relay`).
+    pub stream_time_per_token: Duration,
 }
 
 impl std::fmt::Debug for GatewayConfig {
@@ -85,6 +89,7 @@ impl std::fmt::Debug for GatewayConfig {
             .field("api_keys", &self.api_keys.len())
             .field("requests_per_minute", &self.requests_per_minute)
             .field("max_body_bytes", &self.max_body_bytes)
+            .field("stream_time_per_token", &self.stream_time_per_token)
             .finish()
     }
 }
@@ -97,6 +102,7 @@ impl Default for GatewayConfig {
             api_keys: Vec::new(),
             requests_per_minute: 600,
             max_body_bytes: 1 << 20,
+            stream_time_per_token: Duration::from_millis(500),
         }
     }
 }

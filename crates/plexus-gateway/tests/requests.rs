@@ -8,6 +8,7 @@ mod common;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use plexus_gateway::{Gateway, GatewayConfig, Service};
 use plexus_models::{EmbeddingModel, ModelKind, TextModel};
@@ -31,7 +32,8 @@ const EMBEDDING_MODEL: &str = "all-minilm-l6-v2";
 
 /// A miner that answers with the last message's content (or the plain prompt), streamed in
 /// the pieces that `|` separates: tests choose exactly what the gateway receives. A piece
-/// [`HOLD`] is not sent: the miner waits there until the test lets it go on. It notes the
+/// [`HOLD`] is not sent: the miner waits there until the test lets it go on. A piece
+/// [`PAUSE`] is not sent either: the miner waits [`PAUSE_FOR`] there. It notes the
 /// request it is sent and ignores its stop strings, as a dishonest miner would.
 struct Echo {
     go_on: Arc<tokio::sync::Notify>,
@@ -41,6 +43,12 @@ struct Echo {
 
 /// The piece at which [`Echo`] waits for its test.
 const HOLD: &str = "<hold>";
+
+/// The piece at which [`Echo`] pauses for [`PAUSE_FOR`].
+const PAUSE: &str = "<pause>";
+
+/// How long [`Echo`] pauses at a [`PAUSE`].
+const PAUSE_FOR: Duration = Duration::from_millis(250);
 
 /// A script that begins with this is streamed token by token with ids and log-probability
 /// [`ECHO_LOGPROB`], as the embedded miner streams (it must be ASCII: each token's text is
@@ -74,6 +82,10 @@ impl TextBackend for Echo {
                 self.go_on.notified().await;
                 continue;
             }
+            if piece == PAUSE {
+                tokio::time::sleep(PAUSE_FOR).await;
+                continue;
+            }
             if !with_ids {
                 let _ = tokens.send(TokenChunk {
                     token: None,
@@ -93,7 +105,7 @@ impl TextBackend for Echo {
         }
         Ok(ChatAnswer {
             model: EMBEDDED_TEXT_MODEL.to_owned(),
-            text: script.replace(HOLD, "").replace('|', ""),
+            text: script.replace(HOLD, "").replace(PAUSE, "").replace('|', ""),
             tokens: Vec::new(),
             logprobs: Vec::new(),
             prompt_tokens: 7,
@@ -115,6 +127,15 @@ struct Net {
 /// A gateway over a text subnet with one [`Echo`] miner and an embeddings subnet with no
 /// miner (these tests never reach one); nothing is spot-checked.
 async fn network() -> Net {
+    let config = GatewayConfig {
+        spot_check: 0.0,
+        ..GatewayConfig::default()
+    };
+    network_with(ClientConfig::new, config).await
+}
+
+/// [`network`] with the gateway's client and configuration chosen by the test.
+async fn network_with(client: fn(ChainId) -> ClientConfig, config: GatewayConfig) -> Net {
     let chain_id = ChainId::new("plexus-gateway-requests").unwrap();
     let mut rng = rand::rngs::OsRng;
     let (miner, validator) = (Keypair::generate(&mut rng), Keypair::generate(&mut rng));
@@ -161,11 +182,7 @@ async fn network() -> Net {
         scores: Arc::new(Mutex::new(Scores::new(1.0))),
         model: Arc::new(EmbeddingModel::load(&embed_dir).unwrap()),
     };
-    let config = GatewayConfig {
-        spot_check: 0.0,
-        ..GatewayConfig::default()
-    };
-    let client = Client::new(validator, ClientConfig::new(chain_id));
+    let client = Client::new(validator, client(chain_id));
     let gateway = Gateway::new(client, Some(text), Some(embeddings), config);
     let (base, stop) = common::serve(gateway).await;
     Net {
@@ -690,4 +707,41 @@ async fn a_miner_sending_far_more_than_asked_is_cut_off() {
         .filter(|e| e.contains(r#""content":"x""#))
         .count();
     assert!(pieces <= 20, "{pieces} pieces relayed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_miner_trickling_its_answer_is_cut_off_at_the_streams_deadline() {
+    // 1 s for the first event and 50 ms for each of 20 tokens: 2 s in all. The miner
+    // sends a piece every 250 ms, always within the 1 s idle limit, and would take 5 s.
+    let net = network_with(
+        |chain_id| ClientConfig {
+            timeout: Duration::from_secs(1),
+            ..ClientConfig::new(chain_id)
+        },
+        GatewayConfig {
+            spot_check: 0.0,
+            stream_time_per_token: Duration::from_millis(50),
+            ..GatewayConfig::default()
+        },
+    )
+    .await;
+    let script = vec!["<pause>|x"; 20].join("|");
+    let a = post(
+        &net,
+        "/v1/chat/completions",
+        chat(&script, json!({"stream": true, "max_tokens": 20})),
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    let events = a.events();
+    let (last, relayed) = events.split_last().unwrap();
+    assert!(
+        last.contains("no complete answer within 2.0 s for 20 tokens"),
+        "{last}"
+    );
+    let pieces = relayed
+        .iter()
+        .filter(|e| e.contains(r#""content":"x""#))
+        .count();
+    assert!((1..20).contains(&pieces), "{pieces} pieces relayed");
 }

@@ -152,6 +152,11 @@ impl Client {
         self.inner.keypair.account_id()
     }
 
+    /// The deadline for a whole call, and for each event of a stream.
+    pub fn timeout(&self) -> Duration {
+        self.inner.config.timeout
+    }
+
     /// Calls `route` on `target` with a JSON `body` and verifies the signed answer.
     ///
     /// Handler errors come back as `Ok` with their status (they are signed answers too);

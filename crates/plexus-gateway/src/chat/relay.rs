@@ -4,7 +4,7 @@
 
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::response::sse::{Event, Sse};
@@ -102,6 +102,8 @@ struct Relay {
     buffer: Option<String>,
     /// Token events read so far, held to [`most_events`].
     events: u64,
+    /// How long the whole stream may take ([`allowed_time`]), from `started`.
+    allowed: Duration,
 }
 
 /// The most token events a stream answering `chat` may send: one per token, with room
@@ -109,6 +111,15 @@ struct Relay {
 /// dripping an answer it was never asked for, and the stream is cut.
 fn most_events(chat: &ChatRequest) -> u64 {
     2 * u64::from(chat.max_tokens) + 16
+}
+
+/// How long a streamed answer to `chat` may take in all: `first_event` (the wire client's
+/// timeout, which the first event is held to), then `per_token` for each token asked for.
+/// Honest miners are far faster (the embedded model writes about 30 tokens a second on one
+/// core). Without it a miner sending an event just often enough to beat the idle limit
+/// would hold the consumer until the event cap, for up to [`most_events`] idle limits.
+fn allowed_time(first_event: Duration, per_token: Duration, chat: &ChatRequest) -> Duration {
+    first_event.saturating_add(per_token.saturating_mul(chat.max_tokens))
 }
 
 /// Asks a miner for a streamed answer and wraps it for relaying.
@@ -126,6 +137,11 @@ async fn open_relay(
     } else {
         "cmpl"
     });
+    let allowed = allowed_time(
+        gateway.inner.client.timeout(),
+        gateway.inner.config.stream_time_per_token,
+        &chat,
+    );
     // The first event was read to open the stream: it counts too.
     let counted = u64::from(matches!(first, StreamEvent::Token(_)));
     Ok(Relay {
@@ -154,6 +170,7 @@ async fn open_relay(
         logprobs: delivery.logprobs.then(Pending::default),
         buffer: None,
         events: counted,
+        allowed,
     })
 }
 
@@ -332,7 +349,17 @@ impl Relay {
         if let Some(event) = self.pending.take() {
             return Ok(event);
         }
-        match self.stream.next_chunk().await {
+        let left = self.allowed.saturating_sub(self.started.elapsed());
+        let next = tokio::time::timeout(left, self.stream.next_chunk())
+            .await
+            .map_err(|_| {
+                format!(
+                    "no complete answer within {:.1} s for {} tokens",
+                    self.allowed.as_secs_f64(),
+                    self.chat.max_tokens
+                )
+            })?;
+        match next {
             Ok(Some(v)) => {
                 let event = serde_json::from_value::<StreamEvent>(v)
                     .map_err(|e| format!("malformed event: {e}"))?;
