@@ -21,6 +21,7 @@
 //!   samples itself ([`history`]).
 
 pub mod assets;
+pub mod budget;
 pub mod history;
 pub mod proxy;
 pub mod server;
@@ -61,6 +62,9 @@ pub struct ExplorerConfig {
     pub max_pending: usize,
     /// Longest wait for one answer from the node.
     pub request_timeout: Duration,
+    /// Bytes of node answers held at once across all `POST /rpc` requests, until sent
+    /// (see [`budget`]).
+    pub max_answer_bytes: usize,
 }
 
 impl ExplorerConfig {
@@ -77,6 +81,8 @@ impl ExplorerConfig {
             max_in_flight: 16,
             max_pending: 256,
             request_timeout: Duration::from_secs(15),
+            // Four of the largest answers the client accepts.
+            max_answer_bytes: 256 << 20,
         }
     }
 }
@@ -166,6 +172,7 @@ impl Explorer {
                 max_batch: config.max_batch.max(1),
             },
             pending: Arc::new(tokio::sync::Semaphore::new(config.max_pending.max(1))),
+            answers: budget::AnswerBudget::new(config.max_answer_bytes),
         };
         let app = server::router(state, config.max_request_bytes);
         let server = tokio::spawn(async move {

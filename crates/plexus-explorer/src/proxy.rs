@@ -5,15 +5,20 @@
 //! methods in [`READ_METHODS`]: the explorer changes nothing, so a
 //! transaction submitted through it is refused here and never reaches the
 //! node. Bodies are bounded by the server (see `ExplorerConfig`), batches
-//! by [`ProxyLimits::max_batch`], and calls in flight to the node by the
-//! HTTP client's own limit.
+//! by [`ProxyLimits::max_batch`], calls in flight to the node by the
+//! HTTP client's own limit, and answers held until sent by an
+//! [`AnswerBudget`].
 
+use axum::body::Bytes;
 use jsonrpsee::core::ClientError;
 use jsonrpsee::core::client::ClientT;
 use jsonrpsee::core::traits::ToRpcParams;
 use jsonrpsee_http_client::HttpClient;
+use serde::Serialize;
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
+
+use crate::budget::{AnswerBudget, Held};
 
 /// The node's methods the explorer forwards: every read, nothing that writes
 /// (`plexus_submitTransaction`) or holds a connection open (subscriptions,
@@ -167,11 +172,35 @@ impl ToRpcParams for Params {
     }
 }
 
-/// Asks the node one checked call; the answer in JSON-RPC form.
-pub async fn forward(client: &HttpClient, call: RpcCall) -> Value {
+/// A successful answer, with the node's result passed on as the node wrote it.
+#[derive(Serialize)]
+struct Success<'a> {
+    jsonrpc: &'static str,
+    id: &'a Value,
+    result: &'a RawValue,
+}
+
+/// Asks the node one checked call; the answer in JSON-RPC form, as JSON text. The node's
+/// result is kept as its text, never as a tree of values several times its size.
+pub async fn forward(client: &HttpClient, call: RpcCall) -> Vec<u8> {
     let RpcCall { id, method, params } = call;
-    match client.request::<Value, _>(&method, Params(params)).await {
-        Ok(result) => json!({"jsonrpc": "2.0", "id": id, "result": result}),
+    let failed = match client
+        .request::<Box<RawValue>, _>(&method, Params(params))
+        .await
+    {
+        Ok(result) => {
+            let success = Success {
+                jsonrpc: "2.0",
+                id: &id,
+                result: &result,
+            };
+            return match serde_json::to_vec(&success) {
+                Ok(text) => text,
+                Err(e) => error(id, codes::INTERNAL_ERROR, e.to_string())
+                    .to_string()
+                    .into(),
+            };
+        }
         Err(ClientError::Call(e)) => {
             let mut answer = error(id, e.code(), e.message());
             if let Some(data) = e.data() {
@@ -190,25 +219,79 @@ pub async fn forward(client: &HttpClient, call: RpcCall) -> Value {
             format!("cannot reach the node: {e}"),
         ),
         Err(e) => error(id, codes::INTERNAL_ERROR, e.to_string()),
+    };
+    failed.to_string().into_bytes()
+}
+
+/// A whole answer to a `POST /rpc` body, ready to send: JSON text in parts, and the share
+/// of the [`AnswerBudget`] it holds until sent.
+#[derive(Debug)]
+pub struct Reply {
+    /// The JSON text, in order.
+    pub parts: Vec<Bytes>,
+    /// What the parts hold of the budget.
+    pub held: Vec<Held>,
+}
+
+impl Reply {
+    /// The reply as one JSON value (for tests and tools; the server sends the parts).
+    pub fn to_value(&self) -> Result<Value, serde_json::Error> {
+        serde_json::from_slice(&self.parts.concat())
     }
 }
 
 /// Answers a whole body: refused calls at once, the rest from the node
-/// (a batch's calls concurrently, in the order asked).
-pub async fn answer(client: &HttpClient, body: &[u8], limits: ProxyLimits) -> Value {
-    async fn one(client: &HttpClient, call: Result<RpcCall, Value>) -> Value {
-        match call {
-            Ok(call) => forward(client, call).await,
-            Err(refused) => refused,
+/// (a batch's calls concurrently, in the order asked). Each answer is charged to `budget`
+/// as it arrives; one the budget cannot hold is dropped and answered with an error.
+pub async fn answer(
+    client: &HttpClient,
+    body: &[u8],
+    limits: ProxyLimits,
+    budget: &AnswerBudget,
+) -> Reply {
+    async fn one(
+        client: &HttpClient,
+        budget: &AnswerBudget,
+        call: Result<RpcCall, Value>,
+    ) -> (Bytes, Option<Held>) {
+        let (id, text) = match call {
+            Ok(call) => (call.id.clone(), forward(client, call).await),
+            Err(refused) => (refused["id"].clone(), refused.to_string().into_bytes()),
+        };
+        match budget.hold(text.len()) {
+            Ok(held) => (Bytes::from(text), Some(held)),
+            Err(refusal) => {
+                drop(text);
+                let busy = error(id, codes::NODE_UNAVAILABLE, refusal.to_string());
+                (Bytes::from(busy.to_string()), None)
+            }
         }
     }
-    match parse(body, limits) {
-        Err(refused) => refused,
-        Ok(Parsed::Single(call)) => one(client, call).await,
-        Ok(Parsed::Batch(calls)) => Value::Array(
-            futures_util::future::join_all(calls.into_iter().map(|c| one(client, c))).await,
-        ),
+    let (answers, batch) = match parse(body, limits) {
+        Err(refused) => (vec![one(client, budget, Err(refused)).await], false),
+        Ok(Parsed::Single(call)) => (vec![one(client, budget, call).await], false),
+        Ok(Parsed::Batch(calls)) => {
+            let calls = calls.into_iter().map(|c| one(client, budget, c));
+            (futures_util::future::join_all(calls).await, true)
+        }
+    };
+    let mut reply = Reply {
+        parts: Vec::with_capacity(2 * answers.len() + 1),
+        held: Vec::with_capacity(answers.len()),
+    };
+    for (i, (text, held)) in answers.into_iter().enumerate() {
+        if batch {
+            reply
+                .parts
+                .push(Bytes::from_static(if i == 0 { b"[" } else { b"," }));
+        }
+        reply.parts.push(text);
+        reply.held.extend(held);
     }
+    if batch {
+        reply.parts.push(Bytes::from_static(b"]"));
+    }
+    reply
 }
 
 #[cfg(test)]
@@ -341,10 +424,13 @@ mod tests {
             .build("http://127.0.0.1:9")
             .unwrap();
         let body = call("plexus_submitTransaction").to_string();
-        let refused = answer(&client, body.as_bytes(), LIMITS).await;
+        let budget = AnswerBudget::new(1 << 20);
+        let refused = answer(&client, body.as_bytes(), LIMITS, &budget).await;
+        let refused = refused.to_value().unwrap();
         assert_eq!(refused["error"]["code"], codes::METHOD_NOT_FOUND);
         let body = call("plexus_status").to_string();
-        let unreachable = answer(&client, body.as_bytes(), LIMITS).await;
+        let unreachable = answer(&client, body.as_bytes(), LIMITS, &budget).await;
+        let unreachable = unreachable.to_value().unwrap();
         assert_eq!(unreachable["error"]["code"], codes::NODE_UNAVAILABLE);
     }
 }

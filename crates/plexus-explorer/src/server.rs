@@ -13,6 +13,7 @@ use serde_json::json;
 use tokio::sync::Semaphore;
 
 use crate::assets;
+use crate::budget::{self, AnswerBudget};
 use crate::history::{self, SharedHistory};
 use crate::proxy::{self, ProxyLimits};
 
@@ -30,6 +31,8 @@ pub struct AppState {
     /// `POST /rpc` requests being answered; beyond its permits they are
     /// turned away at once rather than queued without bound.
     pub pending: Arc<Semaphore>,
+    /// Node answers held until sent, shared by all requests.
+    pub answers: AnswerBudget,
 }
 
 /// Every route; `POST /rpc` bodies are limited to `max_request_bytes`.
@@ -127,8 +130,16 @@ async fn rpc(State(state): State<AppState>, body: Bytes) -> Response {
         );
         return hardened((StatusCode::SERVICE_UNAVAILABLE, axum::Json(busy)).into_response());
     };
-    let answer = proxy::answer(&state.client, &body, state.limits).await;
-    hardened(axum::Json(answer).into_response())
+    let reply = proxy::answer(&state.client, &body, state.limits, &state.answers).await;
+    let length: usize = reply.parts.iter().map(Bytes::len).sum();
+    let mut response = Response::new(budget::body(reply.parts, reply.held));
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
+    hardened(response)
 }
 
 async fn history(State(state): State<AppState>, Path(netuid): Path<u16>) -> Response {

@@ -162,6 +162,44 @@ async fn reads_are_forwarded_and_nothing_is_written() {
     assert_eq!(not_json["error"]["code"], proxy::codes::PARSE_ERROR);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_held_at_once_are_bounded_and_given_back_once_sent() {
+    let node = node().await;
+    node.finalize(Vec::new());
+    // Room for two status answers (each under 1 KiB, charged 1 KiB) at a time.
+    let explorer = node
+        .explorer_with(|config| config.max_answer_bytes = 2048)
+        .await;
+    let addr = explorer.local_addr();
+    let batch: Vec<Value> = (1..=4)
+        .map(|i| call(i, "plexus_status", json!([])))
+        .collect();
+    let answers = rpc_post(addr, Value::Array(batch)).await;
+    let answers = answers.as_array().unwrap();
+    assert_eq!(answers.len(), 4);
+    for (i, answer) in answers.iter().enumerate() {
+        assert_eq!(answer["id"], i + 1, "in the order asked");
+    }
+    let answered = answers.iter().filter(|a| a["result"].is_object()).count();
+    let refused: Vec<&Value> = answers.iter().filter(|a| a["error"].is_object()).collect();
+    assert_eq!((answered, refused.len()), (2, 2), "{answers:?}");
+    for r in refused {
+        assert_eq!(r["error"]["code"], proxy::codes::NODE_UNAVAILABLE);
+        assert!(
+            r["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("too many answers"),
+            "{r}"
+        );
+    }
+    // Sent, the batch's answers gave their room back.
+    for i in 0..3 {
+        let status = rpc_post(addr, call(10 + i, "plexus_status", json!([]))).await;
+        assert_eq!(status["result"]["finalized_height"], 1, "{status}");
+    }
+}
+
 fn hex_of(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -125,11 +125,17 @@ impl Node {
     }
 
     pub async fn explorer(&self) -> Explorer {
+        self.explorer_with(|_| {}).await
+    }
+
+    /// An explorer over this node with its configuration changed by `change`.
+    pub async fn explorer_with(&self, change: impl FnOnce(&mut ExplorerConfig)) -> Explorer {
         let mut config = ExplorerConfig::new(
             "127.0.0.1:0".parse().unwrap(),
             format!("http://{}", self.rpc),
         );
         config.poll_interval = Duration::from_millis(50);
+        change(&mut config);
         Explorer::start(config).await.unwrap()
     }
 }
