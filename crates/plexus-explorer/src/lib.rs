@@ -178,9 +178,10 @@ impl Explorer {
         let server = tokio::spawn(async move {
             // Bounded like the other public endpoints: at most 1,024 connections, 10 s
             // for a request's headers.
-            let limits = plexus_wire::ConnectionLimits::default();
+            let limits = plexus_serve::ConnectionLimits::default();
             let forever = std::future::pending::<()>();
-            if let Err(e) = plexus_wire::serve_bounded(listener, app, limits, forever).await {
+            let service = move |_| app.clone();
+            if let Err(e) = plexus_serve::serve_bounded(listener, service, limits, forever).await {
                 tracing::error!(error = %e, "the explorer stopped serving");
             }
         });

@@ -208,8 +208,9 @@ impl Gateway {
         listener: tokio::net::TcpListener,
         stop: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let limits = plexus_wire::ConnectionLimits::default();
-        plexus_wire::serve_bounded(listener, self.router(), limits, stop).await
+        let limits = plexus_serve::ConnectionLimits::default();
+        let router = self.router();
+        plexus_serve::serve_bounded(listener, move |_| router.clone(), limits, stop).await
     }
 
     /// Why `model` is not served on `endpoint`: a 400 pointing to the right endpoint when

@@ -392,31 +392,63 @@ async fn raw_post(url: &str, body: &str) -> String {
     reply
 }
 
+/// Whether `status` over `ws` was refused for the rate limit.
+async fn rate_limited(ws: &jsonrpsee_ws_client::WsClient) -> bool {
+    match ws.status().await {
+        Ok(_) => false,
+        Err(jsonrpsee::core::ClientError::Call(obj)) => {
+            assert_eq!(obj.code(), rpc::RATE_LIMITED);
+            true
+        }
+        Err(e) => panic!("{e}"),
+    }
+}
+
 #[tokio::test]
-async fn a_connection_that_floods_is_rate_limited() {
+async fn a_peer_that_floods_is_rate_limited_on_every_connection() {
+    // Loopback limited like any peer, which is the only peer a test can be.
     let node = Node::start_with(RpcConfig {
         requests_per_second: 5,
+        limit_loopback: true,
         ..RpcConfig::default()
     })
     .await;
     let ws = WsClientBuilder::default().build(&node.ws).await.unwrap();
     let mut limited = 0;
     for _ in 0..20 {
-        if let Err(jsonrpsee::core::ClientError::Call(obj)) = ws.status().await {
-            assert_eq!(obj.code(), rpc::RATE_LIMITED);
-            limited += 1;
-        }
+        limited += usize::from(rate_limited(&ws).await);
     }
     assert!(limited >= 10, "only {limited} of 20 refused");
-    // Another connection has its own budget.
+    // A new connection from the same peer shares its budget: opening connections does
+    // not buy more calls.
     let other = WsClientBuilder::default().build(&node.ws).await.unwrap();
-    assert!(other.status().await.is_ok());
+    assert!(rate_limited(&other).await);
+    // Nor do plain HTTP requests, each of which the server answers on its own.
+    let http = HttpClientBuilder::default().build(&node.url).unwrap();
+    assert!(matches!(
+        http.status().await,
+        Err(jsonrpsee::core::ClientError::Call(obj)) if obj.code() == rpc::RATE_LIMITED
+    ));
+}
+
+#[tokio::test]
+async fn this_machines_own_calls_are_not_limited_by_default() {
+    let node = Node::start_with(RpcConfig {
+        requests_per_second: 5,
+        ..RpcConfig::default()
+    })
+    .await;
+    let ws = WsClientBuilder::default().build(&node.ws).await.unwrap();
+    for _ in 0..50 {
+        assert!(!rate_limited(&ws).await);
+    }
 }
 
 #[tokio::test]
 async fn every_call_of_a_batch_counts_against_the_rate_limit() {
     let node = Node::start_with(RpcConfig {
         requests_per_second: 5,
+        limit_loopback: true,
         max_batch: 32,
         ..RpcConfig::default()
     })

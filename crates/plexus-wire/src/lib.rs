@@ -44,8 +44,6 @@ mod lanes;
 #[cfg(feature = "net")]
 mod response;
 #[cfg(feature = "net")]
-mod serve;
-#[cfg(feature = "net")]
 mod server;
 #[cfg(feature = "net")]
 mod signer;
@@ -74,7 +72,5 @@ pub use client::{Call, Client, ClientConfig, ClientError, Target, error_chain};
 pub use handler::{ChunkStream, Handler, HandlerError, Reply, Routes, WireRequest};
 #[cfg(feature = "net")]
 pub use response::{ResponseProof, ResponseStream, SignedResponse};
-#[cfg(feature = "net")]
-pub use serve::{ConnectionLimits, serve_bounded};
 #[cfg(feature = "net")]
 pub use server::{RunningServer, Server, ServerConfig, ServerError};

@@ -27,8 +27,8 @@ use crate::metagraph::Metagraph;
 use crate::nonce::{NonceError, NonceTracker, unix_nanos};
 use crate::rate::{RateLimit, RateLimiter};
 use crate::refusal::{Refusal, RefusalKind};
-use crate::serve::ConnectionLimits;
 use crate::signer::{Signer, refusal_response};
+use plexus_serve::{ConnectionLimits, serve_bounded};
 
 /// Everything a server enforces; [`ServerConfig::new`] gives the defaults.
 #[derive(Debug, Clone)]
@@ -163,7 +163,8 @@ impl<H: Handler, M: Metagraph> Server<H, M> {
             let stop = async move {
                 let _ = stop_rx.await;
             };
-            crate::serve_bounded(listener, router, ConnectionLimits::default(), stop).await
+            let service = move |_| router.clone();
+            serve_bounded(listener, service, ConnectionLimits::default(), stop).await
         });
         Ok(RunningServer {
             local_addr,

@@ -7,8 +7,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use jsonrpsee::core::middleware::RpcServiceBuilder;
 use jsonrpsee::core::{SubscriptionResult, async_trait};
 use jsonrpsee::server::{
-    BatchRequestConfig, PendingSubscriptionSink, ServerBuilder, ServerConfig, ServerHandle,
-    SubscriptionMessage,
+    BatchRequestConfig, Methods, PendingSubscriptionSink, ServerBuilder, ServerConfig,
+    ServerHandle, SubscriptionMessage,
 };
 use jsonrpsee::types::ErrorObjectOwned;
 use plexus_ledger::commitment;
@@ -20,7 +20,9 @@ use plexus_primitives::{AccountId, CodecError, Hash, MerkleTree, NetUid, SignedT
 use tokio::sync::broadcast::error::RecvError;
 
 use super::PlexusApiServer;
-use super::limit::RateLimit;
+use plexus_serve::{ConnectionLimits, Peer, serve_bounded};
+
+use super::limit::{Origin, PeerBuckets, RateLimit};
 use super::types::{BlockInfo, ChainStatus, TxStatus, ValueProof};
 use crate::mempool::SharedMempool;
 use crate::store::ChainStore;
@@ -54,11 +56,17 @@ pub struct RpcConfig {
     pub max_response_bytes: u32,
     /// Most simultaneous connections.
     pub max_connections: u32,
+    /// Most simultaneous connections from one peer (an IPv4 address or an IPv6 /64;
+    /// loopback is not bounded).
+    pub max_connections_per_peer: u32,
     /// Most subscriptions per connection.
     pub max_subscriptions_per_connection: u32,
-    /// Most requests per second per connection (bursts up to one second's worth);
-    /// each call of a batch counts.
+    /// Most calls per second from one peer, over all its connections (bursts up to one
+    /// second's worth); each call of a batch counts.
     pub requests_per_second: u32,
+    /// Whether calls from loopback (this machine: `plexus up`, the bench, a local explorer)
+    /// are held to `requests_per_second` too, all as one peer (default false).
+    pub limit_loopback: bool,
     /// Most calls in one batch.
     pub max_batch: u32,
 }
@@ -69,8 +77,10 @@ impl Default for RpcConfig {
             max_request_bytes: 1 << 20,
             max_response_bytes: 32 << 20,
             max_connections: 256,
+            max_connections_per_peer: 32,
             max_subscriptions_per_connection: 16,
             requests_per_second: 500,
+            limit_loopback: false,
             max_batch: 64,
         }
     }
@@ -115,7 +125,9 @@ impl RpcServer {
     }
 }
 
-/// Starts serving HTTP and WebSocket on `addr` (the same port serves both).
+/// Starts serving HTTP and WebSocket on `addr` (the same port serves both), within
+/// `config`'s bounds: connections overall and per peer (see [`plexus_serve`]), a deadline
+/// for each request's headers, and each peer's calls per second (see [`PeerBuckets`]).
 pub async fn start(
     addr: SocketAddr,
     config: RpcConfig,
@@ -128,17 +140,66 @@ pub async fn start(
         .max_subscriptions_per_connection(config.max_subscriptions_per_connection)
         .set_batch_request_config(BatchRequestConfig::Limit(config.max_batch))
         .build();
-    let per_second = config.requests_per_second;
+    let buckets = Arc::new(PeerBuckets::new(
+        config.requests_per_second,
+        config.limit_loopback,
+    ));
     let counter = server.metrics.clone();
     let middleware = RpcServiceBuilder::new()
-        .layer_fn(move |service| RateLimit::new(service, per_second, counter.clone()));
-    let built = ServerBuilder::default()
+        .layer_fn(move |service| RateLimit::new(service, buckets.clone(), counter.clone()));
+    let builder = ServerBuilder::default()
         .set_config(settings)
         .set_rpc_middleware(middleware)
-        .build(addr)
-        .await?;
-    let local = built.local_addr()?;
-    Ok((local, built.start(server.into_rpc())))
+        .to_service_builder();
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let local = listener.local_addr()?;
+    let methods = Methods::from(server.into_rpc());
+    let (stop_handle, handle) = jsonrpsee::server::stop_channel();
+    let limits = ConnectionLimits {
+        max_connections: config.max_connections as usize,
+        max_connections_per_peer: config.max_connections_per_peer as usize,
+        ..ConnectionLimits::default()
+    };
+    let stop = stop_handle.clone().shutdown();
+    let service = move |peer: SocketAddr| WithOrigin {
+        inner: builder.clone().build(methods.clone(), stop_handle.clone()),
+        origin: Peer::of(peer).map_or(Origin::Local, Origin::Remote),
+    };
+    tokio::spawn(async move {
+        if let Err(e) = serve_bounded(listener, service, limits, stop).await {
+            tracing::error!(error = %e, "the RPC server stopped");
+        }
+    });
+    Ok((local, handle))
+}
+
+/// A connection's service, marking each request with where the connection comes from
+/// (which the rate limit reads).
+#[derive(Clone)]
+struct WithOrigin<S> {
+    inner: S,
+    origin: Origin,
+}
+
+impl<S, B> tower_service::Service<http::Request<B>> for WithOrigin<S>
+where
+    S: tower_service::Service<http::Request<B>>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
+        request.extensions_mut().insert(self.origin);
+        self.inner.call(request)
+    }
 }
 
 #[async_trait]
