@@ -117,13 +117,7 @@ where
         let (builder, watcher) = (builder.clone(), graceful.watcher());
         let header_timeout = limits.header_timeout;
         tokio::spawn(async move {
-            // hyper's header deadline starts once it has read enough to tell the HTTP
-            // version: a client that sends nothing at all is cut off here instead.
-            let mut first = [0u8; 1];
-            if matches!(
-                tokio::time::timeout(header_timeout, stream.peek(&mut first)).await,
-                Ok(Ok(1))
-            ) {
+            if version_known(&stream, header_timeout).await {
                 let connection =
                     builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
                 // A failed connection is the client's problem: nothing to report here.
@@ -167,6 +161,34 @@ impl std::fmt::Display for Peer {
         match self.0 {
             IpAddr::V4(v4) => write!(f, "{v4}"),
             IpAddr::V6(v6) => write!(f, "{v6}/64"),
+        }
+    }
+}
+
+/// The first bytes an HTTP/2 client sends (RFC 9113, 3.4).
+const HTTP2_PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// Waits, up to `within`, until the client's first bytes tell its HTTP version: a byte
+/// that departs from HTTP/2's preface (HTTP/1), or the whole preface. hyper reads them
+/// with no deadline (its header deadline starts once it knows the version), so a client
+/// that sends nothing, or a few bytes of the preface, would otherwise hold its connection
+/// for ever. False if the client sends too little in time, or goes.
+async fn version_known(stream: &tokio::net::TcpStream, within: Duration) -> bool {
+    let deadline = tokio::time::Instant::now() + within;
+    let mut first = [0u8; HTTP2_PREFACE.len()];
+    loop {
+        let n = match tokio::time::timeout_at(deadline, stream.peek(&mut first)).await {
+            Ok(Ok(n)) if n > 0 => n,
+            _ => return false,
+        };
+        if n == HTTP2_PREFACE.len() || first[..n] != HTTP2_PREFACE[..n] {
+            return true;
+        }
+        // Part of the preface: the rest is on its way, or never comes. Peeking returns at
+        // once while any byte waits, so look again a little later.
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        if tokio::time::Instant::now() >= deadline {
+            return false;
         }
     }
 }

@@ -72,6 +72,40 @@ async fn a_client_that_sends_nothing_is_cut_off() {
 }
 
 #[tokio::test]
+async fn a_client_that_stops_inside_the_http2_preface_is_cut_off() {
+    let (addr, _stop) = started(limits(200)).await;
+    let mut stalled = TcpStream::connect(addr).await.unwrap();
+    stalled.write_all(b"PRI * HTTP/2.0\r\n").await.unwrap();
+    assert!(
+        closed(&mut stalled).await,
+        "the server still holds the connection"
+    );
+}
+
+#[tokio::test]
+async fn http2_with_prior_knowledge_is_served() {
+    let (addr, _stop) = started(limits(10_000)).await;
+    let stream = TcpStream::connect(addr).await.unwrap();
+    let (mut sender, connection) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(stream),
+    )
+    .await
+    .unwrap();
+    tokio::spawn(connection);
+    let request = http::Request::get(format!("http://{addr}/"))
+        .body(http_body_util::Empty::<bytes::Bytes>::new())
+        .unwrap();
+    let response = sender.send_request(request).await.unwrap();
+    assert_eq!(response.status(), 200);
+    let body = http_body_util::BodyExt::collect(response.into_body())
+        .await
+        .unwrap()
+        .to_bytes();
+    assert_eq!(&body[..], b"ok");
+}
+
+#[tokio::test]
 async fn connections_past_the_cap_wait_for_a_free_one() {
     let (addr, _stop) = started(ConnectionLimits {
         max_connections: 1,

@@ -127,7 +127,7 @@ impl RpcServer {
 
 /// Starts serving HTTP and WebSocket on `addr` (the same port serves both), within
 /// `config`'s bounds: connections overall and per peer (see [`plexus_serve`]), a deadline
-/// for each request's headers, and each peer's calls per second (see [`PeerBuckets`]).
+/// for each request's headers, and each peer's calls per second.
 pub async fn start(
     addr: SocketAddr,
     config: RpcConfig,
