@@ -114,7 +114,8 @@ pub struct ValidatorArgs {
         hide_env_values = true
     )]
     api_keys: Vec<String>,
-    /// Gateway requests a minute per API key
+    /// Gateway requests a minute per API key, or per peer address when open (this machine
+    /// is not limited)
     #[arg(long, default_value_t = 600)]
     requests_per_minute: u32,
     /// Fraction of gateway answers re-checked with the model

@@ -3,9 +3,9 @@
 
 use std::sync::Arc;
 
+use crate::keys::Caller;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Json, Response};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -23,11 +23,11 @@ use crate::{Endpoint, Gateway, Service, name_miner, parse, record};
 
 pub(crate) async fn embeddings(
     State(gateway): State<Gateway>,
-    headers: HeaderMap,
+    caller: Caller,
     body: Bytes,
 ) -> Response {
     let result = async {
-        gateway.admit(&headers)?;
+        gateway.admit(&caller)?;
         let request: EmbeddingRequest = parse(&body)?;
         let service = match &gateway.inner.embeddings {
             Some(service) if request.model == EMBEDDED_EMBEDDING_MODEL => service,

@@ -26,7 +26,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, Uri};
+use axum::http::{HeaderName, HeaderValue, Method, Uri};
 use axum::response::{IntoResponse, Json, Response};
 use axum::routing::{MethodRouter, get, post};
 use plexus_models::{EmbeddingModel, TextModel};
@@ -38,7 +38,7 @@ use plexus_wire::{Client, ClientError};
 use rand::Rng;
 use serde_json::json;
 
-use crate::keys::ApiKeys;
+use crate::keys::{ApiKeys, Caller};
 use crate::openai::ApiError;
 use crate::pick::Candidate;
 
@@ -210,7 +210,8 @@ impl Gateway {
     ) -> std::io::Result<()> {
         let limits = plexus_serve::ConnectionLimits::default();
         let router = self.router();
-        plexus_serve::serve_bounded(listener, move |_| router.clone(), limits, stop).await
+        let service = move |peer| plexus_serve::Marked::new(router.clone(), peer);
+        plexus_serve::serve_bounded(listener, service, limits, stop).await
     }
 
     /// Why `model` is not served on `endpoint`: a 400 pointing to the right endpoint when
@@ -313,8 +314,8 @@ impl Gateway {
         Arc::clone(&self.inner.checks).try_acquire_owned().ok()
     }
 
-    fn admit(&self, headers: &HeaderMap) -> Result<(), ApiError> {
-        self.inner.keys.admit(headers, std::time::Instant::now())
+    fn admit(&self, caller: &Caller) -> Result<(), ApiError> {
+        self.inner.keys.admit(caller, std::time::Instant::now())
     }
 
     fn served_one(&self) {
@@ -385,8 +386,8 @@ fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
         .map_err(|e| ApiError::bad_request(None, format!("invalid request body: {e}")))
 }
 
-async fn models(State(gateway): State<Gateway>, headers: HeaderMap) -> Response {
-    if let Err(e) = gateway.admit(&headers) {
+async fn models(State(gateway): State<Gateway>, caller: Caller) -> Response {
+    if let Err(e) = gateway.admit(&caller) {
         return e.into_response();
     }
     let created = unix_now();

@@ -156,6 +156,61 @@ impl Peer {
     }
 }
 
+/// Where a connection comes from, as [`Marked`] puts it in every request's extensions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Origin {
+    /// This machine (loopback).
+    Local,
+    /// Another machine.
+    Remote(Peer),
+}
+
+impl Origin {
+    /// The origin of a connection from `addr`.
+    pub fn of(addr: SocketAddr) -> Origin {
+        Peer::of(addr).map_or(Origin::Local, Origin::Remote)
+    }
+}
+
+/// A connection's service, with the connection's [`Origin`] put in each request's
+/// extensions (for limits per peer further in).
+#[derive(Clone, Debug)]
+pub struct Marked<S> {
+    inner: S,
+    origin: Origin,
+}
+
+impl<S> Marked<S> {
+    /// `inner`, serving a connection from `addr`.
+    pub fn new(inner: S, addr: SocketAddr) -> Self {
+        Self {
+            inner,
+            origin: Origin::of(addr),
+        }
+    }
+}
+
+impl<S, B> tower_service::Service<http::Request<B>> for Marked<S>
+where
+    S: tower_service::Service<http::Request<B>>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
+        request.extensions_mut().insert(self.origin);
+        self.inner.call(request)
+    }
+}
+
 impl std::fmt::Display for Peer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self.0 {

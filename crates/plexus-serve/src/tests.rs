@@ -175,3 +175,34 @@ async fn loopback_is_not_bounded_per_peer() {
     held.write_all(b"G").await.unwrap();
     assert!(get(addr).await.ends_with("ok"));
 }
+
+#[tokio::test]
+async fn marked_requests_carry_their_connections_origin() {
+    use tower_service::Service;
+    let router = Router::new().route(
+        "/",
+        axum::routing::get(|origin: Option<axum::Extension<Origin>>| async move {
+            format!("{:?}", origin.map(|o| o.0))
+        }),
+    );
+    for (addr, expected) in [
+        ("203.0.113.7:5000", "Some(Remote(Peer(203.0.113.7)))"),
+        ("127.0.0.1:5000", "Some(Local)"),
+    ] {
+        let mut service = Marked::new(router.clone(), addr.parse().unwrap());
+        std::future::poll_fn(|cx| {
+            Service::<http::Request<axum::body::Body>>::poll_ready(&mut service, cx)
+        })
+        .await
+        .unwrap();
+        let request = http::Request::get("/")
+            .body(axum::body::Body::empty())
+            .unwrap();
+        let response = service.call(request).await.unwrap();
+        let body = http_body_util::BodyExt::collect(response.into_body())
+            .await
+            .unwrap()
+            .to_bytes();
+        assert_eq!(std::str::from_utf8(&body).unwrap(), expected);
+    }
+}

@@ -4,9 +4,9 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::keys::Caller;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Json, Response};
 use plexus_models::TextModel;
 use plexus_subnets::text::{
@@ -66,11 +66,11 @@ impl Delivery {
 
 pub(crate) async fn chat_completions(
     State(gateway): State<Gateway>,
-    headers: HeaderMap,
+    caller: Caller,
     body: Bytes,
 ) -> Response {
     let result = async {
-        gateway.admit(&headers)?;
+        gateway.admit(&caller)?;
         let request: ChatCompletionRequest = parse(&body)?;
         let service = text_service(&gateway, &request.model)?;
         single_choice(request.n)?;
@@ -92,11 +92,11 @@ pub(crate) async fn chat_completions(
 
 pub(crate) async fn completions(
     State(gateway): State<Gateway>,
-    headers: HeaderMap,
+    caller: Caller,
     body: Bytes,
 ) -> Response {
     let result = async {
-        gateway.admit(&headers)?;
+        gateway.admit(&caller)?;
         let request: CompletionRequest = parse(&body)?;
         let service = text_service(&gateway, &request.model)?;
         single_choice(request.n)?;

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use jsonrpsee::core::middleware::{Batch, BatchEntry, BatchEntryErr, Notification, RpcServiceT};
 use jsonrpsee::server::MethodResponse;
 use jsonrpsee::types::{ErrorObject, Request};
-use plexus_serve::Peer;
+use plexus_serve::Origin;
 
 /// The error code of a refused, rate-limited request.
 pub const RATE_LIMITED: i32 = -32029;
@@ -22,15 +22,6 @@ pub const RATE_LIMITED: i32 = -32029;
 /// Peers with a bucket at most; past it, buckets that have refilled are dropped (a full
 /// bucket is the same as none), and a new peer is refused while every bucket is in use.
 const MOST_PEERS: usize = 16_384;
-
-/// Where a request came from, put in its extensions by the server for each connection.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Origin {
-    /// This machine.
-    Local,
-    /// Another machine.
-    Remote(Peer),
-}
 
 #[derive(Debug)]
 struct Bucket {
@@ -191,6 +182,8 @@ where
 
 #[cfg(test)]
 mod tests {
+    use plexus_serve::Peer;
+
     use super::*;
 
     fn peer(last: u8) -> Origin {

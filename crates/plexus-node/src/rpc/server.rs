@@ -20,9 +20,9 @@ use plexus_primitives::{AccountId, CodecError, Hash, MerkleTree, NetUid, SignedT
 use tokio::sync::broadcast::error::RecvError;
 
 use super::PlexusApiServer;
-use plexus_serve::{ConnectionLimits, Peer, serve_bounded};
+use plexus_serve::{ConnectionLimits, Marked, serve_bounded};
 
-use super::limit::{Origin, PeerBuckets, RateLimit};
+use super::limit::{PeerBuckets, RateLimit};
 use super::types::{BlockInfo, ChainStatus, TxStatus, ValueProof};
 use crate::mempool::SharedMempool;
 use crate::store::ChainStore;
@@ -161,9 +161,11 @@ pub async fn start(
         ..ConnectionLimits::default()
     };
     let stop = stop_handle.clone().shutdown();
-    let service = move |peer: SocketAddr| WithOrigin {
-        inner: builder.clone().build(methods.clone(), stop_handle.clone()),
-        origin: Peer::of(peer).map_or(Origin::Local, Origin::Remote),
+    let service = move |peer: SocketAddr| {
+        Marked::new(
+            builder.clone().build(methods.clone(), stop_handle.clone()),
+            peer,
+        )
     };
     tokio::spawn(async move {
         if let Err(e) = serve_bounded(listener, service, limits, stop).await {
@@ -171,35 +173,6 @@ pub async fn start(
         }
     });
     Ok((local, handle))
-}
-
-/// A connection's service, marking each request with where the connection comes from
-/// (which the rate limit reads).
-#[derive(Clone)]
-struct WithOrigin<S> {
-    inner: S,
-    origin: Origin,
-}
-
-impl<S, B> tower_service::Service<http::Request<B>> for WithOrigin<S>
-where
-    S: tower_service::Service<http::Request<B>>,
-{
-    type Response = S::Response;
-    type Error = S::Error;
-    type Future = S::Future;
-
-    fn poll_ready(
-        &mut self,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
-        request.extensions_mut().insert(self.origin);
-        self.inner.call(request)
-    }
 }
 
 #[async_trait]
