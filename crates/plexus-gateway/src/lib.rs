@@ -75,8 +75,8 @@ pub struct GatewayConfig {
     /// Largest request body.
     pub max_body_bytes: usize,
     /// Time a streamed answer may take for each token asked for, beyond the wire client's
-    /// timeout for its first event; a stream still going past that is cut (see
-    /// `chat::relay`).
+    /// timeout for its first event; a stream still going past that is cut, and its miner
+    /// scored for it (default 2 s).
     pub stream_time_per_token: Duration,
 }
 
@@ -102,7 +102,7 @@ impl Default for GatewayConfig {
             api_keys: Vec::new(),
             requests_per_minute: 600,
             max_body_bytes: 1 << 20,
-            stream_time_per_token: Duration::from_millis(500),
+            stream_time_per_token: Duration::from_secs(2),
         }
     }
 }
@@ -186,7 +186,8 @@ impl Gateway {
         self.inner.served.load(Ordering::Relaxed)
     }
 
-    /// The HTTP routes.
+    /// The HTTP routes. Served other than by [`Gateway::serve`], requests carry no
+    /// connection origin, and an open gateway takes them all as this machine's (unlimited).
     pub fn router(&self) -> Router {
         Router::new()
             .route("/health", only(get(health), "GET"))
@@ -210,8 +211,7 @@ impl Gateway {
     ) -> std::io::Result<()> {
         let limits = plexus_serve::ConnectionLimits::default();
         let router = self.router();
-        let service = move |peer| plexus_serve::Marked::new(router.clone(), peer);
-        plexus_serve::serve_bounded(listener, service, limits, stop).await
+        plexus_serve::serve_bounded(listener, move |_| router.clone(), limits, stop).await
     }
 
     /// Why `model` is not served on `endpoint`: a 400 pointing to the right endpoint when

@@ -480,3 +480,31 @@ async fn every_call_of_a_batch_counts_against_the_rate_limit() {
     let reply = raw_post(&node.url, &batch(33)).await;
     assert!(!reply.contains("\"result\""), "{reply}");
 }
+
+#[tokio::test]
+async fn a_websocket_keeps_its_connections_place_until_it_closes() {
+    // Loopback held to the caps like any peer: one connection at a time.
+    let node = Node::start_with(RpcConfig {
+        max_connections_per_peer: 1,
+        limit_loopback: true,
+        ..RpcConfig::default()
+    })
+    .await;
+    let ws = WsClientBuilder::default().build(&node.ws).await.unwrap();
+    assert!(ws.status().await.is_ok());
+    // The upgraded connection still counts: a second one is turned away.
+    let http = HttpClientBuilder::default().build(&node.url).unwrap();
+    assert!(
+        http.status().await.is_err(),
+        "a second connection was served"
+    );
+    drop(ws);
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while http.status().await.is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the closed WebSocket still holds its place"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

@@ -7,19 +7,24 @@
 //! validator's gateway, a node's RPC and the explorer all face the internet, and all serve
 //! through [`serve_bounded`].
 
-use std::collections::HashMap;
+mod connection;
+mod peer;
+
 use std::future::Future;
-use std::net::{IpAddr, Ipv6Addr, SocketAddr};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::sync::{Notify, Semaphore, watch};
+
+use connection::{Connection, Deadlined, Hold, version_known};
+use peer::PeerCounts;
+pub use peer::{Origin, Peer};
 
 /// An error a service may fail with.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -27,35 +32,52 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// Bounds on the connections of one server.
 #[derive(Clone, Copy, Debug)]
 pub struct ConnectionLimits {
-    /// Most connections open at once; past it, new ones wait to be accepted.
+    /// Most connections open at once; past it, new ones are closed as soon as they are
+    /// accepted. A WebSocket upgraded from a connection keeps its place.
     pub max_connections: usize,
     /// Most connections open at once from one [`Peer`]; past it, new ones from it are
-    /// closed as soon as they are accepted. Loopback (this machine) is not bounded per peer.
+    /// closed as soon as they are accepted.
     pub max_connections_per_peer: usize,
-    /// How long a client may take to send a request's headers (HTTP/1).
+    /// Whether loopback (this machine) is held to the two bounds above, as one peer. When
+    /// not, this machine's own tools are never turned away, however many connections
+    /// others hold.
+    pub bound_loopback: bool,
+    /// How long a client may take to send a request's headers (HTTP/1), and a new
+    /// connection its first request (either version).
     pub header_timeout: Duration,
+    /// How long a connection may go without a new request before it is closed (requests
+    /// under way finish first).
+    pub idle_timeout: Duration,
+    /// How long a write to a client may wait for it to read.
+    pub write_timeout: Duration,
     /// How long open requests may take to finish once the server stops.
     pub drain_timeout: Duration,
 }
 
 impl Default for ConnectionLimits {
-    /// 1,024 connections, with no bound per address below that (a validator keeps many
-    /// connections to each miner, and consumers share addresses behind NAT); 10 s for
-    /// headers and for draining.
+    /// 1,024 connections, 256 from one peer (a validator keeps many connections to each
+    /// miner; consumers share addresses behind NAT), loopback not bounded; 10 s for
+    /// headers, 90 s idle (longer than clients keep idle pooled connections, 60 s for
+    /// Plexus's own, so they close first), 30 s for a stalled write, 10 s to drain.
     fn default() -> Self {
         Self {
             max_connections: 1024,
-            max_connections_per_peer: 1024,
+            max_connections_per_peer: 256,
+            bound_loopback: false,
             header_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(90),
+            write_timeout: Duration::from_secs(30),
             drain_timeout: Duration::from_secs(10),
         }
     }
 }
 
-/// Serves on `listener` within `limits` until `stop` completes, then lets open requests
-/// finish (up to `limits.drain_timeout`). `service` makes the service for each connection
-/// from its peer's address. HTTP/1 (with upgrades, for WebSockets) and HTTP/2 (prior
-/// knowledge) are both served.
+/// Serves on `listener` within `limits` until `stop` completes, then waits for open
+/// connections to finish their requests for up to `limits.drain_timeout` (any left after
+/// that are not waited for). `service` makes the service for each connection from its
+/// peer's address; every request it sees carries the connection's [`Origin`] in its
+/// extensions. HTTP/1 (with upgrades, for WebSockets) and HTTP/2 (prior knowledge) are
+/// both served.
 pub async fn serve_bounded<M, S, B>(
     listener: TcpListener,
     mut service: M,
@@ -75,24 +97,18 @@ where
     B::Error: Into<BoxError>,
 {
     let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
-    let peers = PeerCounts::new(limits.max_connections_per_peer.max(1));
+    let peers = PeerCounts::new(limits.max_connections_per_peer);
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_timeout);
     builder.http2().timer(TokioTimer::new());
-    let graceful = GracefulShutdown::new();
+    // Every connection task holds a receiver: the sender learns when the last one ends.
+    let (stopping, stopped) = watch::channel(false);
     tokio::pin!(stop);
     loop {
-        let slot = tokio::select! {
-            slot = Arc::clone(&slots).acquire_owned() => match slot {
-                Ok(slot) => slot,
-                Err(_) => break,
-            },
-            () = &mut stop => break,
-        };
-        let (stream, peer) = tokio::select! {
+        let (stream, addr) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
                 // Out of descriptors or an aborted handshake: wait a little and go on.
@@ -103,202 +119,65 @@ where
             },
             () = &mut stop => break,
         };
-        // Dropping the stream closes it: the peer has all the connections it may.
-        let counted = match Peer::of(peer) {
-            Some(remote) => match peers.admit(remote) {
-                Some(counted) => Some(counted),
-                None => continue,
-            },
-            None => None,
+        let origin = Origin::of(addr);
+        let hold = if origin == Origin::Local && !limits.bound_loopback {
+            Hold::default()
+        } else {
+            // Dropping the stream closes it: the server, or the peer, is full.
+            let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
+                continue;
+            };
+            let Some(counted) = peers.admit(origin) else {
+                continue;
+            };
+            Hold::bounded(slot, counted)
         };
         // Small request/response exchanges: Nagle's algorithm would only add delay.
         let _ = stream.set_nodelay(true);
-        let service = TowerToHyperService::new(service(peer));
-        let (builder, watcher) = (builder.clone(), graceful.watcher());
-        let header_timeout = limits.header_timeout;
+        let requests = Arc::new(Notify::new());
+        let service = TowerToHyperService::new(Connection {
+            inner: service(addr),
+            origin,
+            hold: Arc::new(hold),
+            requests: Arc::clone(&requests),
+        });
+        let (builder, mut stopped) = (builder.clone(), stopped.clone());
         tokio::spawn(async move {
-            if version_known(&stream, header_timeout).await {
-                let connection =
-                    builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-                // A failed connection is the client's problem: nothing to report here.
-                let _ = watcher.watch(connection.into_owned()).await;
+            if !version_known(&stream, limits.header_timeout).await {
+                return;
             }
-            drop((counted, slot));
+            let io = TokioIo::new(Deadlined::new(stream, limits.write_timeout));
+            let connection = builder.serve_connection_with_upgrades(io, service);
+            tokio::pin!(connection);
+            // Closed gracefully (requests under way finish) once it has gone the idle
+            // deadline without a new request, or when the server stops; dropped if its
+            // first request does not come within the header deadline (an HTTP/2 client
+            // that sent the preface alone would not even finish a graceful close). A
+            // failed connection is the client's problem: nothing to report here.
+            let mut asked = false;
+            loop {
+                let idle_for = match asked {
+                    true => limits.idle_timeout,
+                    false => limits.header_timeout,
+                };
+                tokio::select! {
+                    _ = connection.as_mut() => return,
+                    () = requests.notified() => asked = true,
+                    () = tokio::time::sleep(idle_for) => break,
+                    _ = stopped.changed() => break,
+                }
+            }
+            if asked {
+                connection.as_mut().graceful_shutdown();
+                let _ = connection.await;
+            }
         });
     }
     drop(listener);
-    let _ = tokio::time::timeout(limits.drain_timeout, graceful.shutdown()).await;
+    drop(stopped);
+    let _ = stopping.send(true);
+    let _ = tokio::time::timeout(limits.drain_timeout, stopping.closed()).await;
     Ok(())
-}
-
-/// Who a connection comes from, for bounds per peer: an IPv4 address, or an IPv6 /64
-/// (a single host is commonly given a whole /64, so counting its addresses one by one would
-/// bound nothing).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Peer(IpAddr);
-
-impl Peer {
-    /// The peer `addr` belongs to; `None` for loopback, which is this machine itself (its
-    /// own tools, or a reverse proxy in front of the server, which must then bound its
-    /// clients itself).
-    pub fn of(addr: SocketAddr) -> Option<Peer> {
-        let ip = addr.ip().to_canonical();
-        if ip.is_loopback() {
-            return None;
-        }
-        Some(Peer(match ip {
-            IpAddr::V4(v4) => IpAddr::V4(v4),
-            IpAddr::V6(v6) => {
-                let s = v6.segments();
-                IpAddr::V6(Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
-            }
-        }))
-    }
-}
-
-/// Where a connection comes from, as [`Marked`] puts it in every request's extensions.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Origin {
-    /// This machine (loopback).
-    Local,
-    /// Another machine.
-    Remote(Peer),
-}
-
-impl Origin {
-    /// The origin of a connection from `addr`.
-    pub fn of(addr: SocketAddr) -> Origin {
-        Peer::of(addr).map_or(Origin::Local, Origin::Remote)
-    }
-}
-
-/// A connection's service, with the connection's [`Origin`] put in each request's
-/// extensions (for limits per peer further in).
-#[derive(Clone, Debug)]
-pub struct Marked<S> {
-    inner: S,
-    origin: Origin,
-}
-
-impl<S> Marked<S> {
-    /// `inner`, serving a connection from `addr`.
-    pub fn new(inner: S, addr: SocketAddr) -> Self {
-        Self {
-            inner,
-            origin: Origin::of(addr),
-        }
-    }
-}
-
-impl<S, B> tower_service::Service<http::Request<B>> for Marked<S>
-where
-    S: tower_service::Service<http::Request<B>>,
-{
-    type Response = S::Response;
-    type Error = S::Error;
-    type Future = S::Future;
-
-    fn poll_ready(
-        &mut self,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
-        request.extensions_mut().insert(self.origin);
-        self.inner.call(request)
-    }
-}
-
-impl std::fmt::Display for Peer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.0 {
-            IpAddr::V4(v4) => write!(f, "{v4}"),
-            IpAddr::V6(v6) => write!(f, "{v6}/64"),
-        }
-    }
-}
-
-/// The first bytes an HTTP/2 client sends (RFC 9113, 3.4).
-const HTTP2_PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
-
-/// Waits, up to `within`, until the client's first bytes tell its HTTP version: a byte
-/// that departs from HTTP/2's preface (HTTP/1), or the whole preface. hyper reads them
-/// with no deadline (its header deadline starts once it knows the version), so a client
-/// that sends nothing, or a few bytes of the preface, would otherwise hold its connection
-/// for ever. False if the client sends too little in time, or goes.
-async fn version_known(stream: &tokio::net::TcpStream, within: Duration) -> bool {
-    let deadline = tokio::time::Instant::now() + within;
-    let mut first = [0u8; HTTP2_PREFACE.len()];
-    loop {
-        let n = match tokio::time::timeout_at(deadline, stream.peek(&mut first)).await {
-            Ok(Ok(n)) if n > 0 => n,
-            _ => return false,
-        };
-        if n == HTTP2_PREFACE.len() || first[..n] != HTTP2_PREFACE[..n] {
-            return true;
-        }
-        // Part of the preface: the rest is on its way, or never comes. Peeking returns at
-        // once while any byte waits, so look again a little later.
-        tokio::time::sleep(Duration::from_millis(5)).await;
-        if tokio::time::Instant::now() >= deadline {
-            return false;
-        }
-    }
-}
-
-/// Open connections per peer. Only peers with a connection open have an entry, so the map
-/// is no larger than the connection cap.
-#[derive(Clone)]
-struct PeerCounts {
-    open: Arc<Mutex<HashMap<Peer, usize>>>,
-    max: usize,
-}
-
-/// One counted connection; it is uncounted when dropped.
-struct Counted {
-    peers: PeerCounts,
-    peer: Peer,
-}
-
-impl PeerCounts {
-    fn new(max: usize) -> Self {
-        Self {
-            open: Arc::default(),
-            max,
-        }
-    }
-
-    /// Counts a new connection from `peer`, unless it has as many open as it may.
-    fn admit(&self, peer: Peer) -> Option<Counted> {
-        let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
-        let count = open.entry(peer).or_insert(0);
-        if *count >= self.max {
-            return None;
-        }
-        *count += 1;
-        Some(Counted {
-            peers: self.clone(),
-            peer,
-        })
-    }
-}
-
-impl Drop for Counted {
-    fn drop(&mut self) {
-        let mut open = self
-            .peers
-            .open
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        if let Some(count) = open.get_mut(&self.peer) {
-            *count = count.saturating_sub(1);
-            if *count == 0 {
-                open.remove(&self.peer);
-            }
-        }
-    }
 }
 
 #[cfg(test)]

@@ -5,11 +5,25 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use super::*;
+use crate::peer::PeerCounts;
 
+/// A server answering `GET /` with "ok", `GET /origin` with the request's [`Origin`] and
+/// `GET /big` with 64 MiB.
 async fn started(limits: ConnectionLimits) -> (SocketAddr, tokio::sync::oneshot::Sender<()>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let router = Router::new().route("/", axum::routing::get(|| async { "ok" }));
+    let router = Router::new()
+        .route("/", axum::routing::get(|| async { "ok" }))
+        .route(
+            "/origin",
+            axum::routing::get(|origin: Option<axum::Extension<Origin>>| async move {
+                format!("{:?}", origin.map(|o| o.0))
+            }),
+        )
+        .route(
+            "/big",
+            axum::routing::get(|| async { vec![b'x'; 64 << 20] }),
+        );
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(serve_bounded(
         listener,
@@ -22,16 +36,18 @@ async fn started(limits: ConnectionLimits) -> (SocketAddr, tokio::sync::oneshot:
     (addr, stop)
 }
 
-async fn get(addr: SocketAddr) -> String {
+async fn get_path(addr: SocketAddr, path: &str) -> String {
     let mut stream = TcpStream::connect(addr).await.unwrap();
-    stream
-        .write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        .await
-        .unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
     let mut reply = String::new();
     // A connection the server closes at once may be reset rather than ended.
     let _ = stream.read_to_string(&mut reply).await;
     reply
+}
+
+async fn get(addr: SocketAddr) -> String {
+    get_path(addr, "/").await
 }
 
 /// Whether the server closes `stream` within 5 s.
@@ -46,6 +62,28 @@ fn limits(header_timeout_ms: u64) -> ConnectionLimits {
     ConnectionLimits {
         header_timeout: Duration::from_millis(header_timeout_ms),
         ..ConnectionLimits::default()
+    }
+}
+
+/// Limits that hold loopback, the only peer a test can be, to the caps.
+fn bounded(max_connections: usize, per_peer: usize) -> ConnectionLimits {
+    ConnectionLimits {
+        max_connections,
+        max_connections_per_peer: per_peer,
+        bound_loopback: true,
+        ..limits(10_000)
+    }
+}
+
+/// Gets `/` until it is served, for up to 5 s (the server notices a close a moment after).
+async fn served_again(addr: SocketAddr) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !get(addr).await.ends_with("ok") {
+        assert!(
+            Instant::now() < deadline,
+            "the closed connection still counts"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
@@ -83,16 +121,47 @@ async fn a_client_that_stops_inside_the_http2_preface_is_cut_off() {
 }
 
 #[tokio::test]
-async fn http2_with_prior_knowledge_is_served() {
-    let (addr, _stop) = started(limits(10_000)).await;
+async fn an_http2_client_that_never_asks_anything_is_cut_off() {
+    let (addr, _stop) = started(limits(200)).await;
+    let mut quiet = TcpStream::connect(addr).await.unwrap();
+    quiet
+        .write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+        .await
+        .unwrap();
+    assert!(
+        closed(&mut quiet).await,
+        "the server still holds the connection"
+    );
+}
+
+/// An HTTP/2 connection to `addr`, and the task driving it (which ends when it closes).
+async fn http2(
+    addr: SocketAddr,
+) -> (
+    hyper::client::conn::http2::SendRequest<http_body_util::Empty<bytes::Bytes>>,
+    tokio::task::JoinHandle<()>,
+) {
     let stream = TcpStream::connect(addr).await.unwrap();
-    let (mut sender, connection) = hyper::client::conn::http2::handshake(
+    let (sender, connection) = hyper::client::conn::http2::handshake(
         hyper_util::rt::TokioExecutor::new(),
         hyper_util::rt::TokioIo::new(stream),
     )
     .await
     .unwrap();
-    tokio::spawn(connection);
+    let driving = tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    (sender, driving)
+}
+
+#[tokio::test]
+async fn http2_with_prior_knowledge_is_served_and_closed_once_idle() {
+    let (addr, _stop) = started(ConnectionLimits {
+        idle_timeout: Duration::from_millis(300),
+        ..limits(10_000)
+    })
+    .await;
+    let (mut sender, driving) = http2(addr).await;
     let request = http::Request::get(format!("http://{addr}/"))
         .body(http_body_util::Empty::<bytes::Bytes>::new())
         .unwrap();
@@ -103,24 +172,71 @@ async fn http2_with_prior_knowledge_is_served() {
         .unwrap()
         .to_bytes();
     assert_eq!(&body[..], b"ok");
+    // No more requests: the server closes it.
+    tokio::time::timeout(Duration::from_secs(5), driving)
+        .await
+        .expect("an idle connection stayed open")
+        .unwrap();
 }
 
 #[tokio::test]
-async fn connections_past_the_cap_wait_for_a_free_one() {
+async fn requests_carry_their_connections_origin() {
+    let (addr, _stop) = started(limits(10_000)).await;
+    assert!(get_path(addr, "/origin").await.ends_with("Some(Local)"));
+}
+
+#[tokio::test]
+async fn connections_past_the_cap_are_turned_away_until_one_closes() {
+    let (addr, _stop) = started(bounded(1, 1024)).await;
+    // One connection, mid-request, holds the only place.
+    let mut first = TcpStream::connect(addr).await.unwrap();
+    first.write_all(b"G").await.unwrap();
+    let mut second = TcpStream::connect(addr).await.unwrap();
+    assert!(closed(&mut second).await, "a second connection was kept");
+    drop(first);
+    served_again(addr).await;
+}
+
+#[tokio::test]
+async fn a_peer_past_its_own_cap_is_turned_away_until_one_closes() {
+    let (addr, _stop) = started(bounded(1024, 1)).await;
+    let mut first = TcpStream::connect(addr).await.unwrap();
+    first.write_all(b"G").await.unwrap();
+    let mut second = TcpStream::connect(addr).await.unwrap();
+    assert!(closed(&mut second).await, "a second connection was kept");
+    drop(first);
+    served_again(addr).await;
+}
+
+#[tokio::test]
+async fn loopback_is_not_bounded_unless_asked() {
     let (addr, _stop) = started(ConnectionLimits {
         max_connections: 1,
-        ..limits(300)
+        max_connections_per_peer: 1,
+        ..limits(10_000)
     })
     .await;
-    // One idle connection holds the only slot until its header deadline.
-    let mut idle = TcpStream::connect(addr).await.unwrap();
-    idle.write_all(b"G").await.unwrap();
-    let started_at = Instant::now();
+    // This machine's own tools may hold many connections at once.
+    let mut held = TcpStream::connect(addr).await.unwrap();
+    held.write_all(b"G").await.unwrap();
     assert!(get(addr).await.ends_with("ok"));
-    assert!(
-        started_at.elapsed() >= Duration::from_millis(200),
-        "served before the slot was free"
-    );
+}
+
+#[tokio::test]
+async fn a_client_that_stops_reading_is_cut_off_and_gives_its_place_back() {
+    let (addr, _stop) = started(ConnectionLimits {
+        write_timeout: Duration::from_millis(300),
+        ..bounded(1, 1)
+    })
+    .await;
+    // 64 MiB asked for and never read: the writes stall once the buffers are full.
+    let mut reader = TcpStream::connect(addr).await.unwrap();
+    reader
+        .write_all(b"GET /big HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    served_again(addr).await;
+    drop(reader);
 }
 
 #[test]
@@ -153,56 +269,12 @@ fn a_peer_is_an_ipv4_address_or_an_ipv6_slash_64_and_loopback_is_none() {
 #[test]
 fn a_peer_at_its_cap_is_refused_until_one_of_its_connections_closes() {
     let counts = PeerCounts::new(2);
-    let a = Peer::of("203.0.113.7:1".parse().unwrap()).unwrap();
-    let b = Peer::of("203.0.113.8:1".parse().unwrap()).unwrap();
+    let a = Origin::of("203.0.113.7:1".parse().unwrap());
+    let b = Origin::of("203.0.113.8:1".parse().unwrap());
     let first = counts.admit(a).unwrap();
     let _second = counts.admit(a).unwrap();
     assert!(counts.admit(a).is_none());
     let _other = counts.admit(b).expect("another peer has its own count");
     drop(first);
     assert!(counts.admit(a).is_some());
-}
-
-#[tokio::test]
-async fn loopback_is_not_bounded_per_peer() {
-    let (addr, _stop) = started(ConnectionLimits {
-        max_connections_per_peer: 1,
-        ..limits(10_000)
-    })
-    .await;
-    // This machine's own tools may hold many connections at once.
-    let mut held = TcpStream::connect(addr).await.unwrap();
-    held.write_all(b"G").await.unwrap();
-    assert!(get(addr).await.ends_with("ok"));
-}
-
-#[tokio::test]
-async fn marked_requests_carry_their_connections_origin() {
-    use tower_service::Service;
-    let router = Router::new().route(
-        "/",
-        axum::routing::get(|origin: Option<axum::Extension<Origin>>| async move {
-            format!("{:?}", origin.map(|o| o.0))
-        }),
-    );
-    for (addr, expected) in [
-        ("203.0.113.7:5000", "Some(Remote(Peer(203.0.113.7)))"),
-        ("127.0.0.1:5000", "Some(Local)"),
-    ] {
-        let mut service = Marked::new(router.clone(), addr.parse().unwrap());
-        std::future::poll_fn(|cx| {
-            Service::<http::Request<axum::body::Body>>::poll_ready(&mut service, cx)
-        })
-        .await
-        .unwrap();
-        let request = http::Request::get("/")
-            .body(axum::body::Body::empty())
-            .unwrap();
-        let response = service.call(request).await.unwrap();
-        let body = http_body_util::BodyExt::collect(response.into_body())
-            .await
-            .unwrap()
-            .to_bytes();
-        assert_eq!(std::str::from_utf8(&body).unwrap(), expected);
-    }
 }

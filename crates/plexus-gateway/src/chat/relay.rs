@@ -115,9 +115,10 @@ fn most_events(chat: &ChatRequest) -> u64 {
 
 /// How long a streamed answer to `chat` may take in all: `first_event` (the wire client's
 /// timeout, which the first event is held to), then `per_token` for each token asked for.
-/// Honest miners are far faster (the embedded model writes about 30 tokens a second on one
-/// core). Without it a miner sending an event just often enough to beat the idle limit
-/// would hold the consumer until the event cap, for up to [`most_events`] idle limits.
+/// The default, 2 s a token, leaves room for a busy miner: the embedded model writes about
+/// 30 tokens a second on one core, shared by the answers it is writing at once. Without it
+/// a miner sending an event just often enough to beat the idle limit would hold the
+/// consumer until the event cap, for up to [`most_events`] idle limits.
 fn allowed_time(first_event: Duration, per_token: Duration, chat: &ChatRequest) -> Duration {
     first_event.saturating_add(per_token.saturating_mul(chat.max_tokens))
 }

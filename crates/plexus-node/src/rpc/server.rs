@@ -20,7 +20,7 @@ use plexus_primitives::{AccountId, CodecError, Hash, MerkleTree, NetUid, SignedT
 use tokio::sync::broadcast::error::RecvError;
 
 use super::PlexusApiServer;
-use plexus_serve::{ConnectionLimits, Marked, serve_bounded};
+use plexus_serve::{ConnectionLimits, serve_bounded};
 
 use super::limit::{PeerBuckets, RateLimit};
 use super::types::{BlockInfo, ChainStatus, TxStatus, ValueProof};
@@ -54,18 +54,18 @@ pub struct RpcConfig {
     pub max_request_bytes: u32,
     /// Largest response body, bytes.
     pub max_response_bytes: u32,
-    /// Most simultaneous connections.
+    /// Most simultaneous connections (WebSockets included), loopback aside.
     pub max_connections: u32,
-    /// Most simultaneous connections from one peer (an IPv4 address or an IPv6 /64;
-    /// loopback is not bounded).
+    /// Most simultaneous connections (WebSockets included) from one peer (an IPv4 address
+    /// or an IPv6 /64).
     pub max_connections_per_peer: u32,
     /// Most subscriptions per connection.
     pub max_subscriptions_per_connection: u32,
     /// Most calls per second from one peer, over all its connections (bursts up to one
     /// second's worth); each call of a batch counts.
     pub requests_per_second: u32,
-    /// Whether calls from loopback (this machine: `plexus up`, the bench, a local explorer)
-    /// are held to `requests_per_second` too, all as one peer (default false).
+    /// Whether loopback (this machine: `plexus up`, the bench, a local explorer) is held to
+    /// `requests_per_second` and the connection caps too, as one peer (default false).
     pub limit_loopback: bool,
     /// Most calls in one batch.
     pub max_batch: u32,
@@ -136,7 +136,9 @@ pub async fn start(
     let settings = ServerConfig::builder()
         .max_request_body_size(config.max_request_bytes)
         .max_response_body_size(config.max_response_bytes)
-        .max_connections(config.max_connections)
+        // Its guard counts every HTTP request in flight and every WebSocket, loopback's
+        // too, which our own caps leave unbounded: room for them beyond the caps.
+        .max_connections(config.max_connections.saturating_mul(4))
         .max_subscriptions_per_connection(config.max_subscriptions_per_connection)
         .set_batch_request_config(BatchRequestConfig::Limit(config.max_batch))
         .build();
@@ -158,15 +160,11 @@ pub async fn start(
     let limits = ConnectionLimits {
         max_connections: config.max_connections as usize,
         max_connections_per_peer: config.max_connections_per_peer as usize,
+        bound_loopback: config.limit_loopback,
         ..ConnectionLimits::default()
     };
     let stop = stop_handle.clone().shutdown();
-    let service = move |peer: SocketAddr| {
-        Marked::new(
-            builder.clone().build(methods.clone(), stop_handle.clone()),
-            peer,
-        )
-    };
+    let service = move |_| builder.clone().build(methods.clone(), stop_handle.clone());
     tokio::spawn(async move {
         if let Err(e) = serve_bounded(listener, service, limits, stop).await {
             tracing::error!(error = %e, "the RPC server stopped");
