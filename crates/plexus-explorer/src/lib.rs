@@ -40,6 +40,11 @@ pub use proxy::{READ_METHODS, allowed};
 /// The address `plexus up` serves the explorer on by default.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8081";
 
+/// The largest answer the explorer takes from its node: the node's own bound.
+fn max_node_answer_bytes() -> u32 {
+    plexus_node::rpc::RpcConfig::default().max_response_bytes
+}
+
 /// Where the explorer listens, which node it reads, and its bounds.
 #[derive(Clone, Debug)]
 pub struct ExplorerConfig {
@@ -81,8 +86,8 @@ impl ExplorerConfig {
             max_in_flight: 16,
             max_pending: 256,
             request_timeout: Duration::from_secs(15),
-            // Four of the largest answers the client accepts.
-            max_answer_bytes: 256 << 20,
+            // Four of the largest answers the node sends.
+            max_answer_bytes: 4 * max_node_answer_bytes() as usize,
         }
     }
 }
@@ -137,13 +142,12 @@ impl Explorer {
                     .to_owned(),
             ));
         }
-        let response_bytes = 64 << 20;
         let client = HttpClientBuilder::default()
             .request_timeout(config.request_timeout)
             .max_concurrent_requests(config.max_in_flight.max(1))
-            // Metagraphs of big subnets are the largest answers; the node's
-            // own bound is 32 MiB.
-            .max_response_size(response_bytes)
+            // Metagraphs of big subnets are the largest answers; the node sends
+            // none larger than its own bound, and neither do we take one.
+            .max_response_size(max_node_answer_bytes())
             .build(&config.rpc_url)
             .map_err(|e| bad_url(e.to_string()))?;
         let listener = tokio::net::TcpListener::bind(config.listen)
