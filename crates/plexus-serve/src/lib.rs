@@ -1,9 +1,10 @@
 //! Serving HTTP on a public port within bounds: connections overall and per peer, and
-//! deadlines for a request's headers.
+//! deadlines for slow, idle and stalled clients.
 //!
-//! `axum::serve` and hyper's own servers set none of these. Without them a client
-//! trickling bytes holds a connection, and a file descriptor, for as long as it likes, and
-//! one address opening connections can take every slot the server has. A miner's axon, a
+//! `axum::serve` and hyper's own servers set none of these but a header deadline. Without
+//! them a client trickling bytes, idling, or not reading holds a connection, and a file
+//! descriptor, for as long as it likes, and one address opening connections can take every
+//! slot the server has. A miner's axon, a
 //! validator's gateway, a node's RPC and the explorer all face the internet, and all serve
 //! through [`serve_bounded`].
 
