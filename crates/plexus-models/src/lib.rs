@@ -46,5 +46,7 @@ pub use spec::{
     ALL_MINILM_L6_V2, MINILM_CONFIG, MINILM_TOKENIZER, MINILM_WEIGHTS, ModelKind, ModelLocation,
     ModelPaths, ModelSpec, PinnedFile, SMOLLM2_135M_INSTRUCT, SMOLLM2_GGUF, locate,
 };
-pub use text::{FinishReason, GeneratedToken, Generation, TextError, TextModel, TokenScore};
+pub use text::{
+    FinishReason, GeneratedToken, Generation, MOST_NEAR_TIES, TextError, TextModel, TokenScore,
+};
 pub use verify::{ClaimedToken, DEFAULT_TOLERANCE, Rejection, Verdict, verify};

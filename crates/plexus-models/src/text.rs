@@ -139,6 +139,9 @@ pub struct TokenScore {
     pub top_logprob: f32,
 }
 
+/// The most tokens [`TextModel::near_top`] gives.
+pub const MOST_NEAR_TIES: usize = 4;
+
 /// SmolLM2-135M-Instruct, loaded for generation. `Send + Sync`: the weights are read-only
 /// and every call has its own attention cache, so one model (about 300 MB) can serve
 /// several threads behind an `Arc`; calls share the compute pool and so run in turn.
@@ -333,6 +336,42 @@ impl TextModel {
             })
         })?;
         Ok(scores)
+    }
+
+    /// The tokens the model would write next after `prompt` and `written`: the most likely
+    /// one first, then any other within `margin` nats of it, most likely first, at most
+    /// [`MOST_NEAR_TIES`] in all. Greedy decoding picks the first, but rounding may tie it
+    /// with the next ones, so a check that follows the model follows them all.
+    pub fn near_top<'p>(
+        &self,
+        prompt: impl Into<Prompt<'p>>,
+        written: &[u32],
+        margin: f32,
+    ) -> Result<Vec<u32>, TextError> {
+        let prompt = self.prompt(prompt)?;
+        let limit = self.llama.context();
+        if prompt.len() + written.len() >= limit {
+            return Err(TextError::ContextTooLong {
+                needed: prompt.len() + written.len() + 1,
+                limit,
+            });
+        }
+        self.check_ids(written)?;
+        let text = [prompt.as_slice(), written].concat();
+        let mut cache = self.llama.new_cache();
+        let logits = self.compute.run(|| self.llama.forward(&text, &mut cache))?;
+        let top = logits[llama::argmax(&logits) as usize];
+        // A difference of logits is the difference of log-probabilities.
+        let mut near: Vec<u32> = (0..logits.len() as u32)
+            .filter(|&id| logits[id as usize] >= top - margin.max(0.0))
+            .collect();
+        near.sort_by(|a, b| {
+            logits[*b as usize]
+                .total_cmp(&logits[*a as usize])
+                .then(a.cmp(b))
+        });
+        near.truncate(MOST_NEAR_TIES);
+        Ok(near)
     }
 
     /// The prompt as token ids: a conversation in SmolLM2's ChatML template, with its

@@ -6,8 +6,8 @@ use std::path::PathBuf;
 
 use plexus_models::testing::test_model_dir;
 use plexus_models::{
-    ChatMessage, ClaimedToken, ComputeOptions, DEFAULT_TOLERANCE, FinishReason, ModelKind,
-    Rejection, SMOLLM2_GGUF, TextError, TextModel, Verdict, verify,
+    ChatMessage, ClaimedToken, ComputeOptions, DEFAULT_TOLERANCE, FinishReason, MOST_NEAR_TIES,
+    ModelKind, Rejection, SMOLLM2_GGUF, TextError, TextModel, Verdict, verify,
 };
 
 fn model_dir() -> PathBuf {
@@ -409,4 +409,37 @@ fn missing_and_damaged_model_files_are_typed_errors() {
 fn the_model_can_be_shared_between_threads() {
     fn shareable<T: Send + Sync>() {}
     shareable::<TextModel>();
+}
+
+#[test]
+fn near_ties_start_with_the_greedy_choice_most_likely_first() {
+    let model = model();
+    let answer = model.generate(&france(), 3, keep_going).unwrap();
+    let ids: Vec<u32> = answer.tokens.iter().map(|t| t.id).collect();
+    // With no margin, only what greedy decoding wrote, at each position.
+    for at in 0..ids.len() {
+        assert_eq!(
+            model.near_top(&france(), &ids[..at], 0.0).unwrap(),
+            vec![ids[at]]
+        );
+    }
+    // With a wide one, the most it gives, in order of likelihood.
+    let near = model.near_top(&france(), &ids[..1], 100.0).unwrap();
+    assert_eq!(near.len(), MOST_NEAR_TIES);
+    assert_eq!(near[0], ids[1]);
+    let logprob = |id: u32| {
+        let completion = [ids[0], id];
+        model.score(&france(), &completion).unwrap()[1].logprob
+    };
+    let logprobs: Vec<f32> = near.iter().map(|&id| logprob(id)).collect();
+    assert!(
+        logprobs.windows(2).all(|w| w[0] >= w[1] - 0.05),
+        "{logprobs:?}"
+    );
+    // Past the context, a typed error.
+    let too_many = vec![ids[0]; model.context_length()];
+    assert!(matches!(
+        model.near_top(&france(), &too_many, 0.1),
+        Err(TextError::ContextTooLong { .. })
+    ));
 }

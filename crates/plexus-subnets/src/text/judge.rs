@@ -232,9 +232,8 @@ pub fn check_answer(
                 .filter_map(|t| model.token_bytes(*t))
                 .flatten()
                 .collect();
-            let first = scores[at].top_id;
             let writes = rest.len() <= MAX_CUT_BYTES
-                && model_writes(model, request.input(), &tokens[..at], first, &rest)?;
+                && model_writes(model, request.input(), &tokens[..at], &rest, tolerance)?;
             if !writes {
                 return Err(format!(
                     "the text from token {at} to the stop string is not the model's"
@@ -284,43 +283,82 @@ pub fn check_answer(
 const MAX_CUT_BYTES: usize = 64;
 
 /// Most tokens the model is followed for to see that it writes the end of text cut at a
-/// stop string (one or two is the usual case; each past the first costs a scoring pass).
+/// stop string (one or two is the usual case).
 const CUT_STEPS: usize = 4;
 
-/// Whether the model, going on greedily after `before` (its first token there being
-/// `first`), writes text that begins with `cut`. Scores the answer again for each step
-/// past the first.
+/// Most model passes spent following the model past a cut: each step is one, and a
+/// near-tie (rare) branches.
+const CUT_PASSES: usize = 8;
+
+/// Whether the model, going on greedily after `before`, writes text that begins with `cut`.
+/// Rounding may tie the greedy choice with another token within `tolerance` (the check
+/// reads in one pass what the miner wrote a token at a time), so every such near-tie is
+/// followed. One model pass per step.
 fn model_writes(
     model: &TextModel,
     prompt: Prompt<'_>,
     before: &[u32],
-    first: u32,
     cut: &[u8],
+    tolerance: f32,
 ) -> Result<bool, String> {
-    let mut written = Vec::new();
     let mut going_on = before.to_vec();
-    let mut next = first;
-    for step in 1..=CUT_STEPS {
-        // A turn that ends (a control token) writes nothing more.
-        let Some(bytes) = model.token_bytes(next) else {
+    let mut passes = CUT_PASSES;
+    let follow = Follow {
+        model,
+        prompt,
+        cut,
+        tolerance,
+    };
+    follow.writes_from(&mut going_on, &[], CUT_STEPS, &mut passes)
+}
+
+/// What [`model_writes`] follows the model with.
+struct Follow<'a, 'p> {
+    model: &'a TextModel,
+    prompt: Prompt<'p>,
+    cut: &'a [u8],
+    tolerance: f32,
+}
+
+impl Follow<'_, '_> {
+    /// Whether the model, after `going_on`, writes the rest of the cut past `written`, in
+    /// at most `steps` tokens and `passes` model passes (shared by every branch).
+    fn writes_from(
+        &self,
+        going_on: &mut Vec<u32>,
+        written: &[u8],
+        steps: usize,
+        passes: &mut usize,
+    ) -> Result<bool, String> {
+        if steps == 0 || *passes == 0 {
             return Ok(false);
-        };
-        written.extend(bytes);
-        if written.starts_with(cut) {
-            return Ok(true);
         }
-        if !cut.starts_with(&written) || step == CUT_STEPS {
-            return Ok(false);
-        }
-        going_on.push(next);
-        // One position past what the model wrote: the token placed there is only a probe.
-        let probe = [going_on.as_slice(), &[model.end_of_turn()]].concat();
-        let scores = model
-            .score(prompt, &probe)
+        *passes -= 1;
+        let next = self
+            .model
+            .near_top(self.prompt, going_on, self.tolerance)
             .map_err(|e| model_error(e).to_string())?;
-        next = scores.last().ok_or("no score past the cut")?.top_id;
+        for id in next {
+            // A turn that ends (a control token) writes nothing more.
+            let Some(bytes) = self.model.token_bytes(id) else {
+                continue;
+            };
+            let written = [written, &bytes].concat();
+            if written.starts_with(self.cut) {
+                return Ok(true);
+            }
+            if !self.cut.starts_with(&written) {
+                continue;
+            }
+            going_on.push(id);
+            let writes = self.writes_from(going_on, &written, steps - 1, passes)?;
+            going_on.pop();
+            if writes {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
-    Ok(false)
 }
 
 /// Whether the answer ends at one of `stops`: its last token completes one, or, for text
