@@ -180,9 +180,12 @@ impl Explorer {
         };
         let app = server::router(state, config.max_request_bytes);
         let server = tokio::spawn(async move {
-            // Bounded like the other public endpoints: at most 1,024 connections, 10 s
-            // for a request's headers.
-            let limits = plexus_serve::ConnectionLimits::default();
+            // Bounded like the other public endpoints (see `plexus_serve`). HTTP/1
+            // only: browsers speak HTTP/2 over TLS alone, which the explorer does not serve.
+            let limits = plexus_serve::ConnectionLimits {
+                http2: false,
+                ..plexus_serve::ConnectionLimits::default()
+            };
             let forever = std::future::pending::<()>();
             let service = move |_| app.clone();
             if let Err(e) = plexus_serve::serve_bounded(listener, service, limits, forever).await {

@@ -209,7 +209,11 @@ impl Gateway {
         listener: tokio::net::TcpListener,
         stop: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let limits = plexus_serve::ConnectionLimits::default();
+        // OpenAI clients speak HTTP/1.
+        let limits = plexus_serve::ConnectionLimits {
+            http2: false,
+            ..plexus_serve::ConnectionLimits::default()
+        };
         let router = self.router();
         plexus_serve::serve_bounded(listener, move |_| router.clone(), limits, stop).await
     }

@@ -1,5 +1,5 @@
-//! One accepted connection: telling its HTTP version, marking its requests, and the
-//! deadlines hyper does not set (idle, first request, writes a client stops reading).
+//! One accepted connection: marking its requests, and holding its place under the caps
+//! and its writes to a deadline.
 
 use std::future::Future;
 use std::io;
@@ -14,34 +14,6 @@ use tokio::sync::{Notify, OwnedSemaphorePermit};
 use tokio::time::Sleep;
 
 use crate::peer::{Counted, Origin};
-
-/// The first bytes an HTTP/2 client sends (RFC 9113, 3.4).
-const HTTP2_PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
-
-/// Waits, up to `within`, until the client's first bytes tell its HTTP version: a byte
-/// that departs from HTTP/2's preface (HTTP/1), or the whole preface. hyper reads them
-/// with no deadline (its header deadline starts once it knows the version), so a client
-/// that sends nothing, or a few bytes of the preface, would otherwise hold its connection
-/// for ever. False if the client sends too little in time, or goes.
-pub(crate) async fn version_known(stream: &TcpStream, within: Duration) -> bool {
-    let deadline = tokio::time::Instant::now() + within;
-    let mut first = [0u8; HTTP2_PREFACE.len()];
-    loop {
-        let n = match tokio::time::timeout_at(deadline, stream.peek(&mut first)).await {
-            Ok(Ok(n)) if n > 0 => n,
-            _ => return false,
-        };
-        if n == HTTP2_PREFACE.len() || first[..n] != HTTP2_PREFACE[..n] {
-            return true;
-        }
-        // Part of the preface: the rest is on its way, or never comes. Peeking returns at
-        // once while any byte waits, so look again a little later.
-        tokio::time::sleep(Duration::from_millis(5)).await;
-        if tokio::time::Instant::now() >= deadline {
-            return false;
-        }
-    }
-}
 
 /// What a bounded connection holds (its place under the caps), for as long as the
 /// connection or anything upgraded from it (a WebSocket) lives.
@@ -102,21 +74,32 @@ where
     }
 }
 
-/// A stream whose writes must make progress within a deadline: a client that stops
-/// reading would otherwise hold its connection, and the answer waiting in it, for ever.
-pub(crate) struct Deadlined {
+/// How an HTTP/2 client's first bytes begin (its preface, RFC 9113, 3.4); no HTTP/1
+/// method is spelled so.
+const HTTP2_START: &[u8; 3] = b"PRI";
+
+/// A client's stream as a server reads and writes it. Writes must make progress within a
+/// deadline: a client that stops reading would otherwise hold its connection, and the
+/// answer waiting in it, for ever. Where only HTTP/1 is served, an HTTP/2 client is
+/// refused at its first bytes (hyper serves both versions whatever it is told once
+/// upgrades are on).
+pub(crate) struct ClientStream {
     stream: TcpStream,
     limit: Duration,
     /// Armed while a write waits.
     stalled: Option<Pin<Box<Sleep>>>,
+    /// The first bytes read, while they could still begin HTTP/2's preface; `None` once
+    /// they cannot, or when HTTP/2 is served.
+    start: Option<Vec<u8>>,
 }
 
-impl Deadlined {
-    pub(crate) fn new(stream: TcpStream, limit: Duration) -> Self {
+impl ClientStream {
+    pub(crate) fn new(stream: TcpStream, limit: Duration, http2: bool) -> Self {
         Self {
             stream,
             limit,
             stalled: None,
+            start: (!http2).then(Vec::new),
         }
     }
 
@@ -143,17 +126,32 @@ impl Deadlined {
     }
 }
 
-impl AsyncRead for Deadlined {
+impl AsyncRead for ClientStream {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.stream).poll_read(cx, buf)
+        let before = buf.filled().len();
+        ready!(Pin::new(&mut self.stream).poll_read(cx, buf))?;
+        if let Some(start) = &mut self.start {
+            let wanted = HTTP2_START.len() - start.len();
+            let read = &buf.filled()[before..];
+            start.extend_from_slice(&read[..read.len().min(wanted)]);
+            if !HTTP2_START.starts_with(start) {
+                self.start = None;
+            } else if start.len() == HTTP2_START.len() {
+                return Poll::Ready(Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "HTTP/2 is not served here",
+                )));
+            }
+        }
+        Poll::Ready(Ok(()))
     }
 }
 
-impl AsyncWrite for Deadlined {
+impl AsyncWrite for ClientStream {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,

@@ -23,9 +23,13 @@ use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, Semaphore, watch};
 
-use connection::{Connection, Deadlined, Hold, version_known};
+use connection::{ClientStream, Connection, Hold};
 use peer::PeerCounts;
 pub use peer::{Origin, Peer};
+
+/// The longest a connection closing gracefully may take to finish its requests: a long
+/// stream goes on, but a client that keeps a stream open by never reading it does not.
+const MOST_GRACE: Duration = Duration::from_secs(600);
 
 /// An error a service may fail with.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -43,12 +47,17 @@ pub struct ConnectionLimits {
     /// not, this machine's own tools are never turned away, however many connections
     /// others hold.
     pub bound_loopback: bool,
-    /// How long a client may take to send a request's headers (HTTP/1), and a new
-    /// connection its first request (either version).
+    /// How long a new connection may take to send its first request, and an HTTP/1 client
+    /// a request's headers. hyper also holds an HTTP/1 connection's wait for its next
+    /// request to it, so an idle HTTP/1 connection closes after this long.
     pub header_timeout: Duration,
-    /// How long a connection may go without a new request before it is closed (requests
-    /// under way finish first).
+    /// How long an HTTP/2 connection may go without a new request before it is closed
+    /// (requests under way finish first, for up to ten minutes).
     pub idle_timeout: Duration,
+    /// Whether cleartext HTTP/2 (prior knowledge) is served besides HTTP/1. Its streams
+    /// are held to 16 at once per connection, and a peer that stops answering pings is
+    /// cut off.
+    pub http2: bool,
     /// How long a write to a client may wait for it to read.
     pub write_timeout: Duration,
     /// How long open requests may take to finish once the server stops.
@@ -57,9 +66,9 @@ pub struct ConnectionLimits {
 
 impl Default for ConnectionLimits {
     /// 1,024 connections, 256 from one peer (a validator keeps many connections to each
-    /// miner; consumers share addresses behind NAT), loopback not bounded; 10 s for
-    /// headers, 90 s idle (longer than clients keep idle pooled connections, 60 s for
-    /// Plexus's own, so they close first), 30 s for a stalled write, 10 s to drain.
+    /// miner; consumers share addresses behind NAT), loopback not bounded; 10 s for a
+    /// first request and for headers, 90 s idle for HTTP/2, HTTP/2 served, 30 s for a
+    /// stalled write, 10 s to drain.
     fn default() -> Self {
         Self {
             max_connections: 1024,
@@ -67,6 +76,7 @@ impl Default for ConnectionLimits {
             bound_loopback: false,
             header_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(90),
+            http2: true,
             write_timeout: Duration::from_secs(30),
             drain_timeout: Duration::from_secs(10),
         }
@@ -104,7 +114,12 @@ where
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_timeout);
-    builder.http2().timer(TokioTimer::new());
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(16)
+        .keep_alive_interval(Duration::from_secs(30))
+        .keep_alive_timeout(Duration::from_secs(10));
     // Every connection task holds a receiver: the sender learns when the last one ends.
     let (stopping, stopped) = watch::channel(false);
     tokio::pin!(stop);
@@ -144,17 +159,19 @@ where
         });
         let (builder, mut stopped) = (builder.clone(), stopped.clone());
         tokio::spawn(async move {
-            if !version_known(&stream, limits.header_timeout).await {
-                return;
-            }
-            let io = TokioIo::new(Deadlined::new(stream, limits.write_timeout));
+            let io = TokioIo::new(ClientStream::new(
+                stream,
+                limits.write_timeout,
+                limits.http2,
+            ));
             let connection = builder.serve_connection_with_upgrades(io, service);
             tokio::pin!(connection);
-            // Closed gracefully (requests under way finish) once it has gone the idle
-            // deadline without a new request, or when the server stops; dropped if its
-            // first request does not come within the header deadline (an HTTP/2 client
-            // that sent the preface alone would not even finish a graceful close). A
-            // failed connection is the client's problem: nothing to report here.
+            // Dropped if its first request does not come within the header deadline:
+            // hyper reads the first bytes, which tell the HTTP version, with no deadline
+            // of its own, and an HTTP/2 client that sent the preface alone would not even
+            // finish a graceful close. Closed gracefully (requests under way finish) once
+            // it has gone the idle deadline without a new request, or when the server
+            // stops. A failed connection is the client's problem: nothing to report here.
             let mut asked = false;
             loop {
                 let idle_for = match asked {
@@ -170,7 +187,7 @@ where
             }
             if asked {
                 connection.as_mut().graceful_shutdown();
-                let _ = connection.await;
+                let _ = tokio::time::timeout(MOST_GRACE, connection).await;
             }
         });
     }

@@ -180,6 +180,25 @@ async fn http2_with_prior_knowledge_is_served_and_closed_once_idle() {
 }
 
 #[tokio::test]
+async fn http2_can_be_turned_off() {
+    let (addr, _stop) = started(ConnectionLimits {
+        http2: false,
+        ..limits(10_000)
+    })
+    .await;
+    let (mut sender, _driving) = http2(addr).await;
+    let request = http::Request::get(format!("http://{addr}/"))
+        .body(http_body_util::Empty::<bytes::Bytes>::new())
+        .unwrap();
+    let answered = tokio::time::timeout(Duration::from_secs(5), sender.send_request(request)).await;
+    assert!(
+        !matches!(answered, Ok(Ok(_))),
+        "an HTTP/2 request was answered"
+    );
+    assert!(get(addr).await.ends_with("ok"), "HTTP/1 is still served");
+}
+
+#[tokio::test]
 async fn requests_carry_their_connections_origin() {
     let (addr, _stop) = started(limits(10_000)).await;
     assert!(get_path(addr, "/origin").await.ends_with("Some(Local)"));

@@ -130,7 +130,10 @@ impl Client {
         connector.set_connect_timeout(Some(config.connect_timeout));
         let http = HttpClient::builder(TokioExecutor::new())
             .pool_timer(TokioTimer::new())
-            .pool_idle_timeout(Duration::from_secs(60))
+            // Below the 10 s in which servers close an idle HTTP/1 connection
+            // (`plexus_serve::ConnectionLimits::header_timeout`), so the client lets one
+            // go before a server closes it under a request being sent.
+            .pool_idle_timeout(Duration::from_secs(5))
             .pool_max_idle_per_host(config.max_idle_per_host)
             .http2_only(config.http2)
             .build(connector);

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use jsonrpsee::core::middleware::RpcServiceBuilder;
 use jsonrpsee::core::{SubscriptionResult, async_trait};
 use jsonrpsee::server::{
-    BatchRequestConfig, Methods, PendingSubscriptionSink, ServerBuilder, ServerConfig,
+    BatchRequestConfig, Methods, PendingSubscriptionSink, PingConfig, ServerBuilder, ServerConfig,
     ServerHandle, SubscriptionMessage,
 };
 use jsonrpsee::types::ErrorObjectOwned;
@@ -141,6 +141,9 @@ pub async fn start(
         .max_connections(config.max_connections.saturating_mul(4))
         .max_subscriptions_per_connection(config.max_subscriptions_per_connection)
         .set_batch_request_config(BatchRequestConfig::Limit(config.max_batch))
+        // A WebSocket whose client stops answering pings is closed (30 s pings, 40 s to
+        // answer): it would otherwise hold its place under the caps for ever.
+        .enable_ws_ping(PingConfig::new())
         .build();
     let buckets = Arc::new(PeerBuckets::new(
         config.requests_per_second,
@@ -161,6 +164,8 @@ pub async fn start(
         max_connections: config.max_connections as usize,
         max_connections_per_peer: config.max_connections_per_peer as usize,
         bound_loopback: config.limit_loopback,
+        // Its clients speak HTTP/1 and WebSocket.
+        http2: false,
         ..ConnectionLimits::default()
     };
     let stop = stop_handle.clone().shutdown();
