@@ -84,11 +84,11 @@ impl Default for ConnectionLimits {
 }
 
 /// Serves on `listener` within `limits` until `stop` completes, then waits for open
-/// connections to finish their requests for up to `limits.drain_timeout` (any left after
-/// that are not waited for). `service` makes the service for each connection from its
-/// peer's address; every request it sees carries the connection's [`Origin`] in its
-/// extensions. HTTP/1 (with upgrades, for WebSockets) and HTTP/2 (prior knowledge) are
-/// both served.
+/// connections to finish their requests for up to `limits.drain_timeout` and closes any
+/// left (a WebSocket taken over by its handler lives on with the handler). `service` makes
+/// the service for each connection from its peer's address; every request it sees carries
+/// the connection's [`Origin`] in its extensions. HTTP/1 (with upgrades, for WebSockets)
+/// and HTTP/2 (prior knowledge, if `limits.http2`) are served.
 pub async fn serve_bounded<M, S, B>(
     listener: TcpListener,
     mut service: M,
@@ -122,6 +122,9 @@ where
         .keep_alive_timeout(Duration::from_secs(10));
     // Every connection task holds a receiver: the sender learns when the last one ends.
     let (stopping, stopped) = watch::channel(false);
+    // The connections' tasks, cut at the end of the drain; finished ones are reaped as
+    // new connections come.
+    let mut tasks = tokio::task::JoinSet::new();
     tokio::pin!(stop);
     loop {
         let (stream, addr) = tokio::select! {
@@ -158,7 +161,8 @@ where
             requests: Arc::clone(&requests),
         });
         let (builder, mut stopped) = (builder.clone(), stopped.clone());
-        tokio::spawn(async move {
+        while tasks.try_join_next().is_some() {}
+        tasks.spawn(async move {
             let io = TokioIo::new(ClientStream::new(
                 stream,
                 limits.write_timeout,
@@ -195,6 +199,7 @@ where
     drop(stopped);
     let _ = stopping.send(true);
     let _ = tokio::time::timeout(limits.drain_timeout, stopping.closed()).await;
+    tasks.abort_all();
     Ok(())
 }
 

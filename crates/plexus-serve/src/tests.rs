@@ -7,8 +7,8 @@ use tokio::net::TcpStream;
 use super::*;
 use crate::peer::PeerCounts;
 
-/// A server answering `GET /` with "ok", `GET /origin` with the request's [`Origin`] and
-/// `GET /big` with 64 MiB.
+/// A server answering `GET /` with "ok", `GET /origin` with the request's [`Origin`],
+/// `GET /big` with 64 MiB, and `GET /forever` never.
 async fn started(limits: ConnectionLimits) -> (SocketAddr, tokio::sync::oneshot::Sender<()>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -23,6 +23,13 @@ async fn started(limits: ConnectionLimits) -> (SocketAddr, tokio::sync::oneshot:
         .route(
             "/big",
             axum::routing::get(|| async { vec![b'x'; 64 << 20] }),
+        )
+        .route(
+            "/forever",
+            axum::routing::get(|| async {
+                std::future::pending::<()>().await;
+                "never"
+            }),
         );
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(serve_bounded(
@@ -256,6 +263,27 @@ async fn a_client_that_stops_reading_is_cut_off_and_gives_its_place_back() {
         .unwrap();
     served_again(addr).await;
     drop(reader);
+}
+
+#[tokio::test]
+async fn stopping_closes_what_the_drain_did_not_finish() {
+    let (addr, stop) = started(ConnectionLimits {
+        drain_timeout: Duration::from_millis(200),
+        ..limits(10_000)
+    })
+    .await;
+    let mut waiting = TcpStream::connect(addr).await.unwrap();
+    waiting
+        .write_all(b"GET /forever HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    // Let the request reach its handler, then stop the server.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    drop(stop);
+    assert!(
+        closed(&mut waiting).await,
+        "the connection outlived the server"
+    );
 }
 
 #[test]
