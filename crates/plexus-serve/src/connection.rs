@@ -5,6 +5,7 @@ use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
@@ -80,26 +81,37 @@ const HTTP2_START: &[u8; 3] = b"PRI";
 
 /// A client's stream as a server reads and writes it. Writes must make progress within a
 /// deadline: a client that stops reading would otherwise hold its connection, and the
-/// answer waiting in it, for ever. Where only HTTP/1 is served, an HTTP/2 client is
-/// refused at its first bytes (hyper serves both versions whatever it is told once
-/// upgrades are on).
+/// answer waiting in it, for ever. Its first bytes tell whether it speaks HTTP/2; where
+/// only HTTP/1 is served, such a client is refused there (hyper serves both versions
+/// whatever it is told once upgrades are on).
 pub(crate) struct ClientStream {
     stream: TcpStream,
     limit: Duration,
     /// Armed while a write waits.
     stalled: Option<Pin<Box<Sleep>>>,
-    /// The first bytes read, while they could still begin HTTP/2's preface; `None` once
-    /// they cannot, or when HTTP/2 is served.
+    /// The first bytes read, while they could still begin HTTP/2's preface.
     start: Option<Vec<u8>>,
+    http2_served: bool,
+    /// Set once the client is known to speak HTTP/2.
+    spoke_http2: Arc<AtomicBool>,
 }
 
 impl ClientStream {
-    pub(crate) fn new(stream: TcpStream, limit: Duration, http2: bool) -> Self {
+    /// `stream`, with writes held to `limit`; `spoke_http2` is set if the client turns out
+    /// to speak HTTP/2 (refused unless `http2_served`).
+    pub(crate) fn new(
+        stream: TcpStream,
+        limit: Duration,
+        http2_served: bool,
+        spoke_http2: Arc<AtomicBool>,
+    ) -> Self {
         Self {
             stream,
             limit,
             stalled: None,
-            start: (!http2).then(Vec::new),
+            start: Some(Vec::new()),
+            http2_served,
+            spoke_http2,
         }
     }
 
@@ -141,10 +153,14 @@ impl AsyncRead for ClientStream {
             if !HTTP2_START.starts_with(start) {
                 self.start = None;
             } else if start.len() == HTTP2_START.len() {
-                return Poll::Ready(Err(io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    "HTTP/2 is not served here",
-                )));
+                self.start = None;
+                if !self.http2_served {
+                    return Poll::Ready(Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        "HTTP/2 is not served here",
+                    )));
+                }
+                self.spoke_http2.store(true, Ordering::Relaxed);
             }
         }
         Poll::Ready(Ok(()))

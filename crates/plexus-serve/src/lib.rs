@@ -14,6 +14,7 @@ mod peer;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use hyper::body::Incoming;
@@ -163,19 +164,23 @@ where
         let (builder, mut stopped) = (builder.clone(), stopped.clone());
         while tasks.try_join_next().is_some() {}
         tasks.spawn(async move {
+            let spoke_http2 = Arc::new(AtomicBool::new(false));
             let io = TokioIo::new(ClientStream::new(
                 stream,
                 limits.write_timeout,
                 limits.http2,
+                Arc::clone(&spoke_http2),
             ));
             let connection = builder.serve_connection_with_upgrades(io, service);
             tokio::pin!(connection);
             // Dropped if its first request does not come within the header deadline:
             // hyper reads the first bytes, which tell the HTTP version, with no deadline
             // of its own, and an HTTP/2 client that sent the preface alone would not even
-            // finish a graceful close. Closed gracefully (requests under way finish) once
-            // it has gone the idle deadline without a new request, or when the server
-            // stops. A failed connection is the client's problem: nothing to report here.
+            // finish a graceful close. Closed gracefully (requests under way finish) when
+            // the server stops, and for HTTP/2 once it has gone the idle deadline without
+            // a new request. HTTP/1 is not: hyper's header deadline already closes it
+            // when idle, and closing it here would end keep-alive in the middle of a long
+            // answer. A failed connection is the client's problem: nothing to report.
             let mut asked = false;
             loop {
                 let idle_for = match asked {
@@ -185,7 +190,8 @@ where
                 tokio::select! {
                     _ = connection.as_mut() => return,
                     () = requests.notified() => asked = true,
-                    () = tokio::time::sleep(idle_for) => break,
+                    () = tokio::time::sleep(idle_for),
+                        if !asked || spoke_http2.load(Ordering::Relaxed) => break,
                     _ = stopped.changed() => break,
                 }
             }

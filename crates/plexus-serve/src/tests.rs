@@ -8,7 +8,7 @@ use super::*;
 use crate::peer::PeerCounts;
 
 /// A server answering `GET /` with "ok", `GET /origin` with the request's [`Origin`],
-/// `GET /big` with 64 MiB, and `GET /forever` never.
+/// `GET /big` with 64 MiB, `GET /slow` with "ok" after 500 ms, and `GET /forever` never.
 async fn started(limits: ConnectionLimits) -> (SocketAddr, tokio::sync::oneshot::Sender<()>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -23,6 +23,13 @@ async fn started(limits: ConnectionLimits) -> (SocketAddr, tokio::sync::oneshot:
         .route(
             "/big",
             axum::routing::get(|| async { vec![b'x'; 64 << 20] }),
+        )
+        .route(
+            "/slow",
+            axum::routing::get(|| async {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                "ok"
+            }),
         )
         .route(
             "/forever",
@@ -263,6 +270,34 @@ async fn a_client_that_stops_reading_is_cut_off_and_gives_its_place_back() {
         .unwrap();
     served_again(addr).await;
     drop(reader);
+}
+
+#[tokio::test]
+async fn an_http1_answer_longer_than_the_idle_deadline_keeps_its_connection() {
+    let (addr, _stop) = started(ConnectionLimits {
+        idle_timeout: Duration::from_millis(100),
+        ..limits(10_000)
+    })
+    .await;
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    for _ in 0..2 {
+        stream
+            .write_all(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let mut reply = Vec::new();
+        let mut chunk = [0u8; 1024];
+        while !reply.ends_with(b"ok") {
+            let n = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut chunk))
+                .await
+                .unwrap()
+                .unwrap();
+            assert!(n > 0, "closed mid-answer");
+            reply.extend_from_slice(&chunk[..n]);
+        }
+        let reply = String::from_utf8(reply).unwrap().to_ascii_lowercase();
+        assert!(!reply.contains("connection: close"), "{reply}");
+    }
 }
 
 #[tokio::test]
