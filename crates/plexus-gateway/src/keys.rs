@@ -5,29 +5,30 @@
 //! IPv4 address or an IPv6 /64, see [`plexus_serve::Peer`]) gets that bucket instead, and
 //! this machine (loopback: `plexus up`, local tools) is not limited.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeSet;
 use std::convert::Infallible;
 use std::sync::{Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use axum::extract::FromRequestParts;
-use axum::http::HeaderMap;
+use axum::http::HeaderValue;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use plexus_serve::{Origin, Peer};
+use plexus_wire::{RateLimit, RateLimiter};
 
 use crate::openai::ApiError;
 
-/// Peers of an open gateway with a bucket at most; past it, full buckets are dropped (a
-/// full bucket is the same as none), and a new peer waits while every bucket is in use.
+/// Peers of an open gateway with a bucket at most; past it, a new peer waits while every
+/// bucket is in use.
 const MOST_PEERS: usize = 16_384;
 
-/// Who is calling: the request's headers (for its key) and the connection's origin (for
+/// Who is calling: the request's `Authorization` (for its key) and the connection's origin (for
 /// an open gateway's limit per peer; absent when the router is called without
 /// `plexus_serve`, as in tests, which counts as this machine).
 #[derive(Debug)]
 pub(crate) struct Caller {
-    headers: HeaderMap,
+    authorization: Option<HeaderValue>,
     origin: Origin,
 }
 
@@ -36,7 +37,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
         Ok(Caller {
-            headers: parts.headers.clone(),
+            authorization: parts.headers.get(AUTHORIZATION).cloned(),
             origin: parts
                 .extensions
                 .get::<Origin>()
@@ -50,55 +51,18 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
 /// may call.
 pub struct ApiKeys {
     per_minute: u32,
-    buckets: Mutex<BTreeMap<String, Bucket>>,
-    peers: Mutex<HashMap<Peer, Bucket>>,
+    keys: BTreeSet<String>,
+    by_key: Mutex<RateLimiter<String>>,
+    by_peer: Mutex<RateLimiter<Peer>>,
 }
 
 impl std::fmt::Debug for ApiKeys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // The keys are secrets: their number only.
-        let keys = self.buckets.lock().map_or(0, |b| b.len());
         f.debug_struct("ApiKeys")
-            .field("keys", &keys)
+            .field("keys", &self.keys.len())
             .field("per_minute", &self.per_minute)
             .finish()
-    }
-}
-
-#[derive(Debug, Clone, Copy)]
-struct Bucket {
-    tokens: f64,
-    refilled: Instant,
-}
-
-impl Bucket {
-    fn full(per_minute: u32, now: Instant) -> Self {
-        Bucket {
-            tokens: f64::from(per_minute),
-            refilled: now,
-        }
-    }
-
-    /// Refills for the time since the last call and takes one token, or says how long
-    /// until there is one.
-    fn take(&mut self, per_minute: u32, now: Instant) -> Result<(), ApiError> {
-        let rate = f64::from(per_minute) / 60.0;
-        let elapsed = now.saturating_duration_since(self.refilled).as_secs_f64();
-        self.tokens = (self.tokens + elapsed * rate).min(f64::from(per_minute));
-        self.refilled = now;
-        if self.tokens < 1.0 {
-            let wait = Duration::from_secs_f64((1.0 - self.tokens) / rate);
-            return Err(ApiError::rate_limited(wait.as_secs().max(1)));
-        }
-        self.tokens -= 1.0;
-        Ok(())
-    }
-
-    /// Whether the bucket has refilled by `now`.
-    fn is_full(&self, per_minute: u32, now: Instant) -> bool {
-        let rate = f64::from(per_minute) / 60.0;
-        let elapsed = now.saturating_duration_since(self.refilled).as_secs_f64();
-        self.tokens + elapsed * rate >= f64::from(per_minute)
     }
 }
 
@@ -106,87 +70,66 @@ impl ApiKeys {
     /// Accepts `keys`, each for `per_minute` requests a minute (bursts up to that many);
     /// no keys means an open gateway, limited per peer.
     pub fn new(keys: impl IntoIterator<Item = String>, per_minute: u32) -> Self {
-        let now = Instant::now();
         let per_minute = per_minute.max(1);
+        let limit = RateLimit {
+            per_second: f64::from(per_minute) / 60.0,
+            burst: per_minute,
+        };
         Self {
             per_minute,
-            buckets: Mutex::new(
-                keys.into_iter()
-                    .filter(|k| !k.is_empty())
-                    .map(|k| (k, Bucket::full(per_minute, now)))
-                    .collect(),
-            ),
-            peers: Mutex::new(HashMap::new()),
+            keys: keys.into_iter().filter(|k| !k.is_empty()).collect(),
+            by_key: Mutex::new(RateLimiter::new(limit)),
+            by_peer: Mutex::new(RateLimiter::new(limit).with_most_callers(MOST_PEERS)),
         }
     }
 
     /// Whether any key is configured.
     pub fn enabled(&self) -> bool {
-        !self
-            .buckets
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .is_empty()
+        !self.keys.is_empty()
     }
 
     /// Admits a request from `caller` at `now`, or says why not.
     pub(crate) fn admit(&self, caller: &Caller, now: Instant) -> Result<(), ApiError> {
-        let mut buckets = self.buckets.lock().unwrap_or_else(PoisonError::into_inner);
-        if buckets.is_empty() {
-            drop(buckets);
-            return match caller.origin {
-                Origin::Local => Ok(()),
-                Origin::Remote(peer) => self.admit_peer(peer, now),
-            };
-        }
-        let key = caller
-            .headers
-            .get(AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim)
-            .ok_or_else(ApiError::unauthorized)?;
-        let bucket = buckets.get_mut(key).ok_or_else(ApiError::unauthorized)?;
-        bucket.take(self.per_minute, now)
-    }
-
-    fn admit_peer(&self, peer: Peer, now: Instant) -> Result<(), ApiError> {
-        let per_minute = self.per_minute;
-        let mut peers = self.peers.lock().unwrap_or_else(PoisonError::into_inner);
-        if !peers.contains_key(&peer) && peers.len() >= MOST_PEERS {
-            peers.retain(|_, b| !b.is_full(per_minute, now));
-            if peers.len() >= MOST_PEERS {
-                return Err(ApiError::rate_limited(1));
+        let checked = if self.keys.is_empty() {
+            match caller.origin {
+                Origin::Local => return Ok(()),
+                Origin::Remote(peer) => lock(&self.by_peer).check(peer, now),
             }
-        }
-        peers
-            .entry(peer)
-            .or_insert_with(|| Bucket::full(per_minute, now))
-            .take(per_minute, now)
+        } else {
+            let key = caller
+                .authorization
+                .as_ref()
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Bearer "))
+                .map(str::trim)
+                .filter(|key| self.keys.contains(*key))
+                .ok_or_else(ApiError::unauthorized)?;
+            lock(&self.by_key).check(key.to_owned(), now)
+        };
+        checked.map_err(|wait| ApiError::rate_limited(wait.as_secs().max(1)))
     }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 #[cfg(test)]
 mod tests {
-    use axum::http::HeaderValue;
+    use std::time::Duration;
 
     use super::*;
 
     fn bearer(key: &str) -> Caller {
-        let mut h = HeaderMap::new();
-        h.insert(
-            AUTHORIZATION,
-            HeaderValue::from_str(&format!("Bearer {key}")).unwrap(),
-        );
         Caller {
-            headers: h,
+            authorization: Some(HeaderValue::from_str(&format!("Bearer {key}")).unwrap()),
             origin: Origin::Local,
         }
     }
 
     fn from(origin: Origin) -> Caller {
         Caller {
-            headers: HeaderMap::new(),
+            authorization: None,
             origin,
         }
     }
@@ -229,7 +172,7 @@ mod tests {
         // A minute on, every bucket has refilled and makes room.
         let later = now + Duration::from_secs(60);
         assert_eq!(keys.admit(&peer(MOST_PEERS), later), Ok(()));
-        assert_eq!(keys.peers.lock().unwrap().len(), 1);
+        assert_eq!(lock(&keys.by_peer).callers(), 1);
     }
 
     #[test]

@@ -101,51 +101,33 @@ async fn served_again(addr: SocketAddr) {
     }
 }
 
-#[tokio::test]
-async fn a_client_that_never_finishes_its_headers_is_cut_off() {
+/// Whether a client that sends `sent` and then nothing is cut off (200 ms deadlines).
+async fn cut_off_after(sent: &[u8]) -> bool {
     let (addr, _stop) = started(limits(200)).await;
     assert!(get(addr).await.ends_with("ok"));
-    let mut slow = TcpStream::connect(addr).await.unwrap();
-    slow.write_all(b"GET / HTTP/1.1\r\nHost:").await.unwrap();
-    assert!(
-        closed(&mut slow).await,
-        "the server still holds the connection"
-    );
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream.write_all(sent).await.unwrap();
+    closed(&mut stream).await
+}
+
+#[tokio::test]
+async fn a_client_that_never_finishes_its_headers_is_cut_off() {
+    assert!(cut_off_after(b"GET / HTTP/1.1\r\nHost:").await);
 }
 
 #[tokio::test]
 async fn a_client_that_sends_nothing_is_cut_off() {
-    let (addr, _stop) = started(limits(200)).await;
-    let mut silent = TcpStream::connect(addr).await.unwrap();
-    assert!(
-        closed(&mut silent).await,
-        "the server still holds the connection"
-    );
+    assert!(cut_off_after(b"").await);
 }
 
 #[tokio::test]
 async fn a_client_that_stops_inside_the_http2_preface_is_cut_off() {
-    let (addr, _stop) = started(limits(200)).await;
-    let mut stalled = TcpStream::connect(addr).await.unwrap();
-    stalled.write_all(b"PRI * HTTP/2.0\r\n").await.unwrap();
-    assert!(
-        closed(&mut stalled).await,
-        "the server still holds the connection"
-    );
+    assert!(cut_off_after(b"PRI * HTTP/2.0\r\n").await);
 }
 
 #[tokio::test]
 async fn an_http2_client_that_never_asks_anything_is_cut_off() {
-    let (addr, _stop) = started(limits(200)).await;
-    let mut quiet = TcpStream::connect(addr).await.unwrap();
-    quiet
-        .write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
-        .await
-        .unwrap();
-    assert!(
-        closed(&mut quiet).await,
-        "the server still holds the connection"
-    );
+    assert!(cut_off_after(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n").await);
 }
 
 /// An HTTP/2 connection to `addr`, and the task driving it (which ends when it closes).

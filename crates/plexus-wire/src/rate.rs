@@ -1,10 +1,13 @@
-//! Per-caller rate limiting: a token bucket for each validator hotkey.
+//! Per-caller rate limiting: a token bucket for each caller (a validator hotkey here; a
+//! node's RPC and the gateway key theirs by peer address or API key).
 //!
-//! Each caller may burst up to `burst` requests and is refilled at `per_second`. The map is
-//! bounded like the nonce map (only authenticated, registered callers reach it) and buckets
+//! Each caller may burst up to `burst` requests and is refilled at `per_second`. Buckets
 //! that have refilled completely are swept, since a full bucket is what a new caller gets.
+//! Where callers are not vetted first (only authenticated, registered callers reach a
+//! miner's), [`RateLimiter::with_most_callers`] also bounds how many are kept at once.
 
 use std::collections::HashMap;
+use std::hash::Hash;
 use std::time::{Duration, Instant};
 
 use plexus_primitives::AccountId;
@@ -25,30 +28,46 @@ struct Bucket {
     updated: Instant,
 }
 
-/// Token buckets for every caller seen recently.
+/// Token buckets for every caller seen recently, keyed by `K`.
 #[derive(Debug)]
-pub struct RateLimiter {
+pub struct RateLimiter<K = AccountId> {
     limit: RateLimit,
-    buckets: HashMap<AccountId, Bucket>,
+    buckets: HashMap<K, Bucket>,
     sweep_at: usize,
+    most_callers: usize,
 }
 
 const MIN_SWEEP_AT: usize = 1024;
 
-impl RateLimiter {
+/// How long a new caller is told to wait while every place is taken.
+const FULL_WAIT: Duration = Duration::from_secs(1);
+
+impl<K: Eq + Hash> RateLimiter<K> {
     /// A limiter enforcing `limit` on each caller separately.
     pub fn new(limit: RateLimit) -> Self {
         Self {
             limit,
             buckets: HashMap::new(),
             sweep_at: MIN_SWEEP_AT,
+            most_callers: usize::MAX,
         }
     }
 
+    /// Keeps buckets for at most `most` callers: while that many have buckets that have
+    /// not refilled, a new caller is refused.
+    pub fn with_most_callers(mut self, most: usize) -> Self {
+        self.most_callers = most.max(1);
+        self
+    }
+
     /// Takes one token from `caller`'s bucket at `now`, or says how long until one is free.
-    pub fn check(&mut self, caller: AccountId, now: Instant) -> Result<(), Duration> {
-        if self.buckets.len() >= self.sweep_at {
+    pub fn check(&mut self, caller: K, now: Instant) -> Result<(), Duration> {
+        let full = self.buckets.len() >= self.most_callers;
+        if self.buckets.len() >= self.sweep_at || full && !self.buckets.contains_key(&caller) {
             self.sweep(now);
+            if self.buckets.len() >= self.most_callers && !self.buckets.contains_key(&caller) {
+                return Err(FULL_WAIT);
+            }
         }
         let limit = self.limit;
         let burst = f64::from(limit.burst.max(1));
@@ -81,6 +100,11 @@ impl RateLimiter {
             b.tokens + elapsed * limit.per_second < burst
         });
         self.sweep_at = (self.buckets.len() * 2).max(MIN_SWEEP_AT);
+    }
+
+    /// Callers holding a bucket now.
+    pub fn callers(&self) -> usize {
+        self.buckets.len()
     }
 }
 
@@ -123,5 +147,23 @@ mod tests {
         r.check(a, t0 + Duration::from_secs(5)).unwrap();
         assert_eq!(r.buckets.len(), 1);
         assert!(r.check(a, t0 + Duration::from_secs(5)).is_err());
+    }
+
+    #[test]
+    fn at_most_callers_a_newcomer_waits_until_a_bucket_refills() {
+        let mut r = RateLimiter::new(RateLimit {
+            per_second: 1.0,
+            burst: 1,
+        })
+        .with_most_callers(2);
+        let t0 = Instant::now();
+        assert_eq!(r.check(1u32, t0), Ok(()));
+        assert_eq!(r.check(2u32, t0), Ok(()));
+        assert_eq!(r.check(3u32, t0), Err(FULL_WAIT));
+        // Callers already kept go on as before.
+        assert!(r.check(1u32, t0 + Duration::from_secs(1)).is_ok());
+        // Once the others have refilled, they make room.
+        assert_eq!(r.check(3u32, t0 + Duration::from_secs(2)), Ok(()));
+        assert_eq!(r.callers(), 1);
     }
 }

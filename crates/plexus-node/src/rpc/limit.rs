@@ -7,44 +7,40 @@
 //! reverse proxy on the same machine makes every client look like loopback, so it must
 //! limit its clients itself.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use jsonrpsee::core::middleware::{Batch, BatchEntry, BatchEntryErr, Notification, RpcServiceT};
 use jsonrpsee::server::MethodResponse;
 use jsonrpsee::types::{ErrorObject, Request};
 use plexus_serve::Origin;
+use plexus_wire::{RateLimit as WireRateLimit, RateLimiter};
 
 /// The error code of a refused, rate-limited request.
 pub const RATE_LIMITED: i32 = -32029;
 
-/// Peers with a bucket at most; past it, buckets that have refilled are dropped (a full
-/// bucket is the same as none), and a new peer is refused while every bucket is in use.
+/// Peers with a bucket at most; past it, a new peer waits while every bucket is in use.
 const MOST_PEERS: usize = 16_384;
-
-#[derive(Debug)]
-struct Bucket {
-    tokens: u32,
-    refilled: Instant,
-}
 
 /// Every peer's bucket, shared by all connections.
 #[derive(Debug)]
 pub struct PeerBuckets {
-    per_second: u32,
     limit_loopback: bool,
-    buckets: Mutex<HashMap<Origin, Bucket>>,
+    buckets: Mutex<RateLimiter<Origin>>,
 }
 
 impl PeerBuckets {
     /// Buckets of `per_second` calls (bursts up to one second's worth); loopback is
     /// limited only if `limit_loopback`.
     pub fn new(per_second: u32, limit_loopback: bool) -> Self {
+        let per_second = per_second.max(1);
+        let limit = WireRateLimit {
+            per_second: f64::from(per_second),
+            burst: per_second,
+        };
         Self {
-            per_second: per_second.max(1),
             limit_loopback,
-            buckets: Mutex::new(HashMap::new()),
+            buckets: Mutex::new(RateLimiter::new(limit).with_most_callers(MOST_PEERS)),
         }
     }
 
@@ -53,30 +49,11 @@ impl PeerBuckets {
         if peer == Origin::Local && !self.limit_loopback {
             return true;
         }
-        let mut buckets = self.buckets.lock().unwrap_or_else(PoisonError::into_inner);
-        if !buckets.contains_key(&peer) && buckets.len() >= MOST_PEERS {
-            let full = Duration::from_secs(1);
-            buckets.retain(|_, b| now.saturating_duration_since(b.refilled) < full);
-            if buckets.len() >= MOST_PEERS {
-                return false;
-            }
-        }
-        let capacity = self.per_second;
-        let bucket = buckets.entry(peer).or_insert(Bucket {
-            tokens: capacity,
-            refilled: now,
-        });
-        let elapsed_ms = now.saturating_duration_since(bucket.refilled).as_millis();
-        let earned = (elapsed_ms * u128::from(capacity) / 1_000).min(u128::from(capacity)) as u32;
-        if earned > 0 {
-            bucket.tokens = bucket.tokens.saturating_add(earned).min(capacity);
-            bucket.refilled = now;
-        }
-        if bucket.tokens == 0 {
-            return false;
-        }
-        bucket.tokens -= 1;
-        true
+        self.buckets
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .check(peer, now)
+            .is_ok()
     }
 
     /// Peers holding a bucket now.
@@ -85,7 +62,7 @@ impl PeerBuckets {
         self.buckets
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .len()
+            .callers()
     }
 }
 
@@ -182,6 +159,8 @@ where
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use plexus_serve::Peer;
 
     use super::*;
