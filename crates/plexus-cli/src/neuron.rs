@@ -118,6 +118,11 @@ pub struct ValidatorArgs {
     /// is not limited)
     #[arg(long, default_value_t = 600)]
     requests_per_minute: u32,
+    /// A reverse proxy on this machine (nginx, Caddy) fronts the gateway: limit an open
+    /// gateway's requests from loopback that carry X-Forwarded-For as the address the
+    /// proxy appended
+    #[arg(long)]
+    gateway_behind_proxy: bool,
     /// Fraction of gateway answers re-checked with the model
     #[arg(long, default_value_t = 0.1)]
     spot_check: f64,
@@ -507,6 +512,7 @@ async fn run_validators(
             GatewayConfig {
                 api_keys: args.api_keys.clone(),
                 requests_per_minute: args.requests_per_minute,
+                behind_proxy: args.gateway_behind_proxy,
                 spot_check: args.spot_check,
                 ..GatewayConfig::default()
             },

@@ -68,6 +68,11 @@ struct InitArgs {
     /// validators that announce an address]
     #[arg(long = "peer", value_name = "KEY@ADDR")]
     peers: Vec<String>,
+    /// A reverse proxy on this machine (nginx, Caddy) fronts the RPC: limit calls from
+    /// loopback that carry X-Forwarded-For as the address the proxy appended (written to
+    /// node.toml as rpc_behind_proxy)
+    #[arg(long)]
+    rpc_behind_proxy: bool,
 }
 
 /// Runs `plexus node`.
@@ -152,6 +157,7 @@ fn init(args: &InitArgs) -> anyhow::Result<()> {
         metrics: args.metrics,
         explorer: None,
         peers,
+        rpc_behind_proxy: args.rpc_behind_proxy,
     };
     std::fs::write(&config_path, config.to_toml()?)
         .with_context(|| format!("writing {}", config_path.display()))?;
@@ -219,10 +225,14 @@ pub fn run(home: &Path, explorer: Option<SocketAddr>) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("starting the RPC runtime")?;
+    let rpc_config = RpcConfig {
+        behind_proxy: config.rpc_behind_proxy,
+        ..RpcConfig::default()
+    };
     let server =
         RpcServer::new(store.clone(), mempool.clone(), peers.clone()).with_metrics(metrics.clone());
     let (rpc_addr, rpc_handle) = services
-        .block_on(rpc::start(config.rpc, RpcConfig::default(), server))
+        .block_on(rpc::start(config.rpc, rpc_config, server))
         .map_err(|e| exit::input(format!("cannot serve RPC on {}: {e}", config.rpc)))?;
     // Held until consensus stops; dropping it stops the explorer.
     let _explorer = match explorer.or(config.explorer) {

@@ -70,8 +70,13 @@ pub struct GatewayConfig {
     pub spot_check: f64,
     /// Accepted API keys; none means open.
     pub api_keys: Vec<String>,
-    /// Requests a minute per key.
+    /// Requests a minute per key, or per peer when open.
     pub requests_per_minute: u32,
+    /// Whether a reverse proxy on this machine fronts the gateway: an open gateway then
+    /// limits a request from loopback that carries `X-Forwarded-For` as the address the
+    /// proxy appended (default false: anyone who can reach the port directly could claim
+    /// any address).
+    pub behind_proxy: bool,
     /// Largest request body.
     pub max_body_bytes: usize,
     /// Time a streamed answer may take for each token asked for, beyond the wire client's
@@ -88,6 +93,7 @@ impl std::fmt::Debug for GatewayConfig {
             .field("spot_check", &self.spot_check)
             .field("api_keys", &self.api_keys.len())
             .field("requests_per_minute", &self.requests_per_minute)
+            .field("behind_proxy", &self.behind_proxy)
             .field("max_body_bytes", &self.max_body_bytes)
             .field("stream_time_per_token", &self.stream_time_per_token)
             .finish()
@@ -101,6 +107,7 @@ impl Default for GatewayConfig {
             spot_check: 0.1,
             api_keys: Vec::new(),
             requests_per_minute: 600,
+            behind_proxy: false,
             max_body_bytes: 1 << 20,
             stream_time_per_token: Duration::from_secs(2),
         }
@@ -212,6 +219,7 @@ impl Gateway {
         // OpenAI clients speak HTTP/1.
         let limits = plexus_serve::ConnectionLimits {
             http2: false,
+            forwarded_for: self.inner.config.behind_proxy,
             ..plexus_serve::ConnectionLimits::default()
         };
         let router = self.router();

@@ -180,3 +180,36 @@ async fn api_keys_are_checked_and_rate_limited() {
         (429, Some("rate_limit_exceeded"))
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_open_gateway_behind_a_local_proxy_limits_each_forwarded_client() {
+    let config = GatewayConfig {
+        requests_per_minute: 2,
+        behind_proxy: true,
+        ..GatewayConfig::default()
+    };
+    let net = network(model(), config).await;
+    let url = format!("{}/v1/embeddings", net.base);
+    let body = json!({"model": "all-minilm-l6-v2", "input": "x"});
+    // What a proxy sends on: the client's own claim first, the address it saw last.
+    let forwarded = |client: &'static str| {
+        let (url, body) = (url.clone(), body.clone());
+        async move { send("POST", url, &[("X-Forwarded-For", client)], Some(body)).await }
+    };
+    for _ in 0..2 {
+        let a = forwarded("10.0.0.1, 203.0.113.5").await;
+        assert_eq!(a.status, 200, "{}", a.json());
+    }
+    let limited = forwarded("10.0.0.2, 203.0.113.5").await;
+    assert_eq!(
+        (limited.status, limited.json()["error"]["code"].as_str()),
+        (429, Some("rate_limit_exceeded")),
+        "the same client, whatever it claims first"
+    );
+    let other = forwarded("203.0.113.6").await;
+    assert_eq!(other.status, 200, "another client has its own limit");
+    for _ in 0..3 {
+        let (status, _, e) = post(url.clone(), body.clone(), None).await;
+        assert_eq!(status, 200, "this machine itself is not limited: {e}");
+    }
+}

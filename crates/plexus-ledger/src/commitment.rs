@@ -14,7 +14,7 @@
 //! | `k/` netuid hotkey coldkey | the coldkey's shares |
 //! | `n/` netuid uid | the neuron (keys, blocks, axon, weights, bonds, scores) |
 //! | `s/` netuid | the subnet (owner, hyperparameters, pool, prices, pot) |
-//! | `v/` consensus key | the validator bond (owner, address, bonded, unbonding, last heartbeat's epoch if any) |
+//! | `v/` consensus key | the validator bond (owner, address, bonded, unbonding, then under `FRESH_BONDS` the epoch it was made in and the last heartbeat's epoch as an option, else that epoch if any) |
 //!
 //! Integers in keys are big-endian so that keys sort by id.
 
@@ -211,10 +211,20 @@ pub fn leaves(state: &State) -> Vec<(Vec<u8>, Vec<u8>)> {
         plexus_primitives::codec::encode_bytes(b.address.as_bytes(), &mut v);
         b.amount.encode_to(&mut v);
         b.unbonding.encode_to(&mut v);
-        // Only chains whose rules take heartbeats have one: older chains' leaves
-        // stay as they were.
-        if let Some(epoch) = b.heartbeat {
-            epoch.encode_to(&mut v);
+        match b.bonded_in {
+            // Bonds record their epoch under FRESH_BONDS: its leaves end with it and
+            // the heartbeat as an option, a length no older leaf has.
+            Some(bonded_in) => {
+                bonded_in.encode_to(&mut v);
+                b.heartbeat.encode_to(&mut v);
+            }
+            // Only chains whose rules take heartbeats have one: older chains' leaves
+            // stay as they were.
+            None => {
+                if let Some(epoch) = b.heartbeat {
+                    epoch.encode_to(&mut v);
+                }
+            }
         }
         leaves.push((bond_key(consensus_key), v));
     }

@@ -86,8 +86,16 @@ impl LedgerRules {
     /// took its seat all the same, and a third of the seats taken that way
     /// stopped the chain.
     pub const LIVE_SEATS: Self = Self(2);
+    /// As [`Self::LIVE_SEATS`], and a bond records the consensus epoch it was
+    /// made in. Among the seat candidates whose nodes are not running, the
+    /// bonds with the latest sign of life (made, or last heartbeat) come first.
+    /// Before, they ranked by size alone: large bonds whose nodes never ran
+    /// kept a newly bonded node out of the candidates, so validators never
+    /// accepted its connections and it could not follow the chain to send its
+    /// first heartbeat.
+    pub const FRESH_BONDS: Self = Self(3);
     /// The rules new chains start on, and the newest this build knows.
-    pub const LATEST: Self = Self::LIVE_SEATS;
+    pub const LATEST: Self = Self::FRESH_BONDS;
 
     /// The shortest consensus epoch these rules allow. Under
     /// [`Self::LIVE_SEATS`] a node sends its heartbeat once it sees the
@@ -105,6 +113,12 @@ impl LedgerRules {
     /// Whether only bonds with a heartbeat in the choosing epoch are seated.
     pub fn seats_need_heartbeats(self) -> bool {
         self >= Self::LIVE_SEATS
+    }
+
+    /// Whether bonds record the epoch they were made in, and non-running
+    /// candidates rank by their latest sign of life.
+    pub fn bonds_record_their_epoch(self) -> bool {
+        self >= Self::FRESH_BONDS
     }
 
     fn is_original(&self) -> bool {

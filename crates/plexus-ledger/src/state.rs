@@ -103,6 +103,11 @@ impl State {
                         amount: b.amount,
                         unbonding: Balance::ZERO,
                         heartbeat: None,
+                        bonded_in: genesis
+                            .economics
+                            .ledger_rules
+                            .bonds_record_their_epoch()
+                            .then_some(0),
                     },
                 )
             })

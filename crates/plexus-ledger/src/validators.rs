@@ -52,6 +52,19 @@ pub struct ValidatorBond {
     /// [`crate::LedgerRules::LIVE_SEATS`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub heartbeat: Option<u64>,
+    /// The consensus epoch the bond was made in (under
+    /// [`crate::LedgerRules::FRESH_BONDS`]). A bond emptied by unbonding is
+    /// removed at its epoch's end; one made again after that is new.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bonded_in: Option<u64>,
+}
+
+impl ValidatorBond {
+    /// The latest consensus epoch its node is known to have been about to
+    /// run in: its last heartbeat, or the epoch it was made in if later.
+    fn last_sign_of_life(&self) -> Option<u64> {
+        self.heartbeat.max(self.bonded_in)
+    }
 }
 
 /// One seat of a validator set, with the bond behind it.
@@ -135,6 +148,11 @@ pub fn bond(
     }
     state.ensure_funds(&origin.signer, amount)?;
     state.debit(&origin.signer, amount)?;
+    let bonded_in = state
+        .economics
+        .ledger_rules
+        .bonds_record_their_epoch()
+        .then(|| epoch_of(origin.block, state.economics.validator_epoch_length));
     let entry = state
         .bonds
         .entry(*consensus_key)
@@ -144,6 +162,7 @@ pub fn bond(
             amount: Balance::ZERO,
             unbonding: Balance::ZERO,
             heartbeat: None,
+            bonded_in,
         });
     entry.amount = total;
     entry.address = address.to_owned();
@@ -233,18 +252,27 @@ pub fn heartbeat(state: &mut State, origin: Origin, epoch: u64) -> Result<(), Tx
 /// last come first, largest first, then the rest by size (ties to the smaller
 /// key): bonds whose nodes do not run, however large, cannot push a running
 /// standby validator off the chain it must follow to keep its chance of a
-/// seat. Under earlier rules, the largest bonds.
+/// seat. Under [`crate::LedgerRules::FRESH_BONDS`] the rest rank by their
+/// latest sign of life (made, or last heartbeat), then size: a new bond's node
+/// gets its chance to follow the chain and send its first heartbeat, and
+/// bonds whose nodes never ran sink as they age. Under earlier rules, the
+/// largest bonds.
 pub fn seat_candidates(state: &State) -> Vec<GenesisValidator> {
     let seats = usize::from(state.economics.max_validators.max(1));
     let epoch = state.validator_epoch();
+    let rules = state.economics.ledger_rules;
     let running = |b: &ValidatorBond| {
-        state.economics.ledger_rules.seats_need_heartbeats()
+        rules.seats_need_heartbeats()
             && b.heartbeat
                 .is_some_and(|beat| beat.saturating_add(1) >= epoch)
     };
     let mut candidates = largest_bonds(state, 2 * seats, running);
     let room = 2 * seats - candidates.len();
-    candidates.extend(largest_bonds(state, room, |b| !running(b)));
+    let idle = |b: &ValidatorBond| !running(b);
+    candidates.extend(match rules.bonds_record_their_epoch() {
+        true => top_bonds(state, room, idle, |b| (b.last_sign_of_life(), b.amount)),
+        false => largest_bonds(state, room, idle),
+    });
     candidates.sort_by_key(|c| c.consensus_key);
     candidates
 }
@@ -272,6 +300,17 @@ fn largest_bonds(
     limit: usize,
     counts: impl Fn(&ValidatorBond) -> bool,
 ) -> Vec<GenesisValidator> {
+    top_bonds(state, limit, counts, |b| b.amount)
+}
+
+/// The `limit` bonds of at least the minimum that `counts` takes with the
+/// greatest `rank` (ties to the smaller key), in key order.
+fn top_bonds<R: Ord>(
+    state: &State,
+    limit: usize,
+    counts: impl Fn(&ValidatorBond) -> bool,
+    rank: impl Fn(&ValidatorBond) -> R,
+) -> Vec<GenesisValidator> {
     // A bond that fell below the minimum (by unbonding) no longer counts.
     let min = state.economics.min_validator_bond.max(Balance::from_rao(1));
     let mut ranked: Vec<(&AccountId, &ValidatorBond)> = state
@@ -279,8 +318,8 @@ fn largest_bonds(
         .iter()
         .filter(|(_, b)| b.amount >= min && counts(b))
         .collect();
-    // Larger bond first; equal bonds by key (the map's order, kept by the stable sort).
-    ranked.sort_by_key(|(_, b)| std::cmp::Reverse(b.amount));
+    // Greater rank first; equal ranks by key (the map's order, kept by the stable sort).
+    ranked.sort_by_key(|(_, b)| std::cmp::Reverse(rank(b)));
     ranked.truncate(limit);
     ranked.sort_by_key(|(key, _)| **key);
     ranked

@@ -26,13 +26,28 @@ fn economics(max_validators: u16) -> Economics {
     }
 }
 
-/// The newest rules: only bonds whose node sent a heartbeat in the choosing
-/// epoch are seated.
+/// Only bonds whose node sent a heartbeat in the choosing epoch are seated.
 fn live_economics(max_validators: u16) -> Economics {
     Economics {
         ledger_rules: LedgerRules::LIVE_SEATS,
         ..economics(max_validators)
     }
+}
+
+/// The newest rules: as [`live_economics`], and bonds record the epoch they
+/// were made in.
+fn fresh_economics(max_validators: u16) -> Economics {
+    Economics {
+        ledger_rules: LedgerRules::FRESH_BONDS,
+        ..economics(max_validators)
+    }
+}
+
+fn candidates(chain: &Chain) -> Vec<AccountId> {
+    plexus_ledger::validators::seat_candidates(chain.ledger.state())
+        .iter()
+        .map(|v| v.consensus_key)
+        .collect()
 }
 
 fn bond(key: &str, tokens: u64) -> Call {
@@ -290,6 +305,19 @@ fn bonds_are_in_the_state_root() {
     let (value, proof) = plexus_ledger::commitment::prove(a.ledger.state(), &key).expect("proof");
     let value = value.expect("bond leaf");
     assert!(proof.verify_member(&ra, &key, &value).is_ok());
+
+    // Under FRESH_BONDS the leaf also holds the epoch the bond was made in and
+    // the heartbeat as an option: 8 + 1 bytes more than a bond with no
+    // heartbeat under older rules.
+    let mut fresh = Chain::new(&["alice"], fresh_economics(4));
+    fresh.ok("alice", bond("v-a", 10));
+    let root = fresh.ledger.state_root();
+    let (fresh_value, proof) =
+        plexus_ledger::commitment::prove(fresh.ledger.state(), &key).expect("proof");
+    let fresh_value = fresh_value.expect("bond leaf");
+    assert!(proof.verify_member(&root, &key, &fresh_value).is_ok());
+    assert_eq!(fresh_value.len(), value.len() + 9);
+    assert!(fresh_value.starts_with(&value));
 }
 
 /// A genesis whose two validators are bonded from the start, owned by alice.
@@ -516,12 +544,6 @@ fn only_bonds_whose_nodes_send_heartbeats_are_seated() {
 
 #[test]
 fn bonds_whose_nodes_do_not_run_cannot_crowd_running_ones_out_of_the_candidates() {
-    let candidates = |chain: &Chain| -> Vec<AccountId> {
-        plexus_ledger::validators::seat_candidates(chain.ledger.state())
-            .iter()
-            .map(|v| v.consensus_key)
-            .collect()
-    };
     // One seat, so two candidates. v-small's node runs; no node holds the
     // whales' keys.
     let mut chain = Chain::new(&["alice", "whale"], live_economics(1));
@@ -587,4 +609,39 @@ fn rules_without_heartbeats_refuse_them_outright() {
         vec![id("v-a")],
         "seated without a heartbeat"
     );
+}
+
+#[test]
+fn a_new_bond_is_a_candidate_before_older_bonds_whose_nodes_never_ran() {
+    // One seat, so two candidates. No node holds the whales' keys; they bond
+    // in epoch 0.
+    let run = |economics: Economics| {
+        let mut chain = Chain::new(&["alice", "whale"], economics);
+        chain.ok("whale", bond("v-whale-1", 1_000));
+        chain.ok("whale", bond("v-whale-2", 900));
+        assert_eq!(candidates(&chain), sorted(&["v-whale-1", "v-whale-2"]));
+        // A small bond made in epoch 1: its node cannot have sent a heartbeat
+        // yet, and validators accept only candidates' connections.
+        chain.advance_to(EPOCH);
+        chain.ok("alice", bond("v-small", 20));
+        chain
+    };
+    let mut chain = run(fresh_economics(1));
+    assert_eq!(
+        chain.ledger.state().bonds[&id("v-small")].bonded_in,
+        Some(1)
+    );
+    assert_eq!(candidates(&chain), sorted(&["v-small", "v-whale-1"]));
+    // Its node follows the chain, beats, and is seated at the boundary.
+    assert_eq!(chain.beat("v-small").result, Ok(()));
+    chain.advance_to(2 * EPOCH - 1);
+    assert_eq!(
+        keys(&chain.ledger.state().validator_sets().current),
+        vec![id("v-small")]
+    );
+
+    // Under LIVE_SEATS the whales outrank it by size, and it never gets in.
+    let chain = run(live_economics(1));
+    assert_eq!(chain.ledger.state().bonds[&id("v-small")].bonded_in, None);
+    assert_eq!(candidates(&chain), sorted(&["v-whale-1", "v-whale-2"]));
 }

@@ -58,6 +58,11 @@ pub struct NodeConfig {
     /// Peers to connect to.
     #[serde(default)]
     pub peers: Vec<Peer>,
+    /// Whether a reverse proxy on this machine fronts the RPC, so that calls from loopback
+    /// carrying `X-Forwarded-For` are limited as the address the proxy appended (see
+    /// [`crate::rpc::RpcConfig::behind_proxy`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub rpc_behind_proxy: bool,
 }
 
 fn default_data() -> PathBuf {
@@ -134,6 +139,7 @@ mod tests {
                 key: AccountId([7; 32]),
                 address: "127.0.0.1:30302".parse().unwrap(),
             }],
+            rpc_behind_proxy: true,
         };
         std::fs::write(dir.join(CONFIG_FILE), config.to_toml().unwrap()).unwrap();
         let loaded = NodeConfig::load(&dir).unwrap();
@@ -141,6 +147,7 @@ mod tests {
         assert_eq!(loaded.key, PathBuf::from("/abs/key.json"));
         assert_eq!(loaded.peers, config.peers);
         assert_eq!(loaded.explorer, config.explorer);
+        assert!(loaded.rpc_behind_proxy);
         std::fs::write(dir.join(CONFIG_FILE), "p2p = 5").unwrap();
         assert!(matches!(
             NodeConfig::load(&dir),

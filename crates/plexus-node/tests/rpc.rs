@@ -392,9 +392,9 @@ async fn raw_post(url: &str, body: &str) -> String {
     reply
 }
 
-/// Whether `status` over `ws` was refused for the rate limit.
-async fn rate_limited(ws: &jsonrpsee_ws_client::WsClient) -> bool {
-    match ws.status().await {
+/// Whether `status` over `client` was refused for the rate limit.
+async fn rate_limited(client: &(impl PlexusApiClient + Sync)) -> bool {
+    match client.status().await {
         Ok(_) => false,
         Err(jsonrpsee::core::ClientError::Call(obj)) => {
             assert_eq!(obj.code(), rpc::RATE_LIMITED);
@@ -441,6 +441,42 @@ async fn this_machines_own_calls_are_not_limited_by_default() {
     let ws = WsClientBuilder::default().build(&node.ws).await.unwrap();
     for _ in 0..50 {
         assert!(!rate_limited(&ws).await);
+    }
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_limit() {
+    let node = Node::start_with(RpcConfig {
+        requests_per_second: 5,
+        behind_proxy: true,
+        ..RpcConfig::default()
+    })
+    .await;
+    // What a proxy on this machine sends on: the address it saw, appended last.
+    let through_proxy = |client: &str| {
+        let mut headers = jsonrpsee_http_client::HeaderMap::new();
+        headers.insert(
+            "x-forwarded-for",
+            format!("10.0.0.1, {client}").parse().unwrap(),
+        );
+        HttpClientBuilder::default()
+            .set_headers(headers)
+            .build(&node.url)
+            .unwrap()
+    };
+    let flooder = through_proxy("203.0.113.5");
+    let mut limited = 0;
+    for _ in 0..20 {
+        limited += usize::from(rate_limited(&flooder).await);
+    }
+    assert!(limited >= 10, "only {limited} of 20 refused");
+    assert!(
+        !rate_limited(&through_proxy("203.0.113.6")).await,
+        "another client has its own budget"
+    );
+    let own = HttpClientBuilder::default().build(&node.url).unwrap();
+    for _ in 0..20 {
+        assert!(!rate_limited(&own).await, "this machine's own calls");
     }
 }
 

@@ -11,25 +11,34 @@ use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
-use tokio::sync::{Notify, OwnedSemaphorePermit};
+use tokio::sync::Notify;
 use tokio::time::Sleep;
 
-use crate::peer::{Counted, Origin};
+use crate::peer::{Origin, forwarded_origin};
+use crate::places::{Place, Signals};
 
 /// What a bounded connection holds (its place under the caps), for as long as the
 /// connection or anything upgraded from it (a WebSocket) lives.
 #[derive(Default)]
 pub(crate) struct Hold {
-    _slot: Option<OwnedSemaphorePermit>,
-    _counted: Option<Counted>,
+    place: Option<Place>,
 }
 
 impl Hold {
-    /// A place under both caps.
-    pub(crate) fn bounded(slot: OwnedSemaphorePermit, counted: Counted) -> Self {
-        Self {
-            _slot: Some(slot),
-            _counted: Some(counted),
+    /// A place under the caps.
+    pub(crate) fn bounded(place: Place) -> Self {
+        Self { place: Some(place) }
+    }
+
+    /// How the connection is asked to close to make room for another peer, if it can be.
+    pub(crate) fn signals(&self) -> Option<Arc<Signals>> {
+        self.place.as_ref().map(|p| Arc::clone(&p.signals))
+    }
+
+    /// The connection's server side has ended; anything upgraded from it keeps the place.
+    pub(crate) fn settle(&self) {
+        if let Some(place) = &self.place {
+            place.settle();
         }
     }
 }
@@ -42,12 +51,14 @@ struct Held {
     _hold: Arc<Hold>,
 }
 
-/// A connection's service: each request is marked with the connection's [`Origin`] and
-/// hold, and announced (for the idle deadline).
+/// A connection's service: each request is marked with its [`Origin`] and the
+/// connection's hold, and announced (for the idle deadline).
 #[derive(Clone)]
 pub(crate) struct Connection<S> {
     pub(crate) inner: S,
     pub(crate) origin: Origin,
+    /// Whether a loopback request's `X-Forwarded-For` tells its origin.
+    pub(crate) forwarded_for: bool,
     pub(crate) hold: Arc<Hold>,
     pub(crate) requests: Arc<Notify>,
 }
@@ -66,8 +77,14 @@ where
 
     fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
         self.requests.notify_one();
+        let origin = match self.origin {
+            Origin::Local if self.forwarded_for => {
+                forwarded_origin(request.headers()).unwrap_or(Origin::Local)
+            }
+            origin => origin,
+        };
         let extensions = request.extensions_mut();
-        extensions.insert(self.origin);
+        extensions.insert(origin);
         extensions.insert(Held {
             _hold: Arc::clone(&self.hold),
         });

@@ -10,6 +10,7 @@
 
 mod connection;
 mod peer;
+mod places;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -22,11 +23,11 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
-use tokio::sync::{Notify, Semaphore, watch};
+use tokio::sync::{Notify, watch};
 
 use connection::{ClientStream, Connection, Hold};
-use peer::PeerCounts;
 pub use peer::{Origin, Peer};
+use places::Places;
 
 /// The longest a connection closing gracefully may take to finish its requests: a long
 /// stream goes on, but a client that keeps a stream open by never reading it does not.
@@ -38,16 +39,29 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// Bounds on the connections of one server.
 #[derive(Clone, Copy, Debug)]
 pub struct ConnectionLimits {
-    /// Most connections open at once; past it, new ones are closed as soon as they are
-    /// accepted. A WebSocket upgraded from a connection keeps its place.
+    /// Most connections open at once. Past it, a new connection from a peer holding at
+    /// least two fewer than the peer holding the most takes the place of that peer's newest
+    /// connection, which is closed (its requests under way get the header deadline to
+    /// finish); other new ones are closed as soon as they are accepted. A WebSocket
+    /// upgraded from a connection keeps its place, and is never closed for another: peers
+    /// holding WebSockets in every place still keep others out.
     pub max_connections: usize,
-    /// Most connections open at once from one [`Peer`]; past it, new ones from it are
-    /// closed as soon as they are accepted.
+    /// Most connections open at once from one [`Peer`], those closing to make room for
+    /// others included; past it, new ones from it are closed as soon as they are accepted.
     pub max_connections_per_peer: usize,
     /// Whether loopback (this machine) is held to the two bounds above, as one peer. When
     /// not, this machine's own tools are never turned away, however many connections
     /// others hold.
     pub bound_loopback: bool,
+    /// Whether a request from loopback that carries `X-Forwarded-For` comes from the
+    /// address that header ends with. Set it when a reverse proxy on this machine fronts
+    /// the server and appends each client's address to the header (nginx:
+    /// `proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;`, Caddy by default),
+    /// so that limits per peer further in apply to the proxy's clients. A forwarded
+    /// request is never this machine's: one whose last address is missing, malformed or
+    /// loopback counts as [`Peer::UNNAMED`]. The connection caps still count the proxy's
+    /// connections as this machine's: the proxy bounds those itself.
+    pub forwarded_for: bool,
     /// How long a new connection may take to send its first request, and an HTTP/1 client
     /// a request's headers. hyper also holds an HTTP/1 connection's wait for its next
     /// request to it, so an idle HTTP/1 connection closes after this long.
@@ -67,14 +81,15 @@ pub struct ConnectionLimits {
 
 impl Default for ConnectionLimits {
     /// 1,024 connections, 256 from one peer (a validator keeps many connections to each
-    /// miner; consumers share addresses behind NAT), loopback not bounded; 10 s for a
-    /// first request and for headers, 90 s idle for HTTP/2, HTTP/2 served, 30 s for a
-    /// stalled write, 10 s to drain.
+    /// miner; consumers share addresses behind NAT), loopback not bounded, no proxy
+    /// trusted; 10 s for a first request and for headers, 90 s idle for HTTP/2, HTTP/2
+    /// served, 30 s for a stalled write, 10 s to drain.
     fn default() -> Self {
         Self {
             max_connections: 1024,
             max_connections_per_peer: 256,
             bound_loopback: false,
+            forwarded_for: false,
             header_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(90),
             http2: true,
@@ -88,11 +103,11 @@ impl Default for ConnectionLimits {
 /// connections to finish their requests for up to `limits.drain_timeout` and closes any
 /// left (a WebSocket taken over by its handler lives on with the handler). `service` makes
 /// the service for each connection from its peer's address; every request it sees carries
-/// the connection's [`Origin`] in its extensions. HTTP/1 (with upgrades, for WebSockets)
+/// its [`Origin`] in its extensions. HTTP/1 (with upgrades, for WebSockets)
 /// and HTTP/2 (prior knowledge, if `limits.http2`) are served.
 pub async fn serve_bounded<M, S, B>(
     listener: TcpListener,
-    mut service: M,
+    service: M,
     limits: ConnectionLimits,
     stop: impl Future<Output = ()> + Send,
 ) -> std::io::Result<()>
@@ -108,8 +123,31 @@ where
     B::Data: Send,
     B::Error: Into<BoxError>,
 {
-    let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
-    let peers = PeerCounts::new(limits.max_connections_per_peer);
+    serve_with_origins(listener, service, limits, stop, Origin::of).await
+}
+
+/// [`serve_bounded`], with each connection's origin told by `origin_of` (tests stand in
+/// other peers for loopback addresses).
+async fn serve_with_origins<M, S, B>(
+    listener: TcpListener,
+    mut service: M,
+    limits: ConnectionLimits,
+    stop: impl Future<Output = ()> + Send,
+    origin_of: fn(SocketAddr) -> Origin,
+) -> std::io::Result<()>
+where
+    M: FnMut(SocketAddr) -> S,
+    S: tower_service::Service<http::Request<Incoming>, Response = http::Response<B>>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<BoxError>,
+    B: http_body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+{
+    let places = Places::new(limits.max_connections, limits.max_connections_per_peer);
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
@@ -139,31 +177,33 @@ where
             },
             () = &mut stop => break,
         };
-        let origin = Origin::of(addr);
+        let origin = origin_of(addr);
         let hold = if origin == Origin::Local && !limits.bound_loopback {
             Hold::default()
         } else {
             // Dropping the stream closes it: the server, or the peer, is full.
-            let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
+            let Some(place) = places.admit(origin) else {
                 continue;
             };
-            let Some(counted) = peers.admit(origin) else {
-                continue;
-            };
-            Hold::bounded(slot, counted)
+            Hold::bounded(place)
         };
+        let hold = Arc::new(hold);
+        let signals = hold.signals();
         // Small request/response exchanges: Nagle's algorithm would only add delay.
         let _ = stream.set_nodelay(true);
         let requests = Arc::new(Notify::new());
         let service = TowerToHyperService::new(Connection {
             inner: service(addr),
             origin,
-            hold: Arc::new(hold),
+            forwarded_for: limits.forwarded_for,
+            hold: Arc::clone(&hold),
             requests: Arc::clone(&requests),
         });
         let (builder, mut stopped) = (builder.clone(), stopped.clone());
         while tasks.try_join_next().is_some() {}
         tasks.spawn(async move {
+            // However the task ends (done, upgraded, or cut at the end of the drain).
+            let _settled = Settled(hold);
             let spoke_http2 = Arc::new(AtomicBool::new(false));
             let io = TokioIo::new(ClientStream::new(
                 stream,
@@ -180,24 +220,38 @@ where
             // the server stops, and for HTTP/2 once it has gone the idle deadline without
             // a new request. HTTP/1 is not: hyper's header deadline already closes it
             // when idle, and closing it here would end keep-alive in the middle of a long
-            // answer. A failed connection is the client's problem: nothing to report.
+            // answer. Asked to make room for another peer, it closes the same way, but
+            // with no more than the header deadline to finish. A failed connection is the
+            // client's problem: nothing to report.
             let mut asked = false;
+            let mut grace = MOST_GRACE;
+            let signals = signals.as_deref();
             loop {
                 let idle_for = match asked {
                     true => limits.idle_timeout,
                     false => limits.header_timeout,
                 };
                 tokio::select! {
+                    // A request that has come is seen before a signal to close.
+                    biased;
                     _ = connection.as_mut() => return,
                     () = requests.notified() => asked = true,
                     () = tokio::time::sleep(idle_for),
                         if !asked || spoke_http2.load(Ordering::Relaxed) => break,
                     _ = stopped.changed() => break,
+                    () = told(signals.map(|s| &s.close)) => {
+                        grace = limits.header_timeout;
+                        break;
+                    }
+                    () = told(signals.map(|s| &s.cut)) => return,
                 }
             }
             if asked {
                 connection.as_mut().graceful_shutdown();
-                let _ = tokio::time::timeout(MOST_GRACE, connection).await;
+                tokio::select! {
+                    _ = tokio::time::timeout(grace, connection) => {}
+                    () = told(signals.map(|s| &s.cut)) => {}
+                }
             }
         });
     }
@@ -207,6 +261,25 @@ where
     let _ = tokio::time::timeout(limits.drain_timeout, stopping.closed()).await;
     tasks.abort_all();
     Ok(())
+}
+
+/// Marks a connection's place as no longer closable when its task ends: whatever still
+/// holds the place then (a WebSocket) is not the connection's to close.
+struct Settled(Arc<Hold>);
+
+impl Drop for Settled {
+    fn drop(&mut self) {
+        self.0.settle();
+    }
+}
+
+/// Completes when `signal` is given; never if there is none (a connection that holds no
+/// place under the caps).
+async fn told(signal: Option<&Notify>) {
+    match signal {
+        Some(signal) => signal.notified().await,
+        None => std::future::pending().await,
+    }
 }
 
 #[cfg(test)]

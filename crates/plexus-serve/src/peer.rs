@@ -1,8 +1,6 @@
-//! Who a connection comes from, and how many connections each peer holds.
+//! Who a connection or a request comes from.
 
-use std::collections::HashMap;
-use std::net::{IpAddr, Ipv6Addr, SocketAddr};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 /// Who a connection comes from, for bounds per peer: an IPv4 address, or an IPv6 /64
 /// (a single host is commonly given a whole /64, so counting its addresses one by one would
@@ -11,6 +9,10 @@ use std::sync::{Arc, Mutex, PoisonError};
 pub struct Peer(IpAddr);
 
 impl Peer {
+    /// The clients a trusted proxy forwarded without an address this server can use (an
+    /// obfuscated name, a loopback address, a malformed header): limited together.
+    pub const UNNAMED: Peer = Peer(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+
     /// The peer `addr` belongs to; `None` for loopback, which is this machine itself.
     pub fn of(addr: SocketAddr) -> Option<Peer> {
         let ip = addr.ip().to_canonical();
@@ -36,12 +38,14 @@ impl std::fmt::Display for Peer {
     }
 }
 
-/// Where a connection comes from. [`serve_bounded`](crate::serve_bounded) puts it in the
-/// extensions of every request it serves, for limits per peer further in.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+/// Where a connection or a request comes from. [`serve_bounded`](crate::serve_bounded)
+/// puts it in the extensions of every request it serves, for limits per peer further in:
+/// the connection's, or the forwarded client's where a proxy on this machine is trusted
+/// ([`ConnectionLimits::forwarded_for`](crate::ConnectionLimits::forwarded_for)).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Origin {
     /// This machine (loopback): its own tools, or a reverse proxy in front of the server,
-    /// which must then bound its clients itself.
+    /// which must then bound its clients itself unless it is trusted to name them.
     Local,
     /// Another machine.
     Remote(Peer),
@@ -54,58 +58,30 @@ impl Origin {
     }
 }
 
-/// Open connections per origin. Only origins with a connection open have an entry, so the
-/// map is no larger than the connection cap.
-#[derive(Clone)]
-pub(crate) struct PeerCounts {
-    open: Arc<Mutex<HashMap<Origin, usize>>>,
-    max: usize,
+/// The origin of the client a trusted proxy forwarded a request for: the last address of
+/// the last `X-Forwarded-For` line, the one the proxy appended (those before it are the
+/// client's to write); `None` when there is no such header (this machine's own request).
+/// A forwarded request never counts as this machine's: an address that is missing,
+/// malformed or loopback is [`Peer::UNNAMED`], so a client that a misconfigured proxy lets
+/// write the header cannot make itself unlimited.
+pub(crate) fn forwarded_origin(headers: &http::HeaderMap) -> Option<Origin> {
+    let line = headers.get_all("x-forwarded-for").iter().next_back()?;
+    let named = line
+        .to_str()
+        .ok()
+        .and_then(|text| text.rsplit(',').next())
+        .and_then(|last| forwarded_ip(last.trim()))
+        .and_then(|ip| Peer::of(SocketAddr::new(ip, 0)));
+    Some(Origin::Remote(named.unwrap_or(Peer::UNNAMED)))
 }
 
-/// One counted connection; it is uncounted when dropped.
-pub(crate) struct Counted {
-    peers: PeerCounts,
-    origin: Origin,
-}
-
-impl PeerCounts {
-    pub(crate) fn new(max: usize) -> Self {
-        Self {
-            open: Arc::default(),
-            max: max.max(1),
-        }
+/// An address as proxies write it: `ip`, `ip:port`, `[v6]` or `[v6]:port`.
+fn forwarded_ip(text: &str) -> Option<IpAddr> {
+    if let Ok(ip) = text.parse() {
+        return Some(ip);
     }
-
-    /// Counts a new connection from `origin`, unless it has as many open as it may.
-    pub(crate) fn admit(&self, origin: Origin) -> Option<Counted> {
-        let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
-        let count = open.entry(origin).or_insert(0);
-        if *count >= self.max {
-            if *count == 0 {
-                open.remove(&origin);
-            }
-            return None;
-        }
-        *count += 1;
-        Some(Counted {
-            peers: self.clone(),
-            origin,
-        })
+    if let Ok(addr) = text.parse::<SocketAddr>() {
+        return Some(addr.ip());
     }
-}
-
-impl Drop for Counted {
-    fn drop(&mut self) {
-        let mut open = self
-            .peers
-            .open
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        if let Some(count) = open.get_mut(&self.origin) {
-            *count = count.saturating_sub(1);
-            if *count == 0 {
-                open.remove(&self.origin);
-            }
-        }
-    }
+    text.strip_prefix('[')?.strip_suffix(']')?.parse().ok()
 }

@@ -5,7 +5,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use super::*;
-use crate::peer::PeerCounts;
+use crate::places::Places;
 
 /// A server answering `GET /` with "ok", `GET /origin` with the request's [`Origin`],
 /// `GET /big` with 64 MiB, `GET /slow` with "ok" after 500 ms, and `GET /forever` never.
@@ -200,6 +200,48 @@ async fn requests_carry_their_connections_origin() {
     assert!(get_path(addr, "/origin").await.ends_with("Some(Local)"));
 }
 
+/// The origin `GET /origin` is served with when it carries `forwarded` as
+/// `X-Forwarded-For`.
+async fn origin_forwarded(limits: ConnectionLimits, forwarded: &str) -> String {
+    let (addr, _stop) = started(limits).await;
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let request = format!(
+        "GET /origin HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: {forwarded}\r\n\
+         Connection: close\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut reply = String::new();
+    stream.read_to_string(&mut reply).await.unwrap();
+    reply.rsplit("\r\n").next().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn a_local_proxy_tells_its_clients_origin_when_trusted_to() {
+    let proxied = ConnectionLimits {
+        forwarded_for: true,
+        ..limits(10_000)
+    };
+    // The last address is the one the proxy appended; the ones before, the client wrote.
+    assert_eq!(
+        origin_forwarded(proxied, "127.0.0.1, 203.0.113.9").await,
+        "Some(Remote(Peer(203.0.113.9)))"
+    );
+    assert_eq!(
+        origin_forwarded(proxied, "[2001:db8::1]:4711").await,
+        "Some(Remote(Peer(2001:db8::)))"
+    );
+    assert_eq!(
+        origin_forwarded(proxied, "unknown").await,
+        "Some(Remote(Peer(0.0.0.0)))",
+        "a forwarded request is never this machine's"
+    );
+    assert_eq!(
+        origin_forwarded(limits(10_000), "203.0.113.9").await,
+        "Some(Local)",
+        "not trusted unless asked"
+    );
+}
+
 #[tokio::test]
 async fn connections_past_the_cap_are_turned_away_until_one_closes() {
     let (addr, _stop) = started(bounded(1, 1024)).await;
@@ -332,13 +374,301 @@ fn a_peer_is_an_ipv4_address_or_an_ipv6_slash_64_and_loopback_is_none() {
 
 #[test]
 fn a_peer_at_its_cap_is_refused_until_one_of_its_connections_closes() {
-    let counts = PeerCounts::new(2);
+    let places = Places::new(16, 2);
     let a = Origin::of("203.0.113.7:1".parse().unwrap());
     let b = Origin::of("203.0.113.8:1".parse().unwrap());
-    let first = counts.admit(a).unwrap();
-    let _second = counts.admit(a).unwrap();
-    assert!(counts.admit(a).is_none());
-    let _other = counts.admit(b).expect("another peer has its own count");
+    let first = places.admit(a).unwrap();
+    let _second = places.admit(a).unwrap();
+    assert!(places.admit(a).is_none());
+    let _other = places.admit(b).expect("another peer has its own count");
     drop(first);
-    assert!(counts.admit(a).is_some());
+    assert!(places.admit(a).is_some());
+}
+
+/// Whether `signal` has been given.
+async fn given(signal: &tokio::sync::Notify) -> bool {
+    tokio::time::timeout(Duration::from_millis(10), signal.notified())
+        .await
+        .is_ok()
+}
+
+fn remote(last: u8) -> Origin {
+    Origin::of(SocketAddr::from(([203, 0, 113, last], 1)))
+}
+
+/// `n` places for `origin`, which must all be had.
+fn admitted(places: &Places, origin: Origin, n: usize) -> Vec<crate::places::Place> {
+    (0..n).map(|_| places.admit(origin).unwrap()).collect()
+}
+
+/// `n` places for `origin` held by WebSockets (their connections' server side ended).
+fn upgraded(places: &Places, origin: Origin, n: usize) -> Vec<crate::places::Place> {
+    let held = admitted(places, origin, n);
+    for place in &held {
+        place.settle();
+    }
+    held
+}
+
+#[tokio::test]
+async fn a_full_server_makes_room_for_a_peer_holding_fewer_than_the_greediest() {
+    let places = Places::new(4, 4);
+    let (a, b) = (remote(7), remote(8));
+    let mut a_places: Vec<_> = (0..4).map(|_| places.admit(a).unwrap()).collect();
+    assert!(places.admit(a).is_none(), "full, and a holds the most");
+
+    let b1 = places.admit(b).expect("b holds none, a holds every place");
+    assert!(
+        given(&a_places[3].signals.close).await,
+        "a's newest is asked to close"
+    );
+    for older in &a_places[..3] {
+        assert!(!given(&older.signals.close).await);
+    }
+    // A quarter of the cap (one place) may be closing at once: the oldest closing one
+    // is cut to make room for the next.
+    let _b2 = places.admit(b).expect("a holds four (one closing), b one");
+    assert!(given(&a_places[3].signals.cut).await);
+    assert!(given(&a_places[2].signals.close).await);
+    assert!(!given(&a_places[2].signals.cut).await);
+    drop(a_places.split_off(2));
+    assert_eq!(places.counts(), (4, 0));
+    assert!(places.admit(b).is_none(), "two each: nothing to even out");
+    assert!(places.admit(a).is_none());
+
+    // A place given back is anyone's again.
+    drop(b1);
+    assert!(places.admit(a).is_some());
+}
+
+#[test]
+fn connections_closing_for_others_still_count_against_their_peer() {
+    let places = Places::new(4, 2);
+    let (a, b, c) = (remote(7), remote(8), remote(9));
+    let _a = admitted(&places, a, 2);
+    let b_places = admitted(&places, b, 2);
+    let _c = places.admit(c).expect("a and b hold two each, c none");
+    assert_eq!(places.counts(), (4, 1));
+    assert!(
+        places.admit(b).is_none(),
+        "b's connection closing for c is still b's"
+    );
+    drop(b_places);
+    assert_eq!(places.counts(), (3, 0));
+}
+
+#[tokio::test]
+async fn a_connection_whose_server_side_ended_is_not_closed_for_another() {
+    let places = Places::new(4, 4);
+    let (a, b, c) = (remote(9), remote(8), remote(7));
+    // a holds two WebSockets; c two connections; a's origin sorts after c's.
+    let _upgraded = upgraded(&places, a, 2);
+    let c_places = admitted(&places, c, 2);
+    let _b = places.admit(b).expect("c has a connection to give up");
+    assert!(given(&c_places[1].signals.close).await);
+    assert!(!given(&c_places[0].signals.close).await);
+    assert_eq!(places.counts(), (4, 1));
+
+    // Only WebSockets left to close: nothing to give up.
+    let only_upgraded = Places::new(2, 2);
+    let held = upgraded(&only_upgraded, a, 2);
+    assert!(only_upgraded.admit(b).is_none());
+    drop(held);
+    assert!(only_upgraded.admit(b).is_some());
+}
+
+#[test]
+fn a_connection_upgraded_as_it_was_asked_to_close_counts_as_open_again() {
+    let places = Places::new(2, 2);
+    let (a, b) = (remote(7), remote(8));
+    let a_places = admitted(&places, a, 2);
+    let _b = places.admit(b).unwrap();
+    assert_eq!(places.counts(), (2, 1));
+    // Its upgrade went through before it closed: a WebSocket now, open for good.
+    a_places[1].settle();
+    assert_eq!(places.counts(), (3, 0));
+    drop(a_places);
+    assert_eq!(places.counts(), (1, 0));
+}
+
+#[test]
+fn a_forwarded_request_comes_from_the_last_address_its_proxy_appended() {
+    let origin = |lines: &[&str]| {
+        let mut headers = http::HeaderMap::new();
+        for line in lines {
+            headers.append("x-forwarded-for", line.parse().unwrap());
+        }
+        crate::peer::forwarded_origin(&headers)
+    };
+    let unnamed = Some(Origin::Remote(Peer::UNNAMED));
+    assert_eq!(origin(&[]), None, "not forwarded: this machine's own");
+    assert_eq!(origin(&["198.51.100.1, 203.0.113.5"]), Some(remote(5)));
+    assert_eq!(origin(&["198.51.100.1", "203.0.113.5"]), Some(remote(5)));
+    assert_eq!(origin(&["203.0.113.5:4711"]), Some(remote(5)));
+    let v6 = Origin::of("[2001:db8::1]:1".parse().unwrap());
+    assert_eq!(origin(&["[2001:db8::1]"]), Some(v6));
+    assert_eq!(origin(&["[2001:db8::1]:4711"]), Some(v6));
+    assert_eq!(origin(&[" 2001:db8::1 "]), Some(v6));
+    for unusable in ["unknown", "_hidden", "203.0.113.5,", "", "127.0.0.1", "::1"] {
+        assert_eq!(origin(&[unusable]), unnamed, "{unusable:?}");
+    }
+}
+
+/// A server like [`started`]'s (`/`, `/origin` and `/slow`) whose clients at 127.0.0.2 and
+/// 127.0.0.3 count as two remote peers (203.0.113.2 and .3), and any other loopback address
+/// as this machine.
+async fn started_for_two_peers(
+    limits: ConnectionLimits,
+) -> (SocketAddr, tokio::sync::oneshot::Sender<()>) {
+    fn origin_of(addr: SocketAddr) -> Origin {
+        match addr.ip() {
+            std::net::IpAddr::V4(ip) if matches!(ip.octets(), [127, 0, 0, 2 | 3]) => {
+                remote(ip.octets()[3])
+            }
+            _ => Origin::of(addr),
+        }
+    }
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let router = Router::new()
+        .route("/", axum::routing::get(|| async { "ok" }))
+        .route(
+            "/origin",
+            axum::routing::get(|origin: axum::Extension<Origin>| async move {
+                format!("{:?}", origin.0)
+            }),
+        )
+        .route(
+            "/slow",
+            axum::routing::get(|| async {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                "ok"
+            }),
+        );
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(serve_with_origins(
+        listener,
+        move |_| router.clone(),
+        limits,
+        async move {
+            let _ = stopped.await;
+        },
+        origin_of,
+    ));
+    (addr, stop)
+}
+
+/// A connection to `addr` from the loopback address `from` (Linux answers on all of
+/// 127.0.0.0/8).
+async fn connect_from(addr: SocketAddr, from: [u8; 4]) -> TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(SocketAddr::from((from, 0))).unwrap();
+    socket.connect(addr).await.unwrap()
+}
+
+/// A connection from `from` that has been answered once and is kept open.
+async fn kept_open(addr: SocketAddr, from: [u8; 4]) -> TcpStream {
+    let mut stream = connect_from(addr, from).await;
+    assert!(
+        answers_again(&mut stream).await,
+        "a first request is answered"
+    );
+    stream
+}
+
+/// Sends `GET path` on a kept-open connection, with `extra` header lines.
+async fn ask(stream: &mut TcpStream, path: &str, extra: &str) -> bool {
+    let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\n{extra}\r\n");
+    stream.write_all(request.as_bytes()).await.is_ok()
+}
+
+/// Reads one answer off a kept-open connection: its body, or `None` if the connection
+/// ends first. Bodies here are short and end the answer's last read.
+async fn answer(stream: &mut TcpStream) -> Option<String> {
+    let mut reply = Vec::new();
+    let mut buf = [0u8; 1024];
+    loop {
+        let n = match tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf)).await {
+            Ok(Ok(n)) if n > 0 => n,
+            _ => return None,
+        };
+        reply.extend_from_slice(&buf[..n]);
+        let text = String::from_utf8_lossy(&reply);
+        if let Some((head, body)) = text.split_once("\r\n\r\n") {
+            let length = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length: "))
+                .and_then(|l| l.parse::<usize>().ok())?;
+            if body.len() >= length {
+                return Some(body.to_owned());
+            }
+        }
+    }
+}
+
+/// Whether a kept-open connection still answers `GET /`.
+async fn answers_again(stream: &mut TcpStream) -> bool {
+    ask(stream, "/", "").await && answer(stream).await.as_deref() == Some("ok")
+}
+
+#[tokio::test]
+async fn a_peer_that_filled_the_server_gives_up_its_newest_connection_to_another() {
+    let (addr, _stop) = started_for_two_peers(ConnectionLimits {
+        max_connections: 2,
+        max_connections_per_peer: 2,
+        ..limits(10_000)
+    })
+    .await;
+    let mut older = kept_open(addr, [127, 0, 0, 2]).await;
+    let mut newer = kept_open(addr, [127, 0, 0, 2]).await;
+    let mut other = kept_open(addr, [127, 0, 0, 3]).await;
+    assert!(
+        closed(&mut newer).await,
+        "the greedy peer's newest is closed"
+    );
+    assert!(
+        answers_again(&mut older).await,
+        "its older connection is kept"
+    );
+    assert!(answers_again(&mut other).await);
+}
+
+#[tokio::test]
+async fn a_connection_closed_for_another_peer_finishes_its_request_first() {
+    let (addr, _stop) = started_for_two_peers(ConnectionLimits {
+        max_connections: 2,
+        max_connections_per_peer: 2,
+        ..limits(10_000)
+    })
+    .await;
+    let _older = kept_open(addr, [127, 0, 0, 2]).await;
+    let mut busy = kept_open(addr, [127, 0, 0, 2]).await;
+    assert!(ask(&mut busy, "/slow", "").await);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let _other = kept_open(addr, [127, 0, 0, 3]).await;
+    assert_eq!(answer(&mut busy).await.as_deref(), Some("ok"));
+    assert!(closed(&mut busy).await, "and closes after it");
+}
+
+#[tokio::test]
+async fn forwarded_addresses_are_read_only_from_this_machine() {
+    let (addr, _stop) = started_for_two_peers(ConnectionLimits {
+        forwarded_for: true,
+        ..limits(10_000)
+    })
+    .await;
+    let forwarded = "X-Forwarded-For: 198.51.100.1, 203.0.113.9\r\n";
+    let mut remote_peer = connect_from(addr, [127, 0, 0, 2]).await;
+    assert!(ask(&mut remote_peer, "/origin", forwarded).await);
+    assert_eq!(
+        answer(&mut remote_peer).await.as_deref(),
+        Some("Remote(Peer(203.0.113.2))"),
+        "another machine cannot name its origin"
+    );
+    let mut local = connect_from(addr, [127, 0, 0, 1]).await;
+    assert!(ask(&mut local, "/origin", forwarded).await);
+    assert_eq!(
+        answer(&mut local).await.as_deref(),
+        Some("Remote(Peer(203.0.113.9))")
+    );
 }

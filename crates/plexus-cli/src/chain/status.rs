@@ -226,9 +226,9 @@ pub fn chain(cmd: ChainCommand, rpc: RpcArgs) -> anyhow::Result<()> {
                     eprintln!(
                         "note: validators will not accept connections from the node of \
                          {consensus_key} yet: its bond is not among the {} candidates (bonds \
-                         whose nodes sent a heartbeat this epoch or the last, then the \
-                         largest). Bond more, or ask a validator to list the node as a peer \
-                         in its node.toml",
+                         whose nodes sent a heartbeat this epoch or the last, then the newest \
+                         under ledger rules 3, the largest under older ones). Bond more, or \
+                         ask a validator to list the node as a peer in its node.toml",
                         sets.candidates.len()
                     );
                 }

@@ -4,8 +4,8 @@
 //!
 //! Loopback is this machine (its own tools: `plexus up`, the bench, a local explorer) and
 //! is not limited unless asked (`RpcConfig::limit_loopback`), when it counts as one peer. A
-//! reverse proxy on the same machine makes every client look like loopback, so it must
-//! limit its clients itself.
+//! reverse proxy on the same machine makes every client look like loopback: it must limit
+//! its clients itself, unless the RPC trusts it to name them (`RpcConfig::behind_proxy`).
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;

@@ -67,6 +67,10 @@ pub struct RpcConfig {
     /// Whether loopback (this machine: `plexus up`, the bench, a local explorer) is held to
     /// `requests_per_second` and the connection caps too, as one peer (default false).
     pub limit_loopback: bool,
+    /// Whether a reverse proxy on this machine fronts the RPC: a call from loopback that
+    /// carries `X-Forwarded-For` is then limited as the address the proxy appended
+    /// (default false: anyone who can reach the port directly could claim any address).
+    pub behind_proxy: bool,
     /// Most calls in one batch.
     pub max_batch: u32,
 }
@@ -81,6 +85,7 @@ impl Default for RpcConfig {
             max_subscriptions_per_connection: 16,
             requests_per_second: 500,
             limit_loopback: false,
+            behind_proxy: false,
             max_batch: 64,
         }
     }
@@ -164,6 +169,7 @@ pub async fn start(
         max_connections: config.max_connections as usize,
         max_connections_per_peer: config.max_connections_per_peer as usize,
         bound_loopback: config.limit_loopback,
+        forwarded_for: config.behind_proxy,
         // Its clients speak HTTP/1 and WebSocket.
         http2: false,
         ..ConnectionLimits::default()

@@ -1,0 +1,208 @@
+//! The places under a server's connection caps, and the fair share when they are all taken.
+//!
+//! A server full of one peer's connections would keep every other peer out for as long as
+//! that peer likes: four addresses fill 1,024 places at 256 each. So when the server is
+//! full, a peer holding at least two fewer connections than the peer holding the most
+//! takes the place of that peer's newest connection, which is asked to close (requests
+//! under way get a short grace). A connection whose server side has ended but whose place
+//! is still held (a WebSocket, taken over by its handler) cannot be closed from here, and
+//! is never chosen.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use tokio::sync::Notify;
+
+use crate::peer::Origin;
+
+/// What a connection is told by the table.
+#[derive(Default)]
+pub(crate) struct Signals {
+    /// Close gracefully, to make room for another peer.
+    pub(crate) close: Notify,
+    /// Close now: too many connections are closing at once.
+    pub(crate) cut: Notify,
+}
+
+/// Where a connection stands.
+enum Standing {
+    /// Open, and could be asked to close.
+    Open(Arc<Signals>),
+    /// Its server side has ended; something upgraded from it holds the place.
+    Settled,
+    /// Asked to close, and not gone yet.
+    Closing(Arc<Signals>),
+}
+
+/// The places of one server; cheap to clone (clones share the table).
+#[derive(Clone)]
+pub(crate) struct Places {
+    table: Arc<Mutex<Table>>,
+    max: usize,
+    max_per_peer: usize,
+}
+
+struct Table {
+    /// Places taken, not counting connections asked to close.
+    open: usize,
+    /// Connections asked to close that have not closed yet.
+    closing: usize,
+    /// Each origin's connections, closing ones included, by arrival. Only origins with a
+    /// connection have an entry, so the map is no larger than the places.
+    peers: HashMap<Origin, BTreeMap<u64, Standing>>,
+    next: u64,
+}
+
+/// One connection's place; given back when dropped.
+pub(crate) struct Place {
+    places: Places,
+    origin: Origin,
+    id: u64,
+    /// How the table reaches the connection.
+    pub(crate) signals: Arc<Signals>,
+}
+
+impl Places {
+    /// Room for `max` connections, `max_per_peer` of them (closing ones included) from one
+    /// origin.
+    pub(crate) fn new(max: usize, max_per_peer: usize) -> Self {
+        Self {
+            table: Arc::new(Mutex::new(Table {
+                open: 0,
+                closing: 0,
+                peers: HashMap::new(),
+                next: 0,
+            })),
+            max: max.max(1),
+            max_per_peer: max_per_peer.max(1),
+        }
+    }
+
+    fn table(&self) -> MutexGuard<'_, Table> {
+        self.table.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A place for a new connection from `origin`, if there is room for it, or if a peer
+    /// holding at least two more can give one up (see the module's documentation). At most
+    /// a quarter of `max` connections may be closing at once, so open descriptors stay
+    /// within `max` and a quarter: past that, the oldest closing connection is cut.
+    pub(crate) fn admit(&self, origin: Origin) -> Option<Place> {
+        let mut table = self.table();
+        let held = table.peers.get(&origin).map_or(0, BTreeMap::len);
+        if held >= self.max_per_peer {
+            return None;
+        }
+        if table.open >= self.max {
+            // The peer with the most connections among those with one to give up; ties
+            // to the one whose newest such connection came last.
+            let (heaviest, most, newest) = table
+                .peers
+                .iter()
+                .filter_map(|(origin, conns)| {
+                    let newest = conns
+                        .iter()
+                        .rev()
+                        .find(|(_, standing)| matches!(standing, Standing::Open(_)))?;
+                    Some((*origin, conns.len(), *newest.0))
+                })
+                .max_by_key(|&(_, most, newest)| (most, newest))?;
+            if most < held + 2 {
+                return None;
+            }
+            if table.closing >= (self.max / 4).max(1) {
+                table.cut_oldest_closing();
+            }
+            let conns = table.peers.get_mut(&heaviest)?;
+            let standing = conns.get_mut(&newest)?;
+            if let Standing::Open(signals) = standing {
+                signals.close.notify_one();
+                *standing = Standing::Closing(Arc::clone(signals));
+            }
+            table.open -= 1;
+            table.closing += 1;
+        }
+        let id = table.next;
+        table.next += 1;
+        table.open += 1;
+        let signals = Arc::new(Signals::default());
+        table
+            .peers
+            .entry(origin)
+            .or_default()
+            .insert(id, Standing::Open(Arc::clone(&signals)));
+        Some(Place {
+            places: self.clone(),
+            origin,
+            id,
+            signals,
+        })
+    }
+}
+
+#[cfg(test)]
+impl Places {
+    /// Connections open and closing.
+    pub(crate) fn counts(&self) -> (usize, usize) {
+        let table = self.table();
+        (table.open, table.closing)
+    }
+}
+
+impl Table {
+    /// Tells the connection asked to close longest ago to close now; it stays counted as
+    /// closing until it has.
+    fn cut_oldest_closing(&mut self) {
+        let oldest = self
+            .peers
+            .values()
+            .flat_map(|conns| conns.iter())
+            .filter_map(|(id, standing)| match standing {
+                Standing::Closing(signals) => Some((*id, signals)),
+                _ => None,
+            })
+            .min_by_key(|(id, _)| *id);
+        if let Some((_, signals)) = oldest {
+            signals.cut.notify_one();
+        }
+    }
+}
+
+impl Place {
+    /// The connection's server side has ended, though its place is still held (by a
+    /// WebSocket): it can no longer be asked to close. One asked to close just before its
+    /// upgrade went through lives on as the WebSocket, so it counts as open again.
+    pub(crate) fn settle(&self) {
+        let mut table = self.places.table();
+        let Some(standing) = table
+            .peers
+            .get_mut(&self.origin)
+            .and_then(|conns| conns.get_mut(&self.id))
+        else {
+            return;
+        };
+        let was_closing = matches!(standing, Standing::Closing(_));
+        *standing = Standing::Settled;
+        if was_closing {
+            table.closing = table.closing.saturating_sub(1);
+            table.open += 1;
+        }
+    }
+}
+
+impl Drop for Place {
+    fn drop(&mut self) {
+        let mut table = self.places.table();
+        let Some(conns) = table.peers.get_mut(&self.origin) else {
+            return;
+        };
+        let standing = conns.remove(&self.id);
+        if conns.is_empty() {
+            table.peers.remove(&self.origin);
+        }
+        match standing {
+            Some(Standing::Closing(_)) => table.closing = table.closing.saturating_sub(1),
+            Some(_) => table.open = table.open.saturating_sub(1),
+            None => {}
+        }
+    }
+}
