@@ -74,8 +74,8 @@ pub struct GatewayConfig {
     pub requests_per_minute: u32,
     /// Whether a reverse proxy on this machine fronts the gateway: an open gateway then
     /// limits a request from loopback that carries `X-Forwarded-For` as the address the
-    /// proxy appended (default false: anyone who can reach the port directly could claim
-    /// any address).
+    /// proxy appended (default false: only for a proxy that appends to the header, or sets
+    /// it, rather than passing on what its client wrote).
     pub behind_proxy: bool,
     /// Largest request body.
     pub max_body_bytes: usize,

@@ -258,6 +258,14 @@ pub fn heartbeat(state: &mut State, origin: Origin, epoch: u64) -> Result<(), Tx
 /// bonds whose nodes never ran sink as they age. Under earlier rules, the
 /// largest bonds.
 pub fn seat_candidates(state: &State) -> Vec<GenesisValidator> {
+    let mut candidates = ranked_seat_candidates(state);
+    candidates.sort_by_key(|c| c.consensus_key);
+    candidates
+}
+
+/// The [`seat_candidates`] in the order they rank, best first: where a node
+/// has room for only some of them, it keeps the first.
+pub fn ranked_seat_candidates(state: &State) -> Vec<GenesisValidator> {
     let seats = usize::from(state.economics.max_validators.max(1));
     let epoch = state.validator_epoch();
     let rules = state.economics.ledger_rules;
@@ -266,14 +274,13 @@ pub fn seat_candidates(state: &State) -> Vec<GenesisValidator> {
             && b.heartbeat
                 .is_some_and(|beat| beat.saturating_add(1) >= epoch)
     };
-    let mut candidates = largest_bonds(state, 2 * seats, running);
+    let mut candidates = ranked_bonds(state, 2 * seats, running, |b| b.amount);
     let room = 2 * seats - candidates.len();
     let idle = |b: &ValidatorBond| !running(b);
     candidates.extend(match rules.bonds_record_their_epoch() {
-        true => top_bonds(state, room, idle, |b| (b.last_sign_of_life(), b.amount)),
-        false => largest_bonds(state, room, idle),
+        true => ranked_bonds(state, room, idle, |b| (b.last_sign_of_life(), b.amount)),
+        false => ranked_bonds(state, room, idle, |b| b.amount),
     });
-    candidates.sort_by_key(|c| c.consensus_key);
     candidates
 }
 
@@ -300,12 +307,14 @@ fn largest_bonds(
     limit: usize,
     counts: impl Fn(&ValidatorBond) -> bool,
 ) -> Vec<GenesisValidator> {
-    top_bonds(state, limit, counts, |b| b.amount)
+    let mut largest = ranked_bonds(state, limit, counts, |b| b.amount);
+    largest.sort_by_key(|c| c.consensus_key);
+    largest
 }
 
 /// The `limit` bonds of at least the minimum that `counts` takes with the
-/// greatest `rank` (ties to the smaller key), in key order.
-fn top_bonds<R: Ord>(
+/// greatest `rank`, greatest first (ties to the smaller key).
+fn ranked_bonds<R: Ord>(
     state: &State,
     limit: usize,
     counts: impl Fn(&ValidatorBond) -> bool,
@@ -321,7 +330,6 @@ fn top_bonds<R: Ord>(
     // Greater rank first; equal ranks by key (the map's order, kept by the stable sort).
     ranked.sort_by_key(|(_, b)| std::cmp::Reverse(rank(b)));
     ranked.truncate(limit);
-    ranked.sort_by_key(|(key, _)| **key);
     ranked
         .into_iter()
         .map(|(key, b)| GenesisValidator {

@@ -632,6 +632,14 @@ fn a_new_bond_is_a_candidate_before_older_bonds_whose_nodes_never_ran() {
         Some(1)
     );
     assert_eq!(candidates(&chain), sorted(&["v-small", "v-whale-1"]));
+    // In rank order, which a node with room for only some candidates keeps:
+    // the newest first.
+    let ranked: Vec<AccountId> =
+        plexus_ledger::validators::ranked_seat_candidates(chain.ledger.state())
+            .iter()
+            .map(|v| v.consensus_key)
+            .collect();
+    assert_eq!(ranked, vec![id("v-small"), id("v-whale-1")]);
     // Its node follows the chain, beats, and is seated at the boundary.
     assert_eq!(chain.beat("v-small").result, Ok(()));
     chain.advance_to(2 * EPOCH - 1);

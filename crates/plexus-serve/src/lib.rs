@@ -269,7 +269,12 @@ struct Settled(Arc<Hold>);
 
 impl Drop for Settled {
     fn drop(&mut self) {
-        self.0.settle();
+        // Held elsewhere only by what was upgraded from the connection; otherwise the
+        // place goes when this guard does, and settling it first would count it open
+        // for a moment.
+        if Arc::strong_count(&self.0) > 1 {
+            self.0.settle();
+        }
     }
 }
 

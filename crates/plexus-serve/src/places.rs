@@ -32,6 +32,8 @@ enum Standing {
     Settled,
     /// Asked to close, and not gone yet.
     Closing(Arc<Signals>),
+    /// Told to close at once, and not gone yet.
+    Cut,
 }
 
 /// The places of one server; cheap to clone (clones share the table).
@@ -149,20 +151,27 @@ impl Places {
 }
 
 impl Table {
-    /// Tells the connection asked to close longest ago to close now; it stays counted as
-    /// closing until it has.
+    /// Tells the connection asked to close longest ago to close now (and not again); it
+    /// stays counted as closing until it has.
     fn cut_oldest_closing(&mut self) {
         let oldest = self
             .peers
             .values()
             .flat_map(|conns| conns.iter())
             .filter_map(|(id, standing)| match standing {
-                Standing::Closing(signals) => Some((*id, signals)),
+                Standing::Closing(_) => Some(*id),
                 _ => None,
             })
-            .min_by_key(|(id, _)| *id);
-        if let Some((_, signals)) = oldest {
-            signals.cut.notify_one();
+            .min();
+        let Some(oldest) = oldest else { return };
+        for conns in self.peers.values_mut() {
+            if let Some(standing) = conns.get_mut(&oldest) {
+                if let Standing::Closing(signals) = standing {
+                    signals.cut.notify_one();
+                }
+                *standing = Standing::Cut;
+                return;
+            }
         }
     }
 }
@@ -180,7 +189,7 @@ impl Place {
         else {
             return;
         };
-        let was_closing = matches!(standing, Standing::Closing(_));
+        let was_closing = matches!(standing, Standing::Closing(_) | Standing::Cut);
         *standing = Standing::Settled;
         if was_closing {
             table.closing = table.closing.saturating_sub(1);
@@ -200,7 +209,9 @@ impl Drop for Place {
             table.peers.remove(&self.origin);
         }
         match standing {
-            Some(Standing::Closing(_)) => table.closing = table.closing.saturating_sub(1),
+            Some(Standing::Closing(_) | Standing::Cut) => {
+                table.closing = table.closing.saturating_sub(1);
+            }
             Some(_) => table.open = table.open.saturating_sub(1),
             None => {}
         }

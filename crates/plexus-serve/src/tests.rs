@@ -431,14 +431,17 @@ async fn a_full_server_makes_room_for_a_peer_holding_fewer_than_the_greediest() 
     assert!(given(&a_places[3].signals.cut).await);
     assert!(given(&a_places[2].signals.close).await);
     assert!(!given(&a_places[2].signals.cut).await);
-    drop(a_places.split_off(2));
+    // The next cut goes to the oldest closing connection not cut already.
+    let b3 = places.admit(b).expect("a holds four (two closing), b two");
+    assert!(given(&a_places[2].signals.cut).await);
+    assert!(given(&a_places[1].signals.close).await);
+    drop(a_places.split_off(1));
     assert_eq!(places.counts(), (4, 0));
-    assert!(places.admit(b).is_none(), "two each: nothing to even out");
-    assert!(places.admit(a).is_none());
-
-    // A place given back is anyone's again.
-    drop(b1);
-    assert!(places.admit(a).is_some());
+    assert!(places.admit(b).is_none(), "b holds three, a one");
+    // Now a holds two fewer: b gives up its newest.
+    let _a = places.admit(a).expect("b holds three, a one");
+    assert!(given(&b3.signals.close).await);
+    assert!(!given(&b1.signals.close).await);
 }
 
 #[test]

@@ -223,12 +223,23 @@ pub fn chain(cmd: ChainCommand, rpc: RpcArgs) -> anyhow::Result<()> {
                     .iter()
                     .any(|c| c.consensus_key == consensus_key);
                 if !serving && !candidate && !sets.candidates.is_empty() {
+                    let fresh_bonds = status
+                        .ledger_rules
+                        .is_some_and(|r| LedgerRules(r).bonds_record_their_epoch());
+                    let (order, remedy) = match fresh_bonds {
+                        true => (
+                            "the rest by their latest sign of life (made, or last heartbeat), \
+                             then size",
+                            "Bonding more counts only against bonds as new as this one",
+                        ),
+                        false => ("then the largest", "Bond more"),
+                    };
                     eprintln!(
                         "note: validators will not accept connections from the node of \
                          {consensus_key} yet: its bond is not among the {} candidates (bonds \
-                         whose nodes sent a heartbeat this epoch or the last, then the newest \
-                         under ledger rules 3, the largest under older ones). Bond more, or \
-                         ask a validator to list the node as a peer in its node.toml",
+                         whose nodes sent a heartbeat this epoch or the last, {order}). \
+                         {remedy}, or ask a validator to list the node as a peer in its \
+                         node.toml",
                         sets.candidates.len()
                     );
                 }

@@ -133,12 +133,13 @@ pub type Candidates = Vec<(PublicKey, Option<String>)>;
 /// The [`Candidates`] of a ledger state: the bonds that could be seated at the
 /// next boundary (`plexus_ledger::validators::seat_candidates`: a node must
 /// follow the chain to send the heartbeat that seats it) outside the current
-/// set. (The ledger only bonds keys that can sign; one that could not is left
-/// out here rather than stopping the node.)
+/// set, best ranked first, so that a node with room for only some keeps those.
+/// (The ledger only bonds keys that can sign; one that could not is left out
+/// here rather than stopping the node.)
 pub fn candidates(ledger: &Ledger) -> Candidates {
     let state = ledger.state();
     let mut out = Vec::new();
-    for seat in plexus_ledger::validators::seat_candidates(state) {
+    for seat in plexus_ledger::validators::ranked_seat_candidates(state) {
         if state
             .validators
             .iter()

@@ -217,12 +217,13 @@ fn connected_peers(metrics: &str) -> usize {
 }
 
 /// Tracks peer sets on the TCP network: validators of the current and
-/// previous sets as primary peers, bonded candidates and the configured
-/// peers outside the sets as secondary peers (they may connect and follow
-/// the chain), each at the address its bond announces (`ip:port`), else at
-/// the address configured for it. At most `max` peers besides this node
-/// (the network's bound per set): the current set first, then the previous
-/// set, the candidates and the configured peers, as many as fit.
+/// previous sets as primary peers, the configured peers and bonded
+/// candidates outside the sets as secondary peers (they may connect and
+/// follow the chain), each at the address its bond announces (`ip:port`),
+/// else at the address configured for it. At most `max` peers besides this
+/// node (the network's bound per set): the current set first, then the
+/// previous set, the configured peers (the operator's own choice) and the
+/// candidates in rank order, as many as fit.
 struct AddressedPeers<M> {
     oracle: M,
     me: PublicKey,
@@ -243,8 +244,8 @@ impl<M: AddressableManager<PublicKey = PublicKey>> PeerSets for AddressedPeers<M
         let validators = sets.flat_map(|s| s.addresses.iter().cloned());
         let everyone = validators
             .map(|peer| (peer, true))
-            .chain(candidates.iter().cloned().map(|peer| (peer, false)))
-            .chain(configured.map(|peer| (peer, false)));
+            .chain(configured.map(|peer| (peer, false)))
+            .chain(candidates.iter().cloned().map(|peer| (peer, false)));
         for ((key, announced), is_validator) in everyone {
             let listed = |list: &Vec<(PublicKey, Address)>| list.iter().any(|(k, _)| *k == key);
             if key == self.me || listed(&primary) || listed(&secondary) {

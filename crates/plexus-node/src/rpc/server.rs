@@ -69,7 +69,8 @@ pub struct RpcConfig {
     pub limit_loopback: bool,
     /// Whether a reverse proxy on this machine fronts the RPC: a call from loopback that
     /// carries `X-Forwarded-For` is then limited as the address the proxy appended
-    /// (default false: anyone who can reach the port directly could claim any address).
+    /// (default false: only for a proxy that appends to the header, or sets it, rather
+    /// than passing on what its client wrote).
     pub behind_proxy: bool,
     /// Most calls in one batch.
     pub max_batch: u32,
