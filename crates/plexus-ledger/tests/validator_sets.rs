@@ -653,3 +653,22 @@ fn a_new_bond_is_a_candidate_before_older_bonds_whose_nodes_never_ran() {
     assert_eq!(chain.ledger.state().bonds[&id("v-small")].bonded_in, None);
     assert_eq!(candidates(&chain), sorted(&["v-whale-1", "v-whale-2"]));
 }
+
+#[test]
+fn chains_under_rules_2_replay_to_the_roots_they_had() {
+    // Bonds, a top-up, heartbeats and an epoch's end under LIVE_SEATS, whose
+    // bond leaves take no epoch: the root is the one the build before
+    // FRESH_BONDS (daeaa05) computed for the same blocks.
+    let mut chain = Chain::new(&["alice", "whale"], live_economics(2));
+    chain.ok("alice", bond("v-a", 20));
+    chain.ok("whale", bond("v-b", 30));
+    assert_eq!(chain.beat("v-a").result, Ok(()));
+    chain.advance_to(EPOCH + 2);
+    chain.ok("whale", bond("v-b", 5));
+    assert_eq!(chain.beat("v-a").result, Ok(()));
+    assert_eq!(chain.ledger.state().bonds[&id("v-a")].bonded_in, None);
+    assert_eq!(
+        chain.ledger.state_root().to_string(),
+        "ae539ff1ac9c690f44d52550459f300a4948d42194cf0dab82aaa6282b1873a0"
+    );
+}
