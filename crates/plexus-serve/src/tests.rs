@@ -10,6 +10,14 @@ use crate::places::Places;
 /// A server answering `GET /` with "ok", `GET /origin` with the request's [`Origin`],
 /// `GET /big` with 64 MiB, `GET /slow` with "ok" after 500 ms, and `GET /forever` never.
 async fn started(limits: ConnectionLimits) -> (SocketAddr, tokio::sync::oneshot::Sender<()>) {
+    started_with_origins(limits, Origin::of).await
+}
+
+/// [`started`], with each connection's origin told by `origin_of`.
+async fn started_with_origins(
+    limits: ConnectionLimits,
+    origin_of: fn(SocketAddr) -> Origin,
+) -> (SocketAddr, tokio::sync::oneshot::Sender<()>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let router = Router::new()
@@ -39,13 +47,14 @@ async fn started(limits: ConnectionLimits) -> (SocketAddr, tokio::sync::oneshot:
             }),
         );
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(serve_bounded(
+    tokio::spawn(serve_with_origins(
         listener,
         move |_| router.clone(),
         limits,
         async move {
             let _ = stopped.await;
         },
+        origin_of,
     ));
     (addr, stop)
 }
@@ -517,9 +526,8 @@ fn a_forwarded_request_comes_from_the_last_address_its_proxy_appended() {
     }
 }
 
-/// A server like [`started`]'s (`/`, `/origin` and `/slow`) whose clients at 127.0.0.2 and
-/// 127.0.0.3 count as two remote peers (203.0.113.2 and .3), and any other loopback address
-/// as this machine.
+/// [`started`], with clients at 127.0.0.2 and 127.0.0.3 counting as two remote peers
+/// (203.0.113.2 and .3), and any other loopback address as this machine.
 async fn started_for_two_peers(
     limits: ConnectionLimits,
 ) -> (SocketAddr, tokio::sync::oneshot::Sender<()>) {
@@ -531,34 +539,7 @@ async fn started_for_two_peers(
             _ => Origin::of(addr),
         }
     }
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let router = Router::new()
-        .route("/", axum::routing::get(|| async { "ok" }))
-        .route(
-            "/origin",
-            axum::routing::get(|origin: axum::Extension<Origin>| async move {
-                format!("{:?}", origin.0)
-            }),
-        )
-        .route(
-            "/slow",
-            axum::routing::get(|| async {
-                tokio::time::sleep(Duration::from_millis(500)).await;
-                "ok"
-            }),
-        );
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(serve_with_origins(
-        listener,
-        move |_| router.clone(),
-        limits,
-        async move {
-            let _ = stopped.await;
-        },
-        origin_of,
-    ));
-    (addr, stop)
+    started_with_origins(limits, origin_of).await
 }
 
 /// A connection to `addr` from the loopback address `from` (Linux answers on all of
@@ -665,13 +646,13 @@ async fn forwarded_addresses_are_read_only_from_this_machine() {
     assert!(ask(&mut remote_peer, "/origin", forwarded).await);
     assert_eq!(
         answer(&mut remote_peer).await.as_deref(),
-        Some("Remote(Peer(203.0.113.2))"),
+        Some("Some(Remote(Peer(203.0.113.2)))"),
         "another machine cannot name its origin"
     );
     let mut local = connect_from(addr, [127, 0, 0, 1]).await;
     assert!(ask(&mut local, "/origin", forwarded).await);
     assert_eq!(
         answer(&mut local).await.as_deref(),
-        Some("Remote(Peer(203.0.113.9))")
+        Some("Some(Remote(Peer(203.0.113.9)))")
     );
 }
