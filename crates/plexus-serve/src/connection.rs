@@ -15,7 +15,7 @@ use tokio::sync::Notify;
 use tokio::time::Sleep;
 
 use crate::peer::{Origin, forwarded_origin};
-use crate::places::{Place, Signals};
+use crate::places::{CutWatch, Place, Signals};
 
 /// What a bounded connection holds (its place under the caps), for as long as the
 /// connection or anything upgraded from it (a WebSocket) lives.
@@ -98,7 +98,9 @@ const HTTP2_START: &[u8; 3] = b"PRI";
 
 /// A client's stream as a server reads and writes it. Writes must make progress within a
 /// deadline: a client that stops reading would otherwise hold its connection, and the
-/// answer waiting in it, for ever. Its first bytes tell whether it speaks HTTP/2; where
+/// answer waiting in it, for ever. Once its connection is cut to make room for another
+/// peer, every read and write fails, whoever owns the stream by then (a WebSocket's
+/// handler, after an upgrade). Its first bytes tell whether it speaks HTTP/2; where
 /// only HTTP/1 is served, such a client is refused there (hyper serves both versions
 /// whatever it is told once upgrades are on).
 pub(crate) struct ClientStream {
@@ -111,16 +113,21 @@ pub(crate) struct ClientStream {
     http2_served: bool,
     /// Set once the client is known to speak HTTP/2.
     spoke_http2: Arc<AtomicBool>,
+    /// How the connection is cut, if it holds a place under the caps.
+    signals: Option<Arc<Signals>>,
+    reads_watch: CutWatch,
+    writes_watch: CutWatch,
 }
 
 impl ClientStream {
-    /// `stream`, with writes held to `limit`; `spoke_http2` is set if the client turns out
-    /// to speak HTTP/2 (refused unless `http2_served`).
+    /// `stream`, with writes held to `limit` and cut by `signals`; `spoke_http2` is set if
+    /// the client turns out to speak HTTP/2 (refused unless `http2_served`).
     pub(crate) fn new(
         stream: TcpStream,
         limit: Duration,
         http2_served: bool,
         spoke_http2: Arc<AtomicBool>,
+        signals: Option<Arc<Signals>>,
     ) -> Self {
         Self {
             stream,
@@ -129,6 +136,27 @@ impl ClientStream {
             start: Some(Vec::new()),
             http2_served,
             spoke_http2,
+            signals,
+            reads_watch: CutWatch::default(),
+            writes_watch: CutWatch::default(),
+        }
+    }
+
+    /// Fails once the connection has been cut; otherwise `cx` is woken when it is.
+    fn check_cut(&mut self, cx: &mut Context<'_>, writing: bool) -> io::Result<()> {
+        let Some(signals) = &self.signals else {
+            return Ok(());
+        };
+        let watch = match writing {
+            true => &mut self.writes_watch,
+            false => &mut self.reads_watch,
+        };
+        match watch.poll_given(&signals.cut, cx) {
+            true => Err(io::Error::new(
+                io::ErrorKind::ConnectionAborted,
+                "closed to make room for another peer",
+            )),
+            false => Ok(()),
         }
     }
 
@@ -161,6 +189,7 @@ impl AsyncRead for ClientStream {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
+        self.check_cut(cx, false)?;
         let before = buf.filled().len();
         ready!(Pin::new(&mut self.stream).poll_read(cx, buf))?;
         if let Some(start) = &mut self.start {
@@ -190,6 +219,7 @@ impl AsyncWrite for ClientStream {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
+        self.check_cut(cx, true)?;
         let polled = Pin::new(&mut self.stream).poll_write(cx, buf);
         self.watch(cx, polled)
     }
@@ -199,6 +229,7 @@ impl AsyncWrite for ClientStream {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
+        self.check_cut(cx, true)?;
         let polled = Pin::new(&mut self.stream).poll_write_vectored(cx, bufs);
         self.watch(cx, polled)
     }
@@ -208,11 +239,13 @@ impl AsyncWrite for ClientStream {
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.check_cut(cx, true)?;
         let polled = Pin::new(&mut self.stream).poll_flush(cx);
         self.watch(cx, polled)
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.check_cut(cx, true)?;
         let polled = Pin::new(&mut self.stream).poll_shutdown(cx);
         self.watch(cx, polled)
     }

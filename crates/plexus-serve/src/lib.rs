@@ -43,8 +43,8 @@ pub struct ConnectionLimits {
     /// least two fewer than the peer holding the most takes the place of that peer's newest
     /// connection, which is closed (its requests under way get the header deadline to
     /// finish); other new ones are closed as soon as they are accepted. A WebSocket
-    /// upgraded from a connection keeps its place, and is never closed for another: peers
-    /// holding WebSockets in every place still keep others out.
+    /// upgraded from a connection keeps its place; chosen to make room, it is cut at once
+    /// (a WebSocket has no graceful close at this layer).
     pub max_connections: usize,
     /// Most connections open at once from one [`Peer`], those closing to make room for
     /// others included; past it, new ones from it are closed as soon as they are accepted.
@@ -210,6 +210,7 @@ where
                 limits.write_timeout,
                 limits.http2,
                 Arc::clone(&spoke_http2),
+                signals.clone(),
             ));
             let connection = builder.serve_connection_with_upgrades(io, service);
             tokio::pin!(connection);
@@ -243,14 +244,14 @@ where
                         grace = limits.header_timeout;
                         break;
                     }
-                    () = told(signals.map(|s| &s.cut)) => return,
+                    () = cut(signals) => return,
                 }
             }
             if asked {
                 connection.as_mut().graceful_shutdown();
                 tokio::select! {
                     _ = tokio::time::timeout(grace, connection) => {}
-                    () = told(signals.map(|s| &s.cut)) => {}
+                    () = cut(signals) => {}
                 }
             }
         });
@@ -263,8 +264,8 @@ where
     Ok(())
 }
 
-/// Marks a connection's place as no longer closable when its task ends: whatever still
-/// holds the place then (a WebSocket) is not the connection's to close.
+/// Marks a connection's place as settled when its task ends: whatever still holds the
+/// place then (a WebSocket) can no longer be closed gracefully, only cut.
 struct Settled(Arc<Hold>);
 
 impl Drop for Settled {
@@ -283,6 +284,14 @@ impl Drop for Settled {
 async fn told(signal: Option<&Notify>) {
     match signal {
         Some(signal) => signal.notified().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Completes when the connection is cut; never if it holds no place under the caps.
+async fn cut(signals: Option<&places::Signals>) {
+    match signals {
+        Some(signals) => signals.cut.given().await,
         None => std::future::pending().await,
     }
 }

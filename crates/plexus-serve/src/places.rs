@@ -3,15 +3,20 @@
 //! A server full of one peer's connections would keep every other peer out for as long as
 //! that peer likes: four addresses fill 1,024 places at 256 each. So when the server is
 //! full, a peer holding at least two fewer connections than the peer holding the most
-//! takes the place of that peer's newest connection, which is asked to close (requests
-//! under way get a short grace). A connection whose server side has ended but whose place
-//! is still held (a WebSocket, taken over by its handler) cannot be closed from here, and
-//! is never chosen.
+//! takes the place of that peer's newest connection. An HTTP connection is asked to close
+//! (requests under way get a short grace); one upgraded to a WebSocket, which its handler
+//! owns and which has no graceful close at this layer, is cut at once: its stream fails
+//! every read and write from then on.
 
 use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll};
 
 use tokio::sync::Notify;
+use tokio::sync::futures::OwnedNotified;
 
 use crate::peer::Origin;
 
@@ -20,20 +25,95 @@ use crate::peer::Origin;
 pub(crate) struct Signals {
     /// Close gracefully, to make room for another peer.
     pub(crate) close: Notify,
-    /// Close now: too many connections are closing at once.
-    pub(crate) cut: Notify,
+    /// Close now: to make room for another peer where a graceful close cannot be had, or
+    /// because too many connections are closing at once.
+    pub(crate) cut: Cut,
+}
+
+/// A signal that, once given, stays given: whoever looks later sees it too. The
+/// connection's task and its stream (which outlives the task when upgraded) both wait on
+/// it.
+#[derive(Default)]
+pub(crate) struct Cut {
+    given: AtomicBool,
+    notify: Arc<Notify>,
+}
+
+impl Cut {
+    /// Gives the signal, waking everyone waiting on it.
+    pub(crate) fn give(&self) {
+        self.given.store(true, Ordering::Release);
+        self.notify.notify_waiters();
+    }
+
+    /// Whether the signal has been given.
+    pub(crate) fn is_given(&self) -> bool {
+        self.given.load(Ordering::Acquire)
+    }
+
+    /// Completes once the signal has been given.
+    pub(crate) async fn given(&self) {
+        loop {
+            let notified = self.notify.notified();
+            tokio::pin!(notified);
+            // Registered before the flag is read, so a signal given in between still wakes.
+            notified.as_mut().enable();
+            if self.is_given() {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+/// One poller's watch on a [`Cut`], for code that is polled rather than awaited (a
+/// stream's reads, or its writes: one watch each, since each keeps only its last waker).
+#[derive(Default)]
+pub(crate) struct CutWatch {
+    waiting: Option<Pin<Box<OwnedNotified>>>,
+}
+
+impl CutWatch {
+    /// Whether `cut` has been given; if not, `cx` is woken when it is.
+    pub(crate) fn poll_given(&mut self, cut: &Cut, cx: &mut Context<'_>) -> bool {
+        loop {
+            if cut.is_given() {
+                return true;
+            }
+            let waiting = self
+                .waiting
+                .get_or_insert_with(|| Box::pin(Arc::clone(&cut.notify).notified_owned()));
+            waiting.as_mut().enable();
+            if cut.is_given() {
+                return true;
+            }
+            match waiting.as_mut().poll(cx) {
+                Poll::Pending => return false,
+                // Woken: by this signal (seen on the next turn), or spuriously.
+                Poll::Ready(()) => self.waiting = None,
+            }
+        }
+    }
 }
 
 /// Where a connection stands.
 enum Standing {
-    /// Open, and could be asked to close.
+    /// Open: asked to close gracefully if chosen.
     Open(Arc<Signals>),
-    /// Its server side has ended; something upgraded from it holds the place.
-    Settled,
+    /// Its server side has ended; something upgraded from it (a WebSocket) holds the
+    /// place, and is cut at once if chosen.
+    Settled(Arc<Signals>),
     /// Asked to close, and not gone yet.
     Closing(Arc<Signals>),
     /// Told to close at once, and not gone yet.
     Cut,
+}
+
+impl Standing {
+    /// Whether the connection could give its place up (it has not been asked to already).
+    fn can_give_way(&self) -> bool {
+        matches!(self, Standing::Open(_) | Standing::Settled(_))
+    }
 }
 
 /// The places of one server; cheap to clone (clones share the table).
@@ -101,10 +181,7 @@ impl Places {
                 .peers
                 .iter()
                 .filter_map(|(origin, conns)| {
-                    let newest = conns
-                        .iter()
-                        .rev()
-                        .find(|(_, standing)| matches!(standing, Standing::Open(_)))?;
+                    let newest = conns.iter().rev().find(|(_, s)| s.can_give_way())?;
                     Some((*origin, conns.len(), *newest.0))
                 })
                 .max_by_key(|&(_, most, newest)| (most, newest))?;
@@ -116,10 +193,17 @@ impl Places {
             }
             let conns = table.peers.get_mut(&heaviest)?;
             let standing = conns.get_mut(&newest)?;
-            if let Standing::Open(signals) = standing {
-                signals.close.notify_one();
-                *standing = Standing::Closing(Arc::clone(signals));
-            }
+            *standing = match standing {
+                Standing::Open(signals) => {
+                    signals.close.notify_one();
+                    Standing::Closing(Arc::clone(signals))
+                }
+                Standing::Settled(signals) => {
+                    signals.cut.give();
+                    Standing::Cut
+                }
+                Standing::Closing(_) | Standing::Cut => return None,
+            };
             table.open -= 1;
             table.closing += 1;
         }
@@ -167,7 +251,7 @@ impl Table {
         for conns in self.peers.values_mut() {
             if let Some(standing) = conns.get_mut(&oldest) {
                 if let Standing::Closing(signals) = standing {
-                    signals.cut.notify_one();
+                    signals.cut.give();
                 }
                 *standing = Standing::Cut;
                 return;
@@ -178,8 +262,8 @@ impl Table {
 
 impl Place {
     /// The connection's server side has ended, though its place is still held (by a
-    /// WebSocket): it can no longer be asked to close. One asked to close just before its
-    /// upgrade went through lives on as the WebSocket, so it counts as open again.
+    /// WebSocket). One asked to close just before its upgrade went through lives on as the
+    /// WebSocket, which no graceful close reaches: it is cut.
     pub(crate) fn settle(&self) {
         let mut table = self.places.table();
         let Some(standing) = table
@@ -189,12 +273,14 @@ impl Place {
         else {
             return;
         };
-        let was_closing = matches!(standing, Standing::Closing(_) | Standing::Cut);
-        *standing = Standing::Settled;
-        if was_closing {
-            table.closing = table.closing.saturating_sub(1);
-            table.open += 1;
-        }
+        *standing = match standing {
+            Standing::Open(signals) => Standing::Settled(Arc::clone(signals)),
+            Standing::Closing(signals) => {
+                signals.cut.give();
+                Standing::Cut
+            }
+            Standing::Settled(_) | Standing::Cut => return,
+        };
     }
 }
 

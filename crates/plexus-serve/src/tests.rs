@@ -8,9 +8,29 @@ use super::*;
 use crate::places::Places;
 
 /// A server answering `GET /` with "ok", `GET /origin` with the request's [`Origin`],
-/// `GET /big` with 64 MiB, `GET /slow` with "ok" after 500 ms, and `GET /forever` never.
+/// `GET /big` with 64 MiB, `GET /slow` with "ok" after 500 ms, `GET /forever` never, and
+/// `GET /upgrade` by upgrading the connection to echo what it is sent.
 async fn started(limits: ConnectionLimits) -> (SocketAddr, tokio::sync::oneshot::Sender<()>) {
     started_with_origins(limits, Origin::of).await
+}
+
+/// Upgrades the connection (101) to echo every byte back, as a WebSocket's handler takes
+/// one over: keeping the request's extensions, and with them the connection's place.
+async fn echo_upgrade(mut request: axum::extract::Request) -> axum::response::Response {
+    let upgrade = hyper::upgrade::on(&mut request);
+    tokio::spawn(async move {
+        let _extensions = request;
+        if let Ok(upgraded) = upgrade.await {
+            let (mut from, mut to) = tokio::io::split(hyper_util::rt::TokioIo::new(upgraded));
+            let _ = tokio::io::copy(&mut from, &mut to).await;
+        }
+    });
+    http::Response::builder()
+        .status(http::StatusCode::SWITCHING_PROTOCOLS)
+        .header(http::header::CONNECTION, "upgrade")
+        .header(http::header::UPGRADE, "echo")
+        .body(axum::body::Body::empty())
+        .unwrap()
 }
 
 /// [`started`], with each connection's origin told by `origin_of`.
@@ -39,6 +59,7 @@ async fn started_with_origins(
                 "ok"
             }),
         )
+        .route("/upgrade", axum::routing::get(echo_upgrade))
         .route(
             "/forever",
             axum::routing::get(|| async {
@@ -437,12 +458,12 @@ async fn a_full_server_makes_room_for_a_peer_holding_fewer_than_the_greediest() 
     // A quarter of the cap (one place) may be closing at once: the oldest closing one
     // is cut to make room for the next.
     let _b2 = places.admit(b).expect("a holds four (one closing), b one");
-    assert!(given(&a_places[3].signals.cut).await);
+    assert!(a_places[3].signals.cut.is_given());
     assert!(given(&a_places[2].signals.close).await);
-    assert!(!given(&a_places[2].signals.cut).await);
+    assert!(!a_places[2].signals.cut.is_given());
     // The next cut goes to the oldest closing connection not cut already.
     let b3 = places.admit(b).expect("a holds four (two closing), b two");
-    assert!(given(&a_places[2].signals.cut).await);
+    assert!(a_places[2].signals.cut.is_given());
     assert!(given(&a_places[1].signals.close).await);
     drop(a_places.split_off(1));
     assert_eq!(places.counts(), (4, 0));
@@ -470,35 +491,43 @@ fn connections_closing_for_others_still_count_against_their_peer() {
 }
 
 #[tokio::test]
-async fn a_connection_whose_server_side_ended_is_not_closed_for_another() {
+async fn a_websocket_gives_way_only_as_its_peers_newest_and_is_cut_at_once() {
     let places = Places::new(4, 4);
     let (a, b, c) = (remote(9), remote(8), remote(7));
-    // a holds two WebSockets; c two connections; a's origin sorts after c's.
-    let _upgraded = upgraded(&places, a, 2);
+    // a holds two WebSockets, then c two connections: c's newest came last.
+    let a_upgraded = upgraded(&places, a, 2);
     let c_places = admitted(&places, c, 2);
-    let _b = places.admit(b).expect("c has a connection to give up");
+    let _b = places.admit(b).expect("a and c have places to give up");
     assert!(given(&c_places[1].signals.close).await);
     assert!(!given(&c_places[0].signals.close).await);
+    assert!(a_upgraded.iter().all(|p| !p.signals.cut.is_given()));
     assert_eq!(places.counts(), (4, 1));
 
-    // Only WebSockets left to close: nothing to give up.
+    // Only WebSockets to give up: the newest is cut, with no grace.
     let only_upgraded = Places::new(2, 2);
     let held = upgraded(&only_upgraded, a, 2);
-    assert!(only_upgraded.admit(b).is_none());
+    let _b = only_upgraded.admit(b).expect("a holds two more than b");
+    assert!(held[1].signals.cut.is_given());
+    assert!(!held[0].signals.cut.is_given());
+    assert!(!given(&held[1].signals.close).await);
+    assert_eq!(only_upgraded.counts(), (2, 1));
     drop(held);
-    assert!(only_upgraded.admit(b).is_some());
+    assert_eq!(only_upgraded.counts(), (1, 0));
 }
 
 #[test]
-fn a_connection_upgraded_as_it_was_asked_to_close_counts_as_open_again() {
+fn a_connection_upgraded_as_it_was_asked_to_close_is_cut() {
     let places = Places::new(2, 2);
     let (a, b) = (remote(7), remote(8));
     let a_places = admitted(&places, a, 2);
     let _b = places.admit(b).unwrap();
     assert_eq!(places.counts(), (2, 1));
-    // Its upgrade went through before it closed: a WebSocket now, open for good.
+    // Its upgrade went through before it closed: a WebSocket now, which no graceful
+    // close reaches.
     a_places[1].settle();
-    assert_eq!(places.counts(), (3, 0));
+    assert!(a_places[1].signals.cut.is_given());
+    assert!(!a_places[0].signals.cut.is_given());
+    assert_eq!(places.counts(), (2, 1));
     drop(a_places);
     assert_eq!(places.counts(), (1, 0));
 }
@@ -540,6 +569,16 @@ async fn started_for_two_peers(
         }
     }
     started_with_origins(limits, origin_of).await
+}
+
+/// A server with two places in all, both of which one of its two peers may take.
+async fn two_places_for_two_peers() -> (SocketAddr, tokio::sync::oneshot::Sender<()>) {
+    started_for_two_peers(ConnectionLimits {
+        max_connections: 2,
+        max_connections_per_peer: 2,
+        ..limits(10_000)
+    })
+    .await
 }
 
 /// A connection to `addr` from the loopback address `from` (Linux answers on all of
@@ -597,12 +636,7 @@ async fn answers_again(stream: &mut TcpStream) -> bool {
 
 #[tokio::test]
 async fn a_peer_that_filled_the_server_gives_up_its_newest_connection_to_another() {
-    let (addr, _stop) = started_for_two_peers(ConnectionLimits {
-        max_connections: 2,
-        max_connections_per_peer: 2,
-        ..limits(10_000)
-    })
-    .await;
+    let (addr, _stop) = two_places_for_two_peers().await;
     let mut older = kept_open(addr, [127, 0, 0, 2]).await;
     let mut newer = kept_open(addr, [127, 0, 0, 2]).await;
     let mut other = kept_open(addr, [127, 0, 0, 3]).await;
@@ -619,12 +653,7 @@ async fn a_peer_that_filled_the_server_gives_up_its_newest_connection_to_another
 
 #[tokio::test]
 async fn a_connection_closed_for_another_peer_finishes_its_request_first() {
-    let (addr, _stop) = started_for_two_peers(ConnectionLimits {
-        max_connections: 2,
-        max_connections_per_peer: 2,
-        ..limits(10_000)
-    })
-    .await;
+    let (addr, _stop) = two_places_for_two_peers().await;
     let _older = kept_open(addr, [127, 0, 0, 2]).await;
     let mut busy = kept_open(addr, [127, 0, 0, 2]).await;
     assert!(ask(&mut busy, "/slow", "").await);
@@ -655,4 +684,42 @@ async fn forwarded_addresses_are_read_only_from_this_machine() {
         answer(&mut local).await.as_deref(),
         Some("Some(Remote(Peer(203.0.113.9)))")
     );
+}
+
+/// A connection from `from` upgraded to echo (see [`echo_upgrade`]).
+async fn upgraded_from(addr: SocketAddr, from: [u8; 4]) -> TcpStream {
+    let mut stream = connect_from(addr, from).await;
+    let request =
+        "GET /upgrade HTTP/1.1\r\nHost: x\r\nConnection: upgrade\r\nUpgrade: echo\r\n\r\n";
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let mut byte = [0u8; 1];
+        stream.read_exact(&mut byte).await.unwrap();
+        head.push(byte[0]);
+    }
+    assert!(head.starts_with(b"HTTP/1.1 101"), "{head:?}");
+    assert!(echoes(&mut stream).await, "the upgraded connection echoes");
+    stream
+}
+
+/// Whether an upgraded connection still echoes.
+async fn echoes(stream: &mut TcpStream) -> bool {
+    if stream.write_all(b"ping").await.is_err() {
+        return false;
+    }
+    let mut back = [0u8; 4];
+    let read = tokio::time::timeout(Duration::from_secs(5), stream.read_exact(&mut back)).await;
+    matches!(read, Ok(Ok(_))) && &back == b"ping"
+}
+
+#[tokio::test]
+async fn a_peer_whose_websockets_filled_the_server_gives_up_its_newest_to_another() {
+    let (addr, _stop) = two_places_for_two_peers().await;
+    let mut older = upgraded_from(addr, [127, 0, 0, 2]).await;
+    let mut newer = upgraded_from(addr, [127, 0, 0, 2]).await;
+    let mut other = kept_open(addr, [127, 0, 0, 3]).await;
+    assert!(!echoes(&mut newer).await, "the greedy peer's newest is cut");
+    assert!(echoes(&mut older).await, "its older one is kept");
+    assert!(answers_again(&mut other).await);
 }
