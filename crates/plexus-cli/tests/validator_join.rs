@@ -118,6 +118,15 @@ fn a_bonded_node_joins_the_validator_set_and_signs() {
     // Its bond makes it a candidate at once: validators let its node follow the chain.
     let sets = json(&net.dir, &["chain", "validators", "--json", "--rpc", &rpc0]).unwrap();
     assert!(keys_of(&sets["candidates"]).contains(&key), "{sets}");
+    // It ranks among candidates by the epoch it was made in, which the chain shows.
+    let made_in = sets["candidates"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["consensus_key"].as_str() == Some(&key)))
+        .and_then(|c| c["bonded_in"].as_u64());
+    assert!(
+        made_in.is_some_and(|e| Some(e) <= sets["epoch"].as_u64()),
+        "{sets}"
+    );
     // Once its running node has sent its heartbeat (signed by the consensus key,
     // gossiped to the proposers), it is in the next set with the four.
     wait_for(

@@ -79,6 +79,11 @@ pub struct ValidatorSeat {
     /// The last consensus epoch its node sent a heartbeat in, if any.
     #[serde(default)]
     pub heartbeat: Option<u64>,
+    /// The consensus epoch its bond was made in, where the chain's rules record it
+    /// ([`LedgerRules::FRESH_BONDS`](crate::LedgerRules::FRESH_BONDS)): candidates outside
+    /// the set rank by the later of this and `heartbeat`.
+    #[serde(default)]
+    pub bonded_in: Option<u64>,
 }
 
 /// The validator sets at a glance.
@@ -391,14 +396,15 @@ impl State {
     pub fn validator_sets(&self) -> ValidatorSets {
         let length = self.economics.validator_epoch_length.max(2);
         let epoch = self.validator_epoch();
-        let seat = |v: &GenesisValidator| ValidatorSeat {
-            consensus_key: v.consensus_key,
-            address: v.address.clone(),
-            bond: self
-                .bonds
-                .get(&v.consensus_key)
-                .map_or(Balance::ZERO, |b| b.amount),
-            heartbeat: self.bonds.get(&v.consensus_key).and_then(|b| b.heartbeat),
+        let seat = |v: &GenesisValidator| {
+            let bond = self.bonds.get(&v.consensus_key);
+            ValidatorSeat {
+                consensus_key: v.consensus_key,
+                address: v.address.clone(),
+                bond: bond.map_or(Balance::ZERO, |b| b.amount),
+                heartbeat: bond.and_then(|b| b.heartbeat),
+                bonded_in: bond.and_then(|b| b.bonded_in),
+            }
         };
         let first_height = epoch.saturating_mul(length);
         ValidatorSets {

@@ -632,6 +632,15 @@ fn a_new_bond_is_a_candidate_before_older_bonds_whose_nodes_never_ran() {
         Some(1)
     );
     assert_eq!(candidates(&chain), sorted(&["v-small", "v-whale-1"]));
+    // The validator sets the RPC serves show the epochs they rank by.
+    for seat in chain.ledger.state().validator_sets().candidates {
+        let made_in = if seat.consensus_key == id("v-small") {
+            1
+        } else {
+            0
+        };
+        assert_eq!(seat.bonded_in, Some(made_in));
+    }
     // In rank order, which a node with room for only some candidates keeps:
     // the newest first.
     let ranked: Vec<AccountId> =
@@ -652,6 +661,8 @@ fn a_new_bond_is_a_candidate_before_older_bonds_whose_nodes_never_ran() {
     let chain = run(live_economics(1));
     assert_eq!(chain.ledger.state().bonds[&id("v-small")].bonded_in, None);
     assert_eq!(candidates(&chain), sorted(&["v-whale-1", "v-whale-2"]));
+    let sets = chain.ledger.state().validator_sets();
+    assert!(sets.candidates.iter().all(|c| c.bonded_in.is_none()));
 }
 
 #[test]

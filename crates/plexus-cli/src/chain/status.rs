@@ -84,15 +84,17 @@ fn print_validator_sets(sets: &plexus_ledger::ValidatorSets, height: u64) {
             crate::devnet::plural(u64::try_from(seats.len()).unwrap_or(u64::MAX), "validator")
         );
         println!(
-            "  {:<64}  {:>18}  {:>9}  address",
-            "consensus key", "bond", "heartbeat"
+            "  {:<64}  {:>18}  {:>9}  {:>9}  address",
+            "consensus key", "bond", "bonded in", "heartbeat"
         );
+        let epoch = |e: Option<u64>| e.map_or("-".into(), |e| format!("epoch {e}"));
         for v in seats {
-            let beat = v.heartbeat.map_or("-".into(), |e| format!("epoch {e}"));
             println!(
-                "  {:<64}  {:>18}  {beat:>9}  {}",
+                "  {:<64}  {:>18}  {:>9}  {:>9}  {}",
                 v.consensus_key.to_string(),
                 v.bond.to_string(),
+                epoch(v.bonded_in),
+                epoch(v.heartbeat),
                 v.address.as_deref().unwrap_or("-")
             );
         }
