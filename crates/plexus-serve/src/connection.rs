@@ -15,7 +15,7 @@ use tokio::sync::Notify;
 use tokio::time::Sleep;
 
 use crate::peer::{Origin, forwarded_origin};
-use crate::places::{CutWatch, Place, Signals};
+use crate::places::{Place, Polling, Signals};
 
 /// What a bounded connection holds (its place under the caps), for as long as the
 /// connection or anything upgraded from it (a WebSocket) lives.
@@ -115,8 +115,6 @@ pub(crate) struct ClientStream {
     spoke_http2: Arc<AtomicBool>,
     /// How the connection is cut, if it holds a place under the caps.
     signals: Option<Arc<Signals>>,
-    reads_watch: CutWatch,
-    writes_watch: CutWatch,
 }
 
 impl ClientStream {
@@ -137,26 +135,17 @@ impl ClientStream {
             http2_served,
             spoke_http2,
             signals,
-            reads_watch: CutWatch::default(),
-            writes_watch: CutWatch::default(),
         }
     }
 
     /// Fails once the connection has been cut; otherwise `cx` is woken when it is.
-    fn check_cut(&mut self, cx: &mut Context<'_>, writing: bool) -> io::Result<()> {
-        let Some(signals) = &self.signals else {
-            return Ok(());
-        };
-        let watch = match writing {
-            true => &mut self.writes_watch,
-            false => &mut self.reads_watch,
-        };
-        match watch.poll_given(&signals.cut, cx) {
-            true => Err(io::Error::new(
+    fn check_cut(&self, cx: &mut Context<'_>, polling: Polling) -> io::Result<()> {
+        match &self.signals {
+            Some(signals) if signals.cut.poll_given(polling, cx) => Err(io::Error::new(
                 io::ErrorKind::ConnectionAborted,
                 "closed to make room for another peer",
             )),
-            false => Ok(()),
+            _ => Ok(()),
         }
     }
 
@@ -189,7 +178,7 @@ impl AsyncRead for ClientStream {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        self.check_cut(cx, false)?;
+        self.check_cut(cx, Polling::Reads)?;
         let before = buf.filled().len();
         ready!(Pin::new(&mut self.stream).poll_read(cx, buf))?;
         if let Some(start) = &mut self.start {
@@ -219,7 +208,7 @@ impl AsyncWrite for ClientStream {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        self.check_cut(cx, true)?;
+        self.check_cut(cx, Polling::Writes)?;
         let polled = Pin::new(&mut self.stream).poll_write(cx, buf);
         self.watch(cx, polled)
     }
@@ -229,7 +218,7 @@ impl AsyncWrite for ClientStream {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        self.check_cut(cx, true)?;
+        self.check_cut(cx, Polling::Writes)?;
         let polled = Pin::new(&mut self.stream).poll_write_vectored(cx, bufs);
         self.watch(cx, polled)
     }
@@ -239,13 +228,13 @@ impl AsyncWrite for ClientStream {
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.check_cut(cx, true)?;
+        self.check_cut(cx, Polling::Writes)?;
         let polled = Pin::new(&mut self.stream).poll_flush(cx);
         self.watch(cx, polled)
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.check_cut(cx, true)?;
+        self.check_cut(cx, Polling::Writes)?;
         let polled = Pin::new(&mut self.stream).poll_shutdown(cx);
         self.watch(cx, polled)
     }

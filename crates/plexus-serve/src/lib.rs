@@ -227,6 +227,8 @@ where
             let mut asked = false;
             let mut grace = MOST_GRACE;
             let signals = signals.as_deref();
+            let cut_off = cut(signals);
+            tokio::pin!(cut_off);
             loop {
                 let idle_for = match asked {
                     true => limits.idle_timeout,
@@ -244,14 +246,14 @@ where
                         grace = limits.header_timeout;
                         break;
                     }
-                    () = cut(signals) => return,
+                    () = &mut cut_off => return,
                 }
             }
             if asked {
                 connection.as_mut().graceful_shutdown();
                 tokio::select! {
                     _ = tokio::time::timeout(grace, connection) => {}
-                    () = cut(signals) => {}
+                    () = &mut cut_off => {}
                 }
             }
         });

@@ -9,14 +9,12 @@
 //! every read and write from then on.
 
 use std::collections::{BTreeMap, HashMap};
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::task::{Context, Poll};
+use std::task::Context;
 
+use futures_util::task::AtomicWaker;
 use tokio::sync::Notify;
-use tokio::sync::futures::OwnedNotified;
 
 use crate::peer::Origin;
 
@@ -31,19 +29,32 @@ pub(crate) struct Signals {
 }
 
 /// A signal that, once given, stays given: whoever looks later sees it too. The
-/// connection's task and its stream (which outlives the task when upgraded) both wait on
-/// it.
+/// connection's task awaits it, and its stream (which outlives the task when upgraded)
+/// checks it on every read and write.
 #[derive(Default)]
 pub(crate) struct Cut {
     given: AtomicBool,
-    notify: Arc<Notify>,
+    task: Notify,
+    reads: AtomicWaker,
+    writes: AtomicWaker,
+}
+
+/// The two ways a stream is polled, each with its own waker to wake.
+#[derive(Clone, Copy)]
+pub(crate) enum Polling {
+    /// A read.
+    Reads,
+    /// A write, flush or shutdown.
+    Writes,
 }
 
 impl Cut {
     /// Gives the signal, waking everyone waiting on it.
     pub(crate) fn give(&self) {
         self.given.store(true, Ordering::Release);
-        self.notify.notify_waiters();
+        self.task.notify_waiters();
+        self.reads.wake();
+        self.writes.wake();
     }
 
     /// Whether the signal has been given.
@@ -54,45 +65,27 @@ impl Cut {
     /// Completes once the signal has been given.
     pub(crate) async fn given(&self) {
         loop {
-            let notified = self.notify.notified();
-            tokio::pin!(notified);
-            // Registered before the flag is read, so a signal given in between still wakes.
-            notified.as_mut().enable();
+            // A future made before the flag is read is woken by a signal given in between.
+            let notified = self.task.notified();
             if self.is_given() {
                 return;
             }
             notified.await;
         }
     }
-}
 
-/// One poller's watch on a [`Cut`], for code that is polled rather than awaited (a
-/// stream's reads, or its writes: one watch each, since each keeps only its last waker).
-#[derive(Default)]
-pub(crate) struct CutWatch {
-    waiting: Option<Pin<Box<OwnedNotified>>>,
-}
-
-impl CutWatch {
-    /// Whether `cut` has been given; if not, `cx` is woken when it is.
-    pub(crate) fn poll_given(&mut self, cut: &Cut, cx: &mut Context<'_>) -> bool {
-        loop {
-            if cut.is_given() {
-                return true;
-            }
-            let waiting = self
-                .waiting
-                .get_or_insert_with(|| Box::pin(Arc::clone(&cut.notify).notified_owned()));
-            waiting.as_mut().enable();
-            if cut.is_given() {
-                return true;
-            }
-            match waiting.as_mut().poll(cx) {
-                Poll::Pending => return false,
-                // Woken: by this signal (seen on the next turn), or spuriously.
-                Poll::Ready(()) => self.waiting = None,
-            }
+    /// Whether the signal has been given; if not, `cx` is woken when it is. Each of
+    /// `polling`'s wakers is kept until the next poll of its kind, like a socket's.
+    pub(crate) fn poll_given(&self, polling: Polling, cx: &mut Context<'_>) -> bool {
+        if self.is_given() {
+            return true;
         }
+        match polling {
+            Polling::Reads => self.reads.register(cx.waker()),
+            Polling::Writes => self.writes.register(cx.waker()),
+        }
+        // Read again after registering: a signal given in between woke the old waker.
+        self.is_given()
     }
 }
 
@@ -165,9 +158,12 @@ impl Places {
     }
 
     /// A place for a new connection from `origin`, if there is room for it, or if a peer
-    /// holding at least two more can give one up (see the module's documentation). At most
-    /// a quarter of `max` connections may be closing at once, so open descriptors stay
-    /// within `max` and a quarter: past that, the oldest closing connection is cut.
+    /// holding at least two more can give one up (see the module's documentation): its
+    /// newest connection that can close gracefully, else its newest WebSocket. At most a
+    /// quarter of `max` connections may be closing gracefully at once, so open descriptors
+    /// stay within `max` and a quarter: past that, the oldest closing connection is cut. (A
+    /// cut connection lets go of its descriptor at its next read or write, which its
+    /// handler, jsonrpsee's for a WebSocket, attempts at once.)
     pub(crate) fn admit(&self, origin: Origin) -> Option<Place> {
         let mut table = self.table();
         let held = table.peers.get(&origin).map_or(0, BTreeMap::len);
@@ -177,7 +173,7 @@ impl Places {
         if table.open >= self.max {
             // The peer with the most connections among those with one to give up; ties
             // to the one whose newest such connection came last.
-            let (heaviest, most, newest) = table
+            let (heaviest, most, _) = table
                 .peers
                 .iter()
                 .filter_map(|(origin, conns)| {
@@ -188,11 +184,23 @@ impl Places {
             if most < held + 2 {
                 return None;
             }
-            if table.closing >= (self.max / 4).max(1) {
+            // The gentlest to lose: its newest connection that can close gracefully, else
+            // its newest WebSocket.
+            let conns = table.peers.get(&heaviest)?;
+            let newest_where = |wanted: fn(&Standing) -> bool| {
+                conns
+                    .iter()
+                    .rev()
+                    .find(|(_, s)| wanted(s))
+                    .map(|(id, _)| *id)
+            };
+            let victim = newest_where(|s| matches!(s, Standing::Open(_)))
+                .or_else(|| newest_where(|s| matches!(s, Standing::Settled(_))))?;
+            let graceful = matches!(conns.get(&victim), Some(Standing::Open(_)));
+            if graceful && table.closing >= (self.max / 4).max(1) {
                 table.cut_oldest_closing();
             }
-            let conns = table.peers.get_mut(&heaviest)?;
-            let standing = conns.get_mut(&newest)?;
+            let standing = table.peers.get_mut(&heaviest)?.get_mut(&victim)?;
             *standing = match standing {
                 Standing::Open(signals) => {
                     signals.close.notify_one();
