@@ -9,7 +9,7 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Json, Response};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use plexus_models::EmbeddingModel;
+use plexus_models::{EmbeddingModel, MAX_EMBEDDING_TOKENS};
 use plexus_subnets::Evaluation;
 use plexus_subnets::embed::{
     EMBED_ROUTE, EMBEDDED_EMBEDDING_MODEL, EmbedAnswer, EmbedRequest, TARGET_TEXTS_PER_SECOND,
@@ -82,19 +82,17 @@ async fn ask(
     embed: &EmbedRequest,
 ) -> Result<(EmbedAnswer, Candidate), ApiError> {
     let body = Bytes::from(serde_json::to_vec(embed).unwrap_or_default());
-    let count = embed.input.len();
-    let (answer, miner, elapsed) = gateway
+    let dimension = service.model.dimension();
+    let (mut answer, miner, elapsed) = gateway
         .first_answer::<EmbedAnswer>(&service.view, 0, &service.scores, EMBED_ROUTE, body, |a| {
-            if a.embeddings.len() == count {
-                Ok(())
-            } else {
-                Err(format!(
-                    "{} embeddings for {count} inputs",
-                    a.embeddings.len()
-                ))
-            }
+            a.fits(embed, dimension)
         })
         .await?;
+    // Usage is the miner's count, held to what the model can read of the texts.
+    let most_tokens = embed.input.len().saturating_mul(MAX_EMBEDDING_TOKENS);
+    answer.prompt_tokens = answer
+        .prompt_tokens
+        .min(u32::try_from(most_tokens).unwrap_or(u32::MAX));
     if let Some(permit) = gateway.spot_check() {
         let (model, scores) = (Arc::clone(&service.model), Arc::clone(&service.scores));
         let (texts, answer) = (embed.input.clone(), answer.clone());

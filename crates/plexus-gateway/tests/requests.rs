@@ -15,8 +15,8 @@ use plexus_models::{EmbeddingModel, ModelKind, TextModel};
 use plexus_primitives::{ChainId, Keypair, NetUid};
 use plexus_subnets::BackendError;
 use plexus_subnets::text::{
-    ChatAnswer, ChatRequest, EMBEDDED_TEXT_MODEL, FinishReason, TextBackend, TokenChunk,
-    text_routes,
+    ChatAnswer, ChatMessage, ChatRequest, EMBEDDED_TEXT_MODEL, FinishReason, Prompt, TextBackend,
+    TokenChunk, text_routes,
 };
 use plexus_subnets::{Scores, Snapshot, SubnetView, standalone_neuron};
 use plexus_wire::{Client, ClientConfig, Server, ServerConfig};
@@ -120,6 +120,8 @@ struct Net {
     go_on: Arc<tokio::sync::Notify>,
     /// The last request [`Echo`] was sent.
     last: Arc<Mutex<Option<ChatRequest>>>,
+    /// The subnet's model, which the gateway runs too.
+    model: Arc<TextModel>,
     _server: plexus_wire::RunningServer,
     _stop: tokio::sync::oneshot::Sender<()>,
 }
@@ -174,7 +176,7 @@ async fn network_with(client: fn(ChainId) -> ClientConfig, config: GatewayConfig
         netuid: TEXT,
         view: Arc::new(text_view),
         scores: Arc::new(Mutex::new(Scores::new(1.0))),
-        model: text_model,
+        model: Arc::clone(&text_model),
     };
     let embeddings = Service {
         netuid: EMBED,
@@ -189,6 +191,7 @@ async fn network_with(client: fn(ChainId) -> ClientConfig, config: GatewayConfig
         base,
         go_on,
         last,
+        model: text_model,
         _server: server,
         _stop: stop,
     }
@@ -454,11 +457,16 @@ async fn completions_continue_the_plain_prompt_and_echo_it_when_asked() {
     }
     assert!(net.last.lock().unwrap().is_none(), "a miner was asked");
 
-    // An answer budget past the context shrinks to what the context leaves.
+    // An answer budget past the context shrinks to what the context leaves. Echo's
+    // answer, the 2,000-word prompt again, is more text than 48 tokens carry: it is not
+    // relayed, and the consumer hears that no miner answered.
     let long = vec!["word"; 2_000].join(" ");
     let body = json!({"model": CHAT_MODEL, "prompt": long, "max_tokens": 1024});
-    assert_eq!(post(&net, "/v1/completions", body).await.status, 200);
+    let a = post(&net, "/v1/completions", body).await;
     assert_eq!(net.last_request().max_tokens, 48);
+    let (status, _, _, message) = error(&a);
+    assert_eq!(status, 503, "{message}");
+    assert!(message.contains("more than the 48 tokens"), "{message}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -617,7 +625,9 @@ async fn streams_end_with_usage_when_asked() {
     let (last, rest) = chunks.split_last().unwrap();
     assert_eq!(last["choices"], json!([]));
     assert_eq!(last["usage"], whole["usage"]);
-    assert_eq!(last["usage"]["prompt_tokens"], 7);
+    // The prompt as the model reads it, not the miner's claim (Echo says 7).
+    let prompt = net.model.prompt(Prompt::Chat(&[ChatMessage::user(script)]));
+    assert_eq!(last["usage"]["prompt_tokens"], prompt.unwrap().len());
     assert!(
         rest.iter()
             .all(|c| c["usage"].is_null() && c.get("usage").is_some())
@@ -640,7 +650,14 @@ async fn streams_end_with_usage_when_asked() {
     let legacy = json!({"model": CHAT_MODEL, "prompt": script, "stream": true,
                         "stream_options": {"include_usage": true}});
     let a = post(&net, "/v1/completions", legacy).await;
-    assert_eq!(a.chunks().last().unwrap()["usage"], whole["usage"]);
+    let usage = a.chunks().last().unwrap()["usage"].clone();
+    assert_eq!(
+        usage["completion_tokens"],
+        whole["usage"]["completion_tokens"]
+    );
+    // Its prompt is plain text, without the chat template around it.
+    let prompt = net.model.prompt(Prompt::Text(script)).unwrap().len();
+    assert_eq!(usage["prompt_tokens"], prompt);
 
     // Options without a stream are refused; `include_usage: false` is a plain stream.
     let a = post(
@@ -707,6 +724,27 @@ async fn a_miner_sending_far_more_than_asked_is_cut_off() {
         .filter(|e| e.contains(r#""content":"x""#))
         .count();
     assert!(pieces <= 20, "{pieces} pieces relayed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_miner_padding_its_stream_with_text_is_cut_off() {
+    let net = network().await;
+    // Two tokens carry at most 128 bytes of text; the miner sends 100, then 100 more.
+    let script = format!("{}|{}", "a".repeat(100), "b".repeat(100));
+    let a = post(
+        &net,
+        "/v1/chat/completions",
+        chat(&script, json!({"stream": true, "max_tokens": 2})),
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    let events = a.events();
+    let last = events.last().unwrap();
+    assert!(last.contains("more than the 2 tokens asked for"), "{last}");
+    assert!(
+        !events.iter().any(|e| e.contains("bbb")),
+        "the padding is relayed"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

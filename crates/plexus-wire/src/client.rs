@@ -391,10 +391,7 @@ impl Client {
             if parts.status.is_success() {
                 return Err(ClientError::MissingSignature { status });
             }
-            let error: ErrorBody = serde_json::from_slice(&body).unwrap_or_else(|_| ErrorBody {
-                code: String::new(),
-                message: String::from_utf8_lossy(&body).chars().take(200).collect(),
-            });
+            let error = ErrorBody::from_peer(&body);
             return Err(ClientError::Refused {
                 status,
                 kind: RefusalKind::from_code(&error.code),

@@ -183,9 +183,62 @@ pub struct ErrorBody {
 /// The `code` of an error a handler returned (signed, unlike refusals).
 pub const HANDLER_ERROR_CODE: &str = "handler_error";
 
+/// Most characters of a peer's error text a client keeps: enough to say what went wrong,
+/// and no more, since callers keep it (in scores, logs, answers to their own users).
+pub const MAX_PEER_TEXT_CHARS: usize = 240;
+
+impl ErrorBody {
+    /// The error a peer sent in `bytes`: its JSON error body, or else its text, each cut to
+    /// [`MAX_PEER_TEXT_CHARS`].
+    pub fn from_peer(bytes: &[u8]) -> Self {
+        let sent = serde_json::from_slice(bytes).unwrap_or_else(|_| {
+            // Never more than four bytes a character: the rest is not read.
+            let start = &bytes[..bytes.len().min(4 * MAX_PEER_TEXT_CHARS)];
+            ErrorBody {
+                code: String::new(),
+                message: String::from_utf8_lossy(start).into_owned(),
+            }
+        });
+        ErrorBody {
+            code: peer_text(sent.code),
+            message: peer_text(sent.message),
+        }
+    }
+}
+
+/// `text`, cut to [`MAX_PEER_TEXT_CHARS`] characters (an ellipsis marks a cut).
+pub(crate) fn peer_text(mut text: String) -> String {
+    if let Some((cut, _)) = text.char_indices().nth(MAX_PEER_TEXT_CHARS) {
+        text.truncate(cut);
+        text.push('…');
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_peers_error_text_is_kept_short() {
+        let long = "é".repeat(10_000);
+        let json = serde_json::to_vec(&ErrorBody {
+            code: "x".repeat(5_000),
+            message: long.clone(),
+        })
+        .unwrap();
+        let kept = ErrorBody::from_peer(&json);
+        assert_eq!(kept.message.chars().count(), MAX_PEER_TEXT_CHARS + 1);
+        assert!(kept.message.starts_with("éé") && kept.message.ends_with('…'));
+        assert_eq!(kept.code.chars().count(), MAX_PEER_TEXT_CHARS + 1);
+        // Not JSON: its text, read no further than it is kept.
+        let junk = vec![0xff; 16 << 20];
+        let kept = ErrorBody::from_peer(&junk);
+        assert_eq!(kept.message.chars().count(), MAX_PEER_TEXT_CHARS + 1);
+        assert!(kept.code.is_empty());
+        let short = ErrorBody::from_peer(b"no such route");
+        assert_eq!(short.message, "no such route");
+    }
     use std::collections::HashSet;
 
     #[test]

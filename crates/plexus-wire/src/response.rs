@@ -19,7 +19,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::message::ResponseMessage;
-use crate::refusal::ErrorBody;
+use crate::refusal::{ErrorBody, peer_text};
 use crate::sse::{
     CHUNK_EVENT, END_EVENT, ERROR_EVENT, SseEvent, SseParser, StreamEnd, StreamHasher,
 };
@@ -163,12 +163,9 @@ impl SignedResponse {
     /// Deserializes a successful answer; a handler error becomes [`ClientError::Handler`].
     pub fn json<T: DeserializeOwned>(&self) -> Result<T, ClientError> {
         if !self.is_success() {
-            let message = serde_json::from_slice::<ErrorBody>(&self.body)
-                .map(|e| e.message)
-                .unwrap_or_else(|_| String::from_utf8_lossy(&self.body).into_owned());
             return Err(ClientError::Handler {
                 status: self.status,
-                message,
+                message: ErrorBody::from_peer(&self.body).message,
             });
         }
         serde_json::from_slice(&self.body).map_err(|e| ClientError::Json(e.to_string()))
@@ -258,7 +255,7 @@ impl ResponseStream {
                         self.hasher.push(&event.data);
                         let error: ErrorBody = serde_json::from_slice(&event.data)
                             .map_err(|e| ClientError::Stream(format!("bad error event: {e}")))?;
-                        self.failure = Some(error.message);
+                        self.failure = Some(peer_text(error.message));
                         continue;
                     }
                     END_EVENT => {

@@ -271,9 +271,13 @@ impl<H: Handler, M: Metagraph> Shared<H, M> {
         }
         let route = parts.uri.path().strip_prefix('/').unwrap_or_default();
         if validate_route(route).is_err() || !self.handler.has_route(route) {
+            // Named back only when it could be a route: a stranger's long path is not
+            // echoed.
+            let named: String = route.chars().take(crate::MAX_ROUTE_LEN).collect();
+            let more = if named.len() < route.len() { "…" } else { "" };
             return Err(Refusal::new(
                 RefusalKind::UnknownRoute,
-                format!("no route {route:?}"),
+                format!("no route {named:?}{more}"),
             ));
         }
 

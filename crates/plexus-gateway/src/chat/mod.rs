@@ -148,7 +148,7 @@ async fn answer(
             &service.scores,
             CHAT_ROUTE,
             body,
-            |_| Ok(()),
+            |answer: &ChatAnswer| answer.fits(&chat),
         )
         .await?;
     // Usage counts what the miner generated, through the stop string: that is the work done.
@@ -238,16 +238,14 @@ fn finish(reason: FinishReason) -> &'static str {
     }
 }
 
-/// Token counts: the miner's prompt count (the model's, when the miner has none to give:
-/// an upstream cut short at a stop string never says), and the completion's tokens
-/// without the stop token (counted by the model when the miner sent text alone).
+/// Token counts: the prompt's, as the model reads it (the gateway runs the same model as
+/// its miners, so a miner's own count is not needed, nor trusted), and the completion's
+/// tokens without the stop token (counted by the model when the miner sent text alone).
+/// The answer has passed [`ChatAnswer::fits`], so its text is short.
 fn usage(model: &TextModel, chat: &ChatRequest, answer: &ChatAnswer) -> Usage {
-    let prompt = match answer.prompt_tokens {
-        0 => model
-            .prompt(chat.input())
-            .map_or(0, |p| u32::try_from(p.len()).unwrap_or(u32::MAX)),
-        counted => counted,
-    };
+    let prompt = model
+        .prompt(chat.input())
+        .map_or(0, |p| u32::try_from(p.len()).unwrap_or(u32::MAX));
     let completion = if answer.tokens.is_empty() {
         model.tokenize(&answer.text).map_or(0, |t| t.len())
     } else {

@@ -13,8 +13,7 @@ use futures_util::StreamExt;
 use plexus_models::TextModel;
 use plexus_subnets::Scores;
 use plexus_subnets::text::{
-    CHAT_ROUTE, ChatAnswer, ChatRequest, EMBEDDED_TEXT_MODEL, FinishReason, StreamEnd, StreamEvent,
-    TokenChunk,
+    CHAT_ROUTE, ChatAnswer, ChatRequest, EMBEDDED_TEXT_MODEL, StreamEnd, StreamEvent, TokenChunk,
 };
 use plexus_wire::ResponseStream;
 use serde_json::{Value, json};
@@ -153,14 +152,7 @@ async fn open_relay(
         chat,
         stream,
         pending: Some(first),
-        answer: ChatAnswer {
-            model: EMBEDDED_TEXT_MODEL.to_owned(),
-            text: String::new(),
-            tokens: Vec::new(),
-            logprobs: Vec::new(),
-            prompt_tokens: 0,
-            finish_reason: FinishReason::Length,
-        },
+        answer: ChatAnswer::receiving(EMBEDDED_TEXT_MODEL),
         started,
         shape,
         id,
@@ -201,7 +193,13 @@ pub(super) async fn whole_cut(
     let (finish_reason, usage, cut_short) = loop {
         match relay.read().await {
             Ok(StreamEvent::Token(chunk)) => {
-                relay.absorb(&chunk);
+                if let Err(why) = relay.absorb(&chunk) {
+                    relay.broke(&why);
+                    return Err(ApiError::no_miner(format!(
+                        "the miner's stream broke: {}",
+                        crate::brief(why)
+                    )));
+                }
                 match relay.filter.push(&chunk.text) {
                     Step::Go(piece) => text.push_str(&piece),
                     Step::Stop(piece) => {
@@ -217,7 +215,8 @@ pub(super) async fn whole_cut(
             Err(why) => {
                 relay.broke(&why);
                 return Err(ApiError::no_miner(format!(
-                    "the miner's stream broke: {why}"
+                    "the miner's stream broke: {}",
+                    crate::brief(why)
                 )));
             }
         }
@@ -408,8 +407,18 @@ impl Relay {
 
     /// Scores a miner whose stream broke.
     fn broke(&self, why: &str) {
+        let why = crate::brief(why.to_owned());
         tracing::warn!(uid = self.miner.uid, %why, "stream broke after it started");
         record(&self.scores, &self.miner, 0.0);
+    }
+
+    /// Scores a miner whose stream broke after the consumer's began, and tells the
+    /// consumer in the stream's last event.
+    fn broken(&self, why: String) -> Event {
+        self.broke(&why);
+        let why = crate::brief(why);
+        let error = ApiError::no_miner(format!("the miner's stream broke: {why}"));
+        Event::default().data(error.body().to_string())
     }
 
     /// Reads the rest of the miner's stream, which the consumer no longer needs, so the
@@ -417,7 +426,12 @@ impl Relay {
     async fn drain(mut self) {
         loop {
             match self.read().await {
-                Ok(StreamEvent::Token(chunk)) => self.absorb(&chunk),
+                Ok(StreamEvent::Token(chunk)) => {
+                    if let Err(why) = self.absorb(&chunk) {
+                        self.broke(&why);
+                        return;
+                    }
+                }
                 Ok(StreamEvent::End(end)) => {
                     self.conclude(&end);
                     return;
@@ -430,14 +444,14 @@ impl Relay {
         }
     }
 
-    /// Adds a miner's token to its answer.
-    fn absorb(&mut self, chunk: &TokenChunk) {
+    /// Adds a miner's token to its answer; one that takes the answer past what was asked
+    /// for (or is not a token) breaks the stream.
+    fn absorb(&mut self, chunk: &TokenChunk) -> Result<(), String> {
+        self.answer.push(chunk, &self.chat)?;
         if let Some(pending) = &mut self.logprobs {
             pending.push(&self.model, chunk.token, chunk.logprob, &chunk.text);
         }
-        self.answer.text.push_str(&chunk.text);
-        self.answer.tokens.extend(chunk.token);
-        self.answer.logprobs.extend(chunk.logprob);
+        Ok(())
     }
 
     /// The next events to send: a content delta, or the last chunks and `[DONE]`, or an
@@ -451,7 +465,9 @@ impl Relay {
                     if first && chunk.token.is_none() && self.logprobs.take().is_some() {
                         self.buffer = Some(String::new());
                     }
-                    self.absorb(&chunk);
+                    if let Err(why) = self.absorb(&chunk) {
+                        return Some((vec![Ok(self.broken(why))], None));
+                    }
                     if self.stopped {
                         continue;
                     }
@@ -495,12 +511,7 @@ impl Relay {
                     events.push(Ok(Event::default().data("[DONE]")));
                     return Some((events, None));
                 }
-                Err(why) => {
-                    self.broke(&why);
-                    let error = ApiError::no_miner(format!("the miner's stream broke: {why}"));
-                    let event = Event::default().data(error.body().to_string());
-                    return Some((vec![Ok(event)], None));
-                }
+                Err(why) => return Some((vec![Ok(self.broken(why))], None)),
             }
         }
     }

@@ -45,9 +45,56 @@ pub struct EmbedAnswer {
     pub prompt_tokens: u32,
 }
 
+impl EmbedAnswer {
+    /// Checks that the answer is shaped as `request` and the model call for, before any
+    /// work is spent on it: one vector per text, each of `dimension` finite values. (Not
+    /// its length: an upstream backend need not scale its vectors, and a check compares
+    /// directions.) The error says what is wrong.
+    pub fn fits(&self, request: &EmbedRequest, dimension: usize) -> Result<(), String> {
+        let texts = request.input.len();
+        if self.embeddings.len() != texts {
+            return Err(format!(
+                "{} embeddings for {texts} texts",
+                self.embeddings.len()
+            ));
+        }
+        for (i, vector) in self.embeddings.iter().enumerate() {
+            if vector.len() != dimension {
+                return Err(format!(
+                    "embedding {i} has {} values, not {dimension}",
+                    vector.len()
+                ));
+            }
+            if vector.iter().any(|x| !x.is_finite()) {
+                return Err(format!("embedding {i} has a value that is not a number"));
+            }
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn answers_of_the_wrong_shape_are_refused() {
+        let request = EmbedRequest {
+            input: vec!["a".into(), "b".into()],
+        };
+        let answer = |embeddings: Vec<Vec<f32>>| EmbedAnswer {
+            model: "m".into(),
+            embeddings,
+            prompt_tokens: 2,
+        };
+        assert_eq!(answer(vec![vec![0.6, 0.8]; 2]).fits(&request, 2), Ok(()));
+        assert!(answer(vec![vec![0.6, 0.8]]).fits(&request, 2).is_err());
+        assert!(answer(vec![vec![1.0]; 2]).fits(&request, 2).is_err());
+        for bad in [f32::NAN, f32::INFINITY] {
+            let vectors = vec![vec![0.6, 0.8], vec![bad, 0.0]];
+            assert!(answer(vectors).fits(&request, 2).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn bounds_are_checked() {

@@ -161,6 +161,8 @@ pub fn check_answer(
     answer: &ChatAnswer,
     tolerance: f32,
 ) -> Result<usize, String> {
+    // Bounds first: nothing is decoded or run for an answer past them.
+    answer.fits(request)?;
     // Backends that cannot tell tokens (upstream servers) send text alone.
     let text_only = answer.tokens.is_empty();
     let tokens = if text_only {

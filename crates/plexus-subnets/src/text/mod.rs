@@ -14,8 +14,8 @@ pub use embedded::{EMBEDDED_TEXT_MODEL, EmbeddedText};
 pub use judge::{TextJudgeConfig, TextSubnet, check_answer};
 pub use protocol::{
     CHAT_ROUTE, ChatAnswer, ChatMessage, ChatRequest, FinishReason, MAX_COMPLETION_TOKENS,
-    MAX_MESSAGES, MAX_PROMPT_BYTES, PLAIN_TEXT_AXON_VERSION, Prompt, Role, StreamEnd, StreamEvent,
-    TokenChunk,
+    MAX_MESSAGES, MAX_PROMPT_BYTES, MAX_TOKEN_BYTES, PLAIN_TEXT_AXON_VERSION, Prompt, Role,
+    StreamEnd, StreamEvent, TokenChunk,
 };
 pub use serve::{TextBackend, text_routes};
 pub use stop::{MAX_STOP_BYTES, MAX_STOPS, StopError, check_stops, first_stop, stop_after};

@@ -25,6 +25,13 @@ pub const PLAIN_TEXT_AXON_VERSION: u32 = 2;
 /// Most tokens a request may ask for.
 pub const MAX_COMPLETION_TOKENS: u32 = 1024;
 
+/// Most bytes of text one token of an answer may carry; more means the miner is padding
+/// its answer.
+pub const MAX_TOKEN_BYTES: usize = 64;
+
+/// How far above zero a log-probability may be and still pass as one: rounding's worth.
+const LOGPROB_ROUNDING: f32 = 1e-4;
+
 /// A request for a completion: of a chat (`messages`), or of plain text (`prompt`,
 /// continued as it stands, without the chat template). Exactly one of the two is given.
 /// Decoding is greedy, so any honest miner running the subnet's model gives the same
@@ -145,6 +152,68 @@ pub struct ChatAnswer {
     pub finish_reason: FinishReason,
 }
 
+impl ChatAnswer {
+    /// An answer to fill token by token from a stream ([`push`](Self::push)), until its
+    /// end says how it ended.
+    pub fn receiving(model: impl Into<String>) -> Self {
+        Self {
+            model: model.into(),
+            text: String::new(),
+            tokens: Vec::new(),
+            logprobs: Vec::new(),
+            prompt_tokens: 0,
+            finish_reason: FinishReason::Length,
+        }
+    }
+
+    /// Checks that the answer keeps within what `request` allows, before any work is
+    /// spent on it (decoding, scoring, relaying): at most `max_tokens` tokens and
+    /// [`MAX_TOKEN_BYTES`] of text per token asked for, and a log-probability for every
+    /// token or for none, each finite and not above zero. The error says what is wrong.
+    pub fn fits(&self, request: &ChatRequest) -> Result<(), String> {
+        self.within(request)?;
+        if !self.logprobs.is_empty() && self.logprobs.len() != self.tokens.len() {
+            return Err(format!(
+                "{} log-probabilities for {} tokens",
+                self.logprobs.len(),
+                self.tokens.len()
+            ));
+        }
+        self.logprobs.iter().try_for_each(|l| check_logprob(*l))
+    }
+
+    /// Adds one streamed token, refusing one that takes the answer past what `request`
+    /// allows (see [`fits`](Self::fits), which the whole answer must still pass).
+    pub fn push(&mut self, chunk: &TokenChunk, request: &ChatRequest) -> Result<(), String> {
+        if let Some(logprob) = chunk.logprob {
+            if chunk.token.is_none() {
+                return Err("a log-probability without its token".into());
+            }
+            check_logprob(logprob)?;
+        }
+        self.text.push_str(&chunk.text);
+        self.tokens.extend(chunk.token);
+        self.logprobs.extend(chunk.logprob);
+        self.within(request)
+    }
+
+    fn within(&self, request: &ChatRequest) -> Result<(), String> {
+        let most_tokens = request.max_tokens as usize;
+        let most_bytes = most_tokens.saturating_mul(MAX_TOKEN_BYTES);
+        if self.tokens.len() > most_tokens || self.text.len() > most_bytes {
+            return Err(format!("more than the {most_tokens} tokens asked for"));
+        }
+        Ok(())
+    }
+}
+
+fn check_logprob(logprob: f32) -> Result<(), String> {
+    match logprob.is_finite() && logprob <= LOGPROB_ROUNDING {
+        true => Ok(()),
+        false => Err(format!("{logprob} is not a log-probability")),
+    }
+}
+
 /// One token of a streamed completion (or, from a backend that cannot tell tokens, a
 /// piece of text without id or log-probability).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -184,6 +253,63 @@ mod tests {
 
     fn request(messages: Vec<ChatMessage>, max_tokens: u32) -> ChatRequest {
         ChatRequest::chat(messages, max_tokens)
+    }
+
+    fn piece(token: Option<u32>, text: &str, logprob: Option<f32>) -> TokenChunk {
+        TokenChunk {
+            token,
+            text: text.into(),
+            logprob,
+        }
+    }
+
+    #[test]
+    fn an_answer_past_what_was_asked_is_refused_before_any_work() {
+        let asked = request(vec![ChatMessage::user("hi")], 2);
+        let mut answer = ChatAnswer::receiving("m");
+        assert_eq!(
+            answer.push(&piece(Some(1), "a", Some(-0.5)), &asked),
+            Ok(())
+        );
+        assert_eq!(answer.push(&piece(Some(2), "b", Some(0.0)), &asked), Ok(()));
+        assert_eq!(answer.fits(&asked), Ok(()));
+        assert!(
+            answer.push(&piece(Some(3), "c", None), &asked).is_err(),
+            "3 > 2"
+        );
+
+        // Text beyond what the tokens asked for could carry, from a text-only backend.
+        let mut padded = ChatAnswer::receiving("m");
+        let long = "x".repeat(2 * MAX_TOKEN_BYTES + 1);
+        assert!(padded.push(&piece(None, &long, None), &asked).is_err());
+
+        for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY, 0.5] {
+            let mut answer = ChatAnswer::receiving("m");
+            assert!(
+                answer
+                    .push(&piece(Some(1), "a", Some(bad)), &asked)
+                    .is_err()
+            );
+            let whole = ChatAnswer {
+                tokens: vec![1],
+                logprobs: vec![bad],
+                ..ChatAnswer::receiving("m")
+            };
+            assert!(whole.fits(&asked).is_err(), "{bad}");
+        }
+        let mut orphan = ChatAnswer::receiving("m");
+        assert!(orphan.push(&piece(None, "a", Some(-0.1)), &asked).is_err());
+        let uneven = ChatAnswer {
+            tokens: vec![1, 2],
+            logprobs: vec![-0.1],
+            ..ChatAnswer::receiving("m")
+        };
+        assert!(uneven.fits(&asked).is_err());
+        let too_long = ChatAnswer {
+            tokens: vec![1, 2, 3],
+            ..ChatAnswer::receiving("m")
+        };
+        assert!(too_long.fits(&asked).is_err());
     }
 
     #[test]

@@ -8,9 +8,6 @@ use plexus_wire::{Client, Target};
 
 use super::protocol::{CHAT_ROUTE, ChatAnswer, ChatRequest, StreamEnd, StreamEvent};
 
-/// Most bytes of text one token may carry; more means the miner is padding its answer.
-const MAX_TOKEN_BYTES: usize = 64;
-
 /// What the validator saw of one streamed answer.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Streamed {
@@ -22,13 +19,22 @@ pub(crate) struct Streamed {
 }
 
 /// An answer being received, event by event.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Reception {
-    text: String,
-    tokens: Vec<u32>,
-    logprobs: Vec<f32>,
+    answer: ChatAnswer,
     first_token: Option<Duration>,
     end: Option<StreamEnd>,
+}
+
+impl Default for Reception {
+    fn default() -> Self {
+        Self {
+            // The model is the end's to say.
+            answer: ChatAnswer::receiving(""),
+            first_token: None,
+            end: None,
+        }
+    }
 }
 
 impl Reception {
@@ -49,15 +55,7 @@ impl Reception {
                 if chunk.token.is_some() || !chunk.text.is_empty() {
                     self.first_token.get_or_insert(at);
                 }
-                self.text.push_str(&chunk.text);
-                self.tokens.extend(chunk.token);
-                self.logprobs.extend(chunk.logprob);
-                let most_tokens = request.max_tokens as usize;
-                let most_bytes = most_tokens.saturating_mul(MAX_TOKEN_BYTES);
-                if self.tokens.len() > most_tokens || self.text.len() > most_bytes {
-                    return Err(format!("more than the {most_tokens} tokens asked for"));
-                }
-                Ok(())
+                self.answer.push(&chunk, request)
             }
             Ok(StreamEvent::End(end)) => {
                 self.end = Some(end);
@@ -76,11 +74,9 @@ impl Reception {
             elapsed,
             answer: ChatAnswer {
                 model: end.model,
-                text: self.text,
-                tokens: self.tokens,
-                logprobs: self.logprobs,
                 prompt_tokens: end.prompt_tokens,
                 finish_reason: end.finish_reason,
+                ..self.answer
             },
         })
     }
