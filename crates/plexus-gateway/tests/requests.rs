@@ -703,20 +703,21 @@ async fn wrong_methods_get_openais_envelope() {
     }
 }
 
+/// The events of a streamed chat answer of at most two tokens to Echo's `script`.
+async fn two_token_stream(net: &Net, script: &str) -> Vec<String> {
+    let body = chat(script, json!({"stream": true, "max_tokens": 2}));
+    let a = post(net, "/v1/chat/completions", body).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    a.events()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_miner_sending_far_more_than_asked_is_cut_off() {
     let net = network().await;
     // Asked for 2 tokens, the miner streams 40 pieces: past 2 × 2 + 16 events the
     // gateway stops relaying and says the miner's stream broke.
     let script = vec!["x"; 40].join("|");
-    let a = post(
-        &net,
-        "/v1/chat/completions",
-        chat(&script, json!({"stream": true, "max_tokens": 2})),
-    )
-    .await;
-    assert_eq!(a.status, 200, "{}", a.body);
-    let events = a.events();
+    let events = two_token_stream(&net, &script).await;
     let (last, relayed) = events.split_last().unwrap();
     assert!(last.contains("more than 20 token events"), "{last}");
     let pieces = relayed
@@ -731,14 +732,7 @@ async fn a_miner_padding_its_stream_with_text_is_cut_off() {
     let net = network().await;
     // Two tokens carry at most 128 bytes of text; the miner sends 100, then 100 more.
     let script = format!("{}|{}", "a".repeat(100), "b".repeat(100));
-    let a = post(
-        &net,
-        "/v1/chat/completions",
-        chat(&script, json!({"stream": true, "max_tokens": 2})),
-    )
-    .await;
-    assert_eq!(a.status, 200, "{}", a.body);
-    let events = a.events();
+    let events = two_token_stream(&net, &script).await;
     let last = events.last().unwrap();
     assert!(last.contains("more than the 2 tokens asked for"), "{last}");
     assert!(
