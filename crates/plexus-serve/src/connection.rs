@@ -14,6 +14,9 @@ use tokio::net::TcpStream;
 use tokio::sync::Notify;
 use tokio::time::Sleep;
 
+use hyper::body::Incoming;
+
+use crate::body::RequestBody;
 use crate::peer::{Origin, forwarded_origin};
 use crate::places::{Place, Polling, Signals};
 
@@ -52,7 +55,7 @@ struct Held {
 }
 
 /// A connection's service: each request is marked with its [`Origin`] and the
-/// connection's hold, and announced (for the idle deadline).
+/// connection's hold, announced (for the idle deadline), and its body held to a deadline.
 #[derive(Clone)]
 pub(crate) struct Connection<S> {
     pub(crate) inner: S,
@@ -61,11 +64,13 @@ pub(crate) struct Connection<S> {
     pub(crate) forwarded_for: bool,
     pub(crate) hold: Arc<Hold>,
     pub(crate) requests: Arc<Notify>,
+    /// How long a request's body may take to arrive after its headers.
+    pub(crate) body_timeout: Duration,
 }
 
-impl<S, B> tower_service::Service<http::Request<B>> for Connection<S>
+impl<S> tower_service::Service<http::Request<Incoming>> for Connection<S>
 where
-    S: tower_service::Service<http::Request<B>>,
+    S: tower_service::Service<http::Request<RequestBody>>,
 {
     type Response = S::Response;
     type Error = S::Error;
@@ -75,7 +80,8 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
+    fn call(&mut self, request: http::Request<Incoming>) -> Self::Future {
+        let mut request = request.map(|body| RequestBody::new(body, self.body_timeout));
         self.requests.notify_one();
         let origin = match self.origin {
             Origin::Local if self.forwarded_for => {

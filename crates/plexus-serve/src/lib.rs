@@ -8,6 +8,7 @@
 //! validator's gateway, a node's RPC and the explorer all face the internet, and all serve
 //! through [`serve_bounded`].
 
+mod body;
 mod connection;
 mod peer;
 mod places;
@@ -18,13 +19,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
 
+pub use body::{BodyTimeout, RequestBody};
 use connection::{ClientStream, Connection, Hold};
 pub use peer::{Origin, Peer};
 use places::Places;
@@ -66,6 +67,9 @@ pub struct ConnectionLimits {
     /// a request's headers. hyper also holds an HTTP/1 connection's wait for its next
     /// request to it, so an idle HTTP/1 connection closes after this long.
     pub header_timeout: Duration,
+    /// How long a request's body may take to arrive in full after its headers; past it,
+    /// reading the body fails (an axum extractor answers 400) and the connection closes.
+    pub body_timeout: Duration,
     /// How long an HTTP/2 connection may go without a new request before it is closed
     /// (requests under way finish first, for up to ten minutes).
     pub idle_timeout: Duration,
@@ -82,8 +86,8 @@ pub struct ConnectionLimits {
 impl Default for ConnectionLimits {
     /// 1,024 connections, 256 from one peer (a validator keeps many connections to each
     /// miner; consumers share addresses behind NAT), loopback not bounded, no proxy
-    /// trusted; 10 s for a first request and for headers, 90 s idle for HTTP/2, HTTP/2
-    /// served, 30 s for a stalled write, 10 s to drain.
+    /// trusted; 10 s for a first request and for headers, 30 s for a body, 90 s idle for
+    /// HTTP/2, HTTP/2 served, 30 s for a stalled write, 10 s to drain.
     fn default() -> Self {
         Self {
             max_connections: 1024,
@@ -91,6 +95,7 @@ impl Default for ConnectionLimits {
             bound_loopback: false,
             forwarded_for: false,
             header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(90),
             http2: true,
             write_timeout: Duration::from_secs(30),
@@ -103,8 +108,9 @@ impl Default for ConnectionLimits {
 /// connections to finish their requests for up to `limits.drain_timeout` and closes any
 /// left (a WebSocket taken over by its handler lives on with the handler). `service` makes
 /// the service for each connection from its peer's address; every request it sees carries
-/// its [`Origin`] in its extensions. HTTP/1 (with upgrades, for WebSockets)
-/// and HTTP/2 (prior knowledge, if `limits.http2`) are served.
+/// its [`Origin`] in its extensions, and its body in a [`RequestBody`] held to
+/// `limits.body_timeout`. HTTP/1 (with upgrades, for WebSockets) and HTTP/2 (prior
+/// knowledge, if `limits.http2`) are served.
 pub async fn serve_bounded<M, S, B>(
     listener: TcpListener,
     service: M,
@@ -113,7 +119,7 @@ pub async fn serve_bounded<M, S, B>(
 ) -> std::io::Result<()>
 where
     M: FnMut(SocketAddr) -> S,
-    S: tower_service::Service<http::Request<Incoming>, Response = http::Response<B>>
+    S: tower_service::Service<http::Request<RequestBody>, Response = http::Response<B>>
         + Clone
         + Send
         + 'static,
@@ -137,7 +143,7 @@ async fn serve_with_origins<M, S, B>(
 ) -> std::io::Result<()>
 where
     M: FnMut(SocketAddr) -> S,
-    S: tower_service::Service<http::Request<Incoming>, Response = http::Response<B>>
+    S: tower_service::Service<http::Request<RequestBody>, Response = http::Response<B>>
         + Clone
         + Send
         + 'static,
@@ -198,6 +204,7 @@ where
             forwarded_for: limits.forwarded_for,
             hold: Arc::clone(&hold),
             requests: Arc::clone(&requests),
+            body_timeout: limits.body_timeout,
         });
         let (builder, mut stopped) = (builder.clone(), stopped.clone());
         while tasks.try_join_next().is_some() {}

@@ -9,7 +9,8 @@ use crate::places::Places;
 
 /// A server answering `GET /` with "ok", `GET /origin` with the request's [`Origin`],
 /// `GET /big` with 64 MiB, `GET /slow` with "ok" after 500 ms, `GET /forever` never, and
-/// `GET /upgrade` by upgrading the connection to echo what it is sent.
+/// `GET /upgrade` by upgrading the connection to echo what it is sent, and `POST /echo`
+/// with its body.
 async fn started(limits: ConnectionLimits) -> (SocketAddr, tokio::sync::oneshot::Sender<()>) {
     started_with_origins(limits, Origin::of).await
 }
@@ -60,6 +61,10 @@ async fn started_with_origins(
             }),
         )
         .route("/upgrade", axum::routing::get(echo_upgrade))
+        .route(
+            "/echo",
+            axum::routing::post(|body: axum::body::Bytes| async move { body }),
+        )
         .route(
             "/forever",
             axum::routing::get(|| async {
@@ -143,6 +148,32 @@ async fn cut_off_after(sent: &[u8]) -> bool {
 #[tokio::test]
 async fn a_client_that_never_finishes_its_headers_is_cut_off() {
     assert!(cut_off_after(b"GET / HTTP/1.1\r\nHost:").await);
+}
+
+#[tokio::test]
+async fn a_client_that_trickles_its_body_is_answered_400_and_cut_off() {
+    let (addr, _stop) = started(ConnectionLimits {
+        body_timeout: Duration::from_millis(300),
+        ..limits(10_000)
+    })
+    .await;
+    // A whole body is read and answered.
+    let mut whole = TcpStream::connect(addr).await.unwrap();
+    let sent = "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello";
+    whole.write_all(sent.as_bytes()).await.unwrap();
+    assert_eq!(answer(&mut whole).await.as_deref(), Some("hello"));
+    // Ten bytes of a hundred, and then nothing: well within the header deadline, past
+    // the body's.
+    let mut trickle = TcpStream::connect(addr).await.unwrap();
+    let sent = "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n0123456789";
+    trickle.write_all(sent.as_bytes()).await.unwrap();
+    let started = Instant::now();
+    let mut reply = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), trickle.read_to_end(&mut reply));
+    assert!(read.await.is_ok(), "the connection is closed");
+    assert!(started.elapsed() < Duration::from_secs(3));
+    let reply = String::from_utf8_lossy(&reply);
+    assert!(reply.starts_with("HTTP/1.1 400"), "{reply}");
 }
 
 #[tokio::test]
