@@ -3,7 +3,8 @@
 //! With API keys every request must carry `Authorization: Bearer KEY`, and each key gets a
 //! token bucket of `per_minute` requests. Without keys the gateway is open: each peer (an
 //! IPv4 address or an IPv6 /64, see [`plexus_serve::Peer`]) gets that bucket instead, and
-//! this machine (loopback: `plexus up`, local tools) is not limited.
+//! this machine (loopback: `plexus up`, local tools) is not limited. A remote peer gets 10
+//! requests a minute with a missing or wrong key before it is answered 429 instead of 401.
 
 use std::collections::BTreeSet;
 use std::convert::Infallible;
@@ -22,6 +23,18 @@ use crate::openai::ApiError;
 /// Peers of an open gateway with a bucket at most; past it, a new peer waits while every
 /// bucket is in use.
 const MOST_PEERS: usize = 16_384;
+
+/// Requests with a missing or wrong key a remote peer may make a minute (bursts up to as
+/// many): enough for a client with a typo to see its 401s, too few to guess keys.
+const FAILURES_PER_MINUTE: u32 = 10;
+
+/// A key as the gateway keeps it: its hash. Looking a presented key up compares hashes,
+/// so how long a lookup takes says nothing about the keys' own bytes.
+type KeyDigest = [u8; 32];
+
+fn digest(key: &str) -> KeyDigest {
+    *blake3::hash(key.as_bytes()).as_bytes()
+}
 
 /// Who is calling: the request's `Authorization` (for its key) and the connection's origin (for
 /// an open gateway's limit per peer; absent when the router is called without
@@ -51,9 +64,11 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
 /// may call.
 pub struct ApiKeys {
     per_minute: u32,
-    keys: BTreeSet<String>,
-    by_key: Mutex<RateLimiter<String>>,
+    keys: BTreeSet<KeyDigest>,
+    by_key: Mutex<RateLimiter<KeyDigest>>,
     by_peer: Mutex<RateLimiter<Peer>>,
+    /// Each remote peer's requests with a missing or wrong key.
+    failures: Mutex<RateLimiter<Peer>>,
 }
 
 impl std::fmt::Debug for ApiKeys {
@@ -75,11 +90,20 @@ impl ApiKeys {
             per_second: f64::from(per_minute) / 60.0,
             burst: per_minute,
         };
+        let failures = RateLimit {
+            per_second: f64::from(FAILURES_PER_MINUTE) / 60.0,
+            burst: FAILURES_PER_MINUTE,
+        };
         Self {
             per_minute,
-            keys: keys.into_iter().filter(|k| !k.is_empty()).collect(),
+            keys: keys
+                .into_iter()
+                .filter(|k| !k.is_empty())
+                .map(|k| digest(&k))
+                .collect(),
             by_key: Mutex::new(RateLimiter::new(limit)),
             by_peer: Mutex::new(RateLimiter::new(limit).with_most_callers(MOST_PEERS)),
+            failures: Mutex::new(RateLimiter::new(failures).with_most_callers(MOST_PEERS)),
         }
     }
 
@@ -101,12 +125,26 @@ impl ApiKeys {
                 .as_ref()
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.strip_prefix("Bearer "))
-                .map(str::trim)
-                .filter(|key| self.keys.contains(*key))
-                .ok_or_else(ApiError::unauthorized)?;
-            lock(&self.by_key).check(key.to_owned(), now)
+                .map(|key| digest(key.trim()))
+                .filter(|key| self.keys.contains(key));
+            let Some(key) = key else {
+                return Err(self.refused(caller, now));
+            };
+            lock(&self.by_key).check(key, now)
         };
         checked.map_err(|wait| ApiError::rate_limited(wait.as_secs().max(1)))
+    }
+
+    /// The answer to a request without a good key: 401, or 429 for a remote peer that has
+    /// had too many of those lately.
+    fn refused(&self, caller: &Caller, now: Instant) -> ApiError {
+        let Origin::Remote(peer) = caller.origin else {
+            return ApiError::unauthorized();
+        };
+        match lock(&self.failures).check(peer, now) {
+            Ok(()) => ApiError::unauthorized(),
+            Err(wait) => ApiError::rate_limited(wait.as_secs().max(1)),
+        }
     }
 }
 
@@ -188,6 +226,37 @@ mod tests {
             "invalid_api_key"
         );
         assert_eq!(keys.admit(&bearer("sk-good"), now), Ok(()));
+    }
+
+    #[test]
+    fn a_peer_guessing_keys_is_slowed_down() {
+        let keys = ApiKeys::new(vec!["sk-good".to_owned()], 600);
+        let now = Instant::now();
+        let guess = |from: Origin, key: &str| Caller {
+            origin: from,
+            ..bearer(key)
+        };
+        for i in 0..FAILURES_PER_MINUTE {
+            let refused = keys.admit(&guess(remote(1), &format!("sk-{i}")), now);
+            assert_eq!(refused.unwrap_err().code, "invalid_api_key");
+        }
+        let refused = keys.admit(&guess(remote(1), "sk-more"), now).unwrap_err();
+        assert_eq!(refused.code, "rate_limit_exceeded");
+        // Other peers, and this machine, are not held back by it.
+        let other = keys.admit(&guess(remote(2), "sk-typo"), now).unwrap_err();
+        assert_eq!(other.code, "invalid_api_key");
+        for _ in 0..2 * FAILURES_PER_MINUTE {
+            let local = keys.admit(&bearer("sk-typo"), now).unwrap_err();
+            assert_eq!(local.code, "invalid_api_key");
+        }
+        // A good key still works from the guessing peer: its key has its own bucket.
+        assert_eq!(keys.admit(&guess(remote(1), "sk-good"), now), Ok(()));
+        // Ten a minute: one more after six seconds.
+        let later = now + Duration::from_secs(6);
+        let refused = keys
+            .admit(&guess(remote(1), "sk-again"), later)
+            .unwrap_err();
+        assert_eq!(refused.code, "invalid_api_key");
     }
 
     #[test]
