@@ -29,11 +29,15 @@ use tokio::sync::mpsc;
 use crate::backend::BackendError;
 use crate::embed::{EmbedAnswer, EmbedRequest, EmbeddingBackend};
 use crate::text::{
-    ChatAnswer, ChatRequest, FinishReason, TextBackend, TokenChunk, first_stop, stop_after,
+    ChatAnswer, ChatRequest, FinishReason, MAX_TOKEN_BYTES, TextBackend, TokenChunk, first_stop,
+    stop_after,
 };
 
-/// Largest upstream answer read.
+/// Largest upstream answer read whole.
 const MAX_ANSWER_BYTES: usize = 64 << 20;
+
+/// Time a streamed answer may take per token asked for, on top of the timeout.
+const PER_TOKEN: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// An OpenAI-compatible server at a base URL (`http://host:port`, with or without `/v1`).
 #[derive(Clone)]
@@ -167,22 +171,33 @@ impl Upstream {
     }
 
     /// Reads an OpenAI (chat) completion event stream, passing each piece of text on to
-    /// `tokens` as it comes, up to the piece that completes one of `stops`.
+    /// `tokens` as it comes, up to the piece that completes one of the request's stop
+    /// strings. The stream is held to what `request` asked for: no more text than its
+    /// tokens could carry (what validators accept), a bounded number of events, and the
+    /// timeout plus [`PER_TOKEN`] for each token in all, however steadily events come.
     async fn read_stream(
         &self,
         path: &str,
         response: Response<Incoming>,
         tokens: &mpsc::UnboundedSender<TokenChunk>,
-        stops: &[String],
+        request: &ChatRequest,
     ) -> Result<ChatAnswer, BackendError> {
+        let asked = request.max_tokens as usize;
+        let most_bytes = asked.saturating_mul(MAX_TOKEN_BYTES);
+        // One event a token, and room for role, usage and empty ones.
+        let most_events = asked.saturating_mul(4).saturating_add(64);
+        let due = tokio::time::Instant::now()
+            + self.timeout
+            + PER_TOKEN.saturating_mul(request.max_tokens);
         let mut body = response.into_body();
         let mut parser = SseParser::new(1 << 20);
         let (mut text, mut finish, mut prompt_tokens) = (String::new(), None, 0);
-        let (mut events, mut done) = (Vec::new(), false);
+        let (mut events, mut done, mut seen) = (Vec::new(), false, 0usize);
         loop {
-            let frame = tokio::time::timeout(self.timeout, body.frame())
+            let stalled = tokio::time::Instant::now() + self.timeout;
+            let frame = tokio::time::timeout_at(stalled.min(due), body.frame())
                 .await
-                .map_err(|_| self.failed(path, "timed out", &"the stream stalled"))?;
+                .map_err(|_| self.failed(path, "timed out", &"the stream stalled or ran long"))?;
             let Some(frame) = frame else { break };
             let frame = frame.map_err(|e| self.failed(path, "reading", &e))?;
             let Some(data) = frame.data_ref() else {
@@ -192,6 +207,10 @@ impl Upstream {
                 .push(data, &mut events)
                 .map_err(|e| self.failed(path, "bad event stream", &e))?;
             for event in events.drain(..) {
+                seen += 1;
+                if seen > most_events {
+                    return Err(self.failed(path, "reading", &"too many events"));
+                }
                 if done {
                     return Err(self.failed(path, "bad event stream", &"events after [DONE]"));
                 }
@@ -214,15 +233,15 @@ impl Upstream {
                 if let Some(piece) = piece.filter(|p| !p.is_empty()) {
                     let before = text.len();
                     text.push_str(&piece);
-                    if text.len() > MAX_ANSWER_BYTES {
-                        return Err(self.failed(path, "reading", &"answer too large"));
+                    if text.len() > most_bytes {
+                        return Err(self.failed(path, "reading", &"more text than asked for"));
                     }
                     // The upstream was not told the stop strings (it would leave them out
                     // of its text, and validators must see where the answer stopped): the
                     // text ends where the first one does, even inside a piece, and hanging
                     // up ends the upstream's work. No stop string lay in the text before
                     // this piece, so the cut falls within it.
-                    let stop = stop_after(&text, stops, before);
+                    let stop = stop_after(&text, &request.stop, before);
                     if let Some(stop) = &stop {
                         text.truncate(stop.end);
                     }
@@ -404,9 +423,7 @@ impl TextBackend for Upstream {
             .get(header::CONTENT_TYPE)
             .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
         if streamed {
-            return self
-                .read_stream(path, response, &tokens, &request.stop)
-                .await;
+            return self.read_stream(path, response, &tokens, &request).await;
         }
         // A server that does not stream answers with the whole completion; the handler
         // passes its text on as one piece.

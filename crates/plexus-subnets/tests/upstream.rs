@@ -40,6 +40,10 @@ enum Mode {
     Filtered,
     /// Streams the first piece, then `[DONE]` without saying why it ended.
     DoneWithoutReason,
+    /// Streams the first piece, then more text than the tokens asked for carry.
+    Pads,
+    /// Streams the first piece, then empty events for ever.
+    Chatters,
 }
 
 /// Serves chat completions as `mode` says.
@@ -78,6 +82,11 @@ async fn upstream_in(mode: Mode, gate: Arc<Notify>) -> SocketAddr {
                         Mode::DoneWithoutReason => {
                             vec![Ok(Bytes::from_static(b"data: [DONE]\n\n"))]
                         }
+                        Mode::Pads => vec![event(piece(&"x".repeat(600)))],
+                        Mode::Chatters => {
+                            let empty = move || event(json!({"choices": []}));
+                            return futures_util::stream::repeat_with(empty).left_stream();
+                        }
                         Mode::Streams | Mode::Whole => {
                             gate.notified().await;
                             vec![
@@ -89,7 +98,7 @@ async fn upstream_in(mode: Mode, gate: Arc<Notify>) -> SocketAddr {
                             ]
                         }
                     };
-                    futures_util::stream::iter(rest)
+                    futures_util::stream::iter(rest).right_stream()
                 })
                 .flatten();
                 Response::builder()
@@ -292,6 +301,9 @@ async fn a_stream_that_fails_or_stops_early_is_an_error_not_an_answer() {
         (Mode::CutShort, "ended before the answer"),
         (Mode::Filtered, "content_filter"),
         (Mode::DoneWithoutReason, "ended before the answer"),
+        // Eight tokens carry at most 512 bytes, in at most 96 events.
+        (Mode::Pads, "more text than asked for"),
+        (Mode::Chatters, "too many events"),
     ] {
         let up = backend(upstream_in(mode, Arc::new(Notify::new())).await, KEY);
         let (tx, mut rx) = mpsc::unbounded_channel();

@@ -8,6 +8,9 @@ use super::protocol::{EmbedAnswer, EmbedRequest};
 use super::serve::EmbeddingBackend;
 use crate::backend::BackendError;
 
+/// Texts embedded in one go on a blocking thread.
+const GROUP: usize = 32;
+
 /// The name the embedded embedding model answers under.
 pub const EMBEDDED_EMBEDDING_MODEL: &str = "all-minilm-l6-v2";
 
@@ -48,11 +51,19 @@ impl EmbeddingBackend for EmbeddedEmbeddings {
     }
 
     async fn embed(&self, request: EmbedRequest) -> Result<EmbedAnswer, BackendError> {
-        let model = Arc::clone(&self.model);
-        let (embeddings, prompt_tokens) =
-            tokio::task::spawn_blocking(move || embed_blocking(&model, &request.input))
-                .await
-                .map_err(|e| BackendError::Failed(format!("embedding thread: {e}")))??;
+        // A group at a time: a caller that hangs up drops this future, and no further
+        // group is started for it.
+        let mut embeddings = Vec::with_capacity(request.input.len());
+        let mut prompt_tokens = 0u32;
+        for group in request.input.chunks(GROUP) {
+            let (model, group) = (Arc::clone(&self.model), group.to_vec());
+            let (vectors, tokens) =
+                tokio::task::spawn_blocking(move || embed_blocking(&model, &group))
+                    .await
+                    .map_err(|e| BackendError::Failed(format!("embedding thread: {e}")))??;
+            embeddings.extend(vectors);
+            prompt_tokens = prompt_tokens.saturating_add(tokens);
+        }
         Ok(EmbedAnswer {
             model: EMBEDDED_EMBEDDING_MODEL.to_owned(),
             embeddings,

@@ -49,7 +49,6 @@ impl TextBackend for EmbeddedText {
         tokens: mpsc::UnboundedSender<TokenChunk>,
     ) -> Result<ChatAnswer, BackendError> {
         let model = Arc::clone(&self.model);
-        let streaming = request.stream;
         let (generation, at_stop) = tokio::task::spawn_blocking(move || {
             let mut text = String::new();
             let mut at_stop = false;
@@ -63,9 +62,8 @@ impl TextBackend for EmbeddedText {
                     text: t.text.clone(),
                     logprob: Some(t.logprob),
                 };
-                // A streaming caller that hung up stops the work; a whole-answer caller
-                // has no receiver and generation runs to the end.
-                let gone = tokens.send(chunk).is_err() && streaming;
+                // A caller that hung up, streaming or not, stops the work.
+                let gone = tokens.send(chunk).is_err();
                 if at_stop || gone {
                     ControlFlow::Break(())
                 } else {
