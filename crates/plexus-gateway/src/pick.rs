@@ -39,7 +39,7 @@ pub fn candidates(
             let axon = n.axon.filter(|a| a.version >= min_version)?;
             Some(Candidate {
                 uid: n.uid,
-                target: Target::from_axon(&axon, n.hotkey, netuid),
+                target: Target::from_axon(&axon, n.hotkey, netuid)?,
                 incentive: n.incentive,
             })
         })

@@ -233,7 +233,7 @@ impl<C: Chain, S: Subnet> Validator<C, S> {
                 Some((
                     n.uid,
                     n.hotkey,
-                    Target::from_axon(&axon, n.hotkey, netuid),
+                    Target::from_axon(&axon, n.hotkey, netuid)?,
                     axon.version,
                 ))
             })

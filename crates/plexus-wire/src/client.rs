@@ -1,7 +1,7 @@
 //! The validator's dendrite: one pooled HTTP client that signs requests, verifies answers,
 //! and fans out with bounded concurrency.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::Poll;
@@ -83,13 +83,26 @@ pub struct Target {
 }
 
 impl Target {
-    /// The target serving `axon` as `hotkey` on `netuid`.
-    pub fn from_axon(axon: &AxonInfo, hotkey: AccountId, netuid: NetUid) -> Self {
-        Self {
+    /// The target serving `axon` as `hotkey` on `netuid`; `None` for an axon announced at
+    /// an address no miner serves from: unspecified, multicast, broadcast, link-local
+    /// (where clouds answer with the machine's own credentials, 169.254.169.254) or port
+    /// 0. Any registered hotkey can announce any address, so callers are not to be sent
+    /// there. Loopback and private addresses stay usable: local and private networks
+    /// run miners there.
+    pub fn from_axon(axon: &AxonInfo, hotkey: AccountId, netuid: NetUid) -> Option<Self> {
+        let unusable = match axon.ip.to_canonical() {
+            IpAddr::V4(ip) => {
+                ip.is_unspecified() || ip.is_multicast() || ip.is_broadcast() || ip.is_link_local()
+            }
+            IpAddr::V6(ip) => {
+                ip.is_unspecified() || ip.is_multicast() || ip.is_unicast_link_local()
+            }
+        };
+        (!unusable && axon.port != 0).then(|| Self {
             addr: SocketAddr::new(axon.ip, axon.port),
             hotkey,
             netuid,
-        }
+        })
     }
 }
 
@@ -450,4 +463,40 @@ pub fn error_chain(error: &dyn std::error::Error) -> String {
         source = e.source();
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use plexus_primitives::AxonProtocol;
+
+    use super::*;
+
+    #[test]
+    fn axons_announced_where_no_miner_serves_are_not_called() {
+        let target = |ip: &str, port: u16| {
+            let axon = AxonInfo {
+                ip: ip.parse().unwrap(),
+                port,
+                protocol: AxonProtocol::Http,
+                version: 1,
+            };
+            Target::from_axon(&axon, AccountId([7; 32]), NetUid(1))
+        };
+        for usable in ["203.0.113.5", "10.0.0.7", "127.0.0.1", "2001:db8::1", "::1"] {
+            assert!(target(usable, 8091).is_some(), "{usable}");
+        }
+        for unusable in [
+            "169.254.169.254",
+            "0.0.0.0",
+            "224.0.0.1",
+            "255.255.255.255",
+            "fe80::1",
+            "::",
+            "ff02::1",
+            "::ffff:169.254.169.254",
+        ] {
+            assert!(target(unusable, 8091).is_none(), "{unusable}");
+        }
+        assert!(target("203.0.113.5", 0).is_none(), "port 0");
+    }
 }
