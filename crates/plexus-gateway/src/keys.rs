@@ -4,7 +4,8 @@
 //! token bucket of `per_minute` requests. Without keys the gateway is open: each peer (an
 //! IPv4 address or an IPv6 /64, see [`plexus_serve::Peer`]) gets that bucket instead, and
 //! this machine (loopback: `plexus up`, local tools) is not limited. A remote peer gets 10
-//! requests a minute with a missing or wrong key before it is answered 429 instead of 401.
+//! requests a minute with a missing or wrong key before it is answered 429 (still
+//! `invalid_api_key`) instead of 401.
 
 use std::collections::BTreeSet;
 use std::convert::Infallible;
@@ -143,7 +144,7 @@ impl ApiKeys {
         };
         match lock(&self.failures).check(peer, now) {
             Ok(()) => ApiError::unauthorized(),
-            Err(wait) => ApiError::rate_limited(wait.as_secs().max(1)),
+            Err(wait) => ApiError::too_many_bad_keys(wait.as_secs().max(1)),
         }
     }
 }
@@ -241,7 +242,8 @@ mod tests {
             assert_eq!(refused.unwrap_err().code, "invalid_api_key");
         }
         let refused = keys.admit(&guess(remote(1), "sk-more"), now).unwrap_err();
-        assert_eq!(refused.code, "rate_limit_exceeded");
+        assert_eq!(refused.status, axum::http::StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(refused.code, "invalid_api_key", "the key is what to fix");
         // Other peers, and this machine, are not held back by it.
         let other = keys.admit(&guess(remote(2), "sk-typo"), now).unwrap_err();
         assert_eq!(other.code, "invalid_api_key");

@@ -170,9 +170,13 @@ impl Gateway {
         client: Client,
         text: Option<Service<TextModel>>,
         embeddings: Option<Service<EmbeddingModel>>,
-        config: GatewayConfig,
+        mut config: GatewayConfig,
     ) -> Self {
-        let keys = ApiKeys::new(config.api_keys.clone(), config.requests_per_minute);
+        // Only their hashes are kept.
+        let keys = ApiKeys::new(
+            std::mem::take(&mut config.api_keys),
+            config.requests_per_minute,
+        );
         Self {
             inner: Arc::new(Inner {
                 me: client.hotkey(),

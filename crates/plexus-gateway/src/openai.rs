@@ -118,6 +118,21 @@ impl ApiError {
         }
     }
 
+    /// 429: too many requests with a missing or unknown key from one address. Still an
+    /// `invalid_api_key`: the key is the problem to fix, not the rate.
+    pub fn too_many_bad_keys(retry_after_secs: u64) -> Self {
+        Self {
+            status: StatusCode::TOO_MANY_REQUESTS,
+            message: format!(
+                "Incorrect or missing API key, too often from this address: send \
+                 `Authorization: Bearer KEY` (retry in {retry_after_secs} s)"
+            ),
+            kind: "invalid_request_error",
+            param: None,
+            code: "invalid_api_key",
+        }
+    }
+
     /// 429: the key's rate limit.
     pub fn rate_limited(retry_after_secs: u64) -> Self {
         Self {

@@ -23,7 +23,8 @@ pub struct Candidate {
 }
 
 /// Every miner except `me` with an axon of at least `min_version` (what the request
-/// needs a miner's software to take), in the order to try them.
+/// needs a miner's software to take) at an address to call ([`Target::from_axon`]), in
+/// the order to try them.
 pub fn candidates(
     snapshot: &Snapshot,
     me: &AccountId,

@@ -466,7 +466,10 @@ async fn completions_continue_the_plain_prompt_and_echo_it_when_asked() {
     assert_eq!(net.last_request().max_tokens, 48);
     let (status, _, _, message) = error(&a);
     assert_eq!(status, 503, "{message}");
-    assert!(message.contains("more than the 48 tokens"), "{message}");
+    assert!(
+        message.contains("more text than 48 tokens carry"),
+        "{message}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -730,11 +733,11 @@ async fn a_miner_sending_far_more_than_asked_is_cut_off() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_miner_padding_its_stream_with_text_is_cut_off() {
     let net = network().await;
-    // Two tokens carry at most 128 bytes of text; the miner sends 100, then 100 more.
-    let script = format!("{}|{}", "a".repeat(100), "b".repeat(100));
+    // Two tokens carry at most 256 bytes of text; the miner sends 200, then 200 more.
+    let script = format!("{}|{}", "a".repeat(200), "b".repeat(200));
     let events = two_token_stream(&net, &script).await;
     let last = events.last().unwrap();
-    assert!(last.contains("more than the 2 tokens asked for"), "{last}");
+    assert!(last.contains("more text than 2 tokens carry"), "{last}");
     assert!(
         !events.iter().any(|e| e.contains("bbb")),
         "the padding is relayed"

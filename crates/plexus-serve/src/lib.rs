@@ -68,7 +68,8 @@ pub struct ConnectionLimits {
     /// request to it, so an idle HTTP/1 connection closes after this long.
     pub header_timeout: Duration,
     /// How long a request's body may take to arrive in full after its headers; past it,
-    /// reading the body fails (an axum extractor answers 400) and the connection closes.
+    /// reading the body fails with [`BodyTimeout`] (axum's extractors answer 400; a
+    /// handler may answer otherwise) and an HTTP/1 connection closes.
     pub body_timeout: Duration,
     /// How long an HTTP/2 connection may go without a new request before it is closed
     /// (requests under way finish first, for up to ten minutes).

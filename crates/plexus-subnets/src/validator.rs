@@ -224,7 +224,9 @@ impl<C: Chain, S: Subnet> Validator<C, S> {
         let netuid = self.config.netuid;
         // Owned targets: futures over borrowed neurons trip the compiler's Send inference
         // when the validator runs as a spawned task.
-        let mut miners: Vec<(u16, AccountId, Target, u32)> = snapshot
+        // An axon at an address no miner serves from is never called, but is sampled and
+        // scored as unavailable like any other: re-announcing one must not keep a score.
+        let mut miners: Vec<(u16, AccountId, Option<Target>, u32)> = snapshot
             .neurons
             .iter()
             .filter(|n| n.hotkey != me)
@@ -233,7 +235,7 @@ impl<C: Chain, S: Subnet> Validator<C, S> {
                 Some((
                     n.uid,
                     n.hotkey,
-                    Target::from_axon(&axon, n.hotkey, netuid)?,
+                    Target::from_axon(&axon, n.hotkey, netuid),
                     axon.version,
                 ))
             })
@@ -246,7 +248,10 @@ impl<C: Chain, S: Subnet> Validator<C, S> {
         let (subnet, client, challenge) = (&*self.subnet, &self.client, &challenge);
         let seen: Vec<Observation> = futures_util::stream::iter(miners)
             .map(|(uid, hotkey, target, _)| async move {
-                let evaluation = subnet.evaluate(client, &target, challenge).await;
+                let evaluation = match target {
+                    Some(target) => subnet.evaluate(client, &target, challenge).await,
+                    None => Evaluation::unavailable("its axon's address is not one to call"),
+                };
                 Observation {
                     uid,
                     hotkey,

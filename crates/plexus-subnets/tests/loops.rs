@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use common::{LedgerChain, TOKEN, id, key};
 use plexus_ledger::SubnetParams;
-use plexus_primitives::{Balance, Call, Hyperparameter, NetUid};
+use plexus_primitives::{AxonInfo, Balance, Call, Hyperparameter, NetUid};
 use plexus_subnets::{
     ChainError, Evaluation, MinerConfig, Observation, RunningMiner, Subnet, Validator,
     ValidatorConfig, Verdict, start_miner,
@@ -73,6 +73,7 @@ fn params() -> SubnetParams {
         immunity_period: 100,
         max_allowed_uids: 16,
         min_burn: Balance::from_rao(TOKEN / 10),
+        serving_rate_limit: 0,
         ..SubnetParams::default()
     }
 }
@@ -299,6 +300,30 @@ async fn honest_miners_earn_and_liars_do_not() {
             &o.evaluation.verdict,
             Verdict::Unavailable(why) if why.contains("stake_below_threshold")
         )),
+        "{seen:?}"
+    );
+
+    // A miner that re-announces its axon where no miner serves (link-local, where clouds
+    // keep their metadata service) is not called, and is scored as unavailable: it does
+    // not keep the score it had.
+    let axon = chain.metagraph_now(NET)[usize::from(h1)].axon.unwrap();
+    let metadata = AxonInfo {
+        ip: "169.254.169.254".parse().unwrap(),
+        ..axon
+    };
+    chain.ok(
+        "honest-1-hot",
+        Call::ServeAxon {
+            netuid: NET,
+            hotkey: id("honest-1-hot"),
+            axon: metadata,
+        },
+    );
+    let seen = v.round().await.unwrap();
+    let h1_seen = seen.iter().find(|o| o.uid == h1).map(|o| &o.evaluation);
+    assert!(
+        h1_seen.is_some_and(|e| e.score == 0.0
+            && matches!(&e.verdict, Verdict::Unavailable(why) if why.contains("not one to call"))),
         "{seen:?}"
     );
     miners.stop().await;

@@ -82,7 +82,7 @@ async fn upstream_in(mode: Mode, gate: Arc<Notify>) -> SocketAddr {
                         Mode::DoneWithoutReason => {
                             vec![Ok(Bytes::from_static(b"data: [DONE]\n\n"))]
                         }
-                        Mode::Pads => vec![event(piece(&"x".repeat(600)))],
+                        Mode::Pads => vec![event(piece(&"x".repeat(1100)))],
                         Mode::Chatters => {
                             let empty = move || event(json!({"choices": []}));
                             return futures_util::stream::repeat_with(empty).left_stream();
@@ -301,7 +301,7 @@ async fn a_stream_that_fails_or_stops_early_is_an_error_not_an_answer() {
         (Mode::CutShort, "ended before the answer"),
         (Mode::Filtered, "content_filter"),
         (Mode::DoneWithoutReason, "ended before the answer"),
-        // Eight tokens carry at most 512 bytes, in at most 96 events.
+        // Eight tokens carry at most 1,024 bytes, in at most 96 events.
         (Mode::Pads, "more text than asked for"),
         (Mode::Chatters, "too many events"),
     ] {

@@ -85,10 +85,11 @@ pub struct Target {
 impl Target {
     /// The target serving `axon` as `hotkey` on `netuid`; `None` for an axon announced at
     /// an address no miner serves from: unspecified, multicast, broadcast, link-local
-    /// (where clouds answer with the machine's own credentials, 169.254.169.254) or port
-    /// 0. Any registered hotkey can announce any address, so callers are not to be sent
-    /// there. Loopback and private addresses stay usable: local and private networks
-    /// run miners there.
+    /// (where most clouds answer with the machine's own credentials, 169.254.169.254) or
+    /// port 0. Any registered hotkey can announce any address, so callers are not to be
+    /// sent there. Loopback and private addresses stay usable, since local and private
+    /// networks run miners there; so do the few metadata services kept at private
+    /// addresses (AWS's `fd00:ec2::254`, Alibaba's `100.100.100.200`).
     pub fn from_axon(axon: &AxonInfo, hotkey: AccountId, netuid: NetUid) -> Option<Self> {
         let unusable = match axon.ip.to_canonical() {
             IpAddr::V4(ip) => {

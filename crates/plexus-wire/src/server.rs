@@ -218,6 +218,13 @@ async fn serve_request<H: Handler, M: Metagraph>(
     }
 }
 
+fn body_timeout(limit: std::time::Duration) -> Refusal {
+    Refusal::new(
+        RefusalKind::BodyTimeout,
+        format!("body not received within {limit:?}"),
+    )
+}
+
 fn nonce_refusal(e: NonceError) -> Refusal {
     match e {
         NonceError::Stale { .. } => Refusal::new(RefusalKind::StaleNonce, e.to_string()),
@@ -357,16 +364,16 @@ impl<H: Handler, M: Metagraph> Shared<H, M> {
             Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => {
                 return Err(too_large());
             }
+            // The server's own deadline on every body (plexus-serve's) is the same
+            // refusal as the axon's.
+            Err(_) => return Err(body_timeout(config.body_timeout)),
+            Ok(Err(e)) if e.downcast_ref::<plexus_serve::BodyTimeout>().is_some() => {
+                return Err(body_timeout(config.body_timeout));
+            }
             Ok(Err(e)) => {
                 return Err(Refusal::new(
                     RefusalKind::BadHeaders,
                     format!("cannot read body: {e}"),
-                ));
-            }
-            Err(_) => {
-                return Err(Refusal::new(
-                    RefusalKind::BodyTimeout,
-                    format!("body not received within {:?}", config.body_timeout),
                 ));
             }
         };

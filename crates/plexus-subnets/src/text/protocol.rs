@@ -25,9 +25,10 @@ pub const PLAIN_TEXT_AXON_VERSION: u32 = 2;
 /// Most tokens a request may ask for.
 pub const MAX_COMPLETION_TOKENS: u32 = 1024;
 
-/// Most bytes of text one token of an answer may carry; more means the miner is padding
-/// its answer.
-pub const MAX_TOKEN_BYTES: usize = 64;
+/// Most bytes of text an answer may carry per token asked for; more means the miner is
+/// padding its answer. Above the longest token of the embedded model's vocabulary (81
+/// bytes, a newline and 80 spaces), so even a one-token answer of it fits.
+pub const MAX_TOKEN_BYTES: usize = 128;
 
 /// How far above zero a log-probability may be and still pass as one: rounding's worth.
 const LOGPROB_ROUNDING: f32 = 1e-4;
@@ -200,8 +201,13 @@ impl ChatAnswer {
     fn within(&self, request: &ChatRequest) -> Result<(), String> {
         let most_tokens = request.max_tokens as usize;
         let most_bytes = most_tokens.saturating_mul(MAX_TOKEN_BYTES);
-        if self.tokens.len() > most_tokens || self.text.len() > most_bytes {
+        if self.tokens.len() > most_tokens {
             return Err(format!("more than the {most_tokens} tokens asked for"));
+        }
+        if self.text.len() > most_bytes {
+            return Err(format!(
+                "more text than {most_tokens} tokens carry ({most_bytes} bytes)"
+            ));
         }
         Ok(())
     }

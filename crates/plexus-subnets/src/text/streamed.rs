@@ -171,12 +171,12 @@ mod tests {
         reception.push(token(Some(1), "b"), ms(2), &r).unwrap();
         let why = reception.push(token(Some(1), "c"), ms(3), &r).unwrap_err();
         assert!(why.contains("more than the 2 tokens"), "{why}");
-        // Text alone is held to 64 bytes a token.
+        // Text alone is held to 128 bytes a token.
         let mut reception = Reception::default();
         let why = reception
-            .push(token(None, &"x".repeat(129)), ms(1), &r)
+            .push(token(None, &"x".repeat(257)), ms(1), &r)
             .unwrap_err();
-        assert!(why.contains("more than"), "{why}");
+        assert!(why.contains("more text than 2 tokens carry"), "{why}");
         // Nothing after the end, and no answer without it.
         let mut reception = Reception::default();
         reception.push(end(), ms(1), &r).unwrap();
