@@ -442,7 +442,7 @@ fn pair_subnets(netuids: &[u16], works: &[Work]) -> anyhow::Result<Vec<(NetUid, 
 }
 
 async fn run_validators(
-    args: ValidatorArgs,
+    mut args: ValidatorArgs,
     chain: Arc<RpcChain>,
     subnets: Vec<(NetUid, Work)>,
     models: Models,
@@ -510,7 +510,8 @@ async fn run_validators(
             text_service,
             embed_service,
             GatewayConfig {
-                api_keys: args.api_keys.clone(),
+                // Moved, not copied: only the gateway's hashes of them stay.
+                api_keys: std::mem::take(&mut args.api_keys),
                 requests_per_minute: args.requests_per_minute,
                 behind_proxy: args.gateway_behind_proxy,
                 spot_check: args.spot_check,

@@ -157,6 +157,8 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 mod tests {
     use std::time::Duration;
 
+    use axum::http::StatusCode;
+
     use super::*;
 
     fn bearer(key: &str) -> Caller {
@@ -237,28 +239,32 @@ mod tests {
             origin: from,
             ..bearer(key)
         };
+        let unauthorized = |answer: Result<(), ApiError>| {
+            answer.is_err_and(|e| e.status == StatusCode::UNAUTHORIZED)
+        };
         for i in 0..FAILURES_PER_MINUTE {
-            let refused = keys.admit(&guess(remote(1), &format!("sk-{i}")), now);
-            assert_eq!(refused.unwrap_err().code, "invalid_api_key");
+            assert!(unauthorized(
+                keys.admit(&guess(remote(1), &format!("sk-{i}")), now)
+            ));
         }
         let refused = keys.admit(&guess(remote(1), "sk-more"), now).unwrap_err();
-        assert_eq!(refused.status, axum::http::StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS);
         assert_eq!(refused.code, "invalid_api_key", "the key is what to fix");
         // Other peers, and this machine, are not held back by it.
-        let other = keys.admit(&guess(remote(2), "sk-typo"), now).unwrap_err();
-        assert_eq!(other.code, "invalid_api_key");
+        assert!(unauthorized(keys.admit(&guess(remote(2), "sk-typo"), now)));
         for _ in 0..2 * FAILURES_PER_MINUTE {
-            let local = keys.admit(&bearer("sk-typo"), now).unwrap_err();
-            assert_eq!(local.code, "invalid_api_key");
+            assert!(unauthorized(keys.admit(&bearer("sk-typo"), now)));
         }
         // A good key still works from the guessing peer: its key has its own bucket.
         assert_eq!(keys.admit(&guess(remote(1), "sk-good"), now), Ok(()));
         // Ten a minute: one more after six seconds.
         let later = now + Duration::from_secs(6);
-        let refused = keys
-            .admit(&guess(remote(1), "sk-again"), later)
-            .unwrap_err();
-        assert_eq!(refused.code, "invalid_api_key");
+        assert!(unauthorized(
+            keys.admit(&guess(remote(1), "sk-again"), later)
+        ));
+        assert!(!unauthorized(
+            keys.admit(&guess(remote(1), "sk-again"), later)
+        ));
     }
 
     #[test]

@@ -34,7 +34,7 @@ use plexus_primitives::{AccountId, NetUid};
 use plexus_subnets::embed::EMBEDDED_EMBEDDING_MODEL;
 use plexus_subnets::text::EMBEDDED_TEXT_MODEL;
 use plexus_subnets::{Scores, SubnetView};
-use plexus_wire::{Client, ClientError};
+use plexus_wire::{Client, ClientError, Target};
 use rand::Rng;
 use serde_json::json;
 
@@ -425,9 +425,15 @@ async fn models(State(gateway): State<Gateway>, caller: Caller) -> Response {
 
 /// Liveness and counters for operators (not part of OpenAI's API).
 async fn health(State(gateway): State<Gateway>) -> Json<serde_json::Value> {
+    // Miners the gateway would call: an axon at an address to call.
     let serving = |view: Option<&Arc<SubnetView>>| {
-        view.and_then(|v| v.snapshot())
-            .map_or(0, |s| s.neurons.iter().filter(|n| n.axon.is_some()).count())
+        view.and_then(|v| v.snapshot()).map_or(0, |s| {
+            let netuid = s.subnet.netuid;
+            s.neurons
+                .iter()
+                .filter_map(|n| n.axon.and_then(|a| Target::from_axon(&a, n.hotkey, netuid)))
+                .count()
+        })
     };
     let inner = &gateway.inner;
     Json(json!({

@@ -305,24 +305,25 @@ async fn honest_miners_earn_and_liars_do_not() {
 
     // A miner that re-announces its axon where no miner serves (link-local, where clouds
     // keep their metadata service) is not called, and is scored as unavailable: it does
-    // not keep the score it had.
-    let axon = chain.metagraph_now(NET)[usize::from(h1)].axon.unwrap();
+    // not keep the score it had. (The stopped miner: a running one would announce its
+    // real address again at its next sync.)
+    let axon = chain.metagraph_now(NET)[usize::from(down)].axon.unwrap();
     let metadata = AxonInfo {
         ip: "169.254.169.254".parse().unwrap(),
         ..axon
     };
     chain.ok(
-        "honest-1-hot",
+        "down-hot",
         Call::ServeAxon {
             netuid: NET,
-            hotkey: id("honest-1-hot"),
+            hotkey: id("down-hot"),
             axon: metadata,
         },
     );
     let seen = v.round().await.unwrap();
-    let h1_seen = seen.iter().find(|o| o.uid == h1).map(|o| &o.evaluation);
+    let down_seen = seen.iter().find(|o| o.uid == down).map(|o| &o.evaluation);
     assert!(
-        h1_seen.is_some_and(|e| e.score == 0.0
+        down_seen.is_some_and(|e| e.score == 0.0
             && matches!(&e.verdict, Verdict::Unavailable(why) if why.contains("not one to call"))),
         "{seen:?}"
     );

@@ -225,6 +225,11 @@ fn body_timeout(limit: std::time::Duration) -> Refusal {
     )
 }
 
+/// Whether `e`, or an error under it, is the server's deadline on bodies.
+fn caused_by_body_deadline(e: &(dyn std::error::Error + 'static)) -> bool {
+    std::iter::successors(Some(e), |e| e.source()).any(|e| e.is::<plexus_serve::BodyTimeout>())
+}
+
 fn nonce_refusal(e: NonceError) -> Refusal {
     match e {
         NonceError::Stale { .. } => Refusal::new(RefusalKind::StaleNonce, e.to_string()),
@@ -364,11 +369,11 @@ impl<H: Handler, M: Metagraph> Shared<H, M> {
             Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => {
                 return Err(too_large());
             }
-            // The server's own deadline on every body (plexus-serve's) is the same
-            // refusal as the axon's.
             Err(_) => return Err(body_timeout(config.body_timeout)),
-            Ok(Err(e)) if e.downcast_ref::<plexus_serve::BodyTimeout>().is_some() => {
-                return Err(body_timeout(config.body_timeout));
+            // The server's own deadline on every body (plexus-serve's, under axum's error)
+            // is the same refusal as the axon's.
+            Ok(Err(e)) if caused_by_body_deadline(&*e) => {
+                return Err(Refusal::new(RefusalKind::BodyTimeout, e.to_string()));
             }
             Ok(Err(e)) => {
                 return Err(Refusal::new(
