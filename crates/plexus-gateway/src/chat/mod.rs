@@ -133,12 +133,12 @@ async fn answer(
     shape: Shape,
     delivery: Delivery,
 ) -> Result<Response, ApiError> {
-    fit(&service.model, &mut chat)?;
+    let prompt_tokens = fit(&service.model, &mut chat)?;
     if chat.stream {
-        return stream(gateway, service, chat, shape, delivery).await;
+        return stream(gateway, service, chat, prompt_tokens, shape, delivery).await;
     }
     if !chat.stop.is_empty() {
-        return whole_cut(gateway, service, chat, shape, delivery).await;
+        return whole_cut(gateway, service, chat, prompt_tokens, shape, delivery).await;
     }
     let body = Bytes::from(serde_json::to_vec(&chat).unwrap_or_default());
     let (answer, miner, elapsed) = gateway
@@ -152,7 +152,7 @@ async fn answer(
         )
         .await?;
     // Usage counts what the miner generated, through the stop string: that is the work done.
-    let usage = usage(&service.model, &chat, &answer);
+    let usage = usage(&service.model, prompt_tokens, &answer);
     // The spot check sees the miner's whole answer; the consumer sees it cut.
     let (text, finish_reason) = match cut_at(&answer.text, &chat.stop) {
         Some(at) => (answer.text[..at].to_owned(), "stop"),
@@ -186,8 +186,9 @@ async fn answer(
 /// Checks a request before any miner sees it, so that a consumer's mistake never counts
 /// against a miner: its bounds, and that the model can read its prompt and fit it in its
 /// context. The answer's budget shrinks to what the context leaves (a miner would stop
-/// there anyway, short of the budget asked for, which the spot check refuses).
-fn fit(model: &TextModel, chat: &mut ChatRequest) -> Result<(), ApiError> {
+/// there anyway, short of the budget asked for, which the spot check refuses). Returns the
+/// prompt's tokens, for the answer's usage.
+fn fit(model: &TextModel, chat: &mut ChatRequest) -> Result<u32, ApiError> {
     let field = if chat.prompt.is_some() {
         "prompt"
     } else {
@@ -208,7 +209,7 @@ fn fit(model: &TextModel, chat: &mut ChatRequest) -> Result<(), ApiError> {
         )));
     }
     chat.max_tokens = chat.max_tokens.min(u32::try_from(room).unwrap_or(u32::MAX));
-    Ok(())
+    Ok(u32::try_from(prompt).unwrap_or(u32::MAX))
 }
 
 /// The log-probability entries of a whole answer cut at byte `cut` (see
@@ -238,20 +239,18 @@ fn finish(reason: FinishReason) -> &'static str {
     }
 }
 
-/// Token counts: the prompt's, as the model reads it (the gateway runs the same model as
-/// its miners, so a miner's own count is not needed, nor trusted), and the completion's
-/// tokens without the stop token (counted by the model when the miner sent text alone).
-/// The answer has passed [`ChatAnswer::fits`], so its text is short.
-fn usage(model: &TextModel, chat: &ChatRequest, answer: &ChatAnswer) -> Usage {
-    let prompt = model
-        .prompt(chat.input())
-        .map_or(0, |p| u32::try_from(p.len()).unwrap_or(u32::MAX));
+/// Token counts: the prompt's `prompt_tokens`, as [`fit`] counted them with the model (the
+/// gateway runs the same model as its miners, so a miner's own count is not needed, nor
+/// trusted), and the completion's tokens without the stop token (counted by the model
+/// when the miner sent text alone). The answer has passed [`ChatAnswer::fits`], so its
+/// text is short.
+fn usage(model: &TextModel, prompt_tokens: u32, answer: &ChatAnswer) -> Usage {
     let completion = if answer.tokens.is_empty() {
         model.tokenize(&answer.text).map_or(0, |t| t.len())
     } else {
         answer.tokens.iter().filter(|t| !model.is_stop(**t)).count()
     };
-    Usage::new(prompt, u32::try_from(completion).unwrap_or(u32::MAX))
+    Usage::new(prompt_tokens, u32::try_from(completion).unwrap_or(u32::MAX))
 }
 
 /// A whole answer's body; a completion's text follows the echoed prompt, if any.

@@ -80,6 +80,8 @@ struct Relay {
     scores: Arc<Mutex<Scores>>,
     miner: Candidate,
     chat: ChatRequest,
+    /// The prompt's tokens, as the gateway's model counted them.
+    prompt_tokens: u32,
     stream: ResponseStream,
     pending: Option<StreamEvent>,
     answer: ChatAnswer,
@@ -127,6 +129,7 @@ async fn open_relay(
     gateway: &Gateway,
     service: &Service<TextModel>,
     chat: ChatRequest,
+    prompt_tokens: u32,
     shape: Shape,
     delivery: Delivery,
 ) -> Result<Relay, ApiError> {
@@ -150,6 +153,7 @@ async fn open_relay(
         scores: Arc::clone(&service.scores),
         miner,
         chat,
+        prompt_tokens,
         stream,
         pending: Some(first),
         answer: ChatAnswer::receiving(EMBEDDED_TEXT_MODEL),
@@ -175,6 +179,7 @@ pub(super) async fn whole_cut(
     gateway: &Gateway,
     service: &Service<TextModel>,
     mut chat: ChatRequest,
+    prompt_tokens: u32,
     shape: Shape,
     mut delivery: Delivery,
 ) -> Result<Response, ApiError> {
@@ -187,7 +192,7 @@ pub(super) async fn whole_cut(
         logprobs: false,
         ..delivery
     };
-    let mut relay = open_relay(gateway, service, chat, shape, delivery).await?;
+    let mut relay = open_relay(gateway, service, chat, prompt_tokens, shape, delivery).await?;
     let miner = relay.miner;
     let mut text = String::new();
     let (finish_reason, usage, cut_short) = loop {
@@ -252,11 +257,12 @@ pub(super) async fn stream(
     gateway: &Gateway,
     service: &Service<TextModel>,
     chat: ChatRequest,
+    prompt_tokens: u32,
     shape: Shape,
     mut delivery: Delivery,
 ) -> Result<Response, ApiError> {
     let echo = delivery.echo.take();
-    let relay = open_relay(gateway, service, chat, shape, delivery).await?;
+    let relay = open_relay(gateway, service, chat, prompt_tokens, shape, delivery).await?;
     let miner = relay.miner;
     let opening: Vec<Result<Event, Infallible>> = match (shape, echo) {
         (Shape::Chat, _) => vec![Ok(
@@ -386,7 +392,7 @@ impl Relay {
         answer.prompt_tokens = end.prompt_tokens;
         answer.finish_reason = end.finish_reason;
         self.gateway.served_one();
-        let usage = usage(&self.model, &self.chat, &answer);
+        let usage = usage(&self.model, self.prompt_tokens, &answer);
         spot_check(
             &self.gateway,
             &self.model,
@@ -402,7 +408,7 @@ impl Relay {
     /// The usage of an answer cut at a stop string, before the miner's end says its prompt
     /// count: the prompt, and the tokens generated up to the cut.
     fn usage_now(&self) -> Usage {
-        usage(&self.model, &self.chat, &self.answer)
+        usage(&self.model, self.prompt_tokens, &self.answer)
     }
 
     /// Scores a miner whose stream broke.
