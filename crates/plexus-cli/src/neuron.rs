@@ -20,7 +20,7 @@ use plexus_subnets::text::{
 use plexus_subnets::{
     Chain, ChainError, MinerConfig, Upstream, Validator, ValidatorConfig, start_miner,
 };
-use plexus_wire::{Client, ClientConfig, Handler};
+use plexus_wire::{AddressKind, AxonScope, Client, ClientConfig, Handler};
 
 use crate::chain::KeyArgs;
 use crate::client::RpcArgs;
@@ -138,6 +138,13 @@ pub struct ValidatorArgs {
     /// Seconds a miner has for its whole answer (a stream included)
     #[arg(long, default_value_t = 30.0)]
     timeout: f64,
+    /// Which miners' addresses to call: public (an open network: anyone may register a
+    /// miner, and one announced at a private or loopback address could point this
+    /// validator at services on its own network or machine), private (also private
+    /// networks' addresses: a network within one organisation) or all (also this
+    /// machine's loopback: a network on one machine, as `plexus up` runs)
+    #[arg(long, default_value_t = AxonScope::Public, value_name = "public|private|all")]
+    axon_scope: AxonScope,
 }
 
 fn keys(keys: &KeyArgs) -> anyhow::Result<(Keypair, Keypair)> {
@@ -346,12 +353,18 @@ async fn serve_miner(
         args.netuid,
         miner.addr()
     );
-    if miner.addr().ip().is_loopback() {
-        eprintln!(
-            "note: the axon is announced on a loopback address, so only validators on this \
-             machine can reach it; on a network, serve with --listen 0.0.0.0:PORT \
-             --announce-ip THIS_MACHINES_IP"
-        );
+    match AddressKind::of(miner.addr().ip()) {
+        AddressKind::Loopback => eprintln!(
+            "note: the axon is announced at this machine's loopback, so only validators on \
+             this machine that call all addresses (--axon-scope all, as plexus up runs them) \
+             reach it; on a network, serve with --listen 0.0.0.0:PORT --announce-ip \
+             THIS_MACHINES_IP"
+        ),
+        AddressKind::Private => eprintln!(
+            "note: the axon is announced at a private-network address, which validators \
+             call only with --axon-scope private or all (a network within one organisation)"
+        ),
+        AddressKind::Public | AddressKind::Unusable => {}
     }
     miner.serve(crate::signals::shutdown_signal()).await?;
     Ok(())
@@ -381,6 +394,7 @@ pub fn validator(cmd: ValidatorCommand, rpc: RpcArgs) -> anyhow::Result<()> {
     config.timeout = seconds("timeout", args.timeout)?;
     config.sample_size = args.sample;
     config.max_burn = args.neuron.max_burn;
+    config.axon_scope = args.axon_scope;
     // Pending weight commits outlive a restart here (the salt exists nowhere else).
     config.state_dir = Some(crate::home::Home::from_env()?.root().join("validator"));
     let runtime = runtime()?;
@@ -452,6 +466,7 @@ async fn run_validators(
 ) -> anyhow::Result<()> {
     let mut client_config = ClientConfig::new(chain.chain_id().clone());
     client_config.timeout = config.timeout;
+    client_config.axon_scope = config.axon_scope;
     let client = Client::new(hotkey.clone(), client_config.clone());
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let stop_signal = move || {

@@ -41,6 +41,10 @@ fn bad_neuron_flags_are_input_errors() {
         "must look like http://host:port",
     );
     refused(
+        &["validator", "run", "--netuid", "1", "--axon-scope", "lan"],
+        "an axon scope is public, private or all, not \"lan\"",
+    );
+    refused(
         &["validator", "run", "--netuid", "1", "--spot-check", "2"],
         "--spot-check must be between 0 and 1",
     );

@@ -235,6 +235,9 @@ fn honest_text_miners_earn_and_impostors_do_not() {
                 "6",
                 "--rpc",
                 &rpc,
+                // The miners listen on this machine's loopback.
+                "--axon-scope",
+                "all",
             ],
         ));
     }

@@ -19,7 +19,7 @@ use plexus_subnets::embed::{
     EMBED_ROUTE, EmbedAnswer, EmbedRequest, EmbeddingBackend, embed_routes,
 };
 use plexus_subnets::{BackendError, Scores, Snapshot, SubnetView, standalone_neuron};
-use plexus_wire::{Client, ClientConfig, Server, ServerConfig, StaticMetagraph, Target};
+use plexus_wire::{AxonScope, Client, ClientConfig, Server, ServerConfig, StaticMetagraph, Target};
 use serde::Serialize;
 
 use crate::{Gateway, GatewayConfig, Service};
@@ -124,7 +124,14 @@ pub async fn bench_overhead(
             standalone_neuron(1, miner.account_id(), 0, 0, Some(axon)),
         ],
     ));
-    let client = Client::new(validator, ClientConfig::new(chain_id));
+    let client = Client::new(
+        validator,
+        ClientConfig {
+            // The miner is on this machine.
+            axon_scope: AxonScope::All,
+            ..ClientConfig::new(chain_id)
+        },
+    );
     let service = Service {
         netuid,
         view: Arc::new(view),

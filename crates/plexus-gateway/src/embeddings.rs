@@ -3,7 +3,8 @@
 
 use std::sync::Arc;
 
-use crate::keys::Caller;
+use crate::call::{EmbedCall, parse};
+use crate::keys::Admitted;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::response::{IntoResponse, Json, Response};
@@ -17,38 +18,22 @@ use plexus_subnets::embed::{
 };
 use serde_json::{Value, json};
 
-use crate::openai::{ApiError, EmbeddingRequest, Usage, embedding_inputs};
+use crate::openai::{ApiError, EmbeddingRequest, Usage};
 use crate::pick::Candidate;
-use crate::{Endpoint, Gateway, Service, name_miner, parse, record};
+use crate::{Endpoint, Gateway, Service, name_miner, record};
 
 pub(crate) async fn embeddings(
     State(gateway): State<Gateway>,
-    caller: Caller,
+    _: Admitted,
     body: Bytes,
 ) -> Response {
     let result = async {
-        gateway.admit(&caller)?;
         let request: EmbeddingRequest = parse(&body)?;
         let service = match &gateway.inner.embeddings {
             Some(service) if request.model == EMBEDDED_EMBEDDING_MODEL => service,
             _ => return Err(gateway.model_error(&request.model, Endpoint::Embeddings)),
         };
-        let base64 = match request.encoding_format.as_deref() {
-            None | Some("float") => false,
-            Some("base64") => true,
-            Some(other) => {
-                return Err(ApiError::bad_request(
-                    Some("encoding_format"),
-                    format!("encoding_format `{other}` is not float or base64"),
-                ));
-            }
-        };
-        let embed = EmbedRequest {
-            input: embedding_inputs(&request.input)?,
-        };
-        embed
-            .validate()
-            .map_err(|why| ApiError::bad_request(Some("input"), why))?;
+        let EmbedCall { embed, base64 } = request.into_call()?;
         let (answer, miner) = ask(&gateway, service, &embed).await?;
         gateway.served_one();
         let data: Vec<Value> = answer

@@ -8,7 +8,6 @@
 //! `invalid_api_key`) instead of 401.
 
 use std::collections::BTreeSet;
-use std::convert::Infallible;
 use std::sync::{Mutex, PoisonError};
 use std::time::Instant;
 
@@ -19,6 +18,7 @@ use axum::http::request::Parts;
 use plexus_serve::{Origin, Peer};
 use plexus_wire::{RateLimit, RateLimiter};
 
+use crate::Gateway;
 use crate::openai::ApiError;
 
 /// Peers of an open gateway with a bucket at most; past it, a new peer waits while every
@@ -46,18 +46,34 @@ pub(crate) struct Caller {
     origin: Origin,
 }
 
-impl<S: Send + Sync> FromRequestParts<S> for Caller {
-    type Rejection = Infallible;
-
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(Caller {
+impl Caller {
+    fn of(parts: &Parts) -> Self {
+        Caller {
             authorization: parts.headers.get(AUTHORIZATION).cloned(),
             origin: parts
                 .extensions
                 .get::<Origin>()
                 .copied()
                 .unwrap_or(Origin::Local),
-        })
+        }
+    }
+}
+
+/// A request the gateway's keys and limits let in. As an extractor it runs on the
+/// request's head, before any body extractor, so a request refused here is answered
+/// without its body being read.
+#[derive(Debug)]
+pub(crate) struct Admitted;
+
+impl FromRequestParts<Gateway> for Admitted {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, gateway: &Gateway) -> Result<Self, ApiError> {
+        gateway
+            .inner
+            .keys
+            .admit(&Caller::of(parts), Instant::now())
+            .map(|()| Admitted)
     }
 }
 

@@ -11,6 +11,7 @@
 //! optional ([`keys`]).
 
 pub mod bench;
+pub mod call;
 mod chat;
 mod embeddings;
 pub mod keys;
@@ -34,11 +35,11 @@ use plexus_primitives::{AccountId, NetUid};
 use plexus_subnets::embed::EMBEDDED_EMBEDDING_MODEL;
 use plexus_subnets::text::EMBEDDED_TEXT_MODEL;
 use plexus_subnets::{Scores, SubnetView};
-use plexus_wire::{Client, ClientError, Target};
+use plexus_wire::{Client, ClientError};
 use rand::Rng;
 use serde_json::json;
 
-use crate::keys::{ApiKeys, Caller};
+use crate::keys::{Admitted, ApiKeys};
 use crate::openai::ApiError;
 use crate::pick::Candidate;
 
@@ -261,17 +262,26 @@ impl Gateway {
             .snapshot()
             .ok_or_else(|| ApiError::no_miner("the gateway has not read the chain yet"))?;
         let mut rng = rand::thread_rng();
-        let mut order = pick::candidates(&snapshot, &self.inner.me, min_version, &mut rng);
+        let scope = self.inner.client.axon_scope();
+        let mut order = pick::candidates(&snapshot, &self.inner.me, min_version, scope, &mut rng);
         order.truncate(self.inner.config.attempts.max(1));
         if order.is_empty() {
             let netuid = snapshot.subnet.netuid;
-            let any = !pick::candidates(&snapshot, &self.inner.me, 0, &mut rng).is_empty();
-            return Err(ApiError::no_miner(match any {
-                true => format!(
+            let any = !pick::candidates(&snapshot, &self.inner.me, 0, scope, &mut rng).is_empty();
+            let announced = snapshot
+                .neurons
+                .iter()
+                .any(|n| n.hotkey != self.inner.me && n.axon.is_some());
+            return Err(ApiError::no_miner(match (any, announced) {
+                (true, _) => format!(
                     "no miner of subnet {netuid} takes this request yet: it needs axon \
                      version {min_version} or later (miners of an older build)"
                 ),
-                false => format!("no miner serves subnet {netuid} yet"),
+                (false, true) => format!(
+                    "no miner of subnet {netuid} serves at an address this gateway calls \
+                     (its axon scope is {scope})"
+                ),
+                (false, false) => format!("no miner serves subnet {netuid} yet"),
             }));
         }
         Ok(order)
@@ -328,10 +338,6 @@ impl Gateway {
             return None;
         }
         Arc::clone(&self.inner.checks).try_acquire_owned().ok()
-    }
-
-    fn admit(&self, caller: &Caller) -> Result<(), ApiError> {
-        self.inner.keys.admit(caller, std::time::Instant::now())
     }
 
     fn served_one(&self) {
@@ -396,16 +402,7 @@ fn request_id(prefix: &str) -> String {
     format!("{prefix}-{hex}")
 }
 
-/// Parses a JSON body into `T`, with OpenAI-shaped errors.
-fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(body)
-        .map_err(|e| ApiError::bad_request(None, format!("invalid request body: {e}")))
-}
-
-async fn models(State(gateway): State<Gateway>, caller: Caller) -> Response {
-    if let Err(e) = gateway.admit(&caller) {
-        return e.into_response();
-    }
+async fn models(State(gateway): State<Gateway>, _: Admitted) -> Response {
     let created = unix_now();
     let mut data = Vec::new();
     if let Some(s) = &gateway.inner.text {
@@ -425,13 +422,14 @@ async fn models(State(gateway): State<Gateway>, caller: Caller) -> Response {
 
 /// Liveness and counters for operators (not part of OpenAI's API).
 async fn health(State(gateway): State<Gateway>) -> Json<serde_json::Value> {
-    // Miners the gateway would call: an axon at an address to call.
+    // Miners the gateway would call: an axon at an address it calls.
+    let client = &gateway.inner.client;
     let serving = |view: Option<&Arc<SubnetView>>| {
         view.and_then(|v| v.snapshot()).map_or(0, |s| {
             let netuid = s.subnet.netuid;
             s.neurons
                 .iter()
-                .filter_map(|n| n.axon.and_then(|a| Target::from_axon(&a, n.hotkey, netuid)))
+                .filter_map(|n| n.axon.and_then(|a| client.target(&a, n.hotkey, netuid)))
                 .count()
         })
     };

@@ -7,7 +7,7 @@
 
 use plexus_primitives::AccountId;
 use plexus_subnets::Snapshot;
-use plexus_wire::Target;
+use plexus_wire::{AxonScope, Target};
 use rand::Rng;
 use rand::seq::SliceRandom;
 
@@ -23,12 +23,13 @@ pub struct Candidate {
 }
 
 /// Every miner except `me` with an axon of at least `min_version` (what the request
-/// needs a miner's software to take) at an address to call ([`Target::from_axon`]), in
-/// the order to try them.
+/// needs a miner's software to take) at an address within `scope` ([`Target::from_axon`]),
+/// in the order to try them.
 pub fn candidates(
     snapshot: &Snapshot,
     me: &AccountId,
     min_version: u32,
+    scope: AxonScope,
     rng: &mut impl Rng,
 ) -> Vec<Candidate> {
     let netuid = snapshot.subnet.netuid;
@@ -40,7 +41,7 @@ pub fn candidates(
             let axon = n.axon.filter(|a| a.version >= min_version)?;
             Some(Candidate {
                 uid: n.uid,
-                target: Target::from_axon(&axon, n.hotkey, netuid)?,
+                target: Target::from_axon(&axon, n.hotkey, netuid, scope)?,
                 incentive: n.incentive,
             })
         })
@@ -111,7 +112,7 @@ mod tests {
         let mut rng = StdRng::seed_from_u64(1);
         let mut first = [0u32; 5];
         for _ in 0..2_000 {
-            let order = candidates(&s, &me, 0, &mut rng);
+            let order = candidates(&s, &me, 0, AxonScope::All, &mut rng);
             let uids: Vec<u16> = order.iter().map(|c| c.uid).collect();
             assert_eq!(uids.len(), 3, "no axon and me are left out: {uids:?}");
             assert_eq!(uids[2], 2, "the unpaid miner comes last");
@@ -132,14 +133,14 @@ mod tests {
         let mut rng = StdRng::seed_from_u64(3);
         let uids = |min| -> Vec<u16> {
             let mut rng = StdRng::seed_from_u64(3);
-            candidates(&s, &AccountId([9; 32]), min, &mut rng)
+            candidates(&s, &AccountId([9; 32]), min, AxonScope::All, &mut rng)
                 .iter()
                 .map(|c| c.uid)
                 .collect()
         };
         assert_eq!(uids(1), [1, 2]);
         assert_eq!(uids(2), [2]);
-        assert!(candidates(&s, &AccountId([9; 32]), 3, &mut rng).is_empty());
+        assert!(candidates(&s, &AccountId([9; 32]), 3, AxonScope::All, &mut rng).is_empty());
     }
 
     #[test]
@@ -148,7 +149,9 @@ mod tests {
         let mut rng = StdRng::seed_from_u64(2);
         let mut first = [0u32; 4];
         for _ in 0..4_000 {
-            first[usize::from(candidates(&s, &AccountId([9; 32]), 0, &mut rng)[0].uid)] += 1;
+            first[usize::from(
+                candidates(&s, &AccountId([9; 32]), 0, AxonScope::All, &mut rng)[0].uid,
+            )] += 1;
         }
         assert!(first.iter().all(|n| (800..1_200).contains(n)), "{first:?}");
     }

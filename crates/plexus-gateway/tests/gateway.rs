@@ -7,14 +7,16 @@ mod common;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use plexus_gateway::{Gateway, GatewayConfig, MINER_UID_HEADER, Service};
 use plexus_models::{EmbeddingModel, ModelKind};
 use plexus_primitives::{ChainId, Keypair, NetUid};
 use plexus_subnets::embed::{EmbeddedEmbeddings, embed_routes};
 use plexus_subnets::{Scores, Snapshot, SubnetView, standalone_neuron};
-use plexus_wire::{Client, ClientConfig, Server, ServerConfig};
+use plexus_wire::{AxonScope, Client, ClientConfig, Server, ServerConfig};
 use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 use common::send;
 
@@ -70,7 +72,13 @@ async fn network(model: Arc<EmbeddingModel>, config: GatewayConfig) -> Net {
         scores: Arc::clone(&scores),
         model,
     };
-    let client = Client::new(validator, ClientConfig::new(chain_id));
+    let client = Client::new(
+        validator,
+        ClientConfig {
+            axon_scope: AxonScope::All,
+            ..ClientConfig::new(chain_id)
+        },
+    );
     let gateway = Gateway::new(client, None, Some(service), config);
     let (base, stop) = common::serve(gateway).await;
     Net {
@@ -170,6 +178,23 @@ async fn api_keys_are_checked_and_rate_limited() {
     );
     let (status, _, _) = post(url.clone(), body.clone(), Some("sk-other")).await;
     assert_eq!(status, 401);
+    // A request without a key is refused on its head: the body it announces is never
+    // waited for (the body deadline is 30 s), so a stranger cannot make the gateway hold
+    // megabytes, or a connection, for it.
+    let address = net.base.trim_start_matches("http://");
+    let mut raw = tokio::net::TcpStream::connect(address).await.unwrap();
+    let head = format!(
+        "POST /v1/embeddings HTTP/1.1\r\nHost: {address}\r\n\
+         Content-Type: application/json\r\nContent-Length: 1000000\r\n\r\n"
+    );
+    raw.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = vec![0; 1024];
+    let read = tokio::time::timeout(Duration::from_secs(10), raw.read(&mut answer))
+        .await
+        .expect("answered without waiting for the body")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer[..read]);
+    assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
     for _ in 0..2 {
         let (status, _, e) = post(url.clone(), body.clone(), Some("sk-one")).await;
         assert_eq!(status, 200, "{e}");

@@ -19,7 +19,7 @@ use plexus_subnets::text::{
     TokenChunk, text_routes,
 };
 use plexus_subnets::{Scores, Snapshot, SubnetView, standalone_neuron};
-use plexus_wire::{Client, ClientConfig, Server, ServerConfig};
+use plexus_wire::{AxonScope, Client, ClientConfig, Server, ServerConfig};
 use serde_json::{Value, json};
 
 use common::{Answer, send};
@@ -133,7 +133,14 @@ async fn network() -> Net {
         spot_check: 0.0,
         ..GatewayConfig::default()
     };
-    network_with(ClientConfig::new, config).await
+    network_with(
+        |chain_id| ClientConfig {
+            axon_scope: AxonScope::All,
+            ..ClientConfig::new(chain_id)
+        },
+        config,
+    )
+    .await
 }
 
 /// [`network`] with the gateway's client and configuration chosen by the test.
@@ -229,6 +236,26 @@ fn error(answer: &Answer) -> (u16, String, String, String) {
         field("param"),
         field("message"),
     )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gateway_of_an_open_network_calls_no_miner_on_loopback_and_says_so() {
+    let config = GatewayConfig {
+        spot_check: 0.0,
+        ..GatewayConfig::default()
+    };
+    // The default client: public addresses only.
+    let net = network_with(ClientConfig::new, config).await;
+    let a = post(&net, "/v1/chat/completions", chat("hello", json!({}))).await;
+    let (status, kind, _, message) = error(&a);
+    assert_eq!((status, kind.as_str()), (503, "server_error"), "{}", a.body);
+    assert!(
+        message.contains("serves at an address this gateway calls (its axon scope is public)"),
+        "{message}"
+    );
+    assert!(net.last.lock().unwrap().is_none(), "the miner was called");
+    let health = send("GET", format!("{}/health", net.base), &[], None).await;
+    assert_eq!(health.json()["text_miners"], 0, "{}", health.body);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -751,6 +778,7 @@ async fn a_miner_trickling_its_answer_is_cut_off_at_the_streams_deadline() {
     let net = network_with(
         |chain_id| ClientConfig {
             timeout: Duration::from_secs(1),
+            axon_scope: AxonScope::All,
             ..ClientConfig::new(chain_id)
         },
         GatewayConfig {

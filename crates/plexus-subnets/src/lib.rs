@@ -17,7 +17,7 @@ mod reveal;
 mod scores;
 mod subnet;
 pub mod text;
-mod upstream;
+pub mod upstream;
 mod validator;
 mod view;
 

@@ -8,8 +8,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use plexus_primitives::{AccountId, Balance, Call, Hash, Keypair, NetUid, weights_commit_hash};
-use plexus_wire::{Client, ClientConfig, Target};
+use plexus_primitives::{
+    AccountId, AxonInfo, Balance, Call, Hash, Keypair, NetUid, weights_commit_hash,
+};
+use plexus_wire::{AddressKind, AxonScope, Client, ClientConfig, Target};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{RngCore, SeedableRng};
@@ -46,6 +48,10 @@ pub struct ValidatorConfig {
     /// Directory where a weight commit waits for its reveal across restarts (default
     /// none: kept in memory, and lost with the process).
     pub state_dir: Option<PathBuf>,
+    /// The kinds of address whose miners are called (default public only); a miner
+    /// announced elsewhere is scored as unavailable. A client given with
+    /// [`Validator::with_client`] brings its own.
+    pub axon_scope: AxonScope,
 }
 
 impl ValidatorConfig {
@@ -61,8 +67,22 @@ impl ValidatorConfig {
             timeout: Duration::from_secs(20),
             max_burn: Balance::from_rao(10 * Balance::UNIT.rao()),
             state_dir: None,
+            axon_scope: AxonScope::Public,
         }
     }
+}
+
+/// Why a miner's axon is not called, for its unavailable verdict.
+fn not_called(axon: &AxonInfo, scope: AxonScope) -> String {
+    if axon.port == 0 {
+        return "its axon is announced at port 0".into();
+    }
+    format!(
+        "its axon's address {} is {}, which a validator calling {scope} addresses does not \
+         call",
+        axon.ip,
+        AddressKind::of(axon.ip).describe()
+    )
 }
 
 /// Why a validator stopped.
@@ -118,6 +138,7 @@ impl<C: Chain, S: Subnet> Validator<C, S> {
     ) -> Self {
         let mut client_config = ClientConfig::new(chain.chain_id().clone());
         client_config.timeout = config.timeout;
+        client_config.axon_scope = config.axon_scope;
         let client = Client::new(hotkey.clone(), client_config);
         let reveal_file = RevealFile::new(
             config.state_dir.as_deref(),
@@ -224,20 +245,19 @@ impl<C: Chain, S: Subnet> Validator<C, S> {
         let netuid = self.config.netuid;
         // Owned targets: futures over borrowed neurons trip the compiler's Send inference
         // when the validator runs as a spawned task.
-        // An axon at an address no miner serves from is never called, but is sampled and
-        // scored as unavailable like any other: re-announcing one must not keep a score.
-        let mut miners: Vec<(u16, AccountId, Option<Target>, u32)> = snapshot
+        // An axon at an address this validator does not call is sampled and scored as
+        // unavailable like any other: re-announcing one must not keep a score.
+        let mut miners: Vec<(u16, AccountId, Result<Target, String>, u32)> = snapshot
             .neurons
             .iter()
             .filter(|n| n.hotkey != me)
             .filter_map(|n| {
                 let axon = n.axon?;
-                Some((
-                    n.uid,
-                    n.hotkey,
-                    Target::from_axon(&axon, n.hotkey, netuid),
-                    axon.version,
-                ))
+                let target = self
+                    .client
+                    .target(&axon, n.hotkey, netuid)
+                    .ok_or_else(|| not_called(&axon, self.client.axon_scope()));
+                Some((n.uid, n.hotkey, target, axon.version))
             })
             .collect();
         // The sample is drawn among the miners that can take this round's challenge.
@@ -249,8 +269,8 @@ impl<C: Chain, S: Subnet> Validator<C, S> {
         let seen: Vec<Observation> = futures_util::stream::iter(miners)
             .map(|(uid, hotkey, target, _)| async move {
                 let evaluation = match target {
-                    Some(target) => subnet.evaluate(client, &target, challenge).await,
-                    None => Evaluation::unavailable("its axon's address is not one to call"),
+                    Ok(target) => subnet.evaluate(client, &target, challenge).await,
+                    Err(why) => Evaluation::unavailable(why),
                 };
                 Observation {
                     uid,

@@ -13,7 +13,8 @@ use plexus_subnets::embed::{
 };
 use plexus_subnets::{BackendError, Subnet, Verdict};
 use plexus_wire::{
-    Client, ClientConfig, NeuronInfo, RunningServer, Server, ServerConfig, StaticMetagraph, Target,
+    AxonScope, Client, ClientConfig, NeuronInfo, RunningServer, Server, ServerConfig,
+    StaticMetagraph, Target,
 };
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -106,7 +107,13 @@ async fn only_the_models_own_vectors_pass() {
     let model = Arc::new(EmbeddingModel::load(&dir).unwrap());
     let subnet = EmbeddingSubnet::new(Arc::clone(&model));
     let validator = Keypair::from_seed([1; 32]);
-    let client = Client::new(validator.clone(), ClientConfig::new(chain()));
+    let client = Client::new(
+        validator.clone(),
+        ClientConfig {
+            axon_scope: AxonScope::All,
+            ..ClientConfig::new(chain())
+        },
+    );
     let challenge = subnet.challenge(&mut StdRng::seed_from_u64(5));
 
     let (_honest, target) = serve(&model, Twist::Honest, &validator).await;

@@ -17,7 +17,7 @@ use plexus_subnets::{
     ChainError, Evaluation, MinerConfig, Observation, RunningMiner, Subnet, Validator,
     ValidatorConfig, Verdict, start_miner,
 };
-use plexus_wire::{Client, Reply, Routes, Target};
+use plexus_wire::{AxonScope, Client, Reply, Routes, Target};
 use rand::Rng;
 use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
@@ -183,6 +183,7 @@ fn validator_keeping_state(
     state_dir: Option<std::path::PathBuf>,
 ) -> Validator<LedgerChain, SumSubnet> {
     let mut config = ValidatorConfig::new(NET);
+    config.axon_scope = AxonScope::All;
     config.weights_interval = Some(0);
     config.state_dir = state_dir;
     Validator::new(
@@ -324,9 +325,28 @@ async fn honest_miners_earn_and_liars_do_not() {
     let down_seen = seen.iter().find(|o| o.uid == down).map(|o| &o.evaluation);
     assert!(
         down_seen.is_some_and(|e| e.score == 0.0
-            && matches!(&e.verdict, Verdict::Unavailable(why) if why.contains("not one to call"))),
+            && matches!(&e.verdict, Verdict::Unavailable(why)
+                if why.contains("169.254.169.254 is an address no miner serves from"))),
         "{seen:?}"
     );
+
+    // A validator of an open network (the default scope) calls none of these miners on
+    // loopback, and says why each is unavailable.
+    let mut open = Validator::new(
+        Arc::clone(&chain),
+        Arc::new(SumSubnet),
+        key("val-hot"),
+        None,
+        ValidatorConfig::new(NET),
+    );
+    let seen = open.round().await.unwrap();
+    assert_eq!(seen.len(), 4, "{seen:?}");
+    let loopback = seen.iter().filter(|o| {
+        matches!(&o.evaluation.verdict, Verdict::Unavailable(why)
+            if why.contains("is this machine's loopback, which a validator calling public \
+                             addresses does not call"))
+    });
+    assert_eq!(loopback.count(), 3, "{seen:?}");
     miners.stop().await;
 }
 

@@ -17,7 +17,7 @@ use plexus_subnets::{
     Evaluation, MinerConfig, MinerError, RegistrationError, Subnet, Validator, ValidatorConfig,
     start_miner,
 };
-use plexus_wire::{Client, Reply, Routes, Target};
+use plexus_wire::{AxonScope, Client, Reply, Routes, Target};
 use rand::rngs::StdRng;
 use tracing::field::{Field, Visit};
 use tracing::{Event, Metadata, span};
@@ -163,6 +163,7 @@ async fn a_validators_round_lines_name_the_subnet() {
     let _guard = tracing::subscriber::set_default(Capture(Arc::clone(&lines)));
     let chain = chain();
     let mut config = ValidatorConfig::new(NET);
+    config.axon_scope = AxonScope::All;
     config.round_interval = Duration::from_millis(20);
     let v = Validator::new(
         Arc::clone(&chain),

@@ -1,7 +1,7 @@
 //! The validator's dendrite: one pooled HTTP client that signs requests, verifies answers,
 //! and fans out with bounded concurrency.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::Poll;
@@ -29,6 +29,7 @@ use crate::nonce::unix_nanos;
 use crate::refusal::{ErrorBody, RefusalKind};
 pub use crate::response::ClientError;
 use crate::response::{ResponseProof, ResponseStream, SignedResponse, StreamLimits};
+use crate::scope::{AddressKind, AxonScope};
 
 /// How a client behaves; [`ClientConfig::new`] gives the defaults.
 #[derive(Debug, Clone)]
@@ -52,6 +53,9 @@ pub struct ClientConfig {
     pub max_response_bytes: usize,
     /// Largest single stream event accepted (default 4 MiB).
     pub max_event_bytes: usize,
+    /// The kinds of address this client calls (default [`AxonScope::Public`]); a call to
+    /// any other is refused before anything is sent.
+    pub axon_scope: AxonScope,
 }
 
 impl ClientConfig {
@@ -67,6 +71,7 @@ impl ClientConfig {
             lanes: 256,
             max_response_bytes: 16 << 20,
             max_event_bytes: 4 << 20,
+            axon_scope: AxonScope::Public,
         }
     }
 }
@@ -83,23 +88,16 @@ pub struct Target {
 }
 
 impl Target {
-    /// The target serving `axon` as `hotkey` on `netuid`; `None` for an axon announced at
-    /// an address no miner serves from: unspecified, multicast, broadcast, link-local
-    /// (where most clouds answer with the machine's own credentials, 169.254.169.254) or
-    /// port 0. Any registered hotkey can announce any address, so callers are not to be
-    /// sent there. Loopback and private addresses stay usable, since local and private
-    /// networks run miners there; so do the few metadata services kept at private
-    /// addresses (AWS's `fd00:ec2::254`, Alibaba's `100.100.100.200`).
-    pub fn from_axon(axon: &AxonInfo, hotkey: AccountId, netuid: NetUid) -> Option<Self> {
-        let unusable = match axon.ip.to_canonical() {
-            IpAddr::V4(ip) => {
-                ip.is_unspecified() || ip.is_multicast() || ip.is_broadcast() || ip.is_link_local()
-            }
-            IpAddr::V6(ip) => {
-                ip.is_unspecified() || ip.is_multicast() || ip.is_unicast_link_local()
-            }
-        };
-        (!unusable && axon.port != 0).then(|| Self {
+    /// The target serving `axon` as `hotkey` on `netuid`, if a caller calling `scope`
+    /// addresses calls it: `None` for an axon at an address outside `scope`, at one no
+    /// miner serves from ([`AddressKind::Unusable`], admitted by no scope) or at port 0.
+    pub fn from_axon(
+        axon: &AxonInfo,
+        hotkey: AccountId,
+        netuid: NetUid,
+        scope: AxonScope,
+    ) -> Option<Self> {
+        (scope.admits(axon.ip) && axon.port != 0).then(|| Self {
             addr: SocketAddr::new(axon.ip, axon.port),
             hotkey,
             netuid,
@@ -172,6 +170,17 @@ impl Client {
     /// The deadline for a whole call, and for each event of a stream.
     pub fn timeout(&self) -> Duration {
         self.inner.config.timeout
+    }
+
+    /// The kinds of address this client calls.
+    pub fn axon_scope(&self) -> AxonScope {
+        self.inner.config.axon_scope
+    }
+
+    /// The target serving `axon` as `hotkey` on `netuid`, if this client calls it
+    /// ([`Target::from_axon`] within its [`AxonScope`]).
+    pub fn target(&self, axon: &AxonInfo, hotkey: AccountId, netuid: NetUid) -> Option<Target> {
+        Target::from_axon(axon, hotkey, netuid, self.axon_scope())
     }
 
     /// Calls `route` on `target` with a JSON `body` and verifies the signed answer.
@@ -362,6 +371,14 @@ impl Client {
         headers: &RequestHeaders,
         body: Bytes,
     ) -> Result<hyper::Response<Incoming>, ClientError> {
+        let scope = self.inner.config.axon_scope;
+        if !scope.admits(target.addr.ip()) {
+            return Err(ClientError::OutOfScope {
+                ip: target.addr.ip(),
+                kind: AddressKind::of(target.addr.ip()),
+                scope,
+            });
+        }
         let uri: Uri = format!("http://{}/{route}", target.addr)
             .parse()
             .map_err(|e: http::uri::InvalidUri| ClientError::Http(e.to_string()))?;
@@ -473,31 +490,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn axons_announced_where_no_miner_serves_are_not_called() {
-        let target = |ip: &str, port: u16| {
+    fn axons_are_called_within_the_scope_at_a_port() {
+        let target = |ip: &str, port: u16, scope: AxonScope| {
             let axon = AxonInfo {
                 ip: ip.parse().unwrap(),
                 port,
                 protocol: AxonProtocol::Http,
                 version: 1,
             };
-            Target::from_axon(&axon, AccountId([7; 32]), NetUid(1))
+            Target::from_axon(&axon, AccountId([7; 32]), NetUid(1), scope)
         };
-        for usable in ["203.0.113.5", "10.0.0.7", "127.0.0.1", "2001:db8::1", "::1"] {
-            assert!(target(usable, 8091).is_some(), "{usable}");
-        }
-        for unusable in [
-            "169.254.169.254",
-            "0.0.0.0",
-            "224.0.0.1",
-            "255.255.255.255",
-            "fe80::1",
-            "::",
-            "ff02::1",
-            "::ffff:169.254.169.254",
-        ] {
-            assert!(target(unusable, 8091).is_none(), "{unusable}");
-        }
-        assert!(target("203.0.113.5", 0).is_none(), "port 0");
+        assert!(target("203.0.113.5", 8091, AxonScope::Public).is_some());
+        assert!(target("10.0.0.7", 8091, AxonScope::Public).is_none());
+        assert!(target("10.0.0.7", 8091, AxonScope::Private).is_some());
+        assert!(target("::1", 8091, AxonScope::Private).is_none());
+        assert!(target("::1", 8091, AxonScope::All).is_some());
+        assert!(target("169.254.169.254", 80, AxonScope::All).is_none());
+        assert!(target("203.0.113.5", 0, AxonScope::All).is_none(), "port 0");
     }
 }

@@ -29,6 +29,7 @@ mod metagraph;
 mod nonce;
 mod rate;
 pub mod refusal;
+mod scope;
 pub mod sse;
 
 #[cfg(feature = "net")]
@@ -58,6 +59,7 @@ pub use metagraph::{Metagraph, NeuronInfo, StaticMetagraph};
 pub use nonce::{NonceError, NonceTracker, unix_nanos};
 pub use rate::{RateLimit, RateLimiter};
 pub use refusal::{ErrorBody, Refusal, RefusalKind};
+pub use scope::{AddressKind, AxonScope, AxonScopeError};
 
 #[cfg(feature = "net")]
 pub use admission::{Admission, Permit};

@@ -15,6 +15,7 @@ use thiserror::Error;
 use crate::headers::HeaderError;
 use crate::message::RouteError;
 use crate::refusal::RefusalKind;
+use crate::scope::{AddressKind, AxonScope};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -37,6 +38,16 @@ pub enum ClientError {
     /// in flight here. Nothing was sent, so it says nothing about the miner.
     #[error("this client is busy: every nonce lane stayed in use")]
     Busy,
+    /// The target's address is outside this client's [`AxonScope`]: nothing was sent.
+    #[error("{ip} is not called: it is {}, outside this client's axon scope ({scope})", kind.describe())]
+    OutOfScope {
+        /// The target's address.
+        ip: std::net::IpAddr,
+        /// What kind of address it is.
+        kind: AddressKind,
+        /// The client's scope.
+        scope: AxonScope,
+    },
     /// Connecting, sending or receiving failed.
     #[error("transport: {0}")]
     Http(String),

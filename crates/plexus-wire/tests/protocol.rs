@@ -22,8 +22,8 @@ use hyper_util::rt::TokioExecutor;
 use plexus_primitives::Hash;
 use plexus_wire::sse::StreamHasher;
 use plexus_wire::{
-    Call, Client, ClientConfig, ClientError, RequestHeaders, ResponseHeaders, ResponseMessage,
-    ResponseProof,
+    AddressKind, AxonScope, Call, Client, ClientConfig, ClientError, RequestHeaders,
+    ResponseHeaders, ResponseMessage, ResponseProof,
 };
 use serde_json::{Value, json};
 
@@ -63,9 +63,59 @@ async fn happy_path_http1_returns_a_verified_proof() {
 }
 
 #[tokio::test]
+async fn a_client_never_connects_outside_its_axon_scope() {
+    // A listener that only counts connections: nothing may reach it.
+    let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .await
+        .unwrap();
+    let target = plexus_wire::Target {
+        addr: listener.local_addr().unwrap(),
+        hotkey: key(MINER).account_id(),
+        netuid: NETUID,
+    };
+    for scope in [AxonScope::Public, AxonScope::Private] {
+        let c = Client::new(
+            key(STAKED),
+            ClientConfig {
+                axon_scope: scope,
+                ..config()
+            },
+        );
+        let e = c
+            .call(&target, "Add", body(json!([1, 2])))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                e,
+                ClientError::OutOfScope {
+                    kind: AddressKind::Loopback,
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "127.0.0.1 is not called: it is this machine's loopback, outside this \
+                 client's axon scope ({scope})"
+            )
+        );
+        assert!(
+            c.call_stream(&target, "Add", body(json!([1, 2])))
+                .await
+                .is_err()
+        );
+    }
+    let accepted = tokio::time::timeout(Duration::from_millis(200), listener.accept()).await;
+    assert!(accepted.is_err(), "a connection was opened");
+}
+
+#[tokio::test]
 async fn happy_path_http2() {
     let miner = start_miner(|_| {}).await;
-    let mut config = ClientConfig::new(chain());
+    let mut config = config();
     config.http2 = true;
     let c = Client::new(key(STAKED), config);
     let calls = (0..32).map(|i| Call {
@@ -158,7 +208,7 @@ async fn streaming_answers_are_signed_over_the_whole_stream() {
 #[tokio::test]
 async fn a_stream_longer_than_the_client_takes_is_cut_off() {
     let miner = start_miner(|_| {}).await;
-    let mut config = ClientConfig::new(chain());
+    let mut config = config();
     config.max_response_bytes = 4096;
     let c = Client::new(key(STAKED), config);
     // ~40 bytes an event: 20 fit, 1,000 do not.
@@ -215,14 +265,14 @@ async fn fan_out_is_bounded_and_ordered() {
 #[tokio::test]
 async fn timeouts() {
     let miner = start_miner(|_| {}).await;
-    let mut config = ClientConfig::new(chain());
-    config.timeout = Duration::from_millis(100);
-    let c = Client::new(key(STAKED), config);
+    let mut quick = config();
+    quick.timeout = Duration::from_millis(100);
+    let c = Client::new(key(STAKED), quick);
     let r = c.call(&miner.target, "Slow", body(json!(1000))).await;
     assert_eq!(r, Err(ClientError::Timeout));
     // With its one lane held by a slow call, the next call is this client's own
     // problem: busy, not a timeout blamed on the miner.
-    let mut one_lane = ClientConfig::new(chain());
+    let mut one_lane = config();
     one_lane.timeout = Duration::from_millis(300);
     one_lane.lanes = 1;
     let c1 = Client::new(key(STAKED), one_lane);
@@ -380,7 +430,7 @@ async fn a_stream_that_only_drips_comments_times_out() {
             }
         }
     });
-    let mut config = ClientConfig::new(chain());
+    let mut config = config();
     config.timeout = Duration::from_millis(300);
     let c = Client::new(key(STAKED), config);
     let target = plexus_wire::Target {

@@ -283,11 +283,14 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
     if args.embedding_miners > 0 {
         validator.extend(owned(&["--netuid", &EMBEDDINGS_NETUID.0.to_string()]));
     }
+    // Every miner of this network listens on this machine's loopback.
     validator.extend(owned(&[
         "--gateway",
         &args.gateway.to_string(),
         "--rpc",
         &rpc,
+        "--axon-scope",
+        "all",
     ]));
     let (child, process) = spawn("validator", &validator)?;
     children.0.push(child);

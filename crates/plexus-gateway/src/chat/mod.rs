@@ -4,7 +4,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::keys::Caller;
+use crate::keys::Admitted;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::response::{IntoResponse, Json, Response};
@@ -16,14 +16,11 @@ use plexus_subnets::text::{
 use plexus_subnets::{Evaluation, Scores};
 use serde_json::{Value, json};
 
-use crate::openai::{
-    ApiError, ChatCompletionRequest, CompletionRequest, StreamOptions, Usage, chat_logprobs,
-    chat_messages, completion_prompt, include_usage, max_tokens, no_completion_logprobs, no_suffix,
-    single_choice, stop_strings,
-};
+use crate::call::{Delivery, TextCall, parse};
+use crate::openai::{ApiError, ChatCompletionRequest, CompletionRequest, Usage};
 use crate::pick::Candidate;
 use crate::stop::cut_at;
-use crate::{Endpoint, Gateway, Service, name_miner, parse, record, request_id, unix_now};
+use crate::{Endpoint, Gateway, Service, name_miner, record, request_id, unix_now};
 
 mod logprobs;
 mod relay;
@@ -37,54 +34,15 @@ enum Shape {
     Completion,
 }
 
-/// What the gateway does to a miner's answer on its way to the consumer, besides cutting
-/// it at the request's stop strings (which go to the miner in the [`ChatRequest`]).
-#[derive(Debug, Clone, Default)]
-struct Delivery {
-    /// Whether a stream ends with a usage chunk.
-    include_usage: bool,
-    /// Whether the answer carries its tokens' log-probabilities.
-    logprobs: bool,
-    /// Text sent before the answer's own: the prompt, when a completion asks for `echo`.
-    echo: Option<String>,
-}
-
-impl Delivery {
-    /// What a request's `stream_options` and `logprobs` ask of its answer.
-    fn asked(
-        stream: bool,
-        options: Option<&StreamOptions>,
-        logprobs: bool,
-    ) -> Result<Self, ApiError> {
-        Ok(Self {
-            include_usage: include_usage(stream, options)?,
-            logprobs,
-            echo: None,
-        })
-    }
-}
-
 pub(crate) async fn chat_completions(
     State(gateway): State<Gateway>,
-    caller: Caller,
+    _: Admitted,
     body: Bytes,
 ) -> Response {
     let result = async {
-        gateway.admit(&caller)?;
         let request: ChatCompletionRequest = parse(&body)?;
         let service = text_service(&gateway, &request.model)?;
-        single_choice(request.n)?;
-        let logprobs = chat_logprobs(request.logprobs.as_ref(), request.top_logprobs)?;
-        let stream = request.stream.unwrap_or(false);
-        let delivery = Delivery::asked(stream, request.stream_options.as_ref(), logprobs)?;
-        let chat = ChatRequest {
-            stream,
-            stop: stop_strings(request.stop.as_ref())?,
-            ..ChatRequest::chat(
-                chat_messages(&request.messages)?,
-                max_tokens(request.max_completion_tokens.or(request.max_tokens))?,
-            )
-        };
+        let TextCall { chat, delivery } = request.into_call()?;
         answer(&gateway, service, chat, Shape::Chat, delivery).await
     };
     result.await.unwrap_or_else(IntoResponse::into_response)
@@ -92,28 +50,13 @@ pub(crate) async fn chat_completions(
 
 pub(crate) async fn completions(
     State(gateway): State<Gateway>,
-    caller: Caller,
+    _: Admitted,
     body: Bytes,
 ) -> Response {
     let result = async {
-        gateway.admit(&caller)?;
         let request: CompletionRequest = parse(&body)?;
         let service = text_service(&gateway, &request.model)?;
-        single_choice(request.n)?;
-        no_completion_logprobs(request.logprobs.as_ref())?;
-        no_suffix(request.suffix.as_deref())?;
-        let stream = request.stream.unwrap_or(false);
-        // The prompt is plain text, continued as it stands (no chat template).
-        let prompt = completion_prompt(&request.prompt)?;
-        let delivery = Delivery {
-            echo: request.echo.unwrap_or(false).then(|| prompt.clone()),
-            ..Delivery::asked(stream, request.stream_options.as_ref(), false)?
-        };
-        let chat = ChatRequest {
-            stream,
-            stop: stop_strings(request.stop.as_ref())?,
-            ..ChatRequest::text(prompt, max_tokens(request.max_tokens)?)
-        };
+        let TextCall { chat, delivery } = request.into_call()?;
         answer(&gateway, service, chat, Shape::Completion, delivery).await
     };
     result.await.unwrap_or_else(IntoResponse::into_response)
@@ -189,13 +132,13 @@ async fn answer(
 /// there anyway, short of the budget asked for, which the spot check refuses). Returns the
 /// prompt's tokens, for the answer's usage.
 fn fit(model: &TextModel, chat: &mut ChatRequest) -> Result<u32, ApiError> {
+    // The request's other bounds were checked as it was read (`TextCall`).
     let field = if chat.prompt.is_some() {
         "prompt"
     } else {
         "messages"
     };
     let bad = |why: String| ApiError::bad_request(Some(field), why);
-    chat.validate().map_err(bad)?;
     let prompt = model
         .prompt(chat.input())
         .map_err(|e| bad(e.to_string()))?

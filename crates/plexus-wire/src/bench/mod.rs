@@ -27,6 +27,7 @@ use crate::handler::{HandlerError, Reply, Routes, WireRequest};
 use crate::message::RouteError;
 use crate::metagraph::{NeuronInfo, StaticMetagraph};
 use crate::rate::RateLimit;
+use crate::scope::AxonScope;
 use crate::server::{Server, ServerConfig, ServerError};
 use cpu::{CpuTime, MINER_THREAD};
 
@@ -215,6 +216,8 @@ pub async fn bench_loopback(config: WireBenchConfig) -> Result<WireBenchReport, 
         netuid,
     };
     let mut client_config = ClientConfig::new(chain_id);
+    // The miner is on this machine.
+    client_config.axon_scope = AxonScope::All;
     client_config.http2 = config.http2;
     let clients: Vec<Client> = validators
         .into_iter()

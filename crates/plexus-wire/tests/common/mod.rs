@@ -10,8 +10,9 @@ use bytes::Bytes;
 use futures_util::stream;
 use plexus_primitives::{ChainId, Keypair, NetUid};
 use plexus_wire::{
-    Client, ClientConfig, HandlerError, NeuronInfo, Reply, RequestHeaders, RequestParams, Routes,
-    RunningServer, Server, ServerConfig, StaticMetagraph, Target, WireRequest, unix_nanos,
+    AxonScope, Client, ClientConfig, HandlerError, NeuronInfo, Reply, RequestHeaders,
+    RequestParams, Routes, RunningServer, Server, ServerConfig, StaticMetagraph, Target,
+    WireRequest, unix_nanos,
 };
 use serde_json::json;
 
@@ -20,6 +21,14 @@ pub const MIN_STAKE: u64 = 1_000;
 
 pub fn chain() -> ChainId {
     ChainId::new("plexus-test").unwrap()
+}
+
+/// A client's settings for calling the miners of these tests, all on loopback.
+pub fn config() -> ClientConfig {
+    ClientConfig {
+        axon_scope: AxonScope::All,
+        ..ClientConfig::new(chain())
+    }
 }
 
 pub fn key(n: u8) -> Keypair {
@@ -149,7 +158,7 @@ pub async fn start_miner(tune: impl FnOnce(&mut ServerConfig)) -> Miner {
 }
 
 pub fn client(n: u8) -> Client {
-    Client::new(key(n), ClientConfig::new(chain()))
+    Client::new(key(n), config())
 }
 
 pub fn body(value: serde_json::Value) -> Bytes {

@@ -21,17 +21,18 @@ use hyper_util::client::legacy::Client as HttpClient;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use plexus_wire::error_chain;
-use plexus_wire::sse::SseParser;
 use serde::Deserialize;
 use serde_json::json;
 use tokio::sync::mpsc;
 
 use crate::backend::BackendError;
 use crate::embed::{EmbedAnswer, EmbedRequest, EmbeddingBackend};
-use crate::text::{
-    ChatAnswer, ChatRequest, FinishReason, MAX_TOKEN_BYTES, TextBackend, TokenChunk, first_stop,
-    stop_after,
-};
+use crate::text::{ChatAnswer, ChatRequest, FinishReason, TextBackend, TokenChunk, first_stop};
+
+mod stream;
+
+pub use stream::{StreamError, UpstreamStream};
+use stream::{Usage, finish_reason};
 
 /// Largest upstream answer read whole.
 const MAX_ANSWER_BYTES: usize = 64 << 20;
@@ -170,11 +171,9 @@ impl Upstream {
         serde_json::from_slice(&bytes).map_err(|e| self.failed(path, "unexpected answer", &e))
     }
 
-    /// Reads an OpenAI (chat) completion event stream, passing each piece of text on to
-    /// `tokens` as it comes, up to the piece that completes one of the request's stop
-    /// strings. The stream is held to what `request` asked for: no more text than its
-    /// tokens could carry (what validators accept), a bounded number of events, and the
-    /// timeout plus [`PER_TOKEN`] for each token in all, however steadily events come.
+    /// Reads an OpenAI (chat) completion event stream ([`UpstreamStream`]), passing each
+    /// piece of text on to `tokens` as it comes. The stream may take the timeout plus
+    /// [`PER_TOKEN`] for each token asked for in all, however steadily events come.
     async fn read_stream(
         &self,
         path: &str,
@@ -182,17 +181,12 @@ impl Upstream {
         tokens: &mpsc::UnboundedSender<TokenChunk>,
         request: &ChatRequest,
     ) -> Result<ChatAnswer, BackendError> {
-        let asked = request.max_tokens as usize;
-        let most_bytes = asked.saturating_mul(MAX_TOKEN_BYTES);
-        // One event a token, and room for role, usage and empty ones.
-        let most_events = asked.saturating_mul(4).saturating_add(64);
         let due = tokio::time::Instant::now()
             + self.timeout
             + PER_TOKEN.saturating_mul(request.max_tokens);
         let mut body = response.into_body();
-        let mut parser = SseParser::new(1 << 20);
-        let (mut text, mut finish, mut prompt_tokens) = (String::new(), None, 0);
-        let (mut events, mut done, mut seen) = (Vec::new(), false, 0usize);
+        let mut reading = UpstreamStream::new(self.model.clone(), request);
+        let failed = |e: StreamError| self.failed(path, e.what, &e.why);
         loop {
             let stalled = tokio::time::Instant::now() + self.timeout;
             let frame = tokio::time::timeout_at(stalled.min(due), body.frame())
@@ -203,153 +197,22 @@ impl Upstream {
             let Some(data) = frame.data_ref() else {
                 continue;
             };
-            parser
-                .push(data, &mut events)
-                .map_err(|e| self.failed(path, "bad event stream", &e))?;
-            for event in events.drain(..) {
-                seen += 1;
-                if seen > most_events {
-                    return Err(self.failed(path, "reading", &"too many events"));
-                }
-                if done {
-                    return Err(self.failed(path, "bad event stream", &"events after [DONE]"));
-                }
-                if event.data == b"[DONE]" {
-                    done = true;
-                    continue;
-                }
-                let chunk: StreamChunk = serde_json::from_slice(&event.data)
-                    .map_err(|e| self.failed(path, "unexpected event", &e))?;
-                if let Some(why) = chunk.failure() {
-                    return Err(self.failed(path, "failed mid-answer", &why));
-                }
-                if let Some(usage) = chunk.usage {
-                    prompt_tokens = usage.prompt_tokens;
-                }
-                let Some(choice) = chunk.choices.into_iter().next() else {
-                    continue;
-                };
-                let piece = choice.delta.content.or(choice.text);
-                if let Some(piece) = piece.filter(|p| !p.is_empty()) {
-                    let before = text.len();
-                    text.push_str(&piece);
-                    if text.len() > most_bytes {
-                        return Err(self.failed(path, "reading", &"more text than asked for"));
-                    }
-                    // The upstream was not told the stop strings (it would leave them out
-                    // of its text, and validators must see where the answer stopped): the
-                    // text ends where the first one does, even inside a piece, and hanging
-                    // up ends the upstream's work. No stop string lay in the text before
-                    // this piece, so the cut falls within it.
-                    let stop = stop_after(&text, &request.stop, before);
-                    if let Some(stop) = &stop {
-                        text.truncate(stop.end);
-                    }
+            let stopped = reading
+                .push(data, |text| {
                     // A caller that hung up is the handler's concern, not ours.
                     let _ = tokens.send(TokenChunk {
                         token: None,
-                        text: text.get(before..).unwrap_or_default().to_owned(),
+                        text,
                         logprob: None,
                     });
-                    if stop.is_some() {
-                        return Ok(ChatAnswer {
-                            model: self.model.clone(),
-                            text,
-                            tokens: Vec::new(),
-                            logprobs: Vec::new(),
-                            // The upstream counts the prompt only at its end; the caller
-                            // counts it when it needs to.
-                            prompt_tokens: 0,
-                            finish_reason: FinishReason::Stop,
-                        });
-                    }
-                }
-                finish = choice.finish_reason.or(finish);
+                })
+                .map_err(failed)?;
+            if let Some(answer) = stopped {
+                return Ok(answer);
             }
         }
-        parser
-            .finish()
-            .map_err(|e| self.failed(path, "bad event stream", &e))?;
-        // A stream cut short, or ended for another reason than a stop or the length
-        // limit (aborted, filtered), must not pass for a complete answer.
-        let finish_reason = match finish.as_deref() {
-            None => {
-                return Err(self.failed(path, "reading", &"the stream ended before the answer"));
-            }
-            Some(reason) => {
-                finish_reason(reason).map_err(|why| self.failed(path, "ended", &why))?
-            }
-        };
-        Ok(ChatAnswer {
-            model: self.model.clone(),
-            text,
-            tokens: Vec::new(),
-            logprobs: Vec::new(),
-            prompt_tokens,
-            finish_reason,
-        })
+        reading.finish().map_err(failed)
     }
-}
-
-/// The two ways an answer completes; any other reason (`content_filter`, `abort`, ...) is
-/// an answer cut short.
-fn finish_reason(reason: &str) -> Result<FinishReason, String> {
-    match reason {
-        "stop" | "eos" => Ok(FinishReason::Stop),
-        "length" => Ok(FinishReason::Length),
-        other => Err(format!("finish reason {other:?}")),
-    }
-}
-
-/// One event of an OpenAI chat-completion or completion stream, or the error event some
-/// servers send instead (`{"error": …}`, or vLLM's `{"object": "error", "message": …}`).
-#[derive(Deserialize)]
-struct StreamChunk {
-    #[serde(default)]
-    choices: Vec<StreamChoice>,
-    #[serde(default)]
-    usage: Option<Usage>,
-    #[serde(default)]
-    object: Option<String>,
-    #[serde(default)]
-    message: Option<String>,
-    #[serde(default)]
-    error: Option<serde_json::Value>,
-}
-
-impl StreamChunk {
-    /// What went wrong, if this is an error event.
-    fn failure(&self) -> Option<String> {
-        let why = if let Some(error) = &self.error {
-            error["message"]
-                .as_str()
-                .map_or_else(|| error.to_string(), str::to_owned)
-        } else if self.object.as_deref() == Some("error") {
-            self.message.clone().unwrap_or_else(|| "error".into())
-        } else {
-            return None;
-        };
-        // The upstream's words end up in a signed answer: keep them short.
-        Some(why.chars().take(300).collect())
-    }
-}
-
-#[derive(Deserialize)]
-struct StreamChoice {
-    /// A chat completion's piece.
-    #[serde(default)]
-    delta: Delta,
-    /// A plain completion's piece.
-    #[serde(default)]
-    text: Option<String>,
-    #[serde(default)]
-    finish_reason: Option<String>,
-}
-
-#[derive(Deserialize, Default)]
-struct Delta {
-    #[serde(default)]
-    content: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -375,12 +238,6 @@ struct Choice {
 struct Message {
     #[serde(default)]
     content: Option<String>,
-}
-
-#[derive(Deserialize, Default)]
-struct Usage {
-    #[serde(default)]
-    prompt_tokens: u32,
 }
 
 #[derive(Deserialize)]
