@@ -32,6 +32,10 @@ targets=(
     wire_request_headers
     wire_signed_message
     wire_sse_stream
+    consensus_block
+    subnet_answers
+    upstream_stream
+    openai_requests
 )
 
 # Build everything once; fall back to no sanitizer if ASan does not build here.

@@ -364,7 +364,12 @@ async fn serve_miner(
             "note: the axon is announced at a private-network address, which validators \
              call only with --axon-scope private or all (a network within one organisation)"
         ),
-        AddressKind::Public | AddressKind::Unusable => {}
+        AddressKind::Unusable => eprintln!(
+            "warning: the axon is announced at {}, an address no miner serves from, so no \
+             validator calls it; give --announce-ip THIS_MACHINES_IP",
+            miner.addr().ip()
+        ),
+        AddressKind::Public => {}
     }
     miner.serve(crate::signals::shutdown_signal()).await?;
     Ok(())

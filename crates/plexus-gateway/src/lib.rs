@@ -35,7 +35,7 @@ use plexus_primitives::{AccountId, NetUid};
 use plexus_subnets::embed::EMBEDDED_EMBEDDING_MODEL;
 use plexus_subnets::text::EMBEDDED_TEXT_MODEL;
 use plexus_subnets::{Scores, SubnetView};
-use plexus_wire::{Client, ClientError};
+use plexus_wire::{AddressKind, Client, ClientError};
 use rand::Rng;
 use serde_json::json;
 
@@ -268,10 +268,13 @@ impl Gateway {
         if order.is_empty() {
             let netuid = snapshot.subnet.netuid;
             let any = !pick::candidates(&snapshot, &self.inner.me, 0, scope, &mut rng).is_empty();
-            let announced = snapshot
-                .neurons
-                .iter()
-                .any(|n| n.hotkey != self.inner.me && n.axon.is_some());
+            // Miners a wider scope would call.
+            let announced = snapshot.neurons.iter().any(|n| {
+                n.hotkey != self.inner.me
+                    && n.axon.is_some_and(|a| {
+                        a.port != 0 && AddressKind::of(a.ip) != AddressKind::Unusable
+                    })
+            });
             return Err(ApiError::no_miner(match (any, announced) {
                 (true, _) => format!(
                     "no miner of subnet {netuid} takes this request yet: it needs axon \

@@ -125,6 +125,7 @@ pub struct Validator<C, S> {
     /// Whether `reveal_file` was read (on the first submission, not in `new`: no I/O there).
     reveal_loaded: bool,
     warned_permit: bool,
+    warned_scope: bool,
 }
 
 impl<C: Chain, S: Subnet> Validator<C, S> {
@@ -160,6 +161,7 @@ impl<C: Chain, S: Subnet> Validator<C, S> {
             pending: None,
             reveal_loaded: false,
             warned_permit: false,
+            warned_scope: false,
         }
     }
 
@@ -245,6 +247,7 @@ impl<C: Chain, S: Subnet> Validator<C, S> {
         let netuid = self.config.netuid;
         // Owned targets: futures over borrowed neurons trip the compiler's Send inference
         // when the validator runs as a spawned task.
+        self.warn_out_of_scope(&snapshot, &me);
         // An axon at an address this validator does not call is sampled and scored as
         // unavailable like any other: re-announcing one must not keep a score.
         let mut miners: Vec<(u16, AccountId, Result<Target, String>, u32)> = snapshot
@@ -286,6 +289,33 @@ impl<C: Chain, S: Subnet> Validator<C, S> {
             scores.record(o.uid, o.hotkey, o.evaluation.score);
         }
         Ok(seen)
+    }
+
+    /// Says once, where an operator looks first, that miners serve at private or
+    /// loopback addresses this validator does not call: after an upgrade that made
+    /// public addresses the default, a private network's validator would otherwise score
+    /// every miner unavailable with the reason only in its debug log.
+    fn warn_out_of_scope(&mut self, snapshot: &Snapshot, me: &AccountId) {
+        let scope = self.client.axon_scope();
+        let outside = snapshot
+            .neurons
+            .iter()
+            .filter(|n| n.hotkey != *me)
+            .filter_map(|n| n.axon)
+            .filter(|a| a.port != 0 && !scope.admits(a.ip))
+            .filter(|a| AddressKind::of(a.ip) != AddressKind::Unusable)
+            .count();
+        if outside > 0 && !self.warned_scope {
+            self.warned_scope = true;
+            tracing::warn!(
+                netuid = self.config.netuid.0,
+                miners = outside,
+                "miners serve at private or loopback addresses, which this validator does \
+                 not call (axon scope {scope}) and scores as unavailable; on a network \
+                 within one organisation or on one machine, --axon-scope private or all \
+                 calls them"
+            );
+        }
     }
 
     fn forget_deregistered(&self, snapshot: &Snapshot) {

@@ -183,6 +183,20 @@ impl Client {
         Target::from_axon(axon, hotkey, netuid, self.axon_scope())
     }
 
+    /// Refuses a target outside this client's scope, before a lane, a nonce or a
+    /// connection is spent on it.
+    fn in_scope(&self, target: &Target) -> Result<(), ClientError> {
+        let (ip, scope) = (target.addr.ip(), self.axon_scope());
+        match scope.admits(ip) {
+            true => Ok(()),
+            false => Err(ClientError::OutOfScope {
+                ip,
+                kind: AddressKind::of(ip),
+                scope,
+            }),
+        }
+    }
+
     /// Calls `route` on `target` with a JSON `body` and verifies the signed answer.
     ///
     /// Handler errors come back as `Ok` with their status (they are signed answers too);
@@ -194,6 +208,7 @@ impl Client {
         body: Bytes,
     ) -> Result<SignedResponse, ClientError> {
         validate_route(route)?;
+        self.in_scope(target)?;
         let lane = self.lane().await?;
         tokio::time::timeout(self.inner.config.timeout, async {
             let (headers, response) = self.send_signed(lane, target, route, body).await?;
@@ -224,6 +239,7 @@ impl Client {
         body: Bytes,
     ) -> Result<ResponseStream, ClientError> {
         validate_route(route)?;
+        self.in_scope(target)?;
         let config = &self.inner.config;
         let lane = self.lane().await?;
         let (headers, response) =
@@ -305,6 +321,7 @@ impl Client {
         body: Bytes,
     ) -> Result<SignedResponse, ClientError> {
         validate_route(route)?;
+        self.in_scope(target)?;
         tokio::time::timeout(self.inner.config.timeout, async {
             let response = self.send(target, route, headers, body).await?;
             self.read_answer(target, route, headers, response).await
@@ -371,14 +388,6 @@ impl Client {
         headers: &RequestHeaders,
         body: Bytes,
     ) -> Result<hyper::Response<Incoming>, ClientError> {
-        let scope = self.inner.config.axon_scope;
-        if !scope.admits(target.addr.ip()) {
-            return Err(ClientError::OutOfScope {
-                ip: target.addr.ip(),
-                kind: AddressKind::of(target.addr.ip()),
-                scope,
-            });
-        }
         let uri: Uri = format!("http://{}/{route}", target.addr)
             .parse()
             .map_err(|e: http::uri::InvalidUri| ClientError::Http(e.to_string()))?;

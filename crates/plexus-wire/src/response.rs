@@ -39,7 +39,7 @@ pub enum ClientError {
     #[error("this client is busy: every nonce lane stayed in use")]
     Busy,
     /// The target's address is outside this client's [`AxonScope`]: nothing was sent.
-    #[error("{ip} is not called: it is {}, outside this client's axon scope ({scope})", kind.describe())]
+    #[error("{ip} is not called: {}", out_of_scope(*kind, *scope))]
     OutOfScope {
         /// The target's address.
         ip: std::net::IpAddr,
@@ -354,5 +354,15 @@ impl ResponseStream {
             .map_err(ClientError::BadResponseSignature)?;
         self.proof = Some(proof);
         Ok(end.status)
+    }
+}
+/// Why an address is outside a scope: an unusable one is outside every scope.
+fn out_of_scope(kind: AddressKind, scope: AxonScope) -> String {
+    match kind {
+        AddressKind::Unusable => "it is an address no miner serves from".into(),
+        kind => format!(
+            "it is {}, outside this client's axon scope ({scope})",
+            kind.describe()
+        ),
     }
 }

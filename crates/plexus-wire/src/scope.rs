@@ -18,13 +18,15 @@ pub enum AddressKind {
     /// Reachable across the internet (as far as its number says).
     Public,
     /// A private network's: RFC 1918, shared address space (100.64.0.0/10, carrier NAT
-    /// and some clouds' metadata services), benchmarking (198.18.0.0/15), IPv4's "this
-    /// network" (0.0.0.0/8) and IPv6 unique local and site-local addresses.
+    /// and some clouds' metadata services), benchmarking (198.18.0.0/15), protocol
+    /// assignments (192.0.0.0/24), IPv4's "this network" (0.0.0.0/8), IPv6 unique local
+    /// and site-local addresses, and local-use NAT64.
     Private,
     /// This machine's own (127.0.0.0/8, `::1`).
     Loopback,
-    /// No miner serves from it: unspecified, multicast, broadcast, or link-local (where
-    /// most clouds answer with the machine's own credentials, 169.254.169.254).
+    /// No miner serves from it: unspecified, multicast, broadcast, reserved
+    /// (240.0.0.0/4), link-local (where most clouds answer with the machine's own
+    /// credentials, 169.254.169.254), or reached only through a tunnel.
     Unusable,
 }
 
@@ -39,23 +41,40 @@ impl AddressKind {
         }
     }
 
-    /// The kind of `ip`; an IPv4 address written as IPv6 (mapped, or in the NAT64
-    /// prefix `64:ff9b::/96`) is the kind of the IPv4 address.
+    /// The kind of `ip`. An IPv4 address written as IPv6 is the kind of the IPv4
+    /// address: mapped (`::ffff:a.b.c.d`), or behind the well-known NAT64 prefix
+    /// (`64:ff9b::/96`). Addresses that reach IPv4 only through a tunnel (the deprecated
+    /// IPv4-compatible `::a.b.c.d` and IPv4-translated `::ffff:0:a.b.c.d`, Teredo, 6to4
+    /// around a non-public IPv4 address) are
+    /// unusable, and the local-use NAT64 prefix (`64:ff9b:1::/48`, translated to private
+    /// addresses too) is private. A NAT64 prefix an operator chose cannot be told from a
+    /// public address.
     pub fn of(ip: IpAddr) -> Self {
-        match ip.to_canonical() {
-            IpAddr::V4(ip) => Self::of_v4(ip),
-            IpAddr::V6(ip) => match ip.segments() {
-                [0x64, 0xff9b, 0, 0, 0, 0, high, low] => {
-                    Self::of_v4(Ipv4Addr::from((u32::from(high) << 16) | u32::from(low)))
-                }
-                _ => Self::of_v6(ip),
-            },
+        let ip = match ip.to_canonical() {
+            IpAddr::V4(ip) => return Self::of_v4(ip),
+            IpAddr::V6(ip) => ip,
+        };
+        let v4 = |high: u16, low: u16| Ipv4Addr::from((u32::from(high) << 16) | u32::from(low));
+        match ip.segments() {
+            [0x64, 0xff9b, 0, 0, 0, 0, high, low] => Self::of_v4(v4(high, low)),
+            [0x64, 0xff9b, 1, ..] => Self::Private,
+            // IPv4-compatible (all but `::` and `::1`) and IPv4-translated.
+            [0, 0, 0, 0, 0, 0, high, low] if (high, low) > (0, 1) => Self::Unusable,
+            [0, 0, 0, 0, 0xffff, 0, _, _] => Self::Unusable,
+            [0x2001, 0, ..] => Self::Unusable,
+            [0x2002, high, low, ..] if Self::of_v4(v4(high, low)) != Self::Public => Self::Unusable,
+            _ => Self::of_v6(ip),
         }
     }
 
     fn of_v4(ip: Ipv4Addr) -> Self {
-        let [a, b, ..] = ip.octets();
-        if ip.is_unspecified() || ip.is_multicast() || ip.is_broadcast() || ip.is_link_local() {
+        let [a, b, c, _] = ip.octets();
+        if ip.is_unspecified()
+            || ip.is_multicast()
+            || ip.is_broadcast()
+            || ip.is_link_local()
+            || a >= 240
+        {
             Self::Unusable
         } else if ip.is_loopback() {
             Self::Loopback
@@ -63,6 +82,7 @@ impl AddressKind {
             || a == 0
             || (a == 100 && (64..128).contains(&b))
             || (a == 198 && (18..20).contains(&b))
+            || (a, b, c) == (192, 0, 0)
         {
             Self::Private
         } else {
@@ -168,6 +188,9 @@ mod tests {
                     "fec0::1",
                     "::ffff:10.0.0.7",
                     "64:ff9b::a00:7",
+                    "64:ff9b:1::a00:7",
+                    "64:ff9b:1::808:808",
+                    "192.0.0.8",
                 ],
             ),
             (
@@ -192,6 +215,16 @@ mod tests {
                     "ff02::1",
                     "::ffff:169.254.169.254",
                     "64:ff9b::a9fe:a9fe",
+                    "::7f00:1",
+                    "::a9fe:a9fe",
+                    "::808:808",
+                    "::2",
+                    "::ffff:0:a00:7",
+                    "2001:0:4136:e378:8000:63bf:3fff:fdd2",
+                    "2002:7f00:1::1",
+                    "2002:a00:7::1",
+                    "240.0.0.1",
+                    "255.255.255.254",
                 ],
             ),
         ];

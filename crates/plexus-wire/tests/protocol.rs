@@ -110,6 +110,18 @@ async fn a_client_never_connects_outside_its_axon_scope() {
     }
     let accepted = tokio::time::timeout(Duration::from_millis(200), listener.accept()).await;
     assert!(accepted.is_err(), "a connection was opened");
+    // No scope calls where no miner serves, such as a cloud's metadata service.
+    let metadata = plexus_wire::Target {
+        addr: "169.254.169.254:80".parse().unwrap(),
+        ..target
+    };
+    let e = client(STAKED)
+        .call(&metadata, "Add", body(json!([1, 2])))
+        .await;
+    assert_eq!(
+        e.unwrap_err().to_string(),
+        "169.254.169.254 is not called: it is an address no miner serves from"
+    );
 }
 
 #[tokio::test]

@@ -127,12 +127,11 @@ async fn answer(
 }
 
 /// Checks a request before any miner sees it, so that a consumer's mistake never counts
-/// against a miner: its bounds, and that the model can read its prompt and fit it in its
-/// context. The answer's budget shrinks to what the context leaves (a miner would stop
+/// against a miner: that the model can read its prompt and fit it in its context (its
+/// other bounds were checked as it was read, [`TextCall`]). The answer's budget shrinks to what the context leaves (a miner would stop
 /// there anyway, short of the budget asked for, which the spot check refuses). Returns the
 /// prompt's tokens, for the answer's usage.
 fn fit(model: &TextModel, chat: &mut ChatRequest) -> Result<u32, ApiError> {
-    // The request's other bounds were checked as it was read (`TextCall`).
     let field = if chat.prompt.is_some() {
         "prompt"
     } else {

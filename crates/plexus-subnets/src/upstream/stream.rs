@@ -338,29 +338,45 @@ mod tests {
     }
 
     #[test]
+    fn a_stop_string_split_across_pieces_ends_the_answer_in_the_second() {
+        let r = request(8, &["STOP"]);
+        let stream = format!("{}{}{}", delta("one ST"), delta("OP two"), end("length"));
+        let (pieces, answer) = read(&r, &stream, 3);
+        assert_eq!(pieces, ["one ST", "OP"]);
+        assert_eq!(answer.unwrap().text, "one STOP");
+        // Text after the finish reason, before [DONE], still belongs to the answer.
+        let r = request(8, &[]);
+        let stream = format!("{}{}", delta("a"), end("stop"))
+            .replace("data: [DONE]", &format!("{}data: [DONE]", delta("b")));
+        let (pieces, answer) = read(&r, &stream, 64);
+        assert_eq!(pieces.concat(), "ab");
+        assert_eq!(answer.unwrap().text, "ab");
+    }
+
+    #[test]
     fn streams_that_are_not_whole_answers_are_refused() {
         let r = request(2, &[]);
-        let what = |stream: String| read(&r, &stream, 64).1.unwrap_err().what;
+        let refused = |stream: String| {
+            let e = read(&r, &stream, 64).1.unwrap_err();
+            (e.what, e.why)
+        };
+        let is = |what: &'static str, why: &str| (what, why.to_owned());
         // Cut short, ended for another reason, or an error event.
-        assert_eq!(what(delta("Par")), "reading");
-        assert_eq!(
-            what(format!("{}{}", delta("Par"), end("content_filter"))),
-            "ended"
-        );
+        let cut = is("reading", "the stream ended before the answer");
+        assert_eq!(refused(delta("Par")), cut);
+        let filtered = format!("{}{}", delta("Par"), end("content_filter"));
+        let reason = is("ended", "finish reason \"content_filter\"");
+        assert_eq!(refused(filtered), reason);
         let error = "data: {\"error\": {\"message\": \"out of memory\"}}\n\n";
-        assert_eq!(
-            what(format!("{}{error}", delta("Par"))),
-            "failed mid-answer"
-        );
-        assert_eq!(what("data: {not json\n\n".into()), "unexpected event");
-        assert_eq!(
-            what(format!("{}{}", end("stop"), delta("late"))),
-            "bad event stream"
-        );
+        let failed = refused(format!("{}{error}", delta("Par")));
+        assert_eq!(failed, is("failed mid-answer", "out of memory"));
+        assert_eq!(refused("data: {not json\n\n".into()).0, "unexpected event");
+        let late = refused(format!("{}{}", end("stop"), delta("late")));
+        assert_eq!(late, is("bad event stream", "events after [DONE]"));
         // More text than 2 tokens carry, and more events than 2 tokens need.
-        assert_eq!(what(delta(&"x".repeat(2 * MAX_TOKEN_BYTES + 1))), "reading");
-        let empties = delta("").repeat(2 * 4 + 65);
-        let (_, answer) = read(&r, &empties, 64);
-        assert_eq!(answer.unwrap_err().why, "too many events");
+        let padded = refused(delta(&"x".repeat(2 * MAX_TOKEN_BYTES + 1)));
+        assert_eq!(padded, is("reading", "more text than asked for"));
+        let empties = refused(delta("").repeat(2 * 4 + 65));
+        assert_eq!(empties, is("reading", "too many events"));
     }
 }
