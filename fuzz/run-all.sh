@@ -36,6 +36,7 @@ targets=(
     subnet_answers
     upstream_stream
     openai_requests
+    gateway_stops
 )
 
 # Build everything once; fall back to no sanitizer if ASan does not build here.
@@ -63,7 +64,8 @@ for target in "${targets[@]}"; do
     echo "== fuzzing $target for ${seconds}s"
     t0=$(date +%s)
     if cargo fuzz run --sanitizer "$sanitizer" "$target" "corpus/$target" "${seeds[@]}" -- \
-        -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+        -max_total_time="$seconds" -max_len=16384 -timeout=10 -rss_limit_mb=2048 \
+        -print_final_stats=1 \
         >"corpus/$target.log" 2>&1; then
         echo "   ok ($(($(date +%s) - t0))s, $(grep -o 'Done [0-9]* runs' "corpus/$target.log" || echo '? runs'))"
     else

@@ -2,7 +2,9 @@
 //! text events, a set of embeddings) never panic the reader, and whatever is accepted
 //! keeps within what was asked: no more tokens than `max_tokens`, no more text than they
 //! carry, log-probabilities that are finite and not above zero, and one vector of the
-//! model's dimension per text.
+//! model's dimension per text. A stream taken token by token is then held to the whole
+//! answer's checks, which can refuse it only for log-probabilities given for some tokens
+//! and not others.
 //!
 //! Input: a byte for `max_tokens` (1 to 64, small so the bounds are reached), a byte for
 //! which answer, then JSON: one document, or one event per line.
@@ -10,7 +12,9 @@
 
 use libfuzzer_sys::fuzz_target;
 use plexus_subnets::embed::{EmbedAnswer, EmbedRequest};
-use plexus_subnets::text::{ChatAnswer, ChatMessage, ChatRequest, MAX_TOKEN_BYTES, StreamEvent};
+use plexus_subnets::text::{
+    ChatAnswer, ChatMessage, ChatRequest, MAX_TOKEN_BYTES, StreamEnd, StreamEvent,
+};
 
 /// The embedded embedding model's dimension.
 const DIMENSION: usize = 384;
@@ -21,6 +25,28 @@ fn within(answer: &ChatAnswer, request: &ChatRequest) {
     assert!(answer.text.len() <= most * MAX_TOKEN_BYTES, "more text than asked for");
     assert!(answer.logprobs.len() <= answer.tokens.len());
     assert!(answer.logprobs.iter().all(|l| l.is_finite() && *l <= 1e-4));
+}
+
+fn streamed(json: &[u8], request: &ChatRequest) {
+    let mut answer = ChatAnswer::receiving("");
+    for line in json.split(|&b| b == b'\n') {
+        match serde_json::from_slice::<StreamEvent>(line) {
+            Ok(StreamEvent::Token(chunk)) => {
+                if answer.push(&chunk, request).is_err() {
+                    return;
+                }
+                within(&answer, request);
+            }
+            Ok(StreamEvent::End(StreamEnd { model, prompt_tokens, finish_reason })) => {
+                let whole = ChatAnswer { model, prompt_tokens, finish_reason, ..answer };
+                if whole.fits(request).is_err() {
+                    assert!(!whole.logprobs.is_empty() && whole.logprobs.len() != whole.tokens.len());
+                }
+                return;
+            }
+            Err(_) => return,
+        }
+    }
 }
 
 fuzz_target!(|data: &[u8]| {
@@ -38,20 +64,7 @@ fuzz_target!(|data: &[u8]| {
                 assert!(answer.logprobs.is_empty() || answer.logprobs.len() == answer.tokens.len());
             }
         }
-        1 => {
-            let mut answer = ChatAnswer::receiving("");
-            for line in json.split(|&b| b == b'\n') {
-                match serde_json::from_slice::<StreamEvent>(line) {
-                    Ok(StreamEvent::Token(chunk)) => {
-                        if answer.push(&chunk, &request).is_err() {
-                            return;
-                        }
-                        within(&answer, &request);
-                    }
-                    Ok(StreamEvent::End(_)) | Err(_) => return,
-                }
-            }
-        }
+        1 => streamed(json, &request),
         _ => {
             let texts = 1 + usize::from(*max_tokens % 4);
             let request = EmbedRequest {

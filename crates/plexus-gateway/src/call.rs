@@ -17,10 +17,15 @@ use crate::openai::{
     no_completion_logprobs, no_suffix, single_choice, stop_strings,
 };
 
-/// Parses a JSON body into `T`, with OpenAI-shaped errors.
+/// Parses a JSON body into `T`, with OpenAI-shaped errors. The body must be an object:
+/// serde would also read a struct from an array of its fields in order, which no client
+/// means.
 pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(body)
-        .map_err(|e| ApiError::bad_request(None, format!("invalid request body: {e}")))
+    let bad = |why: String| ApiError::bad_request(None, format!("invalid request body: {why}"));
+    if body.trim_ascii_start().first() != Some(&b'{') {
+        return Err(bad("expected a JSON object".into()));
+    }
+    serde_json::from_slice(body).map_err(|e| bad(e.to_string()))
 }
 
 /// What the gateway does to a miner's answer on its way to the consumer, besides cutting
@@ -243,5 +248,9 @@ mod tests {
             "{}",
             e.message
         );
+        // An array of the fields in order is not a request either.
+        let e = parse::<EmbeddingRequest>(br#" ["all-minilm-l6-v2", "hi"]"#).unwrap_err();
+        assert_eq!(e.message, "invalid request body: expected a JSON object");
+        assert!(parse::<EmbeddingRequest>(br#" {"model": "m", "input": "hi"}"#).is_ok());
     }
 }

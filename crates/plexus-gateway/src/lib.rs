@@ -17,7 +17,7 @@ mod embeddings;
 pub mod keys;
 pub mod openai;
 pub mod pick;
-mod stop;
+pub mod stop;
 
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};

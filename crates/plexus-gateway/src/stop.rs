@@ -6,7 +6,7 @@
 use plexus_subnets::text::first_stop;
 
 /// Where `text` is cut for `stops`: the start of the first stop string, if any occurs.
-pub(crate) fn cut_at(text: &str, stops: &[String]) -> Option<usize> {
+pub fn cut_at(text: &str, stops: &[String]) -> Option<usize> {
     first_stop(text, stops).map(|stop| stop.start)
 }
 
@@ -22,7 +22,7 @@ fn held_from(text: &str, stops: &[String]) -> usize {
 
 /// What a streamed piece lets through.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Step {
+pub enum Step {
     /// Text to send now (maybe empty); the answer goes on.
     Go(String),
     /// The last text to send: a stop string began right after it.
@@ -31,14 +31,14 @@ pub(crate) enum Step {
 
 /// Cuts a streamed answer at its stop strings, holding back text that may begin one.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct StopFilter {
+pub struct StopFilter {
     stops: Vec<String>,
     held: String,
 }
 
 impl StopFilter {
     /// A filter for `stops` (none lets everything through at once).
-    pub(crate) fn new(stops: Vec<String>) -> Self {
+    pub fn new(stops: Vec<String>) -> Self {
         Self {
             stops,
             held: String::new(),
@@ -46,7 +46,7 @@ impl StopFilter {
     }
 
     /// Takes the next piece of the answer.
-    pub(crate) fn push(&mut self, piece: &str) -> Step {
+    pub fn push(&mut self, piece: &str) -> Step {
         self.held.push_str(piece);
         // Text sent earlier never begins a stop string (it would have been held), so any
         // occurrence lies in what is held.
@@ -59,7 +59,7 @@ impl StopFilter {
     }
 
     /// The held text, at the answer's end (it began no stop string after all).
-    pub(crate) fn finish(&mut self) -> String {
+    pub fn finish(&mut self) -> String {
         std::mem::take(&mut self.held)
     }
 }

@@ -151,13 +151,14 @@ impl<'a> UpstreamStream<'a> {
         }
         let before = self.text.len();
         self.text.push_str(text);
-        if self.text.len() > self.most_bytes {
-            return Err(StreamError::new("reading", "more text than asked for"));
-        }
         // No stop string lay in the text before this piece, so the cut falls within it.
         let stop = stop_after(&self.text, &self.request.stop, before);
         if let Some(stop) = &stop {
             self.text.truncate(stop.end);
+        }
+        // Held to the limit once cut: text past a stop string is not the answer's.
+        if self.text.len() > self.most_bytes {
+            return Err(StreamError::new("reading", "more text than asked for"));
         }
         piece(self.text.get(before..).unwrap_or_default().to_owned());
         Ok(stop.map(|_| ChatAnswer {
@@ -351,6 +352,11 @@ mod tests {
         let (pieces, answer) = read(&r, &stream, 64);
         assert_eq!(pieces.concat(), "ab");
         assert_eq!(answer.unwrap().text, "ab");
+        // A piece that runs on past the limit after a stop string is cut, not refused.
+        let r = request(1, &["."]);
+        let long = format!("Yes.{}", "x".repeat(MAX_TOKEN_BYTES));
+        let (_, answer) = read(&r, &delta(&long), 4096);
+        assert_eq!(answer.unwrap().text, "Yes.");
     }
 
     #[test]
