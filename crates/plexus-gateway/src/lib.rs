@@ -35,7 +35,7 @@ use plexus_primitives::{AccountId, NetUid};
 use plexus_subnets::embed::EMBEDDED_EMBEDDING_MODEL;
 use plexus_subnets::text::EMBEDDED_TEXT_MODEL;
 use plexus_subnets::{Scores, SubnetView};
-use plexus_wire::{AddressKind, Client, ClientError};
+use plexus_wire::{AxonScope, Client, ClientError, Target};
 use rand::Rng;
 use serde_json::json;
 
@@ -272,7 +272,7 @@ impl Gateway {
             let announced = snapshot.neurons.iter().any(|n| {
                 n.hotkey != self.inner.me
                     && n.axon.is_some_and(|a| {
-                        a.port != 0 && AddressKind::of(a.ip) != AddressKind::Unusable
+                        Target::from_axon(&a, n.hotkey, netuid, AxonScope::All).is_some()
                     })
             });
             return Err(ApiError::no_miner(match (any, announced) {

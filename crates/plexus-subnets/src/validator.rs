@@ -297,13 +297,17 @@ impl<C: Chain, S: Subnet> Validator<C, S> {
     /// every miner unavailable with the reason only in its debug log.
     fn warn_out_of_scope(&mut self, snapshot: &Snapshot, me: &AccountId) {
         let scope = self.client.axon_scope();
+        // Announced where a wider scope would call, but not this one.
+        let netuid = self.config.netuid;
         let outside = snapshot
             .neurons
             .iter()
             .filter(|n| n.hotkey != *me)
-            .filter_map(|n| n.axon)
-            .filter(|a| a.port != 0 && !scope.admits(a.ip))
-            .filter(|a| AddressKind::of(a.ip) != AddressKind::Unusable)
+            .filter_map(|n| Some((n.hotkey, n.axon?)))
+            .filter(|(hotkey, a)| {
+                Target::from_axon(a, *hotkey, netuid, AxonScope::All).is_some()
+                    && !scope.admits(a.ip)
+            })
             .count();
         if outside > 0 && !self.warned_scope {
             self.warned_scope = true;
