@@ -14,7 +14,7 @@ use serde::de::DeserializeOwned;
 use crate::openai::{
     ApiError, ChatCompletionRequest, CompletionRequest, EmbeddingRequest, StreamOptions,
     chat_logprobs, chat_messages, completion_prompt, embedding_inputs, include_usage, max_tokens,
-    no_completion_logprobs, no_suffix, single_choice, stop_strings,
+    no_completion_logprobs, no_suffix, single_choice, stop_strings, text_answers_only,
 };
 
 /// Parses a JSON body into `T`, with OpenAI-shaped errors. The body must be an object:
@@ -83,16 +83,19 @@ impl ChatCompletionRequest {
     /// model is the caller's to check.
     pub fn into_call(self) -> Result<TextCall, ApiError> {
         single_choice(self.n)?;
+        text_answers_only(&self)?;
         let logprobs = chat_logprobs(self.logprobs.as_ref(), self.top_logprobs)?;
         let stream = self.stream.unwrap_or(false);
         let delivery = Delivery::asked(stream, self.stream_options.as_ref(), logprobs)?;
+        // The newer name wins when both are sent.
+        let budget = match self.max_completion_tokens {
+            Some(n) => max_tokens(Some(n), "max_completion_tokens")?,
+            None => max_tokens(self.max_tokens, "max_tokens")?,
+        };
         let chat = ChatRequest {
             stream,
             stop: stop_strings(self.stop.as_ref())?,
-            ..ChatRequest::chat(
-                chat_messages(&self.messages)?,
-                max_tokens(self.max_completion_tokens.or(self.max_tokens))?,
-            )
+            ..ChatRequest::chat(chat_messages(&self.messages)?, budget)
         };
         TextCall { chat, delivery }.checked()
     }
@@ -115,7 +118,7 @@ impl CompletionRequest {
         let chat = ChatRequest {
             stream,
             stop: stop_strings(self.stop.as_ref())?,
-            ..ChatRequest::text(prompt, max_tokens(self.max_tokens)?)
+            ..ChatRequest::text(prompt, max_tokens(self.max_tokens, "max_tokens")?)
         };
         TextCall { chat, delivery }.checked()
     }
@@ -214,6 +217,49 @@ mod tests {
         assert_eq!(refused_for(answer), Some("prompt"));
         let answer = chat(json!({"model": "m", "messages": [], "n": 1}));
         assert_eq!(refused_for(answer), Some("messages"));
+    }
+
+    #[test]
+    fn tools_formats_and_audio_are_refused_by_name_and_empty_ones_ignored() {
+        let with = |field: &str, value: serde_json::Value| {
+            let mut body = json!({"model": "m", "messages": [{"role": "user", "content": "hi"}]});
+            body[field] = value;
+            chat(body)
+        };
+        let tool = json!([{"type": "function", "function": {"name": "f"}}]);
+        for (field, value) in [
+            ("tools", tool),
+            ("functions", json!([{"name": "f"}])),
+            ("tool_choice", json!("required")),
+            (
+                "tool_choice",
+                json!({"type": "function", "function": {"name": "f"}}),
+            ),
+            ("function_call", json!({"name": "f"})),
+            ("response_format", json!({"type": "json_object"})),
+            (
+                "response_format",
+                json!({"type": "json_schema", "json_schema": {}}),
+            ),
+            ("response_format", json!("text")),
+            ("audio", json!({"voice": "alloy", "format": "wav"})),
+        ] {
+            assert_eq!(
+                refused_for(with(field, value.clone())),
+                Some(field),
+                "{value}"
+            );
+        }
+        for (field, value) in [
+            ("tools", json!([])),
+            ("tools", serde_json::Value::Null),
+            ("tool_choice", json!("auto")),
+            ("tool_choice", json!("none")),
+            ("function_call", json!("none")),
+            ("response_format", json!({"type": "text"})),
+        ] {
+            assert!(with(field, value.clone()).is_ok(), "{field}: {value}");
+        }
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use crate::body::Body;
 use crate::call::{EmbedCall, parse};
 use crate::keys::Admitted;
 use axum::body::Bytes;
@@ -18,14 +19,14 @@ use plexus_subnets::embed::{
 };
 use serde_json::{Value, json};
 
-use crate::openai::{ApiError, EmbeddingRequest, Usage};
+use crate::openai::{ApiError, EmbeddingRequest, Usage, embedding_dimensions};
 use crate::pick::Candidate;
 use crate::{Endpoint, Gateway, Service, name_miner, record};
 
 pub(crate) async fn embeddings(
     State(gateway): State<Gateway>,
     _: Admitted,
-    body: Bytes,
+    Body(body): Body,
 ) -> Response {
     let result = async {
         let request: EmbeddingRequest = parse(&body)?;
@@ -34,6 +35,7 @@ pub(crate) async fn embeddings(
             _ => return Err(gateway.model_error(&request.model, Endpoint::Embeddings)),
         };
         let EmbedCall { embed, base64 } = request.into_call()?;
+        embedding_dimensions(request.dimensions, service.model.dimension())?;
         let (answer, miner) = ask(&gateway, service, &embed).await?;
         gateway.served_one();
         let data: Vec<Value> = answer

@@ -141,8 +141,8 @@ impl ApiKeys {
                 .authorization
                 .as_ref()
                 .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.strip_prefix("Bearer "))
-                .map(|key| digest(key.trim()))
+                .and_then(bearer_token)
+                .map(digest)
                 .filter(|key| self.keys.contains(key));
             let Some(key) = key else {
                 return Err(self.refused(caller, now));
@@ -163,6 +163,16 @@ impl ApiKeys {
             Err(wait) => ApiError::too_many_bad_keys(wait.as_secs().max(1)),
         }
     }
+}
+
+/// The token of an `Authorization: Bearer TOKEN` value; the scheme's name is
+/// case-insensitive, as HTTP's are.
+fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim().split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|token| !token.is_empty())
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -207,6 +217,8 @@ mod tests {
         assert_eq!(keys.admit(&from(remote(1)), now), Ok(()));
         let refused = keys.admit(&from(remote(1)), now).unwrap_err();
         assert_eq!(refused.code, "rate_limit_exceeded");
+        // Sent as Retry-After, which OpenAI's SDKs wait for.
+        assert_eq!(refused.retry_after, Some(30));
         assert_eq!(keys.admit(&from(remote(2)), now), Ok(()), "another peer");
         assert_eq!(
             keys.admit(&from(remote(1)), now + Duration::from_secs(30)),
@@ -245,6 +257,22 @@ mod tests {
             "invalid_api_key"
         );
         assert_eq!(keys.admit(&bearer("sk-good"), now), Ok(()));
+        // The scheme's name is case-insensitive; the key is not.
+        let with = |value: &str| Caller {
+            authorization: Some(HeaderValue::from_str(value).unwrap()),
+            origin: Origin::Local,
+        };
+        assert_eq!(keys.admit(&with("bearer sk-good"), now), Ok(()));
+        assert_eq!(keys.admit(&with("BEARER  sk-good "), now), Ok(()));
+        for refused in [
+            "Bearer SK-GOOD",
+            "Basic sk-good",
+            "Bearer",
+            "sk-good",
+            "Bearer ",
+        ] {
+            assert!(keys.admit(&with(refused), now).is_err(), "{refused}");
+        }
     }
 
     #[test]

@@ -11,6 +11,7 @@
 //! optional ([`keys`]).
 
 pub mod bench;
+mod body;
 pub mod call;
 mod chat;
 mod embeddings;
@@ -26,7 +27,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{HeaderName, HeaderValue, Method, Uri};
 use axum::response::{IntoResponse, Json, Response};
 use axum::routing::{MethodRouter, get, post};
@@ -204,6 +205,7 @@ impl Gateway {
         Router::new()
             .route("/health", only(get(health), "GET"))
             .route("/v1/models", only(get(models), "GET"))
+            .route("/v1/models/{id}", only(get(model), "GET"))
             .route(
                 "/v1/chat/completions",
                 only(post(chat::chat_completions), "POST"),
@@ -405,22 +407,39 @@ fn request_id(prefix: &str) -> String {
     format!("{prefix}-{hex}")
 }
 
-async fn models(State(gateway): State<Gateway>, _: Admitted) -> Response {
+/// The models this gateway serves, in OpenAI's model shape.
+fn served_models(gateway: &Gateway) -> Vec<serde_json::Value> {
     let created = unix_now();
-    let mut data = Vec::new();
-    if let Some(s) = &gateway.inner.text {
-        data.push(
-            json!({"id": EMBEDDED_TEXT_MODEL, "object": "model", "created": created,
-            "owned_by": format!("plexus-subnet-{}", s.netuid)}),
-        );
+    let model = |id: &str, netuid: NetUid| {
+        json!({"id": id, "object": "model", "created": created,
+            "owned_by": format!("plexus-subnet-{netuid}")})
+    };
+    let inner = &gateway.inner;
+    let text = inner
+        .text
+        .as_ref()
+        .map(|s| model(EMBEDDED_TEXT_MODEL, s.netuid));
+    let embeddings = inner
+        .embeddings
+        .as_ref()
+        .map(|s| model(EMBEDDED_EMBEDDING_MODEL, s.netuid));
+    text.into_iter().chain(embeddings).collect()
+}
+
+async fn models(State(gateway): State<Gateway>, _: Admitted) -> Response {
+    Json(json!({"object": "list", "data": served_models(&gateway)})).into_response()
+}
+
+/// `GET /v1/models/{id}`: one served model, or 404 naming those served.
+async fn model(State(gateway): State<Gateway>, _: Admitted, Path(id): Path<String>) -> Response {
+    let served = served_models(&gateway);
+    match served.iter().find(|m| m["id"] == id.as_str()) {
+        Some(found) => Json(found.clone()).into_response(),
+        None => {
+            let known: Vec<&str> = served.iter().filter_map(|m| m["id"].as_str()).collect();
+            ApiError::unknown_model(&id, &known).into_response()
+        }
     }
-    if let Some(s) = &gateway.inner.embeddings {
-        data.push(
-            json!({"id": EMBEDDED_EMBEDDING_MODEL, "object": "model", "created": created,
-            "owned_by": format!("plexus-subnet-{}", s.netuid)}),
-        );
-    }
-    Json(json!({"object": "list", "data": data})).into_response()
 }
 
 /// Liveness and counters for operators (not part of OpenAI's API).
@@ -446,15 +465,7 @@ async fn health(State(gateway): State<Gateway>) -> Json<serde_json::Value> {
 }
 
 async fn not_found() -> ApiError {
-    ApiError {
-        status: axum::http::StatusCode::NOT_FOUND,
-        message: "Unknown endpoint; this gateway serves /v1/models, /v1/chat/completions, \
-                  /v1/completions and /v1/embeddings"
-            .into(),
-        kind: "invalid_request_error",
-        param: None,
-        code: "unknown_url",
-    }
+    ApiError::unknown_url()
 }
 
 #[cfg(test)]

@@ -4,13 +4,14 @@
 //! Requests are read leniently (unknown fields are ignored, as OpenAI's own server does for
 //! fields it does not use); decoding is always greedy, so `temperature` and `top_p` have no
 //! effect. Fields that would change the answer's shape and cannot be honoured are refused
-//! by name rather than ignored: `n` above 1, `top_logprobs` above 0 and the legacy
-//! endpoint's `logprobs`. `stop` goes to the miners and is applied by the gateway
+//! by name rather than ignored: `n` above 1, `top_logprobs` above 0, the legacy
+//! endpoint's `logprobs`, tools and functions, a `response_format` other than text, audio
+//! ([`text_answers_only`]), and embeddings' `dimensions` other than the model's. `stop` goes to the miners and is applied by the gateway
 //! ([`stop_strings`]); chat `logprobs: true` ([`chat_logprobs`]) and
 //! `stream_options.include_usage` are served.
 
 use axum::Json;
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use plexus_subnets::text::{ChatMessage, MAX_COMPLETION_TOKENS, Role, check_stops};
 use serde::{Deserialize, Serialize};
@@ -32,6 +33,9 @@ pub struct ApiError {
     pub param: Option<&'static str>,
     /// A stable code for programs.
     pub code: &'static str,
+    /// Seconds to wait before trying again, sent as `Retry-After` (rate limits), which
+    /// OpenAI's SDKs wait for before their retry.
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -43,6 +47,7 @@ impl ApiError {
             kind: "invalid_request_error",
             param,
             code: "invalid_request",
+            retry_after: None,
         }
     }
 
@@ -59,6 +64,7 @@ impl ApiError {
             kind: "invalid_request_error",
             param: Some("model"),
             code: "model_not_found",
+            retry_after: None,
         }
     }
 
@@ -71,6 +77,7 @@ impl ApiError {
             kind: "invalid_request_error",
             param: Some("model"),
             code: "model_not_supported_on_endpoint",
+            retry_after: None,
         }
     }
 
@@ -82,6 +89,7 @@ impl ApiError {
             kind: "invalid_request_error",
             param: None,
             code: "method_not_allowed",
+            retry_after: None,
         }
     }
 
@@ -93,6 +101,7 @@ impl ApiError {
             kind: "server_error",
             param: None,
             code: "no_miner_available",
+            retry_after: None,
         }
     }
 
@@ -104,6 +113,7 @@ impl ApiError {
             kind: "server_error",
             param: None,
             code: "busy",
+            retry_after: None,
         }
     }
 
@@ -115,6 +125,36 @@ impl ApiError {
             kind: "invalid_request_error",
             param: None,
             code: "invalid_api_key",
+            retry_after: None,
+        }
+    }
+
+    /// 413: the request's body is over the gateway's limit of `limit` bytes.
+    pub fn body_too_large(limit: usize) -> Self {
+        Self {
+            status: StatusCode::PAYLOAD_TOO_LARGE,
+            message: format!(
+                "The request body is over this gateway's limit of {limit} bytes; send less \
+                 per request (fewer inputs, or a shorter conversation)"
+            ),
+            kind: "invalid_request_error",
+            param: None,
+            code: "request_too_large",
+            retry_after: None,
+        }
+    }
+
+    /// 404: no such path.
+    pub fn unknown_url() -> Self {
+        Self {
+            status: StatusCode::NOT_FOUND,
+            message: "Unknown endpoint; this gateway serves /v1/models, /v1/chat/completions, \
+                      /v1/completions and /v1/embeddings"
+                .into(),
+            kind: "invalid_request_error",
+            param: None,
+            code: "unknown_url",
+            retry_after: None,
         }
     }
 
@@ -130,6 +170,7 @@ impl ApiError {
             kind: "invalid_request_error",
             param: None,
             code: "invalid_api_key",
+            retry_after: Some(retry_after_secs),
         }
     }
 
@@ -141,6 +182,7 @@ impl ApiError {
             kind: "requests",
             param: None,
             code: "rate_limit_exceeded",
+            retry_after: Some(retry_after_secs),
         }
     }
 
@@ -159,7 +201,13 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status, Json(self.body())).into_response()
+        let mut response = (self.status, Json(self.body())).into_response();
+        if let Some(secs) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        response
     }
 }
 
@@ -225,6 +273,24 @@ pub struct ChatCompletionRequest {
     /// Options of a streamed answer.
     #[serde(default)]
     pub stream_options: Option<StreamOptions>,
+    /// Tools the model may call; refused unless empty ([`text_answers_only`]).
+    #[serde(default)]
+    pub tools: Option<Value>,
+    /// Whether and which tool to call: `none` and `auto` are served.
+    #[serde(default)]
+    pub tool_choice: Option<Value>,
+    /// Functions the model may call (tools' older form); refused unless empty.
+    #[serde(default)]
+    pub functions: Option<Value>,
+    /// Whether and which function to call (older form): `none` and `auto` are served.
+    #[serde(default)]
+    pub function_call: Option<Value>,
+    /// The answer's format: only `{"type": "text"}` is served.
+    #[serde(default)]
+    pub response_format: Option<Value>,
+    /// Audio output; refused when asked.
+    #[serde(default)]
+    pub audio: Option<Value>,
 }
 
 /// `stream_options` of a streamed request.
@@ -297,6 +363,9 @@ pub struct EmbeddingRequest {
     /// asks for).
     #[serde(default)]
     pub encoding_format: Option<String>,
+    /// The vectors' length: served only when it is the model's own (vectors are not cut).
+    #[serde(default)]
+    pub dimensions: Option<u64>,
 }
 
 /// The messages of a chat request in the miners' form; the error names what is wrong.
@@ -348,16 +417,75 @@ pub fn chat_messages(messages: &[InMessage]) -> Result<Vec<ChatMessage>, ApiErro
         .collect()
 }
 
-/// The completion budget: the request's, else the default; refused when out of range.
-pub fn max_tokens(asked: Option<u32>) -> Result<u32, ApiError> {
+/// The completion budget: the request's (in the field `param`), else the default; refused
+/// when out of range.
+pub fn max_tokens(asked: Option<u32>, param: &'static str) -> Result<u32, ApiError> {
     match asked {
         None => Ok(DEFAULT_MAX_TOKENS),
         Some(n) if (1..=MAX_COMPLETION_TOKENS).contains(&n) => Ok(n),
         Some(n) => Err(ApiError::bad_request(
-            Some("max_tokens"),
-            format!("max_tokens is {n}; it must be 1 to {MAX_COMPLETION_TOKENS}"),
+            Some(param),
+            format!("{param} is {n}; it must be 1 to {MAX_COMPLETION_TOKENS}"),
         )),
     }
+}
+
+/// Refuses `dimensions` other than `model`'s own: vectors are served whole, and one of
+/// another length than asked would not fit the store the client keeps them in.
+pub fn embedding_dimensions(asked: Option<u64>, model: usize) -> Result<(), ApiError> {
+    match asked {
+        Some(d) if d != model as u64 => Err(ApiError::bad_request(
+            Some("dimensions"),
+            format!("dimensions is {d}; this model's vectors have {model} dimensions"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Refuses a chat request that asks for an answer other than plain text: tools or
+/// functions to call, a tool choice that requires one, a `response_format` other than
+/// `text`, or audio. Miners serve text only, and a plain answer in place of a tool call or
+/// of JSON to a schema would break the client that asked, so these are refused by name
+/// rather than ignored. Empty lists, `null`, and the choices `none` and `auto` ask nothing.
+pub fn text_answers_only(request: &ChatCompletionRequest) -> Result<(), ApiError> {
+    let none = |v: &Option<Value>| match v {
+        None | Some(Value::Null) => true,
+        Some(Value::Array(items)) => items.is_empty(),
+        _ => false,
+    };
+    let free_choice = |v: &Option<Value>| {
+        none(v) || matches!(v, Some(Value::String(s)) if s == "none" || s == "auto")
+    };
+    let refuse = |param: &'static str, what: &str| {
+        Err(ApiError::bad_request(
+            Some(param),
+            format!("{what} not supported: this network's miners answer in plain text"),
+        ))
+    };
+    if !none(&request.tools) {
+        return refuse("tools", "tool calls are");
+    }
+    if !none(&request.functions) {
+        return refuse("functions", "function calls are");
+    }
+    if !free_choice(&request.tool_choice) {
+        return refuse("tool_choice", "tool calls are");
+    }
+    if !free_choice(&request.function_call) {
+        return refuse("function_call", "function calls are");
+    }
+    match request.response_format.as_ref() {
+        None | Some(Value::Null) => {}
+        Some(format) if format.get("type").and_then(Value::as_str) == Some("text") => {}
+        Some(format) => {
+            let kind = format.get("type").and_then(Value::as_str).unwrap_or("?");
+            return refuse("response_format", &format!("response_format `{kind}` is"));
+        }
+    }
+    if !none(&request.audio) {
+        return refuse("audio", "audio answers are");
+    }
+    Ok(())
 }
 
 /// Refuses `n` above 1.
@@ -553,12 +681,31 @@ mod tests {
 
     #[test]
     fn budgets_and_choices_are_bounded() {
-        assert_eq!(max_tokens(None), Ok(DEFAULT_MAX_TOKENS));
-        assert_eq!(max_tokens(Some(5)), Ok(5));
-        assert!(max_tokens(Some(0)).is_err());
-        assert!(max_tokens(Some(MAX_COMPLETION_TOKENS + 1)).is_err());
+        assert_eq!(max_tokens(None, "max_tokens"), Ok(DEFAULT_MAX_TOKENS));
+        assert_eq!(max_tokens(Some(5), "max_tokens"), Ok(5));
+        assert!(max_tokens(Some(0), "max_tokens").is_err());
+        let over = max_tokens(Some(MAX_COMPLETION_TOKENS + 1), "max_completion_tokens");
+        let e = over.unwrap_err();
+        assert_eq!(e.param, Some("max_completion_tokens"));
+        assert!(
+            e.message.starts_with("max_completion_tokens is"),
+            "{}",
+            e.message
+        );
         assert!(single_choice(Some(2)).is_err());
         assert_eq!(single_choice(Some(1)), Ok(()));
+    }
+
+    #[test]
+    fn only_the_models_own_dimensions_are_served() {
+        assert_eq!(embedding_dimensions(None, 384), Ok(()));
+        assert_eq!(embedding_dimensions(Some(384), 384), Ok(()));
+        let e = embedding_dimensions(Some(256), 384).unwrap_err();
+        assert_eq!(
+            (e.status, e.param),
+            (StatusCode::BAD_REQUEST, Some("dimensions"))
+        );
+        assert!(e.message.contains("384"), "{}", e.message);
     }
 
     #[test]

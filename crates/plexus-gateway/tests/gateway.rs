@@ -113,7 +113,9 @@ async fn embeddings_fail_over_past_a_dead_miner_and_name_who_answered() {
     let model = model();
     let net = network(Arc::clone(&model), GatewayConfig::default()).await;
     let url = format!("{}/v1/embeddings", net.base);
-    let body = json!({"model": "all-minilm-l6-v2", "input": ["A man is eating food.", "hi"]});
+    // Asking for the model's own length is the same as not asking.
+    let body = json!({"model": "all-minilm-l6-v2", "input": ["A man is eating food.", "hi"],
+        "dimensions": 384});
     let (status, uid, answer) = post(url.clone(), body, None).await;
     assert_eq!(status, 200, "{answer}");
     assert_eq!(uid, Some(net.live_uid.to_string()));
@@ -199,11 +201,20 @@ async fn api_keys_are_checked_and_rate_limited() {
         let (status, _, e) = post(url.clone(), body.clone(), Some("sk-one")).await;
         assert_eq!(status, 200, "{e}");
     }
-    let (status, _, e) = post(url, body, Some("sk-one")).await;
+    let limited = send(
+        "POST",
+        url,
+        &[("Authorization", "Bearer sk-one")],
+        Some(body),
+    )
+    .await;
     assert_eq!(
-        (status, e["error"]["code"].as_str()),
+        (limited.status, limited.json()["error"]["code"].as_str()),
         (429, Some("rate_limit_exceeded"))
     );
+    // OpenAI's SDKs wait as long as Retry-After says before trying again: two a minute.
+    let wait: u64 = limited.header("retry-after").unwrap().parse().unwrap();
+    assert!((1..=30).contains(&wait), "{wait}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -321,6 +321,96 @@ async fn models_sent_to_the_wrong_endpoint_are_pointed_to_the_right_one() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_served_model_can_be_retrieved_by_id() {
+    let net = network().await;
+    for id in [CHAT_MODEL, EMBEDDING_MODEL] {
+        let a = send("GET", format!("{}/v1/models/{id}", net.base), &[], None).await;
+        assert_eq!(a.status, 200, "{}", a.body);
+        let model = a.json();
+        assert_eq!(
+            (model["id"].as_str(), model["object"].as_str()),
+            (Some(id), Some("model"))
+        );
+    }
+    let a = send("GET", format!("{}/v1/models/gpt-9", net.base), &[], None).await;
+    assert_eq!(
+        (a.status, a.json()["error"]["code"].as_str()),
+        (404, Some("model_not_found"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_other_than_plain_text_are_refused_by_name_before_a_miner_is_asked() {
+    let net = network().await;
+    let tool = json!([{"type": "function", "function": {"name": "weather", "parameters": {}}}]);
+    for (field, value) in [
+        ("tools", tool),
+        ("tool_choice", json!("required")),
+        ("response_format", json!({"type": "json_object"})),
+    ] {
+        let a = post(
+            &net,
+            "/v1/chat/completions",
+            chat("hi", json!({field: value})),
+        )
+        .await;
+        let (status, kind, param, message) = error(&a);
+        assert_eq!(
+            (status, kind.as_str(), param.as_str()),
+            (400, "invalid_request_error", field),
+            "{}",
+            a.body
+        );
+        assert!(message.contains("plain text"), "{message}");
+    }
+    assert!(net.last.lock().unwrap().is_none(), "no miner was asked");
+    // What asks for nothing more than text is served.
+    let plain = json!({"tools": [], "tool_choice": "auto", "response_format": {"type": "text"}});
+    let a = post(&net, "/v1/chat/completions", chat("hi", plain)).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embeddings_are_served_only_at_the_models_own_length() {
+    let net = network().await;
+    let asked = |dimensions: u64| json!({"model": EMBEDDING_MODEL, "input": "hi", "dimensions": dimensions});
+    let a = post(&net, "/v1/embeddings", asked(256)).await;
+    let (status, _, param, message) = error(&a);
+    assert_eq!((status, param.as_str()), (400, "dimensions"), "{}", a.body);
+    assert!(message.contains("384"), "{message}");
+    // The model's own length is taken (this network has no embedding miner to answer).
+    let a = post(&net, "/v1/embeddings", asked(384)).await;
+    assert_eq!(
+        a.json()["error"]["code"],
+        "no_miner_available",
+        "{}",
+        a.body
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_over_the_limit_is_refused_in_openais_shape() {
+    let net = network().await;
+    let limit = GatewayConfig::default().max_body_bytes;
+    let input = vec!["x".repeat(16 * 1024); limit / (16 * 1024) + 1];
+    let a = post(
+        &net,
+        "/v1/embeddings",
+        json!({"model": EMBEDDING_MODEL, "input": input}),
+    )
+    .await;
+    let (status, kind, _, message) = error(&a);
+    assert_eq!(
+        (status, kind.as_str()),
+        (413, "invalid_request_error"),
+        "{}",
+        a.body
+    );
+    assert_eq!(a.json()["error"]["code"], "request_too_large");
+    assert!(message.contains(&limit.to_string()), "{message}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn empty_embedding_inputs_are_refused_as_empty() {
     let net = network().await;
     for (input, expected) in [

@@ -4,6 +4,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::body::Body;
 use crate::keys::Admitted;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -37,7 +38,7 @@ enum Shape {
 pub(crate) async fn chat_completions(
     State(gateway): State<Gateway>,
     _: Admitted,
-    body: Bytes,
+    Body(body): Body,
 ) -> Response {
     let result = async {
         let request: ChatCompletionRequest = parse(&body)?;
@@ -51,7 +52,7 @@ pub(crate) async fn chat_completions(
 pub(crate) async fn completions(
     State(gateway): State<Gateway>,
     _: Admitted,
-    body: Bytes,
+    Body(body): Body,
 ) -> Response {
     let result = async {
         let request: CompletionRequest = parse(&body)?;
