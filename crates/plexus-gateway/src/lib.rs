@@ -263,6 +263,17 @@ impl Gateway {
         let snapshot = view
             .snapshot()
             .ok_or_else(|| ApiError::no_miner("the gateway has not read the chain yet"))?;
+        // Miners refuse a registered caller without a validator permit once the subnet
+        // gives permits; asking them would only score each one zero for it.
+        let me = &self.inner.me;
+        if snapshot.neuron(me).is_some() && !snapshot.miners_serve(me) {
+            return Err(ApiError::no_miner(format!(
+                "miners of subnet {} serve validators only, and this gateway's hotkey {me} \
+                 holds no validator permit there yet: stake on it (permits go to the largest \
+                 stakes at the subnet's epoch)",
+                snapshot.subnet.netuid
+            )));
+        }
         let mut rng = rand::thread_rng();
         let scope = self.inner.client.axon_scope();
         let mut order = pick::candidates(&snapshot, &self.inner.me, min_version, scope, &mut rng);

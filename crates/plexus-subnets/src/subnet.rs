@@ -14,13 +14,14 @@ use rand::rngs::StdRng;
 
 /// How a validator tests miners on one subnet.
 pub trait Subnet: Send + Sync + 'static {
-    /// One round's question, asked of every sampled miner.
+    /// A question, asked of one sampled miner (each miner gets its own).
     type Challenge: Send + Sync + 'static;
 
     /// The subnet's kind of work, for logs (e.g. "text", "embeddings").
     fn name(&self) -> &str;
 
-    /// A new challenge; `rng` is the validator's, so challenges cannot be predicted.
+    /// A new challenge; `rng` is the validator's, so challenges cannot be predicted. Drawn
+    /// once per miner asked, so that no two miners of a round can share an answer.
     fn challenge(&self, rng: &mut StdRng) -> Self::Challenge;
 
     /// Whether a miner announcing `axon_version` on chain can take `challenge`; one that

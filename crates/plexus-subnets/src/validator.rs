@@ -245,6 +245,12 @@ impl<C: Chain, S: Subnet> Validator<C, S> {
         self.forget_deregistered(&snapshot);
         let me = self.hotkey.account_id();
         let netuid = self.config.netuid;
+        // Miners refuse a caller without a permit once the subnet has given any: asking
+        // them would only score every miner zero for this validator's own lack.
+        if !snapshot.miners_serve(&me) {
+            self.warn_no_permit();
+            return Ok(Vec::new());
+        }
         // Owned targets: futures over borrowed neurons trip the compiler's Send inference
         // when the validator runs as a spawned task.
         self.warn_out_of_scope(&snapshot, &me);
@@ -263,16 +269,26 @@ impl<C: Chain, S: Subnet> Validator<C, S> {
                 Some((n.uid, n.hotkey, target, axon.version))
             })
             .collect();
-        // The sample is drawn among the miners that can take this round's challenge.
-        let challenge = self.subnet.challenge(&mut self.rng);
-        miners.retain(|(_, _, _, version)| self.subnet.takes(&challenge, *version));
+        // Each sampled miner gets a challenge of its own: with one for all, hotkeys run
+        // by one operator could answer from one computation, and a miner asked late in the
+        // round could pass on the answer of one asked early. A miner that cannot take the
+        // challenge drawn for it (an older build) sits the round out.
         miners.shuffle(&mut self.rng);
-        miners.truncate(self.config.sample_size.max(1));
-        let (subnet, client, challenge) = (&*self.subnet, &self.client, &challenge);
-        let seen: Vec<Observation> = futures_util::stream::iter(miners)
-            .map(|(uid, hotkey, target, _)| async move {
+        let mut asked = Vec::with_capacity(self.config.sample_size.max(1));
+        for (uid, hotkey, target, version) in miners {
+            if asked.len() == self.config.sample_size.max(1) {
+                break;
+            }
+            let challenge = self.subnet.challenge(&mut self.rng);
+            if self.subnet.takes(&challenge, version) {
+                asked.push((uid, hotkey, target, challenge));
+            }
+        }
+        let (subnet, client) = (&*self.subnet, &self.client);
+        let seen: Vec<Observation> = futures_util::stream::iter(asked)
+            .map(|(uid, hotkey, target, challenge)| async move {
                 let evaluation = match target {
-                    Ok(target) => subnet.evaluate(client, &target, challenge).await,
+                    Ok(target) => subnet.evaluate(client, &target, &challenge).await,
                     Err(why) => Evaluation::unavailable(why),
                 };
                 Observation {
@@ -332,6 +348,20 @@ impl<C: Chain, S: Subnet> Validator<C, S> {
         });
     }
 
+    /// Says once that this hotkey holds no validator permit, and what follows.
+    fn warn_no_permit(&mut self) {
+        if !self.warned_permit {
+            tracing::info!(
+                netuid = self.config.netuid.0,
+                "no validator permit yet: stake on this hotkey; permits go to the largest \
+                 stakes at the subnet's epoch, and until this hotkey holds one it sets no \
+                 weights, and miners (once the subnet has given permits) do not take its \
+                 challenges"
+            );
+            self.warned_permit = true;
+        }
+    }
+
     /// Puts the scores on chain if the interval has passed and the validator holds a
     /// permit: `SetWeights`, or a commit now and its reveal in the epoch it matures.
     /// Returns the block that carried a submission, if one was made.
@@ -351,14 +381,7 @@ impl<C: Chain, S: Subnet> Validator<C, S> {
             return Ok(None);
         };
         if !neuron.validator_permit {
-            if !self.warned_permit {
-                tracing::info!(
-                    netuid = self.config.netuid.0,
-                    "no validator permit yet: stake on this hotkey; permits are given at the \
-                     subnet's epoch"
-                );
-                self.warned_permit = true;
-            }
+            self.warn_no_permit();
             return Ok(None);
         }
         let params = &snapshot.params;

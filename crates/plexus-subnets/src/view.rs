@@ -64,6 +64,16 @@ impl Snapshot {
     pub fn neuron(&self, hotkey: &AccountId) -> Option<&NeuronInfo> {
         self.neurons.iter().find(|n| n.hotkey == *hotkey)
     }
+
+    /// Whether the subnet's miners serve `caller`, as their axons judge it
+    /// ([`plexus_wire::ServerConfig::validators_only`]): it is registered and holds a
+    /// validator permit, or no one holds one yet (before the subnet's first epoch).
+    pub fn miners_serve(&self, caller: &AccountId) -> bool {
+        let Some(me) = self.neuron(caller) else {
+            return false;
+        };
+        me.validator_permit || !self.neurons.iter().any(|n| n.validator_permit)
+    }
 }
 
 /// A neuron for a [`Snapshot::standalone`] subnet: its own coldkey, active, with `stake`,

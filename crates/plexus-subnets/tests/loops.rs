@@ -7,7 +7,7 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::{LedgerChain, TOKEN, id, key};
@@ -24,14 +24,17 @@ use serde::{Deserialize, Serialize};
 
 const NET: NetUid = NetUid(1);
 
-#[derive(Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 struct Sum {
     a: u32,
     b: u32,
 }
 
-/// The validator's side of the sum subnet.
-struct SumSubnet;
+/// The validator's side of the sum subnet; it notes every challenge it sends.
+#[derive(Default)]
+struct SumSubnet {
+    asked: Mutex<Vec<Sum>>,
+}
 
 impl Subnet for SumSubnet {
     type Challenge = Sum;
@@ -48,6 +51,7 @@ impl Subnet for SumSubnet {
     }
 
     async fn evaluate(&self, client: &Client, target: &Target, c: &Sum) -> Evaluation {
+        self.asked.lock().unwrap().push(*c);
         match client.call_json::<_, u64>(target, "sum", c).await {
             Ok((sum, _proof)) if sum == u64::from(c.a) + u64::from(c.b) => Evaluation::correct(1.0),
             Ok((sum, _)) => Evaluation::wrong(format!("{} + {} is not {sum}", c.a, c.b)),
@@ -182,22 +186,29 @@ fn validator_keeping_state(
     chain: &Arc<LedgerChain>,
     state_dir: Option<std::path::PathBuf>,
 ) -> Validator<LedgerChain, SumSubnet> {
+    validator_judging(chain, state_dir, Arc::default())
+}
+
+fn validator_judging(
+    chain: &Arc<LedgerChain>,
+    state_dir: Option<std::path::PathBuf>,
+    subnet: Arc<SumSubnet>,
+) -> Validator<LedgerChain, SumSubnet> {
     let mut config = ValidatorConfig::new(NET);
     config.axon_scope = AxonScope::All;
     config.weights_interval = Some(0);
     config.state_dir = state_dir;
     Validator::new(
         Arc::clone(chain),
-        Arc::new(SumSubnet),
+        subnet,
         key("val-hot"),
         Some(key("val")),
         config,
     )
 }
 
-/// Registers and stakes the validator, and waits for the epoch that gives it a permit.
-async fn permit(chain: &LedgerChain, v: &mut Validator<LedgerChain, SumSubnet>) {
-    assert_eq!(v.submit_weights().await, Ok(None), "not registered yet");
+/// Registers the validator's hotkey, staking nothing.
+fn register_validator(chain: &LedgerChain) {
     chain.ok(
         "val",
         Call::Register {
@@ -206,6 +217,12 @@ async fn permit(chain: &LedgerChain, v: &mut Validator<LedgerChain, SumSubnet>) 
             max_burn: Balance::from_rao(100 * TOKEN),
         },
     );
+}
+
+/// Registers and stakes the validator, and waits for the epoch that gives it a permit.
+async fn permit(chain: &LedgerChain, v: &mut Validator<LedgerChain, SumSubnet>) {
+    assert_eq!(v.submit_weights().await, Ok(None), "not registered yet");
+    register_validator(chain);
     chain.ok(
         "val",
         Call::AddStake {
@@ -242,11 +259,23 @@ async fn honest_miners_earn_and_liars_do_not() {
     dead.serve(async {}).await.unwrap();
     let miners = serve(miners);
 
-    let mut v = validator(&chain);
+    let subnet = Arc::new(SumSubnet::default());
+    let mut v = validator_judging(&chain, None, Arc::clone(&subnet));
     permit(&chain, &mut v).await;
     all_admitted(&v, &miners).await;
+    subnet.asked.lock().unwrap().clear();
     let seen = v.round().await.unwrap();
     assert_eq!(seen.len(), 4, "every serving miner is challenged: {seen:?}");
+    // Each with its own challenge: no miner can pass on another's answer.
+    let asked = std::mem::take(&mut *subnet.asked.lock().unwrap());
+    assert_eq!(asked.len(), 4, "{asked:?}");
+    assert!(
+        asked
+            .iter()
+            .enumerate()
+            .all(|(i, c)| !asked[..i].contains(c)),
+        "{asked:?}"
+    );
     let verdict = |u: u16| seen.iter().find(|o| o.uid == u).unwrap().evaluation.clone();
     assert_eq!(verdict(h1).verdict, Verdict::Correct);
     assert_eq!(verdict(h2).verdict, Verdict::Correct);
@@ -334,7 +363,7 @@ async fn honest_miners_earn_and_liars_do_not() {
     // loopback, and says why each is unavailable.
     let mut open = Validator::new(
         Arc::clone(&chain),
-        Arc::new(SumSubnet),
+        Arc::new(SumSubnet::default()),
         key("val-hot"),
         None,
         ValidatorConfig::new(NET),
@@ -347,6 +376,49 @@ async fn honest_miners_earn_and_liars_do_not() {
                              addresses does not call"))
     });
     assert_eq!(loopback.count(), 3, "{seen:?}");
+    miners.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn miners_serve_only_validators_once_the_subnet_gives_permits() {
+    let chain = Arc::new(LedgerChain::new(NAMES, params()));
+    let miners = serve(network(&chain).await);
+    let mut v = validator(&chain);
+    register_validator(&chain);
+    // Before the subnet's first epoch no one holds a permit: a registered caller is served.
+    all_admitted(&v, &miners).await;
+    // The epoch gives permits to the owner and the largest stakes, not to this validator,
+    // which staked nothing.
+    chain.next_epoch(NET);
+    let graph = chain.metagraph_now(NET);
+    assert!(graph.iter().any(|n| n.validator_permit), "{graph:?}");
+    let me = graph.iter().find(|n| n.hotkey == id("val-hot")).unwrap();
+    assert!(!me.validator_permit);
+    // From their next sync the miners refuse it: a hotkey without a permit (a miner
+    // passing its own challenge on, say) cannot have them do its work.
+    let target = Target {
+        addr: miners.addrs[0],
+        hotkey: id("honest-1-hot"),
+        netuid: NET,
+    };
+    let start = Instant::now();
+    loop {
+        match v
+            .client()
+            .call_json::<_, u64>(&target, "sum", &Sum { a: 1, b: 2 })
+            .await
+        {
+            Err(e) if e.to_string().contains("no_validator_permit") => break,
+            other => assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "still served: {other:?}"
+            ),
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // The validator reads the same and asks no one, rather than score every miner zero.
+    let seen = v.round().await.unwrap();
+    assert!(seen.is_empty(), "{seen:?}");
     miners.stop().await;
 }
 

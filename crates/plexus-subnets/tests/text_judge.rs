@@ -281,3 +281,33 @@ fn plain_text_is_continued_as_it_stands() {
     assert!(!subnet.takes(&plain, 1) && subnet.takes(&plain, PLAIN_TEXT_AXON_VERSION));
     assert!(subnet.takes(&chat, 1));
 }
+
+#[test]
+fn an_answer_going_on_past_the_end_of_its_turn_is_refused() {
+    let model = model();
+    let answer = honest(&model, &request(32));
+    assert_eq!(answer.finish_reason, FinishReason::Stop, "{answer:?}");
+    // What greedy decoding writes after the end of turn, as a miner padding its answer
+    // (to be paid for more tokens) would go on: every token is still the model's choice.
+    let probe = [answer.tokens.as_slice(), &answer.tokens[..1]].concat();
+    let scores = model.score(request(32).input(), &probe).unwrap();
+    let next = scores.last().unwrap().top_id;
+    let tokens = [answer.tokens.as_slice(), &[next]].concat();
+    let asked = request(tokens.len() as u32);
+    let scores = model.score(asked.input(), &tokens).unwrap();
+    assert!(
+        scores
+            .iter()
+            .all(|s| s.top_logprob - s.logprob <= DEFAULT_TOLERANCE),
+        "the padding is the model's own choice"
+    );
+    let padded = ChatAnswer {
+        text: model.detokenize(&tokens).unwrap(),
+        logprobs: scores.iter().map(|s| s.logprob).collect(),
+        tokens,
+        finish_reason: FinishReason::Length,
+        ..answer
+    };
+    let why = check_answer(&model, &asked, &padded, DEFAULT_TOLERANCE).unwrap_err();
+    assert!(why.contains("past the end of its turn"), "{why}");
+}

@@ -4,7 +4,7 @@
 //! `plexus-subnets`) and hands it to the server through [`Metagraph`]; tests and the
 //! benchmark use [`StaticMetagraph`].
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 
 use plexus_primitives::{AccountId, NetUid};
@@ -33,6 +33,15 @@ pub trait Metagraph: Send + Sync + 'static {
         let _ = netuid;
         0
     }
+
+    /// Whether any neuron of `netuid` holds a validator permit. None does before the
+    /// subnet's first epoch hands them out, and until then a server asking for permits
+    /// ([`ServerConfig::validators_only`](crate::ServerConfig::validators_only)) takes any
+    /// registered caller, or no validator could ever start. Read on every request.
+    fn permits_granted(&self, netuid: NetUid) -> bool {
+        let _ = netuid;
+        false
+    }
 }
 
 impl<T: Metagraph + ?Sized> Metagraph for Arc<T> {
@@ -43,6 +52,10 @@ impl<T: Metagraph + ?Sized> Metagraph for Arc<T> {
     fn stake_threshold(&self, netuid: NetUid) -> u64 {
         (**self).stake_threshold(netuid)
     }
+
+    fn permits_granted(&self, netuid: NetUid) -> bool {
+        (**self).permits_granted(netuid)
+    }
 }
 
 /// A metagraph held in memory and edited directly; cheap to share through an `Arc`.
@@ -50,6 +63,9 @@ impl<T: Metagraph + ?Sized> Metagraph for Arc<T> {
 pub struct StaticMetagraph {
     neurons: RwLock<HashMap<(NetUid, AccountId), NeuronInfo>>,
     thresholds: RwLock<HashMap<NetUid, u64>>,
+    /// The subnets where some neuron holds a validator permit; kept with `neurons`, so
+    /// that requests do not scan the subnet.
+    permitted: RwLock<HashSet<NetUid>>,
 }
 
 impl StaticMetagraph {
@@ -60,18 +76,41 @@ impl StaticMetagraph {
 
     /// Registers (or updates) `hotkey` on `netuid`.
     pub fn insert(&self, netuid: NetUid, hotkey: AccountId, info: NeuronInfo) {
-        self.neurons
-            .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .insert((netuid, hotkey), info);
+        let mut map = self.write_neurons();
+        map.insert((netuid, hotkey), info);
+        self.recount(&map, netuid);
     }
 
     /// Deregisters `hotkey` from `netuid`.
     pub fn remove(&self, netuid: NetUid, hotkey: &AccountId) {
+        let mut map = self.write_neurons();
+        map.remove(&(netuid, *hotkey));
+        self.recount(&map, netuid);
+    }
+
+    fn write_neurons(
+        &self,
+    ) -> std::sync::RwLockWriteGuard<'_, HashMap<(NetUid, AccountId), NeuronInfo>> {
         self.neurons
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .remove(&(netuid, *hotkey));
+    }
+
+    /// Notes whether any neuron of `netuid` in `map` holds a permit (under `map`'s lock,
+    /// so that the two agree).
+    fn recount(&self, map: &HashMap<(NetUid, AccountId), NeuronInfo>, netuid: NetUid) {
+        let any = map
+            .iter()
+            .any(|((n, _), info)| *n == netuid && info.validator_permit);
+        let mut permitted = self
+            .permitted
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if any {
+            permitted.insert(netuid);
+        } else {
+            permitted.remove(&netuid);
+        }
     }
 
     /// Sets the least stake `netuid` asks of callers.
@@ -88,12 +127,10 @@ impl StaticMetagraph {
         netuid: NetUid,
         neurons: impl IntoIterator<Item = (AccountId, NeuronInfo)>,
     ) {
-        let mut map = self
-            .neurons
-            .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut map = self.write_neurons();
         map.retain(|(n, _), _| *n != netuid);
         map.extend(neurons.into_iter().map(|(k, v)| ((netuid, k), v)));
+        self.recount(&map, netuid);
     }
 }
 
@@ -113,6 +150,13 @@ impl Metagraph for StaticMetagraph {
             .get(&netuid)
             .copied()
             .unwrap_or(0)
+    }
+
+    fn permits_granted(&self, netuid: NetUid) -> bool {
+        self.permitted
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .contains(&netuid)
     }
 }
 
@@ -136,6 +180,17 @@ mod tests {
         assert_eq!(m.neuron(NetUid(1), &a), None);
         assert_eq!(m.neuron(NetUid(1), &b), Some(info));
         assert_eq!(m.neuron(NetUid(2), &a), Some(info));
+        assert!(m.permits_granted(NetUid(1)) && m.permits_granted(NetUid(2)));
+        let miner = NeuronInfo {
+            validator_permit: false,
+            ..info
+        };
+        m.replace_subnet(NetUid(1), [(a, miner), (b, miner)]);
+        assert!(!m.permits_granted(NetUid(1)), "no permit left on subnet 1");
+        m.insert(NetUid(1), b, info);
+        assert!(m.permits_granted(NetUid(1)));
+        m.remove(NetUid(1), &b);
+        assert!(!m.permits_granted(NetUid(1)));
         m.remove(NetUid(2), &a);
         let shared: Arc<StaticMetagraph> = Arc::new(m);
         assert_eq!(shared.neuron(NetUid(2), &a), None);

@@ -12,6 +12,7 @@
 //! | 3 | wire headers missing or malformed, lane out of range | 400 | `bad_headers` |
 //! | 4 | caller not registered on the subnet | 403 | `caller_not_registered` |
 //! | 4 | caller's stake below the subnet threshold | 402 | `stake_below_threshold` |
+//! | 4 | caller holds no validator permit (once the subnet has granted any) | 403 | `no_validator_permit` |
 //! | 5 | request addressed to another hotkey | 421 | `wrong_callee` |
 //! | 5 | request addressed to another subnet | 421 | `wrong_netuid` |
 //! | 6 | signature over the headers (body hash included) does not verify | 401 | `bad_signature` |
@@ -64,6 +65,8 @@ pub enum RefusalKind {
     CallerNotRegistered,
     /// 402: the caller's stake is below the subnet's threshold.
     StakeBelowThreshold,
+    /// 403: the caller holds no validator permit, and the server serves validators only.
+    NoValidatorPermit,
     /// 421: the request names another callee.
     WrongCallee,
     /// 421: the request names another subnet.
@@ -86,7 +89,7 @@ pub enum RefusalKind {
 
 impl RefusalKind {
     /// Every kind, for exhaustive tests.
-    pub const ALL: [Self; 16] = [
+    pub const ALL: [Self; 17] = [
         Self::HeadersTooLarge,
         Self::BodyTooLarge,
         Self::MethodNotAllowed,
@@ -94,6 +97,7 @@ impl RefusalKind {
         Self::BadHeaders,
         Self::CallerNotRegistered,
         Self::StakeBelowThreshold,
+        Self::NoValidatorPermit,
         Self::WrongCallee,
         Self::WrongNetuid,
         Self::BodyTimeout,
@@ -112,7 +116,7 @@ impl RefusalKind {
             Self::MethodNotAllowed => 405,
             Self::UnknownRoute => 404,
             Self::BadHeaders => 400,
-            Self::CallerNotRegistered => 403,
+            Self::CallerNotRegistered | Self::NoValidatorPermit => 403,
             Self::StakeBelowThreshold => 402,
             Self::WrongCallee | Self::WrongNetuid => 421,
             Self::BodyTimeout => 408,
@@ -134,6 +138,7 @@ impl RefusalKind {
             Self::BadHeaders => "bad_headers",
             Self::CallerNotRegistered => "caller_not_registered",
             Self::StakeBelowThreshold => "stake_below_threshold",
+            Self::NoValidatorPermit => "no_validator_permit",
             Self::WrongCallee => "wrong_callee",
             Self::WrongNetuid => "wrong_netuid",
             Self::BodyTimeout => "body_timeout",

@@ -40,6 +40,11 @@ pub struct ServerConfig {
     /// Least stake a caller needs, whatever the subnet asks (default 0). The server takes
     /// the larger of this and the metagraph's [`Metagraph::stake_threshold`].
     pub min_stake: u64,
+    /// Whether only callers holding a validator permit are served, once the subnet has
+    /// granted any ([`Metagraph::permits_granted`]; default true). Without it any
+    /// registered hotkey, a miner's included, could have this miner do its work: a miner
+    /// asked a challenge could pass it on here and be paid for the answer.
+    pub validators_only: bool,
     /// Largest request body (default 4 MiB).
     pub max_body_bytes: usize,
     /// Longest a caller may take to send its body (default 10 s).
@@ -67,6 +72,7 @@ impl ServerConfig {
             chain_id,
             netuid,
             min_stake: 0,
+            validators_only: true,
             max_body_bytes: 4 << 20,
             body_timeout: Duration::from_secs(10),
             max_header_bytes: 8 << 10,
@@ -324,6 +330,18 @@ impl<H: Handler, M: Metagraph> Shared<H, M> {
             return Err(Refusal::new(
                 RefusalKind::StakeBelowThreshold,
                 format!("stake {} below {threshold}", neuron.stake),
+            ));
+        }
+        if config.validators_only
+            && !neuron.validator_permit
+            && self.metagraph.permits_granted(config.netuid)
+        {
+            return Err(Refusal::new(
+                RefusalKind::NoValidatorPermit,
+                format!(
+                    "{} holds no validator permit on subnet {}: this miner serves validators",
+                    headers.caller, config.netuid
+                ),
             ));
         }
 

@@ -14,7 +14,9 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client as HttpClient;
 use hyper_util::rt::TokioExecutor;
 use plexus_primitives::{Hash, Signature};
-use plexus_wire::{ClientError, RateLimit, RefusalKind, RequestHeaders, RequestParams, unix_nanos};
+use plexus_wire::{
+    ClientError, Metagraph, RateLimit, RefusalKind, RequestHeaders, RequestParams, unix_nanos,
+};
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -52,6 +54,51 @@ async fn caller_below_stake_is_402() {
         .await;
     assert_refused(r, RefusalKind::StakeBelowThreshold);
     assert_eq!(miner.calls(), 0);
+}
+
+#[tokio::test]
+async fn a_caller_without_a_validator_permit_is_403_once_the_subnet_grants_permits() {
+    let miner = start_miner(|_| {}).await;
+    let add = || body(json!({"a":1,"b":2}));
+    // STAKED loses its permit (what a metagraph sync after an epoch installs): a miner of
+    // the subnet, say, passing on its own challenge.
+    let staked = key(STAKED).account_id();
+    let mut info = miner.metagraph.neuron(NETUID, &staked).unwrap();
+    info.validator_permit = false;
+    miner.metagraph.insert(NETUID, staked, info);
+    let r = client(STAKED).call(&miner.target, "AddInts", add()).await;
+    assert_refused(r, RefusalKind::NoValidatorPermit);
+    assert_eq!(miner.calls(), 0);
+    // Before a subnet's first epoch no one holds a permit, and registered callers are
+    // served: else no validator could start.
+    let all: Vec<_> = (10..20).map(|n| key(n).account_id()).collect();
+    for hotkey in &all {
+        let mut info = miner.metagraph.neuron(NETUID, hotkey).unwrap();
+        info.validator_permit = false;
+        miner.metagraph.insert(NETUID, *hotkey, info);
+    }
+    let mut poor = miner
+        .metagraph
+        .neuron(NETUID, &key(POOR).account_id())
+        .unwrap();
+    poor.validator_permit = false;
+    miner.metagraph.insert(NETUID, key(POOR).account_id(), poor);
+    assert!(!miner.metagraph.permits_granted(NETUID));
+    let served = client(STAKED).call(&miner.target, "AddInts", add()).await;
+    assert_eq!(served.unwrap().status, 200);
+}
+
+#[tokio::test]
+async fn a_server_for_any_registered_caller_skips_the_permit_check() {
+    let miner = start_miner(|c| c.validators_only = false).await;
+    let staked = key(STAKED).account_id();
+    let mut info = miner.metagraph.neuron(NETUID, &staked).unwrap();
+    info.validator_permit = false;
+    miner.metagraph.insert(NETUID, staked, info);
+    let served = client(STAKED)
+        .call(&miner.target, "AddInts", body(json!({"a":1,"b":2})))
+        .await;
+    assert_eq!(served.unwrap().status, 200);
 }
 
 #[tokio::test]

@@ -89,12 +89,14 @@ impl Subnet for EmbeddingSubnet {
     fn challenge(&self, rng: &mut StdRng) -> EmbedRequest {
         let input = (0..self.texts)
             .map(|_| {
-                // Millions of sentences: too many to embed ahead of time and look up.
+                // ~10¹³ sentences, with a nine-digit number in each: too many to embed
+                // ahead of time and look up (three digits, before, made ~10⁷, a table that
+                // fits in memory).
                 let a = NOUNS.choose(rng).copied().unwrap_or("cat");
                 let b = NOUNS.choose(rng).copied().unwrap_or("train");
                 let c = NOUNS.choose(rng).copied().unwrap_or("poem");
                 let verb = VERBS.choose(rng).copied().unwrap_or("follows");
-                let times = rng.gen_range(2..1_000);
+                let times = rng.gen_range(100_000_000..1_000_000_000_u32);
                 format!("The {a} {verb} the {b} {times} times near the {c}.")
             })
             .collect();

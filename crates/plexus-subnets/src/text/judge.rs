@@ -60,6 +60,9 @@ impl TextSubnet {
     }
 }
 
+/// The numbers that make each challenge its own (see [`question`]).
+const TICKETS: std::ops::Range<u32> = 100_000_000..1_000_000_000;
+
 const SUBJECTS: &[&str] = &[
     "the sea",
     "a mountain",
@@ -82,11 +85,13 @@ const WORDS: &[&str] = &[
 ];
 
 /// A short question nobody can answer ahead of time: besides the template's own parts,
-/// every question carries a random number, which changes the model's answer. Without it
-/// the few dozen templates could be answered once, cached, and served instantly for the
-/// full speed bonus.
+/// every question carries a random nine-digit number, which changes the model's answer.
+/// Without it the few dozen templates could be answered once, cached, and served
+/// instantly for the full speed bonus; with a small one (five digits, before) the ~6
+/// million questions could be: nine digits make ~6·10¹⁰, and an answer table that size is
+/// beyond any miner.
 fn question(rng: &mut StdRng) -> String {
-    let ticket = rng.gen_range(1_000..100_000);
+    let ticket = rng.gen_range(TICKETS);
     format!("Question {ticket}: {}", template(rng))
 }
 
@@ -111,7 +116,7 @@ fn template(rng: &mut StdRng) -> String {
 /// stands: consumers' `/v1/completions` ask for such continuations, so a miner that
 /// wraps every prompt in the chat template fails these. Numbered, as questions are.
 fn opening(rng: &mut StdRng) -> String {
-    let ticket = rng.gen_range(1_000..100_000);
+    let ticket = rng.gen_range(TICKETS);
     let subject = SUBJECTS.choose(rng).copied().unwrap_or("the sea");
     let word = WORDS.choose(rng).copied().unwrap_or("bright");
     match rng.gen_range(0..4) {
@@ -187,6 +192,15 @@ pub fn check_answer(
             tokens.len(),
             request.max_tokens
         ));
+    }
+    // The model's turn ends at its first stop token: tokens after it are the model's
+    // choices too (greedy decoding goes on), but no honest miner sends them, and counting
+    // them would pay a miner for padding its answer.
+    if let Some(at) = tokens[..tokens.len() - 1]
+        .iter()
+        .position(|t| model.is_stop(*t))
+    {
+        return Err(format!("goes on past the end of its turn (token {at})"));
     }
     let stopped = tokens.last().is_some_and(|t| model.is_stop(*t));
     let at_stop_string =
