@@ -136,6 +136,7 @@ fn big_state(subnets: u16, hotkeys: &[AccountId]) -> State {
                 pending_emission: 0,
                 alpha_issued: 10_000 * TOKEN + staked,
                 commits: BTreeMap::new(),
+                moving_price: None,
             },
         );
         state.totals.issued += 10_000 * TOKEN;

@@ -4,9 +4,10 @@
 use plexus_primitives::{AccountId, Balance, NetUid};
 use plexus_yuma::{EpochInput, WeightAges, epoch};
 
+use crate::pool::Price;
 use crate::stake::HotkeyStake;
 use crate::state::State;
-use crate::subnet::Subnet;
+use crate::subnet::{Neuron, Subnet};
 
 /// Halvings so far: one each time issuance covers half of what was left
 /// below the cap (at 1/2, 3/4, 7/8, ... of it).
@@ -36,15 +37,64 @@ pub fn block_emission(state: &State) -> u64 {
     emission.min(e.supply_cap.rao().saturating_sub(state.totals.issued))
 }
 
-/// Splits the block's emission across subnets by their pool prices and
-/// injects each share into its pool without moving the price; each subnet
-/// then adds its own alpha emission to the pot for its next epoch.
+/// One TAO per alpha in a moving price's unit (10⁻¹⁸ TAO per alpha): the most a
+/// moving price follows.
+pub const MOVING_PRICE_CAP: u64 = 1_000_000_000_000_000_000;
+
+/// How many blocks old a subnet is when its moving price moves at half its full pace.
+const MOVING_PRICE_RAMP_BLOCKS: u64 = 201_600;
+
+/// A subnet's moving price after one more block: `moving` moves a fraction
+/// `3·10⁻⁶ · age / (age + 201,600)` of the way to the pool's price now, capped at one TAO
+/// per alpha (the reference chain's rule, ../shared/reference). `price` is the pool's
+/// price ([`Price`], 10⁻⁹ TAO per alpha), `age` the subnet's age in blocks; the result
+/// is in 10⁻¹⁸ TAO per alpha.
+///
+/// The cap makes buying a pool above one TAO per alpha worth nothing in emission, and the
+/// slow pace (a mature subnet's moving price goes half way in about 231,000 blocks, two
+/// weeks at six seconds a block) makes holding a price up cost the capital for weeks.
+pub fn next_moving_price(moving: u64, price: Price, age: u64) -> u64 {
+    let target = u128::from(price.0)
+        .saturating_mul(1_000_000_000)
+        .min(u128::from(MOVING_PRICE_CAP));
+    let age = u128::from(age);
+    let step =
+        |gap: u128| gap * 3 * age / (1_000_000 * (age + u128::from(MOVING_PRICE_RAMP_BLOCKS)));
+    let moving = u128::from(moving.min(MOVING_PRICE_CAP));
+    // Both within [0, cap], so the result is too.
+    let next = if target >= moving {
+        moving + step(target - moving)
+    } else {
+        moving - step(moving - target)
+    };
+    next as u64
+}
+
+/// Splits the block's emission across subnets by their prices (their moving prices,
+/// moved on first, where the rules say so:
+/// [`LedgerRules::SLOW_CHANGES`](crate::LedgerRules::SLOW_CHANGES)) and injects each
+/// share into its pool without moving the price; each subnet then adds its own alpha
+/// emission to the pot for its next epoch.
 pub fn emit(state: &mut State) {
     let emission = block_emission(state);
+    let moving = state
+        .economics
+        .ledger_rules
+        .emission_follows_moving_prices();
+    let height = state.height;
     let prices: Vec<(NetUid, u128)> = state
         .subnets
-        .iter()
-        .map(|(id, s)| (*id, s.pool.price().map_or(0, |p| u128::from(p.0))))
+        .iter_mut()
+        .map(|(id, s)| {
+            let now = s.pool.price().unwrap_or(Price(0));
+            if !moving {
+                return (*id, u128::from(now.0));
+            }
+            let age = height.saturating_sub(s.created_at);
+            let next = next_moving_price(s.moving_price.unwrap_or(0), now, age);
+            s.moving_price = Some(next);
+            (*id, u128::from(next))
+        })
         .collect();
     let total_price: u128 = prices.iter().map(|p| p.1).sum();
     let alpha_cap = state.economics.supply_cap.rao();
@@ -178,7 +228,7 @@ fn compute_epoch(
         .iter()
         .map(|n| n.registered_at > subnet.last_epoch_block)
         .collect();
-    let last_update: Vec<u64> = neurons.iter().map(|n| n.last_update).collect();
+    let last_update: Vec<u64> = neurons.iter().map(Neuron::weights_date).collect();
     let registered_at: Vec<u64> = neurons.iter().map(|n| n.registered_at).collect();
     let input = EpochInput {
         stake,
@@ -255,4 +305,39 @@ fn pay(
 /// Tokens handed to the pools by the next block, for queries.
 pub fn next_block_emission(state: &State) -> Balance {
     Balance::from_rao(block_emission(state))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ONE_TAO: Price = Price::ONE;
+
+    #[test]
+    fn a_moving_price_follows_the_pool_slowly_and_never_past_one_tao() {
+        // A subnet in its first block does not move; then slowly, faster with age.
+        assert_eq!(next_moving_price(0, ONE_TAO, 0), 0);
+        let young = next_moving_price(0, ONE_TAO, 1);
+        let older = next_moving_price(0, ONE_TAO, 100_000);
+        assert!(0 < young && young < older, "{young} {older}");
+        // A mature subnet moves about 3·10⁻⁶ of the way a block.
+        let mature = next_moving_price(0, ONE_TAO, u64::MAX / 4);
+        assert_eq!(mature, 3 * MOVING_PRICE_CAP / 1_000_000 - 1);
+        // Above one TAO per alpha, a pool's price counts as one: buying it up earns nothing.
+        for age in [1, 1_000, 1_000_000] {
+            let pumped = Price(1_000 * ONE_TAO.0);
+            assert_eq!(
+                next_moving_price(5, pumped, age),
+                next_moving_price(5, ONE_TAO, age)
+            );
+        }
+        // It follows a falling price down, and stays within [0, one TAO].
+        let half = Price(ONE_TAO.0 / 2);
+        let down = next_moving_price(MOVING_PRICE_CAP, half, 1_000_000);
+        assert!(down < MOVING_PRICE_CAP && down > MOVING_PRICE_CAP / 2);
+        assert_eq!(next_moving_price(u64::MAX, ONE_TAO, 0), MOVING_PRICE_CAP);
+        assert_eq!(next_moving_price(0, Price(u64::MAX), u64::MAX), {
+            next_moving_price(0, ONE_TAO, u64::MAX)
+        });
+    }
 }

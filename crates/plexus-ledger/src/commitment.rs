@@ -12,8 +12,8 @@
 //! | `h/` hotkey | owner, take, take raised at |
 //! | `k/` netuid hotkey | staked alpha, shares outstanding |
 //! | `k/` netuid hotkey coldkey | the coldkey's shares |
-//! | `n/` netuid uid | the neuron (keys, blocks, axon, weights, bonds, scores) |
-//! | `s/` netuid | the subnet (owner, hyperparameters, pool, prices, pot) |
+//! | `n/` netuid uid | the neuron (keys, blocks, axon, weights, bonds, scores, then under `SLOW_CHANGES` the block its weights were decided in, once set) |
+//! | `s/` netuid | the subnet (owner, hyperparameters, pool, prices, pot, then its kind of work if recorded, then under `SLOW_CHANGES` its moving price) |
 //! | `v/` consensus key | the validator bond (owner, address, bonded, unbonding, then under `FRESH_BONDS` the epoch it was made in and the last heartbeat's epoch as an option, else that epoch if any) |
 //!
 //! Integers in keys are big-endian so that keys sort by id.
@@ -113,6 +113,11 @@ fn encode_subnet(s: &Subnet) -> Vec<u8> {
     if let Some(work) = s.work {
         work.encode_to(&mut out);
     }
+    // Only chains whose emission follows moving prices have one, from creation: eight
+    // bytes after the optional one-byte work, so every leaf length still reads one way.
+    if let Some(price) = s.moving_price {
+        price.encode_to(&mut out);
+    }
     out
 }
 
@@ -147,6 +152,11 @@ fn encode_neuron(n: &Neuron) -> Vec<u8> {
         v.encode_to(&mut out);
     }
     n.emission.encode_to(&mut out);
+    // Only chains whose rules date weights have it, once weights are set; after the
+    // fixed-size fields, so every leaf length reads one way.
+    if let Some(block) = n.weights_at {
+        block.encode_to(&mut out);
+    }
     out
 }
 

@@ -9,7 +9,10 @@
 //! - **Pools are constant product** (`tao · alpha = k`) rather than weighted
 //!   pools: simple, well understood, and its invariants are easy to test.
 //! - **No root network.** Each block's emission goes to the subnets in
-//!   proportion to their pool prices, injected without moving the price.
+//!   proportion to their moving prices (the pool prices capped at one TAO per
+//!   alpha and averaged over weeks, as the reference now does;
+//!   [`LedgerRules::SLOW_CHANGES`], where chains before it use the price now),
+//!   injected without moving the price.
 //! - **Registration burns tokens outright** (the reference swaps them to
 //!   alpha and burns that); the price rises 26% per registration and halves
 //!   every `burn_half_life` blocks, interpolated linearly between halvings so

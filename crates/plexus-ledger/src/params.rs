@@ -94,8 +94,24 @@ impl LedgerRules {
     /// accepted its connections and it could not follow the chain to send its
     /// first heartbeat.
     pub const FRESH_BONDS: Self = Self(3);
+    /// As [`Self::FRESH_BONDS`], and what a change earns takes its time to count:
+    /// - each block's emission is split across subnets by their *moving* prices
+    ///   ([`crate::coinbase::next_moving_price`]): the pools' prices capped at one TAO
+    ///   per alpha and averaged over weeks, from zero at a subnet's creation, as the
+    ///   reference chain does. Before, the split followed the price at the block's end,
+    ///   and whoever bought a thin pool's alpha (its own subnet's, say) took most of every
+    ///   block's emission from the next block on, for the price of the pool fee;
+    /// - a take change of any kind, or a hotkey's first use, starts the wait before its
+    ///   take may rise. Before, only rises started it, so a hotkey could lower its take to
+    ///   draw stakers and raise it again at once, just before their dividends were paid;
+    /// - weights count from the block they were decided in: set, or for revealed ones
+    ///   committed (a commit no longer counts as an update of the weights standing). Yuma
+    ///   drops a weight decided before the UID it points at was registered again. Before,
+    ///   a commit renewed the standing weights' date, so they counted for a newcomer in a
+    ///   UID they were never meant for, and so did weights committed before it came.
+    pub const SLOW_CHANGES: Self = Self(4);
     /// The rules new chains start on, and the newest this build knows.
-    pub const LATEST: Self = Self::FRESH_BONDS;
+    pub const LATEST: Self = Self::SLOW_CHANGES;
 
     /// The shortest consensus epoch these rules allow. Under
     /// [`Self::LIVE_SEATS`] a node sends its heartbeat once it sees the
@@ -119,6 +135,23 @@ impl LedgerRules {
     /// candidates rank by their latest sign of life.
     pub fn bonds_record_their_epoch(self) -> bool {
         self >= Self::FRESH_BONDS
+    }
+
+    /// Whether emission is split by subnets' moving prices rather than their prices now.
+    pub fn emission_follows_moving_prices(self) -> bool {
+        self >= Self::SLOW_CHANGES
+    }
+
+    /// Whether every take change, and a hotkey's first use, start the wait before the
+    /// take may rise (else only rises do).
+    pub fn every_take_change_waits(self) -> bool {
+        self >= Self::SLOW_CHANGES
+    }
+
+    /// Whether weights count from the block they were decided in (set, or committed),
+    /// and commits leave the standing weights' date alone.
+    pub fn weights_dated_by_decision(self) -> bool {
+        self >= Self::SLOW_CHANGES
     }
 
     fn is_original(&self) -> bool {

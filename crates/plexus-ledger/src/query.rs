@@ -40,6 +40,11 @@ pub struct SubnetInfo {
     /// The kind of work it trades, if its owner recorded one.
     #[serde(default)]
     pub work: Option<Work>,
+    /// The moving price its share of emission follows, in 10⁻¹⁸ TAO per alpha (at most
+    /// one TAO), on chains whose rules split emission so
+    /// ([`LedgerRules::SLOW_CHANGES`](crate::LedgerRules::SLOW_CHANGES)).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub moving_price: Option<u64>,
 }
 
 /// A pool's reserves and price.
@@ -160,6 +165,7 @@ impl State {
             locked: s.locked,
             created_at: s.created_at,
             work: s.work,
+            moving_price: s.moving_price,
         })
     }
 

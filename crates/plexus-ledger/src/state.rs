@@ -28,7 +28,9 @@ pub struct HotkeyInfo {
     pub owner: AccountId,
     /// Share of dividends kept before stakers are paid, as `value / 65535`.
     pub take: u16,
-    /// Block of the last take increase.
+    /// Block of the last take increase; where every take change waits
+    /// ([`crate::LedgerRules::every_take_change_waits`]), of the last change of any kind or
+    /// of the hotkey's first use.
     pub take_raised_at: u64,
 }
 

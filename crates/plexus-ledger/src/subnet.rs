@@ -45,6 +45,13 @@ pub struct Neuron {
     pub dividends: u16,
     /// Alpha earned at the last epoch (incentive and dividends).
     pub emission: u64,
+    /// The block the standing weights were decided in: set, or committed for revealed
+    /// ones, where the chain's rules date them so
+    /// ([`LedgerRules::SLOW_CHANGES`](crate::LedgerRules::SLOW_CHANGES)). Yuma drops a
+    /// weight decided before the UID it points at was registered by this, else by
+    /// `last_update`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weights_at: Option<u64>,
 }
 
 impl Neuron {
@@ -68,7 +75,14 @@ impl Neuron {
             incentive: 0,
             dividends: 0,
             emission: 0,
+            weights_at: None,
         }
+    }
+
+    /// The block its weights date from, for dropping those older than the UID they point
+    /// at.
+    pub fn weights_date(&self) -> u64 {
+        self.weights_at.unwrap_or(self.last_update)
     }
 }
 
@@ -119,6 +133,12 @@ pub struct Subnet {
     pub alpha_issued: u64,
     /// Unrevealed weight commits per hotkey, oldest first.
     pub commits: BTreeMap<AccountId, Vec<WeightCommit>>,
+    /// The moving price emission follows, in 10⁻¹⁸ TAO per alpha (at most one TAO), on
+    /// chains whose rules split emission so
+    /// ([`LedgerRules::SLOW_CHANGES`](crate::LedgerRules::SLOW_CHANGES)): zero at
+    /// creation, then [`next_moving_price`](crate::coinbase::next_moving_price) each block.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub moving_price: Option<u64>,
 }
 
 impl Subnet {
@@ -212,6 +232,7 @@ mod tests {
             pending_emission: 0,
             alpha_issued: 0,
             commits: BTreeMap::new(),
+            moving_price: None,
         }
     }
 

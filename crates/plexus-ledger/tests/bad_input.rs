@@ -8,7 +8,7 @@
 mod common;
 
 use common::{Chain, TOKEN, balance, id, key, test_economics, with_fee_paid};
-use plexus_ledger::{Ledger, LedgerRules, Receipt, Signatures, TxError};
+use plexus_ledger::{Economics, Ledger, LedgerRules, Receipt, Signatures, TxError};
 use plexus_primitives::{
     AxonInfo, AxonProtocol, Balance, Call, ChainId, Hash, Hyperparameter, NetUid,
     SignedTransaction, Transaction,
@@ -29,7 +29,11 @@ const NET: NetUid = NetUid(1);
 
 /// A subnet with a staked validator (UID 1, with permit) and a miner (UID 2).
 fn chain() -> Chain {
-    let mut economics = test_economics();
+    chain_under(test_economics())
+}
+
+/// [`chain`] on a chain of `economics` (but for its one-subnet limit).
+fn chain_under(mut economics: Economics) -> Chain {
     economics.subnet_limit = 1;
     let mut chain = Chain::new(NAMES, economics);
     chain.ok(
@@ -625,42 +629,57 @@ fn staking_errors() {
     );
 }
 
+fn set_take(take: u16) -> Call {
+    Call::SetTake {
+        hotkey: id("val-hot"),
+        take,
+    }
+}
+
 #[test]
-fn raising_the_take_is_rate_limited() {
-    let mut chain = chain();
-    chain.ok(
-        "val",
-        Call::SetTake {
-            hotkey: id("val-hot"),
-            take: 1_000,
-        },
-    );
-    chain.ok(
-        "val",
-        Call::SetTake {
-            hotkey: id("val-hot"),
-            take: 2_000,
-        },
-    );
-    let next_block = chain.ledger.height() + chain.ledger.state().economics.take_rate_limit;
+fn raising_the_take_waits_after_any_change() {
+    let mut chain = chain_under(Economics {
+        take_rate_limit: 20,
+        default_take_u16: 5_000,
+        ..test_economics()
+    });
+    // The take set at the hotkey's first use (registration) counts as a change.
+    let first_use = chain.ledger.state().subnets[&NET].neurons[1].registered_at;
+    let waits_until = |from: u64| TxError::RateLimited {
+        action: "raising the take",
+        next_block: from + 20,
+    };
+    call_refused(&chain, "val", set_take(6_000), waits_until(first_use));
+    // Lowering is always allowed, and starts the wait again: stakers drawn by a low
+    // take see a rise coming rather than meet it at the next epoch.
+    chain.ok("val", set_take(1_000));
+    let lowered = chain.ledger.height();
+    call_refused(&chain, "val", set_take(2_000), waits_until(lowered));
+    chain.advance_to(lowered + 19);
+    chain.ok("val", set_take(2_000));
+    let raised = chain.ledger.height();
+    assert_eq!(raised, lowered + 20);
+    call_refused(&chain, "val", set_take(3_000), waits_until(raised));
+    chain.ok("val", set_take(500));
+}
+
+#[test]
+fn under_rules_3_only_rises_start_the_take_wait() {
+    let mut chain = chain_under(Economics {
+        ledger_rules: LedgerRules::FRESH_BONDS,
+        take_rate_limit: 20,
+        ..test_economics()
+    });
+    chain.ok("val", set_take(1_000));
+    chain.ok("val", set_take(2_000));
+    let next_block = chain.ledger.height() + 20;
     call_refused(
         &chain,
         "val",
-        Call::SetTake {
-            hotkey: id("val-hot"),
-            take: 3_000,
-        },
+        set_take(3_000),
         TxError::RateLimited {
             action: "raising the take",
             next_block,
-        },
-    );
-    // Lowering is always allowed.
-    chain.ok(
-        "val",
-        Call::SetTake {
-            hotkey: id("val-hot"),
-            take: 500,
         },
     );
 }

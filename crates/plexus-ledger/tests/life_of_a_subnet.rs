@@ -6,7 +6,7 @@
 mod common;
 
 use common::{Chain, TOKEN, balance, id, test_economics};
-use plexus_ledger::TxError;
+use plexus_ledger::{Economics, LedgerRules, TxError};
 use plexus_primitives::{Call, Hyperparameter, NetUid, Work, weights_commit_hash};
 use plexus_yuma::{EpochInput, WeightAges, epoch};
 
@@ -54,7 +54,12 @@ fn weights(chain: &mut Chain, hotkey: &str, uids: &[u16], w: &[u16]) {
 /// A subnet with the owner (UID 0), two staked validators (UIDs 1, 2) and
 /// three miners (UIDs 3-5), past its first epoch so permits are set.
 fn populated() -> Chain {
-    let mut chain = Chain::new(NAMES, test_economics());
+    populated_under(test_economics())
+}
+
+/// [`populated`] on a chain of `economics`.
+fn populated_under(economics: Economics) -> Chain {
+    let mut chain = Chain::new(NAMES, economics);
     let before = chain.balance("owner");
     chain.ok(
         "owner",
@@ -326,9 +331,10 @@ fn a_listed_stake_is_worth_what_unstaking_it_pays() {
     assert!(listed.value.rao() < (u128::from(alpha) * u128::from(price) / 1_000_000_000) as u64);
 }
 
-#[test]
-fn a_full_subnet_replaces_its_lowest_emission_uid() {
-    let mut chain = populated();
+/// Fills [`populated`]'s subnet to a limit of eight UIDs with extra-1 and extra-2 (UIDs 6
+/// and 7), has both validators weigh everyone but UID 7, and goes on to the first epoch
+/// after UID 7's immunity: UID 7 is then the one a registration replaces.
+fn full_with_uid_7_unpaid(chain: &mut Chain) {
     chain.ok(
         "owner",
         Call::SetHyperparameter {
@@ -337,16 +343,21 @@ fn a_full_subnet_replaces_its_lowest_emission_uid() {
         },
     );
     for (c, h) in [("miner-1", "extra-1"), ("miner-2", "extra-2")] {
-        register(&mut chain, c, h);
+        register(chain, c, h);
     }
     assert_eq!(chain.ledger.state().subnets[&NET].neurons.len(), 8);
-    // Everyone but UID 7 (extra-2) earns something.
-    weights(&mut chain, "val-a-hot", &[3, 4, 5, 6], &[4, 3, 2, 1]);
-    weights(&mut chain, "val-b-hot", &[3, 4, 5, 6], &[4, 3, 2, 1]);
+    weights(chain, "val-a-hot", &[3, 4, 5, 6], &[4, 3, 2, 1]);
+    weights(chain, "val-b-hot", &[3, 4, 5, 6], &[4, 3, 2, 1]);
     let immune_until = chain.ledger.state().subnets[&NET].neurons[7].registered_at + 20;
     let epoch_after =
         chain.ledger.state().subnets[&NET].last_epoch_block + 10 * (immune_until / 10 + 1);
     chain.advance_to(epoch_after.max(immune_until));
+}
+
+#[test]
+fn a_full_subnet_replaces_its_lowest_emission_uid() {
+    let mut chain = populated();
+    full_with_uid_7_unpaid(&mut chain);
     let state = chain.ledger.state();
     assert_eq!(state.subnets[&NET].neurons[7].emission, 0);
     assert_eq!(
@@ -520,4 +531,141 @@ fn the_owner_records_the_subnets_kind_of_work_once() {
         })
     );
     assert_eq!(work(&chain), Some(Work::Text));
+}
+
+/// A newcomer takes UID 7 while validator A's standing weights name it (set for the hotkey
+/// before it); then A commits new weights. Returns the chain at the next epoch.
+fn a_commit_after_a_newcomer(rules: LedgerRules) -> Chain {
+    let mut chain = populated_under(Economics {
+        ledger_rules: rules,
+        ..test_economics()
+    });
+    full_with_uid_7_unpaid(&mut chain);
+    // A's weights name UID 7, still extra-2's, which is then pruned for the newcomer.
+    weights(&mut chain, "val-a-hot", &[3, 4, 5, 6, 7], &[1, 1, 1, 1, 4]);
+    register(&mut chain, "newcomer", "newcomer-hot");
+    assert_eq!(
+        chain.ledger.state().subnets[&NET].neurons[7].hotkey,
+        id("newcomer-hot")
+    );
+    chain.ok(
+        "owner",
+        Call::SetHyperparameter {
+            netuid: NET,
+            param: Hyperparameter::CommitReveal(true),
+        },
+    );
+    let hash = weights_commit_hash(&id("val-a-hot"), NET, &[3, 4], &[1, 1], b"salt", 0);
+    chain.ok(
+        "val-a-hot",
+        Call::CommitWeights {
+            netuid: NET,
+            commit: hash,
+        },
+    );
+    let next_epoch = chain.ledger.state().subnets[&NET].last_epoch_block + 10;
+    chain.advance_to(next_epoch);
+    chain
+}
+
+#[test]
+fn weights_count_from_when_they_were_decided() {
+    // Under the rules before, the commit renewed the standing weights' date, so they
+    // counted for the newcomer they were never meant for.
+    let before = a_commit_after_a_newcomer(LedgerRules::FRESH_BONDS);
+    assert!(before.ledger.state().subnets[&NET].neurons[7].incentive > 0);
+
+    let mut chain = a_commit_after_a_newcomer(LedgerRules::SLOW_CHANGES);
+    let subnet = &chain.ledger.state().subnets[&NET];
+    let (a, newcomer) = (&subnet.neurons[1], &subnet.neurons[7]);
+    assert_eq!(
+        newcomer.incentive, 0,
+        "A's weight on UID 7 predates the newcomer"
+    );
+    assert!(a.weights_at.is_some_and(|at| at < newcomer.registered_at));
+    let committed_at = subnet.commits[&id("val-a-hot")][0].block;
+
+    // Revealed, the weights date from the commit, not the reveal: a UID registered in
+    // between would not count them either.
+    chain.ok(
+        "val-a-hot",
+        Call::RevealWeights {
+            netuid: NET,
+            uids: vec![3, 4],
+            weights: vec![1, 1],
+            salt: b"salt".to_vec(),
+            version_key: 0,
+        },
+    );
+    let a = &chain.ledger.state().subnets[&NET].neurons[1];
+    assert_eq!(a.weights, vec![(3, 65_535), (4, 65_535)]);
+    assert_eq!(a.weights_at, Some(committed_at));
+    assert_eq!(
+        a.last_update,
+        chain.ledger.height(),
+        "active from the reveal"
+    );
+}
+
+/// Two subnets a few blocks old; then, if `buy`, val-b buys 5,000 TAO of subnet 2's
+/// alpha, far above one TAO per alpha (else the block passes without it). Returns subnet
+/// 2's share of the next block's emission, in parts per million.
+fn emission_share_after(rules: LedgerRules, buy: bool) -> u128 {
+    let mut chain = Chain::new(
+        NAMES,
+        Economics {
+            ledger_rules: rules,
+            ..test_economics()
+        },
+    );
+    for (coldkey, hotkey) in [("owner", "owner-hot"), ("val-a", "val-a-hot")] {
+        chain.ok(
+            coldkey,
+            Call::CreateSubnet {
+                owner_hotkey: id(hotkey),
+                max_lock: balance(1_000),
+            },
+        );
+    }
+    let two = NetUid(2);
+    let height = chain.ledger.height();
+    chain.advance_to(height + 10);
+    let purchase = Call::AddStake {
+        netuid: two,
+        hotkey: id("val-a-hot"),
+        amount: balance(5_000),
+        limit_price: None,
+    };
+    match buy {
+        true => chain.ok("val-b", purchase),
+        false => {
+            let height = chain.ledger.height();
+            chain.advance_to(height + 1);
+        }
+    }
+    let price = chain.ledger.state().subnets[&two]
+        .pool
+        .price()
+        .expect("price");
+    assert_eq!(price.0 > 100 * TOKEN, buy, "{price}");
+    // Each subnet's TAO injected by one empty block.
+    let tao = |c: &Chain, n: NetUid| c.ledger.state().subnets[&n].pool.tao;
+    let before = [tao(&chain, NET), tao(&chain, two)];
+    let height = chain.ledger.height();
+    chain.advance_to(height + 1);
+    let (one, two) = (tao(&chain, NET) - before[0], tao(&chain, two) - before[1]);
+    u128::from(two) * 1_000_000 / u128::from(one + two)
+}
+
+#[test]
+fn buying_a_pool_up_does_not_buy_its_subnet_the_emission() {
+    // Under the rules before, the purchase took nearly all of the next block's emission.
+    let bought = emission_share_after(LedgerRules::FRESH_BONDS, true);
+    assert!(bought > 990_000, "{bought} ppm");
+    // Now emission follows moving prices capped at one TAO per alpha: the purchase
+    // changes nothing.
+    let bought = emission_share_after(LedgerRules::SLOW_CHANGES, true);
+    let not = emission_share_after(LedgerRules::SLOW_CHANGES, false);
+    assert!(not > 100_000 && not < 900_000, "{not} ppm");
+    assert_eq!(bought, not);
 }

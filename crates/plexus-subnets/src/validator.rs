@@ -367,6 +367,9 @@ impl<C: Chain, S: Subnet> Validator<C, S> {
     /// Returns the block that carried a submission, if one was made.
     pub async fn submit_weights(&mut self) -> Result<Option<u64>, ChainError> {
         let snapshot = self.view.refresh(&*self.chain).await?;
+        // A UID taken by a new hotkey since the round starts from nothing: the score
+        // earned by the one before is not the newcomer's.
+        self.forget_deregistered(&snapshot);
         if !self.reveal_loaded {
             self.pending = self
                 .reveal_file

@@ -54,6 +54,7 @@ impl Snapshot {
                 locked: Balance::ZERO,
                 created_at: 0,
                 work: None,
+                moving_price: None,
             },
             params: SubnetParams::default(),
             neurons,

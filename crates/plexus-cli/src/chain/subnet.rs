@@ -286,6 +286,11 @@ fn print_subnet(info: &SubnetInfo, params: &SubnetParams) -> anyhow::Result<()> 
         tokens(info.pool.alpha),
         info.pool.price
     );
+    if let Some(moving) = info.moving_price {
+        // 10⁻¹⁸ tokens per alpha, shown to nine places as prices are.
+        let moving = plexus_ledger::pool::Price(moving / 1_000_000_000);
+        println!("  moving price        {moving} tokens per alpha (emission follows it)");
+    }
     println!("  registration price  {} tokens", info.registration_price);
     println!("  locked              {} tokens", info.locked);
     println!("  created at block    {}", info.created_at);

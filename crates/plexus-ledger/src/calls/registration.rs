@@ -44,7 +44,7 @@ pub fn register(
 
     state.debit(&origin.signer, price)?;
     state.totals.burned += price.rao();
-    claim_hotkey(state, hotkey, &origin.signer);
+    claim_hotkey(state, hotkey, &origin.signer, origin.block);
     let subnet = state.subnet_mut(netuid)?;
     let neuron = Neuron::new(*hotkey, origin.signer, origin.block);
     match slot {

@@ -90,7 +90,10 @@ pub fn remove(
 }
 
 /// Sets the share of dividends a hotkey keeps before its stakers are paid.
-/// Lowering is always allowed; raising is rate-limited.
+/// Lowering is always allowed; raising is rate-limited: `take_rate_limit` blocks after
+/// the last rise, or where every change waits
+/// ([`crate::LedgerRules::every_take_change_waits`]) after the last change of any kind
+/// (the hotkey's first use included), so stakers drawn by a lower take see a rise coming.
 pub fn set_take(
     state: &mut State,
     origin: Origin,
@@ -99,6 +102,7 @@ pub fn set_take(
 ) -> Result<(), TxError> {
     let max = state.economics.max_take_u16;
     let limit = state.economics.take_rate_limit;
+    let every_change_waits = state.economics.ledger_rules.every_take_change_waits();
     let info = state
         .hotkeys
         .get_mut(hotkey)
@@ -111,12 +115,14 @@ pub fn set_take(
     }
     if take > info.take {
         let next_block = info.take_raised_at.saturating_add(limit);
-        if info.take_raised_at > 0 && origin.block < next_block {
+        if (every_change_waits || info.take_raised_at > 0) && origin.block < next_block {
             return Err(TxError::RateLimited {
                 action: "raising the take",
                 next_block,
             });
         }
+    }
+    if take > info.take || (every_change_waits && take != info.take) {
         info.take_raised_at = origin.block;
     }
     info.take = take;

@@ -34,13 +34,19 @@ pub fn ensure_hotkey_free_or_owned(
     }
 }
 
-/// Records `coldkey` as the hotkey's owner if it has none yet.
-pub fn claim_hotkey(state: &mut State, hotkey: &AccountId, coldkey: &AccountId) {
+/// Records `coldkey` as the hotkey's owner if it has none yet, at `block`: where every
+/// take change waits ([`crate::LedgerRules::every_take_change_waits`]), the take set at
+/// first use counts as a change made then.
+pub fn claim_hotkey(state: &mut State, hotkey: &AccountId, coldkey: &AccountId, block: u64) {
     let take = state.economics.default_take_u16;
+    let take_raised_at = match state.economics.ledger_rules.every_take_change_waits() {
+        true => block,
+        false => 0,
+    };
     state.hotkeys.entry(*hotkey).or_insert(HotkeyInfo {
         owner: *coldkey,
         take,
-        take_raised_at: 0,
+        take_raised_at,
     });
 }
 
@@ -72,7 +78,7 @@ pub fn create(
         .ok_or(TxError::SubnetLimitReached(limit))?;
 
     state.debit(&origin.signer, price)?;
-    claim_hotkey(state, owner_hotkey, &origin.signer);
+    claim_hotkey(state, owner_hotkey, &origin.signer, origin.block);
     let params = state.economics.subnet_defaults.clone();
     let burn = Balance::UNIT
         .rao()
@@ -96,6 +102,11 @@ pub fn create(
             pending_emission: 0,
             alpha_issued: price.rao(),
             commits: BTreeMap::new(),
+            moving_price: state
+                .economics
+                .ledger_rules
+                .emission_follows_moving_prices()
+                .then_some(0),
         },
     );
     state.last_lock = price;

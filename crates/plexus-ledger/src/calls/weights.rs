@@ -80,12 +80,22 @@ fn signer_uid(subnet: &Subnet, origin: Origin) -> Result<u16, TxError> {
 }
 
 /// Refuses a weights update before the rate limit has passed since the
-/// last one; a newly registered UID may set its first weights at once.
-fn check_rate_limit(subnet: &Subnet, uid: u16, block: u64) -> Result<(), TxError> {
+/// last one; a newly registered UID may set its first weights at once. Where
+/// commits leave `last_update` alone (`dated`), a pending commit counts as an
+/// update.
+fn check_rate_limit(subnet: &Subnet, uid: u16, block: u64, dated: bool) -> Result<(), TxError> {
     let neuron = &subnet.neurons[usize::from(uid)];
-    let has_set = neuron.last_update > neuron.registered_at || !neuron.weights.is_empty();
+    let committed = subnet
+        .commits
+        .get(&neuron.hotkey)
+        .filter(|_| dated)
+        .and_then(|c| c.iter().map(|c| c.block).max());
+    let has_set = neuron.last_update > neuron.registered_at
+        || !neuron.weights.is_empty()
+        || committed.is_some();
     let next_block = neuron
         .last_update
+        .max(committed.unwrap_or(0))
         .saturating_add(subnet.params.weights_rate_limit);
     if has_set && block < next_block {
         return Err(TxError::RateLimited {
@@ -105,16 +115,18 @@ pub fn set(
     weights: &[u16],
     version_key: u64,
 ) -> Result<(), TxError> {
+    let dated = state.economics.ledger_rules.weights_dated_by_decision();
     let subnet = state.subnet_mut(netuid)?;
     if subnet.params.commit_reveal {
         return Err(TxError::CommitRevealEnabled(netuid));
     }
     let uid = signer_uid(subnet, origin)?;
-    check_rate_limit(subnet, uid, origin.block)?;
+    check_rate_limit(subnet, uid, origin.block, dated)?;
     let row = checked_row(subnet, uid, uids, weights, version_key)?;
     let neuron = &mut subnet.neurons[usize::from(uid)];
     neuron.weights = row;
     neuron.last_update = origin.block;
+    neuron.weights_at = dated.then_some(origin.block);
     Ok(())
 }
 
@@ -127,12 +139,13 @@ pub fn commit(
     hash: &Hash,
 ) -> Result<(), TxError> {
     let max_pending = state.economics.max_pending_commits;
+    let dated = state.economics.ledger_rules.weights_dated_by_decision();
     let subnet = state.subnet_mut(netuid)?;
     if !subnet.params.commit_reveal {
         return Err(TxError::CommitRevealDisabled(netuid));
     }
     let uid = signer_uid(subnet, origin)?;
-    check_rate_limit(subnet, uid, origin.block)?;
+    check_rate_limit(subnet, uid, origin.block, dated)?;
     let pending = subnet.commits.get(&origin.signer).map_or(0, Vec::len);
     if pending >= usize::from(max_pending) {
         return Err(TxError::TooManyCommits(max_pending));
@@ -147,7 +160,11 @@ pub fn commit(
             block: origin.block,
             epoch,
         });
-    subnet.neurons[usize::from(uid)].last_update = origin.block;
+    // Where weights are dated by decision, the standing ones keep their date: renewing it
+    // would make them count for UIDs registered since.
+    if !dated {
+        subnet.neurons[usize::from(uid)].last_update = origin.block;
+    }
     Ok(())
 }
 
@@ -163,6 +180,7 @@ pub fn reveal(
     salt: &[u8],
     version_key: u64,
 ) -> Result<(), TxError> {
+    let dated = state.economics.ledger_rules.weights_dated_by_decision();
     let subnet = state.subnet_mut(netuid)?;
     if !subnet.params.commit_reveal {
         return Err(TxError::CommitRevealDisabled(netuid));
@@ -187,6 +205,7 @@ pub fn reveal(
     if subnet.epoch_index > reveal_epoch {
         return Err(TxError::NoMatchingCommit);
     }
+    let committed_at = commits[index].block;
     let row = checked_row(subnet, uid, uids, weights, version_key)?;
     if let Some(commits) = subnet.commits.get_mut(&origin.signer) {
         commits.remove(index);
@@ -197,5 +216,7 @@ pub fn reveal(
     let neuron = &mut subnet.neurons[usize::from(uid)];
     neuron.weights = row;
     neuron.last_update = origin.block;
+    // Decided at the commit: a UID registered since is not what they were meant for.
+    neuron.weights_at = dated.then_some(committed_at);
     Ok(())
 }
