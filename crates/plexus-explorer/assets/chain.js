@@ -2,7 +2,7 @@
 // the live head from the node's WebSocket subscription (or, where the
 // WebSocket cannot be reached, from polling /rpc).
 
-import { parseJson } from './format.js';
+import { parseJson, big } from './format.js';
 
 export let config = { ws_url: null, history_epochs: 32, max_batch: 32 };
 
@@ -218,4 +218,20 @@ export function showError(e) {
 export function clearError() {
   const banner = document.getElementById('banner');
   if (banner) banner.hidden = true;
+}
+
+// What a subnet's share of each block's emission follows: its moving price on
+// chains that keep one (ledger rules 4), else its pool price now. Only the ratio
+// between subnets counts, so the two units never mix on one chain.
+export function emissionWeight(subnet) {
+  return subnet.moving_price !== undefined && subnet.moving_price !== null
+    ? big(subnet.moving_price)
+    : big(subnet.pool.price);
+}
+
+// How the split is made, for the page to say.
+export function emissionRule(subnet) {
+  return subnet.moving_price !== undefined && subnet.moving_price !== null
+    ? 'Each block\'s emission is split across subnets by moving price: the pool price capped at one token per alpha, averaged over weeks'
+    : 'Each block\'s emission is split across subnets by pool price';
 }

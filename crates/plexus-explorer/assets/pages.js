@@ -1,6 +1,6 @@
 // The overview, the subnet list, blocks, transactions and accounts.
 
-import { rpc, rpcBatch, blocks, RpcError, showError, clearError } from './chain.js';
+import { rpc, rpcBatch, blocks, RpcError, showError, clearError, emissionWeight, emissionRule } from './chain.js';
 import { h, tokens, exactTokens, count, short, percent, u16, axon, accountLink, blockLink, facts, section, big } from './format.js';
 import { Table } from './table.js';
 
@@ -39,7 +39,7 @@ function subnetColumns() {
     { key: 'neurons', label: 'UIDs', numeric: true, render: (s) => `${s.neurons} / ${s.max_neurons}` },
     { key: 'tempo', label: 'Tempo', numeric: true },
     { key: 'price', label: 'Price τ/α', numeric: true, value: (s) => big(s.pool.price), render: (s) => tokens(s.pool.price, 6) },
-    { key: 'share', label: 'Emission share', numeric: true, value: (s) => big(s.pool.price), render: (s) => s.share },
+    { key: 'share', label: 'Emission share', numeric: true, value: emissionWeight, render: (s) => h('span', { title: emissionRule(s) }, s.share) },
     { key: 'tao', label: 'Token reserve', numeric: true, value: (s) => big(s.pool.tao), render: (s) => h('span', { title: exactTokens(s.pool.tao) }, tokens(s.pool.tao, 2)) },
     { key: 'alpha', label: 'Alpha reserve', numeric: true, value: (s) => big(s.pool.alpha), render: (s) => h('span', { title: exactTokens(s.pool.alpha) }, tokens(s.pool.alpha, 2)) },
     { key: 'epoch_index', label: 'Epochs', numeric: true },
@@ -47,8 +47,8 @@ function subnetColumns() {
 }
 
 function withShares(subnets) {
-  const total = subnets.reduce((sum, s) => sum + big(s.pool.price), 0n);
-  return subnets.map((s) => ({ ...s, share: percent(s.pool.price, total) }));
+  const total = subnets.reduce((sum, s) => sum + emissionWeight(s), 0n);
+  return subnets.map((s) => ({ ...s, share: percent(emissionWeight(s), total) }));
 }
 
 function subnetTable(pageSize) {

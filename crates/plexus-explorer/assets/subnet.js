@@ -1,7 +1,7 @@
 // One subnet: its owner, pool and tempo, its hyperparameters, charts of
 // incentive and emission per UID over recent epochs, and its metagraph.
 
-import { rpcBatch, history, NOT_FOUND, showError, clearError } from './chain.js';
+import { rpcBatch, history, NOT_FOUND, showError, clearError, emissionWeight, emissionRule } from './chain.js';
 import { lineChart, readable } from './chart.js';
 import { h, tokens, exactTokens, u16, percent, count, axon, accountLink, blockLink, facts, section, big } from './format.js';
 import { Table } from './table.js';
@@ -57,7 +57,7 @@ function charts(samples) {
 }
 
 function summary(subnet, all) {
-  const totalPrice = all.reduce((sum, s) => sum + big(s.pool.price), 0n);
+  const total = all.reduce((sum, s) => sum + emissionWeight(s), 0n);
   return h('div', { class: 'grid2' },
     section('Subnet', facts([
       ['Work', subnet.work || 'not recorded', 'The kind of AI work its market trades, as its owner recorded it'],
@@ -77,7 +77,7 @@ function summary(subnet, all) {
       ['Token reserve', tokens(subnet.pool.tao) + ' τ', exactTokens(subnet.pool.tao)],
       ['Alpha reserve', tokens(subnet.pool.alpha) + ' α', exactTokens(subnet.pool.alpha)],
       ['Price', tokens(subnet.pool.price, 6) + ' τ/α', exactTokens(subnet.pool.price)],
-      ['Emission share', percent(subnet.pool.price, totalPrice), 'Each block\'s emission is split across subnets by pool price'],
+      ['Emission share', percent(emissionWeight(subnet), total), emissionRule(subnet)],
     ])));
 }
 

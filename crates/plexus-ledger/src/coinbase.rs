@@ -139,6 +139,7 @@ pub fn due_epochs(state: &State, block: u64) -> Vec<NetUid> {
 /// the pot for the next epoch.
 pub fn run_epoch(state: &mut State, netuid: NetUid, block: u64) {
     let owner_cut_u16 = state.economics.owner_cut_u16;
+    let dated = state.economics.ledger_rules.weights_dated_by_decision();
     let Some(subnet) = state.subnets.get(&netuid) else {
         return;
     };
@@ -150,7 +151,7 @@ pub fn run_epoch(state: &mut State, netuid: NetUid, block: u64) {
         .iter()
         .map(|n| state.hotkey_alpha(netuid, &n.hotkey))
         .collect();
-    let outcome = compute_epoch(subnet, &stake, to_neurons, block);
+    let outcome = compute_epoch(subnet, &stake, to_neurons, block, dated);
     let (owner, owner_hotkey) = (subnet.owner, subnet.owner_hotkey);
 
     let mut paid = 0u64;
@@ -189,8 +190,13 @@ pub fn run_epoch(state: &mut State, netuid: NetUid, block: u64) {
     subnet.commits.retain(|_, c| !c.is_empty());
     if let Some(out) = outcome {
         let cutoff = u64::from(subnet.params.activity_cutoff);
+        let last_active: Vec<u64> = subnet
+            .neurons
+            .iter()
+            .map(|n| subnet.last_active(n, dated))
+            .collect();
         for (uid, n) in subnet.neurons.iter_mut().enumerate() {
-            n.active = n.last_update.saturating_add(cutoff) >= block;
+            n.active = last_active[uid].saturating_add(cutoff) >= block;
             n.validator_permit = out.new_validator_permits[uid];
             n.bonds = out.bonds[uid].clone();
             n.stake_weight = out.stake_weight[uid];
@@ -210,15 +216,17 @@ fn compute_epoch(
     stake: &[u64],
     emission: u64,
     block: u64,
+    dated: bool,
 ) -> Option<plexus_yuma::EpochOutput> {
     let neurons = &subnet.neurons;
     if neurons.is_empty() {
         return None;
     }
     let cutoff = u64::from(subnet.params.activity_cutoff);
+    // A validator whose weights are committed and not yet revealed is at work.
     let active: Vec<bool> = neurons
         .iter()
-        .map(|n| n.last_update.saturating_add(cutoff) >= block)
+        .map(|n| subnet.last_active(n, dated).saturating_add(cutoff) >= block)
         .collect();
     let permits: Vec<bool> = neurons.iter().map(|n| n.validator_permit).collect();
     let weights: Vec<Vec<(u16, u16)>> = neurons.iter().map(|n| n.weights.clone()).collect();

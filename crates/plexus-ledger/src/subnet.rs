@@ -142,6 +142,22 @@ pub struct Subnet {
 }
 
 impl Subnet {
+    /// The block of `hotkey`'s newest weights commit still pending, if any.
+    pub fn newest_commit(&self, hotkey: &AccountId) -> Option<u64> {
+        self.commits
+            .get(hotkey)
+            .and_then(|c| c.iter().map(|c| c.block).max())
+    }
+
+    /// The last block `neuron` showed it is at work, for its activity: its last weights
+    /// update, or where commits leave that alone (`dated`,
+    /// [`LedgerRules::SLOW_CHANGES`](crate::LedgerRules::SLOW_CHANGES)) a later commit
+    /// still pending.
+    pub fn last_active(&self, neuron: &Neuron, dated: bool) -> u64 {
+        let committed = self.newest_commit(&neuron.hotkey).filter(|_| dated);
+        neuron.last_update.max(committed.unwrap_or(0))
+    }
+
     /// The UID of a hotkey, if registered.
     pub fn uid_of(&self, hotkey: &AccountId) -> Option<u16> {
         self.neurons

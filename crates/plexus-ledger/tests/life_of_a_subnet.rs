@@ -533,6 +533,22 @@ fn the_owner_records_the_subnets_kind_of_work_once() {
     assert_eq!(work(&chain), Some(Work::Text));
 }
 
+/// Validator A commits weights for UIDs 3 and 4 (salt `salt`), and the chain goes on to
+/// the next epoch; returns its block.
+fn commit_and_go_to_the_next_epoch(chain: &mut Chain) -> u64 {
+    let hash = weights_commit_hash(&id("val-a-hot"), NET, &[3, 4], &[1, 1], b"salt", 0);
+    chain.ok(
+        "val-a-hot",
+        Call::CommitWeights {
+            netuid: NET,
+            commit: hash,
+        },
+    );
+    let next_epoch = chain.ledger.state().subnets[&NET].last_epoch_block + 10;
+    chain.advance_to(next_epoch);
+    next_epoch
+}
+
 /// A newcomer takes UID 7 while validator A's standing weights name it (set for the hotkey
 /// before it); then A commits new weights. Returns the chain at the next epoch.
 fn a_commit_after_a_newcomer(rules: LedgerRules) -> Chain {
@@ -555,16 +571,7 @@ fn a_commit_after_a_newcomer(rules: LedgerRules) -> Chain {
             param: Hyperparameter::CommitReveal(true),
         },
     );
-    let hash = weights_commit_hash(&id("val-a-hot"), NET, &[3, 4], &[1, 1], b"salt", 0);
-    chain.ok(
-        "val-a-hot",
-        Call::CommitWeights {
-            netuid: NET,
-            commit: hash,
-        },
-    );
-    let next_epoch = chain.ledger.state().subnets[&NET].last_epoch_block + 10;
-    chain.advance_to(next_epoch);
+    commit_and_go_to_the_next_epoch(&mut chain);
     chain
 }
 
@@ -668,4 +675,24 @@ fn buying_a_pool_up_does_not_buy_its_subnet_the_emission() {
     let not = emission_share_after(LedgerRules::SLOW_CHANGES, false);
     assert!(not > 100_000 && not < 900_000, "{not} ppm");
     assert_eq!(bought, not);
+}
+
+#[test]
+fn a_validator_whose_weights_are_committed_is_active_until_the_reveal() {
+    let mut chain = populated();
+    for param in [
+        Hyperparameter::CommitReveal(true),
+        Hyperparameter::ActivityCutoff(15),
+    ] {
+        chain.ok("owner", Call::SetHyperparameter { netuid: NET, param });
+    }
+    // Both validators' last updates (their registrations) are now past the cutoff.
+    let height = chain.ledger.height();
+    chain.advance_to(height + 20);
+    let next_epoch = commit_and_go_to_the_next_epoch(&mut chain);
+    let subnet = &chain.ledger.state().subnets[&NET];
+    assert!(subnet.neurons[1].last_update + 15 < next_epoch);
+    // A's commit, not its standing weights' date, shows it at work; B did nothing.
+    assert!(subnet.neurons[1].active, "val-a committed");
+    assert!(!subnet.neurons[2].active, "val-b did not");
 }

@@ -85,11 +85,7 @@ fn signer_uid(subnet: &Subnet, origin: Origin) -> Result<u16, TxError> {
 /// update.
 fn check_rate_limit(subnet: &Subnet, uid: u16, block: u64, dated: bool) -> Result<(), TxError> {
     let neuron = &subnet.neurons[usize::from(uid)];
-    let committed = subnet
-        .commits
-        .get(&neuron.hotkey)
-        .filter(|_| dated)
-        .and_then(|c| c.iter().map(|c| c.block).max());
+    let committed = subnet.newest_commit(&neuron.hotkey).filter(|_| dated);
     let has_set = neuron.last_update > neuron.registered_at
         || !neuron.weights.is_empty()
         || committed.is_some();
