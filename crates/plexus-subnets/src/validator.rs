@@ -437,7 +437,7 @@ impl<C: Chain, S: Subnet> Validator<C, S> {
                 // reveal without its commit is refused and forgotten).
                 Err(e @ (ChainError::Refused(_) | ChainError::NotSent(_))) => {
                     self.forget_reveal();
-                    return Err(e);
+                    return Err(self.after_refusal(e, snapshot.height));
                 }
                 Err(e) => return Err(e),
             };
@@ -445,7 +445,7 @@ impl<C: Chain, S: Subnet> Validator<C, S> {
             height
         } else {
             let count = uids.len();
-            let height = self
+            let sent = self
                 .chain
                 .submit(
                     &self.hotkey,
@@ -456,12 +456,28 @@ impl<C: Chain, S: Subnet> Validator<C, S> {
                         version_key,
                     },
                 )
-                .await?;
+                .await;
+            let height = match sent {
+                Ok(height) => height,
+                Err(e) => return Err(self.after_refusal(e, snapshot.height)),
+            };
             tracing::info!(netuid = netuid.0, height, miners = count, "weights set");
             height
         };
         self.last_weights = Some(height);
         Ok(Some(height))
+    }
+
+    /// After a weights submission failed with `e` at `height`: a refusal (its fee paid, on
+    /// chains that charge failed calls) waits a weights interval before the next try, as a
+    /// submission that landed would, rather than pay again every round. The chain may
+    /// count what this validator cannot see, such as a commit of an earlier process whose
+    /// reveal file is gone.
+    fn after_refusal(&mut self, e: ChainError, height: u64) -> ChainError {
+        if matches!(e, ChainError::Refused(_)) {
+            self.last_weights = Some(height);
+        }
+        e
     }
 
     fn forget_reveal(&mut self) {

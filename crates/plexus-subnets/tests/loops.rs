@@ -474,6 +474,40 @@ async fn commit_reveal_network(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_commit_is_not_sent_again_every_round() {
+    let (chain, miners, state, mut v) = commit_reveal_network("refused").await;
+    chain.advance(40);
+    chain.ok(
+        "owner",
+        Call::SetHyperparameter {
+            netuid: NET,
+            param: Hyperparameter::WeightsRateLimit(25),
+        },
+    );
+    all_admitted(&v, &miners).await;
+    v.round().await.unwrap();
+    v.submit_weights()
+        .await
+        .unwrap()
+        .expect("a commit was made");
+    // The process restarts without its reveal file. The chain counts the commit it
+    // holds towards the rate limit, which the validator cannot see, and refuses another.
+    drop(v);
+    std::fs::remove_dir_all(&state).unwrap();
+    let mut v = validator_keeping_state(&chain, Some(state.clone()));
+    v.round().await.unwrap();
+    let refused = v.submit_weights().await.unwrap_err();
+    assert!(
+        matches!(&refused, ChainError::Refused(why) if why.contains("rate")),
+        "{refused}"
+    );
+    // Its fee is paid: the next try waits a weights interval, not the next round.
+    assert_eq!(v.submit_weights().await, Ok(None));
+    let _ = std::fs::remove_dir_all(&state);
+    miners.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn weights_go_through_commit_reveal_when_the_subnet_asks() {
     let (chain, miners, state, mut v) = commit_reveal_network("loops").await;
     all_admitted(&v, &miners).await;
