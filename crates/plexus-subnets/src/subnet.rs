@@ -79,6 +79,9 @@ pub enum Verdict {
     Wrong(String),
     /// No usable answer: unreachable, timed out, refused, malformed or unsigned.
     Unavailable(String),
+    /// The validator could not judge the answer: its own model or thread failed. That
+    /// says nothing of the miner, so it is not recorded ([`Evaluation::counts`]).
+    Unjudged(String),
 }
 
 impl Evaluation {
@@ -132,6 +135,19 @@ impl Evaluation {
             verdict: Verdict::Unavailable(why.into()),
         }
     }
+
+    /// No judgement, for a failure of the validator's own: not recorded.
+    pub fn unjudged(why: impl Into<String>) -> Self {
+        Self {
+            score: 0.0,
+            verdict: Verdict::Unjudged(why.into()),
+        }
+    }
+
+    /// Whether the evaluation says something of the miner, and goes into its score.
+    pub fn counts(&self) -> bool {
+        !matches!(self.verdict, Verdict::Unjudged(_))
+    }
 }
 
 impl fmt::Display for Verdict {
@@ -140,6 +156,7 @@ impl fmt::Display for Verdict {
             Self::Correct => f.write_str("correct"),
             Self::Wrong(why) => write!(f, "wrong: {why}"),
             Self::Unavailable(why) => write!(f, "unavailable: {why}"),
+            Self::Unjudged(why) => write!(f, "not judged: {why}"),
         }
     }
 }
@@ -147,6 +164,19 @@ impl fmt::Display for Verdict {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_validators_own_failure_goes_unrecorded() {
+        assert!(Evaluation::correct(1.0).counts());
+        assert!(Evaluation::wrong("x").counts());
+        assert!(Evaluation::unavailable("x").counts());
+        let unjudged = Evaluation::unjudged("validator thread: panicked");
+        assert!(!unjudged.counts());
+        assert_eq!(
+            unjudged.verdict.to_string(),
+            "not judged: validator thread: panicked"
+        );
+    }
 
     #[test]
     fn speed_earns_the_second_half() {

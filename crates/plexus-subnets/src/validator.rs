@@ -301,7 +301,7 @@ impl<C: Chain, S: Subnet> Validator<C, S> {
             .collect()
             .await;
         let mut scores = self.scores.lock().unwrap_or_else(|p| p.into_inner());
-        for o in &seen {
+        for o in seen.iter().filter(|o| o.evaluation.counts()) {
             scores.record(o.uid, o.hotkey, o.evaluation.score);
         }
         Ok(seen)
@@ -547,6 +547,10 @@ fn log_round(netuid: u16, subnet: &str, seen: &[Observation]) {
                 tracing::info!(netuid, subnet, uid = o.uid, verdict = %o.evaluation.verdict, "miner answered wrong");
             }
             Verdict::Unavailable(_) => unavailable += 1,
+            // This validator's own failure: the operator's to see, and no miner's score.
+            Verdict::Unjudged(_) => {
+                tracing::warn!(netuid, subnet, uid = o.uid, verdict = %o.evaluation.verdict, "answer not judged");
+            }
         }
         tracing::debug!(netuid, uid = o.uid, score = o.evaluation.score, verdict = %o.evaluation.verdict, "observed");
     }

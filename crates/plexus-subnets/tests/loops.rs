@@ -30,10 +30,12 @@ struct Sum {
     b: u32,
 }
 
-/// The validator's side of the sum subnet; it notes every challenge it sends.
+/// The validator's side of the sum subnet; it notes every challenge it sends, and if
+/// `fails`, fails to judge every answer (as when a validator's own model fails).
 #[derive(Default)]
 struct SumSubnet {
     asked: Mutex<Vec<Sum>>,
+    fails: bool,
 }
 
 impl Subnet for SumSubnet {
@@ -52,6 +54,9 @@ impl Subnet for SumSubnet {
 
     async fn evaluate(&self, client: &Client, target: &Target, c: &Sum) -> Evaluation {
         self.asked.lock().unwrap().push(*c);
+        if self.fails {
+            return Evaluation::unjudged("validator model: out of memory");
+        }
         match client.call_json::<_, u64>(target, "sum", c).await {
             Ok((sum, _proof)) if sum == u64::from(c.a) + u64::from(c.b) => Evaluation::correct(1.0),
             Ok((sum, _)) => Evaluation::wrong(format!("{} + {} is not {sum}", c.a, c.b)),
@@ -376,6 +381,33 @@ async fn honest_miners_earn_and_liars_do_not() {
                              addresses does not call"))
     });
     assert_eq!(loopback.count(), 3, "{seen:?}");
+    miners.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_validators_own_failure_to_judge_leaves_miners_scores_alone() {
+    let chain = Arc::new(LedgerChain::new(NAMES, params()));
+    let miners = serve(network(&chain).await);
+    let failing = Arc::new(SumSubnet {
+        fails: true,
+        ..SumSubnet::default()
+    });
+    let mut v = validator_judging(&chain, None, failing);
+    permit(&chain, &mut v).await;
+    all_admitted(&v, &miners).await;
+    let seen = v.round().await.unwrap();
+    assert_eq!(seen.len(), 4, "{seen:?}");
+    assert!(
+        seen.iter()
+            .all(|o| matches!(o.evaluation.verdict, Verdict::Unjudged(_)) && !o.evaluation.counts()),
+        "{seen:?}"
+    );
+    let scores = v.scores();
+    let scored = seen
+        .iter()
+        .filter(|o| scores.lock().unwrap().get(o.uid).is_some())
+        .count();
+    assert_eq!(scored, 0, "no miner scored");
     miners.stop().await;
 }
 

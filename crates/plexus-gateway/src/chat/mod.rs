@@ -245,8 +245,11 @@ fn spot_check(
             let _permit = permit;
             check_answer(&model, &chat, &answer, judge.tolerance)
         })
-        .await
-        .unwrap_or_else(|e| Err(e.to_string()));
+        .await;
+        // A failure of the gateway's own thread says nothing of the miner.
+        let Ok(checked) = checked else {
+            return;
+        };
         let evaluation = match checked {
             Ok(tokens) => Evaluation::correct_at_speed(tokens, elapsed, judge.targets.per_second),
             Err(why) => {

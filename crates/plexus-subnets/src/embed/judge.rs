@@ -121,8 +121,8 @@ impl Subnet for EmbeddingSubnet {
             match tokio::task::spawn_blocking(move || embed_blocking(&model, &texts)).await {
                 Ok(Ok((vectors, _))) => vectors,
                 // Our own model failing says nothing about the miner.
-                Ok(Err(e)) => return Evaluation::unavailable(format!("validator model: {e}")),
-                Err(e) => return Evaluation::unavailable(format!("validator thread: {e}")),
+                Ok(Err(e)) => return Evaluation::unjudged(format!("validator model: {e}")),
+                Err(e) => return Evaluation::unjudged(format!("validator thread: {e}")),
             };
         if let Err(why) = check_embeddings(&expected, &answer) {
             return Evaluation::wrong(why);

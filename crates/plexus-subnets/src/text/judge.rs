@@ -436,8 +436,11 @@ impl Subnet for TextSubnet {
         let answer = streamed.answer.clone();
         let checked =
             tokio::task::spawn_blocking(move || check_answer(&model, &request, &answer, tolerance))
-                .await
-                .unwrap_or_else(|e| Err(format!("verification thread: {e}")));
+                .await;
+        let checked = match checked {
+            Ok(checked) => checked,
+            Err(e) => return Evaluation::unjudged(format!("verification thread: {e}")),
+        };
         match checked {
             Ok(tokens) => Evaluation::correct_streamed(
                 &Pace {
