@@ -220,18 +220,21 @@ export function clearError() {
   if (banner) banner.hidden = true;
 }
 
+// Whether a subnet keeps a moving price (chains on ledger rules 4 and later).
+function movesPrice(subnet) {
+  return subnet.moving_price !== undefined && subnet.moving_price !== null;
+}
+
 // What a subnet's share of each block's emission follows: its moving price on
-// chains that keep one (ledger rules 4), else its pool price now. Only the ratio
-// between subnets counts, so the two units never mix on one chain.
+// chains that keep one, else its pool price now. Only the ratio between subnets
+// counts, so the two units never mix on one chain.
 export function emissionWeight(subnet) {
-  return subnet.moving_price !== undefined && subnet.moving_price !== null
-    ? big(subnet.moving_price)
-    : big(subnet.pool.price);
+  return big(movesPrice(subnet) ? subnet.moving_price : subnet.pool.price);
 }
 
 // How the split is made, for the page to say.
 export function emissionRule(subnet) {
-  return subnet.moving_price !== undefined && subnet.moving_price !== null
+  return movesPrice(subnet)
     ? 'Each block\'s emission is split across subnets by moving price: the pool price capped at one token per alpha, averaged over weeks'
     : 'Each block\'s emission is split across subnets by pool price';
 }

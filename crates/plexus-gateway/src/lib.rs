@@ -266,7 +266,8 @@ impl Gateway {
         // Miners refuse a registered caller without a validator permit once the subnet
         // gives permits; asking them would only score each one zero for it.
         let me = &self.inner.me;
-        if snapshot.neuron(me).is_some() && !snapshot.miners_serve(me) {
+        // (Unregistered, it is refused for that, and the miners' answer says so.)
+        if !snapshot.miners_serve(me) && snapshot.neuron(me).is_some() {
             return Err(ApiError::no_miner(format!(
                 "miners of subnet {} serve validators only, and this gateway's hotkey {me} \
                  holds no validator permit there yet: stake on it (permits go to the largest \

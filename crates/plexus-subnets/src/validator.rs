@@ -274,9 +274,10 @@ impl<C: Chain, S: Subnet> Validator<C, S> {
         // round could pass on the answer of one asked early. A miner that cannot take the
         // challenge drawn for it (an older build) sits the round out.
         miners.shuffle(&mut self.rng);
-        let mut asked = Vec::with_capacity(self.config.sample_size.max(1));
+        let wanted = self.config.sample_size.max(1);
+        let mut asked = Vec::with_capacity(wanted);
         for (uid, hotkey, target, version) in miners {
-            if asked.len() == self.config.sample_size.max(1) {
+            if asked.len() == wanted {
                 break;
             }
             let challenge = self.subnet.challenge(&mut self.rng);

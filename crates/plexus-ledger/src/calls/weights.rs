@@ -85,13 +85,11 @@ fn signer_uid(subnet: &Subnet, origin: Origin) -> Result<u16, TxError> {
 /// update.
 fn check_rate_limit(subnet: &Subnet, uid: u16, block: u64, dated: bool) -> Result<(), TxError> {
     let neuron = &subnet.neurons[usize::from(uid)];
-    let committed = subnet.newest_commit(&neuron.hotkey).filter(|_| dated);
     let has_set = neuron.last_update > neuron.registered_at
         || !neuron.weights.is_empty()
-        || committed.is_some();
-    let next_block = neuron
-        .last_update
-        .max(committed.unwrap_or(0))
+        || (dated && subnet.newest_commit(&neuron.hotkey).is_some());
+    let next_block = subnet
+        .last_active(neuron, dated)
         .saturating_add(subnet.params.weights_rate_limit);
     if has_set && block < next_block {
         return Err(TxError::RateLimited {
