@@ -15,7 +15,9 @@
 //! itself; our own codec does not, hence the length prefix. The varint is
 //! canonical and the body is decoded exactly, so every accepted byte string
 //! re-encodes to itself, as marshal requires. The body is bounded by
-//! [`MAX_BLOCK_SIZE`] before anything is allocated.
+//! [`MAX_BLOCK_SIZE`] before anything is allocated, and a decoded block's
+//! transactions must match its header's `transactions_root`, so that a block
+//! is whole whenever its digest is right.
 
 use std::fmt;
 use std::sync::{Mutex, PoisonError};
@@ -167,6 +169,15 @@ impl Read for ConsensusBlock {
             }
             _ => CodecError::Invalid("ConsensusBlock", "malformed block"),
         })?;
+        // The digest is the header's hash, and marshal checks a fetched block against
+        // nothing more: without this, a peer could serve a certified header with other
+        // transactions, which this node would store as finalized and fail to replay.
+        if !block.has_valid_transactions_root() {
+            return Err(CodecError::Invalid(
+                "ConsensusBlock",
+                "transactions do not match the header's root",
+            ));
+        }
         Ok(Self {
             digest: to_digest(block.header.hash()),
             encoded: bytes.to_vec(),
@@ -300,6 +311,7 @@ mod tests {
         .sign(&keypair);
         let mut block = sample(2).into_block();
         block.transactions = vec![tx];
+        block.header.transactions_root = transactions_root(&block.transactions);
         let mut bytes = ConsensusBlock::new(block).encode().to_vec();
         assert!(ConsensusBlock::decode(Copying(bytes.as_slice())).is_ok());
 
@@ -315,6 +327,42 @@ mod tests {
                 assert_eq!(reason, "holds a kind this build does not know")
             }
             other => panic!("expected an unknown-kind refusal, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_header_with_other_transactions_is_refused() {
+        let keypair = plexus_primitives::Keypair::from_seed([4; 32]);
+        let transfer = |nonce| {
+            plexus_primitives::Transaction {
+                chain_id: ChainId::new("plexus-test").unwrap(),
+                signer: keypair.account_id(),
+                nonce,
+                fee: plexus_primitives::Balance::ZERO,
+                call: plexus_primitives::Call::Transfer {
+                    to: AccountId([9; 32]),
+                    amount: plexus_primitives::Balance::from_rao(5),
+                },
+            }
+            .sign(&keypair)
+        };
+        let mut block = sample(3).into_block();
+        block.transactions = vec![transfer(0)];
+        block.header.transactions_root = transactions_root(&block.transactions);
+        let real = ConsensusBlock::new(block.clone());
+        assert_eq!(
+            ConsensusBlock::decode(Copying(real.encode().as_ref())).unwrap(),
+            real
+        );
+        // The same header (so the same digest) over another body.
+        block.transactions = vec![transfer(1)];
+        let forged = ConsensusBlock::new(block);
+        assert_eq!(forged.digest(), real.digest());
+        match ConsensusBlock::decode(Copying(forged.encode().as_ref())) {
+            Err(CodecError::Invalid(_, reason)) => {
+                assert_eq!(reason, "transactions do not match the header's root")
+            }
+            other => panic!("expected the forged body refused, got {other:?}"),
         }
     }
 

@@ -1,12 +1,17 @@
 //! Prometheus metrics: a few counters and gauges, served as text on
 //! `/metrics`. The endpoint reads atomics only, so it never blocks the node.
 
+use std::convert::Infallible;
 use std::fmt::Write as _;
+use std::future::{Ready, ready};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use http::header::CONTENT_TYPE;
+use http::{HeaderValue, Method, Request, Response, StatusCode};
+use plexus_serve::{ConnectionLimits, RequestBody, serve_bounded};
 use tokio::net::TcpListener;
 
 /// The node's metrics.
@@ -96,31 +101,55 @@ impl NodeMetrics {
 }
 
 /// Serves `/metrics` on `addr` until the runtime stops; returns the bound address.
+/// Through the same bounded accept loop as every other port: a scraper needs one
+/// connection, so a few are allowed, each held to deadlines.
 pub async fn serve(addr: SocketAddr, metrics: Arc<NodeMetrics>) -> std::io::Result<SocketAddr> {
     let listener = TcpListener::bind(addr).await?;
     let local = listener.local_addr()?;
+    let limits = ConnectionLimits {
+        max_connections: 64,
+        max_connections_per_peer: 8,
+        http2: false,
+        ..ConnectionLimits::default()
+    };
+    let exposition = Exposition(metrics);
     tokio::spawn(async move {
-        while let Ok((mut stream, _)) = listener.accept().await {
-            let metrics = metrics.clone();
-            tokio::spawn(async move {
-                // Requests are tiny; read what arrives and answer once.
-                let mut buf = [0u8; 1024];
-                let n = stream.read(&mut buf).await.unwrap_or(0);
-                let request = String::from_utf8_lossy(&buf[..n]);
-                let (status, body) = if request.starts_with("GET /metrics") {
-                    ("200 OK", metrics.render())
-                } else {
-                    ("404 Not Found", "try /metrics\n".to_owned())
-                };
-                let reply = format!(
-                    "HTTP/1.1 {status}\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-                let _ = stream.write_all(reply.as_bytes()).await;
-            });
+        let service = move |_| exposition.clone();
+        if let Err(e) = serve_bounded(listener, service, limits, std::future::pending()).await {
+            tracing::error!(error = %e, "the metrics server stopped");
         }
     });
     Ok(local)
+}
+
+/// The `/metrics` endpoint as a service.
+#[derive(Clone, Debug)]
+struct Exposition(Arc<NodeMetrics>);
+
+impl tower_service::Service<Request<RequestBody>> for Exposition {
+    type Response = Response<String>;
+    type Error = Infallible;
+    type Future = Ready<Result<Response<String>, Infallible>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request<RequestBody>) -> Self::Future {
+        let (status, body) =
+            if request.method() == Method::GET && request.uri().path() == "/metrics" {
+                (StatusCode::OK, self.0.render())
+            } else {
+                (StatusCode::NOT_FOUND, "try GET /metrics\n".to_owned())
+            };
+        let mut response = Response::new(body);
+        *response.status_mut() = status;
+        response.headers_mut().insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; version=0.0.4"),
+        );
+        ready(Ok(response))
+    }
 }
 
 #[cfg(test)]
@@ -149,5 +178,28 @@ mod tests {
             let (_, value) = line.split_once(' ').unwrap();
             assert!(value.parse::<f64>().is_ok(), "{line}");
         }
+    }
+
+    #[tokio::test]
+    async fn serves_metrics_and_nothing_else() {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+        let metrics = Arc::new(NodeMetrics::default());
+        metrics.finalized_height.store(7, Ordering::Relaxed);
+        let addr = serve("127.0.0.1:0".parse().unwrap(), metrics)
+            .await
+            .unwrap();
+        let get = |path: &'static str| async move {
+            let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+            let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+            stream.write_all(request.as_bytes()).await.unwrap();
+            let mut reply = String::new();
+            stream.read_to_string(&mut reply).await.unwrap();
+            reply
+        };
+        let reply = get("/metrics").await;
+        assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+        assert!(reply.contains("\nplexus_finalized_height 7\n"), "{reply}");
+        assert!(get("/").await.starts_with("HTTP/1.1 404"));
     }
 }

@@ -10,8 +10,8 @@ use plexus_models::testing::test_model_dir;
 use plexus_models::{DEFAULT_TOLERANCE, ModelKind, TextModel};
 use plexus_subnets::Subnet as _;
 use plexus_subnets::text::{
-    ChatAnswer, ChatMessage, ChatRequest, EmbeddedText, FinishReason, PLAIN_TEXT_AXON_VERSION,
-    TextBackend, TextJudgeConfig, TextSubnet, check_answer,
+    ChatAnswer, ChatMessage, ChatRequest, CheckError, EmbeddedText, FinishReason,
+    PLAIN_TEXT_AXON_VERSION, TextBackend, TextJudgeConfig, TextSubnet, check_answer,
 };
 use tokio::sync::mpsc;
 
@@ -27,6 +27,15 @@ fn request(max_tokens: u32) -> ChatRequest {
             vec![ChatMessage::user("What is the capital of France?")],
             max_tokens,
         )
+    }
+}
+
+/// Why an answer was refused, which must be the answer's doing: refusing it for the
+/// checker's own failure would let a miner keep its score without being judged.
+fn refused(checked: Result<usize, CheckError>) -> String {
+    match checked {
+        Err(CheckError::Wrong(why)) => why,
+        other => panic!("expected the answer refused, got {other:?}"),
     }
 }
 
@@ -86,18 +95,32 @@ fn a_truncated_answer_claiming_a_stop_is_refused() {
         logprobs: answer.logprobs[..2].to_vec(),
         ..answer.clone()
     };
-    let why = check_answer(&model, &request, &truncated, DEFAULT_TOLERANCE).unwrap_err();
+    let why = refused(check_answer(
+        &model,
+        &request,
+        &truncated,
+        DEFAULT_TOLERANCE,
+    ));
     assert!(why.contains("stop"), "{why}");
     // The same prefix as bare text: the model does not end its turn there.
-    let why =
-        check_answer(&model, &request, &text_only(&truncated), DEFAULT_TOLERANCE).unwrap_err();
+    let why = refused(check_answer(
+        &model,
+        &request,
+        &text_only(&truncated),
+        DEFAULT_TOLERANCE,
+    ));
     assert!(why.contains("model goes on"), "{why}");
     // Claiming the length limit instead is refused too: the limit was 32.
     let as_length = ChatAnswer {
         finish_reason: FinishReason::Length,
         ..text_only(&truncated)
     };
-    let why = check_answer(&model, &request, &as_length, DEFAULT_TOLERANCE).unwrap_err();
+    let why = refused(check_answer(
+        &model,
+        &request,
+        &as_length,
+        DEFAULT_TOLERANCE,
+    ));
     assert!(why.contains("length"), "{why}");
 }
 
@@ -120,7 +143,7 @@ fn cut_at_the_limit_is_honest_when_the_limit_was_asked_for() {
         finish_reason: FinishReason::Stop,
         ..text_only(&answer)
     };
-    let why = check_answer(&model, &request, &as_stop, DEFAULT_TOLERANCE).unwrap_err();
+    let why = refused(check_answer(&model, &request, &as_stop, DEFAULT_TOLERANCE));
     assert!(why.contains("length limit"), "{why}");
 }
 
@@ -158,7 +181,7 @@ fn answers_end_at_a_stop_string_and_going_past_one_is_refused() {
 
     // The answer that ignores the stop string: consumers would wait for text they never see.
     for ignored in [whole.clone(), text_only(&whole)] {
-        let why = check_answer(&model, &request, &ignored, DEFAULT_TOLERANCE).unwrap_err();
+        let why = refused(check_answer(&model, &request, &ignored, DEFAULT_TOLERANCE));
         assert!(why.contains("past a stop string"), "{why}");
     }
     // An upstream backend sends text alone, cut where the stop string ends, which may be
@@ -179,21 +202,26 @@ fn answers_end_at_a_stop_string_and_going_past_one_is_refused() {
         text: whole.text[..end + 1].to_owned(),
         ..upstream.clone()
     };
-    let why = check_answer(&model, &inside, &past, DEFAULT_TOLERANCE).unwrap_err();
+    let why = refused(check_answer(&model, &inside, &past, DEFAULT_TOLERANCE));
     assert!(why.contains("past a stop string"), "{why}");
     // Cut there, but not at a stop string the model's text reaches.
     let wrong = ChatRequest {
         stop: vec![format!("{cut_inside}zq")],
         ..request.clone()
     };
-    assert!(check_answer(&model, &wrong, &upstream, DEFAULT_TOLERANCE).is_err());
+    refused(check_answer(&model, &wrong, &upstream, DEFAULT_TOLERANCE));
 
     // Stopping at the string but claiming the length limit.
     let as_length = ChatAnswer {
         finish_reason: FinishReason::Length,
         ..answer
     };
-    let why = check_answer(&model, &request, &as_length, DEFAULT_TOLERANCE).unwrap_err();
+    let why = refused(check_answer(
+        &model,
+        &request,
+        &as_length,
+        DEFAULT_TOLERANCE,
+    ));
     assert!(why.contains("stop string"), "{why}");
 }
 
@@ -248,12 +276,12 @@ fn invented_text_and_false_log_probabilities_are_refused() {
         prompt_tokens: 0,
         finish_reason: FinishReason::Stop,
     };
-    let why = check_answer(&model, &request, &fluent, DEFAULT_TOLERANCE).unwrap_err();
+    let why = refused(check_answer(&model, &request, &fluent, DEFAULT_TOLERANCE));
     assert!(why.contains("not the model's"), "{why}");
 
     let mut answer = honest(&model, &request);
     answer.logprobs[1] -= 1.0;
-    let why = check_answer(&model, &request, &answer, DEFAULT_TOLERANCE).unwrap_err();
+    let why = refused(check_answer(&model, &request, &answer, DEFAULT_TOLERANCE));
     assert!(why.contains("token 1"), "{why}");
 }
 
@@ -272,7 +300,7 @@ fn plain_text_is_continued_as_it_stands() {
     let wrapped = mined(&model, &chat);
     assert_ne!(wrapped.text, answer.text);
     for wrong in [wrapped.clone(), text_only(&wrapped)] {
-        let why = check_answer(&model, &plain, &wrong, DEFAULT_TOLERANCE).unwrap_err();
+        let why = refused(check_answer(&model, &plain, &wrong, DEFAULT_TOLERANCE));
         assert!(why.contains("not the model's"), "{why}");
     }
     // A miner of an older build (axon version 1) cannot take plain text: it sits such
@@ -308,6 +336,6 @@ fn an_answer_going_on_past_the_end_of_its_turn_is_refused() {
         finish_reason: FinishReason::Length,
         ..answer
     };
-    let why = check_answer(&model, &asked, &padded, DEFAULT_TOLERANCE).unwrap_err();
+    let why = refused(check_answer(&model, &asked, &padded, DEFAULT_TOLERANCE));
     assert!(why.contains("past the end of its turn"), "{why}");
 }

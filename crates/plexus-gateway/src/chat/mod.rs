@@ -11,8 +11,8 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Json, Response};
 use plexus_models::TextModel;
 use plexus_subnets::text::{
-    CHAT_ROUTE, ChatAnswer, ChatRequest, EMBEDDED_TEXT_MODEL, FinishReason, TextJudgeConfig,
-    check_answer,
+    CHAT_ROUTE, ChatAnswer, ChatRequest, CheckError, EMBEDDED_TEXT_MODEL, FinishReason,
+    TextJudgeConfig, check_answer,
 };
 use plexus_subnets::{Evaluation, Scores};
 use serde_json::{Value, json};
@@ -252,9 +252,14 @@ fn spot_check(
         };
         let evaluation = match checked {
             Ok(tokens) => Evaluation::correct_at_speed(tokens, elapsed, judge.targets.per_second),
-            Err(why) => {
+            Err(CheckError::Wrong(why)) => {
                 tracing::warn!(uid = miner.uid, %why, "spot check failed");
                 Evaluation::wrong(why)
+            }
+            // Nor does a failure of the gateway's own model.
+            Err(CheckError::Unjudged(why)) => {
+                tracing::warn!(uid = miner.uid, %why, "spot check not judged");
+                return;
             }
         };
         record(&scores, &miner, evaluation.score);

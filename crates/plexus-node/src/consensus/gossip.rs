@@ -30,7 +30,7 @@ use tracing::{debug, warn};
 
 use super::PublicKey;
 use super::application::{Shared, off_thread};
-use crate::mempool::{MempoolError, SharedMempool};
+use crate::mempool::{MempoolError, Prechecked, SharedMempool};
 
 /// How often the transactions submitted here that still wait are sent again.
 pub(super) const RESEND_EVERY: Duration = Duration::from_secs(3);
@@ -210,6 +210,9 @@ fn admit(bytes: &[u8], mempool: &SharedMempool, shared: &Shared) -> Result<(), R
         .executor()
         .finalized_state()
         .ok_or(Refusal::NoState)?;
-    mempool.lock().insert(tx, &finalized.ledger)?;
+    let checked = Prechecked::new(tx, &finalized.ledger).map_err(MempoolError::from)?;
+    mempool
+        .lock()
+        .insert_prechecked(checked, &finalized.ledger)?;
     Ok(())
 }

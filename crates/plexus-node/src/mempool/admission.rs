@@ -8,12 +8,37 @@ use plexus_primitives::{AccountId, Balance, Call, Encode, Hash, SignedTransactio
 
 use super::{Entry, Mempool, MempoolError};
 
+/// A transaction that has passed the ledger's checks (its signature among them)
+/// against a state: what the mempool admits. Checked before the mempool is
+/// locked, so that signature checks do not hold up block building.
+#[derive(Clone, Debug)]
+pub struct Prechecked(SignedTransaction);
+
+impl Prechecked {
+    /// Runs the ledger's admission checks on `tx` against `ledger`.
+    pub fn new(tx: SignedTransaction, ledger: &Ledger) -> Result<Self, TxError> {
+        ledger.precheck(&tx)?;
+        Ok(Self(tx))
+    }
+}
+
 impl Mempool {
     /// Admits a transaction that passes the ledger's checks against the
-    /// current state. A transaction with the nonce of one already waiting
-    /// replaces it only if it pays a higher fee.
+    /// current state (see [`insert_prechecked`](Self::insert_prechecked)).
     pub fn insert(&mut self, tx: SignedTransaction, ledger: &Ledger) -> Result<Hash, MempoolError> {
-        ledger.precheck(&tx)?;
+        self.insert_prechecked(Prechecked::new(tx, ledger)?, ledger)
+    }
+
+    /// Admits a transaction checked against `ledger`, if its sender can pay its
+    /// fee on top of those of its transactions already waiting. A transaction
+    /// with the nonce of one already waiting replaces it only if it pays at
+    /// least a tenth more.
+    pub fn insert_prechecked(
+        &mut self,
+        tx: Prechecked,
+        ledger: &Ledger,
+    ) -> Result<Hash, MempoolError> {
+        let Prechecked(tx) = tx;
         let hash = tx.hash();
         let signer = tx.tx.signer;
         let nonce = tx.tx.nonce;
@@ -34,15 +59,31 @@ impl Mempool {
         };
         let tx = &entry.tx;
         let queue = self.senders.get(&signer);
+        // Every waiting transaction of a sender pays its fee from one balance: one
+        // fee's worth must not hold a sender's whole share of the mempool.
+        let available = ledger.state().account(&signer).balance;
+        let needed = queue
+            .into_iter()
+            .flat_map(|q| q.range(next..))
+            .filter(|(n, _)| **n != nonce)
+            .fold(tx.tx.fee, |sum, (_, e)| sum.saturating_add(e.tx.tx.fee));
+        if needed > available {
+            return Err(MempoolError::Invalid(TxError::InsufficientBalance {
+                needed,
+                available,
+            }));
+        }
         if let Some(existing) = queue.and_then(|q| q.get(&nonce)) {
             if existing.hash == hash {
                 return Err(MempoolError::AlreadyKnown(hash));
             }
-            if tx.tx.fee <= existing.tx.tx.fee {
-                return Err(MempoolError::Invalid(TxError::BadNonce {
-                    expected: nonce + 1,
-                    got: nonce,
-                }));
+            let old = existing.tx.tx.fee;
+            let needed = old.saturating_add(Balance::from_rao((old.rao() / 10).max(1)));
+            if tx.tx.fee < needed {
+                return Err(MempoolError::Underpriced {
+                    fee: tx.tx.fee,
+                    needed,
+                });
             }
             // A replacement must fit the byte bound too: a bigger one would grow the
             // mempool past it one fee bump at a time.
@@ -51,9 +92,12 @@ impl Mempool {
                 return Err(MempoolError::Full);
             }
             self.bytes = bytes;
-            if let Some(queue) = self.senders.get_mut(&signer) {
-                queue.insert(nonce, entry);
+            if let Some(queue) = self.senders.get_mut(&signer)
+                && let Some(replaced) = queue.insert(nonce, entry)
+            {
+                self.ids.remove(&replaced.hash);
             }
+            self.ids.insert(hash);
             return Ok(hash);
         }
         let queued = queue.map_or(0, BTreeMap::len);
@@ -85,6 +129,7 @@ impl Mempool {
             }
         }
         self.senders.entry(signer).or_default().insert(nonce, entry);
+        self.ids.insert(hash);
         self.count += 1;
         self.bytes += size;
         Ok(hash)
@@ -147,21 +192,6 @@ mod tests {
     #[test]
     fn the_byte_bound_holds_for_replacements_and_newcomers() {
         let ledger = ledger();
-        let weights = |from: u8, nonce: u64, fee: u64, n: u16| {
-            Transaction {
-                chain_id: ChainId::new("mempool-test").unwrap(),
-                signer: key(from).account_id(),
-                nonce,
-                fee: Balance::from_rao(fee),
-                call: Call::SetWeights {
-                    netuid: plexus_primitives::NetUid(1),
-                    uids: (0..n).collect(),
-                    weights: vec![1; usize::from(n)],
-                    version_key: 0,
-                },
-            }
-            .sign(&key(from))
-        };
         let small = tx(1, 0, FEE).encode().len();
         let limits = MempoolLimits {
             max_bytes: 2 * small + 16,
@@ -182,6 +212,39 @@ mod tests {
         assert!(pool.holds(&big));
         assert!(pool.bytes <= limits.max_bytes, "{} bytes", pool.bytes);
         assert!(!pool.holds(&tx(1, 0, FEE)) || !pool.holds(&tx(2, 0, FEE)));
+    }
+
+    #[test]
+    fn a_sender_queues_no_more_fees_than_it_holds() {
+        let mut ledger = ledger();
+        let fund = Transaction {
+            chain_id: ChainId::new("mempool-test").unwrap(),
+            signer: key(1).account_id(),
+            nonce: 0,
+            fee: Balance::from_rao(FEE),
+            call: Call::Transfer {
+                to: key(5).account_id(),
+                amount: Balance::from_rao(2 * FEE + FEE / 2),
+            },
+        }
+        .sign(&key(1));
+        let out = ledger.apply_block(1, &[fund], Signatures::Verify).unwrap();
+        assert!(out.receipts[0].result.is_ok());
+        let mut pool = Mempool::new(MempoolLimits::default());
+        pool.insert(tx(5, 0, FEE), &ledger).unwrap();
+        pool.insert(tx(5, 1, FEE), &ledger).unwrap();
+        // A third fee is more than the account holds, though each alone is not.
+        assert!(matches!(
+            pool.insert(tx(5, 2, FEE), &ledger),
+            Err(MempoolError::Invalid(TxError::InsufficientBalance { .. }))
+        ));
+        // A replacement's fee takes the place of the one it replaces.
+        pool.insert(tx(5, 1, FEE + FEE / 2), &ledger).unwrap();
+        assert!(matches!(
+            pool.insert(tx(5, 1, 2 * FEE), &ledger),
+            Err(MempoolError::Invalid(TxError::InsufficientBalance { .. }))
+        ));
+        assert_eq!(pool.len(), 2);
     }
 
     #[test]
@@ -258,6 +321,14 @@ mod tests {
         );
         // Same nonce: only a higher fee replaces.
         assert!(pool.insert(tx(1, 0, FEE), &ledger).is_err() || pool.len() == 1);
+        // At least a tenth more: each replacement is checked and gossiped again.
+        assert_eq!(
+            pool.insert(tx(1, 0, FEE + FEE / 10 - 1), &ledger),
+            Err(MempoolError::Underpriced {
+                fee: Balance::from_rao(FEE + FEE / 10 - 1),
+                needed: Balance::from_rao(FEE + FEE / 10),
+            })
+        );
         let richer = tx(1, 0, FEE * 2);
         pool.insert(richer.clone(), &ledger).unwrap();
         assert!(pool.contains(&richer.hash()) && !pool.contains(&first.hash()));
@@ -267,6 +338,10 @@ mod tests {
         assert_eq!(pool.insert(tx(3, 0, FEE), &ledger), Err(MempoolError::Full));
         pool.insert(tx(3, 0, FEE * 3), &ledger).unwrap();
         assert_eq!(pool.len(), 2);
+        assert!(
+            !pool.contains(&tx(2, 0, FEE).hash()),
+            "the evicted one is gone"
+        );
         let far = tx(4, 1_000, FEE);
         assert!(matches!(
             pool.insert(far, &ledger),

@@ -1,7 +1,8 @@
 //! The mempool's side of blocks: what goes into the next one, and what a
 //! finalized one used up or left unable to run.
 
-use std::collections::btree_map;
+use std::cmp::Ordering;
+use std::collections::{BinaryHeap, btree_map};
 use std::iter::Peekable;
 
 use plexus_ledger::{Ledger, TxError, validators};
@@ -9,24 +10,80 @@ use plexus_primitives::{AccountId, Call, SignedTransaction};
 
 use super::{Entry, Mempool};
 
+/// A sender's next transaction, as block building ranks it.
+#[derive(Clone, Copy, Debug)]
+struct Head {
+    fee: u64,
+    size: usize,
+    /// Transactions of this sender already in the block.
+    taken: usize,
+    /// The sender's place in key order.
+    sender: usize,
+}
+
+impl Head {
+    /// The head of `run` if it is the nonce wanted next (a gap ends a run).
+    fn of(
+        run: &mut Peekable<btree_map::Range<'_, u64, Entry>>,
+        want: u64,
+        sender: usize,
+        taken: usize,
+    ) -> Option<Self> {
+        let &(&nonce, e) = run.peek()?;
+        (nonce == want).then_some(Self {
+            fee: e.tx.tx.fee.rao(),
+            size: e.size,
+            taken,
+            sender,
+        })
+    }
+}
+
+impl Ord for Head {
+    /// Highest fee per byte first (compared exactly, by cross-multiplying), then
+    /// the sender with the fewest already taken, then key order.
+    fn cmp(&self, other: &Self) -> Ordering {
+        let rate = |h: &Self, by: &Self| u128::from(h.fee) * by.size as u128;
+        rate(self, other)
+            .cmp(&rate(other, self))
+            .then(other.taken.cmp(&self.taken))
+            .then(other.sender.cmp(&self.sender))
+    }
+}
+
+impl PartialOrd for Head {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl PartialEq for Head {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+
+impl Eq for Head {}
+
 impl Mempool {
     /// Up to `max_transactions` (and `max_bytes`) transactions that can go
     /// into the next block in order: for each sender, the run of consecutive
-    /// nonces starting at its next nonce in `ledger`; senders take turns so
-    /// that one busy account cannot crowd out the rest. Heartbeats at their
-    /// key's next nonce go first: one missing its epoch costs a running
-    /// validator its seat, so a flood of paying senders (taking turns in key
-    /// order) must not push it out of the epoch's blocks.
+    /// nonces starting at its next nonce in `ledger`. Among senders, the next
+    /// transaction paying the most per byte goes first, and at equal rates
+    /// senders take turns, so that neither big cheap transactions nor one busy
+    /// account can crowd out the rest. Heartbeats at their key's next nonce go
+    /// first of all: one missing its epoch costs a running validator its seat,
+    /// so a flood of paying senders must not push it out of the epoch's blocks.
     pub fn select(
         &self,
         ledger: &Ledger,
         max_transactions: usize,
         max_bytes: usize,
     ) -> Vec<SignedTransaction> {
-        let mut runs: Vec<Peekable<btree_map::Range<'_, u64, Entry>>> = Vec::new();
-        let mut expected: Vec<u64> = Vec::new();
+        let mut runs: Vec<(Peekable<btree_map::Range<'_, u64, Entry>>, u64)> = Vec::new();
+        let mut heads = BinaryHeap::new();
         let (mut out, mut bytes) = (Vec::new(), 0usize);
-        for (sender, queue) in &self.senders {
+        for (index, (sender, queue)) in self.senders.iter().enumerate() {
             let next = ledger.state().account(sender).nonce;
             let mut run = queue.range(next..).peekable();
             let mut want = next;
@@ -41,26 +98,27 @@ impl Mempool {
                 want += 1;
                 run.next();
             }
-            runs.push(run);
-            expected.push(want);
+            if let Some(head) = Head::of(&mut run, want, index, 0) {
+                heads.push(head);
+            }
+            runs.push((run, want));
         }
-        let mut progressed = true;
-        while progressed && out.len() < max_transactions {
-            progressed = false;
-            for (run, want) in runs.iter_mut().zip(expected.iter_mut()) {
-                if out.len() >= max_transactions {
-                    break;
-                }
-                match run.next() {
-                    Some((nonce, e)) if *nonce == *want && bytes + e.size <= max_bytes => {
-                        out.push(e.tx.clone());
-                        bytes += e.size;
-                        *want += 1;
-                        progressed = true;
-                    }
-                    // A gap or a full block ends this sender's run.
-                    _ => *want = u64::MAX,
-                }
+        while out.len() < max_transactions
+            && let Some(head) = heads.pop()
+        {
+            let (run, want) = &mut runs[head.sender];
+            let Some((_, e)) = run.next() else {
+                continue;
+            };
+            // A full block ends this sender's run; smaller ones may still fit.
+            if bytes + e.size > max_bytes {
+                continue;
+            }
+            out.push(e.tx.clone());
+            bytes += e.size;
+            *want += 1;
+            if let Some(next) = Head::of(run, *want, head.sender, head.taken + 1) {
+                heads.push(next);
             }
         }
         out
@@ -144,7 +202,7 @@ impl Mempool {
 #[cfg(test)]
 mod tests {
     use plexus_ledger::{LedgerRules, Signatures};
-    use plexus_primitives::{Balance, ChainId, Transaction};
+    use plexus_primitives::{Balance, ChainId, Encode as _, Transaction};
 
     use super::super::testing::*;
     use super::super::*;
@@ -185,6 +243,39 @@ mod tests {
         assert!(out.receipts.iter().all(|r| r.result.is_ok()));
         pool.prune(&next);
         assert_eq!(pool.len(), 1, "only the gapped transaction is left");
+    }
+
+    #[test]
+    fn blocks_fill_by_fee_per_byte() {
+        let ledger = ledger();
+        let mut pool = Mempool::new(MempoolLimits::default());
+        // Key 1's transactions are big and pay the usual fee, key 2's small at the same
+        // fee, key 3's small paying ten times as much.
+        for nonce in 0..3 {
+            pool.insert(weights(1, nonce, FEE, 200), &ledger).unwrap();
+        }
+        pool.insert(tx(2, 0, FEE), &ledger).unwrap();
+        pool.insert(tx(2, 1, FEE), &ledger).unwrap();
+        pool.insert(tx(3, 0, 10 * FEE), &ledger).unwrap();
+        let picked = |pool: &Mempool, max_bytes| -> Vec<(u8, u64)> {
+            pool.select(&ledger, usize::MAX, max_bytes)
+                .iter()
+                .map(|t| {
+                    let from = (1..=3).find(|i| key(*i).account_id() == t.tx.signer);
+                    (from.unwrap(), t.tx.nonce)
+                })
+                .collect()
+        };
+        assert_eq!(
+            picked(&pool, usize::MAX),
+            [(3, 0), (2, 0), (2, 1), (1, 0), (1, 1), (1, 2)]
+        );
+        // With room for the small ones alone, the big cheap ones wait for the next block.
+        let small = tx(3, 0, 10 * FEE).encode().len();
+        assert_eq!(picked(&pool, 3 * small), [(3, 0), (2, 0), (2, 1)]);
+        // Paying more per byte, big ones go first.
+        pool.insert(weights(1, 0, 100 * FEE, 200), &ledger).unwrap();
+        assert_eq!(picked(&pool, usize::MAX)[0], (1, 0));
     }
 
     #[test]

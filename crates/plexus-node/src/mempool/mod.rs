@@ -7,16 +7,18 @@
 
 mod admission;
 mod blocks;
+
+pub use admission::Prechecked;
 #[cfg(test)]
 mod testing;
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use futures::channel::mpsc;
 
 use plexus_ledger::{Ledger, TxError};
-use plexus_primitives::{AccountId, Call, Hash, SignedTransaction};
+use plexus_primitives::{AccountId, Balance, Call, Hash, SignedTransaction};
 use thiserror::Error;
 
 /// Bounds of the mempool.
@@ -67,6 +69,15 @@ pub enum MempoolError {
         /// The allowed gap.
         gap: u64,
     },
+    /// It replaces a waiting transaction (same sender and nonce) without paying enough
+    /// more: each replacement is checked and gossiped again, so it must cost something.
+    #[error("replacing a waiting transaction needs a fee of at least {needed}, not {fee}")]
+    Underpriced {
+        /// The fee offered.
+        fee: Balance,
+        /// The least fee that replaces.
+        needed: Balance,
+    },
     /// The sender already has too many transactions waiting.
     #[error("sender has {0} transactions waiting already")]
     SenderFull(usize),
@@ -89,6 +100,8 @@ struct Entry {
 pub struct Mempool {
     limits: MempoolLimits,
     senders: BTreeMap<AccountId, BTreeMap<u64, Entry>>,
+    /// Where each waiting transaction is, by id: asking about one must not scan.
+    ids: BTreeSet<Hash>,
     count: usize,
     bytes: usize,
     /// Why recent transactions were left out of a block (see [`Mempool::refuse`]),
@@ -124,6 +137,7 @@ impl Mempool {
             if let Some(e) = queue.remove(&nonce) {
                 self.count -= 1;
                 self.bytes -= e.size;
+                self.ids.remove(&e.hash);
             }
             if queue.is_empty() {
                 self.senders.remove(sender);
@@ -193,9 +207,7 @@ impl Mempool {
 
     /// Whether a transaction is waiting.
     pub fn contains(&self, hash: &Hash) -> bool {
-        self.senders
-            .values()
-            .any(|q| q.values().any(|e| e.hash == *hash))
+        self.ids.contains(hash)
     }
 }
 
@@ -239,11 +251,13 @@ impl SharedMempool {
     /// Admits a transaction submitted to this node (through its RPC) and
     /// hands it to gossip, so that whichever validator proposes next can
     /// include it. One already waiting (sent twice, or gossiped here first)
-    /// is taken as submitted.
+    /// is taken as submitted and handed to gossip again: gossip gives up on a
+    /// transaction after some resends, and sending it again is how its sender
+    /// gets it moving when the validators' mempools had no room for it.
     pub fn submit(&self, tx: SignedTransaction, ledger: &Ledger) -> Result<Hash, MempoolError> {
-        let hash = match self.lock().insert(tx.clone(), ledger) {
-            Ok(hash) => hash,
-            Err(MempoolError::AlreadyKnown(hash)) => return Ok(hash),
+        let checked = Prechecked::new(tx.clone(), ledger)?;
+        let hash = match self.lock().insert_prechecked(checked, ledger) {
+            Ok(hash) | Err(MempoolError::AlreadyKnown(hash)) => hash,
             Err(e) => return Err(e),
         };
         let mut outbox = self.outbox.lock().unwrap_or_else(PoisonError::into_inner);
@@ -268,7 +282,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn submissions_go_to_gossip_and_insertions_do_not() {
+    fn submissions_go_to_gossip_each_time_and_insertions_do_not() {
         let ledger = ledger();
         let shared = SharedMempool::new(Mempool::new(MempoolLimits::default()));
         // Before gossip asks, a submission waits for it.
@@ -277,16 +291,20 @@ mod tests {
         assert!(shared.submitted().is_none(), "taken once");
         shared.submit(tx(1, 1, FEE), &ledger).unwrap();
         shared.lock().insert(tx(2, 0, FEE), &ledger).unwrap();
-        // Sent twice: the same transaction, taken as submitted, and gossiped once.
+        // Sent twice: the same transaction, taken as submitted, and gossiped again.
         assert_eq!(
             shared.submit(tx(1, 1, FEE), &ledger),
             Ok(tx(1, 1, FEE).hash())
         );
+        // So is one gossiped here first.
+        shared.submit(tx(2, 0, FEE), &ledger).unwrap();
         assert_eq!(submitted.try_recv().ok(), Some(tx(1, 0, FEE)));
         assert_eq!(submitted.try_recv().ok(), Some(tx(1, 1, FEE)));
+        assert_eq!(submitted.try_recv().ok(), Some(tx(1, 1, FEE)));
+        assert_eq!(submitted.try_recv().ok(), Some(tx(2, 0, FEE)));
         assert!(
             submitted.try_recv().is_err(),
-            "only the submissions, once each"
+            "only the submissions, each time"
         );
         assert_eq!(shared.lock().len(), 3);
 

@@ -52,6 +52,23 @@ pub(super) fn tx(from: u8, nonce: u64, fee: u64) -> SignedTransaction {
     .sign(&key(from))
 }
 
+/// A set-weights transaction of `n` weights: bigger than a transfer.
+pub(super) fn weights(from: u8, nonce: u64, fee: u64, n: u16) -> SignedTransaction {
+    Transaction {
+        chain_id: ChainId::new("mempool-test").unwrap(),
+        signer: key(from).account_id(),
+        nonce,
+        fee: Balance::from_rao(fee),
+        call: Call::SetWeights {
+            netuid: plexus_primitives::NetUid(1),
+            uids: (0..n).collect(),
+            weights: vec![1; usize::from(n)],
+            version_key: 0,
+        },
+    }
+    .sign(&key(from))
+}
+
 /// The newest rules, with key 9 (the genesis validator) bonded, so its
 /// node owes heartbeats.
 pub(super) fn bonded_ledger() -> Ledger {

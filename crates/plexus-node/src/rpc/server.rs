@@ -325,6 +325,7 @@ impl PlexusApiServer for RpcServer {
         let ledger = self.store.ledger();
         let tree = {
             let mut cached = self.proofs.lock().await;
+            let cached_height = cached.as_ref().map(|(height, _)| *height);
             match cached.as_ref() {
                 Some((height, tree)) if *height == ledger.height() => Arc::clone(tree),
                 _ => {
@@ -335,7 +336,11 @@ impl PlexusApiServer for RpcServer {
                             .map_err(|e| error(codes::PROOF_FAILED, e.to_string()))?
                             .map_err(|e| error(codes::PROOF_FAILED, e.to_string()))?;
                     let tree = Arc::new(built);
-                    *cached = Some((ledger.height(), Arc::clone(&tree)));
+                    // A request that read the ledger before a newer one was cached must
+                    // not replace it: every later request would rebuild.
+                    if cached_height.is_none_or(|height| height < ledger.height()) {
+                        *cached = Some((ledger.height(), Arc::clone(&tree)));
+                    }
                     tree
                 }
             }
@@ -343,7 +348,8 @@ impl PlexusApiServer for RpcServer {
         let (value, proof) = (tree.get(&key).map(<[u8]>::to_vec), tree.prove(&key));
         Ok(ValueProof {
             height: ledger.height(),
-            state_root: ledger.state_root(),
+            // The tree's root is the state root; recomputing it would rebuild the tree.
+            state_root: tree.root(),
             key: hex::encode(&key),
             value: value.map(hex::encode),
             proof,

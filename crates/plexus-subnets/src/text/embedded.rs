@@ -28,7 +28,7 @@ impl EmbeddedText {
     }
 }
 
-pub(crate) fn model_error(e: TextError) -> BackendError {
+fn model_error(e: TextError) -> BackendError {
     match e {
         TextError::EmptyConversation
         | TextError::EmptyPrompt

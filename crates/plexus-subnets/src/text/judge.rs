@@ -4,13 +4,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use plexus_models::{ClaimedToken, TextModel, Verdict as ModelVerdict, verify};
+use plexus_models::{ClaimedToken, TextError, TextModel, Verdict as ModelVerdict, verify};
 use plexus_wire::{Client, Target};
 use rand::Rng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 
-use super::embedded::model_error;
 use super::protocol::{ChatAnswer, ChatMessage, ChatRequest, FinishReason, Prompt};
 use super::stop::first_stop;
 use super::streamed::ask;
@@ -155,27 +154,60 @@ fn challenge(rng: &mut StdRng, max_tokens: u32) -> ChatRequest {
     request
 }
 
+/// Why [`check_answer`] verified no tokens.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CheckError {
+    /// The answer is not what the model answers: the miner's doing.
+    #[error("{0}")]
+    Wrong(String),
+    /// The checker's own model failed to run (its threads, its computation). It says
+    /// nothing of the answer, and nothing in an answer can cause it: an answer's bad token
+    /// ids, lengths and text are [`CheckError::Wrong`], or a miner could make its answers
+    /// unjudgeable and keep the score it had.
+    #[error("the checking model failed: {0}")]
+    Unjudged(String),
+}
+
+impl From<String> for CheckError {
+    fn from(why: String) -> Self {
+        Self::Wrong(why)
+    }
+}
+
+impl From<&str> for CheckError {
+    fn from(why: &str) -> Self {
+        Self::Wrong(why.to_owned())
+    }
+}
+
+impl From<TextError> for CheckError {
+    fn from(e: TextError) -> Self {
+        match e {
+            TextError::Threads(_) | TextError::Compute(_) => Self::Unjudged(e.to_string()),
+            other => Self::Wrong(other.to_string()),
+        }
+    }
+}
+
 /// Checks that `answer` is what the subnet's model answers to `request` by greedy
 /// decoding: tokens and text agree, the stop (or length) is honest, and every token is
 /// the model's choice within `tolerance`. Returns how many tokens were verified, which is
 /// what speed is paid on. Runs the model: call from a blocking thread. The error says
-/// what failed.
+/// what failed, and whether the answer or the checker did.
 pub fn check_answer(
     model: &TextModel,
     request: &ChatRequest,
     answer: &ChatAnswer,
     tolerance: f32,
-) -> Result<usize, String> {
+) -> Result<usize, CheckError> {
     // Bounds first: nothing is decoded or run for an answer past them.
     answer.fits(request)?;
     // Backends that cannot tell tokens (upstream servers) send text alone.
     let text_only = answer.tokens.is_empty();
     let tokens = if text_only {
-        model.tokenize(&answer.text).map_err(|e| e.to_string())?
+        model.tokenize(&answer.text)?
     } else {
-        let text = model
-            .detokenize(&answer.tokens)
-            .map_err(|e| e.to_string())?;
+        let text = model.detokenize(&answer.tokens)?;
         // A streamed answer cut off inside a multi-byte character never sends that
         // character's first bytes as text; decoding the ids at once shows them as U+FFFD.
         if text.trim_end_matches('\u{FFFD}') != answer.text {
@@ -191,7 +223,8 @@ pub fn check_answer(
             "{} tokens for max_tokens {}",
             tokens.len(),
             request.max_tokens
-        ));
+        )
+        .into());
     }
     // The model's turn ends at its first stop token: tokens after it are the model's
     // choices too (greedy decoding goes on), but no honest miner sends them, and counting
@@ -200,7 +233,7 @@ pub fn check_answer(
         .iter()
         .position(|t| model.is_stop(*t))
     {
-        return Err(format!("goes on past the end of its turn (token {at})"));
+        return Err(format!("goes on past the end of its turn (token {at})").into());
     }
     let stopped = tokens.last().is_some_and(|t| model.is_stop(*t));
     let at_stop_string =
@@ -228,9 +261,7 @@ pub fn check_answer(
         }
         _ => tokens.clone(),
     };
-    let mut scores = model
-        .score(request.input(), &scored)
-        .map_err(|e| model_error(e).to_string())?;
+    let mut scores = model.score(request.input(), &scored)?;
     // The stop position is verified work like any token: counted either way.
     let verified = scored.len();
     // Text alone is cut where the stop string ends, which may be inside the model's
@@ -253,7 +284,8 @@ pub fn check_answer(
             if !writes {
                 return Err(format!(
                     "the text from token {at} to the stop string is not the model's"
-                ));
+                )
+                .into());
             }
             scores.truncate(at);
         }
@@ -289,7 +321,7 @@ pub fn check_answer(
     match verify(&scores, &claims, tolerance) {
         ModelVerdict::Verified => Ok(verified),
         ModelVerdict::Rejected { position, reason } => {
-            Err(format!("token {position} is not the model's: {reason:?}"))
+            Err(format!("token {position} is not the model's: {reason:?}").into())
         }
     }
 }
@@ -316,7 +348,7 @@ fn model_writes(
     before: &[u32],
     cut: &[u8],
     tolerance: f32,
-) -> Result<bool, String> {
+) -> Result<bool, CheckError> {
     let mut going_on = before.to_vec();
     let mut passes = CUT_PASSES;
     let follow = Follow {
@@ -345,15 +377,12 @@ impl Follow<'_, '_> {
         written: &[u8],
         steps: usize,
         passes: &mut usize,
-    ) -> Result<bool, String> {
+    ) -> Result<bool, CheckError> {
         if steps == 0 || *passes == 0 {
             return Ok(false);
         }
         *passes -= 1;
-        let next = self
-            .model
-            .near_top(self.prompt, going_on, self.tolerance)
-            .map_err(|e| model_error(e).to_string())?;
+        let next = self.model.near_top(self.prompt, going_on, self.tolerance)?;
         for id in next {
             // A turn that ends (a control token) writes nothing more.
             let Some(bytes) = self.model.token_bytes(id) else {
@@ -386,7 +415,7 @@ fn ends_at_stop_string(
     text: &str,
     stops: &[String],
     text_only: bool,
-) -> Result<bool, String> {
+) -> Result<bool, CheckError> {
     if text_only {
         return match first_stop(text, stops) {
             None => Ok(false),
@@ -397,7 +426,7 @@ fn ends_at_stop_string(
     let Some((_, before)) = tokens.split_last().filter(|_| !stops.is_empty()) else {
         return Ok(false);
     };
-    let before = model.detokenize(before).map_err(|e| e.to_string())?;
+    let before = model.detokenize(before)?;
     // A token that ends inside a character shows it as U+FFFD; its text comes later.
     if first_stop(before.trim_end_matches('\u{FFFD}'), stops).is_some() {
         return Err("went on past a stop string".into());
@@ -442,6 +471,7 @@ impl Subnet for TextSubnet {
             Err(e) => return Evaluation::unjudged(format!("verification thread: {e}")),
         };
         match checked {
+            Err(CheckError::Unjudged(why)) => Evaluation::unjudged(why),
             Ok(tokens) => Evaluation::correct_streamed(
                 &Pace {
                     items: tokens,
@@ -450,7 +480,7 @@ impl Subnet for TextSubnet {
                 },
                 &self.config.targets,
             ),
-            Err(why) => Evaluation::wrong(why),
+            Err(CheckError::Wrong(why)) => Evaluation::wrong(why),
         }
     }
 }
@@ -460,6 +490,30 @@ mod tests {
     use rand::SeedableRng;
 
     use super::*;
+
+    #[test]
+    fn only_the_checkers_own_failures_go_unjudged() {
+        // What an answer can cause is the answer's fault: its ids, its length, its text.
+        let answers_doing = [
+            TextError::TokenOutOfRange {
+                id: 1 << 20,
+                vocab: 49_152,
+            },
+            TextError::ContextTooLong {
+                needed: 9_000,
+                limit: 8_192,
+            },
+            TextError::Tokenizer("unknown byte".into()),
+        ];
+        for e in answers_doing {
+            let why = e.to_string();
+            assert_eq!(CheckError::from(e), CheckError::Wrong(why));
+        }
+        let own = TextError::Compute(candle_core::Error::Msg("out of memory".into()));
+        assert!(
+            matches!(CheckError::from(own), CheckError::Unjudged(why) if why.contains("out of memory"))
+        );
+    }
 
     #[test]
     fn questions_vary_and_stay_short() {

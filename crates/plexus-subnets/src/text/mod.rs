@@ -11,7 +11,7 @@ mod stop;
 mod streamed;
 
 pub use embedded::{EMBEDDED_TEXT_MODEL, EmbeddedText};
-pub use judge::{TextJudgeConfig, TextSubnet, check_answer};
+pub use judge::{CheckError, TextJudgeConfig, TextSubnet, check_answer};
 pub use protocol::{
     CHAT_ROUTE, ChatAnswer, ChatMessage, ChatRequest, FinishReason, MAX_COMPLETION_TOKENS,
     MAX_MESSAGES, MAX_PROMPT_BYTES, MAX_TOKEN_BYTES, PLAIN_TEXT_AXON_VERSION, Prompt, Role,
