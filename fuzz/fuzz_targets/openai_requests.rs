@@ -1,12 +1,13 @@
 //! A consumer's request to the gateway, from its body's bytes to what miners are sent,
 //! never panics; whatever the gateway accepts says what the body asked (the budget, the
-//! stream, the stop strings), and reaches a miner intact through the wire's JSON.
+//! stream, the stop strings; an embedding request's texts, in chunks miners take), and
+//! reaches a miner intact through the wire's JSON.
 //!
 //! Input: a byte for the endpoint (chat, completion, embeddings), then the body.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use plexus_gateway::call::{TextCall, parse};
+use plexus_gateway::call::{EMBED_CHUNK_TEXTS, TextCall, parse};
 use plexus_gateway::openai::{
     ChatCompletionRequest, CompletionRequest, DEFAULT_MAX_TOKENS, EmbeddingRequest,
 };
@@ -74,11 +75,15 @@ fuzz_target!(|data: &[u8]| {
                 Value::String(_) => 1,
                 input => input.as_array().map_or(0, Vec::len),
             };
-            assert_eq!(call.embed.input.len(), texts);
+            let asked: usize = call.chunks.iter().map(|c| c.input.len()).sum();
+            assert_eq!(asked, texts);
             assert_eq!(call.base64, value["encoding_format"] == "base64");
-            let sent = serde_json::to_vec(&call.embed).unwrap();
-            let read: EmbedRequest = serde_json::from_slice(&sent).unwrap();
-            assert_eq!(read, call.embed);
+            for chunk in &call.chunks {
+                assert!(chunk.input.len() <= EMBED_CHUNK_TEXTS);
+                let sent = serde_json::to_vec(chunk).unwrap();
+                let read: EmbedRequest = serde_json::from_slice(&sent).unwrap();
+                assert_eq!(&read, chunk);
+            }
         }
     }
 });

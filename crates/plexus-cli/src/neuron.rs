@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
-use plexus_gateway::{Gateway, GatewayConfig, Service};
+use plexus_gateway::{CorsOrigin, Gateway, GatewayConfig, Service};
 use plexus_models::{ComputeOptions, EmbeddingModel, ModelKind, TextModel};
 use plexus_primitives::{Balance, Keypair, NetUid, Work};
 use plexus_subnets::embed::{
@@ -123,6 +123,16 @@ pub struct ValidatorArgs {
     /// proxy appended
     #[arg(long)]
     gateway_behind_proxy: bool,
+    /// A web origin whose pages may call the gateway from a browser (CORS), e.g.
+    /// http://localhost:3000, or * for every page (repeat, or comma-separated) [default:
+    /// none]
+    #[arg(
+        long = "gateway-cors-origin",
+        env = "PLEXUS_GATEWAY_CORS_ORIGINS",
+        value_delimiter = ',',
+        value_name = "ORIGIN"
+    )]
+    cors_origins: Vec<CorsOrigin>,
     /// Fraction of gateway answers re-checked with the model
     #[arg(long, default_value_t = 0.1)]
     spot_check: f64,
@@ -525,6 +535,12 @@ async fn run_validators(
         let mut gateway_config = client_config;
         gateway_config.first_lane = GATEWAY_FIRST_LANE;
         gateway_config.lanes = GATEWAY_LANES;
+        if args.api_keys.is_empty() && args.cors_origins.contains(&CorsOrigin::Any) {
+            eprintln!(
+                "gateway: open to every web page (--gateway-cors-origin '*') and without API \
+                 keys: any site a visitor of this machine's network opens may use it"
+            );
+        }
         let gateway = Gateway::new(
             Client::new(hotkey.clone(), gateway_config),
             text_service,
@@ -535,6 +551,7 @@ async fn run_validators(
                 requests_per_minute: args.requests_per_minute,
                 behind_proxy: args.gateway_behind_proxy,
                 spot_check: args.spot_check,
+                cors_origins: std::mem::take(&mut args.cors_origins),
                 ..GatewayConfig::default()
             },
         );

@@ -58,6 +58,17 @@ fn bad_neuron_flags_are_input_errors() {
             "run",
             "--netuid",
             "1",
+            "--gateway-cors-origin",
+            "http://localhost:3000,https://app.example.com/chat",
+        ],
+        "`https://app.example.com/chat` has a path",
+    );
+    refused(
+        &[
+            "validator",
+            "run",
+            "--netuid",
+            "1",
             "--netuid",
             "2",
             "--work",

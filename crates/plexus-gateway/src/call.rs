@@ -7,7 +7,7 @@
 //! [`EmbedRequest::validate`]); only the prompt's length in tokens is left to check,
 //! with the model.
 
-use plexus_subnets::embed::EmbedRequest;
+use plexus_subnets::embed::{EmbedRequest, MAX_INPUT_BYTES, MAX_INPUTS};
 use plexus_subnets::text::ChatRequest;
 use serde::de::DeserializeOwned;
 
@@ -124,18 +124,27 @@ impl CompletionRequest {
     }
 }
 
+/// Texts asked of one embedding miner in one call. A request's texts go out in chunks
+/// this long, several at a time to different miners, so a batch of thousands takes the
+/// time of a few short calls and no single call nears the wire client's timeout (a miner
+/// on one core embeds 100 to 200 short texts a second).
+pub const EMBED_CHUNK_TEXTS: usize = 64;
+
+const _: () = assert!(EMBED_CHUNK_TEXTS <= MAX_INPUTS);
+
 /// An embeddings request, checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EmbedCall {
-    /// What an embedding miner is asked.
-    pub embed: EmbedRequest,
+    /// What embedding miners are asked: the texts in order, in chunks of at most
+    /// [`EMBED_CHUNK_TEXTS`], each a request a miner takes.
+    pub chunks: Vec<EmbedRequest>,
     /// Whether vectors go back as base64 (little-endian f32) rather than numbers.
     pub base64: bool,
 }
 
 impl EmbeddingRequest {
-    /// The request as an embedding miner is to answer it; the error names what is wrong.
-    /// The model is the caller's to check.
+    /// The request as embedding miners are to answer it; the error names what is wrong
+    /// (a text by its index in the whole request). The model is the caller's to check.
     pub fn into_call(&self) -> Result<EmbedCall, ApiError> {
         let base64 = match self.encoding_format.as_deref() {
             None | Some("float") => false,
@@ -147,13 +156,21 @@ impl EmbeddingRequest {
                 ));
             }
         };
-        let embed = EmbedRequest {
-            input: embedding_inputs(&self.input)?,
-        };
-        embed
-            .validate()
-            .map_err(|why| ApiError::bad_request(Some("input"), why))?;
-        Ok(EmbedCall { embed, base64 })
+        let bad = |why: String| ApiError::bad_request(Some("input"), why);
+        let texts = embedding_inputs(&self.input)?;
+        if let Some(i) = texts.iter().position(|t| t.len() > MAX_INPUT_BYTES) {
+            return Err(bad(format!("input[{i}] is over {MAX_INPUT_BYTES} bytes")));
+        }
+        let chunks: Vec<EmbedRequest> = texts
+            .chunks(EMBED_CHUNK_TEXTS)
+            .map(|chunk| EmbedRequest {
+                input: chunk.to_vec(),
+            })
+            .collect();
+        for chunk in &chunks {
+            chunk.validate().map_err(bad)?;
+        }
+        Ok(EmbedCall { chunks, base64 })
     }
 }
 
@@ -164,6 +181,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::openai::MAX_EMBEDDING_INPUTS;
 
     fn chat(body: serde_json::Value) -> Result<TextCall, ApiError> {
         parse::<ChatCompletionRequest>(body.to_string().as_bytes())?.into_call()
@@ -277,12 +295,51 @@ mod tests {
             parse::<EmbeddingRequest>(body.to_string().as_bytes())?.into_call()
         };
         let asked = call(json!({"model": "m", "input": ["a", "b"]})).unwrap();
-        assert_eq!(asked.embed.input, vec!["a".to_string(), "b".to_string()]);
+        let texts = vec!["a".to_string(), "b".to_string()];
+        assert_eq!(asked.chunks, vec![EmbedRequest { input: texts }]);
         assert!(!asked.base64);
         let asked = call(json!({"model": "m", "input": "a", "encoding_format": "base64"}));
         assert!(asked.unwrap().base64);
         let e = call(json!({"model": "m", "input": "a", "encoding_format": "hex"})).unwrap_err();
         assert_eq!(e.param, Some("encoding_format"));
+    }
+
+    #[test]
+    fn many_texts_go_out_in_order_in_chunks_miners_take() {
+        let call = |input: Vec<String>| {
+            let body = json!({"model": "m", "input": input});
+            parse::<EmbeddingRequest>(body.to_string().as_bytes())?.into_call()
+        };
+        let texts: Vec<String> = (0..MAX_EMBEDDING_INPUTS).map(|i| i.to_string()).collect();
+        let asked = call(texts.clone()).unwrap();
+        assert_eq!(asked.chunks.len(), MAX_EMBEDDING_INPUTS / EMBED_CHUNK_TEXTS);
+        for chunk in &asked.chunks {
+            assert_eq!(chunk.input.len(), EMBED_CHUNK_TEXTS);
+            chunk.validate().unwrap();
+        }
+        let joined: Vec<String> = asked.chunks.into_iter().flat_map(|c| c.input).collect();
+        assert_eq!(joined, texts);
+        // A short last chunk.
+        let asked = call(texts[..EMBED_CHUNK_TEXTS + 1].to_vec()).unwrap();
+        let lengths: Vec<usize> = asked.chunks.iter().map(|c| c.input.len()).collect();
+        assert_eq!(lengths, vec![EMBED_CHUNK_TEXTS, 1]);
+
+        let mut over = texts;
+        over.push("one more".into());
+        let e = call(over).unwrap_err();
+        assert_eq!(
+            (e.status, e.param),
+            (StatusCode::BAD_REQUEST, Some("input"))
+        );
+        assert!(e.message.contains("at most 2048"), "{}", e.message);
+        // A text over the miners' limit is named by its place in the whole request.
+        let mut long: Vec<String> = vec!["short".into(); 300];
+        long[299] = "x".repeat(MAX_INPUT_BYTES + 1);
+        let e = call(long).unwrap_err();
+        assert_eq!(
+            e.message,
+            format!("input[299] is over {MAX_INPUT_BYTES} bytes")
+        );
     }
 
     #[test]

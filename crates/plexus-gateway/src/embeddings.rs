@@ -11,6 +11,7 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Json, Response};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
+use futures_util::{StreamExt, TryStreamExt, stream};
 use plexus_models::{EmbeddingModel, MAX_EMBEDDING_TOKENS};
 use plexus_subnets::Evaluation;
 use plexus_subnets::embed::{
@@ -21,7 +22,10 @@ use serde_json::{Value, json};
 
 use crate::openai::{ApiError, EmbeddingRequest, Usage, embedding_dimensions};
 use crate::pick::Candidate;
-use crate::{Endpoint, Gateway, Service, name_miner, record};
+use crate::{Endpoint, Gateway, Service, name_miners, record};
+
+/// Chunks of one request asked at once, each starting at a different miner.
+const CHUNKS_AT_ONCE: usize = 4;
 
 pub(crate) async fn embeddings(
     State(gateway): State<Gateway>,
@@ -34,13 +38,22 @@ pub(crate) async fn embeddings(
             Some(service) if request.model == EMBEDDED_EMBEDDING_MODEL => service,
             _ => return Err(gateway.model_error(&request.model, Endpoint::Embeddings)),
         };
-        let EmbedCall { embed, base64 } = request.into_call()?;
+        let EmbedCall { chunks, base64 } = request.into_call()?;
         embedding_dimensions(request.dimensions, service.model.dimension())?;
-        let (answer, miner) = ask(&gateway, service, &embed).await?;
+        // In order; the first chunk to fail for good fails the request, and drops the rest.
+        let gateway = &gateway;
+        let answers: Vec<(EmbedAnswer, Candidate)> = stream::iter(chunks.into_iter().enumerate())
+            .map(|(k, chunk)| async move { ask(gateway, service, &chunk, k).await })
+            .buffered(CHUNKS_AT_ONCE)
+            .try_collect()
+            .await?;
         gateway.served_one();
-        let data: Vec<Value> = answer
-            .embeddings
+        let prompt_tokens = answers
             .iter()
+            .fold(0u32, |sum, (a, _)| sum.saturating_add(a.prompt_tokens));
+        let data: Vec<Value> = answers
+            .iter()
+            .flat_map(|(answer, _)| &answer.embeddings)
             .enumerate()
             .map(|(index, v)| {
                 let embedding = if base64 {
@@ -56,22 +69,26 @@ pub(crate) async fn embeddings(
             "object": "list",
             "data": data,
             "model": EMBEDDED_EMBEDDING_MODEL,
-            "usage": Usage::new(answer.prompt_tokens, 0),
+            "usage": Usage::new(prompt_tokens, 0),
         });
-        Ok(name_miner(Json(body).into_response(), &miner))
+        let miners: Vec<Candidate> = answers.into_iter().map(|(_, miner)| miner).collect();
+        Ok(name_miners(Json(body).into_response(), &miners))
     };
     result.await.unwrap_or_else(IntoResponse::into_response)
 }
 
+/// One chunk's embeddings from the first miner to answer it well, trying the candidates
+/// from the `k`-th on.
 async fn ask(
     gateway: &Gateway,
     service: &Service<EmbeddingModel>,
     embed: &EmbedRequest,
+    k: usize,
 ) -> Result<(EmbedAnswer, Candidate), ApiError> {
     let body = Bytes::from(serde_json::to_vec(embed).unwrap_or_default());
     let dimension = service.model.dimension();
     let (mut answer, miner, elapsed) = gateway
-        .first_answer::<EmbedAnswer>(&service.view, 0, &service.scores, EMBED_ROUTE, body, |a| {
+        .first_answer::<EmbedAnswer, _>(service, 0, EMBED_ROUTE, body, k, |a| {
             a.fits(embed, dimension)
         })
         .await?;

@@ -14,6 +14,7 @@ pub mod bench;
 mod body;
 pub mod call;
 mod chat;
+pub mod cors;
 mod embeddings;
 pub mod keys;
 pub mod openai;
@@ -40,13 +41,15 @@ use plexus_wire::{AxonScope, Client, ClientError, Target};
 use rand::Rng;
 use serde_json::json;
 
+pub use crate::cors::{CorsOrigin, CorsOriginError};
 use crate::keys::{Admitted, ApiKeys};
 use crate::openai::ApiError;
 use crate::pick::Candidate;
 
-/// The header naming the UID of the miner that answered.
+/// The header naming the UID of the miner that answered (of each miner, comma-separated,
+/// when the texts of an embeddings request went to several).
 pub const MINER_UID_HEADER: &str = "x-plexus-miner-uid";
-/// The header naming the hotkey of the miner that answered.
+/// The header naming the hotkey of the miner that answered (as [`MINER_UID_HEADER`]).
 pub const MINER_HOTKEY_HEADER: &str = "x-plexus-miner-hotkey";
 
 /// A subnet the gateway serves: its view of the chain, the validator's scores for it, and
@@ -85,6 +88,9 @@ pub struct GatewayConfig {
     /// timeout for its first event; a stream still going past that is cut, and its miner
     /// scored for it (default 2 s).
     pub stream_time_per_token: Duration,
+    /// Web origins whose pages may call the gateway from a browser ([`cors`]); none when
+    /// empty.
+    pub cors_origins: Vec<CorsOrigin>,
 }
 
 impl std::fmt::Debug for GatewayConfig {
@@ -97,6 +103,7 @@ impl std::fmt::Debug for GatewayConfig {
             .field("requests_per_minute", &self.requests_per_minute)
             .field("behind_proxy", &self.behind_proxy)
             .field("max_body_bytes", &self.max_body_bytes)
+            .field("cors_origins", &self.cors_origins)
             .field("stream_time_per_token", &self.stream_time_per_token)
             .finish()
     }
@@ -112,6 +119,7 @@ impl Default for GatewayConfig {
             behind_proxy: false,
             max_body_bytes: 1 << 20,
             stream_time_per_token: Duration::from_secs(2),
+            cors_origins: Vec::new(),
         }
     }
 }
@@ -202,7 +210,7 @@ impl Gateway {
     /// The HTTP routes. Served other than by [`Gateway::serve`], requests carry no
     /// connection origin, and an open gateway takes them all as this machine's (unlimited).
     pub fn router(&self) -> Router {
-        Router::new()
+        let routes = Router::new()
             .route("/health", only(get(health), "GET"))
             .route("/v1/models", only(get(models), "GET"))
             .route("/v1/models/{id}", only(get(model), "GET"))
@@ -213,8 +221,12 @@ impl Gateway {
             .route("/v1/completions", only(post(chat::completions), "POST"))
             .route("/v1/embeddings", only(post(embeddings::embeddings), "POST"))
             .fallback(not_found)
-            .layer(DefaultBodyLimit::max(self.inner.config.max_body_bytes))
-            .with_state(self.clone())
+            .layer(DefaultBodyLimit::max(self.inner.config.max_body_bytes));
+        let routes = match cors::layer(&self.inner.config.cors_origins) {
+            Some(cors) => routes.layer(cors),
+            None => routes,
+        };
+        routes.with_state(self.clone())
     }
 
     /// Serves on `listener` until `stop` completes.
@@ -304,21 +316,27 @@ impl Gateway {
         Ok(order)
     }
 
-    /// Sends `body` to `route` on the miners of `view` (those announcing an axon of at
+    /// Sends `body` to `route` on the miners of `service` (those announcing an axon of at
     /// least `min_version`) in turn until one gives an answer that decodes and that
-    /// `accept` takes; every miner that fails scores zero in `scores`. Returns the answer,
-    /// who gave it and how long it took.
-    async fn first_answer<T: serde::de::DeserializeOwned>(
+    /// `accept` takes; every miner that fails scores zero in the service's scores. The turn
+    /// starts at the `start`-th candidate (wrapping), so that the parts of one request
+    /// asked at once go to different miners. Returns the answer, who gave it and how long
+    /// it took.
+    async fn first_answer<T: serde::de::DeserializeOwned, M>(
         &self,
-        view: &SubnetView,
+        service: &Service<M>,
         min_version: u32,
-        scores: &Mutex<Scores>,
         route: &str,
         body: Bytes,
+        start: usize,
         accept: impl Fn(&T) -> Result<(), String>,
     ) -> Result<(T, Candidate, Duration), ApiError> {
         let mut last = String::from("no miner tried");
-        for miner in self.candidates(view, min_version)? {
+        let mut order = self.candidates(&service.view, min_version)?;
+        // Never empty: `candidates` refuses that.
+        let first = start % order.len().max(1);
+        order.rotate_left(first);
+        for miner in order {
             let started = std::time::Instant::now();
             let outcome = match self
                 .inner
@@ -338,7 +356,7 @@ impl Gateway {
                 Err(why) => {
                     let why = brief(why);
                     tracing::info!(uid = miner.uid, %why, "miner failed; trying another");
-                    record(scores, &miner, 0.0);
+                    record(&service.scores, &miner, 0.0);
                     last = why;
                 }
             }
@@ -391,14 +409,25 @@ fn record(scores: &Mutex<Scores>, miner: &Candidate, score: f64) {
         .record(miner.uid, miner.target.hotkey, score);
 }
 
-/// Adds the headers naming `miner` to `response`.
-fn name_miner(mut response: Response, miner: &Candidate) -> Response {
+/// Adds the headers naming the miners that answered to `response`: one value, or, when
+/// the parts of a request went to several miners, each miner once, in the order of the
+/// parts they answered first, as a comma-separated list.
+fn name_miners(mut response: Response, miners: &[Candidate]) -> Response {
+    let mut named: Vec<&Candidate> = Vec::with_capacity(miners.len());
+    for miner in miners {
+        if !named.iter().any(|m| m.uid == miner.uid) {
+            named.push(miner);
+        }
+    }
+    let list = |value: fn(&Candidate) -> String| {
+        let values: Vec<String> = named.iter().map(|m| value(m)).collect();
+        HeaderValue::from_str(&values.join(", ")).ok()
+    };
     let headers = response.headers_mut();
-    headers.insert(
-        HeaderName::from_static(MINER_UID_HEADER),
-        HeaderValue::from(miner.uid),
-    );
-    if let Ok(v) = HeaderValue::from_str(&miner.target.hotkey.to_string()) {
+    if let Some(v) = list(|m| m.uid.to_string()) {
+        headers.insert(HeaderName::from_static(MINER_UID_HEADER), v);
+    }
+    if let Some(v) = list(|m| m.target.hotkey.to_string()) {
         headers.insert(HeaderName::from_static(MINER_HOTKEY_HEADER), v);
     }
     response
@@ -514,6 +543,33 @@ mod tests {
         let keys = ApiKeys::new(config.api_keys.clone(), 60);
         let shown = format!("{config:?} {keys:?}");
         assert!(!shown.contains("sk-secret"), "{shown}");
+    }
+
+    #[test]
+    fn the_miners_that_answered_are_named_once_each_in_order() {
+        let miner = |uid: u16| Candidate {
+            uid,
+            target: plexus_wire::Target {
+                addr: std::net::SocketAddr::from(([127, 0, 0, 1], 9000 + uid)),
+                hotkey: AccountId([uid as u8; 32]),
+                netuid: NetUid(1),
+            },
+            incentive: 0,
+        };
+        let named = |miners: &[Candidate]| {
+            let response = name_miners(Response::default(), miners);
+            let header = |name| response.headers()[name].to_str().unwrap().to_owned();
+            (header(MINER_UID_HEADER), header(MINER_HOTKEY_HEADER))
+        };
+        let (uid, hotkey) = named(&[miner(7)]);
+        assert_eq!(
+            (uid.as_str(), hotkey),
+            ("7", AccountId([7; 32]).to_string())
+        );
+        let (uids, hotkeys) = named(&[miner(7), miner(3), miner(7), miner(3)]);
+        assert_eq!(uids, "7, 3");
+        let expected = format!("{}, {}", AccountId([7; 32]), AccountId([3; 32]));
+        assert_eq!(hotkeys, expected);
     }
 
     #[test]

@@ -20,6 +20,9 @@ use serde_json::{Value, json};
 /// Completion tokens when a request does not say.
 pub const DEFAULT_MAX_TOKENS: u32 = 256;
 
+/// Most texts in one embeddings request: OpenAI's own limit, which clients batch to.
+pub const MAX_EMBEDDING_INPUTS: usize = 2048;
+
 /// An error in OpenAI's shape: `{"error": {"message", "type", "param", "code"}}`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
@@ -586,7 +589,7 @@ pub fn include_usage(stream: bool, options: Option<&StreamOptions>) -> Result<bo
 }
 
 /// The texts of an embedding request's `input`: a non-empty string or a non-empty array of
-/// them.
+/// at most [`MAX_EMBEDDING_INPUTS`] of them.
 pub fn embedding_inputs(input: &Value) -> Result<Vec<String>, ApiError> {
     let bad = |message: String| ApiError::bad_request(Some("input"), message);
     match input {
@@ -595,6 +598,10 @@ pub fn embedding_inputs(input: &Value) -> Result<Vec<String>, ApiError> {
         Value::Array(items) if items.is_empty() => {
             Err(bad("input must not be an empty array".into()))
         }
+        Value::Array(items) if items.len() > MAX_EMBEDDING_INPUTS => Err(bad(format!(
+            "input has {} texts; at most {MAX_EMBEDDING_INPUTS} are taken in one request",
+            items.len()
+        ))),
         Value::Array(items) => items
             .iter()
             .enumerate()

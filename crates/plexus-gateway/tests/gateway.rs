@@ -1,5 +1,6 @@
 //! The gateway in front of real wire servers on loopback: OpenAI-shaped answers and
-//! errors, failover past a dead miner, API keys and their rate limit.
+//! errors, failover past a dead miner, long batches in chunks, API keys and their rate
+//! limit.
 
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
@@ -9,10 +10,11 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use plexus_gateway::call::EMBED_CHUNK_TEXTS;
 use plexus_gateway::{Gateway, GatewayConfig, MINER_UID_HEADER, Service};
 use plexus_models::{EmbeddingModel, ModelKind};
 use plexus_primitives::{ChainId, Keypair, NetUid};
-use plexus_subnets::embed::{EmbeddedEmbeddings, embed_routes};
+use plexus_subnets::embed::{EmbeddedEmbeddings, MAX_INPUTS, embed_routes};
 use plexus_subnets::{Scores, Snapshot, SubnetView, standalone_neuron};
 use plexus_wire::{AxonScope, Client, ClientConfig, Server, ServerConfig};
 use serde_json::{Value, json};
@@ -129,6 +131,40 @@ async fn embeddings_fail_over_past_a_dead_miner_and_name_who_answered() {
     // The dead miner was tried first (its incentive is far higher) and scored zero.
     let scores = net.scores.lock().unwrap();
     assert_eq!(scores.get(net.dead_uid).map(|s| s.average), Some(0.0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_batch_goes_out_in_chunks_and_comes_back_whole_and_in_order() {
+    let model = model();
+    let net = network(Arc::clone(&model), GatewayConfig::default()).await;
+    let url = format!("{}/v1/embeddings", net.base);
+    // More than one miner takes in one request.
+    let count = MAX_INPUTS + 9;
+    let texts: Vec<String> = (0..count)
+        .map(|i| format!("Sentence number {i}."))
+        .collect();
+    let body = json!({"model": "all-minilm-l6-v2", "input": texts});
+    let (status, uid, answer) = post(url, body, None).await;
+    assert_eq!(status, 200, "{answer}");
+    // Chunks that started at the dead miner failed over to the live one, named once.
+    assert_eq!(uid, Some(net.live_uid.to_string()));
+    let data = answer["data"].as_array().unwrap();
+    assert_eq!(data.len(), count);
+    for (i, item) in data.iter().enumerate() {
+        assert_eq!(item["index"], i);
+    }
+    // Each vector is its own text's, across chunk boundaries.
+    for i in [0, EMBED_CHUNK_TEXTS - 1, EMBED_CHUNK_TEXTS, count - 1] {
+        let got: Vec<f32> = serde_json::from_value(data[i]["embedding"].clone()).unwrap();
+        let expected = model.embed(&[texts[i].as_str()]).unwrap();
+        assert!(
+            plexus_models::cosine(&got, &expected[0]) > 0.9999,
+            "text {i}"
+        );
+    }
+    // Usage adds up every chunk's: at least a token per text and its two markers.
+    let tokens = answer["usage"]["prompt_tokens"].as_u64().unwrap();
+    assert!(tokens >= 3 * count as u64, "{tokens}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

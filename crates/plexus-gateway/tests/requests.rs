@@ -1,6 +1,6 @@
 //! How the gateway reads what consumers ask, in front of a scripted text miner on loopback:
 //! models sent to the wrong endpoint, empty inputs, `stop`, `logprobs`, `stream_options`
-//! and wrong methods.
+//! wrong methods, and calls from web pages (CORS).
 
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
@@ -897,4 +897,69 @@ async fn a_miner_trickling_its_answer_is_cut_off_at_the_streams_deadline() {
         .filter(|e| e.contains(r#""content":"x""#))
         .count();
     assert!((1..20).contains(&pieces), "{pieces} pieces relayed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browsers_may_call_from_the_named_origins_only() {
+    let page = "http://localhost:3000";
+    let config = GatewayConfig {
+        spot_check: 0.0,
+        cors_origins: vec![page.parse().unwrap()],
+        ..GatewayConfig::default()
+    };
+    let scope = |chain_id| ClientConfig {
+        axon_scope: AxonScope::All,
+        ..ClientConfig::new(chain_id)
+    };
+    let net = network_with(scope, config).await;
+    let chat = format!("{}/v1/chat/completions", net.base);
+    // The preflight an OpenAI SDK's request from the page sets off.
+    let preflight = [
+        ("Origin", page),
+        ("Access-Control-Request-Method", "POST"),
+        (
+            "Access-Control-Request-Headers",
+            "authorization, content-type, x-stainless-os",
+        ),
+    ];
+    let a = send("OPTIONS", chat.clone(), &preflight, None).await;
+    assert_eq!(a.status, 200, "{}", a.head);
+    assert_eq!(
+        a.header("access-control-allow-origin").as_deref(),
+        Some(page)
+    );
+    let headers = a.header("access-control-allow-headers").unwrap();
+    assert!(headers.contains("authorization") && headers.contains("x-stainless-os"));
+    assert!(
+        a.header("access-control-allow-methods")
+            .unwrap()
+            .contains("POST")
+    );
+    // The answer itself, readable by the page with the headers naming its miner.
+    let body = json!({"model": CHAT_MODEL, "messages": [{"role": "user", "content": "hi"}],
+        "max_tokens": 2});
+    let a = send(
+        "POST",
+        chat.clone(),
+        &[("Origin", page)],
+        Some(body.clone()),
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(
+        a.header("access-control-allow-origin").as_deref(),
+        Some(page)
+    );
+    let exposed = a.header("access-control-expose-headers").unwrap();
+    assert!(exposed.contains("x-plexus-miner-uid"), "{exposed}");
+    // Another site's page gets nothing its browser would let it read.
+    let elsewhere = [("Origin", "http://elsewhere.example")];
+    let a = send("POST", chat.clone(), &elsewhere, Some(body)).await;
+    assert_eq!(a.header("access-control-allow-origin"), None);
+    // A gateway naming no origin answers no preflight.
+    let closed = network().await;
+    let url = format!("{}/v1/chat/completions", closed.base);
+    let a = send("OPTIONS", url, &preflight, None).await;
+    assert_eq!(a.status, 405);
+    assert_eq!(a.header("access-control-allow-origin"), None);
 }

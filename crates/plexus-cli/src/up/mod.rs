@@ -14,6 +14,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use clap::Args;
+use plexus_gateway::CorsOrigin;
 use plexus_models::ModelKind;
 use plexus_primitives::NetUid;
 use serde::Serialize;
@@ -55,6 +56,15 @@ pub struct UpArgs {
     /// Where the gateway serves the OpenAI-compatible API
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub gateway: SocketAddr,
+    /// A web origin whose pages may call the gateway from a browser (CORS), e.g.
+    /// http://localhost:3000, or * for every page (repeat, or comma-separated) [default:
+    /// none]
+    #[arg(
+        long = "gateway-cors-origin",
+        value_delimiter = ',',
+        value_name = "ORIGIN"
+    )]
+    pub cors_origins: Vec<CorsOrigin>,
     /// Chain validators (nodes) of a new network, 1 to 16 [default: 1]
     // Options, not defaults, so that a resumed network can warn that they are ignored.
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..=16))]
@@ -292,6 +302,9 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
         "--axon-scope",
         "all",
     ]));
+    for origin in &args.cors_origins {
+        validator.extend(owned(&["--gateway-cors-origin", &origin.to_string()]));
+    }
     let (child, process) = spawn("validator", &validator)?;
     children.0.push(child);
     processes.push(process);

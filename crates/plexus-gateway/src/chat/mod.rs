@@ -21,7 +21,7 @@ use crate::call::{Delivery, TextCall, parse};
 use crate::openai::{ApiError, ChatCompletionRequest, CompletionRequest, Usage};
 use crate::pick::Candidate;
 use crate::stop::cut_at;
-use crate::{Endpoint, Gateway, Service, name_miner, record, request_id, unix_now};
+use crate::{Endpoint, Gateway, Service, name_miners, record, request_id, unix_now};
 
 mod logprobs;
 mod relay;
@@ -86,12 +86,12 @@ async fn answer(
     }
     let body = Bytes::from(serde_json::to_vec(&chat).unwrap_or_default());
     let (answer, miner, elapsed) = gateway
-        .first_answer::<ChatAnswer>(
-            &service.view,
+        .first_answer::<ChatAnswer, _>(
+            service,
             chat.axon_version(),
-            &service.scores,
             CHAT_ROUTE,
             body,
+            0,
             |answer: &ChatAnswer| answer.fits(&chat),
         )
         .await?;
@@ -124,7 +124,10 @@ async fn answer(
         usage,
         logprobs,
     );
-    Ok(name_miner(Json(body).into_response(), &miner))
+    Ok(name_miners(
+        Json(body).into_response(),
+        std::slice::from_ref(&miner),
+    ))
 }
 
 /// Checks a request before any miner sees it, so that a consumer's mistake never counts

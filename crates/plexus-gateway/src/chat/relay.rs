@@ -23,7 +23,7 @@ use super::{Delivery, Shape, finish, spot_check, token_logprobs, usage, whole_bo
 use crate::openai::{ApiError, Usage};
 use crate::pick::Candidate;
 use crate::stop::{Step, StopFilter};
-use crate::{Gateway, Service, name_miner, record, request_id, unix_now};
+use crate::{Gateway, Service, name_miners, record, request_id, unix_now};
 
 /// Opens a stream on the first miner that sends a first event; failures before that are
 /// invisible to the consumer.
@@ -250,7 +250,10 @@ pub(super) async fn whole_cut(
         usage,
         logprobs,
     );
-    Ok(name_miner(Json(body).into_response(), &miner))
+    Ok(name_miners(
+        Json(body).into_response(),
+        std::slice::from_ref(&miner),
+    ))
 }
 
 pub(super) async fn stream(
@@ -278,7 +281,10 @@ pub(super) async fn stream(
         futures_util::stream::unfold(Some(relay), |relay| async move { relay?.next().await })
             .flat_map(futures_util::stream::iter);
     let events = futures_util::stream::iter(opening).chain(rest);
-    Ok(name_miner(Sse::new(events).into_response(), &miner))
+    Ok(name_miners(
+        Sse::new(events).into_response(),
+        std::slice::from_ref(&miner),
+    ))
 }
 
 impl Relay {

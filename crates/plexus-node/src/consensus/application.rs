@@ -42,7 +42,15 @@ impl Shared {
     }
 }
 
+/// Most blocks a proposal or verification executes to reach its parent's state.
+/// Consensus runs a few views ahead of finalization, so a longer walk means this
+/// node is catching up: the finalized blocks marshal hands over in order bring its
+/// state forward, and a walk that went on would hold a block (up to 4 MiB) and a
+/// ledger copy in memory for every height it is behind.
+const MAX_REPLAYED_ANCESTORS: usize = 32;
+
 /// Why the parent's post-state is not at hand.
+#[derive(Debug, PartialEq, Eq)]
 enum Missing {
     /// The ancestry ended (shutdown, or data that may arrive later).
     Unavailable,
@@ -98,6 +106,13 @@ impl App {
                     Some(found) => break found,
                     None => return Err(Missing::Invalid),
                 }
+            }
+            if walked.len() > MAX_REPLAYED_ANCESTORS {
+                debug!(
+                    height = number,
+                    "too far behind to replay; waiting for finalized blocks"
+                );
+                return Err(Missing::Unavailable);
             }
         };
         for block in walked[..known].iter().rev() {
@@ -384,5 +399,102 @@ impl<K: FinalizedSink> Reporter for Finalizer<K> {
             }
         }
         Feedback::Ok
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::VecDeque;
+    use std::pin::Pin;
+    use std::task::{Context as TaskContext, Poll};
+
+    use commonware_runtime::{Runner as _, deterministic};
+    use futures::Stream;
+    use plexus_ledger::{Genesis, GenesisBalance, GenesisValidator};
+    use plexus_primitives::Balance;
+
+    use super::*;
+
+    /// Blocks newest first, as marshal walks a parent's ancestry.
+    #[derive(Clone)]
+    struct Walk(VecDeque<Digested<ConsensusBlock>>);
+
+    impl Stream for Walk {
+        type Item = Digested<ConsensusBlock>;
+
+        fn poll_next(
+            mut self: Pin<&mut Self>,
+            _: &mut TaskContext<'_>,
+        ) -> Poll<Option<Self::Item>> {
+            Poll::Ready(self.0.pop_front())
+        }
+    }
+
+    impl Ancestry<ConsensusBlock> for Walk {
+        fn peek(&self) -> Option<&Digested<ConsensusBlock>> {
+            self.0.front()
+        }
+    }
+
+    /// An application at genesis, and the walk from the newest of `length` empty
+    /// blocks on it, which it has not executed, down to genesis.
+    fn behind_by(length: usize) -> (App, Walk) {
+        let proposer = Keypair::from_seed([9; 32]);
+        let genesis = Genesis {
+            bonds: Vec::new(),
+            chain_id: ChainId::new("plexus-app").unwrap(),
+            balances: vec![GenesisBalance {
+                account: Keypair::from_seed([1; 32]).account_id(),
+                balance: Balance::UNIT,
+            }],
+            validators: vec![GenesisValidator {
+                consensus_key: proposer.account_id(),
+                address: None,
+            }],
+            economics: plexus_ledger::Economics::default(),
+        };
+        let mut ledger = Ledger::from_genesis(&genesis).unwrap();
+        let first = ConsensusBlock::genesis(genesis.chain_id.clone(), &ledger);
+        let app = App {
+            shared: Shared::new(Executor::new(&first, ledger.clone())),
+            chain_id: genesis.chain_id,
+            me: proposer.account_id(),
+            mempool: SharedMempool::default(),
+            limits: BlockLimits::default(),
+            idle_block: Duration::ZERO,
+            #[cfg(feature = "byzantine")]
+            tamper: None,
+        };
+        let mut header = first.header().clone();
+        let digest = first.digest();
+        let mut walk = VecDeque::from([Digested::precomputed(first, digest)]);
+        for view in 1..=length as u64 {
+            let (block, executed, _) =
+                execution::build(&header, &ledger, Vec::new(), proposer.account_id(), view)
+                    .unwrap();
+            (header, ledger) = (block.header().clone(), Ledger::clone(&executed.ledger));
+            let digest = block.digest();
+            walk.push_front(Digested::precomputed(block, digest));
+        }
+        (app, Walk(walk))
+    }
+
+    #[test]
+    fn a_short_unexecuted_ancestry_is_replayed_and_a_long_one_waits() {
+        deterministic::Runner::default().start(|runtime| async move {
+            let (app, mut walk) = behind_by(MAX_REPLAYED_ANCESTORS);
+            let parent = walk.peek().unwrap().inner().hash();
+            let (found, state) = app.parent_state(&runtime, &mut walk).await.unwrap();
+            assert_eq!(found.inner().hash(), parent);
+            assert_eq!(state.height, MAX_REPLAYED_ANCESTORS as u64);
+            assert!(app.shared.executor().state(&parent).is_some());
+
+            // One block more and the walk stops without executing anything.
+            let (app, mut walk) = behind_by(MAX_REPLAYED_ANCESTORS + 1);
+            let oldest = walk.0[MAX_REPLAYED_ANCESTORS].inner().hash();
+            let missing = app.parent_state(&runtime, &mut walk).await.err();
+            assert_eq!(missing, Some(Missing::Unavailable));
+            assert!(app.shared.executor().state(&oldest).is_none());
+        });
     }
 }

@@ -183,7 +183,6 @@ impl Mempool {
 #[cfg(test)]
 mod tests {
     use plexus_ledger::Signatures;
-    use plexus_primitives::{ChainId, Transaction};
 
     use super::super::testing::*;
     use super::super::*;
@@ -217,17 +216,7 @@ mod tests {
     #[test]
     fn a_sender_queues_no_more_fees_than_it_holds() {
         let mut ledger = ledger();
-        let fund = Transaction {
-            chain_id: ChainId::new("mempool-test").unwrap(),
-            signer: key(1).account_id(),
-            nonce: 0,
-            fee: Balance::from_rao(FEE),
-            call: Call::Transfer {
-                to: key(5).account_id(),
-                amount: Balance::from_rao(2 * FEE + FEE / 2),
-            },
-        }
-        .sign(&key(1));
+        let fund = transfer(1, 0, FEE, 5, 2 * FEE + FEE / 2);
         let out = ledger.apply_block(1, &[fund], Signatures::Verify).unwrap();
         assert!(out.receipts[0].result.is_ok());
         let mut pool = Mempool::new(MempoolLimits::default());

@@ -202,7 +202,7 @@ impl Mempool {
 #[cfg(test)]
 mod tests {
     use plexus_ledger::{LedgerRules, Signatures};
-    use plexus_primitives::{Balance, ChainId, Encode as _, Transaction};
+    use plexus_primitives::Encode as _;
 
     use super::super::testing::*;
     use super::super::*;
@@ -305,19 +305,13 @@ mod tests {
             let ledger = ledger_under(rules);
             let mut pool = Mempool::new(MempoolLimits::default());
             // Passes admission (fee, nonce) but the call fails: nothing to unstake.
-            let failing = Transaction {
-                chain_id: ChainId::new("mempool-test").unwrap(),
-                signer: key(1).account_id(),
-                nonce: 0,
-                fee: Balance::from_rao(FEE),
-                call: Call::RemoveStake {
-                    netuid: plexus_primitives::NetUid(1),
-                    hotkey: key(2).account_id(),
-                    alpha: 1,
-                    limit_price: None,
-                },
-            }
-            .sign(&key(1));
+            let unstake = Call::RemoveStake {
+                netuid: plexus_primitives::NetUid(1),
+                hotkey: key(2).account_id(),
+                alpha: 1,
+                limit_price: None,
+            };
+            let failing = signed(1, 0, FEE, unstake);
             pool.insert(failing.clone(), &ledger).unwrap();
             let mut next = ledger.clone();
             let txs = pool.select(&ledger, 10, 1 << 20);
@@ -349,17 +343,7 @@ mod tests {
         pool.insert(waiting.clone(), &ledger).unwrap();
         // Nonce 0 sends away all but less than a fee, elsewhere.
         let held = ledger.state().account(&key(1).account_id()).balance.rao();
-        let drain = Transaction {
-            chain_id: ChainId::new("mempool-test").unwrap(),
-            signer: key(1).account_id(),
-            nonce: 0,
-            fee: Balance::from_rao(FEE),
-            call: Call::Transfer {
-                to: key(2).account_id(),
-                amount: Balance::from_rao(held - FEE - 1),
-            },
-        }
-        .sign(&key(1));
+        let drain = transfer(1, 0, FEE, 2, held - FEE - 1);
         let mut next = ledger.clone();
         let out = next.apply_block(1, &[drain], Signatures::Verify).unwrap();
         assert!(out.receipts[0].result.is_ok());

@@ -38,35 +38,41 @@ pub(super) fn genesis_under(ledger_rules: LedgerRules) -> Genesis {
     }
 }
 
-pub(super) fn tx(from: u8, nonce: u64, fee: u64) -> SignedTransaction {
+/// `call` from key `from`, signed, on the test chain.
+pub(super) fn signed(from: u8, nonce: u64, fee: u64, call: Call) -> SignedTransaction {
     Transaction {
         chain_id: ChainId::new("mempool-test").unwrap(),
         signer: key(from).account_id(),
         nonce,
         fee: Balance::from_rao(fee),
-        call: Call::Transfer {
-            to: key(4).account_id(),
-            amount: Balance::from_rao(1),
-        },
+        call,
     }
     .sign(&key(from))
 }
 
+/// A transfer of `amount` rao from key `from` to key `to`.
+pub(super) fn transfer(from: u8, nonce: u64, fee: u64, to: u8, amount: u64) -> SignedTransaction {
+    let call = Call::Transfer {
+        to: key(to).account_id(),
+        amount: Balance::from_rao(amount),
+    };
+    signed(from, nonce, fee, call)
+}
+
+/// A transfer of one rao to key 4.
+pub(super) fn tx(from: u8, nonce: u64, fee: u64) -> SignedTransaction {
+    transfer(from, nonce, fee, 4, 1)
+}
+
 /// A set-weights transaction of `n` weights: bigger than a transfer.
 pub(super) fn weights(from: u8, nonce: u64, fee: u64, n: u16) -> SignedTransaction {
-    Transaction {
-        chain_id: ChainId::new("mempool-test").unwrap(),
-        signer: key(from).account_id(),
-        nonce,
-        fee: Balance::from_rao(fee),
-        call: Call::SetWeights {
-            netuid: plexus_primitives::NetUid(1),
-            uids: (0..n).collect(),
-            weights: vec![1; usize::from(n)],
-            version_key: 0,
-        },
-    }
-    .sign(&key(from))
+    let call = Call::SetWeights {
+        netuid: plexus_primitives::NetUid(1),
+        uids: (0..n).collect(),
+        weights: vec![1; usize::from(n)],
+        version_key: 0,
+    };
+    signed(from, nonce, fee, call)
 }
 
 /// The newest rules, with key 9 (the genesis validator) bonded, so its
