@@ -92,11 +92,13 @@ impl Mempool {
                 return Err(MempoolError::Full);
             }
             self.bytes = bytes;
+            let tail = self.tail_fee(&signer);
             if let Some(queue) = self.senders.get_mut(&signer)
                 && let Some(replaced) = queue.insert(nonce, entry)
             {
                 self.ids.remove(&replaced.hash);
             }
+            self.retail(&signer, tail);
             self.ids.insert(hash);
             return Ok(hash);
         }
@@ -128,7 +130,10 @@ impl Mempool {
                 return Err(MempoolError::Full);
             }
         }
+        let tail = self.tail_fee(&signer);
         self.senders.entry(signer).or_default().insert(nonce, entry);
+        self.retail(&signer, tail);
+        self.regap(&signer, next);
         self.ids.insert(hash);
         self.count += 1;
         self.bytes += size;
@@ -136,18 +141,28 @@ impl Mempool {
     }
 
     /// Drops the last queued transaction of a sender (not `except`) whose
-    /// transactions all wait behind a nonce gap, if there is one.
+    /// transactions all wait behind a nonce gap, if there is one. Senders that are
+    /// no longer gapped leave the index as they are met, once each.
     fn evict_gapped(&mut self, ledger: &Ledger, except: &AccountId) -> bool {
         let state = ledger.state();
-        let victim = self
-            .senders
-            .iter()
-            .filter(|(sender, _)| *sender != except)
-            .find_map(|(sender, q)| {
-                let first = *q.keys().next()?;
-                let last = *q.keys().next_back()?;
-                (first > state.account(sender).nonce).then_some((*sender, last))
-            });
+        let mut closed = Vec::new();
+        let mut victim = None;
+        for sender in self.gapped.iter().filter(|s| *s != except) {
+            let queue = self.senders.get(sender);
+            let first = queue.and_then(|q| q.keys().next());
+            match first {
+                Some(first) if *first > state.account(sender).nonce => {
+                    victim = queue
+                        .and_then(|q| q.keys().next_back())
+                        .map(|n| (*sender, *n));
+                    break;
+                }
+                _ => closed.push(*sender),
+            }
+        }
+        for sender in closed {
+            self.gapped.remove(&sender);
+        }
         match victim {
             Some((sender, nonce)) => {
                 self.remove(&sender, nonce);
@@ -160,18 +175,13 @@ impl Mempool {
     /// Drops the last queued transaction of the sender whose last one pays
     /// the lowest fee, if that fee is below `fee` (and it is not `except`'s).
     fn evict_cheaper_than(&mut self, fee: Balance, except: &AccountId) -> bool {
-        let victim = self
-            .senders
-            .iter()
-            .filter(|(sender, q)| *sender != except && !q.is_empty())
-            .filter_map(|(sender, q)| {
-                q.iter()
-                    .next_back()
-                    .map(|(n, e)| (e.tx.tx.fee, *sender, *n))
-            })
-            .min();
-        match victim {
-            Some((victim_fee, sender, nonce)) if victim_fee < fee => {
+        let victim = self.tails.iter().find(|(_, sender)| sender != except);
+        let Some(&(victim_fee, sender)) = victim else {
+            return false;
+        };
+        let last = self.senders.get(&sender).and_then(|q| q.keys().next_back());
+        match last {
+            Some(&nonce) if victim_fee < fee => {
                 self.remove(&sender, nonce);
                 true
             }
@@ -183,10 +193,83 @@ impl Mempool {
 #[cfg(test)]
 mod tests {
     use plexus_ledger::Signatures;
+    use proptest::prelude::*;
 
     use super::super::testing::*;
     use super::super::*;
     use super::*;
+
+    impl Mempool {
+        /// Checks the eviction indexes against the queues they index.
+        fn assert_indexes(&self, ledger: &Ledger) {
+            let tails: BTreeSet<(Balance, AccountId)> = self
+                .senders
+                .iter()
+                .filter_map(|(s, q)| q.values().next_back().map(|e| (e.tx.tx.fee, *s)))
+                .collect();
+            assert_eq!(self.tails, tails);
+            for (sender, queue) in &self.senders {
+                let first = *queue.keys().next().unwrap();
+                if first > ledger.state().account(sender).nonce {
+                    assert!(self.gapped.contains(sender), "gapped {sender} not indexed");
+                }
+            }
+        }
+    }
+
+    /// What a fuzzed run of the mempool does.
+    #[derive(Debug, Clone)]
+    enum Step {
+        /// A transfer from key 1 to 4 at a nonce, paying a number of `FEE`s.
+        Submit(u8, u64, u64),
+        /// A block of what the mempool offers, finalized.
+        Finalize,
+        /// A proposer leaves out a key's first waiting transaction.
+        Refuse(u8),
+    }
+
+    fn step() -> impl Strategy<Value = Step> {
+        prop_oneof![
+            4 => (1u8..=4, 0u64..6, 1u64..6).prop_map(|(k, n, f)| Step::Submit(k, n, f)),
+            1 => Just(Step::Finalize),
+            1 => (1u8..=4).prop_map(Step::Refuse),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// However transactions come, replace, evict and leave in blocks, the
+        /// indexes that eviction reads match the queues, and the bounds hold.
+        #[test]
+        fn eviction_indexes_follow_the_queues(steps in prop::collection::vec(step(), 1..60)) {
+            let mut ledger = ledger();
+            let limits = MempoolLimits { max_transactions: 5, ..MempoolLimits::default() };
+            let mut pool = Mempool::new(limits);
+            for step in steps {
+                match step {
+                    Step::Submit(from, nonce, fees) => {
+                        let _ = pool.insert(tx(from, nonce, fees * FEE), &ledger);
+                    }
+                    Step::Finalize => {
+                        let txs = pool.select(&ledger, 3, usize::MAX);
+                        let height = ledger.height() + 1;
+                        ledger.apply_block(height, &txs, Signatures::Verify).unwrap();
+                        pool.prune_block(&txs, &ledger);
+                    }
+                    Step::Refuse(from) => {
+                        let queue = pool.senders.get(&key(from).account_id());
+                        if let Some(first) = queue.and_then(|q| q.values().next()) {
+                            let tx = first.tx.clone();
+                            pool.refuse(&tx, "left out".into());
+                        }
+                    }
+                }
+                pool.assert_indexes(&ledger);
+                prop_assert!(pool.len() <= 5);
+            }
+        }
+    }
 
     #[test]
     fn the_byte_bound_holds_for_replacements_and_newcomers() {

@@ -183,6 +183,7 @@ impl Mempool {
                 );
                 self.refuse(&tx, why);
             }
+            self.regap(&sender, account.nonce);
         }
     }
 

@@ -102,6 +102,13 @@ pub struct Mempool {
     senders: BTreeMap<AccountId, BTreeMap<u64, Entry>>,
     /// Where each waiting transaction is, by id: asking about one must not scan.
     ids: BTreeSet<Hash>,
+    /// Each sender's last-queued transaction by fee, cheapest first: what a richer
+    /// newcomer evicts when the mempool is full, found without a scan.
+    tails: BTreeSet<(Balance, AccountId)>,
+    /// Every sender whose transactions may all wait behind a nonce gap (a superset,
+    /// checked against the ledger when evicting), so that a full mempool finds what
+    /// to evict first without a scan.
+    gapped: BTreeSet<AccountId>,
     count: usize,
     bytes: usize,
     /// Why recent transactions were left out of a block (see [`Mempool::refuse`]),
@@ -133,7 +140,9 @@ impl Mempool {
     }
 
     fn remove(&mut self, sender: &AccountId, nonce: u64) {
+        let tail = self.tail_fee(sender);
         if let Some(queue) = self.senders.get_mut(sender) {
+            let head = queue.keys().next() == Some(&nonce);
             if let Some(e) = queue.remove(&nonce) {
                 self.count -= 1;
                 self.bytes -= e.size;
@@ -141,8 +150,40 @@ impl Mempool {
             }
             if queue.is_empty() {
                 self.senders.remove(sender);
+                self.gapped.remove(sender);
+            } else if head {
+                // What waited behind the first may now wait behind a gap.
+                self.gapped.insert(*sender);
             }
         }
+        self.retail(sender, tail);
+    }
+
+    /// The fee of `sender`'s last-queued transaction, the one eviction takes.
+    fn tail_fee(&self, sender: &AccountId) -> Option<Balance> {
+        let queue = self.senders.get(sender)?;
+        queue.values().next_back().map(|e| e.tx.tx.fee)
+    }
+
+    /// Moves `sender` in [`Self::tails`] after its queue changed (its last fee
+    /// was `before`).
+    fn retail(&mut self, sender: &AccountId, before: Option<Balance>) {
+        if let Some(fee) = before {
+            self.tails.remove(&(fee, *sender));
+        }
+        if let Some(fee) = self.tail_fee(sender) {
+            self.tails.insert((fee, *sender));
+        }
+    }
+
+    /// Records in [`Self::gapped`] whether `sender`'s transactions all wait behind a
+    /// gap from `next`, the account's next nonce.
+    fn regap(&mut self, sender: &AccountId, next: u64) {
+        let first = self.senders.get(sender).and_then(|q| q.keys().next());
+        match first {
+            Some(first) if *first > next => self.gapped.insert(*sender),
+            _ => self.gapped.remove(sender),
+        };
     }
 
     /// Whether a heartbeat from `sender` is waiting.
