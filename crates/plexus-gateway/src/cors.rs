@@ -58,8 +58,15 @@ impl FromStr for CorsOrigin {
         if host.is_empty() || !host.chars().all(usable) {
             return Err(shape());
         }
-        // Browsers send scheme and host in lower case; compare as they send.
-        HeaderValue::from_str(&origin.to_ascii_lowercase())
+        // Browsers send scheme and host in lower case, and no port when it is the
+        // scheme's own: compare as they send.
+        let origin = origin.to_ascii_lowercase();
+        let origin = match (origin.strip_suffix(":80"), origin.strip_suffix(":443")) {
+            (Some(bare), _) if origin.starts_with("http:") => bare,
+            (_, Some(bare)) if origin.starts_with("https:") => bare,
+            _ => &origin,
+        };
+        HeaderValue::from_str(origin)
             .map(Self::Exact)
             .map_err(|_| shape())
     }
@@ -99,7 +106,10 @@ pub(crate) fn layer(origins: &[CorsOrigin]) -> Option<CorsLayer> {
                 HeaderName::from_static(MINER_UID_HEADER),
                 HeaderName::from_static(MINER_HOTKEY_HEADER),
             ])
-            .max_age(PREFLIGHT_MAX_AGE),
+            .max_age(PREFLIGHT_MAX_AGE)
+            // A named site's pages may call a gateway on this machine or its network
+            // (Chrome asks first, for such an address, from a public page).
+            .allow_private_network(true),
     )
 }
 
@@ -120,6 +130,10 @@ mod tests {
             Ok(exact("https://chat.example.com"))
         );
         assert_eq!("http://[::1]:5173".parse(), Ok(exact("http://[::1]:5173")));
+        // The scheme's own port is left out, as browsers leave it out.
+        assert_eq!("http://a.com:80".parse(), Ok(exact("http://a.com")));
+        assert_eq!("https://a.com:443".parse(), Ok(exact("https://a.com")));
+        assert_eq!("https://a.com:80".parse(), Ok(exact("https://a.com:80")));
         for shape in ["localhost:3000", "ftp://x", "http://", "http://a b", ""] {
             let refused = shape.parse::<CorsOrigin>();
             assert_eq!(refused, Err(CorsOriginError::Shape(shape.trim().into())));
@@ -133,5 +147,12 @@ mod tests {
             assert_eq!(refused, Err(CorsOriginError::Path(path.into())));
         }
         assert_eq!(exact("http://a.com").to_string(), "http://a.com");
+    }
+
+    #[test]
+    fn only_named_origins_set_up_cors() {
+        assert!(layer(&[]).is_none());
+        // Every page, without credentials: a rule set tower-http takes.
+        assert!(layer(&[CorsOrigin::Any]).is_some());
     }
 }

@@ -1,7 +1,9 @@
-//! `POST /v1/embeddings`: an embedding miner's vectors in OpenAI's shape, as floats or
-//! base64 (the `openai` Python package asks for base64 by default).
+//! `POST /v1/embeddings`: embedding miners' vectors in OpenAI's shape, as floats or
+//! base64 (the `openai` Python package asks for base64 by default). A request's texts go
+//! to miners in chunks ([`crate::call::EMBED_CHUNK_TEXTS`]), several at a time.
 
-use std::sync::Arc;
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
 
 use crate::body::Body;
 use crate::call::{EmbedCall, parse};
@@ -18,14 +20,39 @@ use plexus_subnets::embed::{
     EMBED_ROUTE, EMBEDDED_EMBEDDING_MODEL, EmbedAnswer, EmbedRequest, TARGET_TEXTS_PER_SECOND,
     check_embeddings,
 };
-use serde_json::{Value, json};
+use serde::Serialize;
 
 use crate::openai::{ApiError, EmbeddingRequest, Usage, embedding_dimensions};
-use crate::pick::Candidate;
+use crate::pick::{self, Candidate};
 use crate::{Endpoint, Gateway, Service, name_miners, record};
 
 /// Chunks of one request asked at once, each starting at a different miner.
 const CHUNKS_AT_ONCE: usize = 4;
+
+/// The answer: OpenAI's list of embeddings, serialized straight from the miners'
+/// vectors (a `serde_json::Value` tree of 2,048 of them would take tens of MB).
+#[derive(Serialize)]
+struct EmbeddingList<'a> {
+    object: &'static str,
+    data: Vec<EmbeddingItem<'a>>,
+    model: &'static str,
+    usage: Usage,
+}
+
+#[derive(Serialize)]
+struct EmbeddingItem<'a> {
+    object: &'static str,
+    index: usize,
+    embedding: Vector<'a>,
+}
+
+/// A vector as numbers, or as base64 of its little-endian `f32`s.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Vector<'a> {
+    Floats(&'a [f32]),
+    Base64(String),
+}
 
 pub(crate) async fn embeddings(
     State(gateway): State<Gateway>,
@@ -40,55 +67,68 @@ pub(crate) async fn embeddings(
         };
         let EmbedCall { chunks, base64 } = request.into_call()?;
         embedding_dimensions(request.dimensions, service.model.dimension())?;
-        // In order; the first chunk to fail for good fails the request, and drops the rest.
-        let gateway = &gateway;
-        let answers: Vec<(EmbedAnswer, Candidate)> = stream::iter(chunks.into_iter().enumerate())
-            .map(|(k, chunk)| async move { ask(gateway, service, &chunk, k).await })
-            .buffered(CHUNKS_AT_ONCE)
-            .try_collect()
-            .await?;
+        // One draw of the miners for the whole request: chunk k starts at the k-th, and
+        // a miner that fails one chunk is not asked for another.
+        let order = gateway.order(&service.view, 0)?;
+        let failed = Mutex::new(BTreeSet::new());
+        let (gateway, order, failed) = (&gateway, &order, &failed);
+        let attempts = gateway.inner.config.attempts;
+        // The first chunk to fail for good fails the request, and drops the rest.
+        let mut answers: Vec<(usize, EmbedAnswer, Candidate)> =
+            stream::iter(chunks.into_iter().enumerate())
+                .map(|(k, chunk)| async move {
+                    let miners = pick::turn(order, k, attempts);
+                    let (answer, miner) = ask(gateway, service, &chunk, miners, failed).await?;
+                    Ok::<_, ApiError>((k, answer, miner))
+                })
+                .buffer_unordered(CHUNKS_AT_ONCE)
+                .try_collect()
+                .await?;
+        answers.sort_unstable_by_key(|(k, _, _)| *k);
         gateway.served_one();
         let prompt_tokens = answers
             .iter()
-            .fold(0u32, |sum, (a, _)| sum.saturating_add(a.prompt_tokens));
-        let data: Vec<Value> = answers
+            .fold(0u32, |sum, (_, a, _)| sum.saturating_add(a.prompt_tokens));
+        let data: Vec<EmbeddingItem<'_>> = answers
             .iter()
-            .flat_map(|(answer, _)| &answer.embeddings)
+            .flat_map(|(_, answer, _)| &answer.embeddings)
             .enumerate()
-            .map(|(index, v)| {
-                let embedding = if base64 {
+            .map(|(index, v)| EmbeddingItem {
+                object: "embedding",
+                index,
+                embedding: if base64 {
                     let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
-                    json!(STANDARD.encode(bytes))
+                    Vector::Base64(STANDARD.encode(bytes))
                 } else {
-                    json!(v)
-                };
-                json!({"object": "embedding", "index": index, "embedding": embedding})
+                    Vector::Floats(v)
+                },
             })
             .collect();
-        let body = json!({
-            "object": "list",
-            "data": data,
-            "model": EMBEDDED_EMBEDDING_MODEL,
-            "usage": Usage::new(prompt_tokens, 0),
-        });
-        let miners: Vec<Candidate> = answers.into_iter().map(|(_, miner)| miner).collect();
-        Ok(name_miners(Json(body).into_response(), &miners))
+        let list = EmbeddingList {
+            object: "list",
+            data,
+            model: EMBEDDED_EMBEDDING_MODEL,
+            usage: Usage::new(prompt_tokens, 0),
+        };
+        let response = Json(list).into_response();
+        let miners: Vec<Candidate> = answers.into_iter().map(|(_, _, miner)| miner).collect();
+        Ok(name_miners(response, &miners))
     };
     result.await.unwrap_or_else(IntoResponse::into_response)
 }
 
-/// One chunk's embeddings from the first miner to answer it well, trying the candidates
-/// from the `k`-th on.
+/// One chunk's embeddings from the first of `miners` to answer it well.
 async fn ask(
     gateway: &Gateway,
     service: &Service<EmbeddingModel>,
     embed: &EmbedRequest,
-    k: usize,
+    miners: Vec<Candidate>,
+    failed: &Mutex<BTreeSet<u16>>,
 ) -> Result<(EmbedAnswer, Candidate), ApiError> {
     let body = Bytes::from(serde_json::to_vec(embed).unwrap_or_default());
     let dimension = service.model.dimension();
     let (mut answer, miner, elapsed) = gateway
-        .first_answer::<EmbedAnswer, _>(service, 0, EMBED_ROUTE, body, k, |a| {
+        .first_answer::<EmbedAnswer, _>(service, miners, failed, EMBED_ROUTE, body, |a| {
             a.fits(embed, dimension)
         })
         .await?;

@@ -21,6 +21,7 @@ pub mod openai;
 pub mod pick;
 pub mod stop;
 
+use std::collections::BTreeSet;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -42,7 +43,7 @@ use rand::Rng;
 use serde_json::json;
 
 pub use crate::cors::{CorsOrigin, CorsOriginError};
-use crate::keys::{Admitted, ApiKeys};
+use crate::keys::{Admitted, ApiKeys, lock};
 use crate::openai::ApiError;
 use crate::pick::Candidate;
 
@@ -69,7 +70,7 @@ pub struct Service<M> {
 /// How the gateway behaves.
 #[derive(Clone)]
 pub struct GatewayConfig {
-    /// Miners tried per request before giving up.
+    /// Miners tried per request (per chunk of an embeddings request) before giving up.
     pub attempts: usize,
     /// Fraction of answers re-checked with the model (0 to 1).
     pub spot_check: f64,
@@ -272,6 +273,13 @@ impl Gateway {
     /// The miners of `view` in the order to try them, at most `attempts`, among those
     /// announcing an axon of at least `min_version`.
     fn candidates(&self, view: &SubnetView, min_version: u32) -> Result<Vec<Candidate>, ApiError> {
+        let order = self.order(view, min_version)?;
+        Ok(pick::turn(&order, 0, self.inner.config.attempts))
+    }
+
+    /// Every miner of `view` announcing an axon of at least `min_version`, drawn into
+    /// the order to try them; an error that says why when there is none.
+    fn order(&self, view: &SubnetView, min_version: u32) -> Result<Vec<Candidate>, ApiError> {
         let snapshot = view
             .snapshot()
             .ok_or_else(|| ApiError::no_miner("the gateway has not read the chain yet"))?;
@@ -289,8 +297,7 @@ impl Gateway {
         }
         let mut rng = rand::thread_rng();
         let scope = self.inner.client.axon_scope();
-        let mut order = pick::candidates(&snapshot, &self.inner.me, min_version, scope, &mut rng);
-        order.truncate(self.inner.config.attempts.max(1));
+        let order = pick::candidates(&snapshot, &self.inner.me, min_version, scope, &mut rng);
         if order.is_empty() {
             let netuid = snapshot.subnet.netuid;
             let any = !pick::candidates(&snapshot, &self.inner.me, 0, scope, &mut rng).is_empty();
@@ -316,27 +323,27 @@ impl Gateway {
         Ok(order)
     }
 
-    /// Sends `body` to `route` on the miners of `service` (those announcing an axon of at
-    /// least `min_version`) in turn until one gives an answer that decodes and that
-    /// `accept` takes; every miner that fails scores zero in the service's scores. The turn
-    /// starts at the `start`-th candidate (wrapping), so that the parts of one request
-    /// asked at once go to different miners. Returns the answer, who gave it and how long
-    /// it took.
+    /// Sends `body` to `route` on `miners` in turn until one gives an answer that decodes
+    /// and that `accept` takes. A miner in `failed` (which failed another part of the
+    /// same request) is passed over; one that fails joins it and scores zero in the
+    /// service's scores, once a request. Returns the answer, who gave it and how long it
+    /// took.
     async fn first_answer<T: serde::de::DeserializeOwned, M>(
         &self,
         service: &Service<M>,
-        min_version: u32,
+        miners: Vec<Candidate>,
+        failed: &Mutex<BTreeSet<u16>>,
         route: &str,
         body: Bytes,
-        start: usize,
         accept: impl Fn(&T) -> Result<(), String>,
     ) -> Result<(T, Candidate, Duration), ApiError> {
         let mut last = String::from("no miner tried");
-        let mut order = self.candidates(&service.view, min_version)?;
-        // Never empty: `candidates` refuses that.
-        let first = start % order.len().max(1);
-        order.rotate_left(first);
-        for miner in order {
+        let failed_before = |uid| lock(failed).contains(&uid);
+        for miner in miners {
+            if failed_before(miner.uid) {
+                last = format!("miner {} failed another part of this request", miner.uid);
+                continue;
+            }
             let started = std::time::Instant::now();
             let outcome = match self
                 .inner
@@ -356,7 +363,9 @@ impl Gateway {
                 Err(why) => {
                     let why = brief(why);
                     tracing::info!(uid = miner.uid, %why, "miner failed; trying another");
-                    record(&service.scores, &miner, 0.0);
+                    if lock(failed).insert(miner.uid) {
+                        record(&service.scores, &miner, 0.0);
+                    }
                     last = why;
                 }
             }
@@ -403,10 +412,7 @@ fn only(route: MethodRouter<Gateway>, allowed: &'static str) -> MethodRouter<Gat
 
 /// Records an observation of `miner` in `scores`.
 fn record(scores: &Mutex<Scores>, miner: &Candidate, score: f64) {
-    scores
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .record(miner.uid, miner.target.hotkey, score);
+    lock(scores).record(miner.uid, miner.target.hotkey, score);
 }
 
 /// Adds the headers naming the miners that answered to `response`: one value, or, when
@@ -415,7 +421,8 @@ fn record(scores: &Mutex<Scores>, miner: &Candidate, score: f64) {
 fn name_miners(mut response: Response, miners: &[Candidate]) -> Response {
     let mut named: Vec<&Candidate> = Vec::with_capacity(miners.len());
     for miner in miners {
-        if !named.iter().any(|m| m.uid == miner.uid) {
+        let same = |m: &&Candidate| m.uid == miner.uid && m.target.hotkey == miner.target.hotkey;
+        if !named.iter().any(same) {
             named.push(miner);
         }
     }

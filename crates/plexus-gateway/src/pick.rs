@@ -72,6 +72,21 @@ pub fn candidates(
     order
 }
 
+/// The miners to try for one part of a request, in `order` (drawn once for the whole
+/// request): from the `start`-th on, wrapping, at most `attempts`. Parts asked at once
+/// then start on different miners while there are enough.
+pub fn turn(order: &[Candidate], start: usize, attempts: usize) -> Vec<Candidate> {
+    let skip = start.checked_rem(order.len()).unwrap_or(0);
+    let take = attempts.max(1).min(order.len());
+    order
+        .iter()
+        .cycle()
+        .skip(skip)
+        .take(take)
+        .copied()
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use std::net::SocketAddr;
@@ -141,6 +156,27 @@ mod tests {
         assert_eq!(uids(1), [1, 2]);
         assert_eq!(uids(2), [2]);
         assert!(candidates(&s, &AccountId([9; 32]), 3, AxonScope::All, &mut rng).is_empty());
+    }
+
+    #[test]
+    fn each_part_starts_at_its_own_miner_and_wraps() {
+        let s = snapshot((1..=5).map(|uid| neuron(uid, 100, true)).collect());
+        let order = candidates(
+            &s,
+            &AccountId([9; 32]),
+            0,
+            AxonScope::All,
+            &mut rand::thread_rng(),
+        );
+        let uids = |c: Vec<Candidate>| c.into_iter().map(|c| c.uid).collect::<Vec<_>>();
+        let at = |i: usize| order[i].uid;
+        assert_eq!(uids(turn(&order, 0, 3)), vec![at(0), at(1), at(2)]);
+        assert_eq!(uids(turn(&order, 3, 3)), vec![at(3), at(4), at(0)]);
+        assert_eq!(uids(turn(&order, 7, 3)), vec![at(2), at(3), at(4)]);
+        // Never more than there are, never none while there are some.
+        assert_eq!(turn(&order, 1, 9).len(), 5);
+        assert_eq!(turn(&order, 1, 0).len(), 1);
+        assert!(turn(&[], 4, 3).is_empty());
     }
 
     #[test]

@@ -88,10 +88,10 @@ async fn answer(
     let (answer, miner, elapsed) = gateway
         .first_answer::<ChatAnswer, _>(
             service,
-            chat.axon_version(),
+            gateway.candidates(&service.view, chat.axon_version())?,
+            &Mutex::default(),
             CHAT_ROUTE,
             body,
-            0,
             |answer: &ChatAnswer| answer.fits(&chat),
         )
         .await?;

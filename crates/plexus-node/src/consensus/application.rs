@@ -26,13 +26,29 @@ use crate::mempool::SharedMempool;
 #[derive(Clone, Debug)]
 pub(super) struct Shared {
     executor: Arc<Mutex<Executor>>,
+    /// The finalized height at which long walks were last given up, and how many
+    /// in a row were given up there.
+    waited: Arc<Mutex<(u64, u32)>>,
 }
 
 impl Shared {
     pub(super) fn new(executor: Executor) -> Self {
         Self {
             executor: Arc::new(Mutex::new(executor)),
+            waited: Arc::default(),
         }
+    }
+
+    /// Whether a walk too long to replay may give up and wait for finalized
+    /// blocks, with this node finalized up to `height`: yes while that height
+    /// moves, and for [`PATIENCE`] walks after it last moved.
+    fn may_wait(&self, height: u64) -> bool {
+        let mut waited = self.waited.lock().unwrap_or_else(PoisonError::into_inner);
+        if waited.0 != height {
+            *waited = (height, 0);
+        }
+        waited.1 = waited.1.saturating_add(1);
+        waited.1 <= PATIENCE
     }
 
     /// Locks the executor. Its critical sections never panic half-way, so a
@@ -42,17 +58,25 @@ impl Shared {
     }
 }
 
-/// Most blocks a proposal or verification executes to reach its parent's state.
-/// Consensus runs a few views ahead of finalization, so a longer walk means this
-/// node is catching up: the finalized blocks marshal hands over in order bring its
-/// state forward, and a walk that went on would hold a block (up to 4 MiB) and a
-/// ledger copy in memory for every height it is behind.
+/// Most blocks a proposal or verification executes to reach its parent's state
+/// while this node's finalized state moves. Consensus runs a few views ahead of
+/// finalization, so a longer walk almost always means this node is catching up:
+/// the finalized blocks marshal hands over in order bring its state forward, and a
+/// walk that went on would hold a block (up to 4 MiB) and a ledger copy in memory
+/// for every height it is behind.
 const MAX_REPLAYED_ANCESTORS: usize = 32;
+
+/// Walks given up in a row without this node's finalized state moving, after
+/// which a walk goes the whole way. Without it, validators restarted while more
+/// than [`MAX_REPLAYED_ANCESTORS`] blocks were notarized and not yet finalized
+/// would all wait for a finalization that only their votes could bring.
+const PATIENCE: u32 = 32;
 
 /// Why the parent's post-state is not at hand.
 #[derive(Debug, PartialEq, Eq)]
 enum Missing {
-    /// The ancestry ended (shutdown, or data that may arrive later).
+    /// The ancestry ended (shutdown, or data that may arrive later), or reaches
+    /// further back than this node replays while it catches up.
     Unavailable,
     /// The ancestry conflicts with the finalized chain or fails to execute:
     /// nothing built on it can ever be valid.
@@ -107,7 +131,8 @@ impl App {
                     None => return Err(Missing::Invalid),
                 }
             }
-            if walked.len() > MAX_REPLAYED_ANCESTORS {
+            if walked.len() > MAX_REPLAYED_ANCESTORS && self.shared.may_wait(executor.finalized().0)
+            {
                 debug!(
                     height = number,
                     "too far behind to replay; waiting for finalized blocks"
@@ -489,12 +514,27 @@ mod tests {
             assert_eq!(state.height, MAX_REPLAYED_ANCESTORS as u64);
             assert!(app.shared.executor().state(&parent).is_some());
 
-            // One block more and the walk stops without executing anything.
-            let (app, mut walk) = behind_by(MAX_REPLAYED_ANCESTORS + 1);
+            // One block more and the walk stops without executing anything...
+            let (app, walk) = behind_by(MAX_REPLAYED_ANCESTORS + 1);
             let oldest = walk.0[MAX_REPLAYED_ANCESTORS].inner().hash();
-            let missing = app.parent_state(&runtime, &mut walk).await.err();
-            assert_eq!(missing, Some(Missing::Unavailable));
-            assert!(app.shared.executor().state(&oldest).is_none());
+            for _ in 0..PATIENCE {
+                let missing = app.parent_state(&runtime, &mut walk.clone()).await.err();
+                assert_eq!(missing, Some(Missing::Unavailable));
+                assert!(app.shared.executor().state(&oldest).is_none());
+            }
+            // ...until finalization has stood still for too long: then it goes the
+            // whole way, as nothing else would move this node.
+            let (_, state) = app.parent_state(&runtime, &mut walk.clone()).await.unwrap();
+            assert_eq!(state.height, MAX_REPLAYED_ANCESTORS as u64 + 1);
+            assert!(app.shared.executor().state(&oldest).is_some());
         });
+    }
+
+    #[test]
+    fn walks_wait_again_once_finalization_moves() {
+        let (app, _) = behind_by(0);
+        assert!((0..PATIENCE).all(|_| app.shared.may_wait(5)));
+        assert!(!app.shared.may_wait(5));
+        assert!(app.shared.may_wait(6), "finalized blocks arrived");
     }
 }
