@@ -41,6 +41,10 @@ enum Fault {
     Crash,
     /// Validator 3 is cut off at height 3, healed after 3 more blocks.
     Partition,
+    /// Validator 3 is cut off at height 3, healed 40 blocks later: further
+    /// behind than a node replays at once to verify a proposal, it must catch
+    /// up and go on with the others.
+    LongPartition,
     /// Validator 3 crashes at height 3 and restarts (same storage) 4 blocks
     /// later: it replays its stored finalized chain, then catches up.
     Restart,
@@ -393,10 +397,15 @@ fn simulate(seed: u64, fault: Fault, target: u64) -> Outcome {
                 handles[victim].take().unwrap().abort();
                 live = others.clone();
             }
-            Fault::Partition => {
+            Fault::Partition | Fault::LongPartition => {
                 connect(&oracle, &keys, Some(victim), link(rate), false).await;
                 let stuck = all[victim].height();
-                wait_for(&context, &others, stuck + 4).await;
+                let away = if matches!(fault, Fault::Partition) {
+                    4
+                } else {
+                    40
+                };
+                wait_for(&context, &others, stuck + away).await;
                 assert!(
                     all[victim].height() <= stuck + 1,
                     "a partitioned node cannot finalize"
@@ -491,6 +500,11 @@ fn one_crashed() {
 #[test]
 fn one_partitioned_then_healed() {
     scenario(Fault::Partition, 14);
+}
+
+#[test]
+fn one_partitioned_far_behind_then_healed() {
+    scenario(Fault::LongPartition, 50);
 }
 
 #[test]
