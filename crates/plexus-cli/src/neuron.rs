@@ -115,7 +115,7 @@ pub struct ValidatorArgs {
     )]
     api_keys: Vec<String>,
     /// Gateway requests a minute per API key, or per peer address when open (this machine
-    /// is not limited)
+    /// is not limited); an embeddings request counts one per 64 texts
     #[arg(long, default_value_t = 600)]
     requests_per_minute: u32,
     /// A reverse proxy on this machine (nginx, Caddy) fronts the gateway: limit an open

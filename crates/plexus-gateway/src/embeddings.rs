@@ -4,6 +4,7 @@
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use crate::body::Body;
 use crate::call::{EmbedCall, parse};
@@ -56,7 +57,7 @@ enum Vector<'a> {
 
 pub(crate) async fn embeddings(
     State(gateway): State<Gateway>,
-    _: Admitted,
+    admitted: Admitted,
     Body(body): Body,
 ) -> Response {
     let result = async {
@@ -67,6 +68,12 @@ pub(crate) async fn embeddings(
         };
         let EmbedCall { chunks, base64 } = request.into_call()?;
         embedding_dimensions(request.dimensions, service.model.dimension())?;
+        // Each chunk sets off miner calls (and maybe a spot check) of its own.
+        let extra = u32::try_from(chunks.len().saturating_sub(1)).unwrap_or(u32::MAX);
+        gateway
+            .inner
+            .keys
+            .charge(&admitted, extra, Instant::now())?;
         // One draw of the miners for the whole request: chunk k starts at the k-th, and
         // a miner that fails one chunk is not asked for another.
         let order = gateway.order(&service.view, 0)?;

@@ -1,7 +1,8 @@
 //! Who may call the gateway, and how often.
 //!
 //! With API keys every request must carry `Authorization: Bearer KEY`, and each key gets a
-//! token bucket of `per_minute` requests. Without keys the gateway is open: each peer (an
+//! token bucket of `per_minute` requests (an embeddings request counts one for each chunk
+//! of texts it sends to miners, see [`crate::call::EMBED_CHUNK_TEXTS`]). Without keys the gateway is open: each peer (an
 //! IPv4 address or an IPv6 /64, see [`plexus_serve::Peer`]) gets that bucket instead, and
 //! this machine (loopback: `plexus up`, local tools) is not limited. A remote peer gets 10
 //! requests a minute with a missing or wrong key before it is answered 429 (still
@@ -59,11 +60,20 @@ impl Caller {
     }
 }
 
+/// Whose bucket an admitted request was charged to.
+#[derive(Debug, Clone, Copy)]
+enum Bucket {
+    Key(KeyDigest),
+    Peer(Peer),
+    /// This machine, calling an open gateway.
+    Unlimited,
+}
+
 /// A request the gateway's keys and limits let in. As an extractor it runs on the
 /// request's head, before any body extractor, so a request refused here is answered
 /// without its body being read.
 #[derive(Debug)]
-pub(crate) struct Admitted;
+pub(crate) struct Admitted(Bucket);
 
 impl FromRequestParts<Gateway> for Admitted {
     type Rejection = ApiError;
@@ -73,7 +83,7 @@ impl FromRequestParts<Gateway> for Admitted {
             .inner
             .keys
             .admit(&Caller::of(parts), Instant::now())
-            .map(|()| Admitted)
+            .map(Admitted)
     }
 }
 
@@ -129,12 +139,13 @@ impl ApiKeys {
         !self.keys.is_empty()
     }
 
-    /// Admits a request from `caller` at `now`, or says why not.
-    pub(crate) fn admit(&self, caller: &Caller, now: Instant) -> Result<(), ApiError> {
-        let checked = if self.keys.is_empty() {
+    /// Admits a request from `caller` at `now`, charging it to the bucket returned, or
+    /// says why not.
+    fn admit(&self, caller: &Caller, now: Instant) -> Result<Bucket, ApiError> {
+        let (bucket, checked) = if self.keys.is_empty() {
             match caller.origin {
-                Origin::Local => return Ok(()),
-                Origin::Remote(peer) => lock(&self.by_peer).check(peer, now),
+                Origin::Local => return Ok(Bucket::Unlimited),
+                Origin::Remote(peer) => (Bucket::Peer(peer), lock(&self.by_peer).check(peer, now)),
             }
         } else {
             let key = caller
@@ -147,9 +158,28 @@ impl ApiKeys {
             let Some(key) = key else {
                 return Err(self.refused(caller, now));
             };
-            lock(&self.by_key).check(key, now)
+            (Bucket::Key(key), lock(&self.by_key).check(key, now))
         };
-        checked.map_err(|wait| ApiError::rate_limited(wait.as_secs().max(1)))
+        checked
+            .map(|()| bucket)
+            .map_err(|wait| ApiError::rate_limited(wait.as_secs().max(1)))
+    }
+
+    /// Charges an admitted request `extra` more requests' worth at `now` (a request that
+    /// sets off many miner calls), all or none, or says why not.
+    pub(crate) fn charge(
+        &self,
+        admitted: &Admitted,
+        extra: u32,
+        now: Instant,
+    ) -> Result<(), ApiError> {
+        let taken = match admitted.0 {
+            _ if extra == 0 => Ok(()),
+            Bucket::Unlimited => Ok(()),
+            Bucket::Key(key) => lock(&self.by_key).take(key, extra, now),
+            Bucket::Peer(peer) => lock(&self.by_peer).take(peer, extra, now),
+        };
+        taken.map_err(|wait| ApiError::rate_limited(wait.as_secs().max(1)))
     }
 
     /// The answer to a request without a good key: 401, or 429 for a remote peer that has
@@ -195,6 +225,27 @@ mod tests {
         }
     }
 
+    /// Whether `caller` is admitted, charged to whichever bucket.
+    fn admits(keys: &ApiKeys, caller: &Caller, now: Instant) -> Result<(), ApiError> {
+        keys.admit(caller, now).map(drop)
+    }
+
+    #[test]
+    fn a_costly_request_is_charged_to_its_callers_bucket() {
+        let keys = ApiKeys::new(vec!["sk-good".to_owned()], 10);
+        let now = Instant::now();
+        let admitted = Admitted(keys.admit(&bearer("sk-good"), now).unwrap());
+        // Nine more requests' worth: the key's minute is spent.
+        assert_eq!(keys.charge(&admitted, 9, now), Ok(()));
+        assert!(admits(&keys, &bearer("sk-good"), now).is_err());
+        let refused = keys.charge(&admitted, 1, now).unwrap_err();
+        assert_eq!(refused.code, "rate_limit_exceeded");
+        // This machine calling an open gateway is never charged.
+        let open = ApiKeys::new(Vec::new(), 1);
+        let local = Admitted(open.admit(&from(Origin::Local), now).unwrap());
+        assert_eq!(open.charge(&local, 1_000, now), Ok(()));
+    }
+
     fn from(origin: Origin) -> Caller {
         Caller {
             authorization: None,
@@ -212,17 +263,17 @@ mod tests {
         assert!(!keys.enabled());
         let now = Instant::now();
         for _ in 0..10 {
-            assert_eq!(keys.admit(&from(Origin::Local), now), Ok(()));
+            assert_eq!(admits(&keys, &from(Origin::Local), now), Ok(()));
         }
-        assert_eq!(keys.admit(&from(remote(1)), now), Ok(()));
-        assert_eq!(keys.admit(&from(remote(1)), now), Ok(()));
-        let refused = keys.admit(&from(remote(1)), now).unwrap_err();
+        assert_eq!(admits(&keys, &from(remote(1)), now), Ok(()));
+        assert_eq!(admits(&keys, &from(remote(1)), now), Ok(()));
+        let refused = admits(&keys, &from(remote(1)), now).unwrap_err();
         assert_eq!(refused.code, "rate_limit_exceeded");
         // Sent as Retry-After, which OpenAI's SDKs wait for.
         assert_eq!(refused.retry_after, Some(30));
-        assert_eq!(keys.admit(&from(remote(2)), now), Ok(()), "another peer");
+        assert_eq!(admits(&keys, &from(remote(2)), now), Ok(()), "another peer");
         assert_eq!(
-            keys.admit(&from(remote(1)), now + Duration::from_secs(30)),
+            admits(&keys, &from(remote(1)), now + Duration::from_secs(30)),
             Ok(())
         );
     }
@@ -236,12 +287,12 @@ mod tests {
             from(Origin::of(std::net::SocketAddr::from((addr, 1))))
         };
         for i in 0..MOST_PEERS {
-            assert_eq!(keys.admit(&peer(i), now), Ok(()));
+            assert_eq!(admits(&keys, &peer(i), now), Ok(()));
         }
-        assert!(keys.admit(&peer(MOST_PEERS), now).is_err());
+        assert!(admits(&keys, &peer(MOST_PEERS), now).is_err());
         // A minute on, every bucket has refilled and makes room.
         let later = now + Duration::from_secs(60);
-        assert_eq!(keys.admit(&peer(MOST_PEERS), later), Ok(()));
+        assert_eq!(admits(&keys, &peer(MOST_PEERS), later), Ok(()));
         assert_eq!(lock(&keys.by_peer).callers(), 1);
     }
 
@@ -250,21 +301,21 @@ mod tests {
         let keys = ApiKeys::new(vec!["sk-good".to_owned()], 60);
         let now = Instant::now();
         assert_eq!(
-            keys.admit(&from(Origin::Local), now).unwrap_err().code,
+            admits(&keys, &from(Origin::Local), now).unwrap_err().code,
             "invalid_api_key"
         );
         assert_eq!(
-            keys.admit(&bearer("sk-bad"), now).unwrap_err().code,
+            admits(&keys, &bearer("sk-bad"), now).unwrap_err().code,
             "invalid_api_key"
         );
-        assert_eq!(keys.admit(&bearer("sk-good"), now), Ok(()));
+        assert_eq!(admits(&keys, &bearer("sk-good"), now), Ok(()));
         // The scheme's name is case-insensitive; the key is not.
         let with = |value: &str| Caller {
             authorization: Some(HeaderValue::from_str(value).unwrap()),
             origin: Origin::Local,
         };
-        assert_eq!(keys.admit(&with("bearer sk-good"), now), Ok(()));
-        assert_eq!(keys.admit(&with("BEARER  sk-good "), now), Ok(()));
+        assert_eq!(admits(&keys, &with("bearer sk-good"), now), Ok(()));
+        assert_eq!(admits(&keys, &with("BEARER  sk-good "), now), Ok(()));
         for refused in [
             "Bearer SK-GOOD",
             "Basic sk-good",
@@ -272,7 +323,7 @@ mod tests {
             "sk-good",
             "Bearer ",
         ] {
-            assert!(keys.admit(&with(refused), now).is_err(), "{refused}");
+            assert!(admits(&keys, &with(refused), now).is_err(), "{refused}");
         }
     }
 
@@ -288,42 +339,52 @@ mod tests {
             answer.is_err_and(|e| e.status == StatusCode::UNAUTHORIZED)
         };
         for i in 0..FAILURES_PER_MINUTE {
-            assert!(unauthorized(
-                keys.admit(&guess(remote(1), &format!("sk-{i}")), now)
-            ));
+            assert!(unauthorized(admits(
+                &keys,
+                &guess(remote(1), &format!("sk-{i}")),
+                now
+            )));
         }
-        let refused = keys.admit(&guess(remote(1), "sk-more"), now).unwrap_err();
+        let refused = admits(&keys, &guess(remote(1), "sk-more"), now).unwrap_err();
         assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS);
         assert_eq!(refused.code, "invalid_api_key", "the key is what to fix");
         // Other peers, and this machine, are not held back by it.
-        assert!(unauthorized(keys.admit(&guess(remote(2), "sk-typo"), now)));
+        assert!(unauthorized(admits(
+            &keys,
+            &guess(remote(2), "sk-typo"),
+            now
+        )));
         for _ in 0..2 * FAILURES_PER_MINUTE {
-            assert!(unauthorized(keys.admit(&bearer("sk-typo"), now)));
+            assert!(unauthorized(admits(&keys, &bearer("sk-typo"), now)));
         }
         // A good key still works from the guessing peer: its key has its own bucket.
-        assert_eq!(keys.admit(&guess(remote(1), "sk-good"), now), Ok(()));
+        assert_eq!(admits(&keys, &guess(remote(1), "sk-good"), now), Ok(()));
         // Ten a minute: one more after six seconds.
         let later = now + Duration::from_secs(6);
-        assert!(unauthorized(
-            keys.admit(&guess(remote(1), "sk-again"), later)
-        ));
-        assert!(!unauthorized(
-            keys.admit(&guess(remote(1), "sk-again"), later)
-        ));
+        assert!(unauthorized(admits(
+            &keys,
+            &guess(remote(1), "sk-again"),
+            later
+        )));
+        assert!(!unauthorized(admits(
+            &keys,
+            &guess(remote(1), "sk-again"),
+            later
+        )));
     }
 
     #[test]
     fn each_key_has_its_own_bucket() {
         let keys = ApiKeys::new(vec!["a".to_owned(), "b".to_owned()], 2);
         let now = Instant::now();
-        assert_eq!(keys.admit(&bearer("a"), now), Ok(()));
-        assert_eq!(keys.admit(&bearer("a"), now), Ok(()));
-        let refused = keys.admit(&bearer("a"), now).unwrap_err();
+        assert_eq!(admits(&keys, &bearer("a"), now), Ok(()));
+        assert_eq!(admits(&keys, &bearer("a"), now), Ok(()));
+        let refused = admits(&keys, &bearer("a"), now).unwrap_err();
         assert_eq!(refused.code, "rate_limit_exceeded");
-        assert_eq!(keys.admit(&bearer("b"), now), Ok(()), "b is untouched");
+        assert_eq!(admits(&keys, &bearer("b"), now), Ok(()), "b is untouched");
         // Two a minute: one more after 30 s.
         assert_eq!(
-            keys.admit(&bearer("a"), now + Duration::from_secs(30)),
+            admits(&keys, &bearer("a"), now + Duration::from_secs(30)),
             Ok(())
         );
     }

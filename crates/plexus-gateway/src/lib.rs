@@ -76,7 +76,8 @@ pub struct GatewayConfig {
     pub spot_check: f64,
     /// Accepted API keys; none means open.
     pub api_keys: Vec<String>,
-    /// Requests a minute per key, or per peer when open.
+    /// Requests a minute per key, or per peer when open (an embeddings request counts one
+    /// per chunk of texts it sends miners).
     pub requests_per_minute: u32,
     /// Whether a reverse proxy on this machine fronts the gateway: an open gateway then
     /// limits a request from loopback that carries `X-Forwarded-For` as the address the

@@ -62,6 +62,13 @@ impl<K: Eq + Hash> RateLimiter<K> {
 
     /// Takes one token from `caller`'s bucket at `now`, or says how long until one is free.
     pub fn check(&mut self, caller: K, now: Instant) -> Result<(), Duration> {
+        self.take(caller, 1, now)
+    }
+
+    /// Takes `tokens` from `caller`'s bucket at `now` (at most a burst's worth: a
+    /// request worth more is charged a whole burst), all or none, or says how long
+    /// until they are there. For a request that costs as much as several.
+    pub fn take(&mut self, caller: K, tokens: u32, now: Instant) -> Result<(), Duration> {
         let full = self.buckets.len() >= self.most_callers;
         if self.buckets.len() >= self.sweep_at || full && !self.buckets.contains_key(&caller) {
             self.sweep(now);
@@ -78,11 +85,12 @@ impl<K: Eq + Hash> RateLimiter<K> {
         let elapsed = now.saturating_duration_since(bucket.updated).as_secs_f64();
         bucket.tokens = (bucket.tokens + elapsed * limit.per_second).min(burst);
         bucket.updated = now;
-        if bucket.tokens >= 1.0 {
-            bucket.tokens -= 1.0;
+        let wanted = f64::from(tokens.max(1)).min(burst);
+        if bucket.tokens >= wanted {
+            bucket.tokens -= wanted;
             return Ok(());
         }
-        let missing = 1.0 - bucket.tokens;
+        let missing = wanted - bucket.tokens;
         let wait = if limit.per_second > 0.0 {
             missing / limit.per_second
         } else {
@@ -129,6 +137,23 @@ mod tests {
         assert_eq!(r.check(AccountId([2; 32]), t0), Ok(()));
         assert_eq!(r.check(a, t0 + Duration::from_millis(100)), Ok(()));
         assert!(r.check(a, t0 + Duration::from_millis(100)).is_err());
+    }
+
+    #[test]
+    fn a_costly_request_takes_several_tokens_or_none() {
+        let mut r = RateLimiter::new(RateLimit {
+            per_second: 1.0,
+            burst: 4,
+        });
+        let t0 = Instant::now();
+        assert_eq!(r.take(1u32, 3, t0), Ok(()));
+        // Two more are not there: nothing is taken, and the wait is for the one missing.
+        assert_eq!(r.take(1u32, 2, t0), Err(Duration::from_secs(1)));
+        assert_eq!(r.check(1u32, t0), Ok(()));
+        // Worth more than a burst: a whole burst, once the bucket is full again.
+        assert!(r.take(1u32, 9, t0 + Duration::from_secs(3)).is_err());
+        assert_eq!(r.take(1u32, 9, t0 + Duration::from_secs(4)), Ok(()));
+        assert!(r.check(1u32, t0 + Duration::from_secs(4)).is_err());
     }
 
     #[test]
