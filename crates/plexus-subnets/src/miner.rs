@@ -10,7 +10,7 @@ use plexus_primitives::{Balance, Keypair, NetUid};
 use plexus_wire::{Handler, RunningServer, Server, ServerConfig, ServerError};
 
 use crate::chain::{Chain, ChainError};
-use crate::registration::{RegistrationError, announce_axon, axon_info, ensure_registered};
+use crate::registration::{RegistrationError, Rejoin, announce_axon, axon_info, ensure_registered};
 use crate::view::SubnetView;
 
 /// Least time between the first two announcements that take the axon back from another
@@ -20,14 +20,6 @@ const RECLAIM_INTERVAL: Duration = Duration::from_secs(60);
 
 /// The longest wait between two announcements that take the axon back.
 const MAX_RECLAIM_INTERVAL: Duration = Duration::from_secs(3_600);
-
-/// The wait after a failed re-registration before the next try; it doubles with each
-/// failure after, up to [`MAX_REGISTER_RETRY`]. A registration the chain refuses still
-/// pays its fee, so a pruned miner must not try every sync.
-const REGISTER_RETRY: Duration = Duration::from_secs(12);
-
-/// The longest wait between two re-registration tries.
-const MAX_REGISTER_RETRY: Duration = Duration::from_secs(600);
 
 /// How a miner runs.
 #[derive(Debug, Clone)]
@@ -89,8 +81,8 @@ pub struct RunningMiner<C> {
     /// The block from which the chain's serving rate limit lets the axon be announced,
     /// when an announcement was refused for it.
     announce_at: Option<u64>,
-    /// When re-registering last failed, and the wait before trying again.
-    register_retry: Option<(Instant, Duration)>,
+    /// When it may register again after the chain pruned it.
+    rejoin: Rejoin,
 }
 
 /// Binds the axon to serve `handler`, registers `hotkey` if needed (paid by `coldkey`)
@@ -132,7 +124,7 @@ pub async fn start_miner<C: Chain, H: Handler>(
         announced,
         reclaimed: None,
         announce_at: None,
-        register_retry: None,
+        rejoin: Rejoin::default(),
     };
     miner.announce().await?;
     tracing::info!(uid = neuron.uid, %announced, netuid = miner.config.netuid.0, "miner serving");
@@ -254,32 +246,20 @@ impl<C: Chain> RunningMiner<C> {
                 self.announce().await?;
             }
             None => {
-                if self
-                    .register_retry
-                    .is_some_and(|(at, wait)| at.elapsed() < wait)
-                {
+                if !self.rejoin.due() {
                     return Ok(());
                 }
                 tracing::warn!(uid = self.uid, "deregistered; registering again");
-                let registered = ensure_registered(
-                    &*self.chain,
-                    &self.view,
-                    &self.hotkey,
-                    self.coldkey.as_ref(),
-                    self.config.max_burn,
-                )
-                .await;
-                let neuron = match registered {
-                    Ok(neuron) => neuron,
-                    Err(e) => {
-                        let wait = self.register_retry.map_or(REGISTER_RETRY, |(_, wait)| {
-                            (wait * 2).min(MAX_REGISTER_RETRY)
-                        });
-                        self.register_retry = Some((Instant::now(), wait));
-                        return Err(e.into());
-                    }
-                };
-                self.register_retry = None;
+                let neuron = self
+                    .rejoin
+                    .register(
+                        &*self.chain,
+                        &self.view,
+                        &self.hotkey,
+                        self.coldkey.as_ref(),
+                        self.config.max_burn,
+                    )
+                    .await?;
                 self.uid = neuron.uid;
                 self.announce().await?;
             }

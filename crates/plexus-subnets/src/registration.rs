@@ -2,6 +2,7 @@
 //! validators do before their loops start.
 
 use std::net::SocketAddr;
+use std::time::{Duration, Instant};
 
 use plexus_ledger::NeuronInfo;
 use plexus_primitives::{AxonInfo, AxonProtocol, Balance, Call, Keypair};
@@ -94,6 +95,51 @@ pub async fn ensure_registered<C: Chain>(
         .neuron(&me)
         .cloned()
         .ok_or_else(|| RegistrationError::Vanished(me.to_string()))
+}
+
+/// The wait after a failed re-registration before the next try; it doubles with each
+/// failure after, up to [`MAX_REGISTER_RETRY`]. A registration the chain refuses still
+/// pays its fee, so a pruned neuron must not try every sync.
+const REGISTER_RETRY: Duration = Duration::from_secs(12);
+
+/// The longest wait between two re-registration tries.
+const MAX_REGISTER_RETRY: Duration = Duration::from_secs(600);
+
+/// When a neuron the chain pruned (its UID went to a newcomer) may try to register again.
+#[derive(Debug, Default)]
+pub(crate) struct Rejoin {
+    /// When the last try failed, and the wait before the next.
+    failed: Option<(Instant, Duration)>,
+}
+
+impl Rejoin {
+    /// Whether a try may be made now.
+    pub(crate) fn due(&self) -> bool {
+        self.failed.is_none_or(|(at, wait)| at.elapsed() >= wait)
+    }
+
+    /// Registers `hotkey` again (see [`ensure_registered`]), or waits longer before the
+    /// next try if that fails.
+    pub(crate) async fn register<C: Chain>(
+        &mut self,
+        chain: &C,
+        view: &SubnetView,
+        hotkey: &Keypair,
+        coldkey: Option<&Keypair>,
+        max_burn: Balance,
+    ) -> Result<NeuronInfo, RegistrationError> {
+        let registered = ensure_registered(chain, view, hotkey, coldkey, max_burn).await;
+        self.failed = match &registered {
+            Ok(_) => None,
+            Err(_) => {
+                let wait = self.failed.map_or(REGISTER_RETRY, |(_, wait)| {
+                    (wait * 2).min(MAX_REGISTER_RETRY)
+                });
+                Some((Instant::now(), wait))
+            }
+        };
+        registered
+    }
 }
 
 /// What a miner serving at `addr` announces on chain.

@@ -5,12 +5,17 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use plexus_primitives::{AccountId, NetUid};
+use plexus_primitives::{AccountId, ChainId, NetUid};
 use serde::{Deserialize, Serialize};
 
 /// A commit waiting for its reveal epoch.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct PendingReveal {
+    /// The chain it was committed on: after a devnet is reset, or a wallet moves to
+    /// another chain, an old commit's reveal is not the new chain's to wait for. (Absent
+    /// from files written before it was recorded.)
+    #[serde(default)]
+    pub chain_id: Option<ChainId>,
     /// Whose commit, on which subnet: a file left by another hotkey is not ours to reveal.
     pub hotkey: AccountId,
     pub netuid: NetUid,
@@ -37,9 +42,15 @@ impl RevealFile {
         }
     }
 
-    /// The pending reveal left by an earlier run, if there is a readable one for us.
-    /// Problems are logged, not returned: a validator keeps validating without it.
-    pub fn load(&self, hotkey: &AccountId, netuid: NetUid) -> Option<PendingReveal> {
+    /// The pending reveal left by an earlier run, if there is a readable one for us on
+    /// `chain_id`. Problems are logged, not returned: a validator keeps validating
+    /// without it.
+    pub fn load(
+        &self,
+        chain_id: &ChainId,
+        hotkey: &AccountId,
+        netuid: NetUid,
+    ) -> Option<PendingReveal> {
         let path = self.path.as_ref()?;
         let bytes = match std::fs::read(path) {
             Ok(bytes) => bytes,
@@ -50,7 +61,11 @@ impl RevealFile {
             }
         };
         match serde_json::from_slice::<PendingReveal>(&bytes) {
-            Ok(p) if p.hotkey == *hotkey && p.netuid == netuid => {
+            Ok(p)
+                if p.hotkey == *hotkey
+                    && p.netuid == netuid
+                    && p.chain_id.as_ref().is_none_or(|c| c == chain_id) =>
+            {
                 tracing::info!(reveal_epoch = p.reveal_epoch, "found a commit to reveal");
                 Some(p)
             }
@@ -109,8 +124,13 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 mod tests {
     use super::*;
 
+    fn chain() -> ChainId {
+        ChainId::new("plexus-reveal-test").unwrap()
+    }
+
     fn pending(hotkey: AccountId) -> PendingReveal {
         PendingReveal {
+            chain_id: Some(chain()),
             hotkey,
             netuid: NetUid(3),
             uids: vec![1, 2],
@@ -126,12 +146,22 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("plexus-reveal-{}", std::process::id()));
         let (me, other) = (AccountId([1; 32]), AccountId([2; 32]));
         let file = RevealFile::new(Some(&dir), &me, NetUid(3));
-        assert_eq!(file.load(&me, NetUid(3)), None);
+        assert_eq!(file.load(&chain(), &me, NetUid(3)), None);
         file.save(&pending(me));
-        assert_eq!(file.load(&me, NetUid(3)), Some(pending(me)));
+        assert_eq!(file.load(&chain(), &me, NetUid(3)), Some(pending(me)));
         // Another subnet or hotkey reading the same file does not take it.
-        assert_eq!(file.load(&me, NetUid(4)), None);
-        assert_eq!(file.load(&other, NetUid(3)), None);
+        assert_eq!(file.load(&chain(), &me, NetUid(4)), None);
+        assert_eq!(file.load(&chain(), &other, NetUid(3)), None);
+        // Nor does the same hotkey on another chain (a reset devnet, say)...
+        let elsewhere = ChainId::new("plexus-other").unwrap();
+        assert_eq!(file.load(&elsewhere, &me, NetUid(3)), None);
+        // ...though a file from before chains were recorded is taken.
+        file.save(&PendingReveal {
+            chain_id: None,
+            ..pending(me)
+        });
+        assert!(file.load(&elsewhere, &me, NetUid(3)).is_some());
+        file.save(&pending(me));
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
@@ -140,14 +170,14 @@ mod tests {
             assert_eq!(mode & 0o777, 0o600);
         }
         file.clear();
-        assert_eq!(file.load(&me, NetUid(3)), None);
+        assert_eq!(file.load(&chain(), &me, NetUid(3)), None);
         // A damaged file is ignored, not fatal.
         std::fs::write(dir.join(format!("{me}-subnet-3.reveal.json")), b"{oops").unwrap();
-        assert_eq!(file.load(&me, NetUid(3)), None);
+        assert_eq!(file.load(&chain(), &me, NetUid(3)), None);
         let _ = std::fs::remove_dir_all(&dir);
         // In memory only: nothing is written anywhere.
         let memory = RevealFile::new(None, &me, NetUid(3));
         memory.save(&pending(me));
-        assert_eq!(memory.load(&me, NetUid(3)), None);
+        assert_eq!(memory.load(&chain(), &me, NetUid(3)), None);
     }
 }

@@ -17,7 +17,7 @@ use rand::seq::SliceRandom;
 use rand::{RngCore, SeedableRng};
 
 use crate::chain::{Chain, ChainError};
-use crate::registration::{RegistrationError, ensure_registered};
+use crate::registration::{RegistrationError, Rejoin, ensure_registered};
 use crate::reveal::{PendingReveal, RevealFile};
 use crate::scores::Scores;
 use crate::subnet::{Evaluation, Subnet};
@@ -126,6 +126,8 @@ pub struct Validator<C, S> {
     reveal_loaded: bool,
     warned_permit: bool,
     warned_scope: bool,
+    /// When it may register again after the chain pruned it.
+    rejoin: Rejoin,
 }
 
 impl<C: Chain, S: Subnet> Validator<C, S> {
@@ -162,6 +164,7 @@ impl<C: Chain, S: Subnet> Validator<C, S> {
             reveal_loaded: false,
             warned_permit: false,
             warned_scope: false,
+            rejoin: Rejoin::default(),
         }
     }
 
@@ -228,6 +231,9 @@ impl<C: Chain, S: Subnet> Validator<C, S> {
                 }
                 _ = tick.tick() => {}
             }
+            if let Err(e) = self.rejoin().await {
+                tracing::warn!(netuid, subnet, error = %e, "registering again failed");
+            }
             // Chain hiccups (a node restarting) are retried on the next tick.
             match self.round().await {
                 Ok(seen) => log_round(netuid, subnet, &seen),
@@ -237,6 +243,34 @@ impl<C: Chain, S: Subnet> Validator<C, S> {
                 tracing::warn!(netuid, subnet, error = %e, "weights not set");
             }
         }
+    }
+
+    /// Registers again when the chain has pruned this validator (its UID went to a
+    /// newcomer): without a UID it can neither challenge miners nor set weights, and
+    /// would otherwise stay up doing nothing.
+    async fn rejoin(&mut self) -> Result<(), RegistrationError> {
+        let me = self.hotkey.account_id();
+        let pruned = self
+            .view
+            .snapshot()
+            .is_some_and(|s| s.neuron(&me).is_none());
+        if !pruned || !self.rejoin.due() {
+            return Ok(());
+        }
+        let netuid = self.config.netuid.0;
+        tracing::warn!(netuid, "this validator was deregistered; registering again");
+        let neuron = self
+            .rejoin
+            .register(
+                &*self.chain,
+                &self.view,
+                &self.hotkey,
+                self.coldkey.as_ref(),
+                self.config.max_burn,
+            )
+            .await?;
+        tracing::info!(netuid, uid = neuron.uid, "registered again");
+        Ok(())
     }
 
     /// Challenges a sample of the miners serving an axon and records their scores.
@@ -372,10 +406,26 @@ impl<C: Chain, S: Subnet> Validator<C, S> {
         // earned by the one before is not the newcomer's.
         self.forget_deregistered(&snapshot);
         if !self.reveal_loaded {
-            self.pending = self
-                .reveal_file
-                .load(&self.hotkey.account_id(), self.config.netuid);
+            let chain_id = self.chain.chain_id().clone();
+            self.pending =
+                self.reveal_file
+                    .load(&chain_id, &self.hotkey.account_id(), self.config.netuid);
             self.reveal_loaded = true;
+            // A commit made now reveals `reveal_period_epochs` on: one further out is not
+            // this chain's (written before chains were recorded, on a chain since reset),
+            // and waiting for it would hold back every new commit.
+            let latest =
+                snapshot.subnet.epoch_index + u64::from(snapshot.params.reveal_period_epochs) + 1;
+            if let Some(pending) = &self.pending
+                && pending.reveal_epoch > latest
+            {
+                tracing::warn!(
+                    reveal_epoch = pending.reveal_epoch,
+                    epoch = snapshot.subnet.epoch_index,
+                    "forgetting a pending reveal for an epoch this chain cannot have set"
+                );
+                self.forget_reveal();
+            }
         }
         if let Some(height) = self.reveal_if_due(&snapshot).await? {
             return Ok(Some(height));
@@ -404,9 +454,12 @@ impl<C: Chain, S: Subnet> Validator<C, S> {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .weights();
-        if uids.len() < usize::from(params.min_allowed_weights.max(1)) {
+        if uids.is_empty() {
             return Ok(None);
         }
+        // The chain wants a row of at least this many UIDs; zero weights count.
+        let least = usize::from(params.min_allowed_weights).min(snapshot.neurons.len());
+        let (uids, weights) = padded(uids, weights, least);
         let netuid = self.config.netuid;
         let version_key = params.weights_version_key;
         let height = if params.commit_reveal {
@@ -417,6 +470,7 @@ impl<C: Chain, S: Subnet> Validator<C, S> {
             // Kept before the commit is sent: a crash in between must not lose the salt of
             // a commit that made it on chain.
             let pending = PendingReveal {
+                chain_id: Some(self.chain.chain_id().clone()),
                 hotkey: me,
                 netuid,
                 uids,
@@ -573,10 +627,33 @@ fn revealable_from(why: &str) -> Option<u64> {
     digits.parse().ok()
 }
 
+/// `uids` and their `weights`, with zero weights added for the lowest UIDs not among
+/// them until there are `least`: a validator that scored fewer miners than the subnet's
+/// minimum row still sets weights (the chain counts zero weights in the row, then drops
+/// them), rather than none at all.
+fn padded(mut uids: Vec<u16>, mut weights: Vec<u16>, least: usize) -> (Vec<u16>, Vec<u16>) {
+    let scored: std::collections::BTreeSet<u16> = uids.iter().copied().collect();
+    let missing = least.saturating_sub(uids.len());
+    for uid in (0..=u16::MAX).filter(|u| !scored.contains(u)).take(missing) {
+        uids.push(uid);
+        weights.push(0);
+    }
+    (uids, weights)
+}
+
 #[cfg(test)]
 mod tests {
-    use super::revealable_from;
+    use super::{padded, revealable_from};
     use plexus_ledger::TxError;
+
+    #[test]
+    fn a_short_row_is_padded_with_zero_weights_up_to_the_minimum() {
+        let row = padded(vec![1, 4], vec![65535, 9], 5);
+        assert_eq!(row, (vec![1, 4, 0, 2, 3], vec![65535, 9, 0, 0, 0]));
+        // Long enough already: as it was.
+        let row = padded(vec![1, 4], vec![65535, 9], 2);
+        assert_eq!(row, (vec![1, 4], vec![65535, 9]));
+    }
 
     #[test]
     fn a_too_early_reveal_names_its_epoch() {

@@ -626,3 +626,97 @@ async fn a_commit_that_cannot_be_on_chain_is_forgotten_and_one_that_may_be_is_ke
     let _ = std::fs::remove_dir_all(&state);
     miners.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pruned_validator_registers_again() {
+    // Room for the owner and one more, none immune: a newcomer prunes the validator.
+    let params = SubnetParams {
+        max_allowed_uids: 2,
+        immunity_period: 0,
+        ..params()
+    };
+    let chain = Arc::new(LedgerChain::new(NAMES, params));
+    chain.ok(
+        "owner",
+        Call::CreateSubnet {
+            owner_hotkey: id("owner-hot"),
+            max_lock: Balance::from_rao(1_000 * TOKEN),
+        },
+    );
+    let mut config = ValidatorConfig::new(NET);
+    config.round_interval = Duration::from_millis(50);
+    let v = Validator::new(
+        Arc::clone(&chain),
+        Arc::<SumSubnet>::default(),
+        key("val-hot"),
+        Some(key("val")),
+        config,
+    );
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(v.run(async move {
+        let _ = stopped.await;
+    }));
+    let registered = || {
+        chain
+            .metagraph_now(NET)
+            .iter()
+            .any(|n| n.hotkey == id("val-hot"))
+    };
+    until("the validator never registered", registered).await;
+    chain.ok(
+        "owner",
+        Call::Register {
+            netuid: NET,
+            hotkey: id("newcomer"),
+            max_burn: Balance::from_rao(100 * TOKEN),
+        },
+    );
+    assert!(!registered(), "the newcomer took the validator's UID");
+    until("the pruned validator never came back", registered).await;
+    stop.send(()).unwrap();
+    task.await.unwrap().unwrap();
+}
+
+/// Waits until `done`, failing with `what` after 10 s.
+async fn until(what: &str, done: impl Fn() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(start.elapsed() < Duration::from_secs(10), "{what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reveal_for_an_epoch_the_chain_cannot_have_set_does_not_hold_back_weights() {
+    // A commit on one chain, its reveal file kept...
+    let (_, old_miners, old_state, mut old) = commit_reveal_network("reset-old").await;
+    all_admitted(&old, &old_miners).await;
+    old.round().await.unwrap();
+    assert!(matches!(old.submit_weights().await, Ok(Some(_))));
+    let file = std::fs::read_dir(&old_state)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap();
+    let mut pending: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(file.path()).unwrap()).unwrap();
+    // ...then the devnet is reset and has run far less: a file written before chains
+    // were recorded, for an epoch the new chain is nowhere near.
+    pending["reveal_epoch"] = 10_000.into();
+    pending.as_object_mut().unwrap().remove("chain_id");
+    let (chain, miners, state, _) = commit_reveal_network("reset-new").await;
+    std::fs::create_dir_all(&state).unwrap();
+    std::fs::write(state.join(file.file_name()), pending.to_string()).unwrap();
+    let mut v = validator_keeping_state(&chain, Some(state.clone()));
+    all_admitted(&v, &miners).await;
+    v.round().await.unwrap();
+    assert!(
+        matches!(v.submit_weights().await, Ok(Some(_))),
+        "the stale reveal held back a new commit"
+    );
+    for dir in [old_state, state] {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+    old_miners.stop().await;
+    miners.stop().await;
+}
