@@ -50,9 +50,10 @@ impl Reception {
         }
         match serde_json::from_value::<StreamEvent>(event) {
             Ok(StreamEvent::Token(chunk)) => {
-                // An empty piece says nothing; timing from it would pay a miner for
-                // sending one at once and the answer later.
-                if chunk.token.is_some() || !chunk.text.is_empty() {
+                // An empty piece, or one of whitespace alone, says nothing; timing from
+                // it would pay a miner for sending one at once and the answer later. A
+                // token id does: it is checked against the model's own first token.
+                if chunk.token.is_some() || chunk.text.chars().any(|c| !c.is_whitespace()) {
                     self.first_token.get_or_insert(at);
                 }
                 self.answer.push(&chunk, request)
@@ -145,17 +146,18 @@ mod tests {
     }
 
     #[test]
-    fn the_first_token_is_timed_from_content_not_from_an_empty_piece() {
+    fn the_first_token_is_timed_from_content_not_from_an_empty_or_blank_piece() {
         let r = request(8);
         let mut reception = Reception::default();
         reception.push(token(None, ""), ms(5), &r).unwrap();
+        reception.push(token(None, " "), ms(6), &r).unwrap();
         reception.push(token(None, "Par"), ms(400), &r).unwrap();
         reception.push(token(None, "is"), ms(450), &r).unwrap();
         reception.push(end(), ms(460), &r).unwrap();
         let streamed = reception.finish(ms(470)).unwrap();
         assert_eq!(streamed.first_token, ms(400));
         assert_eq!(streamed.elapsed, ms(470));
-        assert_eq!(streamed.answer.text, "Paris");
+        assert_eq!(streamed.answer.text, " Paris");
         // A token id counts as content even when its text is empty (a stop token).
         let mut reception = Reception::default();
         reception.push(token(Some(2), ""), ms(7), &r).unwrap();
