@@ -499,7 +499,7 @@ impl<C: Chain, S: Subnet> Validator<C, S> {
             tracing::info!(netuid = netuid.0, height, "weights committed");
             height
         } else {
-            let count = uids.len();
+            let count = weights.iter().filter(|w| **w > 0).count();
             let sent = self
                 .chain
                 .submit(
