@@ -122,7 +122,7 @@ pub struct Validator<C, S> {
     /// The commit awaiting its reveal, kept in `reveal_file` too.
     pending: Option<PendingReveal>,
     reveal_file: RevealFile,
-    /// Whether `reveal_file` was read (on the first submission, not in `new`: no I/O there).
+    /// Whether `reveal_file` was read (on first use, not in `new`: no I/O there).
     reveal_loaded: bool,
     warned_permit: bool,
     warned_scope: bool,
@@ -235,8 +235,24 @@ impl<C: Chain, S: Subnet> Validator<C, S> {
                 tracing::warn!(netuid, subnet, error = %e, "registering again failed");
             }
             // Chain hiccups (a node restarting) are retried on the next tick.
-            match self.round().await {
-                Ok(seen) => log_round(netuid, subnet, &seen),
+            match self.plan().await {
+                Ok(asked) => {
+                    // Miners may take up to the timeout to answer, and a round longer
+                    // than an epoch would miss the one epoch in which a commit may be
+                    // revealed: the chain is followed, and a due reveal sent, meanwhile.
+                    let concurrency = self.config.concurrency;
+                    let client = self.client.clone();
+                    let mut asking = std::pin::pin!(ask(&*this, client, asked, concurrency));
+                    let seen = loop {
+                        tokio::select! {
+                            () = &mut stop => return Ok(()),
+                            seen = &mut asking => break seen,
+                            _ = sync.tick() => self.reveal_on_time().await,
+                        }
+                    };
+                    self.record(&seen);
+                    log_round(netuid, subnet, &seen);
+                }
                 Err(e) => tracing::warn!(netuid, subnet, error = %e, "round failed"),
             }
             if let Err(e) = self.submit_weights().await {
@@ -275,6 +291,65 @@ impl<C: Chain, S: Subnet> Validator<C, S> {
 
     /// Challenges a sample of the miners serving an axon and records their scores.
     pub async fn round(&mut self) -> Result<Vec<Observation>, ChainError> {
+        let asked = self.plan().await?;
+        let concurrency = self.config.concurrency;
+        let seen = ask(&*self.subnet, self.client.clone(), asked, concurrency).await;
+        self.record(&seen);
+        Ok(seen)
+    }
+
+    /// Reads the pending reveal an earlier run left, once (on first use, not in `new`:
+    /// no I/O there).
+    fn load_reveal(&mut self, snapshot: &Snapshot) {
+        if self.reveal_loaded {
+            return;
+        }
+        let chain_id = self.chain.chain_id().clone();
+        self.pending =
+            self.reveal_file
+                .load(&chain_id, &self.hotkey.account_id(), self.config.netuid);
+        self.reveal_loaded = true;
+        // A commit made now reveals `reveal_period_epochs` on: one further out is not
+        // this chain's (written before chains were recorded, on a chain since reset),
+        // and waiting for it would hold back every new commit.
+        let latest =
+            snapshot.subnet.epoch_index + u64::from(snapshot.params.reveal_period_epochs) + 1;
+        if let Some(pending) = &self.pending
+            && pending.reveal_epoch > latest
+        {
+            tracing::warn!(
+                reveal_epoch = pending.reveal_epoch,
+                epoch = snapshot.subnet.epoch_index,
+                "forgetting a pending reveal for an epoch this chain cannot have set"
+            );
+            self.forget_reveal();
+        }
+    }
+
+    /// Follows the chain, and sends a commit's reveal once its epoch has come.
+    async fn reveal_on_time(&mut self) {
+        let netuid = self.config.netuid.0;
+        match self.view.refresh(&*self.chain).await {
+            Ok(snapshot) => {
+                self.load_reveal(&snapshot);
+                if let Err(e) = self.reveal_if_due(&snapshot).await {
+                    tracing::warn!(netuid, error = %e, "weights not revealed");
+                }
+            }
+            Err(e) => tracing::debug!(netuid, error = %e, "metagraph sync failed"),
+        }
+    }
+
+    /// Records what a round saw in the scores.
+    fn record(&self, seen: &[Observation]) {
+        let mut scores = self.scores.lock().unwrap_or_else(|p| p.into_inner());
+        for o in seen.iter().filter(|o| o.evaluation.counts()) {
+            scores.record(o.uid, o.hotkey, o.evaluation.score);
+        }
+    }
+
+    /// The miners a round asks, each with a challenge of its own.
+    async fn plan(&mut self) -> Result<Vec<Asked<S::Challenge>>, ChainError> {
         let snapshot = self.view.refresh(&*self.chain).await?;
         self.forget_deregistered(&snapshot);
         let me = self.hotkey.account_id();
@@ -319,27 +394,7 @@ impl<C: Chain, S: Subnet> Validator<C, S> {
                 asked.push((uid, hotkey, target, challenge));
             }
         }
-        let (subnet, client) = (&*self.subnet, &self.client);
-        let seen: Vec<Observation> = futures_util::stream::iter(asked)
-            .map(|(uid, hotkey, target, challenge)| async move {
-                let evaluation = match target {
-                    Ok(target) => subnet.evaluate(client, &target, &challenge).await,
-                    Err(why) => Evaluation::unavailable(why),
-                };
-                Observation {
-                    uid,
-                    hotkey,
-                    evaluation,
-                }
-            })
-            .buffer_unordered(self.config.concurrency.max(1))
-            .collect()
-            .await;
-        let mut scores = self.scores.lock().unwrap_or_else(|p| p.into_inner());
-        for o in seen.iter().filter(|o| o.evaluation.counts()) {
-            scores.record(o.uid, o.hotkey, o.evaluation.score);
-        }
-        Ok(seen)
+        Ok(asked)
     }
 
     /// Says once, where an operator looks first, that miners serve at private or
@@ -405,28 +460,7 @@ impl<C: Chain, S: Subnet> Validator<C, S> {
         // A UID taken by a new hotkey since the round starts from nothing: the score
         // earned by the one before is not the newcomer's.
         self.forget_deregistered(&snapshot);
-        if !self.reveal_loaded {
-            let chain_id = self.chain.chain_id().clone();
-            self.pending =
-                self.reveal_file
-                    .load(&chain_id, &self.hotkey.account_id(), self.config.netuid);
-            self.reveal_loaded = true;
-            // A commit made now reveals `reveal_period_epochs` on: one further out is not
-            // this chain's (written before chains were recorded, on a chain since reset),
-            // and waiting for it would hold back every new commit.
-            let latest =
-                snapshot.subnet.epoch_index + u64::from(snapshot.params.reveal_period_epochs) + 1;
-            if let Some(pending) = &self.pending
-                && pending.reveal_epoch > latest
-            {
-                tracing::warn!(
-                    reveal_epoch = pending.reveal_epoch,
-                    epoch = snapshot.subnet.epoch_index,
-                    "forgetting a pending reveal for an epoch this chain cannot have set"
-                );
-                self.forget_reveal();
-            }
-        }
+        self.load_reveal(&snapshot);
         if let Some(height) = self.reveal_if_due(&snapshot).await? {
             return Ok(Some(height));
         }
@@ -625,6 +659,36 @@ fn revealable_from(why: &str) -> Option<u64> {
     let (_, rest) = why.split_once("can be revealed from epoch ")?;
     let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
     digits.parse().ok()
+}
+
+/// A miner a round asks: its UID, hotkey, where to call it (or why it is not called),
+/// and its challenge.
+type Asked<C> = (u16, AccountId, Result<Target, String>, C);
+
+/// Asks each miner of `asked` its challenge, `concurrency` at a time, and judges the
+/// answers. Owns its client so that the validator can follow the chain meanwhile.
+async fn ask<S: Subnet>(
+    subnet: &S,
+    client: Client,
+    asked: Vec<Asked<S::Challenge>>,
+    concurrency: usize,
+) -> Vec<Observation> {
+    let client = &client;
+    futures_util::stream::iter(asked)
+        .map(|(uid, hotkey, target, challenge)| async move {
+            let evaluation = match target {
+                Ok(target) => subnet.evaluate(client, &target, &challenge).await,
+                Err(why) => Evaluation::unavailable(why),
+            };
+            Observation {
+                uid,
+                hotkey,
+                evaluation,
+            }
+        })
+        .buffer_unordered(concurrency.max(1))
+        .collect()
+        .await
 }
 
 /// `uids` and their `weights`, with zero weights added for the lowest UIDs not among

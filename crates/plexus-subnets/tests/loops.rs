@@ -36,6 +36,8 @@ struct Sum {
 struct SumSubnet {
     asked: Mutex<Vec<Sum>>,
     fails: bool,
+    /// When set, each evaluation waits for a permit: a round as slow as the test likes.
+    gate: Option<Arc<tokio::sync::Semaphore>>,
 }
 
 impl Subnet for SumSubnet {
@@ -54,6 +56,9 @@ impl Subnet for SumSubnet {
 
     async fn evaluate(&self, client: &Client, target: &Target, c: &Sum) -> Evaluation {
         self.asked.lock().unwrap().push(*c);
+        if let Some(gate) = &self.gate {
+            gate.acquire().await.unwrap().forget();
+        }
         if self.fails {
             return Evaluation::unjudged("validator model: out of memory");
         }
@@ -718,5 +723,47 @@ async fn a_reveal_for_an_epoch_the_chain_cannot_have_set_does_not_hold_back_weig
         let _ = std::fs::remove_dir_all(dir);
     }
     old_miners.stop().await;
+    miners.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_commit_is_revealed_in_its_epoch_even_during_a_long_round() {
+    let (chain, miners, state, mut v) = commit_reveal_network("slow-round").await;
+    all_admitted(&v, &miners).await;
+    v.round().await.unwrap();
+    let committed = v
+        .submit_weights()
+        .await
+        .unwrap()
+        .expect("a commit was made");
+    drop(v);
+    // The next run's rounds hang on their miners' answers until the test lets them go.
+    let gate = Arc::new(tokio::sync::Semaphore::new(0));
+    let subnet = Arc::new(SumSubnet {
+        gate: Some(Arc::clone(&gate)),
+        ..SumSubnet::default()
+    });
+    let v = validator_judging(&chain, Some(state.clone()), Arc::clone(&subnet));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(v.run(async move {
+        let _ = stopped.await;
+    }));
+    until("no round started", || {
+        !subnet.asked.lock().unwrap().is_empty()
+    })
+    .await;
+    chain.next_epoch(NET);
+    let updated = || {
+        chain
+            .metagraph_now(NET)
+            .iter()
+            .find(|n| n.hotkey == id("val-hot"))
+            .is_some_and(|n| n.last_update > committed)
+    };
+    until("the reveal waited for the round", updated).await;
+    gate.add_permits(1_000);
+    stop.send(()).unwrap();
+    task.await.unwrap().unwrap();
+    let _ = std::fs::remove_dir_all(&state);
     miners.stop().await;
 }
