@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::StreamExt;
+use futures_util::future::{self, Either};
 use plexus_primitives::{
     AccountId, AxonInfo, Balance, Call, Hash, Keypair, NetUid, weights_commit_hash,
 };
@@ -247,7 +248,18 @@ impl<C: Chain, S: Subnet> Validator<C, S> {
                         tokio::select! {
                             () = &mut stop => return Ok(()),
                             seen = &mut asking => break seen,
-                            _ = sync.tick() => self.reveal_on_time().await,
+                            _ = sync.tick() => {
+                                // The miners' answers keep being read (and timed) while
+                                // the reveal waits for its block.
+                                let reveal = std::pin::pin!(self.reveal_on_time());
+                                match future::select(reveal, &mut asking).await {
+                                    Either::Left(((), _)) => {}
+                                    Either::Right((seen, reveal)) => {
+                                        reveal.await;
+                                        break seen;
+                                    }
+                                }
+                            }
                         }
                     };
                     self.record(&seen);
