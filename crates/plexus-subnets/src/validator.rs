@@ -18,7 +18,7 @@ use rand::seq::SliceRandom;
 use rand::{RngCore, SeedableRng};
 
 use crate::chain::{Chain, ChainError};
-use crate::registration::{RegistrationError, Rejoin, ensure_registered};
+use crate::registration::{RegistrationError, Rejoin};
 use crate::reveal::{PendingReveal, RevealFile};
 use crate::scores::Scores;
 use crate::subnet::{Evaluation, Subnet};
@@ -197,14 +197,7 @@ impl<C: Chain, S: Subnet> Validator<C, S> {
         mut self,
         stop: impl Future<Output = ()> + Send,
     ) -> Result<(), ValidatorError> {
-        let neuron = ensure_registered(
-            &*self.chain,
-            &self.view,
-            &self.hotkey,
-            self.coldkey.as_ref(),
-            self.config.max_burn,
-        )
-        .await?;
+        let neuron = self.register().await?;
         tracing::info!(
             uid = neuron.uid,
             netuid = self.config.netuid.0,
@@ -238,29 +231,9 @@ impl<C: Chain, S: Subnet> Validator<C, S> {
             // Chain hiccups (a node restarting) are retried on the next tick.
             match self.plan().await {
                 Ok(asked) => {
-                    // Miners may take up to the timeout to answer, and a round longer
-                    // than an epoch would miss the one epoch in which a commit may be
-                    // revealed: the chain is followed, and a due reveal sent, meanwhile.
-                    let concurrency = self.config.concurrency;
-                    let client = self.client.clone();
-                    let mut asking = std::pin::pin!(ask(&*this, client, asked, concurrency));
-                    let seen = loop {
-                        tokio::select! {
-                            () = &mut stop => return Ok(()),
-                            seen = &mut asking => break seen,
-                            _ = sync.tick() => {
-                                // The miners' answers keep being read (and timed) while
-                                // the reveal waits for its block.
-                                let reveal = std::pin::pin!(self.reveal_on_time());
-                                match future::select(reveal, &mut asking).await {
-                                    Either::Left(((), _)) => {}
-                                    Either::Right((seen, reveal)) => {
-                                        reveal.await;
-                                        break seen;
-                                    }
-                                }
-                            }
-                        }
+                    let following = self.ask_following_chain(asked, &mut sync, stop.as_mut());
+                    let Some(seen) = following.await else {
+                        return Ok(());
                     };
                     self.record(&seen);
                     log_round(netuid, subnet, &seen);
@@ -287,18 +260,56 @@ impl<C: Chain, S: Subnet> Validator<C, S> {
         }
         let netuid = self.config.netuid.0;
         tracing::warn!(netuid, "this validator was deregistered; registering again");
-        let neuron = self
-            .rejoin
-            .register(
-                &*self.chain,
-                &self.view,
-                &self.hotkey,
-                self.coldkey.as_ref(),
-                self.config.max_burn,
-            )
-            .await?;
+        let neuron = self.register().await?;
         tracing::info!(netuid, uid = neuron.uid, "registered again");
         Ok(())
+    }
+
+    /// This validator's neuron, registering it first when it is not (paid by the
+    /// coldkey, at most `max_burn`; a failure makes the next try wait longer).
+    async fn register(&mut self) -> Result<plexus_ledger::NeuronInfo, RegistrationError> {
+        let (chain, view, coldkey) = (&*self.chain, &self.view, self.coldkey.as_ref());
+        let registering =
+            self.rejoin
+                .register(chain, view, &self.hotkey, coldkey, self.config.max_burn);
+        registering.await
+    }
+
+    /// Asks a round's miners, following the chain and sending a due reveal meanwhile:
+    /// miners may take up to the timeout to answer, and a round longer than an epoch
+    /// would miss the one epoch in which a commit may be revealed. `None` once `stop`
+    /// completes.
+    async fn ask_following_chain(
+        &mut self,
+        asked: Vec<Asked<S::Challenge>>,
+        sync: &mut tokio::time::Interval,
+        mut stop: std::pin::Pin<&mut impl Future<Output = ()>>,
+    ) -> Option<Vec<Observation>> {
+        let subnet = Arc::clone(&self.subnet);
+        let asking = ask(
+            &*subnet,
+            self.client.clone(),
+            asked,
+            self.config.concurrency,
+        );
+        let mut asking = std::pin::pin!(asking);
+        loop {
+            tokio::select! {
+                () = &mut stop => return None,
+                seen = &mut asking => return Some(seen),
+                _ = sync.tick() => {
+                    // The miners' answers keep being read (and timed) while the reveal
+                    // waits for its block.
+                    let reveal = std::pin::pin!(self.reveal_on_time());
+                    if let Either::Right((seen, reveal)) =
+                        future::select(reveal, &mut asking).await
+                    {
+                        reveal.await;
+                        return Some(seen);
+                    }
+                }
+            }
+        }
     }
 
     /// Challenges a sample of the miners serving an axon and records their scores.
