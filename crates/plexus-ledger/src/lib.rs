@@ -42,6 +42,7 @@ mod ledger;
 mod params;
 pub mod pool;
 mod query;
+pub mod snapshot;
 mod stake;
 mod state;
 mod subnet;

@@ -355,12 +355,14 @@ pub struct Executor {
 }
 
 impl Executor {
-    /// Starts from the genesis block and the genesis ledger.
-    pub fn new(genesis: &ConsensusBlock, ledger: Ledger) -> Self {
+    /// Starts from a finalized block and the ledger after it: the genesis block
+    /// and ledger, or a saved state.
+    pub fn new(finalized: &ConsensusBlock, ledger: Ledger) -> Self {
+        let height = ledger.height();
         let executed = Executed {
-            height: 0,
+            height,
             outcome: BlockOutcome {
-                height: 0,
+                height,
                 receipts: Vec::new(),
                 emission: 0,
                 epochs: Vec::new(),
@@ -370,10 +372,10 @@ impl Executor {
             took: Duration::ZERO,
         };
         let mut states = BTreeMap::new();
-        states.insert(genesis.hash(), Arc::new(executed));
+        states.insert(finalized.hash(), Arc::new(executed));
         Self {
             states,
-            finalized: (0, genesis.hash()),
+            finalized: (height, finalized.hash()),
         }
     }
 

@@ -1,12 +1,19 @@
-//! What the node has finalized, indexed for readers: blocks by height,
-//! transactions by hash with their outcome, and the ledger after the latest
-//! finalized block. Rebuilt from finalized blocks at start-up.
+//! What the node has finalized, indexed for readers: the recent blocks by
+//! height, their transactions by hash with their outcome, and the ledger
+//! after the latest finalized block.
+//!
+//! Memory is bounded by [`History`]: the oldest blocks (and their
+//! transactions) are forgotten first. The blocks themselves stay in the
+//! consensus archive for peers that catch up; what readers lose is the
+//! receipts. After a restart the store holds the blocks re-executed since the
+//! saved state the node started from (see `crate::consensus::snapshot`): at
+//! least one snapshot interval of them.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 
 use plexus_ledger::{BlockOutcome, Ledger};
-use plexus_primitives::{Block, Hash};
+use plexus_primitives::{Block, Encode as _, Hash};
 use tokio::sync::broadcast;
 
 /// Where a transaction ended up.
@@ -27,13 +34,72 @@ pub struct FinalizedBlock {
     pub outcome: BlockOutcome,
 }
 
+/// How much recent history a [`ChainStore`] keeps for readers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct History {
+    /// Most blocks kept.
+    pub blocks: usize,
+    /// Most bytes kept, about: the blocks' encoded sizes plus an estimate of
+    /// what their receipts and index entries take (see [`kept_size`]). The
+    /// newest block is kept whatever its size.
+    pub bytes: usize,
+}
+
+impl Default for History {
+    /// About five and a half hours of an idle chain's blocks (one every
+    /// 200 ms), or 128 MiB.
+    fn default() -> Self {
+        Self {
+            blocks: 100_000,
+            bytes: 128 << 20,
+        }
+    }
+}
+
+/// What keeping a block costs in memory, about: its encoding, plus the outcome,
+/// the map entries and, per transaction, a receipt and an index entry.
+pub fn kept_size(block: &Block) -> usize {
+    const PER_BLOCK: usize = 512;
+    const PER_TRANSACTION: usize = 192;
+    block.encode().len() + PER_BLOCK + PER_TRANSACTION * block.transactions.len()
+}
+
 #[derive(Debug)]
 struct Inner {
     /// Metrics to keep current, if any.
     metrics: Option<Arc<crate::metrics::NodeMetrics>>,
-    blocks: BTreeMap<u64, Arc<FinalizedBlock>>,
+    /// Recent blocks, each with its encoded size.
+    blocks: BTreeMap<u64, (Arc<FinalizedBlock>, usize)>,
+    /// The encoded sizes of `blocks`, summed.
+    bytes: usize,
+    history: History,
     transactions: BTreeMap<Hash, TxLocation>,
     ledger: Arc<Ledger>,
+}
+
+impl Inner {
+    /// Forgets the oldest blocks until what is kept fits `history`.
+    fn forget_old(&mut self) {
+        while self.blocks.len() > self.history.blocks.max(1)
+            || (self.bytes > self.history.bytes && self.blocks.len() > 1)
+        {
+            let Some((height, (block, size))) = self.blocks.pop_first() else {
+                return;
+            };
+            self.bytes -= size;
+            for tx in &block.block.transactions {
+                // Only if this block is where it is indexed: a later block cannot
+                // hold the same transaction (its nonce is used), but be exact.
+                if self
+                    .transactions
+                    .get(&tx.hash())
+                    .is_some_and(|at| at.height == height)
+                {
+                    self.transactions.remove(&tx.hash());
+                }
+            }
+        }
+    }
 }
 
 /// The finalized chain, shared by consensus (writer) and RPC (readers).
@@ -44,12 +110,14 @@ pub struct ChainStore {
 }
 
 impl ChainStore {
-    /// A store holding only genesis.
+    /// A store holding only genesis, keeping the [`History::default`].
     pub fn new(genesis: Ledger) -> Self {
         let (finalized, _) = broadcast::channel(256);
         Self {
             inner: Arc::new(RwLock::new(Inner {
                 blocks: BTreeMap::new(),
+                bytes: 0,
+                history: History::default(),
                 transactions: BTreeMap::new(),
                 ledger: Arc::new(genesis),
                 metrics: None,
@@ -61,6 +129,16 @@ impl ChainStore {
     /// Keeps `metrics` current as blocks finalize.
     pub fn with_metrics(self, metrics: Arc<crate::metrics::NodeMetrics>) -> Self {
         self.write().metrics = Some(metrics);
+        self
+    }
+
+    /// Keeps `history` rather than the default.
+    pub fn with_history(self, history: History) -> Self {
+        {
+            let mut inner = self.write();
+            inner.history = history;
+            inner.forget_old();
+        }
         self
     }
 
@@ -76,9 +154,11 @@ impl ChainStore {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Records a finalized block and the ledger after it, and tells subscribers.
+    /// Records a finalized block and the ledger after it, forgets the oldest
+    /// blocks beyond the [`History`] kept, and tells subscribers.
     pub fn finalize(&self, block: Block, outcome: BlockOutcome, ledger: Arc<Ledger>) {
         let height = block.header.height.0;
+        let size = kept_size(&block);
         let entry = Arc::new(FinalizedBlock { block, outcome });
         {
             let mut inner = self.write();
@@ -87,8 +167,12 @@ impl ChainStore {
                     .transactions
                     .insert(tx.hash(), TxLocation { height, index });
             }
-            inner.blocks.insert(height, entry.clone());
+            if let Some((_, replaced)) = inner.blocks.insert(height, (entry.clone(), size)) {
+                inner.bytes -= replaced;
+            }
+            inner.bytes += size;
             inner.ledger = ledger;
+            inner.forget_old();
             if let Some(m) = &inner.metrics {
                 use std::sync::atomic::Ordering::Relaxed;
                 m.finalized_height.store(height, Relaxed);
@@ -112,17 +196,28 @@ impl ChainStore {
         self.read().ledger.height()
     }
 
-    /// A finalized block by height.
+    /// A finalized block by height, if it is among those kept.
     pub fn block(&self, height: u64) -> Option<Arc<FinalizedBlock>> {
-        self.read().blocks.get(&height).cloned()
+        self.read()
+            .blocks
+            .get(&height)
+            .map(|(block, _)| block.clone())
     }
 
-    /// Where a finalized transaction is, with its block.
+    /// The height of the oldest block kept, if any.
+    pub fn oldest_kept(&self) -> Option<u64> {
+        self.read()
+            .blocks
+            .first_key_value()
+            .map(|(height, _)| *height)
+    }
+
+    /// Where a finalized transaction is, with its block, if that block is kept.
     pub fn transaction(&self, hash: &Hash) -> Option<(TxLocation, Arc<FinalizedBlock>)> {
         let inner = self.read();
         let location = inner.transactions.get(hash)?.clone();
-        let block = inner.blocks.get(&location.height)?.clone();
-        Some((location, block))
+        let (block, _) = inner.blocks.get(&location.height)?;
+        Some((location, block.clone()))
     }
 
     /// New finalized blocks from now on.
@@ -133,9 +228,9 @@ impl ChainStore {
 
 impl crate::consensus::FinalizedSink for ChainStore {
     fn finalized(&mut self, block: crate::consensus::Finalized) {
-        // After a restart consensus replays the chain from height 1; a block
-        // already held is not recorded twice.
-        if self.block(block.block.header.height.0).is_some() {
+        // A block at or below the finalized height (delivered again after a
+        // restart) is not recorded twice.
+        if block.block.header.height.0 <= self.finalized_height() {
             return;
         }
         if let Some(m) = &self.read().metrics {
@@ -144,5 +239,94 @@ impl crate::consensus::FinalizedSink for ChainStore {
                 .fetch_add(micros, std::sync::atomic::Ordering::Relaxed);
         }
         self.finalize(block.block, block.outcome, block.ledger);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use plexus_primitives::BlockHeader;
+
+    use super::*;
+    use crate::consensus::{FinalizedSink as _, genesis_block};
+    use crate::execution;
+    use crate::mempool::testing::{key, ledger, transfer};
+
+    /// `count` blocks on the test chain, each with one transfer from key 1.
+    fn chain(count: u64) -> (Ledger, Vec<(Block, BlockOutcome, Arc<Ledger>)>) {
+        let genesis = ledger();
+        let (mut header, mut state): (BlockHeader, Ledger) =
+            (genesis_block(&genesis).header().clone(), genesis.clone());
+        let mut blocks = Vec::new();
+        for nonce in 0..count {
+            let tx = transfer(1, nonce, 1_000_000, 2, 5);
+            let (block, executed, refused) =
+                execution::build(&header, &state, vec![tx], key(9).account_id(), nonce + 1)
+                    .unwrap();
+            assert!(refused.is_empty());
+            header = block.header().clone();
+            state = Ledger::clone(&executed.ledger);
+            blocks.push((block.block().clone(), executed.outcome, executed.ledger));
+        }
+        (genesis, blocks)
+    }
+
+    #[test]
+    fn the_oldest_blocks_and_their_transactions_are_forgotten_first() {
+        let (genesis, blocks) = chain(6);
+        let size = kept_size(&blocks[0].0);
+        // Room for four blocks by count, and three by bytes.
+        let store = ChainStore::new(genesis).with_history(History {
+            blocks: 4,
+            bytes: 3 * size + size / 2,
+        });
+        let hashes: Vec<Hash> = blocks.iter().map(|b| b.0.transactions[0].hash()).collect();
+        for (block, outcome, ledger) in blocks {
+            store.finalize(block, outcome, ledger);
+        }
+        assert_eq!(store.finalized_height(), 6);
+        assert_eq!(store.oldest_kept(), Some(4));
+        assert!(store.block(3).is_none() && store.block(4).is_some());
+        assert!(store.transaction(&hashes[2]).is_none());
+        let (at, block) = store.transaction(&hashes[3]).unwrap();
+        assert_eq!((at.height, at.index), (4, 0));
+        assert_eq!(block.outcome.receipts.len(), 1);
+        assert_eq!(
+            store.read().transactions.len(),
+            3,
+            "forgotten transactions leave the index"
+        );
+
+        // A smaller count forgets more at once.
+        let store = store.with_history(History {
+            blocks: 1,
+            bytes: usize::MAX,
+        });
+        assert_eq!(store.oldest_kept(), Some(6));
+        assert_eq!(store.read().transactions.len(), 1);
+    }
+
+    #[test]
+    fn a_block_delivered_again_after_a_restart_is_recorded_once() {
+        let (genesis, blocks) = chain(2);
+        let mut store = ChainStore::new(genesis);
+        let mut finalized = store.subscribe();
+        for _ in 0..2 {
+            for (block, outcome, ledger) in &blocks {
+                store.finalized(crate::consensus::Finalized {
+                    hash: block.hash(),
+                    block: block.clone(),
+                    outcome: outcome.clone(),
+                    ledger: ledger.clone(),
+                    execution: std::time::Duration::ZERO,
+                });
+            }
+        }
+        let heights: Vec<u64> = std::iter::from_fn(|| finalized.try_recv().ok())
+            .map(|b| b.block.header.height.0)
+            .collect();
+        assert_eq!(heights, [1, 2]);
+        assert_eq!(store.read().transactions.len(), 2);
     }
 }

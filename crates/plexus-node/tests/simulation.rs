@@ -21,7 +21,9 @@ use commonware_p2p::utils::mux::{Muxer, SubReceiver, SubSender};
 use commonware_runtime::{Handle, Runner as _, Spawner as _, Supervisor as _, deterministic};
 use commonware_utils::{NZUsize, Probability, probability};
 use plexus_ledger::{Genesis, GenesisBalance, GenesisValidator, Ledger, Signatures};
-use plexus_node::consensus::{self, PublicKey, Tamper, ValidatorConfig, run_validator};
+use plexus_node::consensus::{
+    self, PublicKey, SnapshotPolicy, Tamper, ValidatorConfig, run_validator,
+};
 use plexus_node::mempool::{Mempool, MempoolLimits, SharedMempool};
 use plexus_primitives::{
     AccountId, Balance, Block, Call, ChainId, Hash, Keypair, SignedTransaction, Transaction,
@@ -48,6 +50,9 @@ enum Fault {
     /// Validator 3 crashes at height 3 and restarts (same storage) 4 blocks
     /// later: it replays its stored finalized chain, then catches up.
     Restart,
+    /// As [`Fault::Restart`], with validator 3 saving its state every two
+    /// heights: it starts again from a saved state rather than genesis.
+    RestartFromSavedState,
     /// Every link drops 25% of messages.
     Loss,
     /// Validator 0 equivocates: as leader it proposes two blocks, one to a
@@ -253,10 +258,12 @@ fn start(
     mempool: &SharedMempool,
     recorder: &Recorder,
     tamper: Option<Tamper>,
+    snapshots: SnapshotPolicy,
 ) -> Handle<()> {
     let mut config = ValidatorConfig::new(ledger.clone(), validator_key(i), format!("v{i}"));
     config.timeouts = timeouts();
     config.tamper = tamper;
+    config.snapshots = snapshots;
     let key = consensus::public_key(&validator_key(i).account_id()).unwrap();
     let (manager, blocker) = (oracle.manager(), oracle.control(key));
     let (pool, sink) = (mempool.clone(), recorder.clone());
@@ -268,6 +275,17 @@ fn start(
                 .await
                 .unwrap();
         })
+}
+
+/// Validator `i`'s saved states under `fault`: every two heights where the
+/// fault restarts it from one, else the default.
+fn snapshots(fault: Fault, i: usize) -> SnapshotPolicy {
+    match fault {
+        Fault::RestartFromSavedState if i == VALIDATORS - 1 => SnapshotPolicy {
+            every: std::num::NonZeroU64::new(2).unwrap(),
+        },
+        _ => SnapshotPolicy::default(),
+    }
 }
 
 /// Epoch 0's sub-channel of a consensus channel (validators run each
@@ -360,7 +378,15 @@ fn simulate(seed: u64, fault: Fault, target: u64) -> Outcome {
             let tamper = (i == 0 && matches!(fault, Fault::InvalidProposer))
                 .then(|| invalid_proposer(i, told.clone()));
             let handle = start(
-                &context, &oracle, &ledger, i, channels, &mempool, &recorder, tamper,
+                &context,
+                &oracle,
+                &ledger,
+                i,
+                channels,
+                &mempool,
+                &recorder,
+                tamper,
+                snapshots(fault, i),
             );
             handles.push(Some(handle));
             recorders.push((i, recorder));
@@ -381,14 +407,26 @@ fn simulate(seed: u64, fault: Fault, target: u64) -> Outcome {
         let mut live = all.clone();
         let restarted = Recorder::default();
         match fault {
-            Fault::Restart => {
+            Fault::Restart | Fault::RestartFromSavedState => {
+                if matches!(fault, Fault::RestartFromSavedState) {
+                    // Saved states at 2 and 4.
+                    wait_for(&context, &[all[victim]], 5).await;
+                }
                 handles[victim].take().unwrap().abort();
                 let stopped = all[victim].height();
                 wait_for(&context, &others, stopped + 4).await;
                 let channels = channels(&oracle, &keys[victim]).await;
                 let mempool = SharedMempool::new(Mempool::new(MempoolLimits::default()));
                 let handle = start(
-                    &context, &oracle, &ledger, victim, channels, &mempool, &restarted, None,
+                    &context,
+                    &oracle,
+                    &ledger,
+                    victim,
+                    channels,
+                    &mempool,
+                    &restarted,
+                    None,
+                    snapshots(fault, victim),
                 );
                 handles[victim] = Some(handle);
                 live[victim] = &restarted;
@@ -419,15 +457,23 @@ fn simulate(seed: u64, fault: Fault, target: u64) -> Outcome {
             | Fault::InvalidProposer => {}
         }
         wait_for(&context, &live, target).await;
-        let chains: Vec<_> = live
+        let mut chains: Vec<_> = live
             .iter()
             .map(|r| {
                 r.chain()
                     .into_iter()
-                    .take(target as usize)
+                    .take_while(|(height, ..)| *height <= target)
                     .collect::<Vec<_>>()
             })
             .collect();
+        if matches!(fault, Fault::RestartFromSavedState) {
+            // It re-executed only the blocks after a saved state, and they are the
+            // others' blocks.
+            let resumed = chains.remove(victim);
+            let first = resumed[0].0;
+            assert!(first > 1, "started from genesis, not a saved state");
+            assert_eq!(resumed[..], chains[0][first as usize - 1..]);
+        }
         check(&chains, &live, target);
         if matches!(fault, Fault::InvalidProposer) {
             let liar = validator_key(0).account_id();
@@ -510,6 +556,11 @@ fn one_partitioned_far_behind_then_healed() {
 #[test]
 fn one_restarted_from_storage() {
     scenario(Fault::Restart, 12);
+}
+
+#[test]
+fn one_restarted_from_a_saved_state() {
+    scenario(Fault::RestartFromSavedState, 14);
 }
 
 #[test]

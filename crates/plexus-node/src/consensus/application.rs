@@ -350,6 +350,11 @@ pub(super) struct Finalizer<K> {
     pub(super) last_candidates: super::epochs::Candidates,
     /// This node's consensus key, which signs its heartbeats.
     pub(super) key: Keypair,
+    /// Which states to save, and where to send them for saving.
+    pub(super) snapshots: (
+        super::SnapshotPolicy,
+        futures::channel::mpsc::UnboundedSender<Arc<Ledger>>,
+    ),
 }
 
 impl<K: FinalizedSink> Finalizer<K> {
@@ -383,6 +388,10 @@ impl<K: FinalizedSink> Finalizer<K> {
                 Ok(hash) => debug!(%hash, height = block.number(), "heartbeat sent"),
                 Err(e) => debug!(error = %e, "heartbeat not sent"),
             }
+        }
+        if self.snapshots.0.is_due(block.number()) {
+            // A closed receiver means the node is shutting down.
+            let _ = self.snapshots.1.unbounded_send(executed.ledger.clone());
         }
         if plexus_ledger::validators::is_epoch_end(block.number(), self.epoch_length) {
             // A closed receiver means the node is shutting down.

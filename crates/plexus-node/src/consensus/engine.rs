@@ -22,16 +22,18 @@ use commonware_storage::archive::{Identifier, immutable};
 use commonware_utils::{NonZeroDuration, vec::NonEmptyVec};
 use futures::StreamExt as _;
 use futures::channel::mpsc;
+use plexus_ledger::Ledger;
 use rand_core::CryptoRng;
 use tracing::{debug, info, warn};
 
 use super::application::{App, Finalizer, Shared};
 use super::epochs::{self, EpochSchemes, EpochSet, FixedPeers, PeerSets};
 use super::gossip;
+use super::snapshot::{self, Snapshots};
 use super::{
     ConsensusError, FinalizedSink, PublicKey, Scheme, ValidatorConfig, genesis_block, private_key,
 };
-use crate::block::ConsensusBlock;
+use crate::block::{ConsensusBlock, Digest};
 use crate::execution::Executor;
 use crate::mempool::SharedMempool;
 
@@ -120,19 +122,98 @@ pub fn simplex_partition(prefix: &str, epoch: u64) -> String {
     }
 }
 
+/// Finalized heights between two progress lines of a long replay.
+const REPLAY_PROGRESS_EVERY: u64 = 10_000;
+
+/// A saved state a restart starts from, checked against the stored chain.
+struct Restored {
+    /// The finalized block the state is after.
+    block: Arc<ConsensusBlock>,
+    /// The state after it.
+    ledger: Ledger,
+    /// The last block of the epoch before the state's next block: the floor
+    /// of the epoch the node enters.
+    floor: Digest,
+}
+
+/// The oldest of `saved` that the stored chain vouches for: its root is the
+/// one the finalized block at its height commits to. The older one is
+/// preferred so that a restart hands the sink at least one interval of recent
+/// blocks (see [`super::snapshot`]).
+async fn restore<A>(
+    archive: &A,
+    saved: Vec<Ledger>,
+    genesis: &Ledger,
+    genesis_digest: Digest,
+) -> Result<Option<Restored>, ConsensusError>
+where
+    A: commonware_storage::archive::Archive<Value = Arc<ConsensusBlock>>,
+{
+    let block_at = |height: u64| async move {
+        archive
+            .get(Identifier::Index(height))
+            .await
+            .map_err(|e| ConsensusError::Storage(e.to_string()))
+    };
+    for ledger in saved {
+        let height = ledger.height();
+        if ledger.state().chain_id != genesis.state().chain_id {
+            warn!(height, "ignoring a saved state of another chain");
+            continue;
+        }
+        let Some(block) = block_at(height).await? else {
+            warn!(height, "ignoring a saved state past the stored chain");
+            continue;
+        };
+        if block.header().state_root != ledger.state_root() {
+            warn!(
+                height,
+                "ignoring a saved state the stored chain does not commit to"
+            );
+            continue;
+        }
+        let epoch = ledger.state().validator_epoch();
+        let length = genesis.state().economics.validator_epoch_length.max(2);
+        let floor = match epoch {
+            0 => genesis_digest,
+            _ => match block_at(epoch * length - 1).await? {
+                Some(boundary) => boundary.digest(),
+                None => {
+                    warn!(
+                        height,
+                        "ignoring a saved state whose epoch start is not stored"
+                    );
+                    continue;
+                }
+            },
+        };
+        return Ok(Some(Restored {
+            block,
+            ledger,
+            floor,
+        }));
+    }
+    Ok(None)
+}
+
 /// Rebuilds the ledger after a restart by executing the stored finalized
-/// blocks from height 1, handing each to the sink again. Marshal then
-/// delivers only what is newer.
+/// blocks after `from` (the height the executor starts at), handing each to
+/// the sink again. Marshal then delivers only what is newer.
 async fn replay_finalized<A, K>(
     archive: &A,
+    from: u64,
     shared: &Shared,
     finalizer: &mut Finalizer<K>,
 ) -> Result<u64, ConsensusError>
 where
-    A: commonware_storage::archive::Archive<Value = std::sync::Arc<ConsensusBlock>>,
+    A: commonware_storage::archive::Archive<Value = Arc<ConsensusBlock>>,
     K: FinalizedSink,
 {
-    let mut height = 1;
+    let last = archive.last_index().unwrap_or(0);
+    if last > from + REPLAY_PROGRESS_EVERY {
+        info!(from, to = last, "re-executing stored finalized blocks");
+    }
+    let mut height = from + 1;
     loop {
         let stored = archive
             .get(Identifier::Index(height))
@@ -146,6 +227,9 @@ where
             .map_err(|reason| ConsensusError::Replay { height, reason })?;
         if let Some(executed) = executed {
             finalizer.deliver(&block, &executed, false);
+        }
+        if height.is_multiple_of(REPLAY_PROGRESS_EVERY) {
+            info!(height, of = last, "re-executing stored finalized blocks");
         }
         height += 1;
     }
@@ -230,19 +314,6 @@ where
         .ok_or_else(|| ConsensusError::Network("fetch timeout must be positive".into()))?;
     let genesis = genesis_block(&config.genesis);
     let epocher = epochs::epocher(&config.genesis);
-    let shared = Shared::new(Executor::new(&genesis, config.genesis.clone()));
-    let (boundaries, mut boundary_rx) = mpsc::unbounded();
-    let (candidates, mut candidates_rx) = mpsc::unbounded();
-    let mut finalizer = Finalizer {
-        shared: shared.clone(),
-        mempool: mempool.clone(),
-        sink,
-        boundaries,
-        epoch_length: config.genesis.state().economics.validator_epoch_length,
-        candidates,
-        last_candidates: Vec::new(),
-        key: config.key.clone(),
-    };
 
     // Marshal's durable archives: finalization certificates and finalized
     // blocks by height. They outlive restarts (under tokio, files in the
@@ -265,13 +336,54 @@ where
     )
     .await
     .map_err(|e| ConsensusError::Storage(e.to_string()))?;
-    let replayed = replay_finalized(&blocks, &shared, &mut finalizer).await?;
-    if replayed > 0 {
-        info!(height = replayed, "replayed finalized blocks");
+
+    let snapshots = Snapshots::open(context.child("snapshots"), &prefix).await?;
+    let restored = restore(
+        &blocks,
+        snapshots.saved(),
+        &config.genesis,
+        genesis.digest(),
+    )
+    .await?;
+    let (executor, from) = match &restored {
+        Some(r) => {
+            info!(height = r.ledger.height(), "starting from a saved state");
+            (Executor::new(&r.block, r.ledger.clone()), r.ledger.height())
+        }
+        None => (Executor::new(&genesis, config.genesis.clone()), 0),
+    };
+    let shared = Shared::new(executor);
+    let (snapshots_due, due) = mpsc::unbounded();
+    context.child("snapshots").spawn({
+        let policy = config.snapshots;
+        move |context| snapshot::keep(context, snapshots, policy, due)
+    });
+    let (boundaries, mut boundary_rx) = mpsc::unbounded();
+    let (candidates, mut candidates_rx) = mpsc::unbounded();
+    let mut finalizer = Finalizer {
+        shared: shared.clone(),
+        mempool: mempool.clone(),
+        sink,
+        boundaries,
+        epoch_length: config.genesis.state().economics.validator_epoch_length,
+        candidates,
+        last_candidates: Vec::new(),
+        key: config.key.clone(),
+        snapshots: (config.snapshots, snapshots_due),
+    };
+    let replayed = replay_finalized(&blocks, from, &shared, &mut finalizer).await?;
+    if replayed > from {
+        info!(
+            height = replayed,
+            from, "re-executed stored finalized blocks"
+        );
     }
     // The epoch to enter: the one after the last boundary replayed, or the
     // genesis epoch.
-    let mut last = (Arc::new(config.genesis.clone()), genesis.digest());
+    let mut last = match restored {
+        Some(r) => (Arc::new(r.ledger), r.floor),
+        None => (Arc::new(config.genesis.clone()), genesis.digest()),
+    };
     while let Ok(boundary) = boundary_rx.try_recv() {
         last = boundary;
     }
@@ -525,4 +637,89 @@ where
         engine.abort();
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use commonware_runtime::{Runner as _, Supervisor as _, deterministic};
+    use commonware_storage::archive::Archive as _;
+    use plexus_primitives::{Balance, ChainId};
+
+    use super::*;
+    use crate::execution;
+    use crate::mempool::testing::{self, key};
+
+    #[test]
+    fn a_restart_trusts_only_a_saved_state_the_stored_chain_commits_to() {
+        deterministic::Runner::default().start(|context| async move {
+            let mut genesis = testing::genesis_under(plexus_ledger::LedgerRules::LATEST);
+            genesis.economics.validator_epoch_length = 8;
+            let genesis = Ledger::from_genesis(&genesis).unwrap();
+            let first = genesis_block(&genesis);
+            let mut archive = immutable::Archive::init(
+                context.child("blocks"),
+                archive_config(
+                    "t",
+                    "blocks",
+                    CacheRef::new(PAGE_SIZE, PAGE_CACHE_PAGES),
+                    (),
+                ),
+            )
+            .await
+            .unwrap();
+            // Blocks 1 to 9 stored, and the state after each.
+            let (mut header, mut state) = (first.header().clone(), genesis.clone());
+            let mut states = vec![genesis.clone()];
+            for view in 1..=9 {
+                let (block, executed, _) =
+                    execution::build(&header, &state, Vec::new(), key(9).account_id(), view)
+                        .unwrap();
+                (header, state) = (block.header().clone(), Ledger::clone(&executed.ledger));
+                archive = archive
+                    .put_sync(view, block.digest(), &Arc::new(block))
+                    .await
+                    .unwrap();
+                states.push(state.clone());
+            }
+            let restore = |saved: Vec<Ledger>| restore(&archive, saved, &genesis, first.digest());
+
+            let restored = restore(vec![states[2].clone(), states[3].clone()]).await;
+            let restored = restored.unwrap().unwrap();
+            assert_eq!(restored.ledger, states[2], "the older state is preferred");
+            assert_eq!(restored.block.number(), 2);
+            assert_eq!(restored.floor, first.digest(), "still in the first epoch");
+
+            // A state the chain does not commit to (changed here, as a damaged or
+            // doctored file would be) is passed over for the next one...
+            let mut doctored = states[2].state().clone();
+            doctored
+                .accounts
+                .entry(key(1).account_id())
+                .or_default()
+                .balance = Balance::UNIT;
+            let saved = vec![Ledger::from_state(doctored), states[3].clone()];
+            assert_eq!(restore(saved).await.unwrap().unwrap().ledger, states[3]);
+
+            // The epoch a later state enters starts after the last block of the one
+            // before (7): the floor its consensus engine starts from.
+            let boundary = archive.get(Identifier::Index(7)).await.unwrap().unwrap();
+            for height in [7, 9] {
+                let restored = restore(vec![states[height].clone()])
+                    .await
+                    .unwrap()
+                    .unwrap();
+                assert_eq!(restored.floor, boundary.digest(), "state after {height}");
+            }
+
+            // ...and one past the stored chain, or of another chain, leaves genesis.
+            let mut ahead = states[9].state().clone();
+            ahead.height = 10;
+            let mut other = states[3].state().clone();
+            other.chain_id = ChainId::new("another").unwrap();
+            let saved = vec![Ledger::from_state(ahead), Ledger::from_state(other)];
+            assert!(restore(saved).await.unwrap().is_none());
+        });
+    }
 }

@@ -26,6 +26,7 @@ mod engine;
 pub mod epochs;
 mod gossip;
 pub mod heartbeat;
+pub mod snapshot;
 mod tcp;
 
 use std::sync::Arc;
@@ -44,6 +45,7 @@ use crate::execution::BlockLimits;
 pub use engine::{
     Channels, max_message_size, run_validator, run_validator_with_peer_sets, simplex_partition,
 };
+pub use snapshot::SnapshotPolicy;
 pub use tcp::{TcpValidatorConfig, start_tcp_validator};
 
 /// The simplex signing scheme for an ed25519 validator set.
@@ -145,6 +147,9 @@ pub struct ValidatorConfig {
     pub limits: BlockLimits,
     /// Consensus timing.
     pub timeouts: Timeouts,
+    /// How often the ledger's state is saved, so that a restart re-executes only
+    /// the blocks since.
+    pub snapshots: SnapshotPolicy,
     /// Rewrites every block this validator proposes (see [`Tamper`]).
     #[cfg(feature = "byzantine")]
     pub tamper: Option<Tamper>,
@@ -179,6 +184,7 @@ impl ValidatorConfig {
             partition_prefix: partition_prefix.into(),
             limits: BlockLimits::default(),
             timeouts: Timeouts::default(),
+            snapshots: SnapshotPolicy::default(),
             #[cfg(feature = "byzantine")]
             tamper: None,
         }
@@ -208,9 +214,10 @@ pub struct Finalized {
 /// Where finalized blocks go, in height order, each exactly once per run.
 ///
 /// Called on the consensus task: keep it quick (hand the block to a channel
-/// or a cache). After a restart, the blocks already finalized are delivered
-/// again from height 1 while the node rebuilds its ledger, so a sink that
-/// persists must ignore heights it already holds.
+/// or a cache). After a restart, the node starts from a saved state (see
+/// [`snapshot`]) or genesis, and the blocks finalized after it are delivered
+/// again while the node rebuilds its ledger, so a sink that persists must
+/// ignore heights it already holds.
 pub trait FinalizedSink: Clone + Send + 'static {
     /// Receives the next finalized block.
     fn finalized(&mut self, block: Finalized);

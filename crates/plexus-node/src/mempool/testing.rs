@@ -5,19 +5,19 @@
 use plexus_ledger::{Economics, Genesis, GenesisBalance, GenesisValidator, Ledger, LedgerRules};
 use plexus_primitives::{Balance, Call, ChainId, Keypair, SignedTransaction, Transaction};
 
-pub(super) fn key(i: u8) -> Keypair {
+pub(crate) fn key(i: u8) -> Keypair {
     Keypair::from_seed([i; 32])
 }
 
-pub(super) fn ledger() -> Ledger {
+pub(crate) fn ledger() -> Ledger {
     ledger_under(LedgerRules::LATEST)
 }
 
-pub(super) fn ledger_under(ledger_rules: LedgerRules) -> Ledger {
+pub(crate) fn ledger_under(ledger_rules: LedgerRules) -> Ledger {
     Ledger::from_genesis(&genesis_under(ledger_rules)).unwrap()
 }
 
-pub(super) fn genesis_under(ledger_rules: LedgerRules) -> Genesis {
+pub(crate) fn genesis_under(ledger_rules: LedgerRules) -> Genesis {
     Genesis {
         bonds: Vec::new(),
         chain_id: ChainId::new("mempool-test").unwrap(),
@@ -39,7 +39,7 @@ pub(super) fn genesis_under(ledger_rules: LedgerRules) -> Genesis {
 }
 
 /// `call` from key `from`, signed, on the test chain.
-pub(super) fn signed(from: u8, nonce: u64, fee: u64, call: Call) -> SignedTransaction {
+pub(crate) fn signed(from: u8, nonce: u64, fee: u64, call: Call) -> SignedTransaction {
     Transaction {
         chain_id: ChainId::new("mempool-test").unwrap(),
         signer: key(from).account_id(),
@@ -51,7 +51,7 @@ pub(super) fn signed(from: u8, nonce: u64, fee: u64, call: Call) -> SignedTransa
 }
 
 /// A transfer of `amount` rao from key `from` to key `to`.
-pub(super) fn transfer(from: u8, nonce: u64, fee: u64, to: u8, amount: u64) -> SignedTransaction {
+pub(crate) fn transfer(from: u8, nonce: u64, fee: u64, to: u8, amount: u64) -> SignedTransaction {
     let call = Call::Transfer {
         to: key(to).account_id(),
         amount: Balance::from_rao(amount),
@@ -60,12 +60,12 @@ pub(super) fn transfer(from: u8, nonce: u64, fee: u64, to: u8, amount: u64) -> S
 }
 
 /// A transfer of one rao to key 4.
-pub(super) fn tx(from: u8, nonce: u64, fee: u64) -> SignedTransaction {
+pub(crate) fn tx(from: u8, nonce: u64, fee: u64) -> SignedTransaction {
     transfer(from, nonce, fee, 4, 1)
 }
 
 /// A set-weights transaction of `n` weights: bigger than a transfer.
-pub(super) fn weights(from: u8, nonce: u64, fee: u64, n: u16) -> SignedTransaction {
+pub(crate) fn weights(from: u8, nonce: u64, fee: u64, n: u16) -> SignedTransaction {
     let call = Call::SetWeights {
         netuid: plexus_primitives::NetUid(1),
         uids: (0..n).collect(),
@@ -77,7 +77,7 @@ pub(super) fn weights(from: u8, nonce: u64, fee: u64, n: u16) -> SignedTransacti
 
 /// The newest rules, with key 9 (the genesis validator) bonded, so its
 /// node owes heartbeats.
-pub(super) fn bonded_ledger() -> Ledger {
+pub(crate) fn bonded_ledger() -> Ledger {
     let economics = Economics::default();
     Ledger::from_genesis(&Genesis {
         bonds: vec![plexus_ledger::GenesisBond {

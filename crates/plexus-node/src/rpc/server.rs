@@ -312,10 +312,17 @@ impl PlexusApiServer for RpcServer {
     }
 
     async fn block(&self, height: u64) -> Result<BlockInfo, ErrorObjectOwned> {
-        let block = self
-            .store
-            .block(height)
-            .ok_or_else(|| not_found(format!("no finalized block at height {height}")))?;
+        let block = self.store.block(height).ok_or_else(|| {
+            let finalized = self.store.finalized_height();
+            not_found(match self.store.oldest_kept() {
+                Some(oldest) if (1..oldest).contains(&height) => format!(
+                    "block {height} is older than the blocks this node keeps (from {oldest})"
+                ),
+                _ => format!(
+                    "no finalized block at height {height} (finalized height is {finalized})"
+                ),
+            })
+        })?;
         Ok(BlockInfo::from_block(&block.block, &block.outcome))
     }
 
