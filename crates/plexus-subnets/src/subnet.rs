@@ -9,7 +9,7 @@ use std::fmt;
 use std::future::Future;
 use std::time::Duration;
 
-use plexus_wire::{Client, Target};
+use plexus_wire::{Client, ClientError, Target};
 use rand::rngs::StdRng;
 
 /// How a validator tests miners on one subnet.
@@ -144,6 +144,15 @@ impl Evaluation {
         }
     }
 
+    /// A call that failed: the miner is unavailable, unless the failure was this
+    /// validator's own (its client had no free lane, so nothing was sent).
+    pub fn failed_call(error: &ClientError) -> Self {
+        match error {
+            ClientError::Busy => Self::unjudged(error.to_string()),
+            _ => Self::unavailable(error.to_string()),
+        }
+    }
+
     /// Whether the evaluation says something of the miner, and goes into its score.
     pub fn counts(&self) -> bool {
         !matches!(self.verdict, Verdict::Unjudged(_))
@@ -176,6 +185,14 @@ mod tests {
             unjudged.verdict.to_string(),
             "not judged: validator thread: panicked"
         );
+    }
+
+    #[test]
+    fn a_busy_client_is_not_held_against_the_miner() {
+        assert!(!Evaluation::failed_call(&ClientError::Busy).counts());
+        let timeout = Evaluation::failed_call(&ClientError::Timeout);
+        assert!(timeout.counts());
+        assert!(matches!(timeout.verdict, Verdict::Unavailable(_)));
     }
 
     #[test]

@@ -40,7 +40,8 @@ pub struct ValidatorConfig {
     pub concurrency: usize,
     /// Weight of a new observation in the moving average.
     pub ema_alpha: f64,
-    /// Blocks between weight submissions [default: the subnet's weights rate limit].
+    /// Blocks between weight submissions [default: the subnet's weights rate limit, or
+    /// its tempo where it sets none].
     pub weights_interval: Option<u64>,
     /// Deadline for one miner's answer.
     pub timeout: Duration,
@@ -496,10 +497,16 @@ impl<C: Chain, S: Subnet> Validator<C, S> {
             return Ok(None);
         }
         let params = &snapshot.params;
+        // Yuma reads weights once per epoch: where the subnet sets no rate limit, more
+        // than one submission per tempo would only pay fees.
+        let default = match params.weights_rate_limit {
+            0 => u64::from(params.tempo),
+            limit => limit,
+        };
         let interval = self
             .config
             .weights_interval
-            .unwrap_or(params.weights_rate_limit)
+            .unwrap_or(default)
             .max(params.weights_rate_limit);
         let chain_next = neuron.last_update.saturating_add(params.weights_rate_limit);
         let local_next = self.last_weights.map_or(0, |h| h.saturating_add(interval));

@@ -511,6 +511,34 @@ async fn commit_reveal_network(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_rate_limit_weights_are_set_once_a_tempo_unless_told_otherwise() {
+    let chain = Arc::new(LedgerChain::new(NAMES, params()));
+    let miners = serve(network(&chain).await);
+    let mut config = ValidatorConfig::new(NET);
+    config.axon_scope = AxonScope::All;
+    let mut v = Validator::new(
+        Arc::clone(&chain),
+        Arc::<SumSubnet>::default(),
+        key("val-hot"),
+        Some(key("val")),
+        config,
+    );
+    permit(&chain, &mut v).await;
+    all_admitted(&v, &miners).await;
+    v.round().await.unwrap();
+    let set = v.submit_weights().await.unwrap().expect("weights set");
+    // The next submission would go in the block after the chain's head.
+    let tempo = u64::from(params().tempo);
+    for _ in 1..tempo - 1 {
+        chain.advance(1);
+        assert_eq!(v.submit_weights().await, Ok(None), "{set}: too soon");
+    }
+    chain.advance(1);
+    assert!(v.submit_weights().await.unwrap().is_some(), "a tempo later");
+    miners.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_commit_is_not_sent_again_every_round() {
     let (chain, miners, state, mut v) = commit_reveal_network("refused").await;
     chain.advance(40);

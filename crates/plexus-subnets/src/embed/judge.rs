@@ -112,7 +112,7 @@ impl Subnet for EmbeddingSubnet {
         let started = Instant::now();
         let answer: EmbedAnswer = match client.call_json(target, EMBED_ROUTE, request).await {
             Ok((answer, _proof)) => answer,
-            Err(e) => return Evaluation::unavailable(e.to_string()),
+            Err(e) => return Evaluation::failed_call(&e),
         };
         let elapsed = started.elapsed();
         let model = Arc::clone(&self.model);

@@ -457,7 +457,7 @@ impl Subnet for TextSubnet {
     ) -> Evaluation {
         let streamed = match ask(client, target, request, self.config.deadline).await {
             Ok(s) => s,
-            Err(why) => return Evaluation::unavailable(why),
+            Err(failed) => return failed,
         };
         let model = Arc::clone(&self.model);
         let request = request.clone();

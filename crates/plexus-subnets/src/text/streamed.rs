@@ -6,6 +6,8 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use plexus_wire::{Client, Target};
 
+use crate::subnet::Evaluation;
+
 use super::protocol::{CHAT_ROUTE, ChatAnswer, ChatRequest, StreamEnd, StreamEvent};
 
 /// What the validator saw of one streamed answer.
@@ -91,22 +93,34 @@ pub(crate) async fn ask(
     target: &Target,
     request: &ChatRequest,
     deadline: Duration,
-) -> Result<Streamed, String> {
-    let body = serde_json::to_vec(request).map_err(|e| e.to_string())?;
+) -> Result<Streamed, Evaluation> {
+    let body = serde_json::to_vec(request).map_err(|e| Evaluation::unjudged(e.to_string()))?;
     let started = Instant::now();
     let streamed = tokio::time::timeout(deadline, async {
         let mut stream = client
             .call_stream(target, CHAT_ROUTE, Bytes::from(body))
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| Evaluation::failed_call(&e))?;
         let mut reception = Reception::default();
-        while let Some(event) = stream.next_chunk().await.map_err(|e| e.to_string())? {
-            reception.push(event, started.elapsed(), request)?;
+        while let Some(event) = stream
+            .next_chunk()
+            .await
+            .map_err(|e| Evaluation::failed_call(&e))?
+        {
+            reception
+                .push(event, started.elapsed(), request)
+                .map_err(Evaluation::unavailable)?;
         }
-        reception.finish(started.elapsed())
+        reception
+            .finish(started.elapsed())
+            .map_err(Evaluation::unavailable)
     })
     .await;
-    streamed.unwrap_or_else(|_| Err(format!("no complete answer within {deadline:?}")))
+    streamed.unwrap_or_else(|_| {
+        Err(Evaluation::unavailable(format!(
+            "no complete answer within {deadline:?}"
+        )))
+    })
 }
 
 #[cfg(test)]
