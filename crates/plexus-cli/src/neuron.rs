@@ -538,7 +538,8 @@ async fn run_validators(
         if args.api_keys.is_empty() && args.cors_origins.contains(&CorsOrigin::Any) {
             eprintln!(
                 "gateway: open to every web page (--gateway-cors-origin '*') and without API \
-                 keys: any site a visitor of this machine's network opens may use it"
+                 keys: any site a visitor of this machine's network opens may use it, each \
+                 within --requests-per-minute"
             );
         }
         let gateway = Gateway::new(

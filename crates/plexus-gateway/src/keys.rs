@@ -4,7 +4,10 @@
 //! token bucket of `per_minute` requests (an embeddings request counts one for each chunk
 //! of texts it sends to miners, see [`crate::call::EMBED_CHUNK_TEXTS`]). Without keys the gateway is open: each peer (an
 //! IPv4 address or an IPv6 /64, see [`plexus_serve::Peer`]) gets that bucket instead, and
-//! this machine (loopback: `plexus up`, local tools) is not limited. A remote peer gets 10
+//! this machine (loopback: `plexus up`, local tools) is not limited, except web pages: a
+//! request from loopback that names the page it comes from (`Origin`, which browsers set
+//! and pages cannot change) gets a bucket per page, so that a page the local user opens
+//! cannot spend this machine's miners without bound. A remote peer gets 10
 //! requests a minute with a missing or wrong key before it is answered 429 (still
 //! `invalid_api_key`) instead of 401.
 
@@ -14,7 +17,7 @@ use std::time::Instant;
 
 use axum::extract::FromRequestParts;
 use axum::http::HeaderValue;
-use axum::http::header::AUTHORIZATION;
+use axum::http::header::{AUTHORIZATION, ORIGIN};
 use axum::http::request::Parts;
 use plexus_serve::{Origin, Peer};
 use plexus_wire::{RateLimit, RateLimiter};
@@ -35,7 +38,11 @@ const FAILURES_PER_MINUTE: u32 = 10;
 type KeyDigest = [u8; 32];
 
 fn digest(key: &str) -> KeyDigest {
-    *blake3::hash(key.as_bytes()).as_bytes()
+    digest_bytes(key.as_bytes())
+}
+
+fn digest_bytes(bytes: &[u8]) -> KeyDigest {
+    *blake3::hash(bytes).as_bytes()
 }
 
 /// Who is calling: the request's `Authorization` (for its key) and the connection's origin (for
@@ -45,12 +52,15 @@ fn digest(key: &str) -> KeyDigest {
 pub(crate) struct Caller {
     authorization: Option<HeaderValue>,
     origin: Origin,
+    /// The web page a browser says the request comes from.
+    page: Option<HeaderValue>,
 }
 
 impl Caller {
     fn of(parts: &Parts) -> Self {
         Caller {
             authorization: parts.headers.get(AUTHORIZATION).cloned(),
+            page: parts.headers.get(ORIGIN).cloned(),
             origin: parts
                 .extensions
                 .get::<Origin>()
@@ -65,7 +75,9 @@ impl Caller {
 enum Bucket {
     Key(KeyDigest),
     Peer(Peer),
-    /// This machine, calling an open gateway.
+    /// A web page open on this machine, calling an open gateway (its origin's digest).
+    Page(KeyDigest),
+    /// This machine's own tools, calling an open gateway.
     Unlimited,
 }
 
@@ -94,6 +106,7 @@ pub struct ApiKeys {
     keys: BTreeSet<KeyDigest>,
     by_key: Mutex<RateLimiter<KeyDigest>>,
     by_peer: Mutex<RateLimiter<Peer>>,
+    by_page: Mutex<RateLimiter<KeyDigest>>,
     /// Each remote peer's requests with a missing or wrong key.
     failures: Mutex<RateLimiter<Peer>>,
 }
@@ -130,6 +143,7 @@ impl ApiKeys {
                 .collect(),
             by_key: Mutex::new(RateLimiter::new(limit)),
             by_peer: Mutex::new(RateLimiter::new(limit).with_most_callers(MOST_PEERS)),
+            by_page: Mutex::new(RateLimiter::new(limit).with_most_callers(MOST_PEERS)),
             failures: Mutex::new(RateLimiter::new(failures).with_most_callers(MOST_PEERS)),
         }
     }
@@ -143,9 +157,15 @@ impl ApiKeys {
     /// says why not.
     fn admit(&self, caller: &Caller, now: Instant) -> Result<Bucket, ApiError> {
         let (bucket, checked) = if self.keys.is_empty() {
-            match caller.origin {
-                Origin::Local => return Ok(Bucket::Unlimited),
-                Origin::Remote(peer) => (Bucket::Peer(peer), lock(&self.by_peer).check(peer, now)),
+            match (caller.origin, &caller.page) {
+                (Origin::Remote(peer), _) => {
+                    (Bucket::Peer(peer), lock(&self.by_peer).check(peer, now))
+                }
+                (Origin::Local, Some(page)) => {
+                    let page = digest_bytes(page.as_bytes());
+                    (Bucket::Page(page), lock(&self.by_page).check(page, now))
+                }
+                (Origin::Local, None) => return Ok(Bucket::Unlimited),
             }
         } else {
             let key = caller
@@ -178,6 +198,7 @@ impl ApiKeys {
             Bucket::Unlimited => Ok(()),
             Bucket::Key(key) => lock(&self.by_key).take(key, extra, now),
             Bucket::Peer(peer) => lock(&self.by_peer).take(peer, extra, now),
+            Bucket::Page(page) => lock(&self.by_page).take(page, extra, now),
         };
         taken.map_err(|wait| ApiError::rate_limited(wait.as_secs().max(1)))
     }
@@ -222,6 +243,7 @@ mod tests {
         Caller {
             authorization: Some(HeaderValue::from_str(&format!("Bearer {key}")).unwrap()),
             origin: Origin::Local,
+            page: None,
         }
     }
 
@@ -250,6 +272,15 @@ mod tests {
         Caller {
             authorization: None,
             origin,
+            page: None,
+        }
+    }
+
+    /// A browser on this machine, on the page at `origin`.
+    fn page(origin: &str) -> Caller {
+        Caller {
+            page: Some(HeaderValue::from_str(origin).unwrap()),
+            ..from(Origin::Local)
         }
     }
 
@@ -276,6 +307,33 @@ mod tests {
             admits(&keys, &from(remote(1)), now + Duration::from_secs(30)),
             Ok(())
         );
+    }
+
+    #[test]
+    fn a_web_page_on_this_machine_is_limited_like_a_peer() {
+        let keys = ApiKeys::new(Vec::new(), 2);
+        let now = Instant::now();
+        let evil = page("https://evil.example");
+        assert_eq!(admits(&keys, &evil, now), Ok(()));
+        let admitted = Admitted(keys.admit(&evil, now).unwrap());
+        assert!(
+            keys.charge(&admitted, 1, now).is_err(),
+            "its minute is spent"
+        );
+        let refused = admits(&keys, &evil, now).unwrap_err();
+        assert_eq!(refused.code, "rate_limit_exceeded");
+        // Another page has its own bucket, and the machine's own tools none.
+        assert_eq!(admits(&keys, &page("http://localhost:3000"), now), Ok(()));
+        for _ in 0..10 {
+            assert_eq!(admits(&keys, &from(Origin::Local), now), Ok(()));
+        }
+        // With keys, the key's bucket is what counts, wherever the page is.
+        let keyed = ApiKeys::new(vec!["sk-good".to_owned()], 60);
+        let from_page = Caller {
+            page: Some(HeaderValue::from_static("https://evil.example")),
+            ..bearer("sk-good")
+        };
+        assert_eq!(admits(&keyed, &from_page, now), Ok(()));
     }
 
     #[test]
@@ -313,6 +371,7 @@ mod tests {
         let with = |value: &str| Caller {
             authorization: Some(HeaderValue::from_str(value).unwrap()),
             origin: Origin::Local,
+            page: None,
         };
         assert_eq!(admits(&keys, &with("bearer sk-good"), now), Ok(()));
         assert_eq!(admits(&keys, &with("BEARER  sk-good "), now), Ok(()));

@@ -285,3 +285,32 @@ async fn an_open_gateway_behind_a_local_proxy_limits_each_forwarded_client() {
         assert_eq!(status, 200, "this machine itself is not limited: {e}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_web_page_calling_an_open_gateway_on_this_machine_is_limited() {
+    let config = GatewayConfig {
+        requests_per_minute: 2,
+        cors_origins: vec![plexus_gateway::CorsOrigin::Any],
+        ..GatewayConfig::default()
+    };
+    let net = network(model(), config).await;
+    let url = format!("{}/v1/embeddings", net.base);
+    let body = json!({"model": "all-minilm-l6-v2", "input": "x"});
+    let from_page = |page: &'static str| {
+        let (url, body) = (url.clone(), body.clone());
+        async move { send("POST", url, &[("Origin", page)], Some(body)).await }
+    };
+    for _ in 0..2 {
+        let a = from_page("https://evil.example").await;
+        assert_eq!(a.status, 200, "{}", a.json());
+    }
+    let limited = from_page("https://evil.example").await;
+    assert_eq!(
+        (limited.status, limited.json()["error"]["code"].as_str()),
+        (429, Some("rate_limit_exceeded"))
+    );
+    let other = from_page("http://localhost:3000").await;
+    assert_eq!(other.status, 200, "another page has its own limit");
+    let (status, _, e) = post(url.clone(), body.clone(), None).await;
+    assert_eq!(status, 200, "this machine's own tools are not limited: {e}");
+}
