@@ -6,8 +6,8 @@
 //! transactions) are forgotten first. The blocks themselves stay in the
 //! consensus archive for peers that catch up; what readers lose is the
 //! receipts. After a restart the store holds the blocks re-executed since the
-//! saved state the node started from (see `crate::consensus::snapshot`): at
-//! least one snapshot interval of them.
+//! saved state the node started from (see `crate::consensus::snapshot`): up
+//! to two snapshot intervals of them, within the same bounds.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
@@ -40,37 +40,52 @@ pub struct History {
     /// Most blocks kept.
     pub blocks: usize,
     /// Most bytes kept, about: the blocks' encoded sizes plus an estimate of
-    /// what their receipts and index entries take (see [`kept_size`]). The
-    /// newest block is kept whatever its size.
+    /// what their receipts and index entries take (see [`kept_size`]).
     pub bytes: usize,
+    /// Fewest blocks kept, whatever their size: a client waiting for its
+    /// transaction polls for the receipt, which must outlast a few blocks
+    /// even when they are full.
+    pub least: usize,
 }
 
 impl Default for History {
     /// About five and a half hours of an idle chain's blocks (one every
-    /// 200 ms), or 128 MiB.
+    /// 200 ms), or 256 MiB, but always the last 32 blocks (about 6 s).
     fn default() -> Self {
         Self {
             blocks: 100_000,
-            bytes: 128 << 20,
+            bytes: 256 << 20,
+            least: 32,
         }
     }
 }
 
-/// What keeping a block costs in memory, about: its encoding, plus the outcome,
-/// the map entries and, per transaction, a receipt and an index entry.
-pub fn kept_size(block: &Block) -> usize {
+/// What keeping a block of `encoded_len` bytes and `transactions` costs in
+/// memory, about: its encoding, plus the outcome, the map entries and, per
+/// transaction, a receipt and an index entry.
+pub fn kept_size(encoded_len: usize, transactions: usize) -> usize {
     const PER_BLOCK: usize = 512;
     const PER_TRANSACTION: usize = 192;
-    block.encode().len() + PER_BLOCK + PER_TRANSACTION * block.transactions.len()
+    encoded_len + PER_BLOCK + PER_TRANSACTION * transactions
+}
+
+/// A block kept for readers.
+#[derive(Debug)]
+struct Kept {
+    block: Arc<FinalizedBlock>,
+    /// Its [`kept_size`].
+    size: usize,
+    /// Its transactions' hashes, as indexed.
+    hashes: Vec<Hash>,
 }
 
 #[derive(Debug)]
 struct Inner {
     /// Metrics to keep current, if any.
     metrics: Option<Arc<crate::metrics::NodeMetrics>>,
-    /// Recent blocks, each with its encoded size.
-    blocks: BTreeMap<u64, (Arc<FinalizedBlock>, usize)>,
-    /// The encoded sizes of `blocks`, summed.
+    /// Recent blocks by height.
+    blocks: BTreeMap<u64, Kept>,
+    /// The sizes of `blocks`, summed.
     bytes: usize,
     history: History,
     transactions: BTreeMap<Hash, TxLocation>,
@@ -80,22 +95,23 @@ struct Inner {
 impl Inner {
     /// Forgets the oldest blocks until what is kept fits `history`.
     fn forget_old(&mut self) {
-        while self.blocks.len() > self.history.blocks.max(1)
-            || (self.bytes > self.history.bytes && self.blocks.len() > 1)
+        let least = self.history.least.max(1);
+        while self.blocks.len() > self.history.blocks.max(least)
+            || (self.bytes > self.history.bytes && self.blocks.len() > least)
         {
-            let Some((height, (block, size))) = self.blocks.pop_first() else {
+            let Some((height, kept)) = self.blocks.pop_first() else {
                 return;
             };
-            self.bytes -= size;
-            for tx in &block.block.transactions {
+            self.bytes -= kept.size;
+            for hash in &kept.hashes {
                 // Only if this block is where it is indexed: a later block cannot
                 // hold the same transaction (its nonce is used), but be exact.
                 if self
                     .transactions
-                    .get(&tx.hash())
+                    .get(hash)
                     .is_some_and(|at| at.height == height)
                 {
-                    self.transactions.remove(&tx.hash());
+                    self.transactions.remove(hash);
                 }
             }
         }
@@ -157,18 +173,30 @@ impl ChainStore {
     /// Records a finalized block and the ledger after it, forgets the oldest
     /// blocks beyond the [`History`] kept, and tells subscribers.
     pub fn finalize(&self, block: Block, outcome: BlockOutcome, ledger: Arc<Ledger>) {
+        let encoded_len = block.encode().len();
+        self.record(block, outcome, ledger, encoded_len);
+    }
+
+    /// [`Self::finalize`], for a block whose encoded length is known.
+    fn record(&self, block: Block, outcome: BlockOutcome, ledger: Arc<Ledger>, encoded_len: usize) {
         let height = block.header.height.0;
-        let size = kept_size(&block);
+        let size = kept_size(encoded_len, block.transactions.len());
+        let hashes: Vec<Hash> = block.transactions.iter().map(|tx| tx.hash()).collect();
         let entry = Arc::new(FinalizedBlock { block, outcome });
         {
             let mut inner = self.write();
-            for (index, tx) in entry.block.transactions.iter().enumerate() {
+            for (index, hash) in hashes.iter().enumerate() {
                 inner
                     .transactions
-                    .insert(tx.hash(), TxLocation { height, index });
+                    .insert(*hash, TxLocation { height, index });
             }
-            if let Some((_, replaced)) = inner.blocks.insert(height, (entry.clone(), size)) {
-                inner.bytes -= replaced;
+            let kept = Kept {
+                block: entry.clone(),
+                size,
+                hashes,
+            };
+            if let Some(replaced) = inner.blocks.insert(height, kept) {
+                inner.bytes -= replaced.size;
             }
             inner.bytes += size;
             inner.ledger = ledger;
@@ -201,7 +229,7 @@ impl ChainStore {
         self.read()
             .blocks
             .get(&height)
-            .map(|(block, _)| block.clone())
+            .map(|kept| kept.block.clone())
     }
 
     /// The height of the oldest block kept, if any.
@@ -216,8 +244,8 @@ impl ChainStore {
     pub fn transaction(&self, hash: &Hash) -> Option<(TxLocation, Arc<FinalizedBlock>)> {
         let inner = self.read();
         let location = inner.transactions.get(hash)?.clone();
-        let (block, _) = inner.blocks.get(&location.height)?;
-        Some((location, block.clone()))
+        let kept = inner.blocks.get(&location.height)?;
+        Some((location, kept.block.clone()))
     }
 
     /// New finalized blocks from now on.
@@ -238,7 +266,21 @@ impl crate::consensus::FinalizedSink for ChainStore {
             m.block_execution_micros
                 .fetch_add(micros, std::sync::atomic::Ordering::Relaxed);
         }
-        self.finalize(block.block, block.outcome, block.ledger);
+        self.record(block.block, block.outcome, block.ledger, block.encoded_len);
+    }
+
+    fn restored(&mut self, ledger: Arc<Ledger>) {
+        // Readers see the saved state at once, rather than genesis until the first
+        // block after it is re-executed.
+        let mut inner = self.write();
+        if ledger.height() > inner.ledger.height() {
+            if let Some(m) = &inner.metrics {
+                use std::sync::atomic::Ordering::Relaxed;
+                m.finalized_height.store(ledger.height(), Relaxed);
+                m.height.store(ledger.height(), Relaxed);
+            }
+            inner.ledger = ledger;
+        }
     }
 }
 
@@ -275,11 +317,12 @@ mod tests {
     #[test]
     fn the_oldest_blocks_and_their_transactions_are_forgotten_first() {
         let (genesis, blocks) = chain(6);
-        let size = kept_size(&blocks[0].0);
+        let size = kept_size(blocks[0].0.encode().len(), 1);
         // Room for four blocks by count, and three by bytes.
         let store = ChainStore::new(genesis).with_history(History {
             blocks: 4,
             bytes: 3 * size + size / 2,
+            least: 1,
         });
         let hashes: Vec<Hash> = blocks.iter().map(|b| b.0.transactions[0].hash()).collect();
         for (block, outcome, ledger) in blocks {
@@ -302,9 +345,23 @@ mod tests {
         let store = store.with_history(History {
             blocks: 1,
             bytes: usize::MAX,
+            least: 1,
         });
         assert_eq!(store.oldest_kept(), Some(6));
         assert_eq!(store.read().transactions.len(), 1);
+
+        // However large the blocks, the fewest kept stay.
+        let store = store.with_history(History {
+            blocks: 10,
+            bytes: 0,
+            least: 3,
+        });
+        let (genesis, blocks) = chain(6);
+        let store = ChainStore::new(genesis).with_history(store.read().history);
+        for (block, outcome, ledger) in blocks {
+            store.finalize(block, outcome, ledger);
+        }
+        assert_eq!(store.oldest_kept(), Some(4));
     }
 
     #[test]
@@ -320,6 +377,7 @@ mod tests {
                     outcome: outcome.clone(),
                     ledger: ledger.clone(),
                     execution: std::time::Duration::ZERO,
+                    encoded_len: block.encode().len(),
                 });
             }
         }

@@ -7,7 +7,9 @@
 //! fifth joins (its own simplex engine for epoch 1, seated because its node
 //! sent a heartbeat), the unbonded one leaves and the dead key takes no seat; the chain keeps finalizing across the boundary
 //! and every validator agrees on blocks and state roots. Several seeds,
-//! twice per seed, with identical results.
+//! twice per seed, with identical results. A second scenario restarts
+//! validators in epoch 1 from saved states: one saved at epoch 0's last block,
+//! one saved inside epoch 1.
 
 #![allow(clippy::unwrap_used, clippy::panic)] // helpers of a test fail loudly
 
@@ -17,11 +19,14 @@ use common::{Recorder, channels, timeouts, wait_for};
 use std::time::Duration;
 
 use commonware_p2p::simulated::{self, Link, Network};
-use commonware_runtime::{Runner as _, Spawner as _, Storage as _, Supervisor as _, deterministic};
+use commonware_runtime::{
+    Handle, Runner as _, Spawner as _, Storage as _, Supervisor as _, deterministic,
+};
 use commonware_utils::NZUsize;
 use plexus_ledger::{Economics, Genesis, GenesisBalance, GenesisValidator, Ledger};
 use plexus_node::consensus::{
-    self, PublicKey, ValidatorConfig, epochs::ManagedPeers, run_validator_with_peer_sets,
+    self, PublicKey, SnapshotPolicy, ValidatorConfig, epochs::ManagedPeers,
+    run_validator_with_peer_sets,
 };
 use plexus_node::mempool::{Mempool, MempoolLimits, SharedMempool};
 use plexus_primitives::{AccountId, Balance, Call, ChainId, Hash, Keypair, Transaction};
@@ -122,7 +127,53 @@ struct Outcome {
     audit: String,
 }
 
+/// A validator stopped once the chain reaches `at` and started again from its
+/// storage, having saved its state every `every` heights; it must start from a
+/// saved state at a height in `from`.
+#[derive(Clone, Debug)]
+struct Restart {
+    node: usize,
+    every: u64,
+    at: u64,
+    from: std::ops::RangeInclusive<u64>,
+}
+
+/// Starts node `i` as its own task.
+#[allow(clippy::too_many_arguments)]
+fn start(
+    context: &deterministic::Context,
+    oracle: &simulated::Oracle<PublicKey, deterministic::Context>,
+    ledger: &Ledger,
+    i: usize,
+    channels: common::SimChannels,
+    mempool: &SharedMempool,
+    recorder: &Recorder,
+    snapshots: SnapshotPolicy,
+) -> Handle<()> {
+    let key = consensus::public_key(&node_key(i).account_id()).unwrap();
+    let mut config = ValidatorConfig::new(ledger.clone(), node_key(i), format!("n{i}"));
+    config.timeouts = timeouts();
+    config.snapshots = snapshots;
+    let (manager, blocker) = (oracle.manager(), oracle.control(key));
+    let tracker = ManagedPeers::new(oracle.manager());
+    let (pool, sink) = (mempool.clone(), recorder.clone());
+    context
+        .child("node")
+        .with_attribute("index", i)
+        .spawn(move |ctx| async move {
+            run_validator_with_peer_sets(
+                ctx, config, channels, manager, blocker, tracker, pool, sink,
+            )
+            .await
+            .unwrap();
+        })
+}
+
 fn simulate(seed: u64, target: u64) -> Outcome {
+    simulate_with(seed, target, &[])
+}
+
+fn simulate_with(seed: u64, target: u64, restarts: &[Restart]) -> Outcome {
     let config = deterministic::Config::new()
         .with_seed(seed)
         .with_timeout(Some(Duration::from_secs(600)));
@@ -146,25 +197,27 @@ fn simulate(seed: u64, target: u64) -> Outcome {
 
         let mut recorders = Vec::new();
         let mut mempools = Vec::new();
+        let mut handles = Vec::new();
+        let policy = |i: usize| match restarts.iter().find(|r| r.node == i) {
+            Some(r) => SnapshotPolicy {
+                every: std::num::NonZeroU64::new(r.every).unwrap(),
+            },
+            None => SnapshotPolicy::default(),
+        };
         for (i, key) in keys.iter().enumerate() {
             let channels = channels(&oracle, key).await;
             let mempool = SharedMempool::new(Mempool::new(MempoolLimits::default()));
             let recorder = Recorder::default();
-            let mut config = ValidatorConfig::new(ledger.clone(), node_key(i), format!("n{i}"));
-            config.timeouts = timeouts();
-            let (manager, blocker) = (oracle.manager(), oracle.control(key.clone()));
-            let tracker = ManagedPeers::new(oracle.manager());
-            let (pool, sink) = (mempool.clone(), recorder.clone());
-            context
-                .child("node")
-                .with_attribute("index", i)
-                .spawn(move |ctx| async move {
-                    run_validator_with_peer_sets(
-                        ctx, config, channels, manager, blocker, tracker, pool, sink,
-                    )
-                    .await
-                    .unwrap();
-                });
+            handles.push(start(
+                &context,
+                &oracle,
+                &ledger,
+                i,
+                channels,
+                &mempool,
+                &recorder,
+                policy(i),
+            ));
             recorders.push(recorder);
             mempools.push(mempool);
         }
@@ -196,13 +249,61 @@ fn simulate(seed: u64, target: u64) -> Outcome {
             }
         }
 
-        let stayers: Vec<&Recorder> = recorders
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| *i != LEAVER)
-            .map(|(_, r)| r)
+        // Each restarted node's recorder after its restart.
+        let mut restarted = Vec::new();
+        for restart in restarts {
+            let i = restart.node;
+            wait_for(&context, &[&recorders[i]], restart.at).await;
+            handles[i].abort();
+            let stopped = recorders[i].height();
+            let others: Vec<Recorder> = (0..NODES)
+                .filter(|n| *n != LEAVER && *n != i)
+                .map(|n| recorders[n].clone())
+                .collect();
+            let others: Vec<&Recorder> = others.iter().collect();
+            wait_for(&context, &others, stopped + 2).await;
+            let stayed = others.iter().map(|r| r.height()).max().unwrap_or(0);
+            let recorder = Recorder::default();
+            let channels = channels(&oracle, &keys[i]).await;
+            handles[i] = start(
+                &context,
+                &oracle,
+                &ledger,
+                i,
+                channels,
+                &mempools[i],
+                &recorder,
+                policy(i),
+            );
+            // Caught up before the next one stops: two of four down would halt the chain.
+            wait_for(&context, &[&recorder], stayed).await;
+            recorders[i] = recorder.clone();
+            restarted.push((restart, recorder));
+        }
+        // The stayers that ran throughout.
+        let stayers: Vec<&Recorder> = (0..NODES)
+            .filter(|n| *n != LEAVER && restarts.iter().all(|r| r.node != *n))
+            .map(|n| &recorders[n])
             .collect();
         wait_for(&context, &stayers, target).await;
+        for (restart, recorder) in &restarted {
+            wait_for(&context, &[recorder], target).await;
+            // Started from a saved state: re-executed from the block after it, and on
+            // the others' chain from there.
+            let resumed = recorder.chain();
+            let saved = resumed[0].0 - 1;
+            assert!(
+                restart.from.contains(&saved),
+                "{restart:?} started at {saved}"
+            );
+            assert_eq!(saved % restart.every, 0, "{restart:?}");
+            let ours = stayers[0].chain();
+            assert_eq!(
+                resumed[..(target - saved) as usize],
+                ours[saved as usize..target as usize],
+                "{restart:?}"
+            );
+        }
         let chains: Vec<_> = stayers
             .iter()
             .map(|r| {
@@ -310,6 +411,28 @@ fn check(
         "the leaver proposed after leaving"
     );
     assert!(after.contains(&&joiner), "the joiner never proposed");
+}
+
+/// Validators restarted in epoch 1 from saved states rejoin its engine: one whose
+/// older saved state is inside epoch 1, then one whose older saved state is epoch
+/// 0's last block (the floor of epoch 1 is then that very block).
+#[test]
+fn validators_restarted_from_saved_states_rejoin_their_epoch() {
+    let restarts = [
+        Restart {
+            node: 2,
+            every: 4,
+            at: EPOCH + 9,
+            from: EPOCH..=EPOCH + 8,
+        },
+        Restart {
+            node: 1,
+            every: EPOCH - 1,
+            at: 2 * (EPOCH - 1) + 1,
+            from: EPOCH - 1..=EPOCH - 1,
+        },
+    ];
+    simulate_with(SEEDS[0], 2 * EPOCH + 4, &restarts);
 }
 
 #[test]

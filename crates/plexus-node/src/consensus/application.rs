@@ -370,6 +370,7 @@ impl<K: FinalizedSink> Finalizer<K> {
             outcome: executed.outcome.clone(),
             ledger: executed.ledger.clone(),
             execution: executed.took,
+            encoded_len: block.encoded().len(),
         });
         let me = self.key.account_id();
         let (waiting, nonce) = {

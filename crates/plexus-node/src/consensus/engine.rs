@@ -18,7 +18,7 @@ use commonware_macros::select;
 use commonware_p2p::{Blocker, Provider, Receiver, Sender, utils::mux::Muxer};
 use commonware_parallel::Sequential;
 use commonware_runtime::{Clock, Handle, Metrics, Spawner, Storage, buffer::paged::CacheRef};
-use commonware_storage::archive::{Identifier, immutable};
+use commonware_storage::archive::{Archive as _, Identifier, immutable};
 use commonware_utils::{NonZeroDuration, vec::NonEmptyVec};
 use futures::StreamExt as _;
 use futures::channel::mpsc;
@@ -330,29 +330,33 @@ where
     )
     .await
     .map_err(|e| ConsensusError::Storage(e.to_string()))?;
-    let blocks = immutable::Archive::init(
+    let blocks: immutable::Archive<_, Digest, Arc<ConsensusBlock>> = immutable::Archive::init(
         context.child("blocks"),
         archive_config(&prefix, "blocks", page_cache.clone(), ()),
     )
     .await
     .map_err(|e| ConsensusError::Storage(e.to_string()))?;
 
-    let snapshots = Snapshots::open(context.child("snapshots"), &prefix).await?;
-    let restored = restore(
+    if let Some(stored) = blocks
+        .get(Identifier::Index(0))
+        .await
+        .map_err(|e| ConsensusError::Storage(e.to_string()))?
+        && stored.digest() != genesis.digest()
+    {
+        return Err(ConsensusError::Storage(
+            "this node's storage holds a chain of another genesis: give the node a data \
+             directory of its own for this genesis"
+                .into(),
+        ));
+    }
+    let snapshots = Snapshots::new(context.child("snapshots"), &prefix);
+    let mut restored = restore(
         &blocks,
-        snapshots.saved(),
+        snapshots.saved().await,
         &config.genesis,
         genesis.digest(),
     )
     .await?;
-    let (executor, from) = match &restored {
-        Some(r) => {
-            info!(height = r.ledger.height(), "starting from a saved state");
-            (Executor::new(&r.block, r.ledger.clone()), r.ledger.height())
-        }
-        None => (Executor::new(&genesis, config.genesis.clone()), 0),
-    };
-    let shared = Shared::new(executor);
     let (snapshots_due, due) = mpsc::unbounded();
     context.child("snapshots").spawn({
         let policy = config.snapshots;
@@ -361,7 +365,7 @@ where
     let (boundaries, mut boundary_rx) = mpsc::unbounded();
     let (candidates, mut candidates_rx) = mpsc::unbounded();
     let mut finalizer = Finalizer {
-        shared: shared.clone(),
+        shared: Shared::new(Executor::new(&genesis, config.genesis.clone())),
         mempool: mempool.clone(),
         sink,
         boundaries,
@@ -371,13 +375,39 @@ where
         key: config.key.clone(),
         snapshots: (config.snapshots, snapshots_due),
     };
-    let replayed = replay_finalized(&blocks, from, &shared, &mut finalizer).await?;
-    if replayed > from {
-        info!(
-            height = replayed,
-            from, "re-executed stored finalized blocks"
-        );
-    }
+    let shared = loop {
+        let from = match &restored {
+            Some(r) => {
+                let height = r.ledger.height();
+                info!(height, "starting from a saved state");
+                finalizer.shared = Shared::new(Executor::new(&r.block, r.ledger.clone()));
+                finalizer.sink.restored(Arc::new(r.ledger.clone()));
+                height
+            }
+            None => 0,
+        };
+        let shared = finalizer.shared.clone();
+        match replay_finalized(&blocks, from, &shared, &mut finalizer).await {
+            Ok(replayed) => {
+                if replayed > from {
+                    info!(
+                        height = replayed,
+                        from, "re-executed stored finalized blocks"
+                    );
+                }
+                break shared;
+            }
+            // A saved state that the chain's root vouches for, from which the stored
+            // blocks still do not execute, is not this build's to read after all:
+            // genesis is the one start left. (Blocks handed over twice are ignored.)
+            Err(e @ ConsensusError::Replay { .. }) if restored.is_some() => {
+                warn!(error = %e, "the saved state does not go on; re-executing from genesis");
+                restored = None;
+                finalizer.shared = Shared::new(Executor::new(&genesis, config.genesis.clone()));
+            }
+            Err(e) => return Err(e),
+        }
+    };
     // The epoch to enter: the one after the last boundary replayed, or the
     // genesis epoch.
     let mut last = match restored {
@@ -644,7 +674,6 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use commonware_runtime::{Runner as _, Supervisor as _, deterministic};
-    use commonware_storage::archive::Archive as _;
     use plexus_primitives::{Balance, ChainId};
 
     use super::*;

@@ -209,6 +209,8 @@ pub struct Finalized {
     pub ledger: Arc<Ledger>,
     /// How long this node took to execute it.
     pub execution: Duration,
+    /// The length of its encoding.
+    pub encoded_len: usize,
 }
 
 /// Where finalized blocks go, in height order, each exactly once per run.
@@ -221,6 +223,13 @@ pub struct Finalized {
 pub trait FinalizedSink: Clone + Send + 'static {
     /// Receives the next finalized block.
     fn finalized(&mut self, block: Finalized);
+
+    /// The node starts from a saved state: `ledger` is the state after the
+    /// finalized block at its height, and the blocks after it follow. Called
+    /// before any of them; by default ignored.
+    fn restored(&mut self, ledger: Arc<Ledger>) {
+        let _ = ledger;
+    }
 }
 
 impl FinalizedSink for futures::channel::mpsc::UnboundedSender<Finalized> {

@@ -2,31 +2,33 @@
 //! finalized since one of them rather than the whole chain.
 //!
 //! Every [`SnapshotPolicy::every`] finalized heights the state after that
-//! height is written to one of two slots, alternately, in the node's storage.
-//! On start the **older** of the two is used: the restart then re-executes at
-//! least one interval of blocks and hands them to the node's sink again, so a
-//! transaction finalized just before a restart still has its receipt (see
-//! `crate::store`). A saved state is trusted only if its root is the root the
-//! finalized block at its height commits to; anything else (a torn write, a
-//! state from another chain, a format this build cannot read) is skipped with
-//! a warning and the node falls back to the other slot, then to genesis.
+//! height is written to one of two slots, alternately, in the node's storage
+//! (one blob each: the state's length and hash, then the state). On start the
+//! **older** of the two is used: the restart then re-executes between one and
+//! two intervals of blocks and hands them to the node's sink again, so recent
+//! transactions keep their receipts (see `crate::store`). A saved state is
+//! trusted only if it reads back whole and its root is the root the finalized
+//! block at its height commits to; anything else (a torn write, a state from
+//! another chain, a format this build cannot read) is skipped with a warning,
+//! and the node falls back to the other slot, then to genesis. Saved states
+//! are a cache: no failure to read or write them stops the node.
 
 use std::num::NonZeroU64;
 use std::sync::Arc;
 
-use commonware_runtime::Spawner;
-use commonware_storage::metadata::{self, Metadata};
-use commonware_utils::sequence::U64;
+use commonware_runtime::{Blob as _, ReadOptions, Spawner, Storage, WriteOptions};
 use futures::StreamExt as _;
 use futures::channel::mpsc;
 use plexus_ledger::{Ledger, snapshot};
+use plexus_primitives::Hash;
 use tracing::{debug, warn};
 
-use super::ConsensusError;
+/// Largest saved state written or read (a damaged length must not make the node
+/// allocate without bound; a state this large is re-executed from genesis).
+const MAX_SNAPSHOT_BYTES: u64 = 1 << 30;
 
-/// Largest saved state read back (the slots are this node's own files, but a
-/// damaged length must not make it allocate without bound).
-const MAX_SNAPSHOT_BYTES: usize = 1 << 30;
+/// A slot's header: the state's length (8 bytes, big-endian), then its hash.
+const HEADER: usize = 8 + 32;
 
 /// Heights between saved states on a node that sets nothing else. At one block
 /// every 200 ms (an idle chain) that is about seven minutes; a restart then
@@ -56,98 +58,142 @@ impl SnapshotPolicy {
 
     /// The slot the state after `height` goes to: the other one keeps the
     /// previous interval's state.
-    fn slot(&self, height: u64) -> u64 {
-        (height / self.every.get()) % 2
+    fn slot(&self, height: u64) -> u8 {
+        u8::from((height / self.every.get()) % 2 == 1)
     }
 }
 
-/// The two slots of saved states in one storage partition.
-pub struct Snapshots<E: commonware_storage::Context> {
-    slots: Metadata<E, U64, Vec<u8>>,
+/// `ledger` as a slot holds it, or why it cannot be saved.
+fn framed(ledger: &Ledger) -> Result<Vec<u8>, String> {
+    let state = snapshot::encode(ledger).map_err(|e| e.to_string())?;
+    if state.len() as u64 > MAX_SNAPSHOT_BYTES {
+        return Err(format!(
+            "{} bytes, over the {MAX_SNAPSHOT_BYTES} saved",
+            state.len()
+        ));
+    }
+    let mut bytes = Vec::with_capacity(HEADER + state.len());
+    bytes.extend_from_slice(&(state.len() as u64).to_be_bytes());
+    bytes.extend_from_slice(Hash::of(&state).as_bytes());
+    bytes.extend_from_slice(&state);
+    Ok(bytes)
 }
 
-impl<E: commonware_storage::Context> Snapshots<E> {
-    /// Opens (or creates) the slots in partition `{prefix}-snapshots`.
-    pub async fn open(context: E, prefix: &str) -> Result<Self, ConsensusError> {
-        let slots = Metadata::init(
+/// The ledger in a slot's bytes, or why they do not hold one.
+fn unframed(bytes: &[u8]) -> Result<Ledger, String> {
+    let (header, state) = bytes
+        .split_at_checked(HEADER)
+        .ok_or("shorter than its header")?;
+    let (length, hash) = header.split_at(8);
+    let length = u64::from_be_bytes(length.try_into().map_err(|_| "bad header")?);
+    if length != state.len() as u64 || Hash::of(state).as_bytes()[..] != *hash {
+        return Err("torn or damaged".into());
+    }
+    snapshot::decode(state).map_err(|e| e.to_string())
+}
+
+/// The two slots of saved states, blobs `0` and `1` of one storage partition.
+pub struct Snapshots<E> {
+    context: E,
+    partition: String,
+}
+
+impl<E: Storage> Snapshots<E> {
+    /// The slots in partition `{prefix}-snapshots`.
+    pub fn new(context: E, prefix: &str) -> Self {
+        Self {
             context,
-            metadata::Config {
-                partition: format!("{prefix}-snapshots"),
-                codec_config: ((..=MAX_SNAPSHOT_BYTES).into(), ()),
-            },
-        )
-        .await
-        .map_err(|e| ConsensusError::Storage(e.to_string()))?;
-        Ok(Self { slots })
+            partition: format!("{prefix}-snapshots"),
+        }
     }
 
-    /// The saved states that decode, oldest first.
-    pub fn saved(&self) -> Vec<Ledger> {
-        let mut saved: Vec<Ledger> = [0, 1]
-            .into_iter()
-            .filter_map(|slot| {
-                let bytes = self.slots.get(&U64::new(slot))?;
-                snapshot::decode(bytes)
-                    .inspect_err(|e| warn!(slot, error = %e, "ignoring a saved state"))
-                    .ok()
-            })
-            .collect();
+    /// The saved states that read back whole, oldest first. Nothing stays in
+    /// memory after.
+    pub async fn saved(&self) -> Vec<Ledger> {
+        let mut saved = Vec::new();
+        for slot in 0..2u8 {
+            match self.read(slot).await {
+                Ok(Some(ledger)) => saved.push(ledger),
+                Ok(None) => {}
+                Err(why) => warn!(slot, %why, "ignoring a saved state"),
+            }
+        }
         saved.sort_by_key(Ledger::height);
         saved
     }
 
-    /// Writes `encoded`, the state after `height`, to its slot and syncs.
-    pub async fn save(
-        self,
+    async fn read(&self, slot: u8) -> Result<Option<Ledger>, String> {
+        let (blob, len) = self
+            .context
+            .open(&self.partition, &[slot])
+            .await
+            .map_err(|e| e.to_string())?;
+        if len == 0 {
+            return Ok(None);
+        }
+        if len > MAX_SNAPSHOT_BYTES + HEADER as u64 {
+            return Err(format!("{len} bytes, over the {MAX_SNAPSHOT_BYTES} read"));
+        }
+        let bytes = blob
+            .read_at(0, len as usize, ReadOptions::DONT_CACHE)
+            .await
+            .map_err(|e| e.to_string())?
+            .coalesce();
+        unframed(bytes.as_ref()).map(Some)
+    }
+
+    /// Writes `framed`, the state after `height` as [`framed`] made it, to its
+    /// slot, and syncs.
+    async fn save(
+        &self,
         policy: SnapshotPolicy,
         height: u64,
-        encoded: Vec<u8>,
-    ) -> Result<Self, ConsensusError> {
-        let slots = self
-            .slots
-            .put_sync(U64::new(policy.slot(height)), encoded)
+        framed: Vec<u8>,
+    ) -> Result<(), String> {
+        let len = framed.len() as u64;
+        let (blob, _) = self
+            .context
+            .open(&self.partition, &[policy.slot(height)])
             .await
-            .map_err(|e| ConsensusError::Storage(e.to_string()))?;
-        Ok(Self { slots })
+            .map_err(|e| e.to_string())?;
+        blob.write_at(0, framed, WriteOptions::DONT_CACHE)
+            .await
+            .map_err(|e| e.to_string())?;
+        blob.resize(len).await.map_err(|e| e.to_string())?;
+        blob.sync().await.map_err(|e| e.to_string())
     }
 }
 
 /// Saves each ledger that arrives on `due` (the finalizer sends those
 /// [`SnapshotPolicy::is_due`]), encoding off the async workers. When several
-/// wait, only the newest is written. Runs until `due` closes or the storage
-/// fails; a failure costs only restart time, so it is logged, not fatal.
+/// wait, only the newest is written. Runs until `due` closes; a failure costs
+/// only restart time, so it is logged, not fatal.
 pub async fn keep<E>(
     context: E,
-    mut snapshots: Snapshots<E>,
+    snapshots: Snapshots<E>,
     policy: SnapshotPolicy,
     mut due: mpsc::UnboundedReceiver<Arc<Ledger>>,
 ) where
-    E: commonware_storage::Context + Spawner,
+    E: Storage + Spawner,
 {
     while let Some(mut ledger) = due.next().await {
         while let Ok(newer) = due.try_recv() {
             ledger = newer;
         }
         let height = ledger.height();
-        let encoded =
-            match super::application::off_thread(&context, move || snapshot::encode(&ledger)).await
-            {
-                Some(Ok(encoded)) => encoded,
-                Some(Err(e)) => {
-                    warn!(height, error = %e, "state not saved");
-                    continue;
-                }
-                None => return,
-            };
-        let bytes = encoded.len();
-        snapshots = match snapshots.save(policy, height, encoded).await {
-            Ok(saved) => saved,
-            Err(e) => {
-                warn!(height, error = %e, "state not saved; restarts will re-execute more blocks");
-                return;
+        let framed = match super::application::off_thread(&context, move || framed(&ledger)).await {
+            Some(Ok(framed)) => framed,
+            Some(Err(why)) => {
+                warn!(height, %why, "state not saved");
+                continue;
             }
+            None => return,
         };
-        debug!(height, bytes, "state saved");
+        let bytes = framed.len();
+        match snapshots.save(policy, height, framed).await {
+            Ok(()) => debug!(height, bytes, "state saved"),
+            Err(why) => warn!(height, %why, "state not saved; a restart re-executes more blocks"),
+        }
     }
 }
 
@@ -176,30 +222,33 @@ mod tests {
             let policy = SnapshotPolicy {
                 every: NonZeroU64::new(4).unwrap(),
             };
-            let mut snapshots = Snapshots::open(context.child("a"), "v0").await.unwrap();
-            assert!(snapshots.saved().is_empty());
-            for height in [4, 8, 12] {
+            let at = |height: u64| {
                 let mut state = ledger().state().clone();
                 state.height = height;
-                let encoded = snapshot::encode(&Ledger::from_state(state)).unwrap();
-                snapshots = snapshots.save(policy, height, encoded).await.unwrap();
+                Ledger::from_state(state)
+            };
+            let snapshots = Snapshots::new(context.child("a"), "v0");
+            assert!(snapshots.saved().await.is_empty());
+            for height in [4, 8, 12] {
+                let bytes = framed(&at(height)).unwrap();
+                snapshots.save(policy, height, bytes).await.unwrap();
             }
             drop(snapshots);
-            let reopened = Snapshots::open(context.child("b"), "v0").await.unwrap();
-            let heights: Vec<u64> = reopened.saved().iter().map(Ledger::height).collect();
-            assert_eq!(heights, [8, 12]);
+            let reopened = Snapshots::new(context.child("b"), "v0");
+            let heights = |saved: Vec<Ledger>| saved.iter().map(Ledger::height).collect::<Vec<_>>();
+            assert_eq!(heights(reopened.saved().await), [8, 12]);
+            assert_eq!(reopened.saved().await[0], at(8), "read back whole");
 
-            // A slot that does not read back is passed over.
-            let damaged = reopened
-                .save(policy, 16, vec![snapshot::FORMAT, 0xff])
-                .await;
-            let heights: Vec<u64> = damaged
-                .unwrap()
-                .saved()
-                .iter()
-                .map(Ledger::height)
-                .collect();
-            assert_eq!(heights, [12]);
+            // A slot torn by a crash mid-write (its header names a longer state), or
+            // damaged, is passed over.
+            let mut torn = framed(&at(16)).unwrap();
+            torn.truncate(torn.len() - 1);
+            reopened.save(policy, 16, torn).await.unwrap();
+            assert_eq!(heights(reopened.saved().await), [12]);
+            let mut damaged = framed(&at(20)).unwrap();
+            *damaged.last_mut().unwrap() ^= 1;
+            reopened.save(policy, 20, damaged).await.unwrap();
+            assert!(reopened.saved().await.is_empty());
         });
     }
 }
