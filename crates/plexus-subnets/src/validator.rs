@@ -41,7 +41,7 @@ pub struct ValidatorConfig {
     /// Weight of a new observation in the moving average.
     pub ema_alpha: f64,
     /// Blocks between weight submissions [default: the subnet's weights rate limit, or
-    /// its tempo where it sets none].
+    /// where it sets none its tempo, at most half its activity cutoff].
     pub weights_interval: Option<u64>,
     /// Deadline for one miner's answer.
     pub timeout: Duration,
@@ -498,9 +498,10 @@ impl<C: Chain, S: Subnet> Validator<C, S> {
         }
         let params = &snapshot.params;
         // Yuma reads weights once per epoch: where the subnet sets no rate limit, more
-        // than one submission per tempo would only pay fees.
+        // than one submission per tempo would only pay fees (but twice within the
+        // activity cutoff, or the validator would count as inactive between them).
         let default = match params.weights_rate_limit {
-            0 => u64::from(params.tempo),
+            0 => u64::from(params.tempo).min(u64::from(params.activity_cutoff) / 2),
             limit => limit,
         };
         let interval = self

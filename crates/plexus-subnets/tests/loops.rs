@@ -535,6 +535,27 @@ async fn without_a_rate_limit_weights_are_set_once_a_tempo_unless_told_otherwise
     }
     chain.advance(1);
     assert!(v.submit_weights().await.unwrap().is_some(), "a tempo later");
+
+    // An activity cutoff shorter than two tempos brings them closer: twice within it.
+    chain.ok(
+        "owner",
+        Call::SetHyperparameter {
+            netuid: NET,
+            param: Hyperparameter::ActivityCutoff(10),
+        },
+    );
+    chain.next_epoch(NET);
+    let mut next_set = async || {
+        for _ in 0..=tempo {
+            if let Some(height) = v.submit_weights().await.unwrap() {
+                return height;
+            }
+            chain.advance(1);
+        }
+        panic!("no weights set within a tempo");
+    };
+    let (first, second) = (next_set().await, next_set().await);
+    assert_eq!(second - first, 5, "half the cutoff");
     miners.stop().await;
 }
 
