@@ -269,6 +269,14 @@ impl crate::consensus::FinalizedSink for ChainStore {
         self.record(block.block, block.outcome, block.ledger, block.encoded_len);
     }
 
+    fn rewound(&mut self, genesis: Arc<Ledger>) {
+        let mut inner = self.write();
+        inner.blocks.clear();
+        inner.transactions.clear();
+        inner.bytes = 0;
+        inner.ledger = genesis;
+    }
+
     fn restored(&mut self, ledger: Arc<Ledger>) {
         // Readers see the saved state at once, rather than genesis until the first
         // block after it is re-executed.
@@ -386,5 +394,14 @@ mod tests {
             .collect();
         assert_eq!(heights, [1, 2]);
         assert_eq!(store.read().transactions.len(), 2);
+
+        // Rewound to genesis (a saved state that did not go on), the same heights
+        // are taken again.
+        store.rewound(Arc::new(ledger()));
+        assert_eq!((store.finalized_height(), store.oldest_kept()), (0, None));
+        assert!(store.read().transactions.is_empty());
+        let (block, outcome, ledger) = blocks[0].clone();
+        store.finalize(block, outcome, ledger);
+        assert_eq!(store.oldest_kept(), Some(1));
     }
 }

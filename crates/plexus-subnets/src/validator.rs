@@ -501,7 +501,9 @@ impl<C: Chain, S: Subnet> Validator<C, S> {
         // than one submission per tempo would only pay fees (but twice within the
         // activity cutoff, or the validator would count as inactive between them).
         let default = match params.weights_rate_limit {
-            0 => u64::from(params.tempo).min(u64::from(params.activity_cutoff) / 2),
+            0 => u64::from(params.tempo)
+                .min(u64::from(params.activity_cutoff) / 2)
+                .max(1),
             limit => limit,
         };
         let interval = self

@@ -357,11 +357,8 @@ where
         genesis.digest(),
     )
     .await?;
-    let (snapshots_due, due) = mpsc::unbounded();
-    context.child("snapshots").spawn({
-        let policy = config.snapshots;
-        move |context| snapshot::keep(context, snapshots, policy, due)
-    });
+    // Saved from the replay on too, once it is known to go on (see below).
+    let (snapshots_due, mut due) = mpsc::unbounded();
     let (boundaries, mut boundary_rx) = mpsc::unbounded();
     let (candidates, mut candidates_rx) = mpsc::unbounded();
     let mut finalizer = Finalizer {
@@ -400,14 +397,24 @@ where
             // A saved state that the chain's root vouches for, from which the stored
             // blocks still do not execute, is not this build's to read after all:
             // genesis is the one start left. (Blocks handed over twice are ignored.)
+            // Nothing of that pass is kept: neither the states it would have saved, nor
+            // the saved states, nor what the sink was handed.
             Err(e @ ConsensusError::Replay { .. }) if restored.is_some() => {
                 warn!(error = %e, "the saved state does not go on; re-executing from genesis");
                 restored = None;
+                snapshots.clear().await;
+                let (sender, receiver) = mpsc::unbounded();
+                (finalizer.snapshots.1, due) = (sender, receiver);
                 finalizer.shared = Shared::new(Executor::new(&genesis, config.genesis.clone()));
+                finalizer.sink.rewound(Arc::new(config.genesis.clone()));
             }
             Err(e) => return Err(e),
         }
     };
+    context.child("snapshots").spawn({
+        let policy = config.snapshots;
+        move |context| snapshot::keep(context, snapshots, policy, due)
+    });
     // The epoch to enter: the one after the last boundary replayed, or the
     // genesis epoch.
     let mut last = match restored {

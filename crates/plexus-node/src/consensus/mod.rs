@@ -230,6 +230,13 @@ pub trait FinalizedSink: Clone + Send + 'static {
     fn restored(&mut self, ledger: Arc<Ledger>) {
         let _ = ledger;
     }
+
+    /// The saved state the node started from turned out not to go on: what was
+    /// handed over since [`Self::restored`] is void, the node starts again from
+    /// `genesis`, and the blocks from height 1 follow. By default ignored.
+    fn rewound(&mut self, genesis: Arc<Ledger>) {
+        let _ = genesis;
+    }
 }
 
 impl FinalizedSink for futures::channel::mpsc::UnboundedSender<Finalized> {

@@ -142,6 +142,14 @@ impl<E: Storage> Snapshots<E> {
         unframed(bytes.as_ref()).map(Some)
     }
 
+    /// Removes both slots (a saved state the stored blocks do not go on from is
+    /// not to be tried again).
+    pub async fn clear(&self) {
+        if let Err(e) = self.context.remove(&self.partition, None).await {
+            warn!(error = %e, "saved states not removed");
+        }
+    }
+
     /// Writes `framed`, the state after `height` as [`framed`] made it, to its
     /// slot, and syncs.
     async fn save(
