@@ -18,7 +18,9 @@ use commonware_consensus::types::Epoch;
 use commonware_cryptography::Blake3;
 use commonware_p2p::simulated::{self, Link, Network};
 use commonware_p2p::utils::mux::{Muxer, SubReceiver, SubSender};
-use commonware_runtime::{Handle, Runner as _, Spawner as _, Supervisor as _, deterministic};
+use commonware_runtime::{
+    Clock as _, Handle, Runner as _, Spawner as _, Supervisor as _, deterministic,
+};
 use commonware_utils::{NZUsize, Probability, probability};
 use plexus_ledger::{Genesis, GenesisBalance, GenesisValidator, Ledger, Signatures};
 use plexus_node::consensus::{
@@ -581,4 +583,66 @@ fn one_conflicting_voter() {
 #[test]
 fn one_invalid_proposer() {
     scenario(Fault::InvalidProposer, 12);
+}
+
+/// A node whose storage holds the chain of another genesis (same chain id, other
+/// balances) stops with an error that says so, rather than executing on a
+/// stranger's blocks or panicking in marshal.
+#[test]
+fn storage_of_another_genesis_is_refused() {
+    deterministic::Runner::default().start(|context| async move {
+        let keys: Vec<PublicKey> = (0..VALIDATORS)
+            .map(|i| consensus::public_key(&validator_key(i).account_id()).unwrap())
+            .collect();
+        let (network, oracle) = Network::new_with_peers(
+            context.child("network"),
+            simulated::Config {
+                max_size: consensus::max_message_size(VALIDATORS as u32),
+                max_peers_per_set: NZUsize!(VALIDATORS),
+                disconnect_on_block: true,
+                tracked_peer_sets: NZUsize!(1),
+            },
+            keys.clone(),
+        )
+        .await;
+        network.start();
+        let recorder = Recorder::default();
+        let mempool = SharedMempool::new(Mempool::new(MempoolLimits::default()));
+        let first = start(
+            &context,
+            &oracle,
+            &genesis(),
+            0,
+            channels(&oracle, &keys[0]).await,
+            &mempool,
+            &recorder,
+            None,
+            SnapshotPolicy::default(),
+        );
+        // Long enough for marshal to store the genesis block.
+        context.sleep(Duration::from_secs(5)).await;
+        first.abort();
+
+        let mut other = genesis().state().clone();
+        other
+            .accounts
+            .entry(bystander().account_id())
+            .or_default()
+            .balance = Balance::UNIT;
+        let config = ValidatorConfig::new(Ledger::from_state(other), validator_key(0), "v0");
+        let (manager, blocker) = (oracle.manager(), oracle.control(keys[0].clone()));
+        let channels = channels(&oracle, &keys[0]).await;
+        let refused = run_validator(
+            context.child("again"),
+            config,
+            channels,
+            manager,
+            blocker,
+            mempool,
+            recorder,
+        )
+        .await
+        .unwrap_err();
+        assert!(refused.to_string().contains("another genesis"), "{refused}");
+    });
 }
