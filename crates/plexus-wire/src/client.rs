@@ -127,6 +127,11 @@ struct Inner {
     callee_keys: PeerKeys,
 }
 
+/// One of a [`Client`]'s nonce lanes, taken for one call with [`Client::reserve`]; the
+/// lane is free again once the call's answer has begun (or the call is dropped).
+#[derive(Debug)]
+pub struct Reserved<'a>(LaneGuard<'a>);
+
 /// A validator's client; cheap to clone (clones share one connection pool and nonce
 /// sequence). Use one per hotkey per process.
 #[derive(Debug, Clone)]
@@ -209,7 +214,29 @@ impl Client {
     ) -> Result<SignedResponse, ClientError> {
         validate_route(route)?;
         self.in_scope(target)?;
-        let lane = self.lane().await?;
+        let lane = self.reserve().await?;
+        self.call_reserved(lane, target, route, body).await
+    }
+
+    /// Takes one of this client's nonce lanes for one call, waiting at most the client's
+    /// timeout ([`ClientError::Busy`] past it). The wait is this client's, not the miner's:
+    /// a caller that times the miner starts its clock once this returns, and makes the call
+    /// with [`Self::call_reserved`] or [`Self::call_stream_reserved`].
+    pub async fn reserve(&self) -> Result<Reserved<'_>, ClientError> {
+        Ok(Reserved(self.lane().await?))
+    }
+
+    /// [`Self::call`] on a lane taken with [`Self::reserve`].
+    pub async fn call_reserved(
+        &self,
+        lane: Reserved<'_>,
+        target: &Target,
+        route: &str,
+        body: Bytes,
+    ) -> Result<SignedResponse, ClientError> {
+        validate_route(route)?;
+        self.in_scope(target)?;
+        let lane = lane.0;
         tokio::time::timeout(self.inner.config.timeout, async {
             let (headers, response) = self.send_signed(lane, target, route, body).await?;
             self.read_answer(target, route, &headers, response).await
@@ -225,8 +252,22 @@ impl Client {
         route: &str,
         request: &Req,
     ) -> Result<(Resp, ResponseProof), ClientError> {
+        let lane = self.reserve().await?;
+        self.call_json_reserved(lane, target, route, request).await
+    }
+
+    /// [`Self::call_json`] on a lane taken with [`Self::reserve`].
+    pub async fn call_json_reserved<Req: Serialize + ?Sized, Resp: DeserializeOwned>(
+        &self,
+        lane: Reserved<'_>,
+        target: &Target,
+        route: &str,
+        request: &Req,
+    ) -> Result<(Resp, ResponseProof), ClientError> {
         let body = serde_json::to_vec(request).map_err(|e| ClientError::Json(e.to_string()))?;
-        let response = self.call(target, route, Bytes::from(body)).await?;
+        let response = self
+            .call_reserved(lane, target, route, Bytes::from(body))
+            .await?;
         let value = response.json()?;
         Ok((value, response.proof))
     }
@@ -240,8 +281,22 @@ impl Client {
     ) -> Result<ResponseStream, ClientError> {
         validate_route(route)?;
         self.in_scope(target)?;
+        let lane = self.reserve().await?;
+        self.call_stream_reserved(lane, target, route, body).await
+    }
+
+    /// [`Self::call_stream`] on a lane taken with [`Self::reserve`].
+    pub async fn call_stream_reserved(
+        &self,
+        lane: Reserved<'_>,
+        target: &Target,
+        route: &str,
+        body: Bytes,
+    ) -> Result<ResponseStream, ClientError> {
+        validate_route(route)?;
+        self.in_scope(target)?;
         let config = &self.inner.config;
-        let lane = self.lane().await?;
+        let lane = lane.0;
         let (headers, response) =
             tokio::time::timeout(config.timeout, self.send_signed(lane, target, route, body))
                 .await

@@ -15,6 +15,7 @@ pub(crate) struct Lanes {
     free: Mutex<Vec<u16>>,
 }
 
+#[derive(Debug)]
 pub(crate) struct LaneGuard<'a> {
     lanes: &'a Lanes,
     pub(crate) lane: u16,

@@ -69,7 +69,7 @@ pub use bench::{
     WireBenchError, WireBenchReport, add_ints_routes, bench_loopback,
 };
 #[cfg(feature = "net")]
-pub use client::{Call, Client, ClientConfig, ClientError, Target, error_chain};
+pub use client::{Call, Client, ClientConfig, ClientError, Reserved, Target, error_chain};
 #[cfg(feature = "net")]
 pub use handler::{ChunkStream, Handler, HandlerError, Reply, Routes, WireRequest};
 #[cfg(feature = "net")]

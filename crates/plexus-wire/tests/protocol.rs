@@ -304,6 +304,14 @@ async fn timeouts() {
     for call in slow {
         assert_eq!(call.await.unwrap().map(|_| ()), Err(ClientError::Timeout));
     }
+    // A caller timing the miner takes the lane first: held, no other call gets one,
+    // and the call made on it goes through.
+    let lane = c1.reserve().await.unwrap();
+    assert_eq!(c1.reserve().await.map(|_| ()), Err(ClientError::Busy));
+    let add = body(json!({"a": 1, "b": 2}));
+    let r = c1.call_reserved(lane, &miner.target, "AddInts", add).await;
+    assert_eq!(r.unwrap().json::<Value>().unwrap()["result"], 3);
+    assert!(c1.reserve().await.is_ok(), "free again after the call");
     // Nothing listening: a transport error, not a hang.
     let mut gone = miner.target;
     gone.addr = SocketAddr::from((Ipv4Addr::LOCALHOST, 1));

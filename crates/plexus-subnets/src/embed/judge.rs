@@ -109,8 +109,16 @@ impl Subnet for EmbeddingSubnet {
         target: &Target,
         request: &EmbedRequest,
     ) -> Evaluation {
+        // The miner's time starts once this validator has a lane to call it on.
+        let lane = match client.reserve().await {
+            Ok(lane) => lane,
+            Err(e) => return Evaluation::failed_call(&e),
+        };
         let started = Instant::now();
-        let answer: EmbedAnswer = match client.call_json(target, EMBED_ROUTE, request).await {
+        let called = client
+            .call_json_reserved(lane, target, EMBED_ROUTE, request)
+            .await;
+        let answer: EmbedAnswer = match called {
             Ok((answer, _proof)) => answer,
             Err(e) => return Evaluation::failed_call(&e),
         };

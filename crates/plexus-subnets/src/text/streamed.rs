@@ -95,10 +95,15 @@ pub(crate) async fn ask(
     deadline: Duration,
 ) -> Result<Streamed, Evaluation> {
     let body = serde_json::to_vec(request).map_err(|e| Evaluation::unjudged(e.to_string()))?;
+    // The miner's time starts once this validator has a lane to call it on.
+    let lane = client
+        .reserve()
+        .await
+        .map_err(|e| Evaluation::failed_call(&e))?;
     let started = Instant::now();
     let streamed = tokio::time::timeout(deadline, async {
         let mut stream = client
-            .call_stream(target, CHAT_ROUTE, Bytes::from(body))
+            .call_stream_reserved(lane, target, CHAT_ROUTE, Bytes::from(body))
             .await
             .map_err(|e| Evaluation::failed_call(&e))?;
         let mut reception = Reception::default();
