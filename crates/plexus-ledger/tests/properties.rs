@@ -316,6 +316,10 @@ fn run(actions: &[Action]) -> Vec<Hash> {
             }
         }
     }
+    // Whatever state the actions left, a node that saves it reads back the same one.
+    let saved = plexus_ledger::snapshot::encode(&chain.ledger).expect("encodes");
+    let read = plexus_ledger::snapshot::decode(&saved).expect("reads back");
+    assert_eq!(read, chain.ledger, "the saved state reads back otherwise");
     roots
 }
 
