@@ -350,11 +350,8 @@ pub(super) struct Finalizer<K> {
     pub(super) last_candidates: super::epochs::Candidates,
     /// This node's consensus key, which signs its heartbeats.
     pub(super) key: Keypair,
-    /// Which states to save, and where to send them for saving.
-    pub(super) snapshots: (
-        super::SnapshotPolicy,
-        futures::channel::mpsc::UnboundedSender<Arc<Ledger>>,
-    ),
+    /// Where states due to be saved go.
+    pub(super) snapshots: super::snapshot::Due,
 }
 
 impl<K: FinalizedSink> Finalizer<K> {
@@ -390,10 +387,7 @@ impl<K: FinalizedSink> Finalizer<K> {
                 Err(e) => debug!(error = %e, "heartbeat not sent"),
             }
         }
-        if self.snapshots.0.is_due(block.number()) {
-            // A closed receiver means the node is shutting down.
-            let _ = self.snapshots.1.unbounded_send(executed.ledger.clone());
-        }
+        self.snapshots.offer(&executed.ledger);
         if plexus_ledger::validators::is_epoch_end(block.number(), self.epoch_length) {
             // A closed receiver means the node is shutting down.
             let _ = self

@@ -357,8 +357,8 @@ where
         genesis.digest(),
     )
     .await?;
-    // Saved from the replay on too, once it is known to go on (see below).
-    let (snapshots_due, mut due) = mpsc::unbounded();
+    // States fall due from the replay on; they are saved once it is known to go on.
+    let (due, woken) = snapshot::Due::new(config.snapshots);
     let (boundaries, mut boundary_rx) = mpsc::unbounded();
     let (candidates, mut candidates_rx) = mpsc::unbounded();
     let mut finalizer = Finalizer {
@@ -370,7 +370,7 @@ where
         candidates,
         last_candidates: Vec::new(),
         key: config.key.clone(),
-        snapshots: (config.snapshots, snapshots_due),
+        snapshots: due.clone(),
     };
     let shared = loop {
         let from = match &restored {
@@ -403,18 +403,16 @@ where
                 warn!(error = %e, "the saved state does not go on; re-executing from genesis");
                 restored = None;
                 snapshots.clear().await;
-                let (sender, receiver) = mpsc::unbounded();
-                (finalizer.snapshots.1, due) = (sender, receiver);
+                due.forget();
                 finalizer.shared = Shared::new(Executor::new(&genesis, config.genesis.clone()));
                 finalizer.sink.rewound(Arc::new(config.genesis.clone()));
             }
             Err(e) => return Err(e),
         }
     };
-    context.child("snapshots").spawn({
-        let policy = config.snapshots;
-        move |context| snapshot::keep(context, snapshots, policy, due)
-    });
+    context
+        .child("snapshots")
+        .spawn(move |context| snapshot::keep(context, snapshots, due, woken));
     // The epoch to enter: the one after the last boundary replayed, or the
     // genesis epoch.
     let mut last = match restored {

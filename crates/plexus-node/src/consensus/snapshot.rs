@@ -14,7 +14,7 @@
 //! are a cache: no failure to read or write them stops the node.
 
 use std::num::NonZeroU64;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use commonware_runtime::{Blob as _, ReadOptions, Spawner, Storage, WriteOptions};
 use futures::StreamExt as _;
@@ -172,22 +172,57 @@ impl<E: Storage> Snapshots<E> {
     }
 }
 
-/// Saves each ledger that arrives on `due` (the finalizer sends those
-/// [`SnapshotPolicy::is_due`]), encoding off the async workers. When several
-/// wait, only the newest is written. Runs until `due` closes; a failure costs
-/// only restart time, so it is logged, not fatal.
-pub async fn keep<E>(
-    context: E,
-    snapshots: Snapshots<E>,
+/// The newest state due to be saved, and the wake-up of the task that saves it
+/// ([`keep`]): however many states fall due before it runs (during a long
+/// re-execution at start), one ledger is held, the newest.
+#[derive(Clone, Debug)]
+pub struct Due {
     policy: SnapshotPolicy,
-    mut due: mpsc::UnboundedReceiver<Arc<Ledger>>,
-) where
+    newest: Arc<Mutex<Option<Arc<Ledger>>>>,
+    wake: mpsc::Sender<()>,
+}
+
+impl Due {
+    /// Nothing due yet under `policy`; the receiver wakes [`keep`].
+    pub fn new(policy: SnapshotPolicy) -> (Self, mpsc::Receiver<()>) {
+        let (wake, woken) = mpsc::channel(1);
+        let due = Self {
+            policy,
+            newest: Arc::default(),
+            wake,
+        };
+        (due, woken)
+    }
+
+    /// Offers the state after a finalized block: held if the policy saves it.
+    pub fn offer(&self, ledger: &Arc<Ledger>) {
+        if self.policy.is_due(ledger.height()) {
+            *self.slot() = Some(Arc::clone(ledger));
+            // Full means a wake-up is pending already; closed means shutting down.
+            let _ = self.wake.clone().try_send(());
+        }
+    }
+
+    /// Drops the state held, if any.
+    pub fn forget(&self) {
+        self.slot().take();
+    }
+
+    fn slot(&self) -> std::sync::MutexGuard<'_, Option<Arc<Ledger>>> {
+        self.newest.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Saves the state [`Due`] holds each time it wakes, encoding off the async
+/// workers. A failure costs only restart time, so it is logged, not fatal.
+pub async fn keep<E>(context: E, snapshots: Snapshots<E>, due: Due, mut woken: mpsc::Receiver<()>)
+where
     E: Storage + Spawner,
 {
-    while let Some(mut ledger) = due.next().await {
-        while let Ok(newer) = due.try_recv() {
-            ledger = newer;
-        }
+    while woken.next().await.is_some() {
+        let Some(ledger) = due.slot().take() else {
+            continue;
+        };
         let height = ledger.height();
         let framed = match super::application::off_thread(&context, move || framed(&ledger)).await {
             Some(Ok(framed)) => framed,
@@ -198,7 +233,7 @@ pub async fn keep<E>(
             None => return,
         };
         let bytes = framed.len();
-        match snapshots.save(policy, height, framed).await {
+        match snapshots.save(due.policy, height, framed).await {
             Ok(()) => debug!(height, bytes, "state saved"),
             Err(why) => warn!(height, %why, "state not saved; a restart re-executes more blocks"),
         }
@@ -210,6 +245,26 @@ mod tests {
     use super::*;
     use crate::mempool::testing::ledger;
     use commonware_runtime::{Runner as _, Supervisor as _, deterministic};
+
+    #[test]
+    fn only_the_newest_due_state_is_held() {
+        let policy = SnapshotPolicy {
+            every: NonZeroU64::new(4).unwrap(),
+        };
+        let (due, mut woken) = Due::new(policy);
+        let at = |height: u64| {
+            let mut state = ledger().state().clone();
+            state.height = height;
+            Arc::new(Ledger::from_state(state))
+        };
+        for height in 1..=12 {
+            due.offer(&at(height));
+        }
+        assert_eq!(due.slot().as_ref().map(|l| l.height()), Some(12));
+        assert!(woken.try_recv().is_ok(), "woken");
+        due.forget();
+        assert!(due.slot().is_none());
+    }
 
     #[test]
     fn slots_alternate_per_interval() {
