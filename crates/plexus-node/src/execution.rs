@@ -356,8 +356,10 @@ pub struct Executor {
 
 impl Executor {
     /// Starts from a finalized block and the ledger after it: the genesis block
-    /// and ledger, or a saved state.
-    pub fn new(finalized: &ConsensusBlock, ledger: Ledger) -> Self {
+    /// and ledger, or a saved state (whose root the caller checked against the
+    /// block's header, which it is taken from rather than computed again).
+    pub fn new(finalized: &ConsensusBlock, ledger: impl Into<Arc<Ledger>>) -> Self {
+        let ledger: Arc<Ledger> = ledger.into();
         let height = ledger.height();
         let executed = Executed {
             height,
@@ -366,9 +368,9 @@ impl Executor {
                 receipts: Vec::new(),
                 emission: 0,
                 epochs: Vec::new(),
-                state_root: ledger.state_root(),
+                state_root: finalized.header().state_root,
             },
-            ledger: Arc::new(ledger),
+            ledger,
             took: Duration::ZERO,
         };
         let mut states = BTreeMap::new();

@@ -304,7 +304,26 @@ async fn epoch_zero(
     handle.register(0).await.unwrap()
 }
 
-/// Waits (in simulated time) until every recorder listed reaches `height`.
+/// The simulated network of the validators, started, and their keys.
+async fn network(context: &Context) -> (Net, Vec<PublicKey>) {
+    let keys: Vec<PublicKey> = (0..VALIDATORS)
+        .map(|i| consensus::public_key(&validator_key(i).account_id()).unwrap())
+        .collect();
+    let (network, oracle) = Network::new_with_peers(
+        context.child("network"),
+        simulated::Config {
+            max_size: consensus::max_message_size(VALIDATORS as u32),
+            max_peers_per_set: NZUsize!(VALIDATORS),
+            disconnect_on_block: true,
+            tracked_peer_sets: NZUsize!(1),
+        },
+        keys.clone(),
+    )
+    .await;
+    network.start();
+    (oracle, keys)
+}
+
 /// What a run produced: each honest validator's finalized chain up to the
 /// target, and the runtime's audit digest.
 #[derive(Debug, PartialEq, Eq)]
@@ -319,21 +338,7 @@ fn simulate(seed: u64, fault: Fault, target: u64) -> Outcome {
         .with_timeout(Some(Duration::from_secs(300)));
     deterministic::Runner::new(config).start(|context| async move {
         let ledger = genesis();
-        let keys: Vec<PublicKey> = (0..VALIDATORS)
-            .map(|i| consensus::public_key(&validator_key(i).account_id()).unwrap())
-            .collect();
-        let (network, oracle) = Network::new_with_peers(
-            context.child("network"),
-            simulated::Config {
-                max_size: consensus::max_message_size(VALIDATORS as u32),
-                max_peers_per_set: NZUsize!(VALIDATORS),
-                disconnect_on_block: true,
-                tracked_peer_sets: NZUsize!(1),
-            },
-            keys.clone(),
-        )
-        .await;
-        network.start();
+        let (oracle, keys) = network(&context).await;
 
         let rate = if matches!(fault, Fault::Loss) {
             probability!(0.75)
@@ -591,21 +596,7 @@ fn one_invalid_proposer() {
 #[test]
 fn storage_of_another_genesis_is_refused() {
     deterministic::Runner::default().start(|context| async move {
-        let keys: Vec<PublicKey> = (0..VALIDATORS)
-            .map(|i| consensus::public_key(&validator_key(i).account_id()).unwrap())
-            .collect();
-        let (network, oracle) = Network::new_with_peers(
-            context.child("network"),
-            simulated::Config {
-                max_size: consensus::max_message_size(VALIDATORS as u32),
-                max_peers_per_set: NZUsize!(VALIDATORS),
-                disconnect_on_block: true,
-                tracked_peer_sets: NZUsize!(1),
-            },
-            keys.clone(),
-        )
-        .await;
-        network.start();
+        let (oracle, keys) = network(&context).await;
         let recorder = Recorder::default();
         let mempool = SharedMempool::new(Mempool::new(MempoolLimits::default()));
         let first = start(

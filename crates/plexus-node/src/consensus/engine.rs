@@ -129,8 +129,9 @@ const REPLAY_PROGRESS_EVERY: u64 = 10_000;
 struct Restored {
     /// The finalized block the state is after.
     block: Arc<ConsensusBlock>,
-    /// The state after it.
-    ledger: Ledger,
+    /// The state after it (shared by the executor, the sink and the epoch entry:
+    /// one copy of a state that may be large).
+    ledger: Arc<Ledger>,
     /// The last block of the epoch before the state's next block: the floor
     /// of the epoch the node enters.
     floor: Digest,
@@ -189,7 +190,7 @@ where
         };
         return Ok(Some(Restored {
             block,
-            ledger,
+            ledger: Arc::new(ledger),
             floor,
         }));
     }
@@ -377,8 +378,8 @@ where
             Some(r) => {
                 let height = r.ledger.height();
                 info!(height, "starting from a saved state");
-                finalizer.shared = Shared::new(Executor::new(&r.block, r.ledger.clone()));
-                finalizer.sink.restored(Arc::new(r.ledger.clone()));
+                finalizer.shared = Shared::new(Executor::new(&r.block, Arc::clone(&r.ledger)));
+                finalizer.sink.restored(Arc::clone(&r.ledger));
                 height
             }
             None => 0,
@@ -416,7 +417,7 @@ where
     // The epoch to enter: the one after the last boundary replayed, or the
     // genesis epoch.
     let mut last = match restored {
-        Some(r) => (Arc::new(r.ledger), r.floor),
+        Some(r) => (r.ledger, r.floor),
         None => (Arc::new(config.genesis.clone()), genesis.digest()),
     };
     while let Ok(boundary) = boundary_rx.try_recv() {
@@ -721,7 +722,10 @@ mod tests {
 
             let restored = restore(vec![states[2].clone(), states[3].clone()]).await;
             let restored = restored.unwrap().unwrap();
-            assert_eq!(restored.ledger, states[2], "the older state is preferred");
+            assert_eq!(
+                *restored.ledger, states[2],
+                "the first that checks out is taken"
+            );
             assert_eq!(restored.block.number(), 2);
             assert_eq!(restored.floor, first.digest(), "still in the first epoch");
 
@@ -734,7 +738,7 @@ mod tests {
                 .or_default()
                 .balance = Balance::UNIT;
             let saved = vec![Ledger::from_state(doctored), states[3].clone()];
-            assert_eq!(restore(saved).await.unwrap().unwrap().ledger, states[3]);
+            assert_eq!(*restore(saved).await.unwrap().unwrap().ledger, states[3]);
 
             // The epoch a later state enters starts after the last block of the one
             // before (7): the floor its consensus engine starts from.
