@@ -335,6 +335,7 @@ pub fn init_quiet(args: &InitArgs) -> anyhow::Result<DevnetFile> {
                 })
                 .collect::<anyhow::Result<_>>()?,
             rpc_behind_proxy: false,
+            journal_blocks: None,
         };
         std::fs::write(
             node_home.join(plexus_node::config::CONFIG_FILE),

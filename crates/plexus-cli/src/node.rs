@@ -158,6 +158,7 @@ fn init(args: &InitArgs) -> anyhow::Result<()> {
         explorer: None,
         peers,
         rpc_behind_proxy: args.rpc_behind_proxy,
+        journal_blocks: None,
     };
     std::fs::write(&config_path, config.to_toml()?)
         .with_context(|| format!("writing {}", config_path.display()))?;
@@ -278,7 +279,10 @@ pub fn run(home: &Path, explorer: Option<SocketAddr>) -> anyhow::Result<()> {
         let _ = stop_rx.await;
     };
     let validator = TcpValidatorConfig {
-        validator: ValidatorConfig::new(ledger, key, "plexus"),
+        validator: ValidatorConfig {
+            journal: config.journal(),
+            ..ValidatorConfig::new(ledger, key, "plexus")
+        },
         listen: config.p2p,
         peers: config.peers.iter().map(|p| (p.key, p.address)).collect(),
         storage_dir: config.data.clone(),

@@ -15,6 +15,7 @@
 //! ```
 
 use std::net::SocketAddr;
+use std::num::NonZeroU64;
 use std::path::{Path, PathBuf};
 
 use plexus_primitives::AccountId;
@@ -63,6 +64,10 @@ pub struct NodeConfig {
     /// [`crate::rpc::RpcConfig::behind_proxy`]).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub rpc_behind_proxy: bool,
+    /// Heights of finalized blocks, with their receipts, kept on disk for
+    /// readers (default [`crate::journal::DEFAULT_JOURNAL_KEEP`]; 0 keeps none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub journal_blocks: Option<u64>,
 }
 
 fn default_data() -> PathBuf {
@@ -91,6 +96,14 @@ pub enum ConfigError {
 }
 
 impl NodeConfig {
+    /// What the node's journal keeps, or `None` for no journal.
+    pub fn journal(&self) -> Option<crate::journal::JournalPolicy> {
+        match self.journal_blocks {
+            None => Some(crate::journal::JournalPolicy::default()),
+            Some(keep) => NonZeroU64::new(keep).map(|keep| crate::journal::JournalPolicy { keep }),
+        }
+    }
+
     /// Reads `HOME/node.toml`; relative paths in it are resolved against HOME.
     pub fn load(home: &Path) -> Result<Self, ConfigError> {
         let path = home.join(CONFIG_FILE);
@@ -140,6 +153,7 @@ mod tests {
                 address: "127.0.0.1:30302".parse().unwrap(),
             }],
             rpc_behind_proxy: true,
+            journal_blocks: Some(0),
         };
         std::fs::write(dir.join(CONFIG_FILE), config.to_toml().unwrap()).unwrap();
         let loaded = NodeConfig::load(&dir).unwrap();
@@ -148,6 +162,7 @@ mod tests {
         assert_eq!(loaded.peers, config.peers);
         assert_eq!(loaded.explorer, config.explorer);
         assert!(loaded.rpc_behind_proxy);
+        assert_eq!(loaded.journal(), None, "0 keeps no journal");
         std::fs::write(dir.join(CONFIG_FILE), "p2p = 5").unwrap();
         assert!(matches!(
             NodeConfig::load(&dir),

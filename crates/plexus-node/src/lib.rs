@@ -4,6 +4,7 @@ pub mod block;
 pub mod config;
 pub mod consensus;
 pub mod execution;
+pub mod journal;
 pub mod mempool;
 pub mod metrics;
 pub mod rpc;

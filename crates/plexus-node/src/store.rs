@@ -3,11 +3,11 @@
 //! after the latest finalized block.
 //!
 //! Memory is bounded by [`History`]: the oldest blocks (and their
-//! transactions) are forgotten first. The blocks themselves stay in the
-//! consensus archive for peers that catch up; what readers lose is the
-//! receipts. After a restart the store holds the blocks re-executed since the
-//! saved state the node started from (see `crate::consensus::snapshot`): up
-//! to two snapshot intervals of them, within the same bounds.
+//! transactions) are forgotten first. Once the node's [`Journal`] is attached
+//! (the node writes every finalized block to it), what memory no longer holds
+//! is read back from disk: receipts then outlive the memory bound and
+//! restarts, back to the journal's own bound
+//! ([`crate::journal::JournalPolicy`]).
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
@@ -15,6 +15,9 @@ use std::sync::{Arc, RwLock};
 use plexus_ledger::{BlockOutcome, Ledger};
 use plexus_primitives::{Block, Encode as _, Hash};
 use tokio::sync::broadcast;
+
+use crate::journal::{Journal, JournalError};
+use crate::rpc::{BlockInfo, TxInfo};
 
 /// Where a transaction ended up.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -90,6 +93,8 @@ struct Inner {
     history: History,
     transactions: BTreeMap<Hash, TxLocation>,
     ledger: Arc<Ledger>,
+    /// Where every block is written too, once attached.
+    journal: Option<Journal>,
 }
 
 impl Inner {
@@ -118,6 +123,14 @@ impl Inner {
     }
 }
 
+/// `read`, with a closed journal (it said why when it closed) holding nothing.
+fn open_or_none<T>(read: Result<Option<T>, JournalError>) -> Result<Option<T>, JournalError> {
+    match read {
+        Err(JournalError::Closed) => Ok(None),
+        read => read,
+    }
+}
+
 /// The finalized chain, shared by consensus (writer) and RPC (readers).
 #[derive(Clone, Debug)]
 pub struct ChainStore {
@@ -137,6 +150,7 @@ impl ChainStore {
                 transactions: BTreeMap::new(),
                 ledger: Arc::new(genesis),
                 metrics: None,
+                journal: None,
             })),
             finalized,
         }
@@ -224,7 +238,7 @@ impl ChainStore {
         self.read().ledger.height()
     }
 
-    /// A finalized block by height, if it is among those kept.
+    /// A finalized block by height, if it is among those kept in memory.
     pub fn block(&self, height: u64) -> Option<Arc<FinalizedBlock>> {
         self.read()
             .blocks
@@ -232,15 +246,45 @@ impl ChainStore {
             .map(|kept| kept.block.clone())
     }
 
-    /// The height of the oldest block kept, if any.
+    /// The height of the oldest block kept, in memory or in the journal, if any.
     pub fn oldest_kept(&self) -> Option<u64> {
-        self.read()
-            .blocks
-            .first_key_value()
-            .map(|(height, _)| *height)
+        let inner = self.read();
+        let in_memory = inner.blocks.first_key_value().map(|(height, _)| *height);
+        let on_disk = inner.journal.as_ref().and_then(Journal::oldest);
+        in_memory.into_iter().chain(on_disk).min()
     }
 
-    /// Where a finalized transaction is, with its block, if that block is kept.
+    /// Reads back from `journal` what memory no longer holds.
+    pub fn attach(&self, journal: Journal) {
+        self.write().journal = Some(journal);
+    }
+
+    /// A finalized block as readers see it: from memory if kept there, else
+    /// from the journal.
+    pub async fn block_info(&self, height: u64) -> Result<Option<BlockInfo>, JournalError> {
+        let journal = {
+            let inner = self.read();
+            if let Some(kept) = inner.blocks.get(&height) {
+                return Ok(Some(BlockInfo::from_block(
+                    &kept.block.block,
+                    &kept.block.outcome,
+                )));
+            }
+            // Memory holds every height from its oldest to the finalized one: the
+            // journal is asked only for what lies before.
+            let below = inner
+                .blocks
+                .first_key_value()
+                .map_or(inner.ledger.height() + 1, |(oldest, _)| *oldest);
+            match &inner.journal {
+                Some(journal) if (1..below).contains(&height) => journal.clone(),
+                _ => return Ok(None),
+            }
+        };
+        open_or_none(journal.block(height).await)
+    }
+
+    /// Where a finalized transaction is, with its block, if that block is kept in memory.
     pub fn transaction(&self, hash: &Hash) -> Option<(TxLocation, Arc<FinalizedBlock>)> {
         let inner = self.read();
         let location = inner.transactions.get(hash)?.clone();
@@ -252,9 +296,37 @@ impl ChainStore {
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<FinalizedBlock>> {
         self.finalized.subscribe()
     }
+
+    /// Where a finalized transaction is, with what became of it: from memory
+    /// if its block is kept there, else from the journal.
+    pub async fn transaction_info(
+        &self,
+        hash: &Hash,
+    ) -> Result<Option<(TxLocation, TxInfo)>, JournalError> {
+        if let Some((location, kept)) = self.transaction(hash) {
+            let tx = kept.block.transactions.get(location.index);
+            let receipt = kept.outcome.receipts.get(location.index);
+            if let (Some(tx), Some(receipt)) = (tx, receipt) {
+                return Ok(Some((location, TxInfo::from_receipt(tx, receipt))));
+            }
+        }
+        let journal = self.read().journal.clone();
+        let Some(journal) = journal else {
+            return Ok(None);
+        };
+        let found = open_or_none(journal.transaction(*hash).await)?;
+        Ok(found.and_then(|(location, block)| {
+            let tx = block.transactions.into_iter().nth(location.index)?;
+            Some((location, tx))
+        }))
+    }
 }
 
 impl crate::consensus::FinalizedSink for ChainStore {
+    fn journal(&mut self, journal: Journal) {
+        self.attach(journal);
+    }
+
     fn finalized(&mut self, block: crate::consensus::Finalized) {
         // A block at or below the finalized height (delivered again after a
         // restart) is not recorded twice.
@@ -296,31 +368,9 @@ impl crate::consensus::FinalizedSink for ChainStore {
 mod tests {
     #![allow(clippy::unwrap_used)]
 
-    use plexus_primitives::BlockHeader;
-
     use super::*;
-    use crate::consensus::{FinalizedSink as _, genesis_block};
-    use crate::execution;
-    use crate::mempool::testing::{key, ledger, transfer};
-
-    /// `count` blocks on the test chain, each with one transfer from key 1.
-    fn chain(count: u64) -> (Ledger, Vec<(Block, BlockOutcome, Arc<Ledger>)>) {
-        let genesis = ledger();
-        let (mut header, mut state): (BlockHeader, Ledger) =
-            (genesis_block(&genesis).header().clone(), genesis.clone());
-        let mut blocks = Vec::new();
-        for nonce in 0..count {
-            let tx = transfer(1, nonce, 1_000_000, 2, 5);
-            let (block, executed, refused) =
-                execution::build(&header, &state, vec![tx], key(9).account_id(), nonce + 1)
-                    .unwrap();
-            assert!(refused.is_empty());
-            header = block.header().clone();
-            state = Ledger::clone(&executed.ledger);
-            blocks.push((block.block().clone(), executed.outcome, executed.ledger));
-        }
-        (genesis, blocks)
-    }
+    use crate::consensus::FinalizedSink as _;
+    use crate::mempool::testing::{chain, ledger};
 
     #[test]
     fn the_oldest_blocks_and_their_transactions_are_forgotten_first() {
@@ -403,5 +453,53 @@ mod tests {
         let (block, outcome, ledger) = blocks[0].clone();
         store.finalize(block, outcome, ledger);
         assert_eq!(store.oldest_kept(), Some(1));
+    }
+
+    #[test]
+    fn what_memory_forgot_is_read_back_from_the_journal() {
+        use commonware_runtime::{Runner as _, Supervisor as _, deterministic};
+
+        use crate::journal::JournalPolicy;
+
+        deterministic::Runner::default().start(|context| async move {
+            let (genesis, blocks) = chain(4);
+            let infos: Vec<BlockInfo> = blocks
+                .iter()
+                .map(|(block, outcome, _)| BlockInfo::from_block(block, outcome))
+                .collect();
+            let hashes: Vec<Hash> = blocks.iter().map(|b| b.0.transactions[0].hash()).collect();
+            let journal = Journal::open(context.child("journal"), "s", JournalPolicy::default())
+                .await
+                .unwrap();
+            let mut store = ChainStore::new(genesis).with_history(History {
+                blocks: 1,
+                bytes: usize::MAX,
+                least: 1,
+            });
+            // Without a journal, what memory forgot is gone.
+            for (block, outcome, ledger) in blocks.iter().take(2).cloned() {
+                journal.append(&block, &outcome);
+                store.finalize(block, outcome, ledger);
+            }
+            assert_eq!(store.block_info(1).await.unwrap(), None);
+            assert_eq!(store.oldest_kept(), Some(2));
+
+            store.journal(journal.clone());
+            for (block, outcome, ledger) in blocks.iter().skip(2).cloned() {
+                journal.append(&block, &outcome);
+                store.finalize(block, outcome, ledger);
+            }
+            assert!(store.block(3).is_none(), "memory holds only the last block");
+            for (height, info) in (1..).zip(&infos) {
+                assert_eq!(store.block_info(height).await.unwrap().as_ref(), Some(info));
+            }
+            assert_eq!(store.block_info(5).await.unwrap(), None);
+            assert_eq!(store.oldest_kept(), Some(1));
+            for (height, hash) in (1..).zip(&hashes) {
+                let (at, tx) = store.transaction_info(hash).await.unwrap().unwrap();
+                assert_eq!((at.height, at.index), (height, 0));
+                assert_eq!(tx, infos[height as usize - 1].transactions[0]);
+            }
+        });
     }
 }

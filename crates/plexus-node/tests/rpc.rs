@@ -12,9 +12,10 @@ use jsonrpsee_http_client::{HttpClient, HttpClientBuilder};
 use jsonrpsee_ws_client::WsClientBuilder;
 use plexus_ledger::commitment::account_key;
 use plexus_ledger::{Economics, Genesis, GenesisBalance, GenesisValidator, Ledger, Signatures};
+use plexus_node::journal::{Journal, JournalPolicy};
 use plexus_node::mempool::{Mempool, MempoolLimits, SharedMempool};
 use plexus_node::rpc::{self, PlexusApiClient, RpcConfig, RpcServer, TxStatus};
-use plexus_node::store::ChainStore;
+use plexus_node::store::{ChainStore, History};
 use plexus_primitives::{
     AccountId, Balance, Block, BlockHeader, BlockHeight, Call, ChainId, Encode, Hash, Keypair,
     SignedTransaction, Transaction, transactions_root,
@@ -27,6 +28,8 @@ fn key(i: u8) -> Keypair {
 struct Node {
     store: ChainStore,
     mempool: SharedMempool,
+    /// Where finalized blocks are written too, as consensus writes them.
+    journal: Option<Journal>,
     url: String,
     ws: String,
     _handle: jsonrpsee::server::ServerHandle,
@@ -42,6 +45,11 @@ impl Node {
     }
 
     async fn start_with(config: RpcConfig) -> Self {
+        Self::start_keeping(config, History::default(), None).await
+    }
+
+    /// A node keeping `history` in memory, and its blocks in `journal` if any.
+    async fn start_keeping(config: RpcConfig, history: History, journal: Option<Journal>) -> Self {
         let genesis = Genesis {
             bonds: Vec::new(),
             chain_id: ChainId::new("plexus-rpc-test").unwrap(),
@@ -57,7 +65,10 @@ impl Node {
             }],
             economics: Economics::default(),
         };
-        let store = ChainStore::new(Ledger::from_genesis(&genesis).unwrap());
+        let store = ChainStore::new(Ledger::from_genesis(&genesis).unwrap()).with_history(history);
+        if let Some(journal) = &journal {
+            store.attach(journal.clone());
+        }
         let mempool = SharedMempool::new(Mempool::new(MempoolLimits::default()));
         let server = RpcServer::new(
             store.clone(),
@@ -70,6 +81,7 @@ impl Node {
         Self {
             store,
             mempool,
+            journal,
             url: format!("http://{addr}"),
             ws: format!("ws://{addr}"),
             _handle: handle,
@@ -97,6 +109,9 @@ impl Node {
             transactions: txs,
         };
         let carried = block.transactions.clone();
+        if let Some(journal) = &self.journal {
+            journal.append(&block, &outcome);
+        }
         self.store.finalize(block, outcome, Arc::new(next.clone()));
         self.mempool.lock().prune_block(&carried, &next);
     }
@@ -543,4 +558,72 @@ async fn a_websocket_keeps_its_connections_place_until_it_closes() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// Over RPC, a node serves the blocks and receipts its memory forgot from its
+/// journal; without one, it says they are older than it keeps.
+#[test]
+fn blocks_memory_forgot_are_served_from_the_journal() {
+    use commonware_runtime::{Runner as _, Supervisor as _, tokio as runtime};
+
+    let dir = std::env::temp_dir().join(format!("plexus-rpc-journal-test-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let config = runtime::Config::new().with_storage_directory(&dir);
+    runtime::Runner::new(config).start(|context| async move {
+        let one_block = History {
+            blocks: 1,
+            bytes: usize::MAX,
+            least: 1,
+        };
+        let journal = Journal::open(context.child("journal"), "rpc", JournalPolicy::default())
+            .await
+            .unwrap();
+        let with = Node::start_keeping(RpcConfig::default(), one_block, Some(journal)).await;
+        let without = Node::start_keeping(RpcConfig::default(), one_block, None).await;
+        let mut first_tx = Vec::new();
+        for node in [&with, &without] {
+            let client = HttpClientBuilder::default().build(&node.url).unwrap();
+            for nonce in 0..3 {
+                let tx = transfer(1, nonce, key(3).account_id(), "plexus-rpc-test");
+                client
+                    .submit_transaction(hex::encode(tx.encode()))
+                    .await
+                    .unwrap();
+                node.finalize_block();
+            }
+            first_tx.push(transfer(1, 0, key(3).account_id(), "plexus-rpc-test").hash());
+        }
+
+        let client = HttpClientBuilder::default().build(&with.url).unwrap();
+        let block = client.block(1).await.unwrap();
+        assert_eq!(block.header.height.0, 1);
+        assert_eq!(block.transactions[0].hash, first_tx[0]);
+        assert!(block.transactions[0].error.is_none());
+        assert!(matches!(
+            client.transaction_status(first_tx[0]).await.unwrap(),
+            TxStatus::Included {
+                height: 1,
+                index: 0,
+                error: None,
+                fee_paid: true
+            }
+        ));
+        let beyond = client.block(4).await.unwrap_err().to_string();
+        assert!(
+            beyond.contains("no finalized block at height 4 (finalized height is 3)"),
+            "{beyond}"
+        );
+
+        let client = HttpClientBuilder::default().build(&without.url).unwrap();
+        let forgotten = client.block(1).await.unwrap_err().to_string();
+        assert!(
+            forgotten.contains("block 1 is older than the blocks this node keeps (from 3)"),
+            "{forgotten}"
+        );
+        assert_eq!(
+            client.transaction_status(first_tx[1]).await.unwrap(),
+            TxStatus::Unknown
+        );
+    });
+    let _ = std::fs::remove_dir_all(&dir);
 }

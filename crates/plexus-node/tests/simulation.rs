@@ -4,7 +4,7 @@
 //! twice per seed, and both runs must agree exactly (finalized roots and the
 //! runtime's audit of every event).
 
-#![allow(clippy::unwrap_used, clippy::panic)] // helpers of a test fail loudly
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // helpers of a test fail loudly
 
 mod common;
 
@@ -480,6 +480,26 @@ fn simulate(seed: u64, fault: Fault, target: u64) -> Outcome {
             let first = resumed[0].0;
             assert!(first > 1, "started from genesis, not a saved state");
             assert_eq!(resumed[..], chains[0][first as usize - 1..]);
+            // What it did not re-execute, its journal still holds from before the
+            // restart, as another validator finalized it: each block with its
+            // receipts, and each of its transactions by hash.
+            let journal = restarted.journal().expect("the node opened its journal");
+            let mut transactions = 0;
+            for height in 1..first {
+                let block = journal.block(height).await.unwrap().expect("kept");
+                assert_eq!(Some(&block), all[0].block_info(height).as_ref());
+                for (index, tx) in block.transactions.iter().enumerate() {
+                    let (at, _) = journal
+                        .transaction(tx.hash)
+                        .await
+                        .unwrap()
+                        .expect("indexed");
+                    assert_eq!((at.height, at.index), (height, index));
+                    transactions += 1;
+                }
+            }
+            assert!(transactions > 0, "no transaction before the saved state");
+            assert_eq!(journal.oldest(), Some(1));
         }
         check(&chains, &live, target);
         if matches!(fault, Fault::InvalidProposer) {

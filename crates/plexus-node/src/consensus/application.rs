@@ -352,6 +352,8 @@ pub(super) struct Finalizer<K> {
     pub(super) key: Keypair,
     /// Where states due to be saved go.
     pub(super) snapshots: super::snapshot::Due,
+    /// Where every finalized block is written for readers, if the journal opened.
+    pub(super) journal: Option<crate::journal::Journal>,
 }
 
 impl<K: FinalizedSink> Finalizer<K> {
@@ -359,6 +361,9 @@ impl<K: FinalizedSink> Finalizer<K> {
     /// (not replaying stored blocks at start) it also sends the heartbeat this
     /// node owes, if any.
     pub(super) fn deliver(&mut self, block: &ConsensusBlock, executed: &Executed, live: bool) {
+        if let Some(journal) = &self.journal {
+            journal.append(block.block(), &executed.outcome);
+        }
         // The sink first, then the mempool: a transaction is never in
         // neither place while its block is being recorded.
         self.sink.finalized(Finalized {

@@ -35,6 +35,7 @@ use super::{
 };
 use crate::block::{ConsensusBlock, Digest};
 use crate::execution::Executor;
+use crate::journal::Journal;
 use crate::mempool::SharedMempool;
 
 const PAGE_SIZE: NonZeroU16 = NonZeroU16::new(4096).unwrap();
@@ -197,6 +198,9 @@ where
     Ok(None)
 }
 
+/// Blocks re-executed at start between waits for the journal to write them.
+const JOURNAL_BACKLOG: u64 = 256;
+
 /// Rebuilds the ledger after a restart by executing the stored finalized
 /// blocks after `from` (the height the executor starts at), handing each to
 /// the sink again. Marshal then delivers only what is newer.
@@ -228,6 +232,13 @@ where
             .map_err(|reason| ConsensusError::Replay { height, reason })?;
         if let Some(executed) = executed {
             finalizer.deliver(&block, &executed, false);
+        }
+        // Re-execution outruns the journal's writes: wait for them now and then,
+        // so that what waits to be written stays bounded.
+        if height.is_multiple_of(JOURNAL_BACKLOG)
+            && let Some(journal) = &finalizer.journal
+        {
+            journal.written().await;
         }
         if height.is_multiple_of(REPLAY_PROGRESS_EVERY) {
             info!(height, of = last, "re-executing stored finalized blocks");
@@ -297,7 +308,7 @@ pub async fn run_validator_with_peer_sets<E, S, R, P, B, T, K>(
     blocker: B,
     tracker: T,
     mempool: SharedMempool,
-    sink: K,
+    mut sink: K,
 ) -> Result<(), ConsensusError>
 where
     E: Clock + Spawner + Storage + Metrics + CryptoRng,
@@ -350,6 +361,23 @@ where
                 .into(),
         ));
     }
+    // Readers' history, not consensus: without it the node runs on.
+    let journal = match config.journal {
+        Some(policy) => match Journal::open(context.child("journal"), &prefix, policy).await {
+            Ok(journal) => {
+                sink.journal(journal.clone());
+                Some(journal)
+            }
+            Err(e) => {
+                warn!(
+                    error = %e,
+                    "the journal of finalized blocks cannot be opened: readers get only the blocks kept in memory"
+                );
+                None
+            }
+        },
+        None => None,
+    };
     let snapshots = Snapshots::new(context.child("snapshots"), &prefix);
     let mut restored = restore(
         &blocks,
@@ -372,6 +400,7 @@ where
         last_candidates: Vec::new(),
         key: config.key.clone(),
         snapshots: due.clone(),
+        journal,
     };
     let shared = loop {
         let from = match &restored {

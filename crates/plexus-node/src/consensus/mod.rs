@@ -150,6 +150,9 @@ pub struct ValidatorConfig {
     /// How often the ledger's state is saved, so that a restart re-executes only
     /// the blocks since.
     pub snapshots: SnapshotPolicy,
+    /// How much history the journal of finalized blocks keeps for readers;
+    /// `None` keeps none on disk (see [`crate::journal`]).
+    pub journal: Option<crate::journal::JournalPolicy>,
     /// Rewrites every block this validator proposes (see [`Tamper`]).
     #[cfg(feature = "byzantine")]
     pub tamper: Option<Tamper>,
@@ -185,6 +188,7 @@ impl ValidatorConfig {
             limits: BlockLimits::default(),
             timeouts: Timeouts::default(),
             snapshots: SnapshotPolicy::default(),
+            journal: Some(crate::journal::JournalPolicy::default()),
             #[cfg(feature = "byzantine")]
             tamper: None,
         }
@@ -229,6 +233,14 @@ pub trait FinalizedSink: Clone + Send + 'static {
     /// before any of them; by default ignored.
     fn restored(&mut self, ledger: Arc<Ledger>) {
         let _ = ledger;
+    }
+
+    /// The node keeps a journal of its finalized blocks on disk (see
+    /// [`crate::journal`]), which it writes itself: the sink may read older
+    /// blocks back from it. Called before any block is handed over; by
+    /// default ignored.
+    fn journal(&mut self, journal: crate::journal::Journal) {
+        let _ = journal;
     }
 
     /// The saved state the node started from turned out not to go on: what was

@@ -1,9 +1,19 @@
-//! What the mempool's tests share: keys, a funded genesis, transfers.
+//! What the node's unit tests share: keys, a funded genesis, transfers, a
+//! short chain.
 
 #![allow(clippy::unwrap_used)]
 
-use plexus_ledger::{Economics, Genesis, GenesisBalance, GenesisValidator, Ledger, LedgerRules};
-use plexus_primitives::{Balance, Call, ChainId, Keypair, SignedTransaction, Transaction};
+use std::sync::Arc;
+
+use plexus_ledger::{
+    BlockOutcome, Economics, Genesis, GenesisBalance, GenesisValidator, Ledger, LedgerRules,
+};
+use plexus_primitives::{
+    Balance, Block, BlockHeader, Call, ChainId, Keypair, SignedTransaction, Transaction,
+};
+
+use crate::consensus::genesis_block;
+use crate::execution;
 
 pub(crate) fn key(i: u8) -> Keypair {
     Keypair::from_seed([i; 32])
@@ -93,3 +103,21 @@ pub(crate) fn bonded_ledger() -> Ledger {
 
 /// The fee the tests pay (above the minimum).
 pub(super) const FEE: u64 = 100_000;
+
+/// `count` blocks on the test chain, each with one transfer from key 1.
+pub(crate) fn chain(count: u64) -> (Ledger, Vec<(Block, BlockOutcome, Arc<Ledger>)>) {
+    let genesis = ledger();
+    let (mut header, mut state): (BlockHeader, Ledger) =
+        (genesis_block(&genesis).header().clone(), genesis.clone());
+    let mut blocks = Vec::new();
+    for nonce in 0..count {
+        let tx = transfer(1, nonce, 1_000_000, 2, 5);
+        let (block, executed, refused) =
+            execution::build(&header, &state, vec![tx], key(9).account_id(), nonce + 1).unwrap();
+        assert!(refused.is_empty());
+        header = block.header().clone();
+        state = Ledger::clone(&executed.ledger);
+        blocks.push((block.block().clone(), executed.outcome, executed.ledger));
+    }
+    (genesis, blocks)
+}

@@ -37,6 +37,9 @@ pub mod codes {
     pub const NOT_FOUND: i32 = 2;
     /// The node could not build a proof.
     pub const PROOF_FAILED: i32 = 3;
+    /// The node's journal of older blocks could not answer (see
+    /// [`crate::journal`]); the message says why.
+    pub const JOURNAL_FAILED: i32 = 4;
 }
 
 fn error(code: i32, message: impl Into<String>) -> ErrorObjectOwned {
@@ -239,13 +242,13 @@ impl PlexusApiServer for RpcServer {
         if self.mempool.lock().contains(&hash) {
             return Ok(TxStatus::Pending);
         }
-        if let Some((location, block)) = self.store.transaction(&hash) {
-            let receipt = &block.outcome.receipts[location.index];
+        let looked_up = self.store.transaction_info(&hash).await;
+        if let Ok(Some((location, tx))) = looked_up {
             return Ok(TxStatus::Included {
                 height: location.height,
                 index: location.index,
-                error: receipt.result.as_ref().err().map(ToString::to_string),
-                fee_paid: receipt.charged,
+                error: tx.error,
+                fee_paid: tx.fee_paid,
             });
         }
         if let Some(reason) = self.mempool.lock().refusal(&hash) {
@@ -253,7 +256,11 @@ impl PlexusApiServer for RpcServer {
                 reason: reason.to_owned(),
             });
         }
-        Ok(TxStatus::Unknown)
+        match looked_up {
+            // The journal could not say whether an older block holds it.
+            Err(e) => Err(error(codes::JOURNAL_FAILED, e.to_string())),
+            Ok(_) => Ok(TxStatus::Unknown),
+        }
     }
 
     async fn account(&self, address: AccountId) -> Result<Account, ErrorObjectOwned> {
@@ -312,18 +319,27 @@ impl PlexusApiServer for RpcServer {
     }
 
     async fn block(&self, height: u64) -> Result<BlockInfo, ErrorObjectOwned> {
-        let block = self.store.block(height).ok_or_else(|| {
+        let found = self
+            .store
+            .block_info(height)
+            .await
+            .map_err(|e| error(codes::JOURNAL_FAILED, e.to_string()))?;
+        found.ok_or_else(|| {
             let finalized = self.store.finalized_height();
             not_found(match self.store.oldest_kept() {
-                Some(oldest) if (1..oldest).contains(&height) => format!(
-                    "block {height} is older than the blocks this node keeps (from {oldest})"
-                ),
-                _ => format!(
+                _ if height == 0 || height > finalized => format!(
                     "no finalized block at height {height} (finalized height is {finalized})"
                 ),
+                Some(oldest) if height >= oldest => format!(
+                    "block {height} is not among the blocks this node keeps (its journal \
+                     misses it: it was not written while the block was finalized)"
+                ),
+                Some(oldest) => format!(
+                    "block {height} is older than the blocks this node keeps (from {oldest})"
+                ),
+                None => format!("block {height} is older than the blocks this node keeps"),
             })
-        })?;
-        Ok(BlockInfo::from_block(&block.block, &block.outcome))
+        })
     }
 
     async fn proof(&self, key_hex: String) -> Result<ValueProof, ErrorObjectOwned> {

@@ -63,6 +63,23 @@ pub struct TxInfo {
     pub fee_paid: bool,
 }
 
+impl TxInfo {
+    /// `tx` as readers see it, given its receipt.
+    pub fn from_receipt(
+        tx: &plexus_primitives::SignedTransaction,
+        receipt: &plexus_ledger::Receipt,
+    ) -> Self {
+        Self {
+            hash: receipt.tx_hash,
+            signer: tx.tx.signer,
+            nonce: tx.tx.nonce,
+            call: tx.tx.call.clone(),
+            error: receipt.result.as_ref().err().map(ToString::to_string),
+            fee_paid: receipt.charged,
+        }
+    }
+}
+
 /// The fate of a submitted transaction.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
@@ -118,14 +135,7 @@ impl BlockInfo {
                 .transactions
                 .iter()
                 .zip(&outcome.receipts)
-                .map(|(tx, r)| TxInfo {
-                    hash: r.tx_hash,
-                    signer: tx.tx.signer,
-                    nonce: tx.tx.nonce,
-                    call: tx.tx.call.clone(),
-                    error: r.result.as_ref().err().map(ToString::to_string),
-                    fee_paid: r.charged,
-                })
+                .map(|(tx, receipt)| TxInfo::from_receipt(tx, receipt))
                 .collect(),
             emission: outcome.emission,
             epochs: outcome.epochs.iter().map(|n| n.0).collect(),

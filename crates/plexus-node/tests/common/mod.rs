@@ -20,6 +20,8 @@ use plexus_node::consensus::{
     CHANNEL_BACKFILL, CHANNEL_BROADCAST, CHANNEL_CERTIFICATES, CHANNEL_RESOLVER,
     CHANNEL_TRANSACTIONS, CHANNEL_VOTES, Channels, Finalized, FinalizedSink, PublicKey, Timeouts,
 };
+use plexus_node::journal::Journal;
+use plexus_node::rpc::BlockInfo;
 use plexus_primitives::{AccountId, Hash};
 
 pub type Context = deterministic::Context;
@@ -33,11 +35,15 @@ pub type SimChannels =
 
 /// Records what a validator finalized.
 #[derive(Clone, Default)]
-pub struct Recorder(Arc<Mutex<Vec<Finalized>>>);
+pub struct Recorder(Arc<Mutex<Vec<Finalized>>>, Arc<Mutex<Option<Journal>>>);
 
 impl FinalizedSink for Recorder {
     fn finalized(&mut self, block: Finalized) {
         self.0.lock().unwrap().push(block);
+    }
+
+    fn journal(&mut self, journal: Journal) {
+        *self.1.lock().unwrap() = Some(journal);
     }
 }
 
@@ -60,6 +66,20 @@ impl Recorder {
                 (h.height.0, f.hash, h.state_root, h.proposer)
             })
             .collect()
+    }
+
+    /// The block at `height` as readers see it, if recorded.
+    pub fn block_info(&self, height: u64) -> Option<BlockInfo> {
+        let blocks = self.0.lock().unwrap();
+        blocks
+            .iter()
+            .find(|f| f.block.header.height.0 == height)
+            .map(|f| BlockInfo::from_block(&f.block, &f.outcome))
+    }
+
+    /// The node's journal, once it opened it.
+    pub fn journal(&self) -> Option<Journal> {
+        self.1.lock().unwrap().clone()
     }
 
     pub fn ledger_at(&self, height: u64) -> Arc<Ledger> {
