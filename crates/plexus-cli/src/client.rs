@@ -84,14 +84,15 @@ pub async fn submit(
         let _ = write!(std::io::stderr(), "\r{:40}\r", "");
     }
     match result {
-        Ok(height) => {
+        Ok((height, hash)) => {
             let secs = started.elapsed().as_secs_f64();
-            eprintln!("finalized in block {height} ({secs:.1} s)");
+            eprintln!("finalized in block {height} ({secs:.1} s): transaction {hash}");
             Ok(height)
         }
         Err(SubmitError::Refused(why)) => Err(exit::input(why)),
         Err(SubmitError::Timeout(hash)) => anyhow::bail!(
-            "transaction {hash} not finalized after 60 s; check it later with its hash"
+            "transaction {hash} not finalized after 60 s; see later what became of it with \
+             `plexus chain tx {hash}`"
         ),
         Err(SubmitError::Rpc(e) | SubmitError::NotSent(e)) => Err(anyhow::anyhow!(e)),
     }
@@ -122,7 +123,8 @@ pub enum SubmitError {
 const NONCE_RETRIES: u32 = 8;
 
 /// Signs `call` with the account's next nonce, submits it and polls until it
-/// is finalized, calling `waiting` with the time waited so far. A nonce taken
+/// is finalized (returning its block's height and its hash), calling `waiting`
+/// with the time waited so far. A nonce taken
 /// by a concurrent submission from the same key (another miner sharing the
 /// coldkey) is retried with a fresh nonce.
 pub async fn submit_and_wait(
@@ -132,7 +134,7 @@ pub async fn submit_and_wait(
     key: &Keypair,
     call: Call,
     waiting: &mut (dyn FnMut(Duration) + Send),
-) -> Result<u64, SubmitError> {
+) -> Result<(u64, Hash), SubmitError> {
     let signer = key.account_id();
     let rpc = |e: jsonrpsee::core::ClientError| SubmitError::Rpc(rpc_message(&e));
     let started = Instant::now();
@@ -175,7 +177,7 @@ pub async fn submit_and_wait(
                     height,
                     error: None,
                     ..
-                } => return Ok(height),
+                } => return Ok((height, hash)),
                 TxStatus::Included {
                     error: Some(why), ..
                 } if retry && why.contains("nonce") => continue 'attempts,

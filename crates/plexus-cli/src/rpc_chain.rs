@@ -98,6 +98,7 @@ impl Chain for RpcChain {
             &mut |_| {},
         )
         .await
+        .map(|(height, _)| height)
         .map_err(|e| match e {
             SubmitError::Refused(why) => ChainError::Refused(why),
             SubmitError::Timeout(_) => ChainError::Timeout,

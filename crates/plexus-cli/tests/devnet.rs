@@ -41,6 +41,27 @@ fn a_devnet_survives_a_killed_node_and_heals_it() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // It names its transaction, which `plexus chain tx` looks up.
+    let said = String::from_utf8_lossy(&out.stderr).into_owned();
+    let hash = said
+        .split("transaction ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no transaction hash in {said:?}"));
+    let found = json(&dir, &["chain", "tx", hash, "--json", "--rpc", &net.rpc[1]]).unwrap();
+    assert_eq!(found["status"], "included", "{found}");
+    assert_eq!(found["transaction"]["hash"], hash, "{found}");
+    assert!(
+        found["transaction"]["call"]["Transfer"].is_object(),
+        "{found}"
+    );
+    let text = plexus(&dir, &["chain", "tx", hash, "--rpc", &net.rpc[1]]);
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(text.contains("outcome     applied"), "{text}");
+    let unknown = "00".repeat(32);
+    let text = plexus(&dir, &["chain", "tx", &unknown, "--rpc", &net.rpc[1]]);
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(text.contains("is not known to this node"), "{text}");
     // Finalized on the node that took it; every other node has it within moments.
     for rpc in &net.rpc {
         let start = Instant::now();

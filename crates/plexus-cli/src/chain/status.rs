@@ -5,7 +5,8 @@ use std::io::Write;
 use clap::Subcommand;
 use plexus_ledger::LedgerRules;
 use plexus_node::rpc::PlexusApiClient;
-use plexus_primitives::{AccountId, Balance, Call};
+use plexus_node::rpc::{TxInfo, TxStatus};
+use plexus_primitives::{AccountId, Balance, Call, Hash};
 
 use super::print_json;
 use crate::client::{RpcArgs, block_on, rpc_message, submit};
@@ -66,6 +67,15 @@ pub enum ChainCommand {
     Block {
         /// The block's height
         height: u64,
+        /// Print JSON instead of text
+        #[arg(long)]
+        json: bool,
+    },
+    /// What became of a transaction: waiting, refused, or in which block with what
+    /// outcome (the hash is what submitting it printed).
+    Tx {
+        /// The transaction's hash (64 hex digits)
+        hash: Hash,
         /// Print JSON instead of text
         #[arg(long)]
         json: bool,
@@ -335,8 +345,65 @@ pub fn chain(cmd: ChainCommand, rpc: RpcArgs) -> anyhow::Result<()> {
                 }
                 Ok(())
             }
+            ChainCommand::Tx { hash, json } => {
+                let status = client
+                    .transaction_status(hash)
+                    .await
+                    .map_err(|e| anyhow::anyhow!(rpc_message(&e)))?;
+                let included = match status {
+                    TxStatus::Included { height, index, .. } => {
+                        let block = client
+                            .block(height)
+                            .await
+                            .map_err(|e| anyhow::anyhow!(rpc_message(&e)))?;
+                        let tx = block.transactions.into_iter().nth(index).ok_or_else(|| {
+                            anyhow::anyhow!("block {height} holds no transaction {index}")
+                        })?;
+                        Some((height, index, tx))
+                    }
+                    _ => None,
+                };
+                if json {
+                    let mut value = serde_json::to_value(&status)?;
+                    if let (Some((.., tx)), Some(fields)) = (&included, value.as_object_mut()) {
+                        fields.insert("transaction".into(), serde_json::to_value(tx)?);
+                    }
+                    return print_json(&value);
+                }
+                match (status, included) {
+                    (_, Some((height, index, tx))) => print_included(height, index, &tx)?,
+                    (TxStatus::Pending, _) => {
+                        println!("transaction {hash} is waiting in the node's mempool");
+                    }
+                    (TxStatus::Refused { reason }, _) => {
+                        println!(
+                            "transaction {hash} was left out of a block by this node: {reason}"
+                        );
+                    }
+                    _ => println!(
+                        "transaction {hash} is not known to this node (never sent here, or finalized before the blocks it keeps)"
+                    ),
+                }
+                Ok(())
+            }
         }
     })
+}
+
+/// Prints a finalized transaction: where it is, what it did, what it asked.
+fn print_included(height: u64, index: usize, tx: &TxInfo) -> anyhow::Result<()> {
+    let outcome = match (&tx.error, tx.fee_paid) {
+        (None, _) => "applied".to_owned(),
+        (Some(why), true) => format!("failed, its fee paid: {why}"),
+        (Some(why), false) => format!("failed, nothing charged: {why}"),
+    };
+    println!("transaction {}", tx.hash);
+    println!("block       {height} (index {index})");
+    println!("outcome     {outcome}");
+    println!("signer      {}", tx.signer);
+    println!("nonce       {}", tx.nonce);
+    println!("call        {}", serde_json::to_string(&tx.call)?);
+    Ok(())
 }
 
 /// How long `plexus chain bond` waits for a node to answer at the bonded address: one
