@@ -52,7 +52,7 @@ enum Command {
     /// hotkeys.
     #[command(subcommand)]
     Wallet(wallet::WalletCommand),
-    /// The chain: status, validators, bonding to validate, blocks.
+    /// The chain: status, validators, bonding to validate, blocks and transactions.
     Chain(OnChain<chain::ChainCommand>),
     /// An account's free balance and stake.
     Balance {

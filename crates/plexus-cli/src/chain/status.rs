@@ -1,4 +1,5 @@
-//! `plexus chain`: the node's status, blocks, the validator sets, and bonds.
+//! `plexus chain`: the node's status, blocks and transactions, the validator sets, and
+//! bonds.
 
 use std::io::Write;
 
