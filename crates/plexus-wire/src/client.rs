@@ -212,10 +212,16 @@ impl Client {
         route: &str,
         body: Bytes,
     ) -> Result<SignedResponse, ClientError> {
-        validate_route(route)?;
-        self.in_scope(target)?;
+        // Checked before a lane is taken: a call that cannot go waits for nothing.
+        self.check(target, route)?;
         let lane = self.reserve().await?;
-        self.call_reserved(lane, target, route, body).await
+        self.exchange(lane, target, route, body).await
+    }
+
+    /// Whether `route` is well formed and `target` within this client's scope.
+    fn check(&self, target: &Target, route: &str) -> Result<(), ClientError> {
+        validate_route(route)?;
+        self.in_scope(target)
     }
 
     /// Takes one of this client's nonce lanes for one call, waiting at most the client's
@@ -234,11 +240,20 @@ impl Client {
         route: &str,
         body: Bytes,
     ) -> Result<SignedResponse, ClientError> {
-        validate_route(route)?;
-        self.in_scope(target)?;
-        let lane = lane.0;
+        self.check(target, route)?;
+        self.exchange(lane, target, route, body).await
+    }
+
+    /// Sends a checked call on `lane` and reads its verified answer, within the timeout.
+    async fn exchange(
+        &self,
+        lane: Reserved<'_>,
+        target: &Target,
+        route: &str,
+        body: Bytes,
+    ) -> Result<SignedResponse, ClientError> {
         tokio::time::timeout(self.inner.config.timeout, async {
-            let (headers, response) = self.send_signed(lane, target, route, body).await?;
+            let (headers, response) = self.send_signed(lane.0, target, route, body).await?;
             self.read_answer(target, route, &headers, response).await
         })
         .await
@@ -279,10 +294,9 @@ impl Client {
         route: &str,
         body: Bytes,
     ) -> Result<ResponseStream, ClientError> {
-        validate_route(route)?;
-        self.in_scope(target)?;
+        self.check(target, route)?;
         let lane = self.reserve().await?;
-        self.call_stream_reserved(lane, target, route, body).await
+        self.open_stream(lane, target, route, body).await
     }
 
     /// [`Self::call_stream`] on a lane taken with [`Self::reserve`].
@@ -293,14 +307,25 @@ impl Client {
         route: &str,
         body: Bytes,
     ) -> Result<ResponseStream, ClientError> {
-        validate_route(route)?;
-        self.in_scope(target)?;
+        self.check(target, route)?;
+        self.open_stream(lane, target, route, body).await
+    }
+
+    /// Sends a checked streaming call on `lane` and opens its stream.
+    async fn open_stream(
+        &self,
+        lane: Reserved<'_>,
+        target: &Target,
+        route: &str,
+        body: Bytes,
+    ) -> Result<ResponseStream, ClientError> {
         let config = &self.inner.config;
-        let lane = lane.0;
-        let (headers, response) =
-            tokio::time::timeout(config.timeout, self.send_signed(lane, target, route, body))
-                .await
-                .map_err(|_| ClientError::Timeout)??;
+        let (headers, response) = tokio::time::timeout(
+            config.timeout,
+            self.send_signed(lane.0, target, route, body),
+        )
+        .await
+        .map_err(|_| ClientError::Timeout)??;
         let is_stream = response.status().is_success()
             && response
                 .headers()
@@ -375,8 +400,7 @@ impl Client {
         headers: &RequestHeaders,
         body: Bytes,
     ) -> Result<SignedResponse, ClientError> {
-        validate_route(route)?;
-        self.in_scope(target)?;
+        self.check(target, route)?;
         tokio::time::timeout(self.inner.config.timeout, async {
             let response = self.send(target, route, headers, body).await?;
             self.read_answer(target, route, headers, response).await
