@@ -28,6 +28,7 @@ use tracing::{debug, info, warn};
 
 use super::application::{App, Finalizer, Shared};
 use super::epochs::{self, EpochSchemes, EpochSet, FixedPeers, PeerSets};
+use super::follow::Follow;
 use super::gossip;
 use super::snapshot::{self, Snapshots};
 use super::{
@@ -43,15 +44,6 @@ const PAGE_CACHE_PAGES: NonZeroUsize = NonZeroUsize::new(1024).unwrap();
 const MAILBOX_SIZE: NonZeroUsize = NonZeroUsize::new(1024).unwrap();
 const BUFFER: NonZeroUsize = NonZeroUsize::new(64 * 1024).unwrap();
 const ITEMS_PER_SECTION: NonZeroU64 = NonZeroU64::new(1024).unwrap();
-/// Finalized heights a node outside the validator set (or stalled) asks peers
-/// for each round while it keeps up with the chain.
-const FOLLOW_AHEAD: u64 = 8;
-/// The most it asks for in a round while it catches up: no more requests in
-/// flight than a peer may send on one channel at once (256 on TCP), so no answer
-/// is dropped for the burst; a validator serves each in about 0.3 ms, under 10%
-/// of one core. Rounds are a second apart under the default timeouts: about
-/// 256 blocks a second.
-const CATCH_UP_AHEAD: u64 = 256;
 /// Views of votes and certificates kept behind the finalized view, for
 /// peers that are a little behind.
 const VIEW_RETENTION: u64 = 64;
@@ -203,19 +195,6 @@ where
         }));
     }
     Ok(None)
-}
-
-/// How far ahead of its finalized height a node outside the validator set asks
-/// for blocks next round, given the `window` it asked for and the `progress`
-/// (heights finalized) since: a node that got all it asked for is behind, and
-/// asks for twice as many, up to [`CATCH_UP_AHEAD`]; one that did not is near
-/// the chain's head, and asks for about what came, at least [`FOLLOW_AHEAD`].
-fn follow_window(window: u64, progress: u64) -> u64 {
-    if progress >= window {
-        window.saturating_mul(2).min(CATCH_UP_AHEAD)
-    } else {
-        progress.clamp(FOLLOW_AHEAD, CATCH_UP_AHEAD)
-    }
 }
 
 /// Blocks re-executed at start between waits for the journal to write them.
@@ -588,8 +567,20 @@ where
         tracker,
     };
     let chain_id = config.chain_id();
-    let mut last_finalized = 0;
-    let mut ahead = FOLLOW_AHEAD;
+    let mut follow = Follow::new(shared.executor().finalized().0);
+    let ask = |set: &EpochSet, heights: std::ops::RangeInclusive<u64>| {
+        let targets: Vec<PublicKey> = set
+            .keys
+            .iter()
+            .filter(|k| **k != public_key)
+            .cloned()
+            .collect();
+        if let Ok(targets) = NonEmptyVec::try_from(targets) {
+            for height in heights {
+                mailbox.hint_finalized(Height::new(height), targets.clone());
+            }
+        }
+    };
     // Epochs below this have had their consensus journals removed.
     let mut pruned_below = 0;
     loop {
@@ -669,6 +660,11 @@ where
                 epochs.engine = Some(engine.start(v, c, r));
             }
             epochs.previous = epochs.current.replace(set);
+            if let Some(heights) = follow.resume(shared.executor().finalized().0)
+                && let Some(set) = &epochs.current
+            {
+                ask(set, heights);
+            }
         }
         select! {
             boundary = boundary_rx.next() => match boundary {
@@ -688,23 +684,13 @@ where
                 None => break,
             },
             _ = context.sleep(timeouts.fetch / 2) => {
-                // Outside the set (or stalled, say in an epoch the others
-                // have left): ask the set's validators for the next blocks.
+                // Outside the set, stalled or behind: ask the set's
+                // validators for the next blocks.
                 let finalized = shared.executor().finalized().0;
-                let progress = finalized.saturating_sub(last_finalized);
-                let stalled = progress == 0;
-                last_finalized = finalized;
-                ahead = follow_window(ahead, progress);
-                if (epochs.engine.is_none() || stalled)
+                if let Some(heights) = follow.round(finalized, epochs.engine.is_some())
                     && let Some(set) = &epochs.current
                 {
-                    let targets: Vec<PublicKey> =
-                        set.keys.iter().filter(|k| **k != public_key).cloned().collect();
-                    if let Ok(targets) = NonEmptyVec::try_from(targets) {
-                        for height in finalized + 1..=finalized + ahead {
-                            mailbox.hint_finalized(Height::new(height), targets.clone());
-                        }
-                    }
+                    ask(set, heights);
                 }
             },
             result = &mut marshal => {
@@ -737,27 +723,6 @@ mod tests {
     use super::*;
     use crate::execution;
     use crate::mempool::testing::{self, key};
-
-    #[test]
-    fn a_node_far_behind_asks_for_more_each_round_and_for_little_at_the_head() {
-        // Far behind: everything asked for arrives, so the window doubles to its cap.
-        let mut window = FOLLOW_AHEAD;
-        let mut rounds = 0;
-        while window < CATCH_UP_AHEAD {
-            window = follow_window(window, window);
-            rounds += 1;
-        }
-        assert_eq!((window, rounds), (CATCH_UP_AHEAD, 5));
-        assert_eq!(
-            follow_window(CATCH_UP_AHEAD, CATCH_UP_AHEAD),
-            CATCH_UP_AHEAD
-        );
-        // A slow round (the validators busy) keeps about what came.
-        assert_eq!(follow_window(CATCH_UP_AHEAD, 200), 200);
-        // At the head, blocks come at the chain's pace: back to a few at a time.
-        assert_eq!(follow_window(CATCH_UP_AHEAD, 5), FOLLOW_AHEAD);
-        assert_eq!(follow_window(FOLLOW_AHEAD, 0), FOLLOW_AHEAD);
-    }
 
     #[test]
     fn a_restart_trusts_only_a_saved_state_the_stored_chain_commits_to() {

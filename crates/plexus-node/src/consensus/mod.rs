@@ -24,6 +24,7 @@
 mod application;
 mod engine;
 pub mod epochs;
+mod follow;
 mod gossip;
 pub mod heartbeat;
 pub mod snapshot;
