@@ -293,6 +293,7 @@ pub fn run(home: &Path, explorer: Option<SocketAddr>) -> anyhow::Result<()> {
                 && !config.peers.is_empty()
                 && config.peers.iter().all(|p| is_local(&p.address))),
         connected_peers: peers,
+        metrics: config.metrics.is_some().then(|| metrics.clone()),
     };
     let result = start_tcp_validator(validator, mempool, store, stop);
     let _ = rpc_handle.stop();

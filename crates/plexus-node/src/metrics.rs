@@ -1,12 +1,14 @@
-//! Prometheus metrics: a few counters and gauges, served as text on
-//! `/metrics`. The endpoint reads atomics only, so it never blocks the node.
+//! Prometheus metrics: a few counters and gauges of the node's own, then
+//! those the consensus runtime keeps (p2p, marshal, its resolver, simplex),
+//! served as text on `/metrics`. The node's own are atomics, and the runtime's
+//! registry is read under its own lock, so a scrape never blocks the node.
 
 use std::convert::Infallible;
 use std::fmt::Write as _;
 use std::future::{Ready, ready};
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 
 use http::header::CONTENT_TYPE;
@@ -33,9 +35,26 @@ pub struct NodeMetrics {
     pub rpc_requests: AtomicU64,
     /// Time spent executing finalized blocks since start, in microseconds.
     pub block_execution_micros: AtomicU64,
+    /// The consensus runtime's own metrics, once it runs.
+    engine: OnceLock<EngineExposition>,
+}
+
+/// How to read the consensus runtime's metrics (its text exposition).
+struct EngineExposition(Box<dyn Fn() -> String + Send + Sync>);
+
+impl std::fmt::Debug for EngineExposition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("EngineExposition")
+    }
 }
 
 impl NodeMetrics {
+    /// Serves, after the node's own, the metrics `encode` gives: the consensus
+    /// runtime's text exposition. Only the first call counts.
+    pub fn attach_engine(&self, encode: impl Fn() -> String + Send + Sync + 'static) {
+        let _ = self.engine.set(EngineExposition(Box::new(encode)));
+    }
+
     /// The Prometheus text exposition.
     pub fn render(&self) -> String {
         let mut out = String::new();
@@ -96,6 +115,14 @@ impl NodeMetrics {
             micros as f64 / 1e6,
             self.blocks_finalized.load(Ordering::Relaxed)
         );
+        if let Some(engine) = self.engine.get() {
+            // The runtime writes OpenMetrics, which ends with `# EOF`: a line the
+            // text format reads as a comment, left out as it ends nothing here.
+            for line in (engine.0)().lines().filter(|l| *l != "# EOF") {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
         out
     }
 }
@@ -178,6 +205,24 @@ mod tests {
             let (_, value) = line.split_once(' ').unwrap();
             assert!(value.parse::<f64>().is_ok(), "{line}");
         }
+    }
+
+    #[test]
+    fn the_consensus_runtimes_metrics_follow_the_nodes_own() {
+        let m = NodeMetrics::default();
+        m.attach_engine(|| {
+            "# HELP p2p_connections Connected peers.\n# TYPE p2p_connections gauge\n\
+             p2p_connections 3\n# EOF\n"
+                .to_owned()
+        });
+        let text = m.render();
+        let own = text.find("plexus_finalized_height").unwrap();
+        let engine = text.find("\np2p_connections 3\n").unwrap();
+        assert!(own < engine, "{text}");
+        assert!(!text.contains("# EOF"), "{text}");
+        // The first runtime attached is the one served.
+        m.attach_engine(|| "other 1\n".to_owned());
+        assert!(!m.render().contains("other"));
     }
 
     #[tokio::test]

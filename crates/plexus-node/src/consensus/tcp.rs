@@ -74,6 +74,8 @@ pub struct TcpValidatorConfig {
     pub local: bool,
     /// Where the number of peers connected right now is kept up to date.
     pub connected_peers: Arc<AtomicUsize>,
+    /// Where the consensus runtime's metrics are served, if anywhere.
+    pub metrics: Option<Arc<crate::metrics::NodeMetrics>>,
 }
 
 /// Runs a validator until `stop` resolves or the engine halts, blocking the
@@ -170,6 +172,10 @@ pub fn start_tcp_validator<K: FinalizedSink>(
         };
         let mut network = network.start();
         info!(listen = %config.listen, "p2p started");
+        if let Some(metrics) = &config.metrics {
+            let registry = context.child("metrics");
+            metrics.attach_engine(move || registry.encode());
+        }
         let connected = config.connected_peers.clone();
         context
             .child("peer_count")
@@ -320,6 +326,8 @@ mod tests {
         let mut threads = Vec::new();
         let mut receivers = Vec::new();
         let mut counts = Vec::new();
+        // Node 0 serves its consensus runtime's metrics with its own.
+        let metrics = Arc::new(crate::metrics::NodeMetrics::default());
         for (i, key) in keys.iter().enumerate() {
             let connected_peers = Arc::new(AtomicUsize::new(0));
             counts.push(connected_peers.clone());
@@ -331,6 +339,7 @@ mod tests {
                 worker_threads: 1,
                 local: true,
                 connected_peers,
+                metrics: (i == 0).then(|| metrics.clone()),
             };
             let (sink, receiver) = mpsc::channel::<Finalized>();
             let (stop, stopped) = futures::channel::oneshot::channel::<()>();
@@ -358,6 +367,7 @@ mod tests {
             std::thread::sleep(Duration::from_millis(100));
         }
         let connected: Vec<usize> = counts.iter().map(|c| c.load(Ordering::Relaxed)).collect();
+        let exposition = metrics.render();
         for stop in stops {
             let _ = stop.send(());
         }
@@ -367,6 +377,12 @@ mod tests {
         let _ = std::fs::remove_dir_all(&root);
         assert!(roots.iter().all(|chain| *chain == roots[0]), "{roots:?}");
         assert_eq!(connected, vec![3; 4], "peers counted as connected");
+        assert!(
+            exposition
+                .lines()
+                .any(|l| l.starts_with("validator_backfill_resolver_fetch_pending ")),
+            "{exposition}"
+        );
         assert_eq!(
             roots[0].iter().map(|(h, _)| *h).collect::<Vec<_>>(),
             vec![1, 2, 3]
