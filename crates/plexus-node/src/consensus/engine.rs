@@ -464,7 +464,11 @@ where
             blocker: blocker.clone(),
             mailbox_size: MAILBOX_SIZE,
             fetch_timeout,
-            fetch_retry_delay: timeouts.fetch / 10,
+            // A "not found" is asked again after half the fetch timeout: a node
+            // following the chain asks for heights past its head, which are
+            // not found until they are finalized (a tenth, as simplex's own
+            // fetches use, tripled the validators' not-found answers).
+            fetch_retry_delay: timeouts.fetch / 2,
             priority_requests: false,
             priority_responses: false,
         },
