@@ -111,6 +111,8 @@ enum Request {
     },
     /// Answered once every request before it is done.
     Written(oneshot::Sender<()>),
+    /// Dropped once every request before it is done.
+    Release(Box<dyn Send>),
 }
 
 impl std::fmt::Debug for Request {
@@ -120,6 +122,7 @@ impl std::fmt::Debug for Request {
             Self::Block { height, .. } => write!(f, "Block({height})"),
             Self::Transaction { hash, .. } => write!(f, "Transaction({hash})"),
             Self::Written(_) => f.write_str("Written"),
+            Self::Release(_) => f.write_str("Release"),
         }
     }
 }
@@ -231,6 +234,18 @@ impl Journal {
         {
             let _ = done.await;
         }
+    }
+
+    /// Drops `token` once every block appended before is written, or at once if
+    /// the journal has closed; returns at once. Whatever `token` does when
+    /// dropped (say, let the next finalized block come) waits for the journal
+    /// without this caller waiting. It is dropped even if the journal stops
+    /// before getting to it.
+    pub fn release_when_written(&self, token: impl Send + 'static) {
+        // Refused by a closed journal, the request (and `token`) drops here.
+        let _ = self
+            .requests
+            .unbounded_send(Request::Release(Box::new(token)));
     }
 
     /// The block at `height`, if the journal holds it.
@@ -354,13 +369,22 @@ impl<E: Storage + Clock + Metrics> Stored<E> {
     /// reach the disk independently), a block ends up whole and findable.
     async fn append(mut self, info: &BlockInfo) -> Result<Self, String> {
         let height = info.header.height.0;
+        // Only a block appended again can have some of its transactions indexed
+        // already: looking each up is for that case (a look-up walks the height's
+        // entries, so doing it for every block would be quadratic in its size).
+        let again = self
+            .transactions
+            .has(Identifier::Index(height))
+            .await
+            .map_err(|e| e.to_string())?;
         for (index, tx) in info.transactions.iter().enumerate() {
             let key = TxKey::new(*tx.hash.as_bytes());
-            if self
-                .transactions
-                .has_at(height, &key)
-                .await
-                .map_err(|e| e.to_string())?
+            if again
+                && self
+                    .transactions
+                    .has_at(height, &key)
+                    .await
+                    .map_err(|e| e.to_string())?
             {
                 continue;
             }
@@ -461,6 +485,7 @@ async fn serve<E: Storage + Clock + Metrics>(
             Request::Written(reply) => {
                 let _ = reply.send(());
             }
+            Request::Release(token) => drop(token),
             Request::Append(info) => {
                 let height = info.header.height.0;
                 store = match store.append(&info).await {
@@ -545,6 +570,37 @@ mod tests {
                 .await
                 .unwrap();
             holds(&again, &blocks).await;
+        });
+    }
+
+    #[test]
+    fn a_release_comes_after_what_was_appended_before_and_at_once_when_closed() {
+        deterministic::Runner::default().start(|context| async move {
+            let (_, blocks) = chain(3);
+            let journal = Journal::open(context.child("journal"), "n", JournalPolicy::default())
+                .await
+                .unwrap();
+            for (block, outcome, _) in &blocks {
+                journal.append(block, outcome);
+            }
+            // The token is a sender: its receiver hears when it is dropped.
+            let (token, released) = oneshot::channel::<()>();
+            journal.release_when_written(token);
+            assert!(released.await.is_err());
+            // Read without going through the journal's queue: the blocks were
+            // written before the token was dropped.
+            assert_eq!(journal.oldest(), Some(1));
+
+            // A closed journal drops the token at once: nothing waits on it.
+            let (requests, inbox) = mpsc::unbounded();
+            drop(inbox);
+            let closed = Journal {
+                requests,
+                oldest: Arc::new(AtomicU64::new(NONE)),
+            };
+            let (token, mut released) = oneshot::channel::<()>();
+            closed.release_when_written(token);
+            assert!(matches!(released.try_recv(), Err(oneshot::Canceled)));
         });
     }
 

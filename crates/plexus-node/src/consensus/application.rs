@@ -11,7 +11,7 @@ use commonware_consensus::{
 };
 use commonware_cryptography::{Digested, Digestible as _};
 use commonware_runtime::{Clock, Spawner};
-use commonware_utils::Acknowledgement as _;
+use commonware_utils::Acknowledgement;
 use futures::StreamExt as _;
 use plexus_ledger::Ledger;
 use plexus_primitives::{AccountId, ChainId, Keypair};
@@ -413,6 +413,23 @@ impl<K: FinalizedSink> Finalizer<K> {
     }
 }
 
+/// Finalized blocks delivered between waits for the journal to write them
+/// (re-executed at start, or finalized live): what waits to be written stays
+/// within this many blocks.
+pub(super) const JOURNAL_BACKLOG: u64 = 64;
+
+/// Acknowledges a finalized block to marshal when dropped, however that comes
+/// about: a lost acknowledgement would stop marshal, and the node with it.
+struct AcknowledgeOnDrop<A: Acknowledgement>(Option<A>);
+
+impl<A: Acknowledgement> Drop for AcknowledgeOnDrop<A> {
+    fn drop(&mut self) {
+        if let Some(ack) = self.0.take() {
+            ack.acknowledge();
+        }
+    }
+}
+
 impl<K: FinalizedSink> Reporter for Finalizer<K> {
     type Activity = Update<ConsensusBlock>;
 
@@ -421,7 +438,16 @@ impl<K: FinalizedSink> Reporter for Finalizer<K> {
             match self.shared.finalize(block.inner()) {
                 Ok(Some(executed)) => {
                     self.deliver(block.inner(), &executed, true);
-                    ack.acknowledge();
+                    match &self.journal {
+                        // Marshal hands over the next block once this one is
+                        // acknowledged: now and then, only once the journal has
+                        // written what it was sent, so that a node catching up
+                        // cannot outrun it by more than a bounded backlog.
+                        Some(journal) if block.height().get().is_multiple_of(JOURNAL_BACKLOG) => {
+                            journal.release_when_written(AcknowledgeOnDrop(Some(ack)));
+                        }
+                        _ => ack.acknowledge(),
+                    }
                 }
                 Ok(None) => ack.acknowledge(),
                 Err(reason) => {

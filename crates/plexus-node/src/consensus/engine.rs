@@ -26,7 +26,7 @@ use plexus_ledger::Ledger;
 use rand_core::CryptoRng;
 use tracing::{debug, info, warn};
 
-use super::application::{App, Finalizer, Shared};
+use super::application::{App, Finalizer, JOURNAL_BACKLOG, Shared};
 use super::epochs::{self, EpochSchemes, EpochSet, FixedPeers, PeerSets};
 use super::follow::Follow;
 use super::gossip;
@@ -196,9 +196,6 @@ where
     }
     Ok(None)
 }
-
-/// Blocks re-executed at start between waits for the journal to write them.
-const JOURNAL_BACKLOG: u64 = 256;
 
 /// Rebuilds the ledger after a restart by executing the stored finalized
 /// blocks after `from` (the height the executor starts at), handing each to
@@ -464,11 +461,7 @@ where
             blocker: blocker.clone(),
             mailbox_size: MAILBOX_SIZE,
             fetch_timeout,
-            // A "not found" is asked again after half the fetch timeout: a node
-            // following the chain asks for heights past its head, which are
-            // not found until they are finalized (a tenth, as simplex's own
-            // fetches use, tripled the validators' not-found answers).
-            fetch_retry_delay: timeouts.fetch / 2,
+            fetch_retry_delay: timeouts.fetch / 10,
             priority_requests: false,
             priority_responses: false,
         },
@@ -572,6 +565,10 @@ where
     };
     let chain_id = config.chain_id();
     let mut follow = Follow::new(shared.executor().finalized().0);
+    // Rounds keep their pace whatever else wakes the loop (epoch boundaries come
+    // many a second while a node catches up on short epochs).
+    let round_every = timeouts.fetch / 2;
+    let mut next_round = context.current() + round_every;
     let ask = |set: &EpochSet, heights: std::ops::RangeInclusive<u64>| {
         let targets: Vec<PublicKey> = set
             .keys
@@ -664,7 +661,7 @@ where
                 epochs.engine = Some(engine.start(v, c, r));
             }
             epochs.previous = epochs.current.replace(set);
-            if let Some(heights) = follow.resume(shared.executor().finalized().0)
+            if let Some(heights) = follow.resume(shared.executor().finalized().0, signer)
                 && let Some(set) = &epochs.current
             {
                 ask(set, heights);
@@ -687,7 +684,8 @@ where
                 }
                 None => break,
             },
-            _ = context.sleep(timeouts.fetch / 2) => {
+            _ = context.sleep_until(next_round) => {
+                next_round = context.current() + round_every;
                 // Outside the set, stalled or behind: ask the set's
                 // validators for the next blocks.
                 let finalized = shared.executor().finalized().0;

@@ -51,16 +51,16 @@ impl Follow {
         let all_came = self.asked && progress >= self.window;
         self.window = Self::window(self.window, progress);
         self.asked = !member || progress == 0 || all_came;
-        self.resume(finalized)
+        self.resume(finalized, member)
     }
 
-    /// The heights to ask for again at once, from `finalized`, when a new epoch
-    /// is entered: answers for heights past the old epoch's end were ignored,
-    /// since their certificates could not be checked yet. `None` when the node
-    /// was not asking.
-    pub(super) fn resume(&self, finalized: u64) -> Option<RangeInclusive<u64>> {
-        self.asked
-            .then(|| finalized + 1..=finalized.saturating_add(self.window))
+    /// The heights to ask for at once, from `finalized`, on entering an epoch in
+    /// which the node is (or is not) a `member`: answers for heights past the
+    /// old epoch's end were ignored, since their certificates could not be
+    /// checked yet, and a node that has just left the set has no engine to
+    /// bring it blocks. `None` for a member that was not asking.
+    pub(super) fn resume(&self, finalized: u64, member: bool) -> Option<RangeInclusive<u64>> {
+        (!member || self.asked).then(|| finalized + 1..=finalized.saturating_add(self.window))
     }
 
     /// How far ahead to ask next round, given the `window` asked for and the
@@ -116,6 +116,19 @@ mod tests {
         // Fewer than asked came: at the head, its engine takes over.
         assert_eq!(follow.round(40, true), None);
         assert_eq!(follow.round(42, true), None);
+    }
+
+    #[test]
+    fn entering_an_epoch_asks_at_once_unless_a_member_keeping_up() {
+        let mut follow = Follow::new(0);
+        assert_eq!(follow.round(5, true), None);
+        // A member keeping up: its engine brings the new epoch's blocks.
+        assert_eq!(follow.resume(5, true), None);
+        // It left the set at the boundary: it asks without waiting for a round.
+        assert_eq!(follow.resume(5, false), Some(6..=13));
+        // A member that was asking asks again from the boundary.
+        assert_eq!(follow.round(5, true), Some(6..=13));
+        assert_eq!(follow.resume(16, true), Some(17..=24));
     }
 
     #[test]
