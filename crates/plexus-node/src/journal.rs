@@ -113,6 +113,8 @@ enum Request {
     Written(oneshot::Sender<()>),
     /// Dropped once every request before it is done.
     Release(Box<dyn Send>),
+    /// Answered once every request before it is done and on disk.
+    Synced(oneshot::Sender<()>),
 }
 
 impl std::fmt::Debug for Request {
@@ -123,6 +125,7 @@ impl std::fmt::Debug for Request {
             Self::Transaction { hash, .. } => write!(f, "Transaction({hash})"),
             Self::Written(_) => f.write_str("Written"),
             Self::Release(_) => f.write_str("Release"),
+            Self::Synced(_) => f.write_str("Synced"),
         }
     }
 }
@@ -232,6 +235,16 @@ impl Journal {
             .unbounded_send(Request::Written(reply))
             .is_ok()
         {
+            let _ = done.await;
+        }
+    }
+
+    /// Waits until every block appended before is written and on disk (or the
+    /// journal closed): a saved state must not get ahead of the journal, since
+    /// a restart re-executes, and writes again, only the blocks after it.
+    pub async fn synced(&self) {
+        let (reply, done) = oneshot::channel();
+        if self.requests.unbounded_send(Request::Synced(reply)).is_ok() {
             let _ = done.await;
         }
     }
@@ -411,6 +424,18 @@ impl<E: Storage + Clock + Metrics> Stored<E> {
         Ok(self)
     }
 
+    /// Syncs both stores; `None`, having said why, if they cannot be (the
+    /// journal then stops).
+    async fn durable(self) -> Option<Self> {
+        match self.sync().await {
+            Ok(store) => Some(store),
+            Err(e) => {
+                warn!(error = %e, "the journal cannot sync; it stops");
+                None
+            }
+        }
+    }
+
     async fn sync(mut self) -> Result<Self, String> {
         self.transactions = self.transactions.sync().await.map_err(|e| e.to_string())?;
         self.blocks = self.blocks.sync().await.map_err(|e| e.to_string())?;
@@ -455,15 +480,10 @@ async fn serve<E: Storage + Clock + Metrics>(
                 // Caught up, closed, or writing for a while: make what was written
                 // durable.
                 if unsynced {
-                    store = match store.sync().await {
-                        Ok(store) => store,
-                        Err(e) => {
-                            warn!(error = %e, "the journal cannot sync; it stops");
-                            return;
-                        }
+                    let Some(synced) = store.durable().await else {
+                        return;
                     };
-                    unsynced = false;
-                    last_sync = context.current();
+                    (store, unsynced, last_sync) = (synced, false, context.current());
                 }
                 match ready {
                     Some(request) => request,
@@ -486,6 +506,15 @@ async fn serve<E: Storage + Clock + Metrics>(
                 let _ = reply.send(());
             }
             Request::Release(token) => drop(token),
+            Request::Synced(reply) => {
+                if unsynced {
+                    let Some(synced) = store.durable().await else {
+                        return;
+                    };
+                    (store, unsynced, last_sync) = (synced, false, context.current());
+                }
+                let _ = reply.send(());
+            }
             Request::Append(info) => {
                 let height = info.header.height.0;
                 store = match store.append(&info).await {
@@ -601,6 +630,32 @@ mod tests {
             let (token, mut released) = oneshot::channel::<()>();
             closed.release_when_written(token);
             assert!(matches!(released.try_recv(), Err(oneshot::Canceled)));
+        });
+    }
+
+    #[test]
+    fn what_was_synced_outlives_a_crash_straight_after() {
+        let (_, blocks) = chain(3);
+        let (_, checkpoint) = deterministic::Runner::default().start_and_recover(|context| {
+            let blocks = blocks.clone();
+            async move {
+                let journal =
+                    Journal::open(context.child("journal"), "n", JournalPolicy::default())
+                        .await
+                        .unwrap();
+                for (block, outcome, _) in &blocks {
+                    journal.append(block, outcome);
+                }
+                // What a state about to be saved waits for; the crash follows at once.
+                journal.synced().await;
+                std::mem::forget(journal);
+            }
+        });
+        deterministic::Runner::from(checkpoint).start(|context| async move {
+            let journal = Journal::open(context.child("journal"), "n", JournalPolicy::default())
+                .await
+                .unwrap();
+            holds(&journal, &blocks).await;
         });
     }
 

@@ -436,9 +436,10 @@ where
             Err(e) => return Err(e),
         }
     };
+    let journal = finalizer.journal.clone();
     context
         .child("snapshots")
-        .spawn(move |context| snapshot::keep(context, snapshots, due, woken));
+        .spawn(move |context| snapshot::keep(context, snapshots, due, woken, journal));
     // The epoch to enter: the one after the last boundary replayed, or the
     // genesis epoch.
     let mut last = match restored {

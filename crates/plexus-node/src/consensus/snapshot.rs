@@ -23,6 +23,8 @@ use plexus_ledger::{Ledger, snapshot};
 use plexus_primitives::Hash;
 use tracing::{debug, warn};
 
+use crate::journal::Journal;
+
 /// Largest saved state written or read (a damaged length must not make the node
 /// allocate without bound; a state this large is re-executed from genesis).
 const MAX_SNAPSHOT_BYTES: u64 = 1 << 30;
@@ -214,9 +216,15 @@ impl Due {
 }
 
 /// Saves the state [`Due`] holds each time it wakes, encoding off the async
-/// workers. A failure costs only restart time, so it is logged, not fatal.
-pub async fn keep<E>(context: E, snapshots: Snapshots<E>, due: Due, mut woken: mpsc::Receiver<()>)
-where
+/// workers, once the `journal` (if any) holds the blocks up to it on disk. A
+/// failure costs only restart time, so it is logged, not fatal.
+pub async fn keep<E>(
+    context: E,
+    snapshots: Snapshots<E>,
+    due: Due,
+    mut woken: mpsc::Receiver<()>,
+    journal: Option<Journal>,
+) where
     E: Storage + Spawner,
 {
     while woken.next().await.is_some() {
@@ -233,6 +241,11 @@ where
             None => return,
         };
         let bytes = framed.len();
+        // A restart re-executes (and journals) only the blocks after a saved
+        // state: the journal holds those up to it on disk before it is saved.
+        if let Some(journal) = &journal {
+            journal.synced().await;
+        }
         match snapshots.save(due.policy, height, framed).await {
             Ok(()) => debug!(height, bytes, "state saved"),
             Err(why) => warn!(height, %why, "state not saved; a restart re-executes more blocks"),
