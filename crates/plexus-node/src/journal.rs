@@ -633,8 +633,17 @@ mod tests {
         });
     }
 
-    #[test]
-    fn what_was_synced_outlives_a_crash_straight_after() {
+    /// How a journal is left just before the runtime stops without an orderly end.
+    #[derive(Clone, Copy)]
+    enum BeforeTheCrash {
+        /// Waited for `synced` (what a state about to be saved does), then at once.
+        Synced,
+        /// Waited for `written`, then idle a moment: caught up, it syncs.
+        CaughtUp,
+    }
+
+    /// Appends three blocks, crashes as `before` says, reopens: all are there.
+    fn survives_a_crash(before: BeforeTheCrash) {
         let (_, blocks) = chain(3);
         let (_, checkpoint) = deterministic::Runner::default().start_and_recover(|context| {
             let blocks = blocks.clone();
@@ -646,8 +655,13 @@ mod tests {
                 for (block, outcome, _) in &blocks {
                     journal.append(block, outcome);
                 }
-                // What a state about to be saved waits for; the crash follows at once.
-                journal.synced().await;
+                match before {
+                    BeforeTheCrash::Synced => journal.synced().await,
+                    BeforeTheCrash::CaughtUp => {
+                        journal.written().await;
+                        context.sleep(Duration::from_millis(10)).await;
+                    }
+                }
                 std::mem::forget(journal);
             }
         });
@@ -660,30 +674,13 @@ mod tests {
     }
 
     #[test]
+    fn what_was_synced_outlives_a_crash_straight_after() {
+        survives_a_crash(BeforeTheCrash::Synced);
+    }
+
+    #[test]
     fn what_was_written_outlives_a_crash_once_the_journal_caught_up() {
-        let (_, blocks) = chain(3);
-        let (_, checkpoint) = deterministic::Runner::default().start_and_recover(|context| {
-            let blocks = blocks.clone();
-            async move {
-                let journal =
-                    Journal::open(context.child("journal"), "n", JournalPolicy::default())
-                        .await
-                        .unwrap();
-                for (block, outcome, _) in &blocks {
-                    journal.append(block, outcome);
-                }
-                // Caught up, and still open when the runtime stops: no orderly end.
-                journal.written().await;
-                context.sleep(Duration::from_millis(10)).await;
-                std::mem::forget(journal);
-            }
-        });
-        deterministic::Runner::from(checkpoint).start(|context| async move {
-            let journal = Journal::open(context.child("journal"), "n", JournalPolicy::default())
-                .await
-                .unwrap();
-            holds(&journal, &blocks).await;
-        });
+        survives_a_crash(BeforeTheCrash::CaughtUp);
     }
 
     #[test]
