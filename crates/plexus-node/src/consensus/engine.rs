@@ -567,7 +567,8 @@ where
     let chain_id = config.chain_id();
     let mut follow = Follow::new(shared.executor().finalized().0);
     // Rounds keep their pace whatever else wakes the loop (epoch boundaries come
-    // many a second while a node catches up on short epochs).
+    // many a second while a node catches up on short epochs); a clock set back
+    // delays a round by no more than one round.
     let round_every = timeouts.fetch / 2;
     let mut next_round = context.current() + round_every;
     let ask = |set: &EpochSet, heights: std::ops::RangeInclusive<u64>| {
@@ -685,7 +686,12 @@ where
                 }
                 None => break,
             },
-            _ = context.sleep_until(next_round) => {
+            _ = context.sleep(
+                next_round
+                    .duration_since(context.current())
+                    .unwrap_or_default()
+                    .min(round_every),
+            ) => {
                 next_round = context.current() + round_every;
                 // Outside the set, stalled or behind: ask the set's
                 // validators for the next blocks.
