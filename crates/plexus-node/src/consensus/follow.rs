@@ -6,6 +6,7 @@
 //! the heights it returns to marshal, which fetches them from peers.
 
 use std::ops::RangeInclusive;
+use std::time::{Duration, SystemTime};
 
 /// Finalized heights a node asks for each round while it keeps up with the chain.
 const FOLLOW_AHEAD: u64 = 8;
@@ -15,6 +16,11 @@ const FOLLOW_AHEAD: u64 = 8;
 /// of one core. Rounds are a second apart under the default timeouts: about
 /// 256 blocks a second.
 const CATCH_UP_AHEAD: u64 = 256;
+/// A node asking for at least this many heights a round is catching up: it
+/// got all it asked for three rounds running (no chain grows that fast).
+const CATCHING_UP_WINDOW: u64 = 8 * FOLLOW_AHEAD;
+/// How often a node catching up says how far it got.
+const PROGRESS_EVERY: Duration = Duration::from_secs(10);
 
 /// Which finalized heights a node asks the validators for, round by round.
 ///
@@ -63,6 +69,11 @@ impl Follow {
         (!member || self.asked).then(|| finalized + 1..=finalized.saturating_add(self.window))
     }
 
+    /// Whether the node is catching up: asking, and for many heights a round.
+    pub(super) fn catching_up(&self) -> bool {
+        self.asked && self.window >= CATCHING_UP_WINDOW
+    }
+
     /// How far ahead to ask next round, given the `window` asked for and the
     /// `progress` (heights finalized) since: a node that got all it asked for is
     /// behind, and asks for twice as many, up to [`CATCH_UP_AHEAD`]; one that
@@ -74,6 +85,61 @@ impl Follow {
         } else {
             progress.clamp(FOLLOW_AHEAD, CATCH_UP_AHEAD)
         }
+    }
+}
+
+/// What a node catching up reports, so that its operator sees it move (a
+/// chain of millions of blocks takes hours to fetch).
+#[derive(Debug)]
+pub(super) struct CatchUp {
+    /// Height and time when it started.
+    from: (u64, SystemTime),
+    /// Height and time of the last report.
+    reported: (u64, SystemTime),
+}
+
+/// One report of a [`CatchUp`].
+#[derive(Debug, PartialEq)]
+pub(super) struct Report {
+    /// Blocks fetched since the report before (or the start).
+    pub blocks: u64,
+    /// Their rate, per second.
+    pub per_second: u64,
+}
+
+impl CatchUp {
+    /// Starts at `height` at `now`.
+    pub(super) fn new(height: u64, now: SystemTime) -> Self {
+        Self {
+            from: (height, now),
+            reported: (height, now),
+        }
+    }
+
+    /// A report, at most every [`PROGRESS_EVERY`], of the blocks since the last.
+    pub(super) fn progress(&mut self, height: u64, now: SystemTime) -> Option<Report> {
+        let report = Self::since(self.reported, height, now)?;
+        self.reported = (height, now);
+        Some(report)
+    }
+
+    /// The whole catch-up, once done at `height`: the blocks and how long.
+    pub(super) fn done(&self, height: u64, now: SystemTime) -> (u64, Duration) {
+        let (from, at) = self.from;
+        let took = now.duration_since(at).unwrap_or_default();
+        (height.saturating_sub(from), took)
+    }
+
+    fn since((from, at): (u64, SystemTime), height: u64, now: SystemTime) -> Option<Report> {
+        // A clock set back reports nothing until it passes the last report again.
+        let elapsed = now.duration_since(at).ok()?;
+        if elapsed < PROGRESS_EVERY {
+            return None;
+        }
+        let blocks = height.saturating_sub(from);
+        let per_second = u64::try_from(u128::from(blocks) * 1_000 / elapsed.as_millis().max(1))
+            .unwrap_or(u64::MAX);
+        Some(Report { blocks, per_second })
     }
 }
 
@@ -129,6 +195,56 @@ mod tests {
         // A member that was asking asks again from the boundary.
         assert_eq!(follow.round(5, true), Some(6..=13));
         assert_eq!(follow.resume(16, true), Some(17..=24));
+    }
+
+    #[test]
+    fn catching_up_is_many_heights_asked_for_and_all_coming() {
+        let mut follow = Follow::new(0);
+        let mut height = 0;
+        // All it asks for comes: 8, 16, 32 heights, then it asks for 64.
+        for _ in 0..3 {
+            assert!(!follow.catching_up());
+            height = *follow.round(height, false).unwrap().end();
+        }
+        follow.round(height, false);
+        assert!(follow.catching_up());
+        // At the head a round brings what the chain made: not catching up.
+        follow.round(height + 5, false);
+        assert!(!follow.catching_up());
+        // A member keeping up through its engine, however fast, is not either.
+        let mut member = Follow::new(0);
+        member.round(300, true);
+        member.round(600, true);
+        assert!(!member.catching_up());
+    }
+
+    #[test]
+    fn a_catch_up_reports_every_ten_seconds_and_its_whole_once_done() {
+        let start = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000);
+        let at = |secs: u64| start + Duration::from_secs(secs);
+        let mut catch_up = CatchUp::new(100, start);
+        assert_eq!(catch_up.progress(600, at(5)), None);
+        assert_eq!(
+            catch_up.progress(2_660, at(10)),
+            Some(Report {
+                blocks: 2_560,
+                per_second: 256
+            })
+        );
+        assert_eq!(catch_up.progress(3_000, at(19)), None);
+        // The clock set back: nothing until it passes the last report again.
+        assert_eq!(catch_up.progress(3_100, at(2)), None);
+        assert_eq!(
+            catch_up.progress(5_160, at(30)),
+            Some(Report {
+                blocks: 2_500,
+                per_second: 125
+            })
+        );
+        assert_eq!(
+            catch_up.done(5_300, at(31)),
+            (5_200, Duration::from_secs(31))
+        );
     }
 
     #[test]
