@@ -35,6 +35,8 @@ pub struct NodeMetrics {
     pub rpc_requests: AtomicU64,
     /// Time spent executing finalized blocks since start, in microseconds.
     pub block_execution_micros: AtomicU64,
+    /// 1 while the node catches up with the chain, else 0.
+    pub catching_up: AtomicU64,
     /// The consensus runtime's own metrics, once it runs.
     engine: OnceLock<EngineExposition>,
 }
@@ -58,7 +60,7 @@ impl NodeMetrics {
     /// The Prometheus text exposition.
     pub fn render(&self) -> String {
         let mut out = String::new();
-        let rows: [(&str, &str, &str, &AtomicU64); 7] = [
+        let rows: [(&str, &str, &str, &AtomicU64); 8] = [
             (
                 "plexus_finalized_height",
                 "gauge",
@@ -78,6 +80,12 @@ impl NodeMetrics {
                 &self.mempool,
             ),
             ("plexus_peers", "gauge", "Peers configured.", &self.peers),
+            (
+                "plexus_catching_up",
+                "gauge",
+                "1 while the node fetches blocks it is behind on, else 0.",
+                &self.catching_up,
+            ),
             (
                 "plexus_blocks_finalized_total",
                 "counter",

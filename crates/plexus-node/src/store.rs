@@ -95,6 +95,8 @@ struct Inner {
     ledger: Arc<Ledger>,
     /// Where every block is written too, once attached.
     journal: Option<Journal>,
+    /// Whether the node is catching up with the chain.
+    catching_up: bool,
 }
 
 impl Inner {
@@ -151,6 +153,7 @@ impl ChainStore {
                 ledger: Arc::new(genesis),
                 metrics: None,
                 journal: None,
+                catching_up: false,
             })),
             finalized,
         }
@@ -226,6 +229,13 @@ impl ChainStore {
         }
         // No subscriber is not an error.
         let _ = self.finalized.send(entry);
+    }
+
+    /// Whether the node is catching up with the chain (see
+    /// [`crate::consensus::FinalizedSink::catching_up`]): its heights lag the
+    /// chain's until it stops.
+    pub fn is_catching_up(&self) -> bool {
+        self.read().catching_up
     }
 
     /// The ledger after the latest finalized block.
@@ -325,6 +335,15 @@ impl ChainStore {
 impl crate::consensus::FinalizedSink for ChainStore {
     fn journal(&mut self, journal: Journal) {
         self.attach(journal);
+    }
+
+    fn catching_up(&mut self, catching_up: bool) {
+        let mut inner = self.write();
+        inner.catching_up = catching_up;
+        if let Some(m) = &inner.metrics {
+            m.catching_up
+                .store(u64::from(catching_up), std::sync::atomic::Ordering::Relaxed);
+        }
     }
 
     fn finalized(&mut self, block: crate::consensus::Finalized) {

@@ -132,6 +132,20 @@ fn transfer(from: u8, nonce: u64, to: AccountId, chain: &str) -> SignedTransacti
 }
 
 #[tokio::test]
+async fn status_says_while_the_node_catches_up() {
+    use plexus_node::consensus::FinalizedSink as _;
+
+    let node = Node::start().await;
+    let client = HttpClientBuilder::default().build(&node.url).unwrap();
+    assert!(!client.status().await.unwrap().catching_up);
+    let mut sink = node.store.clone();
+    sink.catching_up(true);
+    assert!(client.status().await.unwrap().catching_up);
+    sink.catching_up(false);
+    assert!(!client.status().await.unwrap().catching_up);
+}
+
+#[tokio::test]
 async fn a_transaction_is_admitted_then_finalized_and_proven() {
     let node = Node::start().await;
     let client = HttpClientBuilder::default().build(&node.url).unwrap();

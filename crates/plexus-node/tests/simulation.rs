@@ -720,6 +720,11 @@ fn a_node_started_far_behind_catches_up_within_seconds() {
             took < Duration::from_secs(4),
             "{head} blocks took {took:?} to catch up"
         );
+        // It said it was catching up, and, at the head a round later, that it
+        // stopped.
+        context.sleep(Duration::from_secs(1)).await;
+        assert_eq!(follower.catching_up(), [true, false]);
+        assert!(validators[0].catching_up().is_empty());
         let ours = follower.chain();
         assert_eq!(
             ours[..head as usize],

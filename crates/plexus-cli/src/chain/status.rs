@@ -311,7 +311,15 @@ pub fn chain(cmd: ChainCommand, rpc: RpcArgs) -> anyhow::Result<()> {
             ChainCommand::Status { json: false } => {
                 println!("chain            {}", status.chain_id);
                 println!("height           {}", status.height);
-                println!("finalized height {}", status.finalized_height);
+                println!(
+                    "finalized height {}{}",
+                    status.finalized_height,
+                    if status.catching_up {
+                        " (catching up with the chain: fetching the blocks it is behind on)"
+                    } else {
+                        ""
+                    }
+                );
                 println!("state root       {}", status.state_root);
                 println!("peers            {}", status.peers);
                 println!("mempool          {}", status.mempool);

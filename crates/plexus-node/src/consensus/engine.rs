@@ -506,6 +506,8 @@ where
         },
     )
     .await;
+    // Told when the node starts and stops catching up (clones share the sink).
+    let mut sink = finalizer.sink.clone();
     let mut marshal = actor.start(finalizer, buffer, resolver);
 
     let (transactions_out, transactions_in) = channels.transactions;
@@ -718,11 +720,13 @@ where
                         None => {
                             info!(height = finalized, "behind the chain: fetching blocks from the validators");
                             catch_up = Some(CatchUp::new(finalized, now));
+                            sink.catching_up(true);
                         }
                     }
                 } else if let Some(done) = catch_up.take() {
                     let (blocks, took) = done.done(finalized, now);
                     info!(height = finalized, blocks, ?took, "caught up with the chain");
+                    sink.catching_up(false);
                 }
             },
             result = &mut marshal => {

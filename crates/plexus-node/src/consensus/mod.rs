@@ -250,6 +250,12 @@ pub trait FinalizedSink: Clone + Send + 'static {
     fn rewound(&mut self, genesis: Arc<Ledger>) {
         let _ = genesis;
     }
+
+    /// The node started (`true`) or stopped catching up with the chain: it is
+    /// fetching, many a second, blocks it is behind on. By default ignored.
+    fn catching_up(&mut self, catching_up: bool) {
+        let _ = catching_up;
+    }
 }
 
 impl FinalizedSink for futures::channel::mpsc::UnboundedSender<Finalized> {

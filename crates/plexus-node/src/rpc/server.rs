@@ -206,6 +206,7 @@ impl PlexusApiServer for RpcServer {
             mempool: self.mempool.lock().len(),
             min_fee: state.economics.min_fee,
             ledger_rules: Some(state.economics.ledger_rules.0),
+            catching_up: self.store.is_catching_up(),
         })
     }
 

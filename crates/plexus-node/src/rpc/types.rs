@@ -27,6 +27,11 @@ pub struct ChainStatus {
     /// `plexus_ledger::LedgerRules`); `None` from nodes that predate it.
     #[serde(default)]
     pub ledger_rules: Option<u16>,
+    /// Whether this node is catching up with the chain: fetching blocks it is
+    /// behind on, so its heights lag the chain's. `false` from nodes that
+    /// predate it.
+    #[serde(default)]
+    pub catching_up: bool,
 }
 
 /// A finalized block with its transactions' outcomes.

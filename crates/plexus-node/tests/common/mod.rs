@@ -35,7 +35,12 @@ pub type SimChannels =
 
 /// Records what a validator finalized.
 #[derive(Clone, Default)]
-pub struct Recorder(Arc<Mutex<Vec<Finalized>>>, Arc<Mutex<Option<Journal>>>);
+pub struct Recorder(
+    Arc<Mutex<Vec<Finalized>>>,
+    Arc<Mutex<Option<Journal>>>,
+    /// Each time the node said it started (`true`) or stopped catching up.
+    Arc<Mutex<Vec<bool>>>,
+);
 
 impl FinalizedSink for Recorder {
     fn finalized(&mut self, block: Finalized) {
@@ -45,9 +50,18 @@ impl FinalizedSink for Recorder {
     fn journal(&mut self, journal: Journal) {
         *self.1.lock().unwrap() = Some(journal);
     }
+
+    fn catching_up(&mut self, catching_up: bool) {
+        self.2.lock().unwrap().push(catching_up);
+    }
 }
 
 impl Recorder {
+    /// Each time the node said it started (`true`) or stopped catching up.
+    pub fn catching_up(&self) -> Vec<bool> {
+        self.2.lock().unwrap().clone()
+    }
+
     pub fn height(&self) -> u64 {
         self.0
             .lock()
