@@ -27,8 +27,8 @@ const PROGRESS_EVERY: Duration = Duration::from_secs(10);
 /// A node outside the validator set always asks: it has no engine of its own to
 /// learn of blocks from. A member asks when a round brought nothing (stalled, say
 /// in an epoch the others have left), and goes on asking while every height it
-/// asked for came, since it is then behind. How many it asks for follows
-/// [`Follow::window`].
+/// asked for came, or many did, since it is then behind. How many it asks for
+/// follows [`Follow::window`].
 #[derive(Debug)]
 pub(super) struct Follow {
     /// Heights asked for (or that would be) this round.
@@ -56,7 +56,11 @@ impl Follow {
         self.finalized = finalized;
         let all_came = self.asked && progress >= self.window;
         self.window = Self::window(self.window, progress);
-        self.asked = !member || progress == 0 || all_came;
+        // A member far behind goes on through a slow round (fewer came than
+        // asked, but many): only the chain's own pace means its engine has
+        // taken over.
+        let still_behind = self.asked && self.window >= CATCHING_UP_WINDOW;
+        self.asked = !member || progress == 0 || all_came || still_behind;
         self.resume(finalized, member)
     }
 
@@ -182,6 +186,24 @@ mod tests {
         // Fewer than asked came: at the head, its engine takes over.
         assert_eq!(follow.round(40, true), None);
         assert_eq!(follow.round(42, true), None);
+    }
+
+    #[test]
+    fn a_member_far_behind_goes_on_asking_through_a_slow_round() {
+        let mut follow = Follow::new(0);
+        follow.round(0, true);
+        // Stalled, then all it asks for comes: 8, 16, 32, 64, then 128 asked for.
+        let mut asked = follow.round(0, true).unwrap();
+        let mut finalized = 0;
+        for _ in 0..4 {
+            finalized = *asked.end();
+            asked = follow.round(finalized, true).unwrap();
+        }
+        assert_eq!((finalized, asked), (120, 121..=248));
+        // The validators are slow: 100 of the 128 came. Still behind.
+        assert_eq!(follow.round(220, true), Some(221..=320));
+        // Then its engine at the chain's pace: it stops asking.
+        assert_eq!(follow.round(225, true), None);
     }
 
     #[test]
