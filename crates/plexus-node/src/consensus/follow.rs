@@ -55,11 +55,12 @@ impl Follow {
         let progress = finalized.saturating_sub(self.finalized);
         self.finalized = finalized;
         let all_came = self.asked && progress >= self.window;
+        // A member far behind goes on through a round that brought fewer than it
+        // asked for but some (slow validators, or an epoch's end cutting it
+        // short): only a round at the chain's own pace after it means its engine
+        // has taken over.
+        let still_behind = self.asked && progress > 0 && self.window >= CATCHING_UP_WINDOW;
         self.window = Self::window(self.window, progress);
-        // A member far behind goes on through a slow round (fewer came than
-        // asked, but many): only the chain's own pace means its engine has
-        // taken over.
-        let still_behind = self.asked && self.window >= CATCHING_UP_WINDOW;
         self.asked = !member || progress == 0 || all_came || still_behind;
         self.resume(finalized, member)
     }
@@ -202,8 +203,11 @@ mod tests {
         assert_eq!((finalized, asked), (120, 121..=248));
         // The validators are slow: 100 of the 128 came. Still behind.
         assert_eq!(follow.round(220, true), Some(221..=320));
+        // An epoch's end cuts the next round short: 10 came. Still behind.
+        assert_eq!(follow.round(230, true), Some(231..=240));
         // Then its engine at the chain's pace: it stops asking.
-        assert_eq!(follow.round(225, true), None);
+        assert_eq!(follow.round(235, true), None);
+        assert_eq!(follow.round(240, true), None);
     }
 
     #[test]
