@@ -124,15 +124,35 @@ impl NodeMetrics {
             self.blocks_finalized.load(Ordering::Relaxed)
         );
         if let Some(engine) = self.engine.get() {
-            // The runtime writes OpenMetrics, which ends with `# EOF`: a line the
-            // text format reads as a comment, left out as it ends nothing here.
-            for line in (engine.0)().lines().filter(|l| *l != "# EOF") {
-                out.push_str(line);
-                out.push('\n');
-            }
+            out.push_str(&text_format((engine.0)()));
         }
         out
     }
+}
+
+/// OpenMetrics (what the consensus runtime writes) in the text format this
+/// endpoint serves: a counter family `x` has samples `x_total`, which the text
+/// format types only if its `# HELP` and `# TYPE` lines name `x_total`; and
+/// the closing `# EOF` ends nothing here.
+fn text_format(openmetrics: String) -> String {
+    let counters: std::collections::BTreeSet<&str> = openmetrics
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE ")?.strip_suffix(" counter"))
+        .filter(|name| !name.ends_with("_total"))
+        .collect();
+    let mut out = String::with_capacity(openmetrics.len() + 8 * counters.len());
+    for line in openmetrics.lines().filter(|l| *l != "# EOF") {
+        let described = ["# HELP ", "# TYPE "].into_iter().find_map(|prefix| {
+            let rest = line.strip_prefix(prefix)?;
+            let (name, tail) = rest.split_once(' ')?;
+            counters
+                .contains(name)
+                .then(|| format!("{prefix}{name}_total {tail}"))
+        });
+        out.push_str(described.as_deref().unwrap_or(line));
+        out.push('\n');
+    }
+    out
 }
 
 /// Serves `/metrics` on `addr` until the runtime stops; returns the bound address.
@@ -213,6 +233,21 @@ mod tests {
             let (_, value) = line.split_once(' ').unwrap();
             assert!(value.parse::<f64>().is_ok(), "{line}");
         }
+    }
+
+    #[test]
+    fn counters_of_the_runtime_are_typed_in_the_text_format() {
+        let openmetrics = "# HELP p2p_sent Messages sent.\n# TYPE p2p_sent counter\n\
+                           p2p_sent_total{peer=\"a\"} 3\n\
+                           # HELP p2p_open Open connections.\n# TYPE p2p_open gauge\n\
+                           p2p_open 2\n# EOF\n";
+        assert_eq!(
+            text_format(openmetrics.to_owned()),
+            "# HELP p2p_sent_total Messages sent.\n# TYPE p2p_sent_total counter\n\
+             p2p_sent_total{peer=\"a\"} 3\n\
+             # HELP p2p_open Open connections.\n# TYPE p2p_open gauge\n\
+             p2p_open 2\n"
+        );
     }
 
     #[test]
