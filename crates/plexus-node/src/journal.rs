@@ -109,8 +109,6 @@ enum Request {
         hash: Hash,
         reply: oneshot::Sender<Result<Option<(TxLocation, BlockInfo)>, JournalError>>,
     },
-    /// Answered once every request before it is done.
-    Written(oneshot::Sender<()>),
     /// Dropped once every request before it is done.
     Release(Box<dyn Send>),
     /// Answered once every request before it is done and on disk.
@@ -123,7 +121,6 @@ impl std::fmt::Debug for Request {
             Self::Append(info) => write!(f, "Append({})", info.header.height.0),
             Self::Block { height, .. } => write!(f, "Block({height})"),
             Self::Transaction { hash, .. } => write!(f, "Transaction({hash})"),
-            Self::Written(_) => f.write_str("Written"),
             Self::Release(_) => f.write_str("Release"),
             Self::Synced(_) => f.write_str("Synced"),
         }
@@ -229,14 +226,10 @@ impl Journal {
 
     /// Waits until every block appended before is written (or the journal closed).
     pub async fn written(&self) {
-        let (reply, done) = oneshot::channel();
-        if self
-            .requests
-            .unbounded_send(Request::Written(reply))
-            .is_ok()
-        {
-            let _ = done.await;
-        }
+        // Its sender dropped, the receiver resolves.
+        let (token, done) = oneshot::channel::<()>();
+        self.release_when_written(token);
+        let _ = done.await;
     }
 
     /// Waits until every block appended before is written and on disk (or the
@@ -502,9 +495,6 @@ async fn serve<E: Storage + Clock + Metrics>(
             Request::Transaction { hash, reply } => {
                 let _ = reply.send(store.transaction(hash).await);
             }
-            Request::Written(reply) => {
-                let _ = reply.send(());
-            }
             Request::Release(token) => drop(token),
             Request::Synced(reply) => {
                 if unsynced {
@@ -550,6 +540,13 @@ mod tests {
     use super::*;
     use crate::mempool::testing::chain;
 
+    /// The journal under `label` of `context`, kept as by default.
+    async fn open(context: &deterministic::Context, label: &'static str) -> Journal {
+        Journal::open(context.child(label), "n", JournalPolicy::default())
+            .await
+            .unwrap()
+    }
+
     /// Reads `blocks` back from `journal`, by height and by transaction.
     async fn holds(
         journal: &Journal,
@@ -578,9 +575,7 @@ mod tests {
     fn what_was_written_is_read_back_after_the_node_stops() {
         deterministic::Runner::default().start(|context| async move {
             let (_, blocks) = chain(4);
-            let journal = Journal::open(context.child("first"), "n", JournalPolicy::default())
-                .await
-                .unwrap();
+            let journal = open(&context, "first").await;
             assert_eq!(journal.oldest(), None);
             for (block, outcome, _) in &blocks[..3] {
                 journal.append(block, outcome);
@@ -595,9 +590,7 @@ mod tests {
             journal.append(&blocks[3].0, &blocks[3].1);
             drop(journal);
             context.sleep(Duration::from_millis(10)).await;
-            let again = Journal::open(context.child("second"), "n", JournalPolicy::default())
-                .await
-                .unwrap();
+            let again = open(&context, "second").await;
             holds(&again, &blocks).await;
         });
     }
@@ -606,9 +599,7 @@ mod tests {
     fn a_release_comes_after_what_was_appended_before_and_at_once_when_closed() {
         deterministic::Runner::default().start(|context| async move {
             let (_, blocks) = chain(3);
-            let journal = Journal::open(context.child("journal"), "n", JournalPolicy::default())
-                .await
-                .unwrap();
+            let journal = open(&context, "journal").await;
             for (block, outcome, _) in &blocks {
                 journal.append(block, outcome);
             }
@@ -648,10 +639,7 @@ mod tests {
         let (_, checkpoint) = deterministic::Runner::default().start_and_recover(|context| {
             let blocks = blocks.clone();
             async move {
-                let journal =
-                    Journal::open(context.child("journal"), "n", JournalPolicy::default())
-                        .await
-                        .unwrap();
+                let journal = open(&context, "journal").await;
                 for (block, outcome, _) in &blocks {
                     journal.append(block, outcome);
                 }
@@ -666,9 +654,7 @@ mod tests {
             }
         });
         deterministic::Runner::from(checkpoint).start(|context| async move {
-            let journal = Journal::open(context.child("journal"), "n", JournalPolicy::default())
-                .await
-                .unwrap();
+            let journal = open(&context, "journal").await;
             holds(&journal, &blocks).await;
         });
     }

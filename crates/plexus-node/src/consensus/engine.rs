@@ -28,7 +28,7 @@ use tracing::{debug, info, warn};
 
 use super::application::{App, Finalizer, JOURNAL_BACKLOG, Shared};
 use super::epochs::{self, EpochSchemes, EpochSet, FixedPeers, PeerSets};
-use super::follow::{CatchUp, Follow};
+use super::follow::{CatchUpEvent, Follow};
 use super::gossip;
 use super::snapshot::{self, Snapshots};
 use super::{
@@ -568,7 +568,6 @@ where
     };
     let chain_id = config.chain_id();
     let mut follow = Follow::new(shared.executor().finalized().0);
-    let mut catch_up: Option<CatchUp> = None;
     // Rounds keep their pace whatever else wakes the loop (epoch boundaries come
     // many a second while a node catches up on short epochs); a clock set back
     // delays a round by no more than one round.
@@ -704,29 +703,22 @@ where
                 {
                     ask(set, heights);
                 }
-                let now = context.current();
-                if follow.catching_up() {
-                    match &mut catch_up {
-                        Some(catch_up) => {
-                            if let Some(report) = catch_up.progress(finalized, now) {
-                                info!(
-                                    height = finalized,
-                                    blocks = report.blocks,
-                                    per_second = report.per_second,
-                                    "catching up with the chain"
-                                );
-                            }
-                        }
-                        None => {
-                            info!(height = finalized, "behind the chain: fetching blocks from the validators");
-                            catch_up = Some(CatchUp::new(finalized, now));
-                            sink.catching_up(true);
-                        }
+                match follow.progress(context.current()) {
+                    Some(CatchUpEvent::Started) => {
+                        info!(height = finalized, "behind the chain: fetching blocks from the validators");
+                        sink.catching_up(true);
                     }
-                } else if let Some(done) = catch_up.take() {
-                    let (blocks, took) = done.done(finalized, now);
-                    info!(height = finalized, blocks, ?took, "caught up with the chain");
-                    sink.catching_up(false);
+                    Some(CatchUpEvent::Progress(report)) => info!(
+                        height = finalized,
+                        blocks = report.blocks,
+                        per_second = report.per_second,
+                        "catching up with the chain"
+                    ),
+                    Some(CatchUpEvent::Done { blocks, took }) => {
+                        info!(height = finalized, blocks, ?took, "caught up with the chain");
+                        sink.catching_up(false);
+                    }
+                    None => {}
                 }
             },
             result = &mut marshal => {

@@ -37,6 +37,8 @@ pub(super) struct Follow {
     asked: bool,
     /// The finalized height at the last round.
     finalized: u64,
+    /// The catch-up under way, if the node is catching up.
+    catch_up: Option<CatchUp>,
 }
 
 impl Follow {
@@ -46,6 +48,7 @@ impl Follow {
             window: FOLLOW_AHEAD,
             asked: false,
             finalized,
+            catch_up: None,
         }
     }
 
@@ -75,8 +78,27 @@ impl Follow {
     }
 
     /// Whether the node is catching up: asking, and for many heights a round.
-    pub(super) fn catching_up(&self) -> bool {
+    fn catching_up(&self) -> bool {
         self.asked && self.window >= CATCHING_UP_WINDOW
+    }
+
+    /// What to tell of the node's catching up after the last round, at `now`:
+    /// that it started, how far it got (every [`PROGRESS_EVERY`]), or that it
+    /// is done.
+    pub(super) fn progress(&mut self, now: SystemTime) -> Option<CatchUpEvent> {
+        let height = self.finalized;
+        match (self.catching_up(), &mut self.catch_up) {
+            (true, Some(catch_up)) => catch_up.progress(height, now).map(CatchUpEvent::Progress),
+            (true, None) => {
+                self.catch_up = Some(CatchUp::new(height, now));
+                Some(CatchUpEvent::Started)
+            }
+            (false, Some(_)) => {
+                let (blocks, took) = self.catch_up.take()?.done(height, now);
+                Some(CatchUpEvent::Done { blocks, took })
+            }
+            (false, None) => None,
+        }
     }
 
     /// How far ahead to ask next round, given the `window` asked for and the
@@ -93,10 +115,21 @@ impl Follow {
     }
 }
 
+/// What a node's catching up comes to in a round (see [`Follow::progress`]).
+#[derive(Debug, PartialEq)]
+pub(super) enum CatchUpEvent {
+    /// It started.
+    Started,
+    /// How far it got since the last report.
+    Progress(Report),
+    /// It is done: the blocks fetched, and how long it took.
+    Done { blocks: u64, took: Duration },
+}
+
 /// What a node catching up reports, so that its operator sees it move (a
 /// chain of millions of blocks takes hours to fetch).
 #[derive(Debug)]
-pub(super) struct CatchUp {
+struct CatchUp {
     /// Height and time when it started.
     from: (u64, SystemTime),
     /// Height and time of the last report.
@@ -114,7 +147,7 @@ pub(super) struct Report {
 
 impl CatchUp {
     /// Starts at `height` at `now`.
-    pub(super) fn new(height: u64, now: SystemTime) -> Self {
+    fn new(height: u64, now: SystemTime) -> Self {
         Self {
             from: (height, now),
             reported: (height, now),
@@ -122,14 +155,14 @@ impl CatchUp {
     }
 
     /// A report, at most every [`PROGRESS_EVERY`], of the blocks since the last.
-    pub(super) fn progress(&mut self, height: u64, now: SystemTime) -> Option<Report> {
+    fn progress(&mut self, height: u64, now: SystemTime) -> Option<Report> {
         let report = Self::since(self.reported, height, now)?;
         self.reported = (height, now);
         Some(report)
     }
 
     /// The whole catch-up, once done at `height`: the blocks and how long.
-    pub(super) fn done(&self, height: u64, now: SystemTime) -> (u64, Duration) {
+    fn done(&self, height: u64, now: SystemTime) -> (u64, Duration) {
         let (from, at) = self.from;
         let took = now.duration_since(at).unwrap_or_default();
         (height.saturating_sub(from), took)
@@ -234,9 +267,20 @@ mod tests {
         }
         follow.round(height, false);
         assert!(follow.catching_up());
+        let start = SystemTime::UNIX_EPOCH;
+        assert_eq!(follow.progress(start), Some(CatchUpEvent::Started));
+        assert_eq!(follow.progress(start + Duration::from_secs(1)), None);
         // At the head a round brings what the chain made: not catching up.
         follow.round(height + 5, false);
         assert!(!follow.catching_up());
+        assert_eq!(
+            follow.progress(start + Duration::from_secs(2)),
+            Some(CatchUpEvent::Done {
+                blocks: 5,
+                took: Duration::from_secs(2)
+            })
+        );
+        assert_eq!(follow.progress(start + Duration::from_secs(3)), None);
         // A member keeping up through its engine, however fast, is not either.
         let mut member = Follow::new(0);
         member.round(300, true);
