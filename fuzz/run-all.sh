@@ -33,6 +33,7 @@ targets=(
     wire_signed_message
     wire_sse_stream
     consensus_block
+    decode_checkpoint
     subnet_answers
     upstream_stream
     openai_requests

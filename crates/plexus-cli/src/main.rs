@@ -13,6 +13,7 @@ mod neuron;
 mod node;
 mod rpc_chain;
 mod signals;
+mod sync;
 mod up;
 mod wallet;
 mod yuma;

@@ -12,12 +12,13 @@ use clap::{Args, Subcommand};
 use plexus_explorer::{Explorer, ExplorerConfig};
 use plexus_ledger::{Genesis, Ledger};
 use plexus_node::config::{NodeConfig, Peer};
+use plexus_node::consensus::checkpoint::CheckpointSource;
 use plexus_node::consensus::{TcpValidatorConfig, ValidatorConfig, start_tcp_validator};
 use plexus_node::mempool::{Mempool, MempoolLimits, SharedMempool};
 use plexus_node::metrics::{self, NodeMetrics};
 use plexus_node::rpc::{self, RpcConfig, RpcServer};
 use plexus_node::store::ChainStore;
-use plexus_primitives::AccountId;
+use plexus_primitives::{AccountId, Hash};
 
 use crate::exit;
 use crate::wallet::unlock_keyfile;
@@ -35,6 +36,16 @@ pub struct NodeArgs {
     /// in node.toml, else none]
     #[arg(long)]
     explorer: Option<SocketAddr>,
+    /// Start from the checkpoint the node at this JSON-RPC URL serves (the state after
+    /// the first block of a recent consensus epoch) rather than executing the chain from
+    /// genesis; only while this node's data directory holds no chain. Trusts that node
+    /// unless --checkpoint pins the block
+    #[arg(long, value_name = "URL")]
+    sync_from: Option<String>,
+    /// The hash of the checkpoint's block, from a source you trust (`plexus chain status`
+    /// on a node of yours shows it): any other is refused
+    #[arg(long, value_name = "HASH", requires = "sync_from")]
+    checkpoint: Option<Hash>,
 }
 
 /// `plexus node init ...`
@@ -79,7 +90,13 @@ struct InitArgs {
 pub fn node(args: NodeArgs) -> anyhow::Result<()> {
     match (args.command, args.home) {
         (Some(NodeCommand::Init(init_args)), _) => init(&init_args),
-        (None, Some(home)) => run(&home, args.explorer),
+        (None, Some(home)) => {
+            let sync = args.sync_from.map(|url| SyncFrom {
+                url,
+                pin: args.checkpoint,
+            });
+            run(&home, args.explorer, sync)
+        }
         (None, None) => Err(exit::input(
             "say which node to run with --home DIR, or write one with `plexus node init`",
         )),
@@ -169,6 +186,9 @@ fn init(args: &InitArgs) -> anyhow::Result<()> {
     println!("  peers          {}", config.peers.len());
     println!("start it:   plexus node --home {}", args.home.display());
     println!(
+        "            (add --sync-from http://A_NODE:9944 to start from its checkpoint, a recent state, rather than from genesis)"
+    );
+    println!(
         "validate:   plexus chain bond --consensus-key {key} --address PUBLIC_IP:{} --amount TOKENS",
         args.p2p.port()
     );
@@ -193,9 +213,23 @@ pub fn init_logging() {
         .try_init();
 }
 
+/// Where a new node fetches the checkpoint it starts from (`--sync-from`).
+#[derive(Debug)]
+pub struct SyncFrom {
+    /// The serving node's JSON-RPC URL.
+    url: String,
+    /// The block hash the checkpoint must have, if given.
+    pin: Option<Hash>,
+}
+
 /// Runs the node until SIGINT or SIGTERM; `explorer` (else `explorer` in node.toml) is
-/// where to serve the web explorer over the node's RPC.
-pub fn run(home: &Path, explorer: Option<SocketAddr>) -> anyhow::Result<()> {
+/// where to serve the web explorer over the node's RPC, and `sync` where to fetch a
+/// checkpoint from if its storage holds no chain yet.
+pub fn run(
+    home: &Path,
+    explorer: Option<SocketAddr>,
+    sync: Option<SyncFrom>,
+) -> anyhow::Result<()> {
     init_logging();
     let config = NodeConfig::load(home).map_err(|e| exit::input(e.to_string()))?;
     let (_, genesis) = read_genesis(&config.genesis)?;
@@ -226,6 +260,26 @@ pub fn run(home: &Path, explorer: Option<SocketAddr>) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("starting the RPC runtime")?;
+    // Asked by the node only if its storage holds no chain yet.
+    let checkpoint = sync.map(|sync| {
+        let genesis = ledger.clone();
+        CheckpointSource::new(move || {
+            let (url, genesis, pin) = (sync.url.clone(), genesis.clone(), sync.pin);
+            Box::pin(async move {
+                tracing::info!(%url, "fetching a checkpoint to start from");
+                let checkpoint = crate::sync::fetch(&url, &genesis, pin)
+                    .await
+                    .map_err(|e| format!("{e:#}"))?;
+                tracing::info!(
+                    height = checkpoint.height(),
+                    block = %checkpoint.hash(),
+                    pinned = pin.is_some(),
+                    "checkpoint fetched"
+                );
+                Ok(checkpoint)
+            })
+        })
+    });
     let rpc_config = RpcConfig {
         behind_proxy: config.rpc_behind_proxy,
         ..RpcConfig::default()
@@ -281,6 +335,7 @@ pub fn run(home: &Path, explorer: Option<SocketAddr>) -> anyhow::Result<()> {
     let validator = TcpValidatorConfig {
         validator: ValidatorConfig {
             journal: config.journal(),
+            checkpoint,
             ..ValidatorConfig::new(ledger, key, "plexus")
         },
         listen: config.p2p,

@@ -31,12 +31,22 @@ pub fn encode(ledger: &Ledger) -> Result<Vec<u8>, SnapshotError> {
     Ok(bytes)
 }
 
-/// The ledger [`encode`] wrote.
+/// The ledger [`encode`] wrote. What the state root does not commit to is
+/// checked here: a subnet's id is committed as its key only, so the copy it
+/// holds must match.
 pub fn decode(bytes: &[u8]) -> Result<Ledger, SnapshotError> {
     match bytes.split_first() {
-        Some((&FORMAT, state)) => ciborium::from_reader::<State, _>(state)
-            .map(Ledger::from_state)
-            .map_err(|e| SnapshotError::Decode(e.to_string())),
+        Some((&FORMAT, state)) => {
+            let state = ciborium::from_reader::<State, _>(state)
+                .map_err(|e| SnapshotError::Decode(e.to_string()))?;
+            if let Some((netuid, subnet)) = state.subnets.iter().find(|(n, s)| s.netuid != **n) {
+                return Err(SnapshotError::Decode(format!(
+                    "subnet {} says it is subnet {}",
+                    netuid.0, subnet.netuid.0
+                )));
+            }
+            Ok(Ledger::from_state(state))
+        }
         Some((format, _)) => Err(SnapshotError::Decode(format!(
             "format {format}, this build reads {FORMAT}"
         ))),

@@ -112,6 +112,12 @@ pub fn epoch_of(height: u64, epoch_length: u64) -> u64 {
     height / epoch_length.max(2)
 }
 
+/// Whether `height` is the first block of a consensus epoch after genesis (the
+/// first whose set the epoch's own state named).
+pub fn is_epoch_start(height: u64, epoch_length: u64) -> bool {
+    height > 0 && height.is_multiple_of(epoch_length.max(2))
+}
+
 /// Whether `height` is the last block of its consensus epoch.
 pub fn is_epoch_end(height: u64, epoch_length: u64) -> bool {
     height

@@ -736,4 +736,13 @@ fn a_saved_state_reads_back_whole_and_goes_on_alike() {
     );
 
     assert!(plexus_ledger::snapshot::decode(&saved[..saved.len() - 1]).is_err());
+
+    // A subnet's id is committed as its key: a state whose subnet says otherwise has
+    // the same root, so reading it back refuses it.
+    let mut state = chain.ledger.state().clone();
+    state.subnets.get_mut(&NET).expect("the subnet").netuid = NetUid(NET.0 + 1);
+    let doctored = plexus_ledger::Ledger::from_state(state);
+    assert_eq!(doctored.state_root(), chain.ledger.state_root());
+    let saved = plexus_ledger::snapshot::encode(&doctored).expect("encodes");
+    assert!(plexus_ledger::snapshot::decode(&saved).is_err());
 }

@@ -16,6 +16,7 @@ use plexus_ledger::{BlockOutcome, Ledger};
 use plexus_primitives::{Block, Encode as _, Hash};
 use tokio::sync::broadcast;
 
+use crate::consensus::checkpoint::Published;
 use crate::journal::{Journal, JournalError};
 use crate::rpc::{BlockInfo, TxInfo};
 
@@ -97,6 +98,8 @@ struct Inner {
     journal: Option<Journal>,
     /// Whether the node is catching up with the chain.
     catching_up: bool,
+    /// The newest checkpoint this node serves to joining nodes.
+    checkpoint: Option<Arc<Published>>,
 }
 
 impl Inner {
@@ -154,6 +157,7 @@ impl ChainStore {
                 metrics: None,
                 journal: None,
                 catching_up: false,
+                checkpoint: None,
             })),
             finalized,
         }
@@ -236,6 +240,12 @@ impl ChainStore {
     /// chain's until it stops.
     pub fn is_catching_up(&self) -> bool {
         self.read().catching_up
+    }
+
+    /// The newest checkpoint this node serves (see
+    /// [`crate::consensus::checkpoint`]), once an epoch has started since it started.
+    pub fn checkpoint(&self) -> Option<Arc<Published>> {
+        self.read().checkpoint.clone()
     }
 
     /// The ledger after the latest finalized block.
@@ -358,6 +368,17 @@ impl crate::consensus::FinalizedSink for ChainStore {
                 .fetch_add(micros, std::sync::atomic::Ordering::Relaxed);
         }
         self.record(block.block, block.outcome, block.ledger, block.encoded_len);
+    }
+
+    fn checkpoint_published(&mut self, checkpoint: Arc<Published>) {
+        let mut inner = self.write();
+        if inner
+            .checkpoint
+            .as_ref()
+            .is_none_or(|served| served.height < checkpoint.height)
+        {
+            inner.checkpoint = Some(checkpoint);
+        }
     }
 
     fn rewound(&mut self, genesis: Arc<Ledger>) {

@@ -145,6 +145,67 @@ async fn status_says_while_the_node_catches_up() {
     assert!(!client.status().await.unwrap().catching_up);
 }
 
+/// A joining node reads the checkpoint a node serves in chunks, whatever its size,
+/// and is told when the node has moved on to a newer one.
+#[tokio::test]
+async fn a_checkpoint_is_served_in_chunks_until_a_newer_one_replaces_it() {
+    use plexus_node::consensus::FinalizedSink as _;
+    use plexus_node::consensus::checkpoint::Published;
+
+    let node = Node::start().await;
+    let client = HttpClientBuilder::default()
+        .max_response_size(32 << 20)
+        .build(&node.url)
+        .unwrap();
+    let none = client.checkpoint().await.unwrap_err().to_string();
+    assert!(none.contains("no checkpoint yet"), "{none}");
+    assert_eq!(client.status().await.unwrap().checkpoint, None);
+
+    // Two and a half chunks of bytes that differ along their length.
+    let size = 5 * rpc::CHECKPOINT_CHUNK / 2;
+    let bytes: Arc<[u8]> = (0..size).map(|i| (i * 7 % 251) as u8).collect();
+    let mut sink = node.store.clone();
+    let served = |height: u64, bytes: &Arc<[u8]>| {
+        Arc::new(Published {
+            height,
+            hash: Hash::of(&height.to_be_bytes()),
+            bytes: bytes.clone(),
+        })
+    };
+    sink.checkpoint_published(served(200, &bytes));
+    let info = client.checkpoint().await.unwrap();
+    assert_eq!((info.height, info.size), (200, size));
+    assert_eq!(client.status().await.unwrap().checkpoint, Some(info));
+    let mut fetched = Vec::new();
+    while (fetched.len() as u64) < size {
+        let chunk = client
+            .checkpoint_chunk(200, fetched.len() as u64)
+            .await
+            .unwrap();
+        fetched.extend(hex::decode(chunk).unwrap());
+    }
+    assert_eq!(fetched, bytes[..]);
+    assert_eq!(
+        client.checkpoint_chunk(200, size).await.unwrap(),
+        "",
+        "the end"
+    );
+    let past = client.checkpoint_chunk(200, size + 1).await.unwrap_err();
+    assert!(past.to_string().contains("past the checkpoint"), "{past}");
+
+    // An older one does not replace it; a newer one does, and the old is gone.
+    sink.checkpoint_published(served(100, &bytes));
+    assert_eq!(client.checkpoint().await.unwrap().height, 200);
+    sink.checkpoint_published(served(300, &bytes));
+    assert_eq!(client.checkpoint().await.unwrap().height, 300);
+    let gone = client
+        .checkpoint_chunk(200, 0)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(gone.contains("its checkpoint is at 300"), "{gone}");
+}
+
 #[tokio::test]
 async fn a_transaction_is_admitted_then_finalized_and_proven() {
     let node = Node::start().await;

@@ -24,6 +24,7 @@ use commonware_runtime::{
 };
 use commonware_utils::NZUsize;
 use plexus_ledger::{Economics, Genesis, GenesisBalance, GenesisValidator, Ledger};
+use plexus_node::consensus::checkpoint::{Checkpoint, CheckpointError, CheckpointSource};
 use plexus_node::consensus::{
     self, PublicKey, SnapshotPolicy, ValidatorConfig, epochs::ManagedPeers,
     run_validator_with_peer_sets,
@@ -142,28 +143,35 @@ struct Restart {
     from: std::ops::RangeInclusive<u64>,
 }
 
-/// Starts node `i` as its own task.
-#[allow(clippy::too_many_arguments)]
+/// Node `i`'s configuration, its storage partitions named after `prefix`.
+fn node_config(
+    ledger: &Ledger,
+    i: usize,
+    prefix: String,
+    snapshots: SnapshotPolicy,
+) -> ValidatorConfig {
+    let mut config = ValidatorConfig::new(ledger.clone(), node_key(i), prefix);
+    config.timeouts = timeouts();
+    config.snapshots = snapshots;
+    config
+}
+
+/// Starts the node of `config`'s key as its own task.
 fn start(
     context: &deterministic::Context,
     oracle: &simulated::Oracle<PublicKey, deterministic::Context>,
-    ledger: &Ledger,
-    i: usize,
+    config: ValidatorConfig,
     channels: common::SimChannels,
     mempool: &SharedMempool,
     recorder: &Recorder,
-    snapshots: SnapshotPolicy,
 ) -> Handle<()> {
-    let key = consensus::public_key(&node_key(i).account_id()).unwrap();
-    let mut config = ValidatorConfig::new(ledger.clone(), node_key(i), format!("n{i}"));
-    config.timeouts = timeouts();
-    config.snapshots = snapshots;
+    let key = consensus::public_key(&config.key.account_id()).unwrap();
     let (manager, blocker) = (oracle.manager(), oracle.control(key));
     let tracker = ManagedPeers::new(oracle.manager());
     let (pool, sink) = (mempool.clone(), recorder.clone());
     context
         .child("node")
-        .with_attribute("index", i)
+        .with_attribute("prefix", config.partition_prefix.clone())
         .spawn(move |ctx| async move {
             run_validator_with_peer_sets(
                 ctx, config, channels, manager, blocker, tracker, pool, sink,
@@ -177,81 +185,105 @@ fn simulate(seed: u64, target: u64) -> Outcome {
     simulate_with(seed, target, &[])
 }
 
+/// The five nodes running, the bonds submitted, every pair of nodes linked.
+struct Sim {
+    oracle: simulated::Oracle<PublicKey, deterministic::Context>,
+    ledger: Ledger,
+    keys: Vec<PublicKey>,
+    recorders: Vec<Recorder>,
+    mempools: Vec<SharedMempool>,
+    handles: Vec<Handle<()>>,
+}
+
+/// Starts the five nodes, node `i` saving states as `policy(i)` says.
+async fn launch(context: &deterministic::Context, policy: impl Fn(usize) -> SnapshotPolicy) -> Sim {
+    let ledger = genesis();
+    let keys: Vec<PublicKey> = (0..NODES)
+        .map(|i| consensus::public_key(&node_key(i).account_id()).unwrap())
+        .collect();
+    let (network, oracle) = Network::new_with_peers(
+        context.child("network"),
+        simulated::Config {
+            max_size: consensus::max_message_size(NODES as u32),
+            max_peers_per_set: NZUsize!(2 * NODES),
+            disconnect_on_block: true,
+            tracked_peer_sets: NZUsize!(2),
+        },
+        keys.clone(),
+    )
+    .await;
+    network.start();
+
+    let mut recorders = Vec::new();
+    let mut mempools = Vec::new();
+    let mut handles = Vec::new();
+    for (i, key) in keys.iter().enumerate() {
+        let channels = channels(&oracle, key).await;
+        let mempool = SharedMempool::new(Mempool::new(MempoolLimits::default()));
+        let recorder = Recorder::default();
+        let config = node_config(&ledger, i, format!("n{i}"), policy(i));
+        handles.push(start(
+            context, &oracle, config, channels, &mempool, &recorder,
+        ));
+        recorders.push(recorder);
+        mempools.push(mempool);
+    }
+    let link = Link {
+        latency: Duration::from_millis(20),
+        jitter: Duration::from_millis(5),
+        success_rate: commonware_utils::probability!(1.0),
+    };
+    for a in &keys {
+        for b in &keys {
+            if a != b {
+                oracle
+                    .add_link(a.clone(), b.clone(), link.clone())
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+
+    // The joiner's bond is submitted to the joiner's own node alone, which
+    // proposes nothing in epoch 0: it reaches the validators by gossip.
+    for tx in bonds(&ledger) {
+        if tx.tx.signer == node_key(JOINER).account_id() {
+            mempools[JOINER].submit(tx, &ledger).unwrap();
+            continue;
+        }
+        for mempool in &mempools {
+            mempool.lock().insert(tx.clone(), &ledger).unwrap();
+        }
+    }
+    Sim {
+        oracle,
+        ledger,
+        keys,
+        recorders,
+        mempools,
+        handles,
+    }
+}
+
 fn simulate_with(seed: u64, target: u64, restarts: &[Restart]) -> Outcome {
     let config = deterministic::Config::new()
         .with_seed(seed)
         .with_timeout(Some(Duration::from_secs(600)));
     deterministic::Runner::new(config).start(|context| async move {
-        let ledger = genesis();
-        let keys: Vec<PublicKey> = (0..NODES)
-            .map(|i| consensus::public_key(&node_key(i).account_id()).unwrap())
-            .collect();
-        let (network, oracle) = Network::new_with_peers(
-            context.child("network"),
-            simulated::Config {
-                max_size: consensus::max_message_size(NODES as u32),
-                max_peers_per_set: NZUsize!(2 * NODES),
-                disconnect_on_block: true,
-                tracked_peer_sets: NZUsize!(2),
-            },
-            keys.clone(),
-        )
-        .await;
-        network.start();
-
-        let mut recorders = Vec::new();
-        let mut mempools = Vec::new();
-        let mut handles = Vec::new();
         let policy = |i: usize| match restarts.iter().find(|r| r.node == i) {
             Some(r) => SnapshotPolicy {
                 every: std::num::NonZeroU64::new(r.every).unwrap(),
             },
             None => SnapshotPolicy::default(),
         };
-        for (i, key) in keys.iter().enumerate() {
-            let channels = channels(&oracle, key).await;
-            let mempool = SharedMempool::new(Mempool::new(MempoolLimits::default()));
-            let recorder = Recorder::default();
-            handles.push(start(
-                &context,
-                &oracle,
-                &ledger,
-                i,
-                channels,
-                &mempool,
-                &recorder,
-                policy(i),
-            ));
-            recorders.push(recorder);
-            mempools.push(mempool);
-        }
-        let link = Link {
-            latency: Duration::from_millis(20),
-            jitter: Duration::from_millis(5),
-            success_rate: commonware_utils::probability!(1.0),
-        };
-        for a in &keys {
-            for b in &keys {
-                if a != b {
-                    oracle
-                        .add_link(a.clone(), b.clone(), link.clone())
-                        .await
-                        .unwrap();
-                }
-            }
-        }
-
-        // The joiner's bond is submitted to the joiner's own node alone, which
-        // proposes nothing in epoch 0: it reaches the validators by gossip.
-        for tx in bonds(&ledger) {
-            if tx.tx.signer == node_key(JOINER).account_id() {
-                mempools[JOINER].submit(tx, &ledger).unwrap();
-                continue;
-            }
-            for mempool in &mempools {
-                mempool.lock().insert(tx.clone(), &ledger).unwrap();
-            }
-        }
+        let Sim {
+            oracle,
+            ledger,
+            keys,
+            mut recorders,
+            mempools,
+            mut handles,
+        } = launch(&context, policy).await;
 
         // Each restarted node's recorder after its restart.
         let mut restarted = Vec::new();
@@ -271,16 +303,8 @@ fn simulate_with(seed: u64, target: u64, restarts: &[Restart]) -> Outcome {
             let restarted_at = context.current();
             let recorder = Recorder::default();
             let channels = channels(&oracle, &keys[i]).await;
-            handles[i] = start(
-                &context,
-                &oracle,
-                &ledger,
-                i,
-                channels,
-                &mempools[i],
-                &recorder,
-                policy(i),
-            );
+            let config = node_config(&ledger, i, format!("n{i}"), policy(i));
+            handles[i] = start(&context, &oracle, config, channels, &mempools[i], &recorder);
             // Caught up before the next one stops: two of four down would halt the chain.
             wait_for(&context, &[&recorder], stayed).await;
             catch_ups.push(context.current().duration_since(restarted_at).unwrap());
@@ -479,4 +503,198 @@ fn a_validator_joins_and_one_leaves_at_the_epoch_boundary() {
         let second = simulate(seed, target);
         assert_eq!(first, second, "seed {seed} is not deterministic");
     }
+}
+
+/// A node that has been away from a long chain joins it from a checkpoint, with
+/// storage of its own: the state after the first block of epoch 3, whose set is
+/// no longer the genesis set, published by a validator. Stopped as soon as it
+/// has started from it and started again without it, it goes on from what it
+/// kept; it re-executes nothing before the checkpoint, follows the chain from
+/// there, serves checkpoints itself, and after another restart starts from the
+/// checkpoint's state, which it saved. A checkpoint of another block than the
+/// pinned one, or with a changed state or certificate, is refused.
+#[test]
+fn a_node_joins_from_a_checkpoint_and_restarts_from_it() {
+    const AT: u64 = 3 * EPOCH;
+    let target = 5 * EPOCH;
+    let config = deterministic::Config::new()
+        .with_seed(SEEDS[2])
+        .with_timeout(Some(Duration::from_secs(600)));
+    deterministic::Runner::new(config).start(|context| async move {
+        let Sim {
+            oracle,
+            ledger,
+            keys,
+            recorders,
+            mempools,
+            handles,
+        } = launch(&context, |_| SnapshotPolicy::default()).await;
+        // The leaver, outside the set since epoch 1, stops; the chain goes on. It
+        // bonds again, less than any seated validator: the validators then accept
+        // its node as a candidate's, and it takes no seat.
+        handles[LEAVER].abort();
+        wait_for(&context, &[&recorders[1]], EPOCH + 2).await;
+        let rebond = Transaction {
+            chain_id: chain_id(),
+            signer: node_key(LEAVER).account_id(),
+            nonce: 2,
+            fee: ledger.state().economics.min_fee,
+            call: Call::BondValidator {
+                consensus_key: node_key(LEAVER).account_id(),
+                address: address(LEAVER),
+                amount: Balance::from_rao(100 * Balance::UNIT.rao()),
+            },
+        }
+        .sign(&node_key(LEAVER));
+        for mempool in &mempools[1..] {
+            mempool.lock().insert(rebond.clone(), &ledger).unwrap();
+        }
+        let source = &recorders[1];
+        while source.checkpoint().is_none_or(|c| c.height < AT) {
+            context.sleep(Duration::from_millis(50)).await;
+        }
+        let published = source.checkpoint().unwrap();
+        assert_eq!(
+            published.height, AT,
+            "one checkpoint per epoch, its first block"
+        );
+        let hash = source.chain()[AT as usize - 1].1;
+        assert_eq!(published.hash, hash);
+        let checkpoint = Checkpoint::decode(&published.bytes, &ledger, Some(hash)).unwrap();
+        let genesis_keys: Vec<AccountId> = ledger
+            .state()
+            .validators
+            .iter()
+            .map(|v| v.consensus_key)
+            .collect();
+        let set = checkpoint.verify(&mut context.child("verify")).unwrap();
+        assert!(
+            set.keys
+                .iter()
+                .any(|k| !genesis_keys.contains(&consensus::account_id(k)))
+        );
+
+        // Refused: another block pinned, a state changed, a certificate changed.
+        wait_for(&context, &[source], AT + 1).await;
+        let other = source.chain()[AT as usize].1;
+        assert!(matches!(
+            Checkpoint::decode(&published.bytes, &ledger, Some(other)),
+            Err(CheckpointError::NotPinned { .. })
+        ));
+        let mut bytes = published.bytes.to_vec();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 1;
+        assert!(
+            Checkpoint::decode(&bytes, &ledger, None).is_err(),
+            "state changed"
+        );
+        let mut bytes = published.bytes.to_vec();
+        let certificate_end = certificate_end(&bytes);
+        bytes[certificate_end - 1] ^= 1;
+        let forged = Checkpoint::decode(&bytes, &ledger, None)
+            .map_err(|e| e.to_string())
+            .and_then(|c| {
+                c.verify(&mut context.child("verify"))
+                    .map_err(|e| e.to_string())
+            });
+        assert!(forged.is_err(), "certificate changed");
+
+        // The leaver joins again from the checkpoint, with fresh storage. It stops
+        // once it has started from it, before it finalized anything, and starts
+        // again without being given it: from what it kept.
+        let join = |source: Option<CheckpointSource>| {
+            let mut config = node_config(
+                &ledger,
+                LEAVER,
+                "n0-joined".into(),
+                SnapshotPolicy::default(),
+            );
+            config.checkpoint = source;
+            config
+        };
+        // Started as its own task: a handle is what a restart aborts.
+        let rejoin = |source: Option<CheckpointSource>, channels, recorder: &Recorder| {
+            start(
+                &context,
+                &oracle,
+                join(source),
+                channels,
+                &mempools[LEAVER],
+                recorder,
+            )
+        };
+        let serves = |r: &Recorder| r.checkpoint().map(|c| c.height);
+        let first = Recorder::default();
+        let channels_again = channels(&oracle, &keys[LEAVER]).await;
+        let handle = rejoin(
+            Some(CheckpointSource::ready(checkpoint)),
+            channels_again,
+            &first,
+        );
+        while serves(&first).is_none() {
+            context.sleep(Duration::from_millis(1)).await;
+        }
+        assert_eq!(
+            serves(&first),
+            Some(AT),
+            "it serves the checkpoint it joined from"
+        );
+        assert_eq!(first.height(), 0, "stopped before it finalized a block");
+        handle.abort();
+        let joined = Recorder::default();
+        let channels_again = channels(&oracle, &keys[LEAVER]).await;
+        let handle = rejoin(None, channels_again, &joined);
+        let stayers: Vec<&Recorder> = (1..NODES).map(|n| &recorders[n]).collect();
+        wait_for(&context, &stayers, target).await;
+        wait_for(&context, &[&joined], target).await;
+        assert!(
+            serves(&joined) >= Some(target - EPOCH),
+            "and each epoch's after"
+        );
+        let ours = stayers[0].chain();
+        let theirs = joined.chain();
+        assert_eq!(
+            theirs[0].0,
+            AT + 1,
+            "nothing before the checkpoint executed"
+        );
+        assert_eq!(
+            theirs[..(target - AT) as usize],
+            ours[AT as usize..target as usize]
+        );
+        assert!(joined.ledger_at(target).state().check_books().is_ok());
+
+        // Restarted, with no checkpoint given: from the state it saved.
+        handle.abort();
+        let restarted = Recorder::default();
+        let channels_again = channels(&oracle, &keys[LEAVER]).await;
+        let _handle = rejoin(None, channels_again, &restarted);
+        wait_for(&context, &stayers, target + EPOCH).await;
+        wait_for(&context, &[&restarted], target + EPOCH).await;
+        assert!(
+            serves(&restarted) >= Some(target - EPOCH),
+            "after a restart, the checkpoint it served before"
+        );
+        let again = restarted.chain();
+        assert_eq!(
+            again[0].0,
+            AT + 1,
+            "re-executed from the checkpoint's state"
+        );
+        let ours = stayers[0].chain();
+        let end = target + EPOCH;
+        assert_eq!(
+            again[..(end - AT) as usize],
+            ours[AT as usize..end as usize]
+        );
+    });
+}
+
+/// Where an encoded checkpoint's certificate ends: after the magic, the block
+/// and the certificate, each after its 8-byte length.
+fn certificate_end(bytes: &[u8]) -> usize {
+    let length = |at: usize| u64::from_be_bytes(bytes[at..at + 8].try_into().unwrap()) as usize;
+    let block = 12;
+    let certificate = block + 8 + length(block);
+    certificate + 8 + length(certificate)
 }

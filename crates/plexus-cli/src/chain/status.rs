@@ -329,6 +329,17 @@ pub fn chain(cmd: ChainCommand, rpc: RpcArgs) -> anyhow::Result<()> {
                         .ledger_rules
                         .map_or("unknown (the node predates them)".into(), |r| r.to_string())
                 );
+                match &status.checkpoint {
+                    Some(c) => println!(
+                        "checkpoint       height {}, block {} ({}; `plexus node --sync-from` starts a new node from it)",
+                        c.height,
+                        c.hash,
+                        crate::sync::size(c.size)
+                    ),
+                    None => {
+                        println!("checkpoint       none yet (one comes with each consensus epoch)")
+                    }
+                }
                 println!("validators       {}", status.validators.len());
                 for v in &status.validators {
                     println!("  {v}");

@@ -354,6 +354,10 @@ pub(super) struct Finalizer<K> {
     pub(super) snapshots: super::snapshot::Due,
     /// Where every finalized block is written for readers, if the journal opened.
     pub(super) journal: Option<crate::journal::Journal>,
+    /// Where each epoch's first block goes with the state after it: the node
+    /// publishes it as a checkpoint once it has its certificate (see
+    /// [`super::checkpoint`]).
+    pub(super) epoch_starts: super::snapshot::Newest<(ConsensusBlock, Arc<Ledger>)>,
 }
 
 impl<K: FinalizedSink> Finalizer<K> {
@@ -393,6 +397,10 @@ impl<K: FinalizedSink> Finalizer<K> {
             }
         }
         self.snapshots.offer(&executed.ledger);
+        if plexus_ledger::validators::is_epoch_start(block.number(), self.epoch_length) {
+            self.epoch_starts
+                .put((block.clone(), executed.ledger.clone()));
+        }
         if plexus_ledger::validators::is_epoch_end(block.number(), self.epoch_length) {
             // A closed receiver means the node is shutting down.
             let _ = self

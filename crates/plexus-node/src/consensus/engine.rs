@@ -8,7 +8,10 @@ use std::sync::Arc;
 use commonware_broadcast::buffered;
 use commonware_consensus::{
     marshal::{self, Start, core::Actor, resolver::p2p as marshal_resolver, standard::Inline},
-    simplex::{self, Floor, ForwardPolicy, SkipBudget, SkipPolicy, elector::RoundRobin},
+    simplex::{
+        self, Floor, ForwardPolicy, SkipBudget, SkipPolicy, elector::RoundRobin,
+        types::Finalization,
+    },
     types::{Epoch, Height, ViewDelta},
 };
 use commonware_cryptography::{
@@ -26,11 +29,12 @@ use plexus_ledger::Ledger;
 use rand_core::CryptoRng;
 use tracing::{debug, info, warn};
 
-use super::application::{App, Finalizer, JOURNAL_BACKLOG, Shared};
+use super::application::{App, Finalizer, JOURNAL_BACKLOG, Shared, off_thread};
+use super::checkpoint::{Checkpoint, Published};
 use super::epochs::{self, EpochSchemes, EpochSet, FixedPeers, PeerSets};
 use super::follow::{CatchUpEvent, Follow};
 use super::gossip;
-use super::snapshot::{self, Snapshots};
+use super::snapshot::{self, Newest, Snapshots};
 use super::{
     ConsensusError, FinalizedSink, PublicKey, Scheme, ValidatorConfig, genesis_block, private_key,
 };
@@ -175,17 +179,22 @@ where
         }
         let epoch = ledger.state().validator_epoch();
         let length = genesis.state().economics.validator_epoch_length.max(2);
+        // The floor is the last block of the epoch before; a node started from a
+        // checkpoint stores only the epoch's first block, whose parent it is.
         let floor = match epoch {
             0 => genesis_digest,
             _ => match block_at(epoch * length - 1).await? {
                 Some(boundary) => boundary.digest(),
-                None => {
-                    warn!(
-                        height,
-                        "ignoring a saved state whose epoch start is not stored"
-                    );
-                    continue;
-                }
+                None => match block_at(epoch * length).await? {
+                    Some(first) => commonware_consensus::Block::parent(first.as_ref()),
+                    None => {
+                        warn!(
+                            height,
+                            "ignoring a saved state whose epoch start is not stored"
+                        );
+                        continue;
+                    }
+                },
             },
         };
         return Ok(Some(Restored {
@@ -240,6 +249,133 @@ where
             info!(height, of = last, "re-executing stored finalized blocks");
         }
         height += 1;
+    }
+}
+
+/// Publishes each epoch's first block, with the state after it and the
+/// certificate marshal stored for it, as the node's checkpoint (see
+/// [`super::checkpoint`]), and keeps it for the next start. Only the newest
+/// epoch start waiting is published; a block finalized without a certificate of
+/// its own (fetched as an ancestor) leaves the previous checkpoint in place.
+async fn publish_checkpoints<E, K>(
+    context: E,
+    kept: Snapshots<E>,
+    epoch_starts: Newest<(ConsensusBlock, Arc<Ledger>)>,
+    mut woken: mpsc::Receiver<()>,
+    marshal: marshal::core::Mailbox<Scheme, marshal::standard::Standard<ConsensusBlock>>,
+    mut sink: K,
+) where
+    E: Storage + Spawner,
+    K: FinalizedSink,
+{
+    while woken.next().await.is_some() {
+        let Some((block, ledger)) = epoch_starts.take() else {
+            continue;
+        };
+        let height = block.number();
+        let Some(finalization) = marshal.get_finalization(Height::new(height)).await else {
+            debug!(height, "no certificate stored for the epoch's first block");
+            continue;
+        };
+        let Some(checkpoint) = Checkpoint::new(block, finalization, ledger) else {
+            warn!(
+                height,
+                "the certificate stored for the epoch's first block is another block's"
+            );
+            continue;
+        };
+        // Encoding a large state takes a while: off the async workers.
+        match off_thread(&context, move || Published::of(&checkpoint)).await {
+            Some(Ok(published)) => {
+                kept.keep_served_checkpoint(&published.bytes).await;
+                debug!(
+                    height,
+                    bytes = published.bytes.len(),
+                    "checkpoint published"
+                );
+                sink.checkpoint_published(Arc::new(published));
+            }
+            Some(Err(e)) => warn!(height, error = %e, "no checkpoint of the epoch's first block"),
+            None => return,
+        }
+    }
+}
+
+/// Starts a node whose storage holds no chain from `checkpoint`, its
+/// certificate checked, and returns the state to start from. In this order, so
+/// that a restart at any point finds what it needs: the checkpoint is kept (the
+/// next start takes it up again, and serves it: a node that joined this way
+/// helps the next), its block and certificate are archived as marshal archives
+/// finalized ones, and its state is saved (a restart starts from it as from any
+/// saved state).
+#[allow(clippy::too_many_arguments)]
+async fn start_from<E, F, B>(
+    context: &E,
+    checkpoint: &Checkpoint,
+    bytes: Option<Arc<[u8]>>,
+    policy: snapshot::SnapshotPolicy,
+    snapshots: &Snapshots<E>,
+    finalizations: F,
+    blocks: B,
+) -> Result<(Restored, Published, F, B), ConsensusError>
+where
+    E: Storage + Spawner,
+    F: commonware_storage::archive::Archive<Key = Digest, Value = Finalization<Scheme, Digest>>,
+    B: commonware_storage::archive::Archive<Key = Digest, Value = Arc<ConsensusBlock>>,
+{
+    let height = checkpoint.height();
+    info!(height, block = %checkpoint.hash(), "starting from a checkpoint");
+    let bytes = match bytes {
+        Some(kept) => kept,
+        None => {
+            let encode = checkpoint.clone();
+            let published = off_thread(context, move || Published::of(&encode))
+                .await
+                .ok_or_else(|| ConsensusError::Storage("shutting down".into()))??;
+            snapshots.keep_served_checkpoint(&published.bytes).await;
+            published.bytes
+        }
+    };
+    let storage = |e: commonware_storage::archive::Error| ConsensusError::Storage(e.to_string());
+    let block = Arc::new(checkpoint.block().clone());
+    let digest = block.digest();
+    let finalizations = finalizations
+        .put_sync(height, digest, checkpoint.finalization())
+        .await
+        .map_err(storage)?;
+    let blocks = blocks
+        .put_sync(height, digest, &block)
+        .await
+        .map_err(storage)?;
+    snapshots.save_now(policy, checkpoint.ledger()).await;
+    let published = Published {
+        height,
+        hash: checkpoint.hash(),
+        bytes,
+    };
+    let restored = Restored {
+        block,
+        ledger: Arc::clone(checkpoint.ledger()),
+        floor: checkpoint.floor(),
+    };
+    Ok((restored, published, finalizations, blocks))
+}
+
+/// The checkpoint this node kept when it last ran, with its bytes, if it still
+/// reads as one of this chain (decoded off the async workers).
+async fn kept_checkpoint<E: Storage + Spawner>(
+    context: &E,
+    kept: &Snapshots<E>,
+    genesis: &Ledger,
+) -> Option<(Checkpoint, Arc<[u8]>)> {
+    let bytes: Arc<[u8]> = kept.served_checkpoint().await?.into();
+    let (read, genesis) = (Arc::clone(&bytes), genesis.clone());
+    match off_thread(context, move || Checkpoint::decode(&read, &genesis, None)).await? {
+        Ok(checkpoint) => Some((checkpoint, bytes)),
+        Err(e) => {
+            warn!(error = %e, "ignoring the checkpoint kept");
+            None
+        }
     }
 }
 
@@ -327,7 +463,7 @@ where
     // blocks by height. They outlive restarts (under tokio, files in the
     // runtime's storage directory).
     let page_cache = CacheRef::new(PAGE_SIZE, PAGE_CACHE_PAGES);
-    let finalizations = immutable::Archive::init(
+    let mut finalizations = immutable::Archive::init(
         context.child("finalizations"),
         archive_config(
             &prefix,
@@ -338,7 +474,7 @@ where
     )
     .await
     .map_err(|e| ConsensusError::Storage(e.to_string()))?;
-    let blocks: immutable::Archive<_, Digest, Arc<ConsensusBlock>> = immutable::Archive::init(
+    let mut blocks: immutable::Archive<_, Digest, Arc<ConsensusBlock>> = immutable::Archive::init(
         context.child("blocks"),
         archive_config(&prefix, "blocks", page_cache.clone(), ()),
     )
@@ -382,10 +518,75 @@ where
         genesis.digest(),
     )
     .await?;
+    // Marshal checks each finalization with its epoch's scheme, registered on
+    // entering the epoch (or here, for a checkpoint's).
+    let schemes = EpochSchemes::default();
+    let mut start = Start::Genesis(Digested::precomputed(genesis.clone(), genesis.digest()));
+    let mut kept = kept_checkpoint(&context, &snapshots, &config.genesis).await;
+    // A node that started from a checkpoint holds no genesis block.
+    let from_genesis = blocks
+        .has(Identifier::Index(0))
+        .await
+        .map_err(|e| ConsensusError::Storage(e.to_string()))?;
+    match &restored {
+        _ if from_genesis => {
+            if config.checkpoint.is_some() {
+                info!("this node holds the chain from genesis: it needs no checkpoint");
+            }
+        }
+        // Restarted: marshal goes on from the state's block if it has not yet.
+        Some(r) => {
+            let at = Identifier::Index(r.ledger.height());
+            let finalization = finalizations
+                .get(at)
+                .await
+                .map_err(|e| ConsensusError::Storage(e.to_string()))?;
+            if let Some(finalization) = finalization {
+                start = Start::Floor(finalization);
+            }
+        }
+        None => {
+            // The checkpoint it kept, if it stopped while starting from one; else a
+            // fetched one, if it was given where from.
+            let (checkpoint, bytes) = match (kept.take(), &config.checkpoint) {
+                (Some((checkpoint, bytes)), _) => (Some(checkpoint), Some(bytes)),
+                (None, Some(source)) => (Some(source.fetch().await?), None),
+                (None, None) => (None, None),
+            };
+            if let Some(checkpoint) = checkpoint {
+                let set = checkpoint.verify(&mut context.child("checkpoint"))?;
+                let scheme = set.scheme(&config.chain_id(), &config.key)?;
+                schemes.register(Epoch::new(set.epoch), scheme, set.contains(&public_key));
+                let (r, published, f, b) = start_from(
+                    &context,
+                    &checkpoint,
+                    bytes,
+                    config.snapshots,
+                    &snapshots,
+                    finalizations,
+                    blocks,
+                )
+                .await?;
+                (finalizations, blocks) = (f, b);
+                start = Start::Floor(checkpoint.finalization().clone());
+                kept = Some((checkpoint, published.bytes));
+                restored = Some(r);
+            }
+        }
+    }
+    if let Some((checkpoint, bytes)) = kept {
+        info!(height = checkpoint.height(), block = %checkpoint.hash(), "serving a checkpoint");
+        sink.checkpoint_published(Arc::new(Published {
+            height: checkpoint.height(),
+            hash: checkpoint.hash(),
+            bytes,
+        }));
+    }
     // States fall due from the replay on; they are saved once it is known to go on.
     let (due, woken) = snapshot::Due::new(config.snapshots);
     let (boundaries, mut boundary_rx) = mpsc::unbounded();
     let (candidates, mut candidates_rx) = mpsc::unbounded();
+    let (epoch_starts, epoch_starts_woken) = Newest::new();
     let mut finalizer = Finalizer {
         shared: Shared::new(Executor::new(&genesis, config.genesis.clone())),
         mempool: mempool.clone(),
@@ -397,7 +598,9 @@ where
         key: config.key.clone(),
         snapshots: due.clone(),
         journal,
+        epoch_starts: epoch_starts.clone(),
     };
+    let finalizer_epoch_starts = epoch_starts;
     let shared = loop {
         let from = match &restored {
             Some(r) => {
@@ -425,7 +628,8 @@ where
             // genesis is the one start left. (Blocks handed over twice are ignored.)
             // Nothing of that pass is kept: neither the states it would have saved, nor
             // the saved states, nor what the sink was handed.
-            Err(e @ ConsensusError::Replay { .. }) if restored.is_some() => {
+            // A node that started from a checkpoint has no genesis to fall back to.
+            Err(e @ ConsensusError::Replay { .. }) if restored.is_some() && from_genesis => {
                 warn!(error = %e, "the saved state does not go on; re-executing from genesis");
                 restored = None;
                 snapshots.clear().await;
@@ -482,7 +686,6 @@ where
     );
     let mut broadcast = broadcast.start(channels.broadcast);
 
-    let schemes = EpochSchemes::default();
     let (actor, mailbox, _) = Actor::init(
         context.child("marshal"),
         finalizations,
@@ -490,7 +693,7 @@ where
         marshal::Config {
             provider: schemes.clone(),
             epocher: epocher.clone(),
-            start: Start::Genesis(Digested::precomputed(genesis.clone(), genesis.digest())),
+            start,
             partition_prefix: format!("{prefix}-marshal"),
             mailbox_size: MAILBOX_SIZE,
             view_retention: ViewDelta::new(VIEW_RETENTION),
@@ -509,6 +712,21 @@ where
     // Told when the node starts and stops catching up (clones share the sink).
     let mut sink = finalizer.sink.clone();
     let mut marshal = actor.start(finalizer, buffer, resolver);
+    context.child("checkpoints").spawn({
+        let (mailbox, sink) = (mailbox.clone(), sink.clone());
+        let kept = Snapshots::new(context.child("checkpoint"), &prefix);
+        let epoch_starts = finalizer_epoch_starts;
+        move |context| {
+            publish_checkpoints(
+                context,
+                kept,
+                epoch_starts,
+                epoch_starts_woken,
+                mailbox,
+                sink,
+            )
+        }
+    });
 
     let (transactions_out, transactions_in) = channels.transactions;
     let mut gossip = context.child("gossip").spawn({

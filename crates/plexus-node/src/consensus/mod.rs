@@ -22,6 +22,7 @@
 //! [`run_validator_with_peer_sets`] and [`epochs`]).
 
 mod application;
+pub mod checkpoint;
 mod engine;
 pub mod epochs;
 mod follow;
@@ -95,6 +96,9 @@ pub enum ConsensusError {
     /// The p2p network could not be set up.
     #[error("network: {0}")]
     Network(String),
+    /// The checkpoint to start from cannot be used.
+    #[error("checkpoint: {0}")]
+    Checkpoint(#[from] checkpoint::CheckpointError),
 }
 
 /// Consensus timing. Every honest validator should use the same values.
@@ -154,6 +158,9 @@ pub struct ValidatorConfig {
     /// How much history the journal of finalized blocks keeps for readers;
     /// `None` keeps none on disk (see [`crate::journal`]).
     pub journal: Option<crate::journal::JournalPolicy>,
+    /// Where to get the checkpoint to start from if this node's storage holds no
+    /// chain yet (see [`checkpoint`]); not asked otherwise.
+    pub checkpoint: Option<checkpoint::CheckpointSource>,
     /// Rewrites every block this validator proposes (see [`Tamper`]).
     #[cfg(feature = "byzantine")]
     pub tamper: Option<Tamper>,
@@ -190,6 +197,7 @@ impl ValidatorConfig {
             timeouts: Timeouts::default(),
             snapshots: SnapshotPolicy::default(),
             journal: Some(crate::journal::JournalPolicy::default()),
+            checkpoint: None,
             #[cfg(feature = "byzantine")]
             tamper: None,
         }
@@ -255,6 +263,13 @@ pub trait FinalizedSink: Clone + Send + 'static {
     /// fetching, many a second, blocks it is behind on. By default ignored.
     fn catching_up(&mut self, catching_up: bool) {
         let _ = catching_up;
+    }
+
+    /// The newest checkpoint this node can serve to nodes joining the chain (see
+    /// [`checkpoint`]): one per epoch, once its first block is finalized. By
+    /// default ignored.
+    fn checkpoint_published(&mut self, checkpoint: Arc<checkpoint::Published>) {
+        let _ = checkpoint;
     }
 }
 

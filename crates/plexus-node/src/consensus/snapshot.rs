@@ -29,6 +29,10 @@ use crate::journal::Journal;
 /// allocate without bound; a state this large is re-executed from genesis).
 const MAX_SNAPSHOT_BYTES: u64 = 1 << 30;
 
+/// The blob beside the two slots that keeps the checkpoint the node serves (a
+/// torn write does not decode, and is ignored).
+const CHECKPOINT_SLOT: u8 = 2;
+
 /// A slot's header: the state's length (8 bytes, big-endian), then its hash.
 const HEADER: usize = 8 + 32;
 
@@ -125,6 +129,37 @@ impl<E: Storage> Snapshots<E> {
     }
 
     async fn read(&self, slot: u8) -> Result<Option<Ledger>, String> {
+        match self
+            .read_blob(slot, MAX_SNAPSHOT_BYTES + HEADER as u64)
+            .await?
+        {
+            Some(bytes) => unframed(&bytes).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// The checkpoint this node served last (see [`super::checkpoint`]), as
+    /// encoded, if one was kept and reads back; not checked.
+    pub async fn served_checkpoint(&self) -> Option<Vec<u8>> {
+        let max = super::checkpoint::MAX_CHECKPOINT_BYTES;
+        self.read_blob(CHECKPOINT_SLOT, max)
+            .await
+            .unwrap_or_else(|why| {
+                warn!(%why, "ignoring the checkpoint kept");
+                None
+            })
+    }
+
+    /// Keeps `bytes`, the encoding of the checkpoint this node now serves, so that
+    /// it serves it again at once after a restart. A failure is logged.
+    pub async fn keep_served_checkpoint(&self, bytes: &[u8]) {
+        if let Err(why) = self.write_blob(CHECKPOINT_SLOT, bytes.to_vec()).await {
+            warn!(%why, "the checkpoint served is not kept: after a restart none is served until the next epoch");
+        }
+    }
+
+    /// The bytes of blob `slot`, if it holds any (at most `max`).
+    async fn read_blob(&self, slot: u8, max: u64) -> Result<Option<Vec<u8>>, String> {
         let (blob, len) = self
             .context
             .open(&self.partition, &[slot])
@@ -133,22 +168,51 @@ impl<E: Storage> Snapshots<E> {
         if len == 0 {
             return Ok(None);
         }
-        if len > MAX_SNAPSHOT_BYTES + HEADER as u64 {
-            return Err(format!("{len} bytes, over the {MAX_SNAPSHOT_BYTES} read"));
+        if len > max {
+            return Err(format!("{len} bytes, over the {max} read"));
         }
         let bytes = blob
             .read_at(0, len as usize, ReadOptions::DONT_CACHE)
             .await
             .map_err(|e| e.to_string())?
             .coalesce();
-        unframed(bytes.as_ref()).map(Some)
+        Ok(Some(bytes.as_ref().to_vec()))
     }
 
-    /// Removes both slots (a saved state the stored blocks do not go on from is
+    /// Writes `bytes` to blob `slot` in place of what it held, and syncs.
+    async fn write_blob(&self, slot: u8, bytes: Vec<u8>) -> Result<(), String> {
+        let len = bytes.len() as u64;
+        let (blob, _) = self
+            .context
+            .open(&self.partition, &[slot])
+            .await
+            .map_err(|e| e.to_string())?;
+        blob.write_at(0, bytes, WriteOptions::DONT_CACHE)
+            .await
+            .map_err(|e| e.to_string())?;
+        blob.resize(len).await.map_err(|e| e.to_string())?;
+        blob.sync().await.map_err(|e| e.to_string())
+    }
+
+    /// Removes both slots, and the checkpoint kept (a saved state the stored blocks do not go on from is
     /// not to be tried again).
     pub async fn clear(&self) {
         if let Err(e) = self.context.remove(&self.partition, None).await {
             warn!(error = %e, "saved states not removed");
+        }
+    }
+
+    /// Saves `ledger` now, to the slot `policy` gives its height (a state that
+    /// did not come from this node's own blocks: a checkpoint's). A failure is
+    /// logged: the node then goes on without it.
+    pub async fn save_now(&self, policy: SnapshotPolicy, ledger: &Ledger) {
+        let height = ledger.height();
+        let saved = match framed(ledger) {
+            Ok(framed) => self.save(policy, height, framed).await,
+            Err(why) => Err(why),
+        };
+        if let Err(why) = saved {
+            warn!(height, %why, "state not saved");
         }
     }
 
@@ -160,58 +224,80 @@ impl<E: Storage> Snapshots<E> {
         height: u64,
         framed: Vec<u8>,
     ) -> Result<(), String> {
-        let len = framed.len() as u64;
-        let (blob, _) = self
-            .context
-            .open(&self.partition, &[policy.slot(height)])
-            .await
-            .map_err(|e| e.to_string())?;
-        blob.write_at(0, framed, WriteOptions::DONT_CACHE)
-            .await
-            .map_err(|e| e.to_string())?;
-        blob.resize(len).await.map_err(|e| e.to_string())?;
-        blob.sync().await.map_err(|e| e.to_string())
+        self.write_blob(policy.slot(height), framed).await
     }
 }
 
-/// The newest state due to be saved, and the wake-up of the task that saves it
-/// ([`keep`]): however many states fall due before it runs (during a long
-/// re-execution at start), one ledger is held, the newest.
+/// The newest of a run of values, held for a task that takes it when woken:
+/// however many come before it runs (during a long re-execution at start), one
+/// is held, the newest.
+#[derive(Debug)]
+pub struct Newest<T> {
+    value: Arc<Mutex<Option<T>>>,
+    wake: mpsc::Sender<()>,
+}
+
+impl<T> Clone for Newest<T> {
+    fn clone(&self) -> Self {
+        Self {
+            value: Arc::clone(&self.value),
+            wake: self.wake.clone(),
+        }
+    }
+}
+
+impl<T> Newest<T> {
+    /// Nothing held yet; the receiver wakes the taking task.
+    pub fn new() -> (Self, mpsc::Receiver<()>) {
+        let (wake, woken) = mpsc::channel(1);
+        let newest = Self {
+            value: Arc::new(Mutex::new(None)),
+            wake,
+        };
+        (newest, woken)
+    }
+
+    /// Holds `value` in place of what was held, and wakes the task.
+    pub fn put(&self, value: T) {
+        *self.lock() = Some(value);
+        // Full means a wake-up is pending already; closed means shutting down.
+        let _ = self.wake.clone().try_send(());
+    }
+
+    /// Takes what is held, if anything.
+    pub fn take(&self) -> Option<T> {
+        self.lock().take()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<T>> {
+        self.value.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// The newest state due to be saved, for the task that saves it ([`keep`]).
 #[derive(Clone, Debug)]
 pub struct Due {
     policy: SnapshotPolicy,
-    newest: Arc<Mutex<Option<Arc<Ledger>>>>,
-    wake: mpsc::Sender<()>,
+    newest: Newest<Arc<Ledger>>,
 }
 
 impl Due {
     /// Nothing due yet under `policy`; the receiver wakes [`keep`].
     pub fn new(policy: SnapshotPolicy) -> (Self, mpsc::Receiver<()>) {
-        let (wake, woken) = mpsc::channel(1);
-        let due = Self {
-            policy,
-            newest: Arc::default(),
-            wake,
-        };
-        (due, woken)
+        let (newest, woken) = Newest::new();
+        (Self { policy, newest }, woken)
     }
 
     /// Offers the state after a finalized block: held if the policy saves it.
     pub fn offer(&self, ledger: &Arc<Ledger>) {
         if self.policy.is_due(ledger.height()) {
-            *self.slot() = Some(Arc::clone(ledger));
-            // Full means a wake-up is pending already; closed means shutting down.
-            let _ = self.wake.clone().try_send(());
+            self.newest.put(Arc::clone(ledger));
         }
     }
 
     /// Drops the state held, if any.
     pub fn forget(&self) {
-        self.slot().take();
-    }
-
-    fn slot(&self) -> std::sync::MutexGuard<'_, Option<Arc<Ledger>>> {
-        self.newest.lock().unwrap_or_else(PoisonError::into_inner)
+        self.newest.take();
     }
 }
 
@@ -228,7 +314,7 @@ pub async fn keep<E>(
     E: Storage + Spawner,
 {
     while woken.next().await.is_some() {
-        let Some(ledger) = due.slot().take() else {
+        let Some(ledger) = due.newest.take() else {
             continue;
         };
         let height = ledger.height();
@@ -273,10 +359,14 @@ mod tests {
         for height in 1..=12 {
             due.offer(&at(height));
         }
-        assert_eq!(due.slot().as_ref().map(|l| l.height()), Some(12));
         assert!(woken.try_recv().is_ok(), "woken");
+        assert_eq!(due.newest.take().map(|l| l.height()), Some(12));
+        assert!(due.newest.take().is_none(), "taken");
+        due.offer(&at(13));
+        assert!(due.newest.take().is_none(), "13 is not due");
+        due.offer(&at(16));
         due.forget();
-        assert!(due.slot().is_none());
+        assert!(due.newest.take().is_none());
     }
 
     #[test]

@@ -19,7 +19,11 @@ use plexus_primitives::{AccountId, Hash};
 
 pub use limit::RATE_LIMITED;
 pub use server::{RpcConfig, RpcServer, codes, start};
-pub use types::{BlockInfo, ChainStatus, TxInfo, TxStatus, ValueProof};
+pub use types::{BlockInfo, ChainStatus, CheckpointInfo, TxInfo, TxStatus, ValueProof};
+
+/// Most bytes of a checkpoint one `plexus_checkpointChunk` answers (hex doubles
+/// them on the wire, within the server's response limit).
+pub const CHECKPOINT_CHUNK: u64 = 4 << 20;
 
 /// The Plexus node API (methods are `plexus_<name>`).
 #[rpc(server, client, namespace = "plexus")]
@@ -86,6 +90,17 @@ pub trait PlexusApi {
     /// finalized header's state root.
     #[method(name = "proof")]
     async fn proof(&self, key_hex: String) -> Result<ValueProof, ErrorObjectOwned>;
+
+    /// The checkpoint this node serves to nodes joining the chain: the state
+    /// after the first block of the newest consensus epoch it holds a
+    /// certificate for.
+    #[method(name = "checkpoint")]
+    async fn checkpoint(&self) -> Result<CheckpointInfo, ErrorObjectOwned>;
+
+    /// Up to [`CHECKPOINT_CHUNK`] bytes (hex) of the encoded checkpoint at
+    /// `height`, from `offset`; not found once the node serves a newer one.
+    #[method(name = "checkpointChunk")]
+    async fn checkpoint_chunk(&self, height: u64, offset: u64) -> Result<String, ErrorObjectOwned>;
 
     /// Each newly finalized block.
     #[subscription(name = "subscribeFinalized" => "finalized", unsubscribe = "unsubscribeFinalized", item = BlockInfo)]

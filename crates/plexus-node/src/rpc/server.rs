@@ -22,8 +22,9 @@ use tokio::sync::broadcast::error::RecvError;
 use super::PlexusApiServer;
 use plexus_serve::{ConnectionLimits, serve_bounded};
 
+use super::CHECKPOINT_CHUNK;
 use super::limit::{PeerBuckets, RateLimit};
-use super::types::{BlockInfo, ChainStatus, TxStatus, ValueProof};
+use super::types::{BlockInfo, ChainStatus, CheckpointInfo, TxStatus, ValueProof};
 use crate::mempool::SharedMempool;
 use crate::store::ChainStore;
 
@@ -105,7 +106,12 @@ pub struct RpcServer {
     /// The state tree of the newest height a proof was asked at: building it reads every
     /// leaf, so it is built once per height (off the async workers) and shared.
     proofs: Arc<tokio::sync::Mutex<Option<ProofTree>>>,
+    /// Checkpoint chunks being served: each is megabytes of hex, so only a few at once.
+    chunks: Arc<tokio::sync::Semaphore>,
 }
+
+/// Checkpoint chunks served at once; a call past them is refused as rate limited.
+const CHUNKS_AT_ONCE: usize = 2;
 
 /// A state tree and the height it is the state of.
 type ProofTree = (u64, Arc<MerkleTree>);
@@ -120,6 +126,7 @@ impl RpcServer {
             peers,
             metrics: None,
             proofs: Arc::default(),
+            chunks: Arc::new(tokio::sync::Semaphore::new(CHUNKS_AT_ONCE)),
         }
     }
 
@@ -207,7 +214,55 @@ impl PlexusApiServer for RpcServer {
             min_fee: state.economics.min_fee,
             ledger_rules: Some(state.economics.ledger_rules.0),
             catching_up: self.store.is_catching_up(),
+            checkpoint: self.store.checkpoint().map(|c| CheckpointInfo::of(&c)),
         })
+    }
+
+    async fn checkpoint(&self) -> Result<CheckpointInfo, ErrorObjectOwned> {
+        self.store
+            .checkpoint()
+            .map(|c| CheckpointInfo::of(&c))
+            .ok_or_else(|| {
+                not_found(
+                    "this node serves no checkpoint yet: one comes with the first block of each \
+                     consensus epoch it finalizes"
+                        .into(),
+                )
+            })
+    }
+
+    async fn checkpoint_chunk(&self, height: u64, offset: u64) -> Result<String, ErrorObjectOwned> {
+        let served = match self.store.checkpoint() {
+            Some(served) if served.height == height => served,
+            Some(served) => {
+                return Err(not_found(format!(
+                    "this node serves no checkpoint at {height}: its checkpoint is at {}",
+                    served.height
+                )));
+            }
+            None => return Err(not_found("this node serves no checkpoint yet".into())),
+        };
+        let _turn = self.chunks.try_acquire().map_err(|_| {
+            error(
+                super::RATE_LIMITED,
+                "serving other checkpoint fetches: try again shortly",
+            )
+        })?;
+        let bytes = &served.bytes;
+        let start = usize::try_from(offset)
+            .ok()
+            .filter(|start| *start <= bytes.len())
+            .ok_or_else(|| {
+                error(
+                    codes::INVALID_PARAMS,
+                    format!(
+                        "offset {offset} is past the checkpoint's {} bytes",
+                        bytes.len()
+                    ),
+                )
+            })?;
+        let end = bytes.len().min(start + CHECKPOINT_CHUNK as usize);
+        Ok(hex::encode(&bytes[start..end]))
     }
 
     async fn submit_transaction(&self, tx_hex: String) -> Result<Hash, ErrorObjectOwned> {

@@ -32,6 +32,34 @@ pub struct ChainStatus {
     /// predate it.
     #[serde(default)]
     pub catching_up: bool,
+    /// The checkpoint this node serves to nodes joining the chain, if it has
+    /// one yet (see `plexus_checkpoint`). `None` from nodes that predate it.
+    #[serde(default)]
+    pub checkpoint: Option<CheckpointInfo>,
+}
+
+/// A checkpoint a node serves: the state after the first block of a consensus
+/// epoch, with the block and its finalization certificate. A node joining the
+/// chain fetches it in chunks (`plexus_checkpointChunk`) and starts from it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckpointInfo {
+    /// The block's height.
+    pub height: u64,
+    /// The block's hash: what a joining node can pin, from a source it trusts.
+    pub hash: Hash,
+    /// The encoded checkpoint's length in bytes.
+    pub size: u64,
+}
+
+impl CheckpointInfo {
+    /// What a node says of the checkpoint it serves.
+    pub fn of(published: &crate::consensus::checkpoint::Published) -> Self {
+        Self {
+            height: published.height,
+            hash: published.hash,
+            size: published.bytes.len() as u64,
+        }
+    }
 }
 
 /// A finalized block with its transactions' outcomes.

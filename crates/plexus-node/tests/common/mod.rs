@@ -16,6 +16,7 @@ use commonware_p2p::simulated::{self, Oracle};
 use commonware_runtime::{Clock as _, Quota, deterministic};
 use commonware_utils::NZU32;
 use plexus_ledger::Ledger;
+use plexus_node::consensus::checkpoint::Published;
 use plexus_node::consensus::{
     CHANNEL_BACKFILL, CHANNEL_BROADCAST, CHANNEL_CERTIFICATES, CHANNEL_RESOLVER,
     CHANNEL_TRANSACTIONS, CHANNEL_VOTES, Channels, Finalized, FinalizedSink, PublicKey, Timeouts,
@@ -40,6 +41,8 @@ pub struct Recorder(
     Arc<Mutex<Option<Journal>>>,
     /// Each time the node said it started (`true`) or stopped catching up.
     Arc<Mutex<Vec<bool>>>,
+    /// The newest checkpoint the node published.
+    Arc<Mutex<Option<Arc<Published>>>>,
 );
 
 impl FinalizedSink for Recorder {
@@ -54,12 +57,21 @@ impl FinalizedSink for Recorder {
     fn catching_up(&mut self, catching_up: bool) {
         self.2.lock().unwrap().push(catching_up);
     }
+
+    fn checkpoint_published(&mut self, checkpoint: Arc<Published>) {
+        *self.3.lock().unwrap() = Some(checkpoint);
+    }
 }
 
 impl Recorder {
     /// Each time the node said it started (`true`) or stopped catching up.
     pub fn catching_up(&self) -> Vec<bool> {
         self.2.lock().unwrap().clone()
+    }
+
+    /// The newest checkpoint the node published, if any.
+    pub fn checkpoint(&self) -> Option<Arc<Published>> {
+        self.3.lock().unwrap().clone()
     }
 
     pub fn height(&self) -> u64 {
