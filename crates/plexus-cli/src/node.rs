@@ -38,7 +38,7 @@ pub struct NodeArgs {
     explorer: Option<SocketAddr>,
     /// Start from the checkpoint the node at this JSON-RPC URL serves (the state after
     /// the first block of a recent consensus epoch) rather than executing the chain from
-    /// genesis; only while this node's data directory holds no chain. Trusts that node
+    /// genesis; used only while this node's storage holds no chain. Trusts that node
     /// unless --checkpoint pins the block
     #[arg(long, value_name = "URL")]
     sync_from: Option<String>,
@@ -267,7 +267,7 @@ pub fn run(
             let (url, genesis, pin) = (sync.url.clone(), genesis.clone(), sync.pin);
             Box::pin(async move {
                 tracing::info!(%url, "fetching a checkpoint to start from");
-                let checkpoint = crate::sync::fetch(&url, &genesis, pin)
+                let (checkpoint, bytes) = crate::sync::fetch(&url, &genesis, pin)
                     .await
                     .map_err(|e| format!("{e:#}"))?;
                 tracing::info!(
@@ -276,7 +276,7 @@ pub fn run(
                     pinned = pin.is_some(),
                     "checkpoint fetched"
                 );
-                Ok(checkpoint)
+                Ok((checkpoint, bytes))
             })
         })
     });

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use jsonrpsee::core::ClientError;
 use jsonrpsee_http_client::{HttpClient, HttpClientBuilder};
 use plexus_ledger::Ledger;
-use plexus_node::consensus::checkpoint::{Checkpoint, MAX_CHECKPOINT_BYTES};
+use plexus_node::consensus::checkpoint::{Checkpoint, Fetched, MAX_CHECKPOINT_BYTES};
 use plexus_node::rpc::{CHECKPOINT_CHUNK, CheckpointInfo, PlexusApiClient, RATE_LIMITED, codes};
 use plexus_primitives::Hash;
 
@@ -22,10 +22,10 @@ const ATTEMPTS: usize = 3;
 const BUSY_RETRIES: u32 = 120;
 const BUSY_WAIT: Duration = Duration::from_millis(500);
 
-/// The checkpoint the node at `url` serves, fetched in chunks with progress on
-/// stderr and checked against `genesis` (the block must be `pin`, if given). The
-/// certificate's signatures are checked as the node starts from it.
-pub async fn fetch(url: &str, genesis: &Ledger, pin: Option<Hash>) -> anyhow::Result<Checkpoint> {
+/// The checkpoint the node at `url` serves, with its bytes, fetched in chunks with
+/// progress on stderr and checked against `genesis` (the block must be `pin`, if
+/// given). The certificate's signatures are checked as the node starts from it.
+pub async fn fetch(url: &str, genesis: &Ledger, pin: Option<Hash>) -> anyhow::Result<Fetched> {
     let client = HttpClientBuilder::default()
         .request_timeout(Duration::from_secs(60))
         // A chunk is hex: twice its bytes, and the JSON around them.
@@ -75,8 +75,13 @@ pub async fn fetch(url: &str, genesis: &Ledger, pin: Option<Hash>) -> anyhow::Re
             }
             continue;
         };
-        return Checkpoint::decode(&bytes, genesis, pin)
-            .map_err(|e| exit::input(format!("the checkpoint from {url} cannot be used: {e}")));
+        // Reading a large state takes a while: off the async workers.
+        let (read, genesis) = (Arc::clone(&bytes), genesis.clone());
+        let decoded =
+            tokio::task::spawn_blocking(move || Checkpoint::decode(&read, &genesis, pin)).await?;
+        let checkpoint = decoded
+            .map_err(|e| exit::input(format!("the checkpoint from {url} cannot be used: {e}")))?;
+        return Ok((checkpoint, bytes));
     }
     anyhow::bail!("{url} kept moving on to newer checkpoints while this node fetched one")
 }

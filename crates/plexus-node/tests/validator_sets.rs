@@ -24,7 +24,9 @@ use commonware_runtime::{
 };
 use commonware_utils::NZUsize;
 use plexus_ledger::{Economics, Genesis, GenesisBalance, GenesisValidator, Ledger};
-use plexus_node::consensus::checkpoint::{Checkpoint, CheckpointError, CheckpointSource};
+use plexus_node::consensus::checkpoint::{
+    Checkpoint, CheckpointError, CheckpointSource, Published,
+};
 use plexus_node::consensus::{
     self, PublicKey, SnapshotPolicy, ValidatorConfig, epochs::ManagedPeers,
     run_validator_with_peer_sets,
@@ -561,6 +563,12 @@ fn a_node_joins_from_a_checkpoint_and_restarts_from_it() {
         let hash = source.chain()[AT as usize - 1].1;
         assert_eq!(published.hash, hash);
         let checkpoint = Checkpoint::decode(&published.bytes, &ledger, Some(hash)).unwrap();
+        let named = Published::read(published.bytes.clone()).unwrap();
+        assert_eq!(
+            (named.height, named.hash),
+            (AT, hash),
+            "named by its block alone"
+        );
         let genesis_keys: Vec<AccountId> = ledger
             .state()
             .validators
@@ -627,7 +635,7 @@ fn a_node_joins_from_a_checkpoint_and_restarts_from_it() {
         let first = Recorder::default();
         let channels_again = channels(&oracle, &keys[LEAVER]).await;
         let handle = rejoin(
-            Some(CheckpointSource::ready(checkpoint)),
+            Some(CheckpointSource::ready(checkpoint).unwrap()),
             channels_again,
             &first,
         );

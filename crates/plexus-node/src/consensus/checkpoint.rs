@@ -91,6 +91,13 @@ pub enum CheckpointError {
     /// No checkpoint could be fetched to start from.
     #[error("no checkpoint to start from: {0}")]
     Fetch(String),
+    /// The node started from a checkpoint, and neither a saved state nor the
+    /// checkpoint it kept reads back.
+    #[error(
+        "this node started from a checkpoint, and neither its saved states nor the checkpoint it \
+         kept read back: start it with --sync-from URL to fetch one again"
+    )]
+    Lost,
 }
 
 /// A finalized block that starts a consensus epoch, its finalization, and the
@@ -300,6 +307,23 @@ impl Published {
             bytes: checkpoint.encode()?.into(),
         })
     }
+
+    /// The checkpoint encoded in `bytes`, named by its block alone: what a node
+    /// serves again after a restart, without reading the state (a node's own
+    /// file; [`Checkpoint::decode`] reads and checks all of it).
+    pub fn read(bytes: Arc<[u8]>) -> Result<Self, CheckpointError> {
+        let rest = bytes
+            .strip_prefix(MAGIC.as_slice())
+            .ok_or_else(|| CheckpointError::Malformed("not a checkpoint".into()))?;
+        let (block, _) = part(rest, plexus_primitives::MAX_BLOCK_SIZE as u64 + 8)?;
+        let block = ConsensusBlock::decode(Copying(block))
+            .map_err(|e| CheckpointError::Malformed(format!("block: {e}")))?;
+        Ok(Self {
+            height: block.number(),
+            hash: block.hash(),
+            bytes,
+        })
+    }
 }
 
 #[cfg(test)]
@@ -353,31 +377,36 @@ mod tests {
 }
 
 /// Where a node whose storage holds no chain gets the checkpoint it starts from
-/// (`plexus node --sync-from`): asked at most once a start, and only then.
+/// (`plexus node --sync-from`): asked at most once a start, and only then. It
+/// gives the checkpoint decoded and the bytes it was read from.
 #[derive(Clone)]
 pub struct CheckpointSource(Arc<SourceFn>);
 
+/// A checkpoint and its encoding.
+pub type Fetched = (Checkpoint, Arc<[u8]>);
+
 /// What a [`CheckpointSource`] calls.
-type SourceFn = dyn Fn() -> BoxFuture<'static, Result<Checkpoint, String>> + Send + Sync;
+type SourceFn = dyn Fn() -> BoxFuture<'static, Result<Fetched, String>> + Send + Sync;
 
 impl CheckpointSource {
     /// A source that calls `fetch` (which reads and decodes a checkpoint, or says why not).
     pub fn new(
-        fetch: impl Fn() -> BoxFuture<'static, Result<Checkpoint, String>> + Send + Sync + 'static,
+        fetch: impl Fn() -> BoxFuture<'static, Result<Fetched, String>> + Send + Sync + 'static,
     ) -> Self {
         Self(Arc::new(fetch))
     }
 
     /// A source of a checkpoint already in hand.
-    pub fn ready(checkpoint: Checkpoint) -> Self {
-        Self::new(move || {
-            let checkpoint = checkpoint.clone();
-            Box::pin(async move { Ok(checkpoint) })
-        })
+    pub fn ready(checkpoint: Checkpoint) -> Result<Self, CheckpointError> {
+        let bytes: Arc<[u8]> = checkpoint.encode()?.into();
+        Ok(Self::new(move || {
+            let fetched = (checkpoint.clone(), Arc::clone(&bytes));
+            Box::pin(async move { Ok(fetched) })
+        }))
     }
 
     /// The checkpoint, fetched.
-    pub(super) async fn fetch(&self) -> Result<Checkpoint, CheckpointError> {
+    pub(super) async fn fetch(&self) -> Result<Fetched, CheckpointError> {
         (self.0)().await.map_err(CheckpointError::Fetch)
     }
 }

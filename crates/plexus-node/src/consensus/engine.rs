@@ -30,7 +30,7 @@ use rand_core::CryptoRng;
 use tracing::{debug, info, warn};
 
 use super::application::{App, Finalizer, JOURNAL_BACKLOG, Shared, off_thread};
-use super::checkpoint::{Checkpoint, Published};
+use super::checkpoint::{Checkpoint, CheckpointError, Published};
 use super::epochs::{self, EpochSchemes, EpochSet, FixedPeers, PeerSets};
 use super::follow::{CatchUpEvent, Follow};
 use super::gossip;
@@ -287,7 +287,9 @@ async fn publish_checkpoints<E, K>(
         // Encoding a large state takes a while: off the async workers.
         match off_thread(&context, move || Published::of(&checkpoint)).await {
             Some(Ok(published)) => {
-                kept.keep_served_checkpoint(&published.bytes).await;
+                if let Err(why) = kept.keep_served_checkpoint(&published.bytes).await {
+                    warn!(height, %why, "the checkpoint is not kept: after a restart it is served again only from the next epoch");
+                }
                 debug!(
                     height,
                     bytes = published.bytes.len(),
@@ -301,82 +303,68 @@ async fn publish_checkpoints<E, K>(
     }
 }
 
-/// Starts a node whose storage holds no chain from `checkpoint`, its
-/// certificate checked, and returns the state to start from. In this order, so
-/// that a restart at any point finds what it needs: the checkpoint is kept (the
-/// next start takes it up again, and serves it: a node that joined this way
-/// helps the next), its block and certificate are archived as marshal archives
-/// finalized ones, and its state is saved (a restart starts from it as from any
-/// saved state).
-#[allow(clippy::too_many_arguments)]
+/// Starts a node whose storage holds no chain from `checkpoint` (encoded as
+/// `bytes`), its certificate checked, and returns the state to start from. In
+/// this order, so that a restart at any point finds what it needs: the
+/// checkpoint is kept (the next start takes it up again, and serves it: a node
+/// that joined this way helps the next), its block and certificate are archived
+/// as marshal archives finalized ones, and its state is saved (a restart starts
+/// from it as from any saved state).
 async fn start_from<E, F, B>(
-    context: &E,
     checkpoint: &Checkpoint,
-    bytes: Option<Arc<[u8]>>,
+    bytes: &[u8],
     policy: snapshot::SnapshotPolicy,
     snapshots: &Snapshots<E>,
     finalizations: F,
     blocks: B,
-) -> Result<(Restored, Published, F, B), ConsensusError>
+) -> Result<(Restored, F, B), ConsensusError>
 where
-    E: Storage + Spawner,
+    E: Storage,
     F: commonware_storage::archive::Archive<Key = Digest, Value = Finalization<Scheme, Digest>>,
     B: commonware_storage::archive::Archive<Key = Digest, Value = Arc<ConsensusBlock>>,
 {
     let height = checkpoint.height();
     info!(height, block = %checkpoint.hash(), "starting from a checkpoint");
-    let bytes = match bytes {
-        Some(kept) => kept,
-        None => {
-            let encode = checkpoint.clone();
-            let published = off_thread(context, move || Published::of(&encode))
-                .await
-                .ok_or_else(|| ConsensusError::Storage("shutting down".into()))??;
-            snapshots.keep_served_checkpoint(&published.bytes).await;
-            published.bytes
-        }
+    let failed = |what: &str, why: String| {
+        ConsensusError::Storage(format!("starting from the checkpoint, {what}: {why}"))
     };
-    let storage = |e: commonware_storage::archive::Error| ConsensusError::Storage(e.to_string());
+    snapshots
+        .keep_served_checkpoint(bytes)
+        .await
+        .map_err(|why| failed("keeping it", why))?;
     let block = Arc::new(checkpoint.block().clone());
     let digest = block.digest();
+    let archived = |e: commonware_storage::archive::Error| failed("archiving it", e.to_string());
     let finalizations = finalizations
         .put_sync(height, digest, checkpoint.finalization())
         .await
-        .map_err(storage)?;
+        .map_err(archived)?;
     let blocks = blocks
         .put_sync(height, digest, &block)
         .await
-        .map_err(storage)?;
-    snapshots.save_now(policy, checkpoint.ledger()).await;
-    let published = Published {
-        height,
-        hash: checkpoint.hash(),
-        bytes,
-    };
+        .map_err(archived)?;
+    snapshots
+        .save_now(policy, checkpoint.ledger())
+        .await
+        .map_err(|why| failed("saving its state", why))?;
     let restored = Restored {
         block,
         ledger: Arc::clone(checkpoint.ledger()),
         floor: checkpoint.floor(),
     };
-    Ok((restored, published, finalizations, blocks))
+    Ok((restored, finalizations, blocks))
 }
 
-/// The checkpoint this node kept when it last ran, with its bytes, if it still
-/// reads as one of this chain (decoded off the async workers).
-async fn kept_checkpoint<E: Storage + Spawner>(
+/// The checkpoint in `bytes` (one this node kept), decoded off the async workers.
+async fn decode_kept<E: Spawner>(
     context: &E,
-    kept: &Snapshots<E>,
+    bytes: Arc<[u8]>,
     genesis: &Ledger,
-) -> Option<(Checkpoint, Arc<[u8]>)> {
-    let bytes: Arc<[u8]> = kept.served_checkpoint().await?.into();
-    let (read, genesis) = (Arc::clone(&bytes), genesis.clone());
-    match off_thread(context, move || Checkpoint::decode(&read, &genesis, None)).await? {
-        Ok(checkpoint) => Some((checkpoint, bytes)),
-        Err(e) => {
-            warn!(error = %e, "ignoring the checkpoint kept");
-            None
-        }
-    }
+) -> Result<Checkpoint, CheckpointError> {
+    let genesis = genesis.clone();
+    off_thread(context, move || Checkpoint::decode(&bytes, &genesis, None))
+        .await
+        .unwrap_or_else(|| Err(CheckpointError::Malformed("shutting down".into())))
 }
 
 /// Runs one validator until marshal or block broadcast stops, with a fixed
@@ -522,45 +510,75 @@ where
     // entering the epoch (or here, for a checkpoint's).
     let schemes = EpochSchemes::default();
     let mut start = Start::Genesis(Digested::precomputed(genesis.clone(), genesis.digest()));
-    let mut kept = kept_checkpoint(&context, &snapshots, &config.genesis).await;
+    // What this node serves as its checkpoint, if it kept one (its block alone read).
+    let mut kept = match snapshots
+        .served_checkpoint()
+        .await
+        .map(|bytes| Published::read(bytes.into()))
+    {
+        Some(Ok(published)) => Some(published),
+        Some(Err(e)) => {
+            warn!(error = %e, "ignoring the checkpoint kept");
+            None
+        }
+        None => None,
+    };
     // A node that started from a checkpoint holds no genesis block.
     let from_genesis = blocks
         .has(Identifier::Index(0))
         .await
         .map_err(|e| ConsensusError::Storage(e.to_string()))?;
+    let register = |ledger: &Ledger| -> Result<(), ConsensusError> {
+        let set = EpochSet::of(ledger)?;
+        let scheme = set.scheme(&config.chain_id(), &config.key)?;
+        schemes.register(Epoch::new(set.epoch), scheme, set.contains(&public_key));
+        Ok(())
+    };
     match &restored {
         _ if from_genesis => {
             if config.checkpoint.is_some() {
                 info!("this node holds the chain from genesis: it needs no checkpoint");
             }
         }
-        // Restarted: marshal goes on from the state's block if it has not yet.
-        Some(r) => {
+        // Stopped while starting from the checkpoint it kept: marshal may not have
+        // taken it as its floor yet (if it has, it ignores it again). A later state
+        // came from blocks marshal delivered past that floor, and marshal goes on
+        // from there by itself.
+        Some(r) if kept.as_ref().is_some_and(|k| k.height == r.ledger.height()) => {
             let at = Identifier::Index(r.ledger.height());
             let finalization = finalizations
                 .get(at)
                 .await
                 .map_err(|e| ConsensusError::Storage(e.to_string()))?;
             if let Some(finalization) = finalization {
+                // An epoch's first block: the state after it names its own epoch's set.
+                register(&r.ledger)?;
                 start = Start::Floor(finalization);
             }
         }
+        Some(_) => {}
         None => {
             // The checkpoint it kept, if it stopped while starting from one; else a
-            // fetched one, if it was given where from.
-            let (checkpoint, bytes) = match (kept.take(), &config.checkpoint) {
-                (Some((checkpoint, bytes)), _) => (Some(checkpoint), Some(bytes)),
-                (None, Some(source)) => (Some(source.fetch().await?), None),
-                (None, None) => (None, None),
+            // fetched one, if it was told where from.
+            let fetched = match (kept.take(), &config.checkpoint) {
+                (Some(published), _) => {
+                    let bytes = Arc::clone(&published.bytes);
+                    let checkpoint =
+                        decode_kept(&context, published.bytes, &config.genesis).await?;
+                    Some((checkpoint, bytes))
+                }
+                (None, Some(source)) => Some(source.fetch().await?),
+                (None, None) if blocks.last_index().is_some() => {
+                    return Err(CheckpointError::Lost.into());
+                }
+                (None, None) => None,
             };
-            if let Some(checkpoint) = checkpoint {
-                let set = checkpoint.verify(&mut context.child("checkpoint"))?;
-                let scheme = set.scheme(&config.chain_id(), &config.key)?;
-                schemes.register(Epoch::new(set.epoch), scheme, set.contains(&public_key));
-                let (r, published, f, b) = start_from(
-                    &context,
+            if let Some((checkpoint, bytes)) = fetched {
+                checkpoint.verify(&mut context.child("checkpoint"))?;
+                register(checkpoint.ledger())?;
+                let (r, f, b) = start_from(
                     &checkpoint,
-                    bytes,
+                    &bytes,
                     config.snapshots,
                     &snapshots,
                     finalizations,
@@ -569,18 +587,18 @@ where
                 .await?;
                 (finalizations, blocks) = (f, b);
                 start = Start::Floor(checkpoint.finalization().clone());
-                kept = Some((checkpoint, published.bytes));
+                kept = Some(Published {
+                    height: checkpoint.height(),
+                    hash: checkpoint.hash(),
+                    bytes,
+                });
                 restored = Some(r);
             }
         }
     }
-    if let Some((checkpoint, bytes)) = kept {
-        info!(height = checkpoint.height(), block = %checkpoint.hash(), "serving a checkpoint");
-        sink.checkpoint_published(Arc::new(Published {
-            height: checkpoint.height(),
-            hash: checkpoint.hash(),
-            bytes,
-        }));
+    if let Some(published) = kept {
+        info!(height = published.height, block = %published.hash, "serving a checkpoint");
+        sink.checkpoint_published(Arc::new(published));
     }
     // States fall due from the replay on; they are saved once it is known to go on.
     let (due, woken) = snapshot::Due::new(config.snapshots);

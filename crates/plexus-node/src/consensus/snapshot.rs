@@ -151,11 +151,9 @@ impl<E: Storage> Snapshots<E> {
     }
 
     /// Keeps `bytes`, the encoding of the checkpoint this node now serves, so that
-    /// it serves it again at once after a restart. A failure is logged.
-    pub async fn keep_served_checkpoint(&self, bytes: &[u8]) {
-        if let Err(why) = self.write_blob(CHECKPOINT_SLOT, bytes.to_vec()).await {
-            warn!(%why, "the checkpoint served is not kept: after a restart none is served until the next epoch");
-        }
+    /// it serves it again at once after a restart.
+    pub async fn keep_served_checkpoint(&self, bytes: &[u8]) -> Result<(), String> {
+        self.write_blob(CHECKPOINT_SLOT, bytes.to_vec()).await
     }
 
     /// The bytes of blob `slot`, if it holds any (at most `max`).
@@ -203,17 +201,9 @@ impl<E: Storage> Snapshots<E> {
     }
 
     /// Saves `ledger` now, to the slot `policy` gives its height (a state that
-    /// did not come from this node's own blocks: a checkpoint's). A failure is
-    /// logged: the node then goes on without it.
-    pub async fn save_now(&self, policy: SnapshotPolicy, ledger: &Ledger) {
-        let height = ledger.height();
-        let saved = match framed(ledger) {
-            Ok(framed) => self.save(policy, height, framed).await,
-            Err(why) => Err(why),
-        };
-        if let Err(why) = saved {
-            warn!(height, %why, "state not saved");
-        }
+    /// did not come from this node's own blocks: a checkpoint's).
+    pub async fn save_now(&self, policy: SnapshotPolicy, ledger: &Ledger) -> Result<(), String> {
+        self.save(policy, ledger.height(), framed(ledger)?).await
     }
 
     /// Writes `framed`, the state after `height` as [`framed`] made it, to its
@@ -257,11 +247,13 @@ impl<T> Newest<T> {
         (newest, woken)
     }
 
-    /// Holds `value` in place of what was held, and wakes the task.
+    /// Holds `value` in place of what was held, and wakes the task if nothing
+    /// was held (else a wake-up is pending already).
     pub fn put(&self, value: T) {
-        *self.lock() = Some(value);
-        // Full means a wake-up is pending already; closed means shutting down.
-        let _ = self.wake.clone().try_send(());
+        if self.lock().replace(value).is_none() {
+            // Closed means shutting down.
+            let _ = self.wake.clone().try_send(());
+        }
     }
 
     /// Takes what is held, if anything.
@@ -360,6 +352,7 @@ mod tests {
             due.offer(&at(height));
         }
         assert!(woken.try_recv().is_ok(), "woken");
+        assert!(woken.try_recv().is_err(), "once, however many came");
         assert_eq!(due.newest.take().map(|l| l.height()), Some(12));
         assert!(due.newest.take().is_none(), "taken");
         due.offer(&at(13));
