@@ -51,6 +51,11 @@ pub async fn fetch(url: &str, genesis: &Ledger, pin: Option<Hash>) -> anyhow::Re
                     call.message().trim_start_matches("this node ")
                 )
             }
+            // JSON-RPC's "method not found".
+            ClientError::Call(call) if call.code() == -32601 => anyhow::anyhow!(
+                "{url} runs a build that serves no checkpoints: sync from a node of this build, \
+                 or start without --sync-from"
+            ),
             _ => anyhow::anyhow!("asking {url} for its checkpoint: {}", rpc_message(&e)),
         })?;
         if let Some(pinned) = pin
@@ -183,5 +188,84 @@ pub fn size(bytes: u64) -> String {
         format!("{:.1} kB", bytes as f64 / 1_000.0)
     } else {
         format!("{:.1} MB", bytes as f64 / 1_000_000.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicUsize;
+
+    use plexus_ledger::Genesis;
+    use plexus_node::consensus::FinalizedSink as _;
+    use plexus_node::consensus::checkpoint::Published;
+    use plexus_node::mempool::{Mempool, MempoolLimits, SharedMempool};
+    use plexus_node::rpc::{self, RpcConfig, RpcServer};
+    use plexus_node::store::ChainStore;
+
+    use super::*;
+
+    /// A real checkpoint (the fuzz target's seed: epoch 5 of a devnet with 100-block
+    /// epochs) and the genesis of its chain.
+    const CHECKPOINT: &[u8] =
+        include_bytes!("../../../fuzz/seeds/decode_checkpoint/devnet-epoch-5");
+    const GENESIS: &str = include_str!("../../../fuzz/fuzz_targets/common/devnet-genesis.toml");
+
+    fn genesis() -> Ledger {
+        Ledger::from_genesis(&Genesis::parse(GENESIS).unwrap()).unwrap()
+    }
+
+    /// A node of `genesis`'s chain serving `bytes` as its checkpoint; its RPC URL.
+    async fn serving(genesis: Ledger, bytes: &[u8]) -> (String, jsonrpsee::server::ServerHandle) {
+        let mut store = ChainStore::new(genesis);
+        store.checkpoint_published(Arc::new(Published::read(bytes.into()).unwrap()));
+        let mempool = SharedMempool::new(Mempool::new(MempoolLimits::default()));
+        let server = RpcServer::new(store, mempool, Arc::new(AtomicUsize::new(0)));
+        let listen = "127.0.0.1:0".parse().unwrap();
+        let (addr, handle) = rpc::start(listen, RpcConfig::default(), server)
+            .await
+            .unwrap();
+        (format!("http://{addr}"), handle)
+    }
+
+    #[tokio::test]
+    async fn a_checkpoint_is_fetched_and_checked_before_the_node_starts_from_it() {
+        let (url, _node) = serving(genesis(), CHECKPOINT).await;
+        let (checkpoint, bytes) = fetch(&url, &genesis(), None).await.unwrap();
+        assert_eq!(checkpoint.height(), 500);
+        assert_eq!(&bytes[..], CHECKPOINT, "the bytes as served, to be kept");
+        let pinned = fetch(&url, &genesis(), Some(checkpoint.hash()))
+            .await
+            .unwrap();
+        assert_eq!(pinned.0.hash(), checkpoint.hash());
+
+        // Another block pinned: refused before anything is downloaded.
+        let other = Hash::of(b"another block");
+        let refused = fetch(&url, &genesis(), Some(other)).await.unwrap_err();
+        assert!(
+            format!("{refused:#}").contains("not the pinned"),
+            "{refused:#}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_node_of_another_chain_or_a_changed_state_is_refused() {
+        let mut changed = CHECKPOINT.to_vec();
+        *changed.last_mut().unwrap() ^= 1;
+        let (url, _node) = serving(genesis(), &changed).await;
+        let refused = fetch(&url, &genesis(), None).await.unwrap_err();
+        assert!(
+            format!("{refused:#}").contains("cannot be used"),
+            "{refused:#}"
+        );
+
+        let mut other = Genesis::parse(GENESIS).unwrap();
+        other.chain_id = plexus_primitives::ChainId::new("another-chain").unwrap();
+        let other = Ledger::from_genesis(&other).unwrap();
+        let (url, _node) = serving(other, CHECKPOINT).await;
+        let refused = fetch(&url, &genesis(), None).await.unwrap_err();
+        assert!(
+            format!("{refused:#}").contains("serves chain another-chain"),
+            "{refused:#}"
+        );
     }
 }
