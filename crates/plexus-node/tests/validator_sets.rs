@@ -267,6 +267,18 @@ async fn launch(context: &deterministic::Context, policy: impl Fn(usize) -> Snap
     }
 }
 
+/// Runs `scenario` under `seed` on the five nodes, launched saving states as
+/// nodes do by default.
+fn with_sim(seed: u64, scenario: impl AsyncFnOnce(deterministic::Context, Sim)) {
+    let config = deterministic::Config::new()
+        .with_seed(seed)
+        .with_timeout(Some(Duration::from_secs(600)));
+    deterministic::Runner::new(config).start(|context| async move {
+        let sim = launch(&context, |_| SnapshotPolicy::default()).await;
+        scenario(context, sim).await;
+    });
+}
+
 fn simulate_with(seed: u64, target: u64, restarts: &[Restart]) -> Outcome {
     let config = deterministic::Config::new()
         .with_seed(seed)
@@ -311,7 +323,7 @@ fn simulate_with(seed: u64, target: u64, restarts: &[Restart]) -> Outcome {
             wait_for(&context, &[&recorder], stayed).await;
             catch_ups.push(context.current().duration_since(restarted_at).unwrap());
             recorders[i] = recorder.clone();
-            restarted.push((restart, recorder));
+            restarted.push((restart, recorder, stayed));
         }
         // The stayers that ran throughout.
         let stayers: Vec<&Recorder> = (0..NODES)
@@ -319,7 +331,7 @@ fn simulate_with(seed: u64, target: u64, restarts: &[Restart]) -> Outcome {
             .map(|n| &recorders[n])
             .collect();
         wait_for(&context, &stayers, target).await;
-        for (restart, recorder) in &restarted {
+        for (restart, recorder, stayed) in &restarted {
             wait_for(&context, &[recorder], target).await;
             // Started from a saved state: re-executed from the block after it, and on
             // the others' chain from there.
@@ -335,6 +347,20 @@ fn simulate_with(seed: u64, target: u64, restarts: &[Restart]) -> Outcome {
                 resumed[..(target - saved) as usize],
                 ours[saved as usize..target as usize],
                 "{restart:?}"
+            );
+            // Still seated, it proposes again in the epoch it restarted into (its
+            // engine is back in that epoch's consensus, not only following it).
+            let end = (stayed / EPOCH + 1) * EPOCH - 1;
+            let me = node_key(restart.node).account_id();
+            let proposed: Vec<u64> = ours
+                .iter()
+                .filter(|c| c.0 > *stayed && c.0 <= end && c.3 == me)
+                .map(|c| c.0)
+                .collect();
+            // (Away a whole epoch, it sent no heartbeat and lost its seat.)
+            assert!(
+                restart.away >= EPOCH || !proposed.is_empty(),
+                "{restart:?}: no block of its between {stayed} and {end}"
             );
         }
         let chains: Vec<_> = stayers
@@ -519,10 +545,7 @@ fn a_validator_joins_and_one_leaves_at_the_epoch_boundary() {
 fn a_node_joins_from_a_checkpoint_and_restarts_from_it() {
     const AT: u64 = 3 * EPOCH;
     let target = 5 * EPOCH;
-    let config = deterministic::Config::new()
-        .with_seed(SEEDS[2])
-        .with_timeout(Some(Duration::from_secs(600)));
-    deterministic::Runner::new(config).start(|context| async move {
+    with_sim(SEEDS[2], async |context, sim| {
         let Sim {
             oracle,
             ledger,
@@ -530,7 +553,7 @@ fn a_node_joins_from_a_checkpoint_and_restarts_from_it() {
             recorders,
             mempools,
             handles,
-        } = launch(&context, |_| SnapshotPolicy::default()).await;
+        } = sim;
         // The leaver, outside the set since epoch 1, stops; the chain goes on. It
         // bonds again, less than any seated validator: the validators then accept
         // its node as a candidate's, and it takes no seat.
@@ -705,4 +728,66 @@ fn certificate_end(bytes: &[u8]) -> usize {
     let block = 12;
     let certificate = block + 8 + length(block);
     certificate + 8 + length(certificate)
+}
+
+/// A seated validator that lost its storage comes back from a checkpoint of the
+/// epoch it is seated in. It may have voted in that epoch before, and voting
+/// again in a view it voted in would be equivocation, so it follows the rest of
+/// the epoch without signing (the three others finalize), and signs again from
+/// the next: it proposes blocks there.
+#[test]
+fn a_validator_restored_from_a_checkpoint_signs_from_the_next_epoch() {
+    const AT: u64 = 3 * EPOCH;
+    const NODE: usize = 2;
+    with_sim(SEEDS[0], async |context, sim| {
+        let (oracle, ledger, recorders) = (&sim.oracle, &sim.ledger, &sim.recorders);
+        let source = &recorders[1];
+        wait_for(&context, &[source], AT + 2).await;
+        let published = source.checkpoint().unwrap();
+        assert_eq!(published.height, AT);
+        let checkpoint = Checkpoint::decode(&published.bytes, ledger, None).unwrap();
+
+        // Its disk is lost: it starts again with storage of its own.
+        sim.handles[NODE].abort();
+        let restarted_at = recorders[1].height();
+        let mut config = node_config(
+            ledger,
+            NODE,
+            "n2-restored".into(),
+            SnapshotPolicy::default(),
+        );
+        config.checkpoint = Some(CheckpointSource::ready(checkpoint).unwrap());
+        let restored = Recorder::default();
+        let _handle = start(
+            &context,
+            oracle,
+            config,
+            channels(oracle, &sim.keys[NODE]).await,
+            &sim.mempools[NODE],
+            &restored,
+        );
+        let end = 5 * EPOCH;
+        let stayers: Vec<&Recorder> = [1, 3, 4].iter().map(|n| &recorders[*n]).collect();
+        wait_for(&context, &stayers, end).await;
+        wait_for(&context, &[&restored], end).await;
+
+        let me = node_key(NODE).account_id();
+        let chain = stayers[0].chain();
+        let proposed = |heights: std::ops::RangeInclusive<u64>| {
+            chain
+                .iter()
+                .filter(|c| heights.contains(&c.0) && c.3 == me)
+                .count()
+        };
+        assert_eq!(
+            proposed(restarted_at + 1..=4 * EPOCH - 1),
+            0,
+            "signed in its epoch"
+        );
+        assert!(
+            proposed(4 * EPOCH..=end) > 0,
+            "did not sign in the next epoch"
+        );
+        assert_eq!(restored.chain()[..], chain[AT as usize..end as usize]);
+    });
 }

@@ -704,6 +704,15 @@ where
     );
     let mut broadcast = broadcast.start(channels.broadcast);
 
+    // The epoch a node that started from a checkpoint joined in: it signs nothing
+    // in it, since it may have signed in it before, with storage it no longer has
+    // (a validator restored from a checkpoint after losing its disk), and a second
+    // vote in a view is equivocation. It signs from the next epoch it is seated in.
+    let epoch_length = config.genesis.state().economics.validator_epoch_length;
+    let joined_in = blocks
+        .first_index()
+        .filter(|_| !from_genesis)
+        .map(|height| plexus_ledger::validators::epoch_of(height, epoch_length));
     let (actor, mailbox, _) = Actor::init(
         context.child("marshal"),
         finalizations,
@@ -828,8 +837,21 @@ where
         if let Some((ledger, floor)) = entry.take() {
             let set = EpochSet::of(&ledger)?;
             let epoch = set.epoch;
-            let signer = set.contains(&public_key);
-            let scheme = set.scheme(&chain_id, &config.key)?;
+            let seated = set.contains(&public_key);
+            let signer = seated && joined_in != Some(epoch);
+            if seated && !signer {
+                warn!(
+                    epoch,
+                    "seated in the epoch this node joined from a checkpoint in: it follows this \
+                     epoch without signing (it may have signed in it before), and signs from the \
+                     next epoch it is seated in"
+                );
+            }
+            let scheme = if signer {
+                set.scheme(&chain_id, &config.key)?
+            } else {
+                set.verifier(&chain_id)
+            };
             epochs
                 .schemes
                 .register(Epoch::new(epoch), scheme.clone(), signer);

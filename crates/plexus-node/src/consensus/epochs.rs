@@ -73,6 +73,11 @@ impl EpochSet {
         self.keys.position(key).is_some()
     }
 
+    /// The scheme of a node that only checks this epoch's certificates.
+    pub fn verifier(&self, chain_id: &ChainId) -> Scheme {
+        Scheme::verifier(&namespace(chain_id), self.keys.clone())
+    }
+
     /// The scheme this node uses in this epoch: a signer if it is a member,
     /// else a verifier.
     pub fn scheme(&self, chain_id: &ChainId, key: &Keypair) -> Result<Scheme, ConsensusError> {
@@ -81,7 +86,7 @@ impl EpochSet {
             Scheme::signer(&namespace, self.keys.clone(), private_key(key)?)
                 .ok_or(ConsensusError::NotAValidator(key.account_id()))
         } else {
-            Ok(Scheme::verifier(&namespace, self.keys.clone()))
+            Ok(self.verifier(chain_id))
         }
     }
 }
