@@ -255,6 +255,20 @@ fn bench(c: &mut Criterion) {
     group.bench_function("state_root_100k_accounts_32_subnets", |b| {
         b.iter(|| crowded.state_root())
     });
+
+    // What a checkpoint costs beyond the root: its state written and read back
+    // (a node joining with `--sync-from` reads it, then checks the root).
+    let saved = plexus_ledger::snapshot::encode(&crowded).expect("encodes");
+    println!(
+        "state of 100,000 accounts and 32 subnets: {} bytes",
+        saved.len()
+    );
+    group.bench_function("snapshot_encode_100k_accounts_32_subnets", |b| {
+        b.iter(|| plexus_ledger::snapshot::encode(&crowded).expect("encodes"))
+    });
+    group.bench_function("snapshot_decode_100k_accounts_32_subnets", |b| {
+        b.iter(|| plexus_ledger::snapshot::decode(&saved).expect("decodes"))
+    });
     group.finish();
 }
 
