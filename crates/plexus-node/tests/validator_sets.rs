@@ -791,3 +791,51 @@ fn a_validator_restored_from_a_checkpoint_signs_from_the_next_epoch() {
         assert_eq!(restored.chain()[..], chain[AT as usize..end as usize]);
     });
 }
+
+/// Two of the four seated validators come back from a checkpoint in the same
+/// epoch: without their votes the other two cannot finalize, so holding back
+/// for the whole epoch would stop the chain for good. They sign in it once a
+/// minute has passed, and the chain goes on.
+#[test]
+fn validators_restored_from_a_checkpoint_sign_after_a_wait_if_the_chain_needs_them() {
+    const AT: u64 = 3 * EPOCH;
+    with_sim(SEEDS[1], async |context, sim| {
+        let source = &sim.recorders[1];
+        wait_for(&context, &[source], AT + 2).await;
+        let published = source.checkpoint().unwrap();
+        let checkpoint = Checkpoint::decode(&published.bytes, &sim.ledger, None).unwrap();
+        let stopped = source.height();
+        let mut restored = Vec::new();
+        for node in [2, 3] {
+            sim.handles[node].abort();
+            let mut config = node_config(
+                &sim.ledger,
+                node,
+                format!("n{node}-restored"),
+                SnapshotPolicy::default(),
+            );
+            config.checkpoint = Some(CheckpointSource::ready(checkpoint.clone()).unwrap());
+            let recorder = Recorder::default();
+            restored.push(start(
+                &context,
+                &sim.oracle,
+                config,
+                channels(&sim.oracle, &sim.keys[node]).await,
+                &sim.mempools[node],
+                &recorder,
+            ));
+        }
+        let came_back = context.current();
+        let end = 4 * EPOCH + 2;
+        wait_for(&context, &[source], end).await;
+        let waited = context.current().duration_since(came_back).unwrap();
+        assert!(
+            waited >= Duration::from_secs(60),
+            "finalized past {stopped} after {waited:?}: they did not wait"
+        );
+        assert!(
+            waited < Duration::from_secs(90),
+            "the chain stayed stopped: {waited:?}"
+        );
+    });
+}

@@ -4,6 +4,7 @@
 
 use std::num::{NonZeroU16, NonZeroU64, NonZeroUsize};
 use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 use commonware_broadcast::buffered;
 use commonware_consensus::{
@@ -125,6 +126,11 @@ pub fn simplex_partition(prefix: &str, epoch: u64) -> String {
         format!("{prefix}-simplex-e{epoch}")
     }
 }
+
+/// How long a validator that came back from a checkpoint in its own epoch waits
+/// before it signs in that epoch, if the epoch has not ended by then (see
+/// `joined_in` in [`run_validator_with_peer_sets`]).
+const SIT_OUT: Duration = Duration::from_secs(60);
 
 /// Finalized heights between two progress lines of a long replay.
 const REPLAY_PROGRESS_EVERY: u64 = 10_000;
@@ -704,12 +710,15 @@ where
     );
     let mut broadcast = broadcast.start(channels.broadcast);
 
-    // The epoch a node that started from a checkpoint joined in: it signs nothing
-    // in it, since it may have signed in it before, with storage it no longer has
-    // (a validator restored from a checkpoint after losing its disk), and a second
-    // vote in a view is equivocation. It signs from the next epoch it is seated in.
+    // The epoch a node that started from a checkpoint joined in: it does not sign
+    // in it at once, since it may have signed in it before, with storage it no
+    // longer has (a validator restored from a checkpoint after losing its disk),
+    // and a second vote in a view is equivocation. It signs from the next epoch it
+    // is seated in, or once `SIT_OUT` has passed: the views it may have voted in
+    // are over by then if the chain went on, and if it did not (a third of the
+    // seats came back this way at once) the chain must not stop for good.
     let epoch_length = config.genesis.state().economics.validator_epoch_length;
-    let joined_in = blocks
+    let mut joined_in = blocks
         .first_index()
         .filter(|_| !from_genesis)
         .map(|height| plexus_ledger::validators::epoch_of(height, epoch_length));
@@ -833,19 +842,24 @@ where
     };
     // Epochs below this have had their consensus journals removed.
     let mut pruned_below = 0;
+    // The epoch entry to make again, signing, once its time comes (see `joined_in`).
+    let mut sitting_out: Option<(SystemTime, (Arc<Ledger>, Digest))> = None;
     loop {
         if let Some((ledger, floor)) = entry.take() {
             let set = EpochSet::of(&ledger)?;
             let epoch = set.epoch;
             let seated = set.contains(&public_key);
             let signer = seated && joined_in != Some(epoch);
+            sitting_out = None;
             if seated && !signer {
                 warn!(
                     epoch,
-                    "seated in the epoch this node joined from a checkpoint in: it follows this \
-                     epoch without signing (it may have signed in it before), and signs from the \
-                     next epoch it is seated in"
+                    wait = ?SIT_OUT,
+                    "seated in the epoch this node joined from a checkpoint in: it follows \
+                     without signing (it may have signed in this epoch before) until the next \
+                     epoch, or for the wait at most"
                 );
+                sitting_out = Some((context.current() + SIT_OUT, (Arc::clone(&ledger), floor)));
             }
             let scheme = if signer {
                 set.scheme(&chain_id, &config.key)?
@@ -922,7 +936,12 @@ where
                 );
                 epochs.engine = Some(engine.start(v, c, r));
             }
-            epochs.previous = epochs.current.replace(set);
+            // Entered again to sign (after sitting out), the set before stays the previous.
+            if epochs.current.as_ref().is_some_and(|c| c.epoch == epoch) {
+                epochs.current = Some(set);
+            } else {
+                epochs.previous = epochs.current.replace(set);
+            }
             if let Some(heights) = follow.resume(shared.executor().finalized().0, signer)
                 && let Some(set) = &epochs.current
             {
@@ -953,6 +972,13 @@ where
                     .min(round_every),
             ) => {
                 next_round = context.current() + round_every;
+                if sitting_out.as_ref().is_some_and(|(until, _)| context.current() >= *until)
+                    && let Some((_, again)) = sitting_out.take()
+                {
+                    info!("signing in this epoch from now on");
+                    joined_in = None;
+                    entry = Some(again);
+                }
                 // Outside the set, stalled or behind: ask the set's
                 // validators for the next blocks.
                 let finalized = shared.executor().finalized().0;
