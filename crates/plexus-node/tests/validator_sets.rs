@@ -795,7 +795,8 @@ fn a_validator_restored_from_a_checkpoint_signs_from_the_next_epoch() {
 /// Two of the four seated validators come back from a checkpoint in the same
 /// epoch: without their votes the other two cannot finalize, so holding back
 /// for the whole epoch would stop the chain for good. They sign in it once a
-/// minute has passed, and the chain goes on.
+/// minute has passed, and the chain goes on. Restarted again in that epoch,
+/// they sign at once: their consensus journals of it record what they signed.
 #[test]
 fn validators_restored_from_a_checkpoint_sign_after_a_wait_if_the_chain_needs_them() {
     const AT: u64 = 3 * EPOCH;
@@ -805,29 +806,32 @@ fn validators_restored_from_a_checkpoint_sign_after_a_wait_if_the_chain_needs_th
         let published = source.checkpoint().unwrap();
         let checkpoint = Checkpoint::decode(&published.bytes, &sim.ledger, None).unwrap();
         let stopped = source.height();
-        let mut restored = Vec::new();
-        for node in [2, 3] {
-            sim.handles[node].abort();
+        let config = |node: usize, source: Option<CheckpointSource>| {
             let mut config = node_config(
                 &sim.ledger,
                 node,
                 format!("n{node}-restored"),
                 SnapshotPolicy::default(),
             );
-            config.checkpoint = Some(CheckpointSource::ready(checkpoint.clone()).unwrap());
-            let recorder = Recorder::default();
-            restored.push(start(
+            config.checkpoint = source;
+            config
+        };
+        let mut handles = Vec::new();
+        for node in [2, 3] {
+            sim.handles[node].abort();
+            let source = CheckpointSource::ready(checkpoint.clone()).unwrap();
+            handles.push(start(
                 &context,
                 &sim.oracle,
-                config,
+                config(node, Some(source)),
                 channels(&sim.oracle, &sim.keys[node]).await,
                 &sim.mempools[node],
-                &recorder,
+                &Recorder::default(),
             ));
         }
         let came_back = context.current();
-        let end = 4 * EPOCH + 2;
-        wait_for(&context, &[source], end).await;
+        let resumed = stopped + 2;
+        wait_for(&context, &[source], resumed).await;
         let waited = context.current().duration_since(came_back).unwrap();
         assert!(
             waited >= Duration::from_secs(60),
@@ -836,6 +840,28 @@ fn validators_restored_from_a_checkpoint_sign_after_a_wait_if_the_chain_needs_th
         assert!(
             waited < Duration::from_secs(90),
             "the chain stayed stopped: {waited:?}"
+        );
+
+        // Both restarted again in that epoch: their journals of it say what they
+        // signed since, so they sign at once.
+        assert!(resumed + 4 < 4 * EPOCH, "still epoch 3");
+        for (node, handle) in [2, 3].into_iter().zip(handles) {
+            handle.abort();
+            start(
+                &context,
+                &sim.oracle,
+                config(node, None),
+                channels(&sim.oracle, &sim.keys[node]).await,
+                &sim.mempools[node],
+                &Recorder::default(),
+            );
+        }
+        let again = context.current();
+        wait_for(&context, &[source], resumed + 4).await;
+        let waited = context.current().duration_since(again).unwrap();
+        assert!(
+            waited < Duration::from_secs(20),
+            "they waited again: {waited:?}"
         );
     });
 }

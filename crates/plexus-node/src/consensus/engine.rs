@@ -849,7 +849,14 @@ where
             let set = EpochSet::of(&ledger)?;
             let epoch = set.epoch;
             let seated = set.contains(&public_key);
-            let signer = seated && joined_in != Some(epoch);
+            // Its own consensus journal of the epoch, from a run since it came back,
+            // records what it signed: with it, signing again is safe.
+            let journaled = joined_in == Some(epoch)
+                && context
+                    .scan(&simplex_partition(&prefix, epoch))
+                    .await
+                    .is_ok_and(|blobs| !blobs.is_empty());
+            let signer = seated && (joined_in != Some(epoch) || journaled);
             sitting_out = None;
             if seated && !signer {
                 warn!(
