@@ -19,12 +19,16 @@
 
 use std::sync::Arc;
 
+use commonware_runtime::{Spawner, Storage};
+use futures::StreamExt as _;
+use futures::channel::mpsc;
 use futures::future::BoxFuture;
 
 use commonware_codec::{Copying, Decode as _, DecodeExt as _, Encode as _};
 use commonware_consensus::Epochable as _;
+use commonware_consensus::marshal;
 use commonware_consensus::simplex::types::Finalization;
-use commonware_consensus::types::Epoch;
+use commonware_consensus::types::{Epoch, Height};
 use commonware_cryptography::Digestible as _;
 use commonware_cryptography::certificate::Verifier as _;
 use commonware_parallel::Sequential;
@@ -32,8 +36,12 @@ use plexus_ledger::{Ledger, snapshot, validators};
 use plexus_primitives::Hash;
 use rand_core::CryptoRng;
 use thiserror::Error;
+use tracing::{debug, warn};
 
+use super::FinalizedSink;
+use super::application::off_thread;
 use super::epochs::EpochSet;
+use super::snapshot::{Newest, Snapshots};
 use super::{Scheme, namespace};
 use crate::block::{ConsensusBlock, Digest};
 
@@ -285,6 +293,68 @@ fn part(bytes: &[u8], max: u64) -> Result<(&[u8], &[u8]), CheckpointError> {
     }
     rest.split_at_checked(length as usize)
         .ok_or_else(|| CheckpointError::Malformed("cut short".into()))
+}
+
+/// Publishes each epoch's first block, with the state after it and the
+/// certificate marshal stored for it, as the node's checkpoint (see
+/// [`super::checkpoint`]), and keeps it for the next start. Only the newest
+/// epoch start waiting is published; a block finalized without a certificate of
+/// its own (fetched as an ancestor) leaves the previous checkpoint in place.
+pub(super) async fn publish<E, K>(
+    context: E,
+    kept: Snapshots<E>,
+    epoch_starts: Newest<(ConsensusBlock, Arc<Ledger>)>,
+    mut woken: mpsc::Receiver<()>,
+    marshal: marshal::core::Mailbox<Scheme, marshal::standard::Standard<ConsensusBlock>>,
+    mut sink: K,
+) where
+    E: Storage + Spawner,
+    K: FinalizedSink,
+{
+    while woken.next().await.is_some() {
+        let Some((block, ledger)) = epoch_starts.take() else {
+            continue;
+        };
+        let height = block.number();
+        let Some(finalization) = marshal.get_finalization(Height::new(height)).await else {
+            debug!(height, "no certificate stored for the epoch's first block");
+            continue;
+        };
+        // Checking the state's root and encoding the state take a while: off the
+        // async workers.
+        let publish = move || {
+            let checkpoint = Checkpoint::new(block, finalization, ledger)
+                .ok_or(CheckpointError::Certificate(height))?;
+            Published::of(&checkpoint)
+        };
+        match off_thread(&context, publish).await {
+            Some(Ok(published)) => {
+                if let Err(why) = kept.keep_served_checkpoint(&published.bytes).await {
+                    warn!(height, %why, "the checkpoint is not kept: after a restart it is served again only from the next epoch");
+                }
+                debug!(
+                    height,
+                    bytes = published.bytes.len(),
+                    "checkpoint published"
+                );
+                sink.checkpoint_published(Arc::new(published));
+            }
+            Some(Err(e)) => warn!(height, error = %e, "no checkpoint of the epoch's first block"),
+            None => return,
+        }
+    }
+}
+
+/// The checkpoint in `bytes` (one this node kept), decoded off the async workers.
+pub(super) async fn decode_kept<E: Spawner>(
+    context: &E,
+    bytes: Arc<[u8]>,
+    genesis: &Ledger,
+) -> Result<Checkpoint, CheckpointError> {
+    let genesis = genesis.clone();
+    off_thread(context, move || Checkpoint::decode(&bytes, &genesis, None))
+        .await
+        .unwrap_or_else(|| Err(CheckpointError::Malformed("shutting down".into())))
 }
 
 /// A checkpoint as a node serves it: its height and block hash, and its encoding.

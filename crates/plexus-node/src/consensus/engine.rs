@@ -30,8 +30,8 @@ use plexus_ledger::Ledger;
 use rand_core::CryptoRng;
 use tracing::{debug, info, warn};
 
-use super::application::{App, Finalizer, JOURNAL_BACKLOG, Shared, off_thread};
-use super::checkpoint::{Checkpoint, CheckpointError, Published};
+use super::application::{App, Finalizer, JOURNAL_BACKLOG, Shared};
+use super::checkpoint::{self, Checkpoint, CheckpointError, Published};
 use super::epochs::{self, EpochSchemes, EpochSet, FixedPeers, PeerSets};
 use super::follow::{CatchUpEvent, Follow};
 use super::gossip;
@@ -258,57 +258,6 @@ where
     }
 }
 
-/// Publishes each epoch's first block, with the state after it and the
-/// certificate marshal stored for it, as the node's checkpoint (see
-/// [`super::checkpoint`]), and keeps it for the next start. Only the newest
-/// epoch start waiting is published; a block finalized without a certificate of
-/// its own (fetched as an ancestor) leaves the previous checkpoint in place.
-async fn publish_checkpoints<E, K>(
-    context: E,
-    kept: Snapshots<E>,
-    epoch_starts: Newest<(ConsensusBlock, Arc<Ledger>)>,
-    mut woken: mpsc::Receiver<()>,
-    marshal: marshal::core::Mailbox<Scheme, marshal::standard::Standard<ConsensusBlock>>,
-    mut sink: K,
-) where
-    E: Storage + Spawner,
-    K: FinalizedSink,
-{
-    while woken.next().await.is_some() {
-        let Some((block, ledger)) = epoch_starts.take() else {
-            continue;
-        };
-        let height = block.number();
-        let Some(finalization) = marshal.get_finalization(Height::new(height)).await else {
-            debug!(height, "no certificate stored for the epoch's first block");
-            continue;
-        };
-        let Some(checkpoint) = Checkpoint::new(block, finalization, ledger) else {
-            warn!(
-                height,
-                "the certificate stored for the epoch's first block is another block's"
-            );
-            continue;
-        };
-        // Encoding a large state takes a while: off the async workers.
-        match off_thread(&context, move || Published::of(&checkpoint)).await {
-            Some(Ok(published)) => {
-                if let Err(why) = kept.keep_served_checkpoint(&published.bytes).await {
-                    warn!(height, %why, "the checkpoint is not kept: after a restart it is served again only from the next epoch");
-                }
-                debug!(
-                    height,
-                    bytes = published.bytes.len(),
-                    "checkpoint published"
-                );
-                sink.checkpoint_published(Arc::new(published));
-            }
-            Some(Err(e)) => warn!(height, error = %e, "no checkpoint of the epoch's first block"),
-            None => return,
-        }
-    }
-}
-
 /// Starts a node whose storage holds no chain from `checkpoint` (encoded as
 /// `bytes`), its certificate checked, and returns the state to start from. In
 /// this order, so that a restart at any point finds what it needs: the
@@ -359,18 +308,6 @@ where
         floor: checkpoint.floor(),
     };
     Ok((restored, finalizations, blocks))
-}
-
-/// The checkpoint in `bytes` (one this node kept), decoded off the async workers.
-async fn decode_kept<E: Spawner>(
-    context: &E,
-    bytes: Arc<[u8]>,
-    genesis: &Ledger,
-) -> Result<Checkpoint, CheckpointError> {
-    let genesis = genesis.clone();
-    off_thread(context, move || Checkpoint::decode(&bytes, &genesis, None))
-        .await
-        .unwrap_or_else(|| Err(CheckpointError::Malformed("shutting down".into())))
 }
 
 /// Runs one validator until marshal or block broadcast stops, with a fixed
@@ -570,7 +507,7 @@ where
                 (Some(published), _) => {
                     let bytes = Arc::clone(&published.bytes);
                     let checkpoint =
-                        decode_kept(&context, published.bytes, &config.genesis).await?;
+                        checkpoint::decode_kept(&context, published.bytes, &config.genesis).await?;
                     Some((checkpoint, bytes))
                 }
                 (None, Some(source)) => Some(source.fetch().await?),
@@ -753,7 +690,7 @@ where
         let kept = Snapshots::new(context.child("checkpoint"), &prefix);
         let epoch_starts = finalizer_epoch_starts;
         move |context| {
-            publish_checkpoints(
+            checkpoint::publish(
                 context,
                 kept,
                 epoch_starts,
