@@ -29,6 +29,7 @@ mod follow;
 mod gossip;
 pub mod heartbeat;
 pub mod snapshot;
+mod start;
 mod tcp;
 
 use std::sync::Arc;
