@@ -25,6 +25,7 @@ use zeroize::Zeroizing;
 use crate::exit;
 use crate::home::Home;
 use crate::keyfile::{KdfParams, KeyKind, KeySecret, Keyfile};
+use crate::ports;
 
 /// The password of devnet keys unless `PLEXUS_PASSWORD` says otherwise.
 pub const DEVNET_PASSWORD: &str = "devnet";
@@ -501,8 +502,7 @@ fn up(args: &UpArgs) -> anyhow::Result<()> {
     // Held until the nodes are stopped.
     let _lock = lock(&args.dir, "plexus devnet up")?;
     if !args.dir.join("devnet.json").exists() {
-        println!("no devnet in {} yet: writing one", args.dir.display());
-        init(&InitArgs {
+        let init_args = InitArgs {
             validators: 4,
             dir: args.dir.clone(),
             p2p_port: 30300,
@@ -511,10 +511,23 @@ fn up(args: &UpArgs) -> anyhow::Result<()> {
             epoch_length: plexus_ledger::Economics::default().validator_epoch_length,
             force: false,
             load_accounts: 0,
-        })?;
+        };
+        // Before the devnet is written: its addresses are fixed from then on.
+        ports::check_new(
+            &init_args,
+            "write the devnet with other first ports before starting it \
+             (`plexus devnet init --dir DIR --rpc-port BASE --p2p-port BASE --metrics-port BASE`)",
+        )?;
+        println!("no devnet in {} yet: writing one", args.dir.display());
+        init(&init_args)?;
         println!();
     }
     let file = load(&args.dir)?;
+    ports::check_nodes(
+        &file,
+        "start this devnet once it is free (its addresses are fixed in devnet.json; \
+         `plexus devnet init --force` writes it again, with other ports and an empty chain)",
+    )?;
     let mut children = spawn_nodes(&file)?;
     println!(
         "{} of {} running (logs in each node's home, node.log):",
@@ -533,11 +546,29 @@ fn up(args: &UpArgs) -> anyhow::Result<()> {
             tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
         let mut terminate =
             tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-        tokio::select! {
-            _ = interrupt.recv() => {}
-            _ = terminate.recv() => {}
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        let mut exited = vec![false; children.len()];
+        loop {
+            tokio::select! {
+                _ = interrupt.recv() => return Ok(()),
+                _ = terminate.recv() => return Ok(()),
+                _ = tick.tick() => {}
+            }
+            // A node that dies is said once, with where to look; the others go on.
+            for ((child, node), exited) in children.iter_mut().zip(&file.nodes).zip(&mut exited) {
+                if !*exited && let Ok(Some(status)) = child.try_wait() {
+                    *exited = true;
+                    println!(
+                        "{} exited ({status}); its log: {}",
+                        node.name,
+                        node.home.join("node.log").display()
+                    );
+                }
+            }
+            if exited.iter().all(|e| *e) {
+                return Err(anyhow::anyhow!("every node of the devnet exited"));
+            }
         }
-        Ok(())
     });
     println!("stopping…");
     stop(&mut children);

@@ -71,6 +71,32 @@ pub fn say(args: fmt::Arguments<'_>) -> std::io::Result<()> {
 }
 
 fn is_broken_pipe(e: &(dyn std::error::Error + 'static)) -> bool {
-    e.downcast_ref::<std::io::Error>()
-        .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    let broken = Some(std::io::ErrorKind::BrokenPipe);
+    e.downcast_ref::<std::io::Error>().map(std::io::Error::kind) == broken
+        // JSON written straight to stdout fails with serde_json's error, whose chain
+        // skips the I/O error it holds.
+        || e.downcast_ref::<serde_json::Error>()
+            .and_then(serde_json::Error::io_error_kind)
+            == broken
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Error, ErrorKind};
+
+    use super::*;
+
+    #[test]
+    fn a_closed_pipe_ends_quietly_however_the_write_reports_it() {
+        let pipe = || Error::from(ErrorKind::BrokenPipe);
+        let io = anyhow::Error::from(pipe()).context("writing the report");
+        let json = anyhow::Error::from(serde_json::Error::io(pipe()));
+        for e in [io, json] {
+            assert!(e.chain().any(is_broken_pipe), "{e:#}");
+            assert_eq!(report(Err(e)), ExitCode::SUCCESS);
+        }
+        let other = anyhow::Error::from(serde_json::Error::io(Error::from(ErrorKind::NotFound)));
+        assert!(!other.chain().any(is_broken_pipe));
+        assert_eq!(report(Err(other)), ExitCode::FAILURE);
+    }
 }

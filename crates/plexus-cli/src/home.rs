@@ -79,8 +79,21 @@ impl Home {
     pub fn existing_wallet(&self, name: &str) -> anyhow::Result<WalletDir> {
         let wallet = self.wallet(name)?;
         if !wallet.dir.is_dir() {
+            // `plexus up` keeps its network's wallets in `network/` under the home it was
+            // given: a shell without the banner's export line looks here instead.
+            let network = self.root.join("network");
+            let network_has_it = network.join("wallets").join(name).is_dir();
+            let hint = if network_has_it {
+                format!(
+                    "the local network of `plexus up` has it: point commands at the network \
+                     with `export PLEXUS_HOME={}` (the line `plexus up` printed)",
+                    network.display()
+                )
+            } else {
+                format!("create it with `plexus wallet create --wallet {name}`")
+            };
             return Err(exit::input(format!(
-                "wallet '{name}' not found in {}; create it with `plexus wallet create --wallet {name}`",
+                "wallet '{name}' not found in {}; {hint}",
                 self.wallets_dir().display()
             )));
         }
@@ -226,6 +239,28 @@ mod tests {
             wallet.hotkey_path("miner").unwrap(),
             Path::new("/h/wallets/w1/hotkeys/miner.json")
         );
+    }
+
+    #[test]
+    fn a_missing_wallet_that_the_local_network_holds_points_at_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = Home::at(dir.path());
+        let err = home.existing_wallet("alice").unwrap_err().to_string();
+        assert!(
+            err.ends_with("create it with `plexus wallet create --wallet alice`"),
+            "{err}"
+        );
+        // `plexus up` made its network under this home: the hint is its export line.
+        std::fs::create_dir_all(dir.path().join("network/wallets/alice")).unwrap();
+        let err = home.existing_wallet("alice").unwrap_err().to_string();
+        let export = format!(
+            "export PLEXUS_HOME={}",
+            dir.path().join("network").display()
+        );
+        assert!(err.contains(&export), "{err}");
+        // A wallet the network does not hold either is still to be created.
+        let err = home.existing_wallet("zed").unwrap_err().to_string();
+        assert!(err.contains("plexus wallet create --wallet zed"), "{err}");
     }
 
     #[test]

@@ -11,6 +11,7 @@ mod keyfile;
 mod models;
 mod neuron;
 mod node;
+mod ports;
 mod rpc_chain;
 mod signals;
 mod sync;

@@ -23,6 +23,7 @@ use crate::devnet::{self, InitArgs};
 use crate::exit;
 use crate::home::Home;
 use crate::models::{MODELS_ENV, ensure, models_dir_in};
+use crate::ports;
 
 /// Progress to stderr that never panics (see [`exit::say`]); the error says stderr is
 /// gone.
@@ -37,7 +38,7 @@ mod setup;
 mod watch;
 
 use banner::welcome;
-use setup::prepare;
+use setup::{prepare, while_nodes_run};
 use watch::watch;
 
 /// The text-generation subnet `plexus up` creates.
@@ -157,13 +158,13 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
     // Before anything touches the network (or the models): a second `up` would break
     // the one running. Held until everything is stopped.
     let _lock = devnet::lock(&dir, "plexus up")?;
+    ports::check(
+        &args.gateway.to_string(),
+        "the gateway",
+        "choose another address with --gateway ADDR",
+    )?;
     // Absolute, for the `export` line that points other shells at it.
     let dir = dir.canonicalize().unwrap_or(dir);
-    let models = models_dir_in(&home);
-    for kind in ModelKind::ALL {
-        ensure(&models, kind)?;
-    }
-    let models = models.canonicalize().unwrap_or(models);
     let file = if dir.join("devnet.json").exists() {
         let _ = say!("resuming the network in {}\n", dir.display());
         let file = devnet::load(&dir)?;
@@ -176,6 +177,12 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
         .into_iter()
         .filter_map(|(flag, given)| given.then_some(flag))
         .collect();
+        ports::check_nodes(
+            &file,
+            "resume this network once it is free (its addresses are fixed when it is made; \
+             another --home makes a new network, where --rpc-port, --p2p-port and \
+             --metrics-port choose them)",
+        )?;
         if !ignored.is_empty() {
             let _ = say!(
                 "warning: {} only shape{} a new network; the one in {} keeps its {} and \
@@ -189,8 +196,7 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
         }
         file
     } else {
-        let _ = say!("creating a network in {}\n", dir.display());
-        devnet::init_quiet(&InitArgs {
+        let init = InitArgs {
             validators: args.validators.unwrap_or(1),
             dir: dir.clone(),
             p2p_port: args.p2p_port.unwrap_or(30300),
@@ -199,8 +205,21 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
             epoch_length: plexus_ledger::Economics::default().validator_epoch_length,
             force: false,
             load_accounts: 0,
-        })?
+        };
+        // Before the network is written: its addresses are fixed from then on.
+        ports::check_new(
+            &init,
+            "choose other first ports with --rpc-port, --p2p-port or --metrics-port",
+        )?;
+        let _ = say!("creating a network in {}\n", dir.display());
+        devnet::init_quiet(&init)?
     };
+    // After the ports are known to be free: a fetch takes minutes.
+    let models = models_dir_in(&home);
+    for kind in ModelKind::ALL {
+        ensure(&models, kind)?;
+    }
+    let models = models.canonicalize().unwrap_or(models);
     let logs = dir.join("logs");
     std::fs::create_dir_all(&logs)?;
     let mut children = Children(devnet::spawn_nodes(&file)?);
@@ -225,7 +244,11 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    runtime.block_on(prepare(&rpc, &args))?;
+    runtime.block_on(while_nodes_run(
+        &mut children,
+        &processes,
+        prepare(&rpc, &args),
+    ))?;
     // The explorer lives in this process, on its runtime, for as long as the network.
     let explorer = if args.no_explorer {
         None

@@ -1,12 +1,14 @@
 //! What `plexus up` puts on a new chain: the two subnets with their kinds of work, and the
 //! validator registered and staked on each.
 
+use std::future::Future;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use plexus_primitives::{Balance, Call, Hyperparameter, Work};
 use plexus_subnets::{Chain, ChainError};
 
-use super::{EMBEDDINGS_NETUID, OWNER, TEXT_NETUID, UpArgs, VALIDATOR};
+use super::{Children, EMBEDDINGS_NETUID, OWNER, Process, TEXT_NETUID, UpArgs, VALIDATOR};
 use crate::devnet::dev_keypair;
 use crate::exit;
 use crate::rpc_chain::RpcChain;
@@ -109,5 +111,112 @@ async fn wait_for_chain(rpc: &str) -> anyhow::Result<RpcChain> {
             )));
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Runs `setup` while the nodes run: a node that exits meanwhile (a port taken after
+/// all, storage it cannot open) ends it with an error naming the node and quoting the
+/// end of its log, rather than leaving `setup` to wait for a chain that will not come.
+pub(super) async fn while_nodes_run<T>(
+    nodes: &mut Children,
+    processes: &[Process],
+    setup: impl Future<Output = anyhow::Result<T>>,
+) -> anyhow::Result<T> {
+    let mut setup = std::pin::pin!(setup);
+    let mut tick = tokio::time::interval(Duration::from_millis(250));
+    loop {
+        tokio::select! {
+            result = &mut setup => return result,
+            _ = tick.tick() => {}
+        }
+        for (node, process) in nodes.0.iter_mut().zip(processes) {
+            if let Ok(Some(status)) = node.try_wait() {
+                return Err(anyhow::anyhow!(
+                    "{} exited as the network started ({status}); the end of its log, {}:\n{}",
+                    process.name,
+                    process.log.display(),
+                    log_tail(&process.log, LOG_TAIL_LINES)
+                ));
+            }
+        }
+    }
+}
+
+/// Lines of a dead node's log that `plexus up` shows.
+const LOG_TAIL_LINES: usize = 6;
+
+/// The last `lines` lines of the log at `path` (of its last 16 KiB), indented; what
+/// stands in for them when it cannot be read.
+fn log_tail(path: &Path, lines: usize) -> String {
+    use std::io::{Read, Seek, SeekFrom};
+    const MOST: u64 = 16 * 1024;
+    let read = || -> std::io::Result<String> {
+        let mut file = std::fs::File::open(path)?;
+        let len = file.metadata()?.len();
+        file.seek(SeekFrom::Start(len.saturating_sub(MOST)))?;
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes)?;
+        Ok(String::from_utf8_lossy(&bytes).into_owned())
+    };
+    match read() {
+        Ok(text) => {
+            let all: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+            let tail = &all[all.len().saturating_sub(lines)..];
+            tail.iter().map(|l| format!("  {l}\n")).collect()
+        }
+        Err(e) => format!("  (cannot read it: {e})\n"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::process::{Command, Stdio};
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_node_that_exits_while_the_network_starts_ends_the_start_with_its_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("node.log");
+        let out = std::fs::File::create(&log).unwrap();
+        let node = Command::new("sh")
+            .args([
+                "-c",
+                "echo starting; echo 'error: cannot serve RPC: in use'; exit 2",
+            ])
+            .stdout(out)
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut nodes = Children(vec![node]);
+        let processes = [Process {
+            name: "node-0".into(),
+            pid: 0,
+            log: log.clone(),
+        }];
+        // A setup that would wait for the chain for good.
+        let waiting = std::future::pending::<anyhow::Result<()>>();
+        let err = while_nodes_run(&mut nodes, &processes, waiting)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("node-0 exited as the network started"),
+            "{err}"
+        );
+        assert!(err.contains(&log.display().to_string()), "{err}");
+        assert!(
+            err.ends_with("  starting\n  error: cannot serve RPC: in use\n"),
+            "{err}"
+        );
+
+        // While the nodes run, the setup's own outcome is what comes back.
+        let sleeper = Command::new("sleep").arg("30").spawn().unwrap();
+        let mut nodes = Children(vec![sleeper]);
+        let done = async { Ok(7) };
+        assert_eq!(
+            while_nodes_run(&mut nodes, &processes, done).await.unwrap(),
+            7
+        );
     }
 }
