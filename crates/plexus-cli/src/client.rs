@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use clap::Args;
 use jsonrpsee_http_client::{HttpClient, HttpClientBuilder};
-use plexus_node::rpc::{ChainStatus, PlexusApiClient, TxStatus};
+use plexus_node::rpc::{ChainStatus, DryRun, PlexusApiClient, TxStatus};
 use plexus_primitives::{Call, ChainId, Encode, Hash, Keypair, Transaction};
 
 use crate::exit;
@@ -57,7 +57,8 @@ impl RpcArgs {
 
 /// Signs `call`, submits it and waits until it is finalized; an applied
 /// transaction returns its block height, a refused or failed one is an
-/// error that says why (and whether the fee was paid).
+/// error that says why (and whether the fee was paid). A call that a dry run
+/// on the node says would fail is not sent.
 pub async fn submit(
     client: &HttpClient,
     status: &ChainStatus,
@@ -155,7 +156,23 @@ pub async fn submit_and_wait(
             call: call.clone(),
         }
         .sign(key);
-        let hash: Hash = match client.submit_transaction(hex::encode(tx.encode())).await {
+        let encoded = hex::encode(tx.encode());
+        // A call the ledger would refuse is not sent, so its fee is not paid. No answer
+        // (a node of an earlier build, or one busy with another dry run) sends it as
+        // before, and so does a nonce taken meanwhile (retried below).
+        if attempt == 1
+            && let Ok(DryRun {
+                height,
+                error: Some(why),
+            }) = client.dry_run(encoded.clone()).await
+            && !why.contains("nonce")
+        {
+            return Err(SubmitError::Refused(format!(
+                "{why} (on the chain as of block {height}; the transaction was not sent, and \
+                 no fee was paid)"
+            )));
+        }
+        let hash: Hash = match client.submit_transaction(encoded).await {
             Ok(hash) => hash,
             // An error answer is the node's refusal; anything else (a timeout, a reset
             // connection) leaves unknown whether the node took the transaction.

@@ -251,6 +251,8 @@ fn bench(c: &mut Criterion) {
         crowded.accounts.entry(AccountId(id)).or_default().balance = Balance::from_rao(TOKEN);
         crowded.totals.issued += TOKEN;
     }
+    crowded.accounts.entry(hotkeys[0]).or_default().balance = Balance::from_rao(100 * TOKEN);
+    crowded.totals.issued += 100 * TOKEN;
     let crowded = Ledger::from_state(crowded);
     group.bench_function("state_root_100k_accounts_32_subnets", |b| {
         b.iter(|| crowded.state_root())
@@ -268,6 +270,23 @@ fn bench(c: &mut Criterion) {
     });
     group.bench_function("snapshot_decode_100k_accounts_32_subnets", |b| {
         b.iter(|| plexus_ledger::snapshot::decode(&saved).expect("decodes"))
+    });
+
+    // A wallet's dry run (`plexus_dryRun`): the call on a copy of the whole state.
+    let transfer = sign(
+        &crowded.state().chain_id,
+        &keys[0],
+        0,
+        Call::Transfer {
+            to: hotkeys[1],
+            amount: Balance::from_rao(TOKEN),
+        },
+    );
+    crowded
+        .dry_run(&transfer)
+        .expect("the transfer would apply");
+    group.bench_function("dry_run_transfer_100k_accounts_32_subnets", |b| {
+        b.iter(|| crowded.dry_run(&transfer))
     });
     group.finish();
 }

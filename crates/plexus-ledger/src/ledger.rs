@@ -159,6 +159,28 @@ impl Ledger {
         self.state.ensure_funds(&tx.tx.signer, tx.tx.fee)
     }
 
+    /// What would become of `tx` as the first transaction of the next block:
+    /// the mempool's checks, then its call, run on a copy of the state (this
+    /// one is left as it is). A wallet learns so that a call would fail before
+    /// it pays a fee for it. The block that carries it may still decide
+    /// otherwise: the transactions before it there change the state it meets.
+    /// The copy costs a pass over the whole state.
+    pub fn dry_run(&self, tx: &SignedTransaction) -> Result<(), TxError> {
+        self.precheck(tx)?;
+        let t = &tx.tx;
+        let block = self.state.height.saturating_add(1);
+        let mut scratch = self.state.clone();
+        // As in `apply_block`: the call meets the height of its block, and the fee
+        // has left the signer's balance.
+        scratch.height = block;
+        scratch.debit(&t.signer, t.fee)?;
+        let origin = Origin {
+            signer: t.signer,
+            block,
+        };
+        dispatch(&mut scratch, origin, &t.call)
+    }
+
     /// Applies one transaction; returns what became of it and whether it
     /// was charged (see [`Receipt::charged`]).
     fn apply_transaction(

@@ -337,6 +337,21 @@ async fn a_failed_call_is_included_and_pays_its_fee() {
         },
     }
     .sign(&key(1));
+    // A dry run says so first, and changes nothing: no fee, no nonce, nothing admitted.
+    let dry = client.dry_run(hex::encode(tx.encode())).await.unwrap();
+    let foretold = dry.error.expect("a dry run foretells the failure");
+    assert!(foretold.contains("insufficient balance"), "{foretold}");
+    assert_eq!(dry.height, client.status().await.unwrap().finalized_height);
+    let unchanged = client.account(from).await.unwrap();
+    assert_eq!((unchanged.balance, unchanged.nonce), (before, 0));
+    assert_eq!(client.status().await.unwrap().mempool, 0);
+    // One that would succeed is foretold as such.
+    let affordable = transfer(1, 0, key(3).account_id(), "plexus-rpc-test");
+    let dry = client
+        .dry_run(hex::encode(affordable.encode()))
+        .await
+        .unwrap();
+    assert_eq!(dry.error, None);
     let hash = client
         .submit_transaction(hex::encode(tx.encode()))
         .await
@@ -376,6 +391,11 @@ async fn bad_requests_get_errors_and_the_node_keeps_serving() {
     };
     let (code, _) = refused(client.submit_transaction("zz".into()).await.unwrap_err());
     assert_eq!(code, -32602, "not hex");
+    let (code, msg) = refused(client.dry_run("00ff".into()).await.unwrap_err());
+    assert_eq!(
+        code, -32602,
+        "a dry run's transaction does not decode either: {msg}"
+    );
     let (code, msg) = refused(client.submit_transaction("00ff".into()).await.unwrap_err());
     assert_eq!(code, -32602, "does not decode: {msg}");
     // A call this build does not know (a newer wallet's): the error says the node may be

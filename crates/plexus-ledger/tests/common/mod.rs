@@ -93,11 +93,21 @@ impl Chain {
         .sign(&key(who))
     }
 
-    /// One block holding one call; the call's result.
+    /// One block holding one call; the call's result, which a dry run on the
+    /// state before predicted (and left that state as it was).
     pub fn send(&mut self, who: &str, call: Call) -> Result<(), TxError> {
         let tx = self.tx(who, call);
+        let before = self.ledger.clone();
+        let predicted = self.ledger.dry_run(&tx);
+        assert_eq!(
+            self.ledger.state(),
+            before.state(),
+            "a dry run changed the state"
+        );
         let out = self.block(vec![tx]);
-        out.receipts[0].result.clone()
+        let result = out.receipts[0].result.clone();
+        assert_eq!(predicted, result, "the dry run foretold another outcome");
+        result
     }
 
     /// `node`'s heartbeat for `epoch`, signed by its consensus key, free, as its

@@ -19,7 +19,7 @@ use plexus_primitives::{AccountId, Hash};
 
 pub use limit::RATE_LIMITED;
 pub use server::{RpcConfig, RpcServer, codes, start};
-pub use types::{BlockInfo, ChainStatus, CheckpointInfo, TxInfo, TxStatus, ValueProof};
+pub use types::{BlockInfo, ChainStatus, CheckpointInfo, DryRun, TxInfo, TxStatus, ValueProof};
 
 /// Most bytes of a checkpoint one `plexus_checkpointChunk` answers (hex doubles
 /// them on the wire, within the server's response limit).
@@ -36,6 +36,14 @@ pub trait PlexusApi {
     /// mempool; returns its hash. Follow it with `transactionStatus`.
     #[method(name = "submitTransaction")]
     async fn submit_transaction(&self, tx_hex: String) -> Result<Hash, ErrorObjectOwned>;
+
+    /// What would become of a signed transaction (hex, as `submitTransaction`
+    /// takes it) as the first of the next block, on a copy of the finalized
+    /// state: a wallet learns that a call would fail before paying its fee.
+    /// Nothing is admitted or changed. A node runs one at a time (each copies
+    /// the state); a call meanwhile is refused as rate limited.
+    #[method(name = "dryRun")]
+    async fn dry_run(&self, tx_hex: String) -> Result<DryRun, ErrorObjectOwned>;
 
     /// Pending, included (with its outcome), refused by this node as a proposer, or unknown.
     #[method(name = "transactionStatus")]

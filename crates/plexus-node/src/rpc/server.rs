@@ -24,7 +24,7 @@ use plexus_serve::{ConnectionLimits, serve_bounded};
 
 use super::CHECKPOINT_CHUNK;
 use super::limit::{PeerBuckets, RateLimit};
-use super::types::{BlockInfo, ChainStatus, CheckpointInfo, TxStatus, ValueProof};
+use super::types::{BlockInfo, ChainStatus, CheckpointInfo, DryRun, TxStatus, ValueProof};
 use crate::mempool::SharedMempool;
 use crate::store::ChainStore;
 
@@ -41,6 +41,32 @@ pub mod codes {
     /// The node's journal of older blocks could not answer (see
     /// [`crate::journal`]); the message says why.
     pub const JOURNAL_FAILED: i32 = 4;
+    /// The node failed at what it was asked; the message says why.
+    pub const INTERNAL: i32 = -32603;
+}
+
+/// The signed transaction in `tx_hex` (its canonical encoding in hex, `0x` or not).
+fn decode_transaction(tx_hex: &str) -> Result<SignedTransaction, ErrorObjectOwned> {
+    let bytes = hex::decode(tx_hex.trim_start_matches("0x")).map_err(|e| {
+        error(
+            codes::INVALID_PARAMS,
+            format!("transaction is not hex: {e}"),
+        )
+    })?;
+    SignedTransaction::decode_network(&bytes).map_err(|e| {
+        // A wallet newer than the node sends calls the node cannot read.
+        let hint = match e {
+            CodecError::UnknownTag { .. } => format!(
+                " (this node runs plexus {}, which may be older than the wallet's build)",
+                env!("CARGO_PKG_VERSION")
+            ),
+            _ => String::new(),
+        };
+        error(
+            codes::INVALID_PARAMS,
+            format!("transaction does not decode: {e}{hint}"),
+        )
+    })
 }
 
 fn error(code: i32, message: impl Into<String>) -> ErrorObjectOwned {
@@ -108,6 +134,8 @@ pub struct RpcServer {
     proofs: Arc<tokio::sync::Mutex<Option<ProofTree>>>,
     /// Checkpoint chunks being served: each is megabytes of hex, so only a few at once.
     chunks: Arc<tokio::sync::Semaphore>,
+    /// Dry runs under way: each copies the whole state, so one at a time.
+    dry_runs: Arc<tokio::sync::Semaphore>,
 }
 
 /// Checkpoint chunks served at once; a call past them is refused as rate limited.
@@ -127,6 +155,7 @@ impl RpcServer {
             metrics: None,
             proofs: Arc::default(),
             chunks: Arc::new(tokio::sync::Semaphore::new(CHUNKS_AT_ONCE)),
+            dry_runs: Arc::new(tokio::sync::Semaphore::new(1)),
         }
     }
 
@@ -266,30 +295,31 @@ impl PlexusApiServer for RpcServer {
     }
 
     async fn submit_transaction(&self, tx_hex: String) -> Result<Hash, ErrorObjectOwned> {
-        let bytes = hex::decode(tx_hex.trim_start_matches("0x")).map_err(|e| {
-            error(
-                codes::INVALID_PARAMS,
-                format!("transaction is not hex: {e}"),
-            )
-        })?;
-        let tx = SignedTransaction::decode_network(&bytes).map_err(|e| {
-            // A wallet newer than the node sends calls the node cannot read.
-            let hint = match e {
-                CodecError::UnknownTag { .. } => format!(
-                    " (this node runs plexus {}, which may be older than the wallet's build)",
-                    env!("CARGO_PKG_VERSION")
-                ),
-                _ => String::new(),
-            };
-            error(
-                codes::INVALID_PARAMS,
-                format!("transaction does not decode: {e}{hint}"),
-            )
-        })?;
+        let tx = decode_transaction(&tx_hex)?;
         let ledger = self.store.ledger();
         self.mempool
             .submit(tx, &ledger)
             .map_err(|e| error(codes::TX_REFUSED, e.to_string()))
+    }
+
+    async fn dry_run(&self, tx_hex: String) -> Result<DryRun, ErrorObjectOwned> {
+        let tx = decode_transaction(&tx_hex)?;
+        let _turn = self.dry_runs.clone().try_acquire_owned().map_err(|_| {
+            error(
+                super::RATE_LIMITED,
+                "running another dry run: try again shortly",
+            )
+        })?;
+        let ledger = self.store.ledger();
+        let height = ledger.height();
+        // The copy of the state is a pass over all of it: off the async workers.
+        let outcome = tokio::task::spawn_blocking(move || ledger.dry_run(&tx))
+            .await
+            .map_err(|e| error(codes::INTERNAL, format!("the dry run failed: {e}")))?;
+        Ok(DryRun {
+            height,
+            error: outcome.err().map(|e| e.to_string()),
+        })
     }
 
     async fn transaction_status(&self, hash: Hash) -> Result<TxStatus, ErrorObjectOwned> {

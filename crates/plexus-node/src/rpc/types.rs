@@ -62,6 +62,15 @@ impl CheckpointInfo {
     }
 }
 
+/// What would become of a transaction in the next block (`plexus_dryRun`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DryRun {
+    /// The finalized height whose state it ran on.
+    pub height: u64,
+    /// Why it would fail; `None` if it would succeed.
+    pub error: Option<String>,
+}
+
 /// A finalized block with its transactions' outcomes.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BlockInfo {
