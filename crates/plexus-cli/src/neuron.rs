@@ -130,7 +130,9 @@ pub struct ValidatorArgs {
         long = "gateway-cors-origin",
         env = "PLEXUS_GATEWAY_CORS_ORIGINS",
         value_delimiter = ',',
-        value_name = "ORIGIN"
+        value_name = "ORIGIN",
+        // Else clap's help shows `PLEXUS_GATEWAY_CORS_ORIGINS=` even when it is unset.
+        hide_env_values = true
     )]
     cors_origins: Vec<CorsOrigin>,
     /// Fraction of gateway answers re-checked with the model

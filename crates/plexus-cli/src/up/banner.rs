@@ -12,7 +12,13 @@ pub(super) fn welcome(up: &UpFile, dir: &Path, models: &Path, nodes: usize) -> S
     use std::fmt::Write as _;
     let mut s = String::new();
     // Writing into a String cannot fail.
-    let _ = writeln!(s, "Plexus is up.");
+    // The miners load their models for a few seconds more: the status below says when
+    // the gateway first answers.
+    let _ = writeln!(
+        s,
+        "Plexus is starting: the gateway answers once a miner has loaded its model \
+         (\"ready\" below)."
+    );
     let _ = writeln!(s, "  chain RPC   {}", up.rpc_url);
     let _ = writeln!(s, "  gateway     {}  (OpenAI-compatible)", up.gateway_url);
     if let Some(url) = &up.explorer_url {

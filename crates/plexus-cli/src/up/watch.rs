@@ -70,7 +70,8 @@ pub(super) async fn watch(
             {
                 first_answered = true;
                 let secs = started.elapsed().as_secs_f64();
-                let message = format!("first answer through the gateway {secs:.1} s after start");
+                let message =
+                    format!("ready: first answer through the gateway {secs:.1} s after start");
                 if interactive {
                     // Over the status line, all of it.
                     say!("\r{message:<100}\n")?;
