@@ -776,6 +776,48 @@ async fn a_reveal_for_an_epoch_the_chain_cannot_have_set_does_not_hold_back_weig
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn weights_are_set_when_due_even_during_a_long_round() {
+    let chain = Arc::new(LedgerChain::new(NAMES, params()));
+    let miners = serve(network(&chain).await);
+    // Answers wait for the gate's permits: plenty for the first round.
+    let gate = Arc::new(tokio::sync::Semaphore::new(1_000));
+    let subnet = Arc::new(SumSubnet {
+        gate: Some(Arc::clone(&gate)),
+        ..SumSubnet::default()
+    });
+    let mut v = validator_judging(&chain, None, Arc::clone(&subnet));
+    permit(&chain, &mut v).await;
+    all_admitted(&v, &miners).await;
+    v.round().await.unwrap();
+    let first = v.submit_weights().await.unwrap().expect("weights set");
+    // From here every answer waits for the test: the next round hangs, past any
+    // activity cutoff, as behind miners busy with a long prompt.
+    let left = u32::try_from(gate.available_permits()).unwrap();
+    gate.try_acquire_many(left).unwrap().forget();
+    let asked = subnet.asked.lock().unwrap().len();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(v.run(async move {
+        let _ = stopped.await;
+    }));
+    until("no round started", || {
+        subnet.asked.lock().unwrap().len() > asked
+    })
+    .await;
+    let updated = || {
+        chain
+            .metagraph_now(NET)
+            .iter()
+            .find(|n| n.hotkey == id("val-hot"))
+            .is_some_and(|n| n.last_update > first)
+    };
+    until("the weights waited for the round", updated).await;
+    gate.add_permits(1_000);
+    stop.send(()).unwrap();
+    task.await.unwrap().unwrap();
+    miners.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_commit_is_revealed_in_its_epoch_even_during_a_long_round() {
     let (chain, miners, state, mut v) = commit_reveal_network("slow-round").await;
     all_admitted(&v, &miners).await;

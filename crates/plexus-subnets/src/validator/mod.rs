@@ -276,9 +276,8 @@ impl<C: Chain, S: Subnet> Validator<C, S> {
         registering.await
     }
 
-    /// Asks a round's miners, following the chain and sending a due reveal meanwhile:
-    /// miners may take up to the timeout to answer, and a round longer than an epoch
-    /// would miss the one epoch in which a commit may be revealed. `None` once `stop`
+    /// Asks a round's miners, following the chain and putting weights (or a reveal) on
+    /// chain meanwhile when they fall due (see `weights_on_time`). `None` once `stop`
     /// completes.
     async fn ask_following_chain(
         &mut self,
@@ -299,13 +298,13 @@ impl<C: Chain, S: Subnet> Validator<C, S> {
                 () = &mut stop => return None,
                 seen = &mut asking => return Some(seen),
                 _ = sync.tick() => {
-                    // The miners' answers keep being read (and timed) while the reveal
-                    // waits for its block.
-                    let reveal = std::pin::pin!(self.reveal_on_time());
-                    if let Either::Right((seen, reveal)) =
-                        future::select(reveal, &mut asking).await
+                    // The miners' answers keep being read (and timed) while the weights
+                    // wait for their block.
+                    let weights = std::pin::pin!(self.weights_on_time());
+                    if let Either::Right((seen, weights)) =
+                        future::select(weights, &mut asking).await
                     {
-                        reveal.await;
+                        weights.await;
                         return Some(seen);
                     }
                 }

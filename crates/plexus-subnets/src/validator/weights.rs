@@ -40,17 +40,20 @@ impl<C: Chain, S: Subnet> Validator<C, S> {
         }
     }
 
-    /// Follows the chain, and sends a commit's reveal once its epoch has come.
-    pub(super) async fn reveal_on_time(&mut self) {
+    /// Follows the chain during a round, and puts what the rounds before found on chain
+    /// once it is due: a commit's reveal in its epoch, or weights once the interval has
+    /// passed. Miners may each take the whole timeout to answer, and a round longer than
+    /// the activity cutoff would otherwise leave the validator counted as inactive (the
+    /// miners then earn nothing), or one longer than an epoch miss its reveal.
+    pub(super) async fn weights_on_time(&mut self) {
         let netuid = self.config.netuid.0;
-        match self.view.refresh(&*self.chain).await {
-            Ok(snapshot) => {
-                self.load_reveal(&snapshot);
-                if let Err(e) = self.reveal_if_due(&snapshot).await {
-                    tracing::warn!(netuid, error = %e, "weights not revealed");
-                }
+        match self.submit_weights().await {
+            Ok(_) => {}
+            // A node restarting: tried again at the next block.
+            Err(e @ ChainError::Unreachable(_)) => {
+                tracing::debug!(netuid, error = %e, "metagraph sync failed");
             }
-            Err(e) => tracing::debug!(netuid, error = %e, "metagraph sync failed"),
+            Err(e) => tracing::warn!(netuid, error = %e, "weights not set"),
         }
     }
 
