@@ -135,9 +135,15 @@ async fn ask(
     let body = Bytes::from(serde_json::to_vec(embed).unwrap_or_default());
     let dimension = service.model.dimension();
     let (mut answer, miner, elapsed) = gateway
-        .first_answer::<EmbedAnswer, _>(service, miners, failed, EMBED_ROUTE, body, |a| {
-            a.fits(embed, dimension)
-        })
+        .first_answer::<EmbedAnswer, _>(
+            service,
+            miners,
+            failed,
+            EMBED_ROUTE,
+            body,
+            gateway.inner.client.timeout(),
+            |a| a.fits(embed, dimension),
+        )
         .await?;
     // Usage is the miner's count, held to what the model can read of the texts.
     let most_tokens = embed.input.len().saturating_mul(MAX_EMBEDDING_TOKENS);

@@ -90,6 +90,9 @@ pub struct GatewayConfig {
     /// timeout for its first event; a stream still going past that is cut, and its miner
     /// scored for it (default 2 s).
     pub stream_time_per_token: Duration,
+    /// Time a miner may take, beyond the wire client's timeout, for the first token of
+    /// its answer for each token of the prompt, which it reads first (default 25 ms).
+    pub prompt_time_per_token: Duration,
     /// Web origins whose pages may call the gateway from a browser ([`cors`]); none when
     /// empty.
     pub cors_origins: Vec<CorsOrigin>,
@@ -107,6 +110,7 @@ impl std::fmt::Debug for GatewayConfig {
             .field("max_body_bytes", &self.max_body_bytes)
             .field("cors_origins", &self.cors_origins)
             .field("stream_time_per_token", &self.stream_time_per_token)
+            .field("prompt_time_per_token", &self.prompt_time_per_token)
             .finish()
     }
 }
@@ -121,6 +125,7 @@ impl Default for GatewayConfig {
             behind_proxy: false,
             max_body_bytes: 1 << 20,
             stream_time_per_token: Duration::from_secs(2),
+            prompt_time_per_token: Duration::from_millis(25),
             cors_origins: Vec::new(),
         }
     }
@@ -324,11 +329,21 @@ impl Gateway {
         Ok(order)
     }
 
+    /// How long a miner has to start its answer to a prompt of `prompt_tokens`: the wire
+    /// client's timeout, and [`GatewayConfig::prompt_time_per_token`] for each of the
+    /// prompt's tokens, which the model reads before it writes one. 2,000 tokens take the
+    /// embedded model about half a minute on one busy core; the default gives 50 s more.
+    fn start_within(&self, prompt_tokens: u32) -> Duration {
+        let per_token = self.inner.config.prompt_time_per_token;
+        (self.inner.client.timeout()).saturating_add(per_token.saturating_mul(prompt_tokens))
+    }
+
     /// Sends `body` to `route` on `miners` in turn until one gives an answer that decodes
-    /// and that `accept` takes. A miner in `failed` (which failed another part of the
-    /// same request) is passed over; one that fails joins it and scores zero in the
-    /// service's scores, once a request. Returns the answer, who gave it and how long it
-    /// took.
+    /// and that `accept` takes, each within `within`. A miner in `failed` (which failed
+    /// another part of the same request) is passed over; one that fails joins it and
+    /// scores zero in the service's scores, once a request. Returns the answer, who gave
+    /// it and how long it took.
+    #[allow(clippy::too_many_arguments)]
     async fn first_answer<T: serde::de::DeserializeOwned, M>(
         &self,
         service: &Service<M>,
@@ -336,6 +351,7 @@ impl Gateway {
         failed: &Mutex<BTreeSet<u16>>,
         route: &str,
         body: Bytes,
+        within: Duration,
         accept: impl Fn(&T) -> Result<(), String>,
     ) -> Result<(T, Candidate, Duration), ApiError> {
         let mut last = String::from("no miner tried");
@@ -345,11 +361,17 @@ impl Gateway {
                 last = format!("miner {} failed another part of this request", miner.uid);
                 continue;
             }
+            let client = &self.inner.client;
+            let lane = match client.reserve().await {
+                Ok(lane) => lane.start_within(within),
+                // Every lane in use here: nothing was sent, and no miner is to blame.
+                Err(ClientError::Busy) => return Err(ApiError::busy()),
+                Err(e) => return Err(ApiError::no_miner(e.to_string())),
+            };
+            // The miner's time starts once there is a lane to call it on.
             let started = std::time::Instant::now();
-            let outcome = match self
-                .inner
-                .client
-                .call(&miner.target, route, body.clone())
+            let outcome = match client
+                .call_reserved(lane, &miner.target, route, body.clone())
                 .await
             {
                 Ok(r) if r.is_success() => r.json::<T>().map_err(|e| e.to_string()),

@@ -862,6 +862,47 @@ async fn a_miner_padding_its_stream_with_text_is_cut_off() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_miner_has_longer_for_its_first_token_the_longer_the_prompt() {
+    // The miner reads the prompt (three pauses: 750 ms) before its first token, past the
+    // wire client's 500 ms timeout.
+    let client = |chain_id| ClientConfig {
+        timeout: Duration::from_millis(500),
+        axon_scope: AxonScope::All,
+        ..ClientConfig::new(chain_id)
+    };
+    let script = "<pause>|<pause>|<pause>|Paris";
+    let config = |per_prompt_token| GatewayConfig {
+        spot_check: 0.0,
+        prompt_time_per_token: per_prompt_token,
+        ..GatewayConfig::default()
+    };
+    // Held to the timeout alone, no miner answers.
+    let held = network_with(client, config(Duration::ZERO)).await;
+    let a = post(
+        &held,
+        "/v1/chat/completions",
+        chat(script, json!({"max_tokens": 4})),
+    )
+    .await;
+    assert_eq!(a.status, 503, "{}", a.body);
+    // 50 ms for each of the prompt's tokens (some 30, chat template included) is time
+    // enough, whole or streamed.
+    let given = network_with(client, config(Duration::from_millis(50))).await;
+    let a = post(
+        &given,
+        "/v1/chat/completions",
+        chat(script, json!({"max_tokens": 4})),
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(a.json()["choices"][0]["message"]["content"], "Paris");
+    let streamed = chat(script, json!({"max_tokens": 4, "stream": true}));
+    let a = post(&given, "/v1/chat/completions", streamed).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(a.streamed_text(), "Paris");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_miner_trickling_its_answer_is_cut_off_at_the_streams_deadline() {
     // 1 s for the first event and 50 ms for each of 20 tokens: 2 s in all. The miner
     // sends a piece every 250 ms, always within the 1 s idle limit, and would take 5 s.
@@ -874,6 +915,8 @@ async fn a_miner_trickling_its_answer_is_cut_off_at_the_streams_deadline() {
         GatewayConfig {
             spot_check: 0.0,
             stream_time_per_token: Duration::from_millis(50),
+            // The prompt's own allowance aside (see the test above).
+            prompt_time_per_token: Duration::ZERO,
             ..GatewayConfig::default()
         },
     )

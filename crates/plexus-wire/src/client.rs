@@ -130,7 +130,23 @@ struct Inner {
 /// One of a [`Client`]'s nonce lanes, taken for one call with [`Client::reserve`]; the
 /// lane is free again once the call's answer has begun (or the call is dropped).
 #[derive(Debug)]
-pub struct Reserved<'a>(LaneGuard<'a>);
+pub struct Reserved<'a> {
+    lane: LaneGuard<'a>,
+    /// How long the call may wait for its answer to start, if not the client's timeout.
+    start_within: Option<Duration>,
+}
+
+impl Reserved<'_> {
+    /// Lets the call made on this lane wait up to `timeout`, rather than the client's
+    /// timeout, for its answer to start: a whole answer, or a stream's first event (later
+    /// events are still held to the client's timeout each). For work that is known to
+    /// take long before it answers, such as a long prompt's.
+    #[must_use]
+    pub fn start_within(mut self, timeout: Duration) -> Self {
+        self.start_within = Some(timeout);
+        self
+    }
+}
 
 /// A validator's client; cheap to clone (clones share one connection pool and nonce
 /// sequence). Use one per hotkey per process.
@@ -229,7 +245,10 @@ impl Client {
     /// a caller that times the miner starts its clock once this returns, and makes the call
     /// with [`Self::call_reserved`] or [`Self::call_stream_reserved`].
     pub async fn reserve(&self) -> Result<Reserved<'_>, ClientError> {
-        Ok(Reserved(self.lane().await?))
+        Ok(Reserved {
+            lane: self.lane().await?,
+            start_within: None,
+        })
     }
 
     /// [`Self::call`] on a lane taken with [`Self::reserve`].
@@ -252,8 +271,9 @@ impl Client {
         route: &str,
         body: Bytes,
     ) -> Result<SignedResponse, ClientError> {
-        tokio::time::timeout(self.inner.config.timeout, async {
-            let (headers, response) = self.send_signed(lane.0, target, route, body).await?;
+        let timeout = lane.start_within.unwrap_or(self.inner.config.timeout);
+        tokio::time::timeout(timeout, async {
+            let (headers, response) = self.send_signed(lane.lane, target, route, body).await?;
             self.read_answer(target, route, &headers, response).await
         })
         .await
@@ -320,9 +340,10 @@ impl Client {
         body: Bytes,
     ) -> Result<ResponseStream, ClientError> {
         let config = &self.inner.config;
+        let start_within = lane.start_within.unwrap_or(config.timeout);
         let (headers, response) = tokio::time::timeout(
-            config.timeout,
-            self.send_signed(lane.0, target, route, body),
+            start_within,
+            self.send_signed(lane.lane, target, route, body),
         )
         .await
         .map_err(|_| ClientError::Timeout)??;
@@ -333,7 +354,7 @@ impl Client {
                 .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
         if !is_stream {
             let answer = tokio::time::timeout(
-                config.timeout,
+                start_within,
                 self.read_answer(target, route, &headers, response),
             )
             .await
@@ -347,6 +368,7 @@ impl Client {
             template,
             config.chain_id.clone(),
             StreamLimits {
+                first_event_timeout: start_within,
                 idle_timeout: config.timeout,
                 max_event_bytes: config.max_event_bytes,
                 max_bytes: config.max_response_bytes,

@@ -197,7 +197,11 @@ pub struct ResponseStream {
     /// The proof with the stream hash and signature still to fill in.
     template: ResponseProof,
     chain_id: ChainId,
+    /// The most time to wait for the first event, then for each next one.
+    first_event_timeout: Duration,
     idle_timeout: Duration,
+    /// Whether an event has come yet.
+    started: bool,
     /// Bytes received so far and the most accepted: a stream is bounded like any answer.
     received: usize,
     max_bytes: usize,
@@ -209,7 +213,9 @@ pub struct ResponseStream {
 /// The limits a [`ResponseStream`] holds its miner to.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct StreamLimits {
-    /// The most time to wait for the next event, however its bytes arrive.
+    /// The most time to wait for the first event (a long prompt's may be long in coming).
+    pub first_event_timeout: Duration,
+    /// The most time to wait for each next event, however its bytes arrive.
     pub idle_timeout: Duration,
     /// The largest single event.
     pub max_event_bytes: usize,
@@ -231,7 +237,9 @@ impl ResponseStream {
             hasher: StreamHasher::new(),
             template,
             chain_id,
+            first_event_timeout: limits.first_event_timeout,
             idle_timeout: limits.idle_timeout,
+            started: false,
             received: 0,
             max_bytes: limits.max_bytes,
             failure: None,
@@ -246,12 +254,18 @@ impl ResponseStream {
         // The idle limit is for the whole next event, however its bytes arrive: frames
         // that complete no event (an SSE comment, a byte at a time) must not keep a
         // stream alive for ever.
-        let deadline = tokio::time::Instant::now() + self.idle_timeout;
+        let wait = if self.started {
+            self.idle_timeout
+        } else {
+            self.first_event_timeout
+        };
+        let deadline = tokio::time::Instant::now() + wait;
         loop {
             if self.proof.is_some() {
                 return Ok(None);
             }
             if let Some(event) = self.events.pop_front() {
+                self.started = true;
                 match event.event.as_str() {
                     CHUNK_EVENT | ERROR_EVENT if self.failure.is_some() => {
                         return Err(ClientError::Stream("events after an error".into()));

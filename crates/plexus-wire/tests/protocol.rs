@@ -428,6 +428,47 @@ async fn forward(upstream: SocketAddr, tamper: Tamper, req: Request) -> Response
 }
 
 #[tokio::test]
+async fn a_call_may_wait_longer_than_the_clients_timeout_for_its_answer_to_start() {
+    let miner = start_miner(|_| {}).await;
+    let mut quick = config();
+    quick.timeout = Duration::from_millis(300);
+    let c = Client::new(key(STAKED), quick);
+    let late = || body(json!({"wait_ms": 800, "tokens": 3}));
+    // Held to the client's timeout, the first event comes too late...
+    let mut stream = c
+        .call_stream(&miner.target, "LateTokens", late())
+        .await
+        .unwrap();
+    assert_eq!(stream.next_chunk().await, Err(ClientError::Timeout));
+    // ...but not for a call given longer to start; the events after it are held to the
+    // client's timeout as ever (they come at once here).
+    let lane = c
+        .reserve()
+        .await
+        .unwrap()
+        .start_within(Duration::from_secs(3));
+    let stream = c
+        .call_stream_reserved(lane, &miner.target, "LateTokens", late())
+        .await
+        .unwrap();
+    let (chunks, _proof) = stream.collect().await.unwrap();
+    assert_eq!(chunks.len(), 3);
+    // The same for a whole answer.
+    let slow = || body(json!(800));
+    assert_eq!(
+        c.call(&miner.target, "Slow", slow()).await.map(|_| ()),
+        Err(ClientError::Timeout)
+    );
+    let lane = c
+        .reserve()
+        .await
+        .unwrap()
+        .start_within(Duration::from_secs(3));
+    let answer = c.call_reserved(lane, &miner.target, "Slow", slow()).await;
+    assert_eq!(answer.unwrap().json::<u64>().unwrap(), 800);
+}
+
+#[tokio::test]
 async fn a_stream_that_only_drips_comments_times_out() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     // A "miner" that answers with an event stream and then sends only SSE comments,

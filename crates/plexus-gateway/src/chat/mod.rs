@@ -92,6 +92,7 @@ async fn answer(
             &Mutex::default(),
             CHAT_ROUTE,
             body,
+            gateway.start_within(prompt_tokens),
             |answer: &ChatAnswer| answer.fits(&chat),
         )
         .await?;

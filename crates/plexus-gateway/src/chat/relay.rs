@@ -25,29 +25,31 @@ use crate::pick::Candidate;
 use crate::stop::{Step, StopFilter};
 use crate::{Gateway, Service, name_miners, record, request_id, unix_now};
 
-/// Opens a stream on the first miner that sends a first event; failures before that are
-/// invisible to the consumer.
+/// Opens a stream on the first miner that sends a first event within `first_event` (see
+/// [`Gateway::start_within`]); failures before that are invisible to the consumer.
 async fn open_stream(
     gateway: &Gateway,
     service: &Service<TextModel>,
     chat: &ChatRequest,
+    first_event: Duration,
 ) -> Result<(Candidate, ResponseStream, StreamEvent, Instant), ApiError> {
     let body = Bytes::from(serde_json::to_vec(chat).unwrap_or_default());
     let mut last = String::from("no miner tried");
+    let client = &gateway.inner.client;
     for miner in gateway.candidates(&service.view, chat.axon_version())? {
-        let started = Instant::now();
         let opened = async {
-            let mut stream = match gateway
-                .inner
-                .client
-                .call_stream(&miner.target, CHAT_ROUTE, body.clone())
-                .await
-            {
-                Ok(stream) => stream,
+            let lane = match client.reserve().await {
+                Ok(lane) => lane.start_within(first_event),
                 // Every lane in use here: nothing was sent, and no miner is to blame.
                 Err(plexus_wire::ClientError::Busy) => return Ok(None),
                 Err(e) => return Err(e.to_string()),
             };
+            // The miner's time starts once there is a lane to call it on.
+            let started = Instant::now();
+            let mut stream = client
+                .call_stream_reserved(lane, &miner.target, CHAT_ROUTE, body.clone())
+                .await
+                .map_err(|e| e.to_string())?;
             let first = stream
                 .next_chunk()
                 .await
@@ -55,10 +57,10 @@ async fn open_stream(
                 .ok_or("empty stream")?;
             let first: StreamEvent =
                 serde_json::from_value(first).map_err(|e| format!("malformed event: {e}"))?;
-            Ok::<_, String>(Some((stream, first)))
+            Ok::<_, String>(Some((stream, first, started)))
         };
         match opened.await {
-            Ok(Some((stream, first))) => return Ok((miner, stream, first, started)),
+            Ok(Some((stream, first, started))) => return Ok((miner, stream, first, started)),
             Ok(None) => return Err(ApiError::busy()),
             Err(why) => {
                 let why = crate::brief(why);
@@ -114,8 +116,8 @@ fn most_events(chat: &ChatRequest) -> u64 {
     2 * u64::from(chat.max_tokens) + 16
 }
 
-/// How long a streamed answer to `chat` may take in all: `first_event` (the wire client's
-/// timeout, which the first event is held to), then `per_token` for each token asked for.
+/// How long a streamed answer to `chat` may take in all: `first_event` (see
+/// [`Gateway::start_within`]), then `per_token` for each token asked for.
 /// The default, 2 s a token, leaves room for a busy miner: the embedded model writes about
 /// 30 tokens a second on one core, shared by the answers it is writing at once. Without it
 /// a miner sending an event just often enough to beat the idle limit would hold the
@@ -133,18 +135,16 @@ async fn open_relay(
     shape: Shape,
     delivery: Delivery,
 ) -> Result<Relay, ApiError> {
-    let (miner, stream, first, started) = open_stream(gateway, service, &chat).await?;
+    let config = &gateway.inner.config;
+    let first_event = gateway.start_within(prompt_tokens);
+    let (miner, stream, first, started) = open_stream(gateway, service, &chat, first_event).await?;
     let filter = StopFilter::new(chat.stop.clone());
     let id = request_id(if shape == Shape::Chat {
         "chatcmpl"
     } else {
         "cmpl"
     });
-    let allowed = allowed_time(
-        gateway.inner.client.timeout(),
-        gateway.inner.config.stream_time_per_token,
-        &chat,
-    );
+    let allowed = allowed_time(first_event, config.stream_time_per_token, &chat);
     // The first event was read to open the stream: it counts too.
     let counted = u64::from(matches!(first, StreamEvent::Token(_)));
     Ok(Relay {

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures_util::stream;
+use futures_util::{StreamExt as _, stream};
 use plexus_primitives::{ChainId, Keypair, NetUid};
 use plexus_wire::{
     AxonScope, Client, ClientConfig, HandlerError, NeuronInfo, Reply, RequestHeaders,
@@ -109,6 +109,19 @@ fn routes(calls: &Arc<AtomicUsize>, running: &Arc<AtomicUsize>, peak: &Arc<Atomi
                     (0..n.unsigned_abs()).map(|i| Ok(json!({ "token": format!("tok{i}") })));
                 let failure = (n < 0).then(|| Err(HandlerError::new(503, "backend went away")));
                 Ok(Reply::stream(stream::iter(tokens.chain(failure))))
+            }
+        })
+        .unwrap()
+        .route("LateTokens", move |req: WireRequest| {
+            async move {
+                // `tokens` tokens, the first after `wait_ms`: a long prompt's answer.
+                let v: serde_json::Value = req.json()?;
+                let wait = Duration::from_millis(v["wait_ms"].as_u64().unwrap_or(0));
+                let n = v["tokens"].as_u64().unwrap_or(0);
+                let tokens = stream::once(tokio::time::sleep(wait)).flat_map(move |()| {
+                    stream::iter((0..n).map(|i| Ok(json!({ "token": format!("tok{i}") }))))
+                });
+                Ok(Reply::stream(tokens))
             }
         })
         .unwrap()
