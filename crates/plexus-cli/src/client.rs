@@ -178,7 +178,10 @@ pub async fn submit_and_wait(
             // connection) leaves unknown whether the node took the transaction.
             Err(e @ jsonrpsee::core::ClientError::Call(_)) => {
                 let why = rpc_message(&e);
-                if retry && why.contains("nonce") {
+                // Another process (or task) of this key sent a transaction at this nonce
+                // that still waits: the next attempt takes the nonce after it.
+                let taken = why.contains("nonce") || why.contains("replacing a waiting");
+                if retry && taken {
                     tokio::time::sleep(Duration::from_millis(150 * u64::from(attempt))).await;
                     continue;
                 }

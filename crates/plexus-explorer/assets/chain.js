@@ -23,6 +23,9 @@ export class RpcError extends Error {
 // The node's "does not exist" error code.
 export const NOT_FOUND = 2;
 
+// JSON-RPC's code for parameters the node cannot read (an address that is not one).
+export const INVALID_PARAMS = -32602;
+
 let nextId = 1;
 
 async function post(body) {

@@ -1,6 +1,6 @@
 // The overview, the subnet list, blocks, transactions and accounts.
 
-import { rpc, rpcBatch, blocks, RpcError, showError, clearError, emissionWeight, emissionRule } from './chain.js';
+import { rpc, rpcBatch, blocks, RpcError, INVALID_PARAMS, showError, clearError, emissionWeight, emissionRule } from './chain.js';
 import { h, tokens, exactTokens, count, short, percent, u16, axon, accountLink, blockLink, facts, section, big } from './format.js';
 import { Table } from './table.js';
 
@@ -271,7 +271,11 @@ export function accountPage(main, address) {
     scan.textContent = `${count(ids.length)} subnets read.`;
     clearError();
   })().catch((e) => {
-    balance.replaceChildren(h('p', { class: 'muted' }, e instanceof RpcError ? e.message : String(e)));
+    // The node reads the address as a parameter: one it cannot read is refused as such.
+    const text = e?.code === INVALID_PARAMS
+      ? `${address} is not a Plexus address: one is plx1… with its checksum, as a wallet shows it.`
+      : (e instanceof RpcError ? e.message : String(e?.message ?? e));
+    balance.replaceChildren(h('p', { class: 'muted', 'data-error': 'account' }, text));
     scan.textContent = '';
   });
 }

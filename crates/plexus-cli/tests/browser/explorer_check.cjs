@@ -93,6 +93,14 @@ async function main() {
 
     await page.screenshot({ path: screenshot, fullPage: true });
     say(`screenshot: ${screenshot}`);
+
+    // An address mistyped into the URL is named as not being one.
+    await page.goto(`${url}#/account/plx1notanaddress`, { waitUntil: 'load' });
+    const refused = page.locator('[data-error=account]');
+    await refused.waitFor({ timeout: 30_000 });
+    const why = await refused.textContent();
+    if (!why.includes('is not a Plexus address')) throw new Error(`a bad address shows: ${why}`);
+    say(`a bad address: ${why}`);
   } catch (e) {
     await page.screenshot({ path: screenshot, fullPage: true }).catch(() => {});
     throw e;
