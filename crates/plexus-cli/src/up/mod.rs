@@ -8,8 +8,8 @@
 
 use std::io::Write;
 use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::path::{Path, PathBuf};
+use std::process::Child;
 use std::time::Instant;
 
 use anyhow::Context;
@@ -22,7 +22,7 @@ use serde::Serialize;
 use crate::devnet::{self, InitArgs};
 use crate::exit;
 use crate::home::Home;
-use crate::models::{MODELS_ENV, ensure, models_dir_in};
+use crate::models::{ensure, models_dir_in};
 use crate::ports;
 
 /// Progress to stderr that never panics (see [`exit::say`]); the error says stderr is
@@ -34,10 +34,12 @@ macro_rules! say {
 }
 
 mod banner;
+mod launch;
 mod setup;
 mod watch;
 
 use banner::welcome;
+use launch::Launcher;
 use setup::{prepare, while_nodes_run};
 use watch::watch;
 
@@ -106,6 +108,12 @@ struct Process {
     name: String,
     pid: u32,
     log: PathBuf,
+    /// What it was started with (none for a node, which `up` does not start again).
+    #[serde(skip)]
+    args: Vec<String>,
+    /// When it was last started.
+    #[serde(skip)]
+    started: Instant,
 }
 
 /// `up.json`: what runs where.
@@ -116,6 +124,24 @@ struct UpFile {
     #[serde(skip_serializing_if = "Option::is_none")]
     explorer_url: Option<String>,
     processes: Vec<Process>,
+}
+
+impl UpFile {
+    /// Writes it as `up.json` in the network's directory `dir`.
+    fn write(&self, dir: &Path) -> anyhow::Result<()> {
+        let path = dir.join("up.json");
+        std::fs::write(&path, serde_json::to_string_pretty(self)?)
+            .with_context(|| format!("writing {}", path.display()))
+    }
+}
+
+/// What `watch` looks after: the children, what `up.json` says of them, and how to start
+/// one again.
+struct Network<'a> {
+    children: &'a mut Children,
+    up: &'a mut UpFile,
+    dir: &'a Path,
+    launcher: &'a Launcher,
 }
 
 /// Children started so far; stopped (politely, then firmly) when dropped.
@@ -231,6 +257,8 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
             name: n.name.clone(),
             pid: c.id(),
             log: n.home.join("node.log"),
+            args: Vec::new(),
+            started: Instant::now(),
         })
         .collect();
     let rpc = file
@@ -264,33 +292,12 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
         }
     };
 
-    let spawn = |name: &str, args: &[String]| -> anyhow::Result<(Child, Process)> {
-        let log = logs.join(format!("{name}.log"));
-        let out = std::fs::File::create(&log)?;
-        let child = Command::new(std::env::current_exe()?)
-            .args(args)
-            .env(crate::home::HOME_ENV, &dir)
-            .env(crate::wallet::PASSWORD_ENV, devnet::password().as_str())
-            .env(MODELS_ENV, &models)
-            // Each model process computes on one thread (fastest on small machines) and
-            // candle must be told so before it starts.
-            .envs(plexus_models::thread_environment(1))
-            .env(
-                crate::signals::EXIT_WITH_PARENT_ENV,
-                crate::signals::exit_with_me(),
-            )
-            .stdin(Stdio::null())
-            .stdout(out.try_clone()?)
-            .stderr(out)
-            .spawn()
-            .with_context(|| format!("starting {name}"))?;
-        let process = Process {
-            name: name.to_owned(),
-            pid: child.id(),
-            log,
-        };
-        Ok((child, process))
+    let launcher = Launcher {
+        logs: logs.clone(),
+        home: dir.clone(),
+        models: models.clone(),
     };
+    let spawn = |name: &str, args: &[String]| launcher.start(name, args, false);
     let owned = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<String>>();
     let mut wallets = MINER_WALLETS.iter();
     let roles = (0..args.text_miners)
@@ -333,19 +340,25 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
     processes.push(process);
 
     let gateway_url = format!("http://{}/v1", args.gateway);
-    let up = UpFile {
+    let mut up = UpFile {
         rpc_url: rpc.clone(),
         gateway_url: gateway_url.clone(),
         explorer_url: explorer.as_ref().map(plexus_explorer::Explorer::url),
         processes,
     };
-    std::fs::write(dir.join("up.json"), serde_json::to_string_pretty(&up)?)?;
+    up.write(&dir)?;
     // A closed stdout (`plexus up | head`) ends the run here, the network stopped, and
     // `exit::report` keeps quiet about the broken pipe.
     std::io::stdout()
         .lock()
         .write_all(welcome(&up, &dir, &models, file.nodes.len()).as_bytes())?;
-    runtime.block_on(watch(&rpc, &args, &mut children, &up.processes, started))?;
+    let network = Network {
+        children: &mut children,
+        up: &mut up,
+        dir: &dir,
+        launcher: &launcher,
+    };
+    runtime.block_on(watch(&rpc, &args, network, started))?;
     let _ = say!("\nstopping…\n");
     drop(explorer);
     drop(children);
@@ -366,6 +379,8 @@ mod tests {
             name: name.to_owned(),
             pid: 1,
             log: PathBuf::from(format!("{name}.log")),
+            args: Vec::new(),
+            started: Instant::now(),
         }
     }
 

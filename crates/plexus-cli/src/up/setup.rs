@@ -193,6 +193,8 @@ mod tests {
             name: "node-0".into(),
             pid: 0,
             log: log.clone(),
+            args: Vec::new(),
+            started: std::time::Instant::now(),
         }];
         // A setup that would wait for the chain for good.
         let waiting = std::future::pending::<anyhow::Result<()>>();

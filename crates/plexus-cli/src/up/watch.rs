@@ -5,20 +5,27 @@ use std::time::{Duration, Instant};
 
 use plexus_subnets::Chain;
 
-use super::{Children, Process, TEXT_NETUID, UpArgs};
+use super::launch::{AfterDeath, RESTART_AFTER, RESTART_IF_UP_FOR};
+use super::{Network, Process, TEXT_NETUID, UpArgs};
 use crate::devnet;
 use crate::rpc_chain::RpcChain;
 
 /// Shows live status until Ctrl-C, or until stderr's reader is gone (a broken-pipe
 /// error, which `exit::report` keeps quiet about). A child that dies is reported once;
-/// the rest of the network carries on.
+/// the rest of the network carries on. A miner or the validator that dies after running
+/// a while is started again (see [`super::launch`]); a node is not.
 pub(super) async fn watch(
     rpc: &str,
     args: &UpArgs,
-    children: &mut Children,
-    processes: &[Process],
+    network: Network<'_>,
     started: Instant,
 ) -> anyhow::Result<()> {
+    let Network {
+        children,
+        up,
+        dir,
+        launcher,
+    } = network;
     let chain = RpcChain::connect(rpc).await?;
     let interactive = std::io::IsTerminal::is_terminal(&std::io::stderr()) && !args.plain;
     let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -26,13 +33,17 @@ pub(super) async fn watch(
     // Once the gateway has answered, its silence means it is down, not starting.
     let mut gateway_seen = false;
     let mut exited = Vec::new();
+    // The processes to start again, and when.
+    let mut restarts: Vec<(usize, Instant)> = Vec::new();
     let stop = crate::signals::shutdown_signal();
     tokio::pin!(stop);
     loop {
         tokio::select! {
+            biased;
             () = &mut stop => return Ok(()),
             _ = tick.tick() => {}
         }
+        let lead = if interactive { "\n" } else { "" };
         for (i, child) in children.0.iter_mut().enumerate() {
             if exited.contains(&i) {
                 continue;
@@ -40,13 +51,49 @@ pub(super) async fn watch(
             if let Ok(Some(status)) = child.try_wait() {
                 // A gateway fails over a dead miner: say so once, with where to look.
                 exited.push(i);
-                let (name, log) = processes.get(i).map_or(("a process", String::new()), |p| {
-                    (p.name.as_str(), format!("; its log: {}", p.log.display()))
-                });
-                let lead = if interactive { "\n" } else { "" };
-                say!("{lead}{name} exited ({status}){log}\n")?;
+                let Some(p) = up.processes.get(i) else {
+                    continue;
+                };
+                let (name, log) = (&p.name, p.log.display());
+                match AfterDeath::of(p, p.started.elapsed()) {
+                    AfterDeath::StartedAgain => {
+                        restarts.push((i, Instant::now() + RESTART_AFTER));
+                        say!(
+                            "{lead}{name} exited ({status}); starting it again (its log: {log})\n"
+                        )?;
+                    }
+                    AfterDeath::Reported => {
+                        say!("{lead}{name} exited ({status}); its log: {log}\n")?
+                    }
+                    AfterDeath::LeftDown => say!(
+                        "{lead}{name} exited ({status}) within {} s of starting, and is not \
+                         started again; its log: {log}\n",
+                        RESTART_IF_UP_FOR.as_secs()
+                    )?,
+                }
             }
         }
+        let now = Instant::now();
+        let (due, later): (Vec<_>, Vec<_>) = restarts.iter().partition(|(_, at)| *at <= now);
+        restarts = later;
+        for (i, _) in due {
+            let (Some(p), Some(slot)) = (up.processes.get_mut(i), children.0.get_mut(i)) else {
+                continue;
+            };
+            match launcher.start(&p.name, &p.args, true) {
+                Ok((child, process)) => {
+                    *slot = child;
+                    *p = process;
+                    exited.retain(|e| *e != i);
+                    // `up.json` names its new process id.
+                    if let Err(e) = up.write(dir) {
+                        say!("{lead}{e:#}\n")?;
+                    }
+                }
+                Err(e) => say!("{lead}{e:#}\n")?,
+            }
+        }
+        let processes = &up.processes;
         let height = chain.height().await.unwrap_or(0);
         let served = http_json(args.gateway, "GET", "/health", None)
             .await
