@@ -20,7 +20,8 @@ pub struct WeightArgs {
     /// UIDs, comma-separated
     #[arg(long, value_delimiter = ',', required = true)]
     uids: Vec<u16>,
-    /// Weights, comma-separated, one per UID
+    /// Weights, comma-separated, one per UID: whole numbers 0 to 65535, in proportion
+    /// (the chain normalizes them: 1,3 gives the second UID three quarters)
     #[arg(long, value_delimiter = ',', required = true)]
     weights: Vec<u16>,
     /// The subnet's weights version key
