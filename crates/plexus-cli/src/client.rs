@@ -119,9 +119,10 @@ pub enum SubmitError {
     NotSent(String),
 }
 
-/// How often a submission is retried when another process using the same key
-/// took the nonce first.
-const NONCE_RETRIES: u32 = 8;
+/// How long a submission goes on trying when another process (or task) using the same
+/// key took the nonce first: each try waits for the transaction at that nonce to be
+/// finalized, then signs at the next.
+const NONCE_RACE_FOR: Duration = Duration::from_secs(20);
 
 /// Signs `call` with the account's next nonce, submits it and polls until it
 /// is finalized (returning its block's height and its hash), calling `waiting`
@@ -139,10 +140,12 @@ pub async fn submit_and_wait(
     let signer = key.account_id();
     let rpc = |e: jsonrpsee::core::ClientError| SubmitError::Rpc(rpc_message(&e));
     let started = Instant::now();
-    let mut attempt = 0;
+    let mut attempt: u32 = 0;
+    // The nonce the last dry run was for.
+    let mut checked = None;
     'attempts: loop {
         attempt += 1;
-        let retry = attempt < NONCE_RETRIES;
+        let retry = started.elapsed() < NONCE_RACE_FOR;
         let nonce = client
             .account(signer)
             .await
@@ -157,20 +160,25 @@ pub async fn submit_and_wait(
         }
         .sign(key);
         let encoded = hex::encode(tx.encode());
-        // A call the ledger would refuse is not sent, so its fee is not paid. No answer
-        // (a node of an earlier build, or one busy with another dry run) sends it as
-        // before, and so does a nonce taken meanwhile (retried below).
-        if attempt == 1
-            && let Ok(DryRun {
+        // A call the ledger would refuse is not sent, so its fee is not paid; checked
+        // again at each new nonce, since the state moved. No answer (a node of an earlier
+        // build, or one busy or catching up) sends it as before, and so does a nonce taken
+        // meanwhile (retried below) or a guess (the signer's own transactions waiting
+        // before it may change what it meets).
+        if checked != Some(nonce) {
+            checked = Some(nonce);
+            if let Ok(DryRun {
                 height,
                 error: Some(why),
+                waiting: 0,
             }) = client.dry_run(encoded.clone()).await
-            && !why.contains("nonce")
-        {
-            return Err(SubmitError::Refused(format!(
-                "{why} (on the chain as of block {height}; the transaction was not sent, and \
-                 no fee was paid)"
-            )));
+                && !why.contains("nonce")
+            {
+                return Err(SubmitError::Refused(format!(
+                    "{why} (on the chain as of block {height}; the transaction was not sent, \
+                     and no fee was paid)"
+                )));
+            }
         }
         let hash: Hash = match client.submit_transaction(encoded).await {
             Ok(hash) => hash,
@@ -179,10 +187,12 @@ pub async fn submit_and_wait(
             Err(e @ jsonrpsee::core::ClientError::Call(_)) => {
                 let why = rpc_message(&e);
                 // Another process (or task) of this key sent a transaction at this nonce
-                // that still waits: the next attempt takes the nonce after it.
+                // that still waits: once it is finalized, the next attempt takes the
+                // nonce after it.
                 let taken = why.contains("nonce") || why.contains("replacing a waiting");
                 if retry && taken {
-                    tokio::time::sleep(Duration::from_millis(150 * u64::from(attempt))).await;
+                    let backoff = Duration::from_millis(150 * u64::from(attempt));
+                    tokio::time::sleep(backoff.min(Duration::from_secs(1))).await;
                     continue;
                 }
                 return Err(SubmitError::Refused(format!(

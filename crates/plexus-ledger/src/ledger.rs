@@ -160,8 +160,9 @@ impl Ledger {
     }
 
     /// What would become of `tx` as the first transaction of the next block:
-    /// the mempool's checks, then its call, run on a copy of the state (this
-    /// one is left as it is). A wallet learns so that a call would fail before
+    /// the mempool's checks (a nonce not used yet passes, as there: one ahead
+    /// of the next waits for those before it), then its call, run on a copy of
+    /// the state (this one is left as it is). A wallet learns so that a call would fail before
     /// it pays a fee for it. The block that carries it may still decide
     /// otherwise: the transactions before it there change the state it meets.
     /// The copy costs a pass over the whole state.

@@ -356,6 +356,11 @@ async fn a_failed_call_is_included_and_pays_its_fee() {
         .submit_transaction(hex::encode(tx.encode()))
         .await
         .unwrap();
+    // Behind a transaction of its signer still waiting, a dry run says so: what the
+    // waiting one does changes what the next meets.
+    let next = transfer(1, 1, key(3).account_id(), "plexus-rpc-test");
+    let dry = client.dry_run(hex::encode(next.encode())).await.unwrap();
+    assert_eq!(dry.waiting, 1);
     node.finalize_block();
     let TxStatus::Included {
         height,

@@ -340,21 +340,22 @@ impl Client {
         body: Bytes,
     ) -> Result<ResponseStream, ClientError> {
         let config = &self.inner.config;
+        // One deadline for the whole start: the answer's head, then its first event (or
+        // a refusal's body), not a full allowance for each.
         let start_within = lane.start_within.unwrap_or(config.timeout);
-        let (headers, response) = tokio::time::timeout(
-            start_within,
-            self.send_signed(lane.lane, target, route, body),
-        )
-        .await
-        .map_err(|_| ClientError::Timeout)??;
+        let deadline = tokio::time::Instant::now() + start_within;
+        let (headers, response) =
+            tokio::time::timeout_at(deadline, self.send_signed(lane.lane, target, route, body))
+                .await
+                .map_err(|_| ClientError::Timeout)??;
         let is_stream = response.status().is_success()
             && response
                 .headers()
                 .get(CONTENT_TYPE)
                 .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
         if !is_stream {
-            let answer = tokio::time::timeout(
-                start_within,
+            let answer = tokio::time::timeout_at(
+                deadline,
                 self.read_answer(target, route, &headers, response),
             )
             .await
@@ -368,7 +369,8 @@ impl Client {
             template,
             config.chain_id.clone(),
             StreamLimits {
-                first_event_timeout: start_within,
+                first_event_timeout: deadline
+                    .saturating_duration_since(tokio::time::Instant::now()),
                 idle_timeout: config.timeout,
                 max_event_bytes: config.max_event_bytes,
                 max_bytes: config.max_response_bytes,

@@ -16,6 +16,10 @@ use crate::models::MODELS_ENV;
 /// only die again (a port taken, a model it cannot load), and its log says why.
 pub(super) const RESTART_IF_UP_FOR: Duration = Duration::from_secs(60);
 
+/// Restarts of one process in one run of `plexus up`: past them it is left down (a miner
+/// that dies on every long prompt, say), its log grown by as many runs.
+pub(super) const MOST_RESTARTS: u32 = 5;
+
 /// How long after a death the process is started again: a Ctrl-C reaches the children as
 /// well as `plexus up`, which must stop rather than restart them.
 pub(super) const RESTART_AFTER: Duration = Duration::from_secs(3);
@@ -29,6 +33,8 @@ pub(super) enum AfterDeath {
     StartedAgain,
     /// It died within [`RESTART_IF_UP_FOR`] of starting: it would only die again.
     LeftDown,
+    /// It was started again [`MOST_RESTARTS`] times already.
+    DiedTooOften,
 }
 
 impl AfterDeath {
@@ -36,10 +42,12 @@ impl AfterDeath {
     pub(super) fn of(process: &Process, up_for: Duration) -> Self {
         if process.args.is_empty() {
             Self::Reported
-        } else if up_for >= RESTART_IF_UP_FOR {
-            Self::StartedAgain
-        } else {
+        } else if up_for < RESTART_IF_UP_FOR {
             Self::LeftDown
+        } else if process.restarts >= MOST_RESTARTS {
+            Self::DiedTooOften
+        } else {
+            Self::StartedAgain
         }
     }
 }
@@ -47,6 +55,9 @@ impl AfterDeath {
 /// How `plexus up` starts a miner or the validator: this executable with the network's
 /// home, the development password and the models, logging to `logs/NAME.log`.
 pub(super) struct Launcher {
+    /// This executable, as it was when `up` started: a rebuild meanwhile does not
+    /// change what the network runs.
+    pub(super) exe: PathBuf,
     /// Where the logs go.
     pub(super) logs: PathBuf,
     /// The network's home (`PLEXUS_HOME` of the children).
@@ -72,7 +83,7 @@ impl Launcher {
             .truncate(!again)
             .open(&log)
             .with_context(|| format!("opening {}", log.display()))?;
-        let child = Command::new(std::env::current_exe()?)
+        let child = Command::new(&self.exe)
             .args(args)
             .env(crate::home::HOME_ENV, &self.home)
             .env(crate::wallet::PASSWORD_ENV, devnet::password().as_str())
@@ -95,6 +106,7 @@ impl Launcher {
             log,
             args: args.to_vec(),
             started: Instant::now(),
+            restarts: 0,
         };
         Ok((child, process))
     }
@@ -112,13 +124,19 @@ mod tests {
             log: PathBuf::from("p.log"),
             args: args.iter().map(|a| (*a).to_owned()).collect(),
             started: Instant::now(),
+            restarts: 0,
         };
-        let miner = process(&["miner", "run", "--netuid", "1"]);
+        let mut miner = process(&["miner", "run", "--netuid", "1"]);
         let node = process(&[]);
         let a_while = RESTART_IF_UP_FOR;
         assert_eq!(AfterDeath::of(&miner, a_while), AfterDeath::StartedAgain);
         let at_once = RESTART_IF_UP_FOR - Duration::from_secs(1);
         assert_eq!(AfterDeath::of(&miner, at_once), AfterDeath::LeftDown);
         assert_eq!(AfterDeath::of(&node, a_while), AfterDeath::Reported);
+        // Started again as often as it may be: left down.
+        miner.restarts = MOST_RESTARTS - 1;
+        assert_eq!(AfterDeath::of(&miner, a_while), AfterDeath::StartedAgain);
+        miner.restarts = MOST_RESTARTS;
+        assert_eq!(AfterDeath::of(&miner, a_while), AfterDeath::DiedTooOften);
     }
 }

@@ -114,6 +114,9 @@ struct Process {
     /// When it was last started.
     #[serde(skip)]
     started: Instant,
+    /// How often `up` started it again.
+    #[serde(skip)]
+    restarts: u32,
 }
 
 /// `up.json`: what runs where.
@@ -129,8 +132,11 @@ struct UpFile {
 impl UpFile {
     /// Writes it as `up.json` in the network's directory `dir`.
     fn write(&self, dir: &Path) -> anyhow::Result<()> {
+        // Whole or not at all: readers (scripts, tests) poll it while it changes.
         let path = dir.join("up.json");
-        std::fs::write(&path, serde_json::to_string_pretty(self)?)
+        let temporary = dir.join("up.json.new");
+        std::fs::write(&temporary, serde_json::to_string_pretty(self)?)
+            .and_then(|()| std::fs::rename(&temporary, &path))
             .with_context(|| format!("writing {}", path.display()))
     }
 }
@@ -259,6 +265,7 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
             log: n.home.join("node.log"),
             args: Vec::new(),
             started: Instant::now(),
+            restarts: 0,
         })
         .collect();
     let rpc = file
@@ -293,6 +300,7 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
     };
 
     let launcher = Launcher {
+        exe: std::env::current_exe().context("finding the plexus executable")?,
         logs: logs.clone(),
         home: dir.clone(),
         models: models.clone(),
@@ -381,6 +389,7 @@ mod tests {
             log: PathBuf::from(format!("{name}.log")),
             args: Vec::new(),
             started: Instant::now(),
+            restarts: 0,
         }
     }
 

@@ -195,6 +195,7 @@ mod tests {
             log: log.clone(),
             args: Vec::new(),
             started: std::time::Instant::now(),
+            restarts: 0,
         }];
         // A setup that would wait for the chain for good.
         let waiting = std::future::pending::<anyhow::Result<()>>();

@@ -65,6 +65,11 @@ pub(super) async fn watch(
                     AfterDeath::Reported => {
                         say!("{lead}{name} exited ({status}); its log: {log}\n")?
                     }
+                    AfterDeath::DiedTooOften => say!(
+                        "{lead}{name} exited ({status}), started again {} times already, and \
+                         is left down; its log: {log}\n",
+                        p.restarts
+                    )?,
                     AfterDeath::LeftDown => say!(
                         "{lead}{name} exited ({status}) within {} s of starting, and is not \
                          started again; its log: {log}\n",
@@ -83,7 +88,11 @@ pub(super) async fn watch(
             match launcher.start(&p.name, &p.args, true) {
                 Ok((child, process)) => {
                     *slot = child;
-                    *p = process;
+                    let restarts = p.restarts + 1;
+                    *p = Process {
+                        restarts,
+                        ..process
+                    };
                     exited.retain(|e| *e != i);
                     // `up.json` names its new process id.
                     if let Err(e) = up.write(dir) {

@@ -41,7 +41,8 @@ pub trait PlexusApi {
     /// takes it) as the first of the next block, on a copy of the finalized
     /// state: a wallet learns that a call would fail before paying its fee.
     /// Nothing is admitted or changed. A node runs one at a time (each copies
-    /// the state); a call meanwhile is refused as rate limited.
+    /// the state); a call that waits 2 s for its turn is refused as rate limited,
+    /// and one to a node catching up with the chain is refused too.
     #[method(name = "dryRun")]
     async fn dry_run(&self, tx_hex: String) -> Result<DryRun, ErrorObjectOwned>;
 

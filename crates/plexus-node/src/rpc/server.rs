@@ -43,6 +43,8 @@ pub mod codes {
     pub const JOURNAL_FAILED: i32 = 4;
     /// The node failed at what it was asked; the message says why.
     pub const INTERNAL: i32 = -32603;
+    /// The node is catching up with the chain and cannot answer this yet.
+    pub const CATCHING_UP: i32 = 5;
 }
 
 /// The signed transaction in `tx_hex` (its canonical encoding in hex, `0x` or not).
@@ -134,12 +136,17 @@ pub struct RpcServer {
     proofs: Arc<tokio::sync::Mutex<Option<ProofTree>>>,
     /// Checkpoint chunks being served: each is megabytes of hex, so only a few at once.
     chunks: Arc<tokio::sync::Semaphore>,
-    /// Dry runs under way: each copies the whole state, so one at a time.
+    /// Dry runs under way: each copies the whole state, so one at a time (the turn is
+    /// held by the copy itself, which outlives a caller that hung up).
     dry_runs: Arc<tokio::sync::Semaphore>,
 }
 
 /// Checkpoint chunks served at once; a call past them is refused as rate limited.
 const CHUNKS_AT_ONCE: usize = 2;
+
+/// How long a dry run waits for its turn (they run one at a time) before it is refused
+/// as rate limited.
+const DRY_RUN_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// A state tree and the height it is the state of.
 type ProofTree = (u64, Arc<MerkleTree>);
@@ -304,21 +311,44 @@ impl PlexusApiServer for RpcServer {
 
     async fn dry_run(&self, tx_hex: String) -> Result<DryRun, ErrorObjectOwned> {
         let tx = decode_transaction(&tx_hex)?;
-        let _turn = self.dry_runs.clone().try_acquire_owned().map_err(|_| {
-            error(
-                super::RATE_LIMITED,
-                "running another dry run: try again shortly",
-            )
-        })?;
+        // Behind the chain, the node would judge on a state the chain has left.
+        if self.store.is_catching_up() {
+            return Err(error(
+                codes::CATCHING_UP,
+                "this node is catching up with the chain: no dry run until it has",
+            ));
+        }
+        let waited = tokio::time::timeout(DRY_RUN_WAIT, self.dry_runs.clone().acquire_owned());
+        let turn = waited
+            .await
+            .map_err(|_| {
+                error(
+                    super::RATE_LIMITED,
+                    "running other dry runs: try again shortly",
+                )
+            })?
+            .map_err(|e| error(codes::INTERNAL, e.to_string()))?;
         let ledger = self.store.ledger();
         let height = ledger.height();
-        // The copy of the state is a pass over all of it: off the async workers.
-        let outcome = tokio::task::spawn_blocking(move || ledger.dry_run(&tx))
-            .await
-            .map_err(|e| error(codes::INTERNAL, format!("the dry run failed: {e}")))?;
+        let signer = tx.tx.signer;
+        let next = ledger.state().account(&signer).nonce;
+        let waiting = self
+            .mempool
+            .lock()
+            .next_nonce(&signer, next)
+            .saturating_sub(next);
+        // The copy of the state is a pass over all of it: off the async workers, and the
+        // turn held until it is done, even if the caller has gone.
+        let outcome = tokio::task::spawn_blocking(move || {
+            let _turn = turn;
+            ledger.dry_run(&tx)
+        })
+        .await
+        .map_err(|e| error(codes::INTERNAL, format!("the dry run failed: {e}")))?;
         Ok(DryRun {
             height,
             error: outcome.err().map(|e| e.to_string()),
+            waiting,
         })
     }
 

@@ -69,6 +69,10 @@ pub struct DryRun {
     pub height: u64,
     /// Why it would fail; `None` if it would succeed.
     pub error: Option<String>,
+    /// The signer's transactions waiting in this node's mempool at the nonces before
+    /// it: their outcome may change what it meets, so with any the answer is a guess.
+    #[serde(default)]
+    pub waiting: u64,
 }
 
 /// A finalized block with its transactions' outcomes.

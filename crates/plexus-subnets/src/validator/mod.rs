@@ -300,11 +300,18 @@ impl<C: Chain, S: Subnet> Validator<C, S> {
                 _ = sync.tick() => {
                     // The miners' answers keep being read (and timed) while the weights
                     // wait for their block.
+                    // A stop ends both: a submission dropped on the way is safe (a
+                    // commit's reveal is kept before the commit is sent).
                     let weights = std::pin::pin!(self.weights_on_time());
-                    if let Either::Right((seen, weights)) =
-                        future::select(weights, &mut asking).await
-                    {
-                        weights.await;
+                    let outcome = tokio::select! {
+                        () = &mut stop => return None,
+                        outcome = future::select(weights, &mut asking) => outcome,
+                    };
+                    if let Either::Right((seen, weights)) = outcome {
+                        tokio::select! {
+                            () = &mut stop => return None,
+                            () = weights => {}
+                        }
                         return Some(seen);
                     }
                 }

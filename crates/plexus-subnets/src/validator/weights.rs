@@ -185,9 +185,10 @@ impl<C: Chain, S: Subnet> Validator<C, S> {
         Ok(Some(height))
     }
 
-    /// After a weights submission failed with `e` at `height`: a refusal (its fee paid, on
-    /// chains that charge failed calls) waits a weights interval before the next try, as a
-    /// submission that landed would, rather than pay again every round. The chain may
+    /// After a weights submission failed with `e` at `height`: a refusal (by the node's dry
+    /// run, before any fee; or in its block, its fee paid on chains that charge failed
+    /// calls) waits a weights interval before the next try, as a submission that landed
+    /// would, rather than try (and perhaps pay) again every round. The chain may
     /// count what this validator cannot see, such as a commit of an earlier process whose
     /// reveal file is gone.
     fn after_refusal(&mut self, e: ChainError, height: u64) -> ChainError {
