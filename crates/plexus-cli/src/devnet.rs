@@ -513,8 +513,8 @@ fn up(args: &UpArgs) -> anyhow::Result<()> {
             load_accounts: 0,
         };
         // Before the devnet is written: its addresses are fixed from then on.
-        ports::check_new(
-            &init_args,
+        ports::check(
+            &ports::of_new(&init_args),
             "write the devnet with other first ports before starting it \
              (`plexus devnet init --dir DIR --rpc-port BASE --p2p-port BASE --metrics-port BASE`)",
         )?;
@@ -523,8 +523,8 @@ fn up(args: &UpArgs) -> anyhow::Result<()> {
         println!();
     }
     let file = load(&args.dir)?;
-    ports::check_nodes(
-        &file,
+    ports::check(
+        &ports::of_nodes(&file),
         "start this devnet once it is free (its addresses are fixed in devnet.json; \
          `plexus devnet init --force` writes it again, with other ports and an empty chain)",
     )?;

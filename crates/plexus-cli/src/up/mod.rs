@@ -190,11 +190,15 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
     // Before anything touches the network (or the models): a second `up` would break
     // the one running. Held until everything is stopped.
     let _lock = devnet::lock(&dir, "plexus up")?;
-    ports::check(
-        &args.gateway.to_string(),
-        "the gateway",
-        "choose another address with --gateway ADDR",
-    )?;
+    // With the nodes' addresses, those of this run's own servers.
+    let with_servers = |nodes: ports::Listeners| {
+        let listeners = ports::and(nodes, "the gateway", args.gateway);
+        if args.no_explorer {
+            listeners
+        } else {
+            ports::and(listeners, "the explorer", args.explorer)
+        }
+    };
     // Absolute, for the `export` line that points other shells at it.
     let dir = dir.canonicalize().unwrap_or(dir);
     let file = if dir.join("devnet.json").exists() {
@@ -209,11 +213,12 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
         .into_iter()
         .filter_map(|(flag, given)| given.then_some(flag))
         .collect();
-        ports::check_nodes(
-            &file,
-            "resume this network once it is free (its addresses are fixed when it is made; \
-             another --home makes a new network, where --rpc-port, --p2p-port and \
-             --metrics-port choose them)",
+        ports::check(
+            &with_servers(ports::of_nodes(&file)),
+            "choose others for the gateway and the explorer with --gateway ADDR and --explorer \
+             ADDR (or --no-explorer); the nodes' are fixed when a network is made (another \
+             --home makes a new network, where --rpc-port, --p2p-port and --metrics-port \
+             choose them)",
         )?;
         if !ignored.is_empty() {
             let _ = say!(
@@ -239,9 +244,10 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
             load_accounts: 0,
         };
         // Before the network is written: its addresses are fixed from then on.
-        ports::check_new(
-            &init,
-            "choose other first ports with --rpc-port, --p2p-port or --metrics-port",
+        ports::check(
+            &with_servers(ports::of_new(&init)),
+            "choose others with --gateway ADDR, --explorer ADDR (or --no-explorer), or the \
+             nodes' first ports with --rpc-port, --p2p-port and --metrics-port",
         )?;
         let _ = say!("creating a network in {}\n", dir.display());
         devnet::init_quiet(&init)?
