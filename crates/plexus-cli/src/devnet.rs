@@ -438,23 +438,31 @@ pub fn spawn_nodes(file: &DevnetFile) -> anyhow::Result<Vec<Child>> {
     let mut children = Vec::new();
     for node in &file.nodes {
         let log = std::fs::File::create(node.home.join("node.log"))?;
-        let child = Command::new(&exe)
+        let child = child_command(&exe, &password, log)?
             .arg("node")
             .arg("--home")
             .arg(&node.home)
-            .env(crate::wallet::PASSWORD_ENV, password.as_str())
-            .env(
-                crate::signals::EXIT_WITH_PARENT_ENV,
-                crate::signals::exit_with_me(),
-            )
-            .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log)
             .spawn()
             .with_context(|| format!("starting {}", node.name))?;
         children.push(child);
     }
     Ok(children)
+}
+
+/// A command running `exe` as a child of a local network: with the development
+/// `password`, stopping when this process does, its output into `log`.
+pub fn child_command(exe: &Path, password: &str, log: File) -> anyhow::Result<Command> {
+    let mut command = Command::new(exe);
+    command
+        .env(crate::wallet::PASSWORD_ENV, password)
+        .env(
+            crate::signals::EXIT_WITH_PARENT_ENV,
+            crate::signals::exit_with_me(),
+        )
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log);
+    Ok(command)
 }
 
 /// Stops children: a polite signal first, then a kill after a grace period. Children

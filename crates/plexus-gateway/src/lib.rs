@@ -335,7 +335,8 @@ impl Gateway {
     /// embedded model about half a minute on one busy core; the default gives 50 s more.
     fn start_within(&self, prompt_tokens: u32) -> Duration {
         let per_token = self.inner.config.prompt_time_per_token;
-        (self.inner.client.timeout()).saturating_add(per_token.saturating_mul(prompt_tokens))
+        let timeout = self.inner.client.timeout();
+        timeout.saturating_add(per_token.saturating_mul(prompt_tokens))
     }
 
     /// Sends `body` to `route` on `miners` in turn until one gives an answer that decodes

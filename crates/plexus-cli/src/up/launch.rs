@@ -3,7 +3,7 @@
 //! or was killed, as it would under a service manager.
 
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -83,21 +83,13 @@ impl Launcher {
             .truncate(!again)
             .open(&log)
             .with_context(|| format!("opening {}", log.display()))?;
-        let child = Command::new(&self.exe)
+        let child = devnet::child_command(&self.exe, &devnet::password(), out)?
             .args(args)
             .env(crate::home::HOME_ENV, &self.home)
-            .env(crate::wallet::PASSWORD_ENV, devnet::password().as_str())
             .env(MODELS_ENV, &self.models)
             // Each model process computes on one thread (fastest on small machines) and
             // candle must be told so before it starts.
             .envs(plexus_models::thread_environment(1))
-            .env(
-                crate::signals::EXIT_WITH_PARENT_ENV,
-                crate::signals::exit_with_me(),
-            )
-            .stdin(Stdio::null())
-            .stdout(out.try_clone()?)
-            .stderr(out)
             .spawn()
             .with_context(|| format!("starting {name}"))?;
         let process = Process {
