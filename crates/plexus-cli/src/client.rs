@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use clap::Args;
 use jsonrpsee_http_client::{HttpClient, HttpClientBuilder};
-use plexus_node::rpc::{ChainStatus, DryRun, PlexusApiClient, TxStatus};
+use plexus_node::rpc::{ChainStatus, DryRun, PlexusApiClient, TxStatus, codes};
 use plexus_primitives::{Call, ChainId, Encode, Hash, Keypair, Transaction};
 
 use crate::exit;
@@ -172,7 +172,6 @@ pub async fn submit_and_wait(
                 error: Some(why),
                 waiting: 0,
             }) = client.dry_run(encoded.clone()).await
-                && !why.contains("nonce")
             {
                 return Err(SubmitError::Refused(format!(
                     "{why} (on the chain as of block {height}; the transaction was not sent, \
@@ -184,19 +183,28 @@ pub async fn submit_and_wait(
             Ok(hash) => hash,
             // An error answer is the node's refusal; anything else (a timeout, a reset
             // connection) leaves unknown whether the node took the transaction.
-            Err(e @ jsonrpsee::core::ClientError::Call(_)) => {
-                let why = rpc_message(&e);
-                // Another process (or task) of this key sent a transaction at this nonce
-                // that still waits: once it is finalized, the next attempt takes the
-                // nonce after it.
-                let taken = why.contains("nonce") || why.contains("replacing a waiting");
+            Err(jsonrpsee::core::ClientError::Call(refusal)) => {
+                let why = refusal.message();
+                // Another process (or task) of this key sent a transaction at this nonce,
+                // or this very one (the same call: signatures are deterministic), that
+                // still waits: once it is finalized, the next attempt takes the nonce
+                // after it, so that two commands make two transactions.
+                let taken = matches!(refusal.code(), codes::NONCE_TAKEN | codes::ALREADY_KNOWN);
                 if retry && taken {
                     let backoff = Duration::from_millis(150 * u64::from(attempt));
                     tokio::time::sleep(backoff.min(Duration::from_secs(1))).await;
                     continue;
                 }
+                let hint = if taken {
+                    format!(
+                        " (another command signed with this key still waits at nonce \
+                         {nonce}; try again once it is finalized)"
+                    )
+                } else {
+                    String::new()
+                };
                 return Err(SubmitError::Refused(format!(
-                    "the node refused the transaction: {why}"
+                    "the node refused the transaction: {why}{hint}"
                 )));
             }
             Err(e) => return Err(rpc(e)),

@@ -1,7 +1,8 @@
 //! Commands signing with one key at the same time, as a validator's tasks for two subnets
 //! do: each reads the same next nonce, and all but the first find another transaction
-//! waiting at it. Each must try again at the nonce after, not fail. (Identical commands
-//! sign identical bytes, deterministic as ed25519 is: those are one transaction.)
+//! waiting at it. Each must try again at the nonce after, not fail. Two identical commands
+//! sign identical bytes (ed25519 is deterministic), and the node says the second's is not
+//! new: it too must try again at the next nonce, so that two transfers move twice the amount.
 
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
@@ -28,8 +29,10 @@ fn transfers_signed_by_one_key_at_once_all_land() {
             .unwrap()
     };
     let before = balance("bob");
-    const AT_ONCE: u64 = 4;
-    let transfers: Vec<_> = (1..=AT_ONCE)
+    // The last two are the same transfer.
+    const AMOUNTS: [u64; 5] = [1, 2, 3, 4, 4];
+    let transfers: Vec<_> = AMOUNTS
+        .iter()
         .map(|amount| {
             let amount = amount.to_string();
             Command::new(env!("CARGO_BIN_EXE_plexus"))
@@ -54,5 +57,5 @@ fn transfers_signed_by_one_key_at_once_all_land() {
         );
     }
     let token = 1_000_000_000;
-    assert_eq!(balance("bob") - before, (1..=AT_ONCE).sum::<u64>() * token);
+    assert_eq!(balance("bob") - before, AMOUNTS.iter().sum::<u64>() * token);
 }

@@ -234,14 +234,14 @@ async fn a_transaction_is_admitted_then_finalized_and_proven() {
         TxStatus::Pending
     );
     assert_eq!(client.status().await.unwrap().mempool, 1);
-    // Sent again (or to a node it was gossiped to): the same transaction, not an error.
-    assert_eq!(
-        client
-            .submit_transaction(hex::encode(tx.encode()))
-            .await
-            .unwrap(),
-        hash
-    );
+    // Sent again (or to a node it was gossiped to): still the one transaction, and the
+    // sender is told so (a wallet that broadcasts to several nodes takes it as sent).
+    match client.submit_transaction(hex::encode(tx.encode())).await {
+        Err(jsonrpsee::core::ClientError::Call(e)) => {
+            assert_eq!(e.code(), rpc::codes::ALREADY_KNOWN);
+        }
+        other => panic!("sent twice: {other:?}"),
+    }
     assert_eq!(client.status().await.unwrap().mempool, 1);
 
     node.finalize_block();
@@ -394,6 +394,14 @@ async fn bad_requests_get_errors_and_the_node_keeps_serving() {
         jsonrpsee::core::ClientError::Call(obj) => (obj.code(), obj.message().to_owned()),
         other => panic!("expected a JSON-RPC error, got {other}"),
     };
+    let submit_refused = async |tx: &SignedTransaction| {
+        refused(
+            client
+                .submit_transaction(hex::encode(tx.encode()))
+                .await
+                .unwrap_err(),
+        )
+    };
     let (code, _) = refused(client.submit_transaction("zz".into()).await.unwrap_err());
     assert_eq!(code, -32602, "not hex");
     let (code, msg) = refused(client.dry_run("00ff".into()).await.unwrap_err());
@@ -426,20 +434,10 @@ async fn bad_requests_get_errors_and_the_node_keeps_serving() {
     );
     let mut forged = transfer(1, 0, key(3).account_id(), "plexus-rpc-test");
     forged.tx.nonce = 7;
-    let (code, msg) = refused(
-        client
-            .submit_transaction(hex::encode(forged.encode()))
-            .await
-            .unwrap_err(),
-    );
+    let (code, msg) = submit_refused(&forged).await;
     assert_eq!((code, msg.as_str()), (1, "bad signature"));
     let other_chain = transfer(1, 0, key(3).account_id(), "other-chain");
-    let (code, msg) = refused(
-        client
-            .submit_transaction(hex::encode(other_chain.encode()))
-            .await
-            .unwrap_err(),
-    );
+    let (code, msg) = submit_refused(&other_chain).await;
     assert_eq!(code, 1);
     assert!(msg.contains("other-chain"), "{msg}");
     // A replayed nonce, after the first use is finalized.
@@ -449,13 +447,28 @@ async fn bad_requests_get_errors_and_the_node_keeps_serving() {
         .await
         .unwrap();
     node.finalize_block();
-    let (code, msg) = refused(
-        client
-            .submit_transaction(hex::encode(tx.encode()))
-            .await
-            .unwrap_err(),
+    let (code, msg) = submit_refused(&tx).await;
+    assert!(
+        code == rpc::codes::NONCE_TAKEN && msg.contains("nonce"),
+        "{msg}"
     );
-    assert!(code == 1 && msg.contains("nonce"), "{msg}");
+    // A dry run answers a taken nonce the same way, whatever the call.
+    let (code, _) = refused(client.dry_run(hex::encode(tx.encode())).await.unwrap_err());
+    assert_eq!(code, rpc::codes::NONCE_TAKEN);
+    // The same transaction sent twice while it waits: the second sender learns it is not
+    // a new one (two identical transfers signed at one nonce are one transaction).
+    let waiting = transfer(2, 1, key(3).account_id(), "plexus-rpc-test");
+    let hash = client
+        .submit_transaction(hex::encode(waiting.encode()))
+        .await
+        .unwrap();
+    let (code, msg) = submit_refused(&waiting).await;
+    assert_eq!(code, rpc::codes::ALREADY_KNOWN);
+    assert!(msg.contains(&hash.to_string()), "{msg}");
+    // Another transaction at the nonce of one waiting, without a higher fee: taken too.
+    let rival = transfer(2, 1, key(4).account_id(), "plexus-rpc-test");
+    let (code, _) = submit_refused(&rival).await;
+    assert_eq!(code, rpc::codes::NONCE_TAKEN);
     // Oversized request bodies are refused at the transport.
     let huge = "ab".repeat(100 * 1024);
     assert!(client.submit_transaction(huge).await.is_err());

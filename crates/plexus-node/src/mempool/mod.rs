@@ -292,19 +292,20 @@ impl SharedMempool {
     /// Admits a transaction submitted to this node (through its RPC) and
     /// hands it to gossip, so that whichever validator proposes next can
     /// include it. One already waiting (sent twice, or gossiped here first)
-    /// is taken as submitted and handed to gossip again: gossip gives up on a
-    /// transaction after some resends, and sending it again is how its sender
-    /// gets it moving when the validators' mempools had no room for it.
+    /// is handed to gossip again, since gossip gives up on a transaction after
+    /// some resends and sending it again is how its sender gets it moving, and
+    /// is answered [`MempoolError::AlreadyKnown`]: signatures are deterministic,
+    /// so two wallets that mean two identical transfers sign the same bytes at
+    /// the same nonce, and the second must learn that its transaction is not new.
     pub fn submit(&self, tx: SignedTransaction, ledger: &Ledger) -> Result<Hash, MempoolError> {
         let checked = Prechecked::new(tx.clone(), ledger)?;
-        let hash = match self.lock().insert_prechecked(checked, ledger) {
-            Ok(hash) | Err(MempoolError::AlreadyKnown(hash)) => hash,
-            Err(e) => return Err(e),
-        };
-        let mut outbox = self.outbox.lock().unwrap_or_else(PoisonError::into_inner);
-        // Full: gossip is behind (or not running), and the transaction waits here.
-        let _ = outbox.try_send(tx);
-        Ok(hash)
+        let admitted = self.lock().insert_prechecked(checked, ledger);
+        if let Ok(_) | Err(MempoolError::AlreadyKnown(_)) = admitted {
+            let mut outbox = self.outbox.lock().unwrap_or_else(PoisonError::into_inner);
+            // Full: gossip is behind (or not running), and the transaction waits here.
+            let _ = outbox.try_send(tx);
+        }
+        admitted
     }
 
     /// The transactions [`submit`](Self::submit)ted to this node, from its start, for
@@ -332,13 +333,17 @@ mod tests {
         assert!(shared.submitted().is_none(), "taken once");
         shared.submit(tx(1, 1, FEE), &ledger).unwrap();
         shared.lock().insert(tx(2, 0, FEE), &ledger).unwrap();
-        // Sent twice: the same transaction, taken as submitted, and gossiped again.
+        // Sent twice: the same transaction, gossiped again, and its sender told it is
+        // not new.
         assert_eq!(
             shared.submit(tx(1, 1, FEE), &ledger),
-            Ok(tx(1, 1, FEE).hash())
+            Err(MempoolError::AlreadyKnown(tx(1, 1, FEE).hash()))
         );
         // So is one gossiped here first.
-        shared.submit(tx(2, 0, FEE), &ledger).unwrap();
+        assert_eq!(
+            shared.submit(tx(2, 0, FEE), &ledger),
+            Err(MempoolError::AlreadyKnown(tx(2, 0, FEE).hash()))
+        );
         assert_eq!(submitted.try_recv().ok(), Some(tx(1, 0, FEE)));
         assert_eq!(submitted.try_recv().ok(), Some(tx(1, 1, FEE)));
         assert_eq!(submitted.try_recv().ok(), Some(tx(1, 1, FEE)));

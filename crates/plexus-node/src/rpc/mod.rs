@@ -33,7 +33,9 @@ pub trait PlexusApi {
     async fn status(&self) -> Result<ChainStatus, ErrorObjectOwned>;
 
     /// Admits a signed transaction (hex of its canonical encoding) to the
-    /// mempool; returns its hash. Follow it with `transactionStatus`.
+    /// mempool; returns its hash. Follow it with `transactionStatus`. A refusal's
+    /// code says what to do: `NONCE_TAKEN` and `ALREADY_KNOWN` (see [`codes`])
+    /// ask for the account's next nonce, the others for a change to the transaction.
     #[method(name = "submitTransaction")]
     async fn submit_transaction(&self, tx_hex: String) -> Result<Hash, ErrorObjectOwned>;
 
@@ -42,7 +44,8 @@ pub trait PlexusApi {
     /// state: a wallet learns that a call would fail before paying its fee.
     /// Nothing is admitted or changed. A node runs one at a time (each copies
     /// the state); a call that waits 2 s for its turn is refused as rate limited,
-    /// and one to a node catching up with the chain is refused too.
+    /// and one to a node catching up with the chain is refused too, as is one whose
+    /// nonce is taken (`NONCE_TAKEN`, as `submitTransaction` answers it).
     #[method(name = "dryRun")]
     async fn dry_run(&self, tx_hex: String) -> Result<DryRun, ErrorObjectOwned>;
 

@@ -11,11 +11,11 @@ use jsonrpsee::server::{
     ServerHandle, SubscriptionMessage,
 };
 use jsonrpsee::types::ErrorObjectOwned;
-use plexus_ledger::commitment;
 use plexus_ledger::{
     Account, CommitInfo, NeuronInfo, PoolInfo, StakeInfo, SubnetInfo, SubnetParams, ValidatorSets,
     WeightsInfo,
 };
+use plexus_ledger::{TxError, commitment};
 use plexus_primitives::{AccountId, CodecError, Hash, MerkleTree, NetUid, SignedTransaction};
 use tokio::sync::broadcast::error::RecvError;
 
@@ -25,7 +25,7 @@ use plexus_serve::{ConnectionLimits, serve_bounded};
 use super::CHECKPOINT_CHUNK;
 use super::limit::{PeerBuckets, RateLimit};
 use super::types::{BlockInfo, ChainStatus, CheckpointInfo, DryRun, TxStatus, ValueProof};
-use crate::mempool::SharedMempool;
+use crate::mempool::{MempoolError, SharedMempool};
 use crate::store::ChainStore;
 
 /// Error codes beyond JSON-RPC's own.
@@ -45,6 +45,26 @@ pub mod codes {
     pub const INTERNAL: i32 = -32603;
     /// The node is catching up with the chain and cannot answer this yet.
     pub const CATCHING_UP: i32 = 5;
+    /// The transaction's nonce is taken: the signer's account has moved past it, or
+    /// another transaction waits at it (a replacement must pay more). Sign again at the
+    /// account's next nonce once that one is finalized.
+    pub const NONCE_TAKEN: i32 = 6;
+    /// This very transaction already waits (it was sent on to peers again). Signatures are
+    /// deterministic, so a second identical transaction (same signer, nonce, fee and call)
+    /// is this one: to make a second, sign it at the next nonce once this one is finalized.
+    pub const ALREADY_KNOWN: i32 = 7;
+}
+
+/// A mempool's refusal, with the code that says what a wallet can do about it.
+fn refused(e: &MempoolError) -> ErrorObjectOwned {
+    let code = match e {
+        MempoolError::AlreadyKnown(_) => codes::ALREADY_KNOWN,
+        MempoolError::Underpriced { .. } | MempoolError::Invalid(TxError::BadNonce { .. }) => {
+            codes::NONCE_TAKEN
+        }
+        _ => codes::TX_REFUSED,
+    };
+    error(code, e.to_string())
 }
 
 /// The signed transaction in `tx_hex` (its canonical encoding in hex, `0x` or not).
@@ -304,9 +324,7 @@ impl PlexusApiServer for RpcServer {
     async fn submit_transaction(&self, tx_hex: String) -> Result<Hash, ErrorObjectOwned> {
         let tx = decode_transaction(&tx_hex)?;
         let ledger = self.store.ledger();
-        self.mempool
-            .submit(tx, &ledger)
-            .map_err(|e| error(codes::TX_REFUSED, e.to_string()))
+        self.mempool.submit(tx, &ledger).map_err(|e| refused(&e))
     }
 
     async fn dry_run(&self, tx_hex: String) -> Result<DryRun, ErrorObjectOwned> {
@@ -345,6 +363,10 @@ impl PlexusApiServer for RpcServer {
         })
         .await
         .map_err(|e| error(codes::INTERNAL, format!("the dry run failed: {e}")))?;
+        // Answered as `submitTransaction` would be: a taken nonce says nothing of the call.
+        if let Err(e @ TxError::BadNonce { .. }) = outcome {
+            return Err(refused(&MempoolError::Invalid(e)));
+        }
         Ok(DryRun {
             height,
             error: outcome.err().map(|e| e.to_string()),
