@@ -126,9 +126,22 @@ fn a_devnet_survives_a_killed_node_and_heals_it() {
         "{said}"
     );
     assert_eq!(balance("charlie"), before);
-    ok(&[
+    // The new pool is about as deep as its 100-token lock: 100 more would buy alpha at
+    // about twice its price. Refused before it is sent, with what it would cost...
+    let bob_before = balance("bob");
+    let stake_100 = [
         "stake", "add", "--wallet", "bob", "--netuid", "1", "--amount", "100",
-    ]);
+    ];
+    let thin = plexus(&dir, &[&stake_100[..], &["--rpc", &net.rpc[0]]].concat());
+    assert_eq!(thin.status.code(), Some(2));
+    let said = String::from_utf8_lossy(&thin.stderr);
+    assert!(
+        said.contains("above the pool's price") && said.contains("--tolerance"),
+        "{said}"
+    );
+    assert_eq!(balance("bob"), bob_before, "nothing sent, no fee");
+    // ...and staked once the price is accepted.
+    ok(&[&stake_100[..], &["--tolerance", "200"]].concat());
     // Permits are handed out at the epoch; then bob's validator weights charlie.
     let mut weights_set = false;
     let start = Instant::now();
@@ -200,6 +213,45 @@ fn a_devnet_survives_a_killed_node_and_heals_it() {
     );
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("only the owner of subnet 1"));
+    // Bob takes all his stake back without naming its amount.
+    let stakes = |who: &str| {
+        json(
+            &dir,
+            &[
+                "stake",
+                "list",
+                "--wallet",
+                who,
+                "--json",
+                "--rpc",
+                &net.rpc[0],
+            ],
+        )
+        .unwrap()
+    };
+    assert!(stakes("bob")[0]["alpha"].as_u64() > Some(0));
+    let before = balance("bob");
+    ok(&[
+        "stake",
+        "remove",
+        "--wallet",
+        "bob",
+        "--netuid",
+        "1",
+        "--all",
+        "--tolerance",
+        "100",
+    ]);
+    assert!(balance("bob").as_u64() > before.as_u64());
+    let left: u64 = stakes("bob")
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["alpha"].as_u64().unwrap())
+        .sum();
+    // Emission paid between the command's look and its block may stay (a few blocks'
+    // worth of a 10-block tempo's dividends at most); the stake itself is gone.
+    assert!(left < 20 * 1_000_000_000, "{left}");
 
     // Kill node 3 outright; three of four keep finalizing. Restarted, it replays its
     // storage, catches up and agrees.

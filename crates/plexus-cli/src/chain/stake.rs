@@ -4,6 +4,7 @@ use clap::Subcommand;
 use plexus_node::rpc::PlexusApiClient;
 use plexus_primitives::{AccountId, Balance, Call, NetUid};
 
+use super::slippage::{self, Side};
 use super::{KeyArgs, print_json};
 use crate::client::{RpcArgs, block_on, rpc_message, submit};
 use crate::wallet::{coldkey_address, hotkey_address, unlock_coldkey};
@@ -24,11 +25,11 @@ pub enum StakeCommand {
         /// Tokens to stake
         #[arg(long, allow_negative_numbers = true)]
         amount: Balance,
-        /// Highest acceptable average price (tokens per alpha) [default: no limit]
-        #[arg(long, allow_negative_numbers = true)]
-        limit_price: Option<Balance>,
+        #[command(flatten)]
+        price: PriceArgs,
     },
     /// Unstake alpha back into tokens.
+    #[command(group(clap::ArgGroup::new("how_much").required(true).args(["alpha", "all"])))]
     Remove {
         #[command(flatten)]
         keys: KeyArgs,
@@ -40,10 +41,13 @@ pub enum StakeCommand {
         from: Option<AccountId>,
         /// Alpha to unstake (9 decimals)
         #[arg(long, allow_negative_numbers = true)]
-        alpha: Balance,
-        /// Lowest acceptable average price (tokens per alpha) [default: no limit]
-        #[arg(long, allow_negative_numbers = true)]
-        limit_price: Option<Balance>,
+        alpha: Option<Balance>,
+        /// Unstake all the alpha the wallet holds on the hotkey in the subnet (as of the
+        /// latest block: emission paid before the transaction's block stays staked)
+        #[arg(long)]
+        all: bool,
+        #[command(flatten)]
+        price: PriceArgs,
     },
     /// The wallet's stake positions.
     List {
@@ -56,16 +60,52 @@ pub enum StakeCommand {
     },
 }
 
+/// The price a stake or unstake accepts.
+#[derive(Debug, Clone, clap::Args)]
+pub struct PriceArgs {
+    /// The limit on the average price (tokens per alpha): the highest a stake pays, the
+    /// lowest an unstake takes [default: the pool's price, give or take --tolerance]
+    #[arg(long, allow_negative_numbers = true)]
+    limit_price: Option<Balance>,
+    /// How far from the pool's price, in percent, the average price may stray: a trade
+    /// that would move a thin pool's price further is refused before it is sent (for an
+    /// unstake, 100 takes any price)
+    #[arg(
+        long,
+        value_name = "PERCENT",
+        default_value = "5",
+        conflicts_with = "limit_price",
+        allow_negative_numbers = true
+    )]
+    tolerance: Balance,
+}
+
+impl PriceArgs {
+    /// The limit price to send with a trade of `amount` on `side`: the one given, or the
+    /// tolerance's around the pool's price (see [`guard`]).
+    async fn limit(
+        &self,
+        client: &jsonrpsee_http_client::HttpClient,
+        netuid: u16,
+        side: Side,
+        amount: u64,
+    ) -> anyhow::Result<Option<u64>> {
+        match self.limit_price {
+            Some(p) => Ok(Some(p.rao())),
+            None => guard(client, netuid, side, amount, self.tolerance).await,
+        }
+    }
+}
+
 /// Runs `plexus stake`.
 pub fn stake(cmd: StakeCommand, rpc: RpcArgs) -> anyhow::Result<()> {
-    let price = |p: Option<Balance>| p.map(|b| b.rao());
     match cmd {
         StakeCommand::Add {
             keys,
             netuid,
             to,
             amount,
-            limit_price,
+            price,
         } => {
             let hotkey = match to {
                 Some(a) => a,
@@ -74,18 +114,23 @@ pub fn stake(cmd: StakeCommand, rpc: RpcArgs) -> anyhow::Result<()> {
             let key = unlock_coldkey(&keys.wallet)?;
             block_on(async move {
                 let (client, status) = rpc.connect().await?;
+                let limit_price = price
+                    .limit(&client, netuid, Side::Buy, amount.rao())
+                    .await?;
                 let call = Call::AddStake {
                     netuid: NetUid(netuid),
                     hotkey,
                     amount,
-                    limit_price: price(limit_price),
+                    limit_price,
                 };
                 let held_before = alpha_held(&client, &key, netuid, &hotkey).await?;
                 submit(&client, &status, &key, call).await?;
                 let held = alpha_held(&client, &key, netuid, &hotkey).await?;
+                let got = held.saturating_sub(held_before);
                 println!(
-                    "staked {amount} on {hotkey} in subnet {netuid}: got {} alpha, now hold {}",
-                    Balance::from_rao(held.saturating_sub(held_before)),
+                    "staked {amount} on {hotkey} in subnet {netuid}: got {} alpha{}, now hold {}",
+                    Balance::from_rao(got),
+                    average(amount.rao(), got),
                     Balance::from_rao(held)
                 );
                 Ok(())
@@ -96,7 +141,8 @@ pub fn stake(cmd: StakeCommand, rpc: RpcArgs) -> anyhow::Result<()> {
             netuid,
             from,
             alpha,
-            limit_price,
+            all,
+            price,
         } => {
             let hotkey = match from {
                 Some(a) => a,
@@ -105,11 +151,26 @@ pub fn stake(cmd: StakeCommand, rpc: RpcArgs) -> anyhow::Result<()> {
             let key = unlock_coldkey(&keys.wallet)?;
             block_on(async move {
                 let (client, status) = rpc.connect().await?;
+                let alpha = match alpha {
+                    Some(alpha) if !all => alpha,
+                    _ => match alpha_held(&client, &key, netuid, &hotkey).await? {
+                        0 => {
+                            return Err(crate::exit::input(format!(
+                                "the wallet holds no stake on {hotkey} in subnet {netuid} \
+                                 (`plexus stake list` shows what it holds)"
+                            )));
+                        }
+                        held => Balance::from_rao(held),
+                    },
+                };
+                let limit_price = price
+                    .limit(&client, netuid, Side::Sell, alpha.rao())
+                    .await?;
                 let call = Call::RemoveStake {
                     netuid: NetUid(netuid),
                     hotkey,
                     alpha: alpha.rao(),
-                    limit_price: price(limit_price),
+                    limit_price,
                 };
                 let free = |account: plexus_ledger::Account| account.balance;
                 let before = client
@@ -129,9 +190,19 @@ pub fn stake(cmd: StakeCommand, rpc: RpcArgs) -> anyhow::Result<()> {
                     .saturating_add(status.min_fee.rao())
                     .saturating_sub(before.rao());
                 println!(
-                    "unstaked {alpha} alpha from {hotkey} in subnet {netuid}: received {} tokens",
-                    Balance::from_rao(received)
+                    "unstaked {alpha} alpha from {hotkey} in subnet {netuid}: received {} \
+                     tokens{}",
+                    Balance::from_rao(received),
+                    average(received, alpha.rao())
                 );
+                let left = alpha_held(&client, &key, netuid, &hotkey).await?;
+                if all && left > 0 {
+                    println!(
+                        "{} alpha is still staked there: emission paid to it before the \
+                         transaction's block",
+                        Balance::from_rao(left)
+                    );
+                }
                 Ok(())
             })
         }
@@ -177,4 +248,62 @@ async fn alpha_held(
         .iter()
         .find(|s| s.netuid.0 == netuid && s.hotkey == *hotkey)
         .map_or(0, |s| s.alpha))
+}
+
+/// The limit price `tolerance` gives around the pool's price now, or a refusal that says
+/// what the trade would cost where its quote already lies beyond it. `None` (no limit)
+/// where the pool cannot be read or quote it: the dry run then says why the trade fails.
+async fn guard(
+    client: &jsonrpsee_http_client::HttpClient,
+    netuid: u16,
+    side: Side,
+    amount: u64,
+    tolerance: Balance,
+) -> anyhow::Result<Option<u64>> {
+    let Ok(pool) = client.pool(netuid).await else {
+        return Ok(None);
+    };
+    let Some(quote) = slippage::quote(&pool, side, amount) else {
+        return Ok(None);
+    };
+    let limit = slippage::limit(quote.spot, side, tolerance);
+    if slippage::within(&quote, side, limit) {
+        return Ok(Some(limit.0));
+    }
+    let off = slippage::percent_off(quote.spot, quote.average);
+    let (what, got, way) = match side {
+        Side::Buy => (
+            format!("staking {}", Balance::from_rao(amount)),
+            "alpha",
+            "above",
+        ),
+        Side::Sell => (
+            format!("unstaking {} alpha", Balance::from_rao(amount)),
+            "tokens",
+            "below",
+        ),
+    };
+    Err(crate::exit::input(format!(
+        "{what} would get about {} {got} at an average {} tokens per alpha, {off:.1}% {way} \
+         the pool's price {} (subnet {netuid}'s pool holds {} tokens); nothing was sent. \
+         Trade less, or accept the price with --tolerance {} (or set --limit-price)",
+        Balance::from_rao(quote.out),
+        quote.average,
+        quote.spot,
+        Balance::from_rao(pool.tao),
+        off.ceil() + 1.0,
+    )))
+}
+
+/// ", at N tokens per alpha" for a trade of `tokens` for `alpha`, or nothing.
+fn average(tokens: u64, alpha: u64) -> String {
+    if alpha == 0 {
+        return String::new();
+    }
+    let unit = u128::from(Balance::UNIT.rao());
+    let price = u128::from(tokens) * unit / u128::from(alpha);
+    u64::try_from(price).map_or_else(
+        |_| String::new(),
+        |p| format!(" (at {} tokens per alpha)", plexus_ledger::pool::Price(p)),
+    )
 }
