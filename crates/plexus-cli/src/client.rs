@@ -45,11 +45,16 @@ impl RpcArgs {
             .request_timeout(Duration::from_secs(30))
             .build(&url)
             .map_err(|e| exit::input(format!("bad RPC URL {url}: {e}")))?;
-        let status = client.status().await.map_err(|e| {
-            anyhow::anyhow!(
+        let status = client.status().await.map_err(|e| match e {
+            // Something listens there but does not answer: starting a node would not help.
+            jsonrpsee::core::ClientError::RequestTimeout => anyhow::anyhow!(
+                "the node at {url} did not answer within 30 s: it is running but busy or \
+                 stuck (its log says which), or what listens there is not a Plexus node"
+            ),
+            e => anyhow::anyhow!(
                 "cannot reach a Plexus node at {url}: {e}\n\
                  start one (`plexus up`, `plexus devnet up` or `plexus node`) or pass --rpc URL"
-            )
+            ),
         })?;
         Ok((client, status))
     }

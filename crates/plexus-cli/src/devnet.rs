@@ -203,6 +203,22 @@ pub fn init_quiet(args: &InitArgs) -> anyhow::Result<DevnetFile> {
             dir.display()
         )));
     }
+    // Checked before anything is written: a half-made devnet would be refused as one
+    // that already exists.
+    let last = args.validators.saturating_sub(1);
+    for (flag, base) in [
+        ("--p2p-port", args.p2p_port),
+        ("--rpc-port", args.rpc_port),
+        ("--metrics-port", args.metrics_port),
+    ] {
+        if base.checked_add(last).is_none() {
+            return Err(exit::input(format!(
+                "{flag} {base} with {} validators runs past port 65535 (each validator takes \
+                 the next port); choose a lower one",
+                args.validators
+            )));
+        }
+    }
     if args.force && dir.exists() {
         for entry in std::fs::read_dir(dir)? {
             let path = entry?.path();
@@ -605,6 +621,25 @@ mod tests {
         let started = std::time::Instant::now();
         stop(&mut children);
         assert!(started.elapsed() < Duration::from_secs(2));
+    }
+
+    #[test]
+    fn ports_past_the_last_are_refused_before_anything_is_written() {
+        let parent = tempfile::tempdir().unwrap();
+        let dir = parent.path().join("devnet");
+        let args = InitArgs {
+            validators: 4,
+            dir: dir.clone(),
+            p2p_port: 30300,
+            rpc_port: 65534,
+            metrics_port: 9615,
+            epoch_length: 100,
+            force: false,
+            load_accounts: 0,
+        };
+        let err = init_quiet(&args).unwrap_err().to_string();
+        assert!(err.contains("--rpc-port 65534 with 4 validators"), "{err}");
+        assert!(!dir.exists(), "nothing written");
     }
 
     #[test]

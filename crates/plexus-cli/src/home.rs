@@ -29,6 +29,8 @@ pub const MAX_NAME_LEN: usize = 64;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Home {
     root: PathBuf,
+    /// Named (by `PLEXUS_HOME` or the caller) rather than the default `~/.plexus`.
+    named: bool,
 }
 
 impl Home {
@@ -39,7 +41,10 @@ impl Home {
 
     /// The home at an explicit directory.
     pub fn at(root: impl Into<PathBuf>) -> Self {
-        Self { root: root.into() }
+        Self {
+            root: root.into(),
+            named: true,
+        }
     }
 
     /// Picks the home from the values of `PLEXUS_HOME` and `HOME`.
@@ -48,7 +53,10 @@ impl Home {
             return Ok(Self::at(dir));
         }
         match home.filter(|v| !v.is_empty()) {
-            Some(home) => Ok(Self::at(PathBuf::from(home).join(".plexus"))),
+            Some(home) => Ok(Self {
+                root: PathBuf::from(home).join(".plexus"),
+                named: false,
+            }),
             None => Err(exit::input(format!(
                 "cannot find the Plexus home directory: neither {HOME_ENV} nor HOME is set; \
                  set {HOME_ENV} to the directory to use"
@@ -88,6 +96,15 @@ impl Home {
                     "the local network of `plexus up` has it: point commands at the network \
                      with `export PLEXUS_HOME={}` (the line `plexus up` printed)",
                     network.display()
+                )
+            } else if !self.named {
+                // Most likely a shell that has not been pointed at a devnet or network yet:
+                // creating the wallet here would make a second, empty one of that name.
+                format!(
+                    "PLEXUS_HOME is not set, so this is the default home. For a local chain, \
+                     point commands at its directory (`export PLEXUS_HOME=DIR`: the one \
+                     `plexus devnet init --dir` made, or the `network/` folder `plexus up` \
+                     names); for a new wallet here, `plexus wallet create --wallet {name}`"
                 )
             } else {
                 format!("create it with `plexus wallet create --wallet {name}`")
@@ -261,6 +278,21 @@ mod tests {
         // A wallet the network does not hold either is still to be created.
         let err = home.existing_wallet("zed").unwrap_err().to_string();
         assert!(err.contains("plexus wallet create --wallet zed"), "{err}");
+    }
+
+    #[test]
+    fn a_missing_wallet_in_the_default_home_asks_whether_plexus_home_was_meant() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = Home::resolve(None, Some(dir.path().into())).unwrap();
+        let err = home.existing_wallet("alice").unwrap_err().to_string();
+        assert!(
+            err.contains("PLEXUS_HOME is not set") && err.contains("export PLEXUS_HOME=DIR"),
+            "{err}"
+        );
+        // Named, the home is the one meant.
+        let named = Home::resolve(Some(dir.path().into()), None).unwrap();
+        let err = named.existing_wallet("alice").unwrap_err().to_string();
+        assert!(!err.contains("PLEXUS_HOME is not set"), "{err}");
     }
 
     #[test]

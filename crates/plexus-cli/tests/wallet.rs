@@ -97,7 +97,7 @@ fn create_list_show_regen_and_refuse_overwrite() {
     assert!(text.contains(&coldkey));
 
     // A second hotkey in the same wallet keeps the coldkey.
-    let added = ok_json(&plexus(
+    let added_out = plexus(
         home,
         &[
             "wallet",
@@ -108,9 +108,26 @@ fn create_list_show_regen_and_refuse_overwrite() {
             "validator",
             "--json",
         ],
-    ));
+    );
+    let added = ok_json(&added_out);
     assert_eq!(added["coldkey"], coldkey);
     assert_eq!(added["created"].as_array().map(Vec::len), Some(1));
+    assert!(!stderr(&added_out).contains("not the coldkey's"));
+    // One under another password is made, with a note that miners and validators cannot
+    // unlock both keys unattended.
+    let other = plexus_env(
+        home,
+        &[("PLEXUS_PASSWORD", "another password")],
+        &[
+            "wallet", "create", "--wallet", "alice", "--hotkey", "spare", "--json",
+        ],
+    );
+    ok_json(&other);
+    assert!(
+        stderr(&other).contains("this password is not the coldkey's"),
+        "{}",
+        stderr(&other)
+    );
 
     let listed = ok_json(&plexus(home, &["wallet", "list", "--json"]));
     let wallets = listed["wallets"].as_array().expect("wallets");
@@ -119,6 +136,7 @@ fn create_list_show_regen_and_refuse_overwrite() {
     assert_eq!(wallets[0]["coldkey"], coldkey);
     assert_eq!(wallets[0]["hotkeys"]["miner"], hotkey);
     assert!(wallets[0]["hotkeys"]["validator"].is_string());
+    assert!(wallets[0]["hotkeys"]["spare"].is_string());
 
     // list and show need no password.
     let shown = plexus_env(

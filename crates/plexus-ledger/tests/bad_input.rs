@@ -323,7 +323,7 @@ fn subnet_errors() {
             param: Hyperparameter::Tempo(1),
         },
         TxError::HyperparameterOutOfBounds {
-            name: "Tempo",
+            name: "tempo",
             value: "1".into(),
             min: "10".into(),
             max: "50400".into(),
@@ -346,7 +346,7 @@ fn subnet_errors() {
             param: Hyperparameter::MaxAllowedUids(2),
         },
         TxError::HyperparameterOutOfBounds {
-            name: "MaxAllowedUids",
+            name: "max_allowed_uids",
             value: "2".into(),
             min: "8".into(),
             max: "4096".into(),
@@ -361,7 +361,7 @@ fn subnet_errors() {
             param: Hyperparameter::MaxBurn(Balance::from_rao(2_000 * Balance::UNIT.rao())),
         },
         TxError::HyperparameterOutOfBounds {
-            name: "MaxBurn",
+            name: "max_burn",
             value: "2000 tokens".into(),
             min: "0.000000001 tokens".into(),
             max: "1000 tokens".into(),

@@ -37,7 +37,7 @@ pub enum BalanceError {
         found: usize,
     },
     /// The amount does not fit in 64 bits of base units.
-    #[error("amount too large")]
+    #[error("amount too large: at most {}", Balance::MAX)]
     Overflow,
     /// Anything that is not `digits` or `digits.digits`.
     #[error("invalid amount {0:?}: expected digits with an optional '.' and fraction")]

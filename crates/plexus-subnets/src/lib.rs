@@ -12,6 +12,7 @@ mod backend;
 mod chain;
 pub mod embed;
 mod miner;
+mod outage;
 mod registration;
 mod reveal;
 mod scores;

@@ -10,6 +10,7 @@ use plexus_primitives::{Balance, Keypair, NetUid};
 use plexus_wire::{Handler, RunningServer, Server, ServerConfig, ServerError};
 
 use crate::chain::{Chain, ChainError};
+use crate::outage::Outage;
 use crate::registration::{RegistrationError, Rejoin, announce_axon, axon_info, ensure_registered};
 use crate::view::SubnetView;
 
@@ -159,15 +160,17 @@ impl<C: Chain> RunningMiner<C> {
         let mut stop = std::pin::pin!(stop);
         let mut tick = tokio::time::interval(self.config.sync_interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut outage = Outage::new("the miner's chain sync");
         loop {
             tokio::select! {
                 () = &mut stop => break,
                 _ = tick.tick() => {}
             }
-            if let Err(e) = self.sync().await {
-                // A node restart or a refused re-registration is not a reason to stop
-                // answering; the next tick tries again.
-                tracing::warn!(error = %e, "miner sync failed");
+            // A node restart or a refused re-registration is not a reason to stop
+            // answering; the next tick tries again.
+            match self.sync().await {
+                Ok(()) => outage.succeeded(Instant::now()),
+                Err(e) => outage.failed(&e, Instant::now()),
             }
         }
         self.server.shutdown().await?;

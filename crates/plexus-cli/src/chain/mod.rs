@@ -1,6 +1,7 @@
 //! Chain commands: status, balances, transfers, subnets, registration,
 //! stake, weights and the metagraph, one family of subcommands per module.
 
+mod slippage;
 mod stake;
 mod status;
 mod subnet;
@@ -124,8 +125,13 @@ async fn ensure_affords(
         .await
         .map_err(|e| anyhow::anyhow!(rpc_message(&e)))?
         .balance;
-    let needed = Balance::from_rao(cost.rao().saturating_add(fee.rao()));
-    if held < needed {
+    // Summed wide: a cost near the largest amount must not hide the fee.
+    let needed = u128::from(cost.rao()) + u128::from(fee.rao());
+    if u128::from(held.rao()) < needed {
+        let needed = match u64::try_from(needed) {
+            Ok(rao) => Balance::from_rao(rao).to_string(),
+            Err(_) => format!("{cost} + {fee}"),
+        };
         return Err(exit::input(format!(
             "{wallet} holds {held}, but {what} needs {needed}"
         )));

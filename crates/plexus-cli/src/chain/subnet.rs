@@ -54,8 +54,9 @@ pub enum SubnetCommand {
         /// (`plexus subnet show --netuid N` lists every name)
         #[arg(long)]
         param: String,
-        /// Its new value
-        #[arg(long)]
+        /// Its new value (a whole number, true or false, or tokens for min_stake,
+        /// min_burn and max_burn)
+        #[arg(long, allow_hyphen_values = true)]
         value: String,
     },
 }
@@ -221,12 +222,38 @@ pub fn subnet(cmd: SubnetCommand, rpc: RpcArgs) -> anyhow::Result<()> {
 
 /// Parses `--param NAME --value V` into a hyperparameter update.
 fn parse_hyperparameter(name: &str, value: &str) -> anyhow::Result<Hyperparameter> {
-    let bad =
-        |e: &dyn std::fmt::Display| exit::input(format!("bad value {value:?} for {name}: {e}"));
-    let u16v = || value.parse::<u16>().map_err(|e| bad(&e));
-    let u64v = || value.parse::<u64>().map_err(|e| bad(&e));
-    let boolv = || value.parse::<bool>().map_err(|e| bad(&e));
-    let tokens = || value.parse::<Balance>().map_err(|e| bad(&e));
+    // Fractions (kappa, bonds_penalty, alpha_low, alpha_high) are parts of 65,535, not
+    // decimals as some tools show them.
+    let fraction = matches!(
+        name.replace('-', "_").as_str(),
+        "kappa" | "bonds_penalty" | "alpha_low" | "alpha_high"
+    );
+    let bad = |expected: &str| {
+        let parts = if fraction {
+            " (a fraction in parts of 65535: 32767 is one half)"
+        } else {
+            ""
+        };
+        exit::input(format!(
+            "bad value {value:?} for {name}: expected {expected}{parts}"
+        ))
+    };
+    let u16v = || {
+        value
+            .parse::<u16>()
+            .map_err(|_| bad("a whole number from 0 to 65535"))
+    };
+    let u64v = || {
+        value
+            .parse::<u64>()
+            .map_err(|_| bad("a whole number from 0 to 18446744073709551615"))
+    };
+    let boolv = || value.parse::<bool>().map_err(|_| bad("true or false"));
+    let tokens = || {
+        value
+            .parse::<Balance>()
+            .map_err(|e| bad(&format!("an amount of tokens ({e})")))
+    };
     Ok(match name.replace('-', "_").as_str() {
         "tempo" => Hyperparameter::Tempo(u16v()?),
         "kappa" => Hyperparameter::Kappa(u16v()?),
@@ -245,15 +272,18 @@ fn parse_hyperparameter(name: &str, value: &str) -> anyhow::Result<Hyperparamete
         "liquid_alpha" => Hyperparameter::LiquidAlpha(boolv()?),
         "alpha_low" => Hyperparameter::AlphaLow(u16v()?),
         "alpha_high" => Hyperparameter::AlphaHigh(u16v()?),
-        "alpha_sigmoid_steepness" => {
-            Hyperparameter::AlphaSigmoidSteepness(value.parse::<i16>().map_err(|e| bad(&e))?)
-        }
+        "alpha_sigmoid_steepness" => Hyperparameter::AlphaSigmoidSteepness(
+            value
+                .parse::<i16>()
+                .map_err(|_| bad("a whole number from -32768 to 32767"))?,
+        ),
         "min_stake" => Hyperparameter::MinStake(tokens()?),
         "min_burn" => Hyperparameter::MinBurn(tokens()?),
         "max_burn" => Hyperparameter::MaxBurn(tokens()?),
         _ => {
             return Err(exit::input(format!(
-                "unknown hyperparameter {name:?}; see `plexus subnet show --netuid N` for the names"
+                "unknown hyperparameter {name:?}; the names are work, {}",
+                Hyperparameter::NAMES.join(", ")
             )));
         }
     })
@@ -306,4 +336,47 @@ fn print_subnet(info: &SubnetInfo, params: &SubnetParams) -> anyhow::Result<()> 
         println!("  {name:<24}  {shown}");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_hyperparameter_the_chain_names_can_be_set_by_that_name() {
+        for name in Hyperparameter::NAMES {
+            let value = if name.contains("burn") || name == "min_stake" {
+                "1"
+            } else if matches!(name, "commit_reveal" | "yuma3" | "liquid_alpha") {
+                "true"
+            } else {
+                "7"
+            };
+            let param = parse_hyperparameter(name, value).unwrap();
+            // The chain's messages name it as the command does.
+            assert_eq!(param.name(), name);
+        }
+    }
+
+    #[test]
+    fn a_bad_value_says_what_is_expected() {
+        let err = parse_hyperparameter("kappa", "0.5")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("from 0 to 65535") && err.contains("32767 is one half"),
+            "{err}"
+        );
+        let err = parse_hyperparameter("tempo", "-5").unwrap_err().to_string();
+        assert!(err.contains("a whole number from 0 to 65535"), "{err}");
+        let err = parse_hyperparameter("commit_reveal", "yes")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("true or false"), "{err}");
+        let err = parse_hyperparameter("tmepo", "5").unwrap_err().to_string();
+        assert!(
+            err.contains("activity_cutoff") && err.contains("work"),
+            "{err}"
+        );
+    }
 }

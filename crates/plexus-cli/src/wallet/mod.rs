@@ -203,7 +203,7 @@ fn create(args: &CreateArgs) -> anyhow::Result<()> {
     let existing_coldkey = if make_coldkey {
         None
     } else {
-        Some(read_keyfile(&coldkey_path)?.address())
+        Some(read_keyfile(&coldkey_path)?)
     };
 
     let what = match (&hotkey, make_coldkey) {
@@ -214,6 +214,19 @@ fn create(args: &CreateArgs) -> anyhow::Result<()> {
         (None, _) => format!("coldkey of wallet '{name}'"),
     };
     let password = new_password(&what)?;
+    // Miners and validators unlock both keys from one PLEXUS_PASSWORD when unattended:
+    // a hotkey sealed under another password than its coldkey's can only be used at a
+    // terminal. Said, not refused: the keys may be meant for different machines.
+    if let Some(coldkey) = &existing_coldkey
+        && let Err(crate::keyfile::KeyfileError::WrongPassword) = coldkey.open(password.as_bytes())
+    {
+        eprintln!(
+            "note: this password is not the coldkey's; `plexus miner run` and `plexus \
+             validator run` need both keys, and PLEXUS_PASSWORD holds one password, so \
+             without a terminal to ask at they will not start with this wallet (create the \
+             hotkey again with --overwrite and the coldkey's password to use it unattended)"
+        );
+    }
     let kdf = kdf_params();
     wallet.create_dirs()?;
 
@@ -238,8 +251,8 @@ fn create(args: &CreateArgs) -> anyhow::Result<()> {
             kdf,
         )?);
     }
-    let coldkey = match (existing_coldkey, created.first()) {
-        (Some(address), _) => address,
+    let coldkey = match (&existing_coldkey, created.first()) {
+        (Some(keyfile), _) => keyfile.address(),
         (None, Some(key)) => key.address,
         (None, None) => anyhow::bail!("internal error: no coldkey created"),
     };

@@ -5,7 +5,7 @@
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use futures_util::future::{self, Either};
@@ -16,12 +16,14 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 
 use crate::chain::{Chain, ChainError};
+use crate::outage::Outage;
 use crate::registration::{RegistrationError, Rejoin};
 use crate::reveal::{PendingReveal, RevealFile};
 use crate::scores::Scores;
 use crate::subnet::{Evaluation, Subnet};
 use crate::view::{Snapshot, SubnetView};
 
+mod silent;
 mod weights;
 
 /// How often the validator reads the chain between rounds.
@@ -128,6 +130,7 @@ pub struct Validator<C, S> {
     reveal_loaded: bool,
     warned_permit: bool,
     warned_scope: bool,
+    warned_silent: bool,
     /// When it may register again after the chain pruned it.
     rejoin: Rejoin,
 }
@@ -166,6 +169,7 @@ impl<C: Chain, S: Subnet> Validator<C, S> {
             reveal_loaded: false,
             warned_permit: false,
             warned_scope: false,
+            warned_silent: false,
             rejoin: Rejoin::default(),
         }
     }
@@ -215,12 +219,14 @@ impl<C: Chain, S: Subnet> Validator<C, S> {
         // the next round see registrations and axons as soon as they finalize.
         let mut sync = tokio::time::interval(SYNC_INTERVAL);
         sync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut outage = Outage::new("the validator's chain sync");
         loop {
             tokio::select! {
                 () = &mut stop => return Ok(()),
                 _ = sync.tick() => {
-                    if let Err(e) = self.view.refresh(&*self.chain).await {
-                        tracing::debug!(error = %e, "metagraph sync failed");
+                    match self.view.refresh(&*self.chain).await {
+                        Ok(_) => outage.succeeded(Instant::now()),
+                        Err(e) => outage.failed(&e, Instant::now()),
                     }
                     continue;
                 }
@@ -239,10 +245,14 @@ impl<C: Chain, S: Subnet> Validator<C, S> {
                     self.record(&seen);
                     log_round(netuid, subnet, &seen);
                 }
+                // The node down: one outage, said as the sync's is.
+                Err(e @ ChainError::Unreachable(_)) => outage.failed(&e, Instant::now()),
                 Err(e) => tracing::warn!(netuid, subnet, error = %e, "round failed"),
             }
-            if let Err(e) = self.submit_weights().await {
-                tracing::warn!(netuid, subnet, error = %e, "weights not set");
+            match self.submit_weights().await {
+                Ok(_) => {}
+                Err(e @ ChainError::Unreachable(_)) => outage.failed(&e, Instant::now()),
+                Err(e) => tracing::warn!(netuid, subnet, error = %e, "weights not set"),
             }
         }
     }

@@ -182,7 +182,32 @@ impl<C: Chain, S: Subnet> Validator<C, S> {
             height
         };
         self.last_weights = Some(height);
+        self.warn_silent_majority(&snapshot);
         Ok(Some(height))
+    }
+
+    /// Says once when validators that set no weights hold consensus at zero, and what
+    /// changes it: otherwise the weights just set look as if they counted.
+    fn warn_silent_majority(&mut self, snapshot: &Snapshot) {
+        if self.warned_silent {
+            return;
+        }
+        let Some(silent) = super::silent::silent_majority(snapshot, &self.hotkey.account_id())
+        else {
+            return;
+        };
+        self.warned_silent = true;
+        tracing::warn!(
+            netuid = self.config.netuid.0,
+            uids = ?silent.uids,
+            stake_percent = silent.percent,
+            inactive_from = silent.inactive_from,
+            "validators holding most of the active validators' stake have never set weights \
+             (a new subnet's owner hotkey, say): Yuma counts them as weighting every miner \
+             zero, so miners earn nothing until they set weights, lose their permits, or go \
+             inactive at the block above (the subnet's activity_cutoff, which its owner may \
+             lower with `plexus subnet set --param activity_cutoff`)"
+        );
     }
 
     /// After a weights submission failed with `e` at `height`: a refusal (by the node's dry
