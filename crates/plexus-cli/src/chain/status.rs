@@ -66,8 +66,8 @@ pub enum ChainCommand {
     },
     /// A finalized block with its transactions and their outcomes.
     Block {
-        /// The block's height
-        height: u64,
+        /// The block's height [default: the latest finalized]
+        height: Option<u64>,
         /// Print JSON instead of text
         #[arg(long)]
         json: bool,
@@ -347,6 +347,7 @@ pub fn chain(cmd: ChainCommand, rpc: RpcArgs) -> anyhow::Result<()> {
                 Ok(())
             }
             ChainCommand::Block { height, json } => {
+                let height = height.unwrap_or(status.finalized_height);
                 let block = client
                     .block(height)
                     .await
@@ -422,8 +423,32 @@ fn print_included(height: u64, index: usize, tx: &TxInfo) -> anyhow::Result<()> 
     println!("outcome     {outcome}");
     println!("signer      {}", tx.signer);
     println!("nonce       {}", tx.nonce);
-    println!("call        {}", serde_json::to_string(&tx.call)?);
+    println!("call        {}", readable_call(&tx.call)?);
     Ok(())
+}
+
+/// The fields of a call that hold amounts in base units (tokens, alpha, or tokens per
+/// alpha), which people read and write in whole units.
+const AMOUNT_FIELDS: [&str; 5] = ["amount", "max_lock", "max_burn", "alpha", "limit_price"];
+
+/// A call as JSON with its amounts as `plexus` commands take them ("12.5", not
+/// 12500000000); `--json` keeps the base units, as the node serves them.
+fn readable_call(call: &plexus_primitives::Call) -> anyhow::Result<String> {
+    let mut value = serde_json::to_value(call)?;
+    if let Some(fields) = value
+        .as_object_mut()
+        .and_then(|variant| variant.values_mut().next())
+        .and_then(serde_json::Value::as_object_mut)
+    {
+        for (name, field) in fields.iter_mut() {
+            if let Some(rao) = field.as_u64()
+                && AMOUNT_FIELDS.contains(&name.as_str())
+            {
+                *field = Balance::from_rao(rao).to_string().into();
+            }
+        }
+    }
+    Ok(serde_json::to_string(&value)?)
 }
 
 /// How long `plexus chain bond` waits for a node to answer at the bonded address: one
@@ -457,4 +482,33 @@ async fn node_answers(address: std::net::SocketAddr) -> anyhow::Result<()> {
          the seats down stops the chain. (This checks only that something accepts \
          connections there; --no-address-check bonds anyway.)"
     )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use plexus_primitives::{AccountId, Call, NetUid};
+
+    #[test]
+    fn a_calls_amounts_read_in_whole_units() {
+        let to = AccountId([7; 32]);
+        let transfer = Call::Transfer {
+            to,
+            amount: Balance::from_rao(12_500_000_000),
+        };
+        let text = readable_call(&transfer).unwrap();
+        assert!(text.contains(r#""amount":"12.5""#), "{text}");
+        assert!(text.contains(&to.to_string()), "{text}");
+        let unstake = Call::RemoveStake {
+            netuid: NetUid(1),
+            hotkey: to,
+            alpha: 1_000_000_000,
+            limit_price: None,
+        };
+        let text = readable_call(&unstake).unwrap();
+        assert!(
+            text.contains(r#""alpha":"1""#) && text.contains(r#""netuid":1"#),
+            "{text}"
+        );
+    }
 }

@@ -520,9 +520,9 @@ mod tests {
                           abandon abandon abandon about";
     const ADDRESS: &str = "plx1xvgtdfncgsv6vuhh2ky4pqvlwervvkkj507phj3gvl007lsmtqpskrk60y";
 
-    fn given(password: &str) -> impl FnOnce(&str) -> anyhow::Result<Zeroizing<String>> {
+    fn given(password: &str) -> impl FnMut(&str) -> anyhow::Result<Zeroizing<String>> {
         let password = password.to_owned();
-        move |_| Ok(Zeroizing::new(password))
+        move |_| Ok(Zeroizing::new(password.clone()))
     }
 
     fn is_input_error(e: &anyhow::Error) -> bool {

@@ -30,7 +30,7 @@ pub fn unlock_hotkey(wallet: &str, hotkey: &str) -> anyhow::Result<Keypair> {
 pub(super) fn unlock_coldkey_in(
     home: &Home,
     wallet: &str,
-    password: impl FnOnce(&str) -> anyhow::Result<Zeroizing<String>>,
+    password: impl FnMut(&str) -> anyhow::Result<Zeroizing<String>>,
 ) -> anyhow::Result<Keypair> {
     let dir = home.existing_wallet(wallet)?;
     let path = coldkey_path_existing(&dir)?;
@@ -42,7 +42,7 @@ pub(super) fn unlock_hotkey_in(
     home: &Home,
     wallet: &str,
     hotkey: &str,
-    password: impl FnOnce(&str) -> anyhow::Result<Zeroizing<String>>,
+    password: impl FnMut(&str) -> anyhow::Result<Zeroizing<String>>,
 ) -> anyhow::Result<Keypair> {
     let dir = home.existing_wallet(wallet)?;
     let path = hotkey_path_existing(&dir, hotkey)?;
@@ -102,18 +102,35 @@ pub(super) fn hotkey_path_existing(
     Ok(path)
 }
 
-/// Reads the keyfile at `path` (described as `what`) and decrypts it.
+/// How many passwords a person at the terminal may type for one key.
+const TRIES: u32 = 3;
+
+/// Reads the keyfile at `path` (described as `what`) and decrypts it. A wrong password
+/// typed at the terminal is asked for again, up to [`TRIES`] in all; one from
+/// `PLEXUS_PASSWORD` is not (it would be the same again).
 pub(super) fn unlock(
     path: &Path,
     what: &str,
-    password: impl FnOnce(&str) -> anyhow::Result<Zeroizing<String>>,
+    mut password: impl FnMut(&str) -> anyhow::Result<Zeroizing<String>>,
 ) -> anyhow::Result<Keypair> {
     let keyfile = read_keyfile(path)?;
-    let password = password(what)?;
-    let secret = keyfile
-        .open(password.as_bytes())
-        .map_err(|e| keyfile_error(path, e))?;
-    Ok(secret.keypair())
+    let mut tries = 1;
+    loop {
+        let given = password(what)?;
+        match keyfile.open(given.as_bytes()) {
+            Ok(secret) => return Ok(secret.keypair()),
+            Err(KeyfileError::WrongPassword) if tries < TRIES && asks_at_terminal() => {
+                eprintln!("wrong password; try again ({} left)", TRIES - tries);
+                tries += 1;
+            }
+            Err(e) => return Err(keyfile_error(path, e)),
+        }
+    }
+}
+
+/// Whether [`existing_password`] asks at the terminal (rather than read the environment).
+fn asks_at_terminal() -> bool {
+    std::env::var_os(PASSWORD_ENV).is_none() && std::io::stdin().is_terminal()
 }
 
 pub(super) fn read_keyfile(path: &Path) -> anyhow::Result<Keyfile> {
