@@ -100,6 +100,9 @@ struct Inner {
     catching_up: bool,
     /// The newest checkpoint this node serves to joining nodes.
     checkpoint: Option<Arc<Published>>,
+    /// When this node last finalized a block, by its own clock: for people asking
+    /// whether the chain moves, never for anything the chain computes.
+    last_block_at: Option<std::time::Instant>,
 }
 
 impl Inner {
@@ -158,6 +161,7 @@ impl ChainStore {
                 journal: None,
                 catching_up: false,
                 checkpoint: None,
+                last_block_at: None,
             })),
             finalized,
         }
@@ -206,6 +210,7 @@ impl ChainStore {
         let entry = Arc::new(FinalizedBlock { block, outcome });
         {
             let mut inner = self.write();
+            inner.last_block_at = Some(std::time::Instant::now());
             for (index, hash) in hashes.iter().enumerate() {
                 inner
                     .transactions
@@ -246,6 +251,12 @@ impl ChainStore {
     /// [`crate::consensus::checkpoint`]), once an epoch has started since it started.
     pub fn checkpoint(&self) -> Option<Arc<Published>> {
         self.read().checkpoint.clone()
+    }
+
+    /// How long ago this node last finalized a block (by its own clock), if it has since
+    /// it started.
+    pub fn since_last_block(&self) -> Option<std::time::Duration> {
+        self.read().last_block_at.map(|at| at.elapsed())
     }
 
     /// The ledger after the latest finalized block.

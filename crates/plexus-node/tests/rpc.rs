@@ -143,6 +143,11 @@ async fn status_says_while_the_node_catches_up() {
     assert!(client.status().await.unwrap().catching_up);
     sink.catching_up(false);
     assert!(!client.status().await.unwrap().catching_up);
+    // How long ago the last block came: unknown before the first since the start.
+    assert_eq!(client.status().await.unwrap().secs_since_block, None);
+    node.finalize_block();
+    let since = client.status().await.unwrap().secs_since_block;
+    assert!(since.is_some_and(|s| s < 5), "{since:?}");
 }
 
 /// A joining node reads the checkpoint a node serves in chunks, whatever its size,

@@ -311,15 +311,19 @@ pub fn chain(cmd: ChainCommand, rpc: RpcArgs) -> anyhow::Result<()> {
             ChainCommand::Status { json: false } => {
                 println!("chain            {}", status.chain_id);
                 println!("height           {}", status.height);
-                println!(
-                    "finalized height {}{}",
-                    status.finalized_height,
-                    if status.catching_up {
-                        " (catching up with the chain: fetching the blocks it is behind on)"
-                    } else {
-                        ""
+                let note = match status.secs_since_block {
+                    _ if status.catching_up => {
+                        " (catching up with the chain: fetching the blocks it is behind on)".into()
                     }
-                );
+                    Some(secs) if secs >= STALLED_AFTER_SECS => format!(
+                        " (no block for {secs} s: the chain may have stopped, as it does while \
+                         a third of the validator seats are down; `plexus chain validators` \
+                         lists them)"
+                    ),
+                    Some(secs) => format!(" ({secs} s ago)"),
+                    None => String::new(),
+                };
+                println!("finalized height {}{note}", status.finalized_height);
                 println!("state root       {}", status.state_root);
                 println!("peers            {}", status.peers);
                 println!("mempool          {}", status.mempool);
@@ -410,6 +414,10 @@ pub fn chain(cmd: ChainCommand, rpc: RpcArgs) -> anyhow::Result<()> {
         }
     })
 }
+
+/// How long without a finalized block `chain status` takes as a sign of a stopped chain:
+/// blocks come every second or faster while a third of the seats are not down.
+const STALLED_AFTER_SECS: u64 = 30;
 
 /// Prints a finalized transaction: where it is, what it did, what it asked.
 fn print_included(height: u64, index: usize, tx: &TxInfo) -> anyhow::Result<()> {

@@ -271,6 +271,7 @@ impl PlexusApiServer for RpcServer {
             ledger_rules: Some(state.economics.ledger_rules.0),
             catching_up: self.store.is_catching_up(),
             checkpoint: self.store.checkpoint().map(|c| CheckpointInfo::of(&c)),
+            secs_since_block: self.store.since_last_block().map(|d| d.as_secs()),
         })
     }
 

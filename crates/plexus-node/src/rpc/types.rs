@@ -36,6 +36,11 @@ pub struct ChainStatus {
     /// one yet (see `plexus_checkpoint`). `None` from nodes that predate it.
     #[serde(default)]
     pub checkpoint: Option<CheckpointInfo>,
+    /// Seconds since this node last finalized a block, by its own clock (not part of the
+    /// chain): a chain that has stopped shows here. `None` before its first block since
+    /// it started, and from nodes that predate it.
+    #[serde(default)]
+    pub secs_since_block: Option<u64>,
 }
 
 /// A checkpoint a node serves: the state after the first block of a consensus
