@@ -97,8 +97,9 @@ pub async fn submit(
         }
         Err(SubmitError::Refused(why)) => Err(exit::input(why)),
         Err(SubmitError::Timeout(hash)) => anyhow::bail!(
-            "transaction {hash} not finalized after 60 s; see later what became of it with \
-             `plexus chain tx {hash}`"
+            "transaction {hash} not finalized after 60 s, but it may still be: see what became \
+             of it with `plexus chain tx {hash}` before sending it again (the same command \
+             again makes a second transaction once this one is finalized)"
         ),
         Err(SubmitError::Rpc(e) | SubmitError::NotSent(e)) => Err(anyhow::anyhow!(e)),
     }
