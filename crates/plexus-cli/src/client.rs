@@ -60,8 +60,17 @@ impl RpcArgs {
     }
 }
 
+/// A transaction a command sent, once finalized.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Sent {
+    /// Its hash, which `plexus chain tx` looks up.
+    pub transaction: Hash,
+    /// The height of the block that carries it.
+    pub block: u64,
+}
+
 /// Signs `call`, submits it and waits until it is finalized; an applied
-/// transaction returns its block height, a refused or failed one is an
+/// transaction returns where it landed, a refused or failed one is an
 /// error that says why (and whether the fee was paid). A call that a dry run
 /// on the node says would fail is not sent.
 pub async fn submit(
@@ -69,7 +78,7 @@ pub async fn submit(
     status: &ChainStatus,
     key: &Keypair,
     call: Call,
-) -> anyhow::Result<u64> {
+) -> anyhow::Result<Sent> {
     let chain_id =
         ChainId::new(status.chain_id.clone()).context("the node reported a bad chain id")?;
     let started = Instant::now();
@@ -93,7 +102,10 @@ pub async fn submit(
         Ok((height, hash)) => {
             let secs = started.elapsed().as_secs_f64();
             eprintln!("finalized in block {height} ({secs:.1} s): transaction {hash}");
-            Ok(height)
+            Ok(Sent {
+                transaction: hash,
+                block: height,
+            })
         }
         Err(SubmitError::Refused(why)) => Err(exit::input(why)),
         Err(SubmitError::Timeout(hash)) => anyhow::bail!(

@@ -81,6 +81,8 @@ enum Command {
         #[arg(long, allow_negative_numbers = true)]
         amount: Balance,
         #[command(flatten)]
+        out: chain::SentOutput,
+        #[command(flatten)]
         rpc: RpcArgs,
     },
     /// Subnets: create, list, show, set hyperparameters.
@@ -97,6 +99,8 @@ enum Command {
         /// At most this many tokens to burn (the price moves)
         #[arg(long, allow_negative_numbers = true, default_value = "10")]
         max_burn: Balance,
+        #[command(flatten)]
+        out: chain::SentOutput,
     },
     /// Stake: add, remove, list.
     Stake(OnChain<chain::StakeCommand>),
@@ -171,14 +175,16 @@ fn main() -> ExitCode {
             rpc,
             to,
             amount,
-        } => chain::transfer(&wallet, to, amount, rpc),
+            out,
+        } => chain::transfer(&wallet, to, amount, out, rpc),
         Command::Subnet(c) => chain::subnet(c.command, c.rpc),
         Command::Register {
             keys,
             rpc,
             netuid,
             max_burn,
-        } => chain::register(keys, netuid, max_burn, rpc),
+            out,
+        } => chain::register(keys, netuid, max_burn, out, rpc),
         Command::Stake(c) => chain::stake(c.command, c.rpc),
         Command::Weights(c) => chain::weights(c.command, c.rpc),
         Command::Metagraph { netuid, json, rpc } => chain::metagraph(netuid, json, rpc),

@@ -78,6 +78,29 @@ fn a_devnet_survives_a_killed_node_and_heals_it() {
             std::thread::sleep(Duration::from_millis(100));
         }
     }
+    // With --json a script gets the transaction and its block on stdout.
+    let sent = json(
+        &dir,
+        &[
+            "transfer",
+            "--wallet",
+            "alice",
+            "--to",
+            &bob,
+            "--amount",
+            "1",
+            "--json",
+            "--rpc",
+            &net.rpc[0],
+        ],
+    )
+    .expect("JSON on stdout");
+    assert_eq!(sent["amount"], 1_000_000_000, "{sent}");
+    assert_eq!(sent["to"], bob.as_str(), "{sent}");
+    let hash = sent["transaction"].as_str().expect("a hash");
+    let found = json(&dir, &["chain", "tx", hash, "--json", "--rpc", &net.rpc[0]]).unwrap();
+    assert_eq!(found["status"], "included", "{found}");
+    assert_eq!(found["height"], sent["block"], "{found} {sent}");
 
     // The economy through the CLI: a subnet, a validator and a miner, stake,
     // weights, and an epoch that pays the miner.

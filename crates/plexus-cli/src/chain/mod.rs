@@ -17,7 +17,7 @@ use clap::Args;
 use plexus_node::rpc::PlexusApiClient;
 use plexus_primitives::{AccountId, Balance, Call, NetUid};
 
-use crate::client::{RpcArgs, block_on, rpc_message, submit};
+use crate::client::{RpcArgs, Sent, block_on, rpc_message, submit};
 use crate::exit;
 use crate::wallet::{coldkey_address, hotkey_address, unlock_coldkey};
 use crate::yuma::share;
@@ -36,6 +36,34 @@ pub struct KeyArgs {
 fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
     println!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
+}
+
+/// `--json` for the commands that send a transaction.
+#[derive(Debug, Clone, Copy, Args)]
+pub struct SentOutput {
+    /// Print JSON instead of text: the transaction's hash and block (null where nothing
+    /// was sent) and what it did, amounts in base units
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl SentOutput {
+    /// Says what a command did: `text` for people, or with `--json` the transaction that
+    /// did it (`sent`) and `fields`.
+    fn done(self, sent: Option<Sent>, text: &str, fields: serde_json::Value) -> anyhow::Result<()> {
+        if !self.json {
+            println!("{text}");
+            return Ok(());
+        }
+        let mut value = serde_json::json!({
+            "transaction": sent.map(|s| s.transaction),
+            "block": sent.map(|s| s.block),
+        });
+        if let (Some(all), serde_json::Value::Object(more)) = (value.as_object_mut(), fields) {
+            all.extend(more);
+        }
+        print_json(&value)
+    }
 }
 
 /// Runs `plexus balance`.
@@ -93,7 +121,13 @@ fn resolve_address(text: &str) -> anyhow::Result<AccountId> {
 }
 
 /// Runs `plexus transfer`.
-pub fn transfer(wallet: &str, to: String, amount: Balance, rpc: RpcArgs) -> anyhow::Result<()> {
+pub fn transfer(
+    wallet: &str,
+    to: String,
+    amount: Balance,
+    out: SentOutput,
+    rpc: RpcArgs,
+) -> anyhow::Result<()> {
     if amount.is_zero() {
         return Err(exit::input("--amount must be more than 0"));
     }
@@ -104,9 +138,12 @@ pub fn transfer(wallet: &str, to: String, amount: Balance, rpc: RpcArgs) -> anyh
         // A transfer the ledger refuses still pays its fee: say so before signing.
         let what = format!("sending {amount} with its fee ({})", status.min_fee);
         ensure_affords(&client, &key, wallet, amount, status.min_fee, &what).await?;
-        submit(&client, &status, &key, Call::Transfer { to, amount }).await?;
-        println!("sent {amount} to {to}");
-        Ok(())
+        let sent = submit(&client, &status, &key, Call::Transfer { to, amount }).await?;
+        out.done(
+            Some(sent),
+            &format!("sent {amount} to {to}"),
+            serde_json::json!({ "to": to, "amount": amount }),
+        )
     })
 }
 
@@ -140,7 +177,13 @@ async fn ensure_affords(
 }
 
 /// Runs `plexus register`.
-pub fn register(keys: KeyArgs, netuid: u16, max_burn: Balance, rpc: RpcArgs) -> anyhow::Result<()> {
+pub fn register(
+    keys: KeyArgs,
+    netuid: u16,
+    max_burn: Balance,
+    out: SentOutput,
+    rpc: RpcArgs,
+) -> anyhow::Result<()> {
     let key = unlock_coldkey(&keys.wallet)?;
     let hotkey = hotkey_address(&keys.wallet, &keys.hotkey)?;
     block_on(async move {
@@ -159,10 +202,13 @@ pub fn register(keys: KeyArgs, netuid: u16, max_burn: Balance, rpc: RpcArgs) -> 
             .await
             .map_err(|e| anyhow::anyhow!(rpc_message(&e)))?;
         if let Some(uid) = uid_of(&metagraph) {
-            println!(
-                "{hotkey} is already registered on subnet {netuid} as UID {uid}: nothing sent"
+            return out.done(
+                None,
+                &format!(
+                    "{hotkey} is already registered on subnet {netuid} as UID {uid}: nothing sent"
+                ),
+                serde_json::json!({ "hotkey": hotkey, "netuid": netuid, "uid": uid }),
             );
-            return Ok(());
         }
         let price = subnet.registration_price;
         if price > max_burn {
@@ -179,16 +225,20 @@ pub fn register(keys: KeyArgs, netuid: u16, max_burn: Balance, rpc: RpcArgs) -> 
             hotkey,
             max_burn,
         };
-        submit(&client, &status, &key, call).await?;
+        let sent = submit(&client, &status, &key, call).await?;
         let metagraph = client
             .metagraph(netuid)
             .await
             .map_err(|e| anyhow::anyhow!(rpc_message(&e)))?;
-        println!(
-            "registered {hotkey} on subnet {netuid} as UID {}",
-            uid_of(&metagraph).map_or("?".into(), |u| u.to_string())
-        );
-        Ok(())
+        let uid = uid_of(&metagraph);
+        out.done(
+            Some(sent),
+            &format!(
+                "registered {hotkey} on subnet {netuid} as UID {}",
+                uid.map_or("?".into(), |u| u.to_string())
+            ),
+            serde_json::json!({ "hotkey": hotkey, "netuid": netuid, "uid": uid }),
+        )
     })
 }
 

@@ -5,7 +5,7 @@ use plexus_node::rpc::PlexusApiClient;
 use plexus_primitives::{AccountId, Balance, Call, NetUid};
 
 use super::slippage::{self, Side};
-use super::{KeyArgs, print_json};
+use super::{KeyArgs, SentOutput, print_json};
 use crate::client::{RpcArgs, block_on, rpc_message, submit};
 use crate::wallet::{coldkey_address, hotkey_address, unlock_coldkey};
 
@@ -27,6 +27,8 @@ pub enum StakeCommand {
         amount: Balance,
         #[command(flatten)]
         price: PriceArgs,
+        #[command(flatten)]
+        out: SentOutput,
     },
     /// Unstake alpha back into tokens.
     #[command(group(clap::ArgGroup::new("how_much").required(true).args(["alpha", "all"])))]
@@ -48,6 +50,8 @@ pub enum StakeCommand {
         all: bool,
         #[command(flatten)]
         price: PriceArgs,
+        #[command(flatten)]
+        out: SentOutput,
     },
     /// The wallet's stake positions.
     List {
@@ -106,6 +110,7 @@ pub fn stake(cmd: StakeCommand, rpc: RpcArgs) -> anyhow::Result<()> {
             to,
             amount,
             price,
+            out,
         } => {
             let hotkey = match to {
                 Some(a) => a,
@@ -124,16 +129,23 @@ pub fn stake(cmd: StakeCommand, rpc: RpcArgs) -> anyhow::Result<()> {
                     limit_price,
                 };
                 let held_before = alpha_held(&client, &key, netuid, &hotkey).await?;
-                submit(&client, &status, &key, call).await?;
+                let sent = submit(&client, &status, &key, call).await?;
                 let held = alpha_held(&client, &key, netuid, &hotkey).await?;
                 let got = held.saturating_sub(held_before);
-                println!(
+                let text = format!(
                     "staked {amount} on {hotkey} in subnet {netuid}: got {} alpha{}, now hold {}",
                     Balance::from_rao(got),
                     average(amount.rao(), got),
                     Balance::from_rao(held)
                 );
-                Ok(())
+                out.done(
+                    Some(sent),
+                    &text,
+                    serde_json::json!({
+                        "netuid": netuid, "hotkey": hotkey, "amount": amount,
+                        "alpha_received": got, "alpha_held": held,
+                    }),
+                )
             })
         }
         StakeCommand::Remove {
@@ -143,6 +155,7 @@ pub fn stake(cmd: StakeCommand, rpc: RpcArgs) -> anyhow::Result<()> {
             alpha,
             all,
             price,
+            out,
         } => {
             let hotkey = match from {
                 Some(a) => a,
@@ -178,7 +191,7 @@ pub fn stake(cmd: StakeCommand, rpc: RpcArgs) -> anyhow::Result<()> {
                     .await
                     .map(free)
                     .map_err(|e| anyhow::anyhow!(rpc_message(&e)))?;
-                submit(&client, &status, &key, call).await?;
+                let sent = submit(&client, &status, &key, call).await?;
                 let after = client
                     .account(key.account_id())
                     .await
@@ -189,7 +202,7 @@ pub fn stake(cmd: StakeCommand, rpc: RpcArgs) -> anyhow::Result<()> {
                     .rao()
                     .saturating_add(status.min_fee.rao())
                     .saturating_sub(before.rao());
-                println!(
+                let mut text = format!(
                     "unstaked {alpha} alpha from {hotkey} in subnet {netuid}: received {} \
                      tokens{}",
                     Balance::from_rao(received),
@@ -197,13 +210,20 @@ pub fn stake(cmd: StakeCommand, rpc: RpcArgs) -> anyhow::Result<()> {
                 );
                 let left = alpha_held(&client, &key, netuid, &hotkey).await?;
                 if all && left > 0 {
-                    println!(
-                        "{} alpha is still staked there: emission paid to it before the \
+                    text.push_str(&format!(
+                        "\n{} alpha is still staked there: emission paid to it before the \
                          transaction's block",
                         Balance::from_rao(left)
-                    );
+                    ));
                 }
-                Ok(())
+                out.done(
+                    Some(sent),
+                    &text,
+                    serde_json::json!({
+                        "netuid": netuid, "hotkey": hotkey, "alpha": alpha,
+                        "tokens_received": received, "alpha_held": left,
+                    }),
+                )
             })
         }
         StakeCommand::List { wallet, json } => {

@@ -9,7 +9,7 @@ use plexus_node::rpc::PlexusApiClient;
 use plexus_node::rpc::{TxInfo, TxStatus};
 use plexus_primitives::{AccountId, Balance, Call, Hash};
 
-use super::print_json;
+use super::{SentOutput, print_json};
 use crate::client::{RpcArgs, block_on, rpc_message, submit};
 use crate::exit;
 use crate::wallet::unlock_coldkey;
@@ -50,6 +50,8 @@ pub enum ChainCommand {
         /// by the other validators but not from here)
         #[arg(long)]
         no_address_check: bool,
+        #[command(flatten)]
+        out: SentOutput,
     },
     /// Start returning tokens of a bond the wallet owns: they stop counting at once and
     /// come back at the end of the current consensus epoch.
@@ -63,6 +65,8 @@ pub enum ChainCommand {
         /// Tokens to unbond
         #[arg(long, allow_negative_numbers = true)]
         amount: Balance,
+        #[command(flatten)]
+        out: SentOutput,
     },
     /// A finalized block with its transactions and their outcomes.
     Block {
@@ -166,6 +170,7 @@ pub fn chain(cmd: ChainCommand, rpc: RpcArgs) -> anyhow::Result<()> {
                 address,
                 amount,
                 no_address_check,
+                out,
                 ..
             } => {
                 let key = coldkey.ok_or_else(|| anyhow::anyhow!("no coldkey unlocked"))?;
@@ -179,7 +184,7 @@ pub fn chain(cmd: ChainCommand, rpc: RpcArgs) -> anyhow::Result<()> {
                     address: address.to_string(),
                     amount,
                 };
-                submit(&client, &status, &key, call).await?;
+                let sent = submit(&client, &status, &key, call).await?;
                 let sets = client
                     .validator_sets()
                     .await
@@ -189,6 +194,17 @@ pub fn chain(cmd: ChainCommand, rpc: RpcArgs) -> anyhow::Result<()> {
                     .current
                     .iter()
                     .any(|v| v.consensus_key == consensus_key);
+                if out.json {
+                    return out.done(
+                        Some(sent),
+                        "",
+                        serde_json::json!({
+                            "consensus_key": consensus_key, "address": address,
+                            "amount": amount, "in_current_set": serving,
+                            "in_next_set": seated, "epoch_ends_at": sets.last_height,
+                        }),
+                    );
+                }
                 println!("bonded {amount} to {consensus_key} at {address}");
                 let heartbeats = status
                     .ledger_rules
@@ -285,10 +301,11 @@ pub fn chain(cmd: ChainCommand, rpc: RpcArgs) -> anyhow::Result<()> {
             ChainCommand::Unbond {
                 consensus_key,
                 amount,
+                out,
                 ..
             } => {
                 let key = coldkey.ok_or_else(|| anyhow::anyhow!("no coldkey unlocked"))?;
-                submit(
+                let sent = submit(
                     &client,
                     &status,
                     &key,
@@ -302,11 +319,17 @@ pub fn chain(cmd: ChainCommand, rpc: RpcArgs) -> anyhow::Result<()> {
                     .validator_sets()
                     .await
                     .map_err(|e| anyhow::anyhow!(rpc_message(&e)))?;
-                println!(
-                    "unbonding {amount} from {consensus_key}: paid back after height {}",
-                    sets.last_height
-                );
-                Ok(())
+                out.done(
+                    Some(sent),
+                    &format!(
+                        "unbonding {amount} from {consensus_key}: paid back after height {}",
+                        sets.last_height
+                    ),
+                    serde_json::json!({
+                        "consensus_key": consensus_key, "amount": amount,
+                        "paid_back_after": sets.last_height,
+                    }),
+                )
             }
             ChainCommand::Status { json: false } => {
                 println!("chain            {}", status.chain_id);

@@ -5,7 +5,7 @@ use plexus_ledger::{SubnetInfo, SubnetParams};
 use plexus_node::rpc::PlexusApiClient;
 use plexus_primitives::{Balance, Call, Hyperparameter, NetUid, Work};
 
-use super::{KeyArgs, print_json};
+use super::{KeyArgs, SentOutput, print_json};
 use crate::client::{RpcArgs, block_on, rpc_message, submit};
 use crate::exit;
 use crate::wallet::{hotkey_address, unlock_coldkey};
@@ -25,6 +25,8 @@ pub enum SubnetCommand {
         /// work`
         #[arg(long)]
         work: Option<Work>,
+        #[command(flatten)]
+        out: SentOutput,
     },
     /// List subnets.
     List {
@@ -58,6 +60,8 @@ pub enum SubnetCommand {
         /// min_burn and max_burn)
         #[arg(long, allow_hyphen_values = true)]
         value: String,
+        #[command(flatten)]
+        out: SentOutput,
     },
 }
 
@@ -68,6 +72,7 @@ pub fn subnet(cmd: SubnetCommand, rpc: RpcArgs) -> anyhow::Result<()> {
             keys,
             max_lock,
             work,
+            out,
         } => {
             let key = unlock_coldkey(&keys.wallet)?;
             let owner = key.account_id();
@@ -78,7 +83,7 @@ pub fn subnet(cmd: SubnetCommand, rpc: RpcArgs) -> anyhow::Result<()> {
                     .subnets()
                     .await
                     .map_err(|e| anyhow::anyhow!(rpc_message(&e)))?;
-                submit(
+                let created = submit(
                     &client,
                     &status,
                     &key,
@@ -96,29 +101,44 @@ pub fn subnet(cmd: SubnetCommand, rpc: RpcArgs) -> anyhow::Result<()> {
                     .iter()
                     .find(|s| s.owner == owner && !before.iter().any(|b| b.netuid == s.netuid));
                 let Some(new) = new else {
-                    println!("created a subnet");
                     return match work {
                         Some(_) => Err(anyhow::anyhow!(
-                            "could not tell which subnet is the new one; record its work with \
-                             `plexus subnet set --netuid N --param work --value KIND`"
+                            "created a subnet, but could not tell which one is new; record \
+                             its work with `plexus subnet set --netuid N --param work --value \
+                             KIND`"
                         )),
-                        None => Ok(()),
+                        None => out.done(
+                            Some(created),
+                            "created a subnet",
+                            serde_json::json!({ "netuid": null }),
+                        ),
                     };
                 };
-                println!("created subnet {} (locked {})", new.netuid, new.locked);
+                let mut text = format!("created subnet {} (locked {})", new.netuid, new.locked);
+                let mut recorded = None;
                 if let Some(work) = work {
                     let netuid = new.netuid;
                     let call = Call::SetSubnetWork { netuid, work };
-                    submit(&client, &status, &key, call).await.map_err(|e| {
+                    if !out.json {
+                        println!("{text}");
+                    }
+                    recorded = Some(submit(&client, &status, &key, call).await.map_err(|e| {
                         e.context(format!(
                             "subnet {netuid} was created, but its work was not recorded; \
                              record it with `plexus subnet set --netuid {netuid} --param work \
                              --value {work}`"
                         ))
-                    })?;
-                    println!("subnet {netuid} trades {work} work");
+                    })?);
+                    text = format!("subnet {netuid} trades {work} work");
                 }
-                Ok(())
+                out.done(
+                    Some(created),
+                    &text,
+                    serde_json::json!({
+                        "netuid": new.netuid, "locked": new.locked, "work": work,
+                        "work_transaction": recorded.map(|s| s.transaction),
+                    }),
+                )
             })
         }
         SubnetCommand::List { json } => block_on(async move {
@@ -172,6 +192,7 @@ pub fn subnet(cmd: SubnetCommand, rpc: RpcArgs) -> anyhow::Result<()> {
             netuid,
             param: name,
             value,
+            out,
         } => {
             let netuid_id = NetUid(netuid);
             let call = match name.as_str() {
@@ -197,8 +218,11 @@ pub fn subnet(cmd: SubnetCommand, rpc: RpcArgs) -> anyhow::Result<()> {
                     match info.work {
                         // Again the same: nothing to pay for.
                         Some(recorded) if recorded == work => {
-                            println!("subnet {netuid} already trades {work} work");
-                            return Ok(());
+                            return out.done(
+                                None,
+                                &format!("subnet {netuid} already trades {work} work"),
+                                serde_json::json!({ "netuid": netuid, "work": work }),
+                            );
                         }
                         Some(recorded) => {
                             return Err(exit::input(format!(
@@ -208,13 +232,19 @@ pub fn subnet(cmd: SubnetCommand, rpc: RpcArgs) -> anyhow::Result<()> {
                         }
                         None => {}
                     }
-                    submit(&client, &status, &key, call).await?;
-                    println!("subnet {netuid} trades {work} work");
-                    return Ok(());
+                    let sent = submit(&client, &status, &key, call).await?;
+                    return out.done(
+                        Some(sent),
+                        &format!("subnet {netuid} trades {work} work"),
+                        serde_json::json!({ "netuid": netuid, "work": work }),
+                    );
                 }
-                submit(&client, &status, &key, call).await?;
-                println!("subnet {netuid}: {name} set to {value}");
-                Ok(())
+                let sent = submit(&client, &status, &key, call).await?;
+                out.done(
+                    Some(sent),
+                    &format!("subnet {netuid}: {name} set to {value}"),
+                    serde_json::json!({ "netuid": netuid, "param": name, "value": value }),
+                )
             })
         }
     }

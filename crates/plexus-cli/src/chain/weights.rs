@@ -4,7 +4,7 @@ use clap::{Args, Subcommand};
 use plexus_node::rpc::PlexusApiClient;
 use plexus_primitives::{Call, Hash, MAX_SALT_LEN, NetUid, weights_commit_hash};
 
-use super::{KeyArgs, print_json};
+use super::{KeyArgs, SentOutput, print_json};
 use crate::client::{RpcArgs, block_on, rpc_message, submit};
 use crate::exit;
 use crate::wallet::unlock_hotkey;
@@ -27,6 +27,8 @@ pub struct WeightArgs {
     /// The subnet's weights version key
     #[arg(long, default_value_t = 0)]
     version_key: u64,
+    #[command(flatten)]
+    out: SentOutput,
 }
 
 /// The shortest salt `plexus weights commit` accepts, in bytes.
@@ -184,8 +186,11 @@ pub fn weights(cmd: WeightsCommand, rpc: RpcArgs) -> anyhow::Result<()> {
                 status.min_fee, account.balance, args.keys.wallet
             )));
         }
-        submit(&client, &status, &key, call).await?;
-        println!("weights {kind} on subnet {}", args.netuid);
-        Ok(())
+        let sent = submit(&client, &status, &key, call).await?;
+        args.out.done(
+            Some(sent),
+            &format!("weights {kind} on subnet {}", args.netuid),
+            serde_json::json!({ "netuid": args.netuid, "weights": kind }),
+        )
     })
 }
