@@ -60,6 +60,10 @@ impl RpcArgs {
     }
 }
 
+/// How long without a finalized block a command takes as a sign of a stopped chain:
+/// blocks come every second or faster while fewer than a third of the seats are down.
+pub const STALLED_AFTER_SECS: u64 = 30;
+
 /// A transaction a command sent, once finalized.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct Sent {
@@ -108,11 +112,24 @@ pub async fn submit(
             })
         }
         Err(SubmitError::Refused(why)) => Err(exit::input(why)),
-        Err(SubmitError::Timeout(hash)) => anyhow::bail!(
-            "transaction {hash} not finalized after 60 s, but it may still be: see what became \
-             of it with `plexus chain tx {hash}` before sending it again (the same command \
-             again makes a second transaction once this one is finalized)"
-        ),
+        Err(SubmitError::Timeout(hash)) => {
+            // Most often the chain itself has stopped: say so where the node can tell.
+            let stopped = match client.status().await {
+                Ok(ChainStatus {
+                    secs_since_block: Some(secs),
+                    ..
+                }) if secs >= STALLED_AFTER_SECS => format!(
+                    " The node has seen no block for {secs} s: the chain has stopped, as it \
+                     does while a third of the validator seats are down."
+                ),
+                _ => String::new(),
+            };
+            anyhow::bail!(
+                "transaction {hash} not finalized after 60 s, but it may still be: see what \
+                 became of it with `plexus chain tx {hash}` before sending it again (the same \
+                 command again makes a second transaction once this one is finalized).{stopped}"
+            )
+        }
         Err(SubmitError::Rpc(e) | SubmitError::NotSent(e)) => Err(anyhow::anyhow!(e)),
     }
 }

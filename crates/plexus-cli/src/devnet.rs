@@ -582,10 +582,15 @@ fn up(args: &UpArgs) -> anyhow::Result<()> {
             for ((child, node), exited) in children.iter_mut().zip(&file.nodes).zip(&mut exited) {
                 if !*exited && let Ok(Some(status)) = child.try_wait() {
                     *exited = true;
+                    let log = node.home.join("node.log");
                     println!(
-                        "{} exited ({status}); its log: {}",
+                        "{} exited ({status}); its log: {}\n  start it again from another \
+                         shell (the others go on): PLEXUS_PASSWORD={DEVNET_PASSWORD} plexus \
+                         node --home {} >> {} 2>&1",
                         node.name,
-                        node.home.join("node.log").display()
+                        log.display(),
+                        node.home.display(),
+                        log.display()
                     );
                 }
             }

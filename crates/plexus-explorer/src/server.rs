@@ -142,7 +142,13 @@ async fn rpc(State(state): State<AppState>, body: Bytes) -> Response {
     hardened(response)
 }
 
-async fn history(State(state): State<AppState>, Path(netuid): Path<u16>) -> Response {
+async fn history(State(state): State<AppState>, Path(netuid): Path<String>) -> Response {
+    // Parsed here, not by the extractor: its refusal is plain text without our headers.
+    let Ok(netuid) = netuid.parse::<u16>() else {
+        let why = format!("{netuid:?} is not a subnet id: a whole number from 0 to 65535");
+        let body = axum::Json(json!({ "error": why }));
+        return hardened((StatusCode::BAD_REQUEST, body).into_response());
+    };
     let samples = history::read(&state.history).samples(netuid);
     hardened(axum::Json(json!({"netuid": netuid, "epochs": samples})).into_response())
 }

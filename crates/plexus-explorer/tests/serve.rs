@@ -309,4 +309,16 @@ async fn the_history_follows_each_epoch_of_a_paying_subnet() {
     let (_, _, body) = http(explorer.local_addr(), "GET", "/api/history/7", b"").await;
     let none: Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(none["epochs"], json!([]));
+    // Not a subnet id: a JSON refusal, with the headers every answer carries.
+    let (status, head, body) = http(explorer.local_addr(), "GET", "/api/history/junk", b"").await;
+    assert_eq!(status, 400);
+    let refused: Value = serde_json::from_slice(&body).unwrap();
+    assert!(
+        refused["error"]
+            .as_str()
+            .unwrap()
+            .contains("not a subnet id"),
+        "{refused}"
+    );
+    assert_eq!(header(&head, "x-content-type-options"), Some("nosniff"));
 }

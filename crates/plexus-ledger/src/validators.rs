@@ -105,6 +105,10 @@ pub struct ValidatorSets {
     /// in key order. Empty from nodes that predate it.
     #[serde(default)]
     pub candidates: Vec<ValidatorSeat>,
+    /// The least bond that counts for a seat: one left below it by unbonding counts for
+    /// nothing. Zero from nodes that predate it.
+    #[serde(default)]
+    pub min_bond: Balance,
 }
 
 /// The consensus epoch holding `height`.
@@ -421,6 +425,7 @@ impl State {
             current: self.validators.iter().map(seat).collect(),
             next: next_set(self, epoch).iter().map(seat).collect(),
             candidates: seat_candidates(self).iter().map(seat).collect(),
+            min_bond: self.economics.min_validator_bond.max(Balance::from_rao(1)),
         }
     }
 }

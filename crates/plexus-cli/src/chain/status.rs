@@ -4,13 +4,13 @@
 use std::io::Write;
 
 use clap::Subcommand;
-use plexus_ledger::LedgerRules;
+use plexus_ledger::{LedgerRules, ValidatorSets};
 use plexus_node::rpc::PlexusApiClient;
 use plexus_node::rpc::{TxInfo, TxStatus};
 use plexus_primitives::{AccountId, Balance, Call, Hash};
 
 use super::{SentOutput, print_json};
-use crate::client::{RpcArgs, block_on, rpc_message, submit};
+use crate::client::{RpcArgs, STALLED_AFTER_SECS, block_on, rpc_message, submit};
 use crate::exit;
 use crate::wallet::unlock_coldkey;
 
@@ -71,6 +71,7 @@ pub enum ChainCommand {
     /// A finalized block with its transactions and their outcomes.
     Block {
         /// The block's height [default: the latest finalized]
+        #[arg(value_parser = block_height)]
         height: Option<u64>,
         /// Print JSON instead of text
         #[arg(long)]
@@ -93,10 +94,10 @@ fn print_validator_sets(sets: &plexus_ledger::ValidatorSets, height: u64) {
         "epoch {} (heights {}..={}, {} blocks each; head {height})",
         sets.epoch, sets.first_height, sets.last_height, sets.epoch_length
     );
-    let table = |title: &str, seats: &[plexus_ledger::ValidatorSeat]| {
+    let table = |title: &str, noun: &str, seats: &[plexus_ledger::ValidatorSeat]| {
         println!(
             "{title} ({})",
-            crate::devnet::plural(u64::try_from(seats.len()).unwrap_or(u64::MAX), "validator")
+            crate::devnet::plural(u64::try_from(seats.len()).unwrap_or(u64::MAX), noun)
         );
         println!(
             "  {:<64}  {:>18}  {:>9}  {:>9}  address",
@@ -114,12 +115,13 @@ fn print_validator_sets(sets: &plexus_ledger::ValidatorSets, height: u64) {
             );
         }
     };
-    table("current set", &sets.current);
+    table("current set", "validator", &sets.current);
     table(
         &format!(
             "next set, if the epoch ended now (from height {})",
             sets.last_height + 1
         ),
+        "validator",
         &sets.next,
     );
     // Nodes that validators let follow the chain without a seat; the seated are
@@ -137,6 +139,7 @@ fn print_validator_sets(sets: &plexus_ledger::ValidatorSets, height: u64) {
     if !followers.is_empty() {
         table(
             "candidates outside the set, whose nodes validators let follow the chain",
+            "candidate",
             &followers,
         );
     }
@@ -205,7 +208,10 @@ pub fn chain(cmd: ChainCommand, rpc: RpcArgs) -> anyhow::Result<()> {
                         }),
                     );
                 }
-                println!("bonded {amount} to {consensus_key} at {address}");
+                let total = bond_of(&sets, &consensus_key)
+                    .filter(|total| *total != amount)
+                    .map_or(String::new(), |total| format!(" ({total} in all)"));
+                println!("bonded {amount} to {consensus_key} at {address}{total}");
                 let heartbeats = status
                     .ledger_rules
                     .is_some_and(|r| LedgerRules(r).seats_need_heartbeats());
@@ -305,6 +311,13 @@ pub fn chain(cmd: ChainCommand, rpc: RpcArgs) -> anyhow::Result<()> {
                 ..
             } => {
                 let key = coldkey.ok_or_else(|| anyhow::anyhow!("no coldkey unlocked"))?;
+                let sets = client
+                    .validator_sets()
+                    .await
+                    .map_err(|e| anyhow::anyhow!(rpc_message(&e)))?;
+                if let Some(refusal) = partial_unbond(&sets, &consensus_key, amount) {
+                    return Err(exit::input(refusal));
+                }
                 let sent = submit(
                     &client,
                     &status,
@@ -334,17 +347,24 @@ pub fn chain(cmd: ChainCommand, rpc: RpcArgs) -> anyhow::Result<()> {
             ChainCommand::Status { json: false } => {
                 println!("chain            {}", status.chain_id);
                 println!("height           {}", status.height);
+                // Without peers the node learns of no block, whatever the chain does.
+                let alone = if status.peers == 0 {
+                    "; this node has no peers: check its bootstrappers, that a validator \
+                     accepts it (a node outside the set is accepted once its bond is a \
+                     candidate), and that its genesis is the chain's"
+                } else {
+                    ""
+                };
                 let note = match status.secs_since_block {
                     _ if status.catching_up => {
                         " (catching up with the chain: fetching the blocks it is behind on)".into()
                     }
                     Some(secs) if secs >= STALLED_AFTER_SECS => format!(
                         " (no block for {secs} s: the chain may have stopped, as it does while \
-                         a third of the validator seats are down; `plexus chain validators` \
-                         lists them)"
+                         a third of the validator seats are down{alone})"
                     ),
                     Some(secs) => format!(" ({secs} s ago)"),
-                    None => String::new(),
+                    None => format!(" (no block since this node started{alone})"),
                 };
                 println!("finalized height {}{note}", status.finalized_height);
                 println!("state root       {}", status.state_root);
@@ -438,9 +458,51 @@ pub fn chain(cmd: ChainCommand, rpc: RpcArgs) -> anyhow::Result<()> {
     })
 }
 
-/// How long without a finalized block `chain status` takes as a sign of a stopped chain:
-/// blocks come every second or faster while a third of the seats are not down.
-const STALLED_AFTER_SECS: u64 = 30;
+/// A block height as `chain block` takes it; a hash is a transaction's, which `chain tx`
+/// looks up.
+fn block_height(text: &str) -> Result<u64, String> {
+    text.parse().map_err(|_| {
+        if text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit()) {
+            "blocks are looked up by height; a 64-digit hash is a transaction's: `plexus chain \
+             tx HASH`"
+                .to_owned()
+        } else {
+            "a block height: a whole number".to_owned()
+        }
+    })
+}
+
+/// The bond on `key` as the sets show it: those in no set and below the minimum are not.
+fn bond_of(sets: &ValidatorSets, key: &AccountId) -> Option<Balance> {
+    sets.current
+        .iter()
+        .chain(&sets.next)
+        .chain(&sets.candidates)
+        .filter(|seat| seat.consensus_key == *key)
+        .map(|seat| seat.bond)
+        .max()
+}
+
+/// Why unbonding `amount` from `key` is refused before it is sent: it would leave a bond
+/// below the least a seat needs, which costs the seat at the epoch's end and then counts for
+/// nothing (nor shows in `chain validators`). `None` where the bond is not in view (the
+/// ledger's own checks then apply).
+fn partial_unbond(sets: &ValidatorSets, key: &AccountId, amount: Balance) -> Option<String> {
+    let bond = bond_of(sets, key)?;
+    let left = bond.rao().checked_sub(amount.rao())?;
+    let min = sets.min_bond;
+    if left == 0 || left >= min.rao() {
+        return None;
+    }
+    Some(format!(
+        "unbonding {amount} of the {bond} bonded to {key} would leave {}, below the {min} a \
+         seat needs: it would leave the validator set after height {} and the rest would count \
+         for nothing; unbond all {bond}, or at most {}",
+        Balance::from_rao(left),
+        sets.last_height,
+        Balance::from_rao(bond.rao() - min.rao()),
+    ))
+}
 
 /// Prints a finalized transaction: where it is, what it did, what it asked.
 fn print_included(height: u64, index: usize, tx: &TxInfo) -> anyhow::Result<()> {
@@ -518,7 +580,44 @@ async fn node_answers(address: std::net::SocketAddr) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use plexus_ledger::ValidatorSeat;
     use plexus_primitives::{AccountId, Call, NetUid};
+
+    #[test]
+    fn an_unbond_that_leaves_less_than_a_seat_needs_is_refused() {
+        let key = AccountId([7; 32]);
+        let tokens = |t: u64| Balance::from_rao(t * 1_000_000_000);
+        let sets = ValidatorSets {
+            epoch: 3,
+            epoch_length: 30,
+            first_height: 90,
+            last_height: 119,
+            current: vec![ValidatorSeat {
+                consensus_key: key,
+                address: None,
+                bond: tokens(1_000),
+                heartbeat: None,
+                bonded_in: None,
+            }],
+            next: Vec::new(),
+            candidates: Vec::new(),
+            min_bond: tokens(1_000),
+        };
+        let refused = partial_unbond(&sets, &key, tokens(500)).unwrap();
+        assert!(
+            refused.contains("would leave 500") && refused.contains("unbond all 1000"),
+            "{refused}"
+        );
+        // All of it, or a bond that stays above the minimum, or one not in view: sent.
+        assert_eq!(partial_unbond(&sets, &key, tokens(1_000)), None);
+        let mut big = sets.clone();
+        big.current[0].bond = tokens(3_000);
+        assert_eq!(partial_unbond(&big, &key, tokens(500)), None);
+        assert_eq!(
+            partial_unbond(&sets, &AccountId([8; 32]), tokens(500)),
+            None
+        );
+    }
 
     #[test]
     fn a_calls_amounts_read_in_whole_units() {

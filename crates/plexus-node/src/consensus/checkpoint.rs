@@ -73,7 +73,10 @@ pub enum CheckpointError {
         theirs: String,
     },
     /// The state's economics, fixed at genesis, are not this chain's genesis'.
-    #[error("the checkpoint's economics are not those of this chain's genesis")]
+    #[error(
+        "the checkpoint's economics are not those of this node's genesis: this node's \
+         genesis.toml is not the chain's (start it with the genesis the chain was made with)"
+    )]
     OtherEconomics,
     /// The block is not the first block of a consensus epoch after genesis.
     #[error("block {0} does not start a consensus epoch")]

@@ -98,7 +98,9 @@ pub enum ConsensusError {
     #[error("network: {0}")]
     Network(String),
     /// The checkpoint to start from cannot be used.
-    #[error("checkpoint: {0}")]
+    // Transparent: its message says it is about a checkpoint, and a chain of errors
+    // (`{:#}`) would otherwise print it twice.
+    #[error(transparent)]
     Checkpoint(#[from] checkpoint::CheckpointError),
 }
 
