@@ -52,7 +52,14 @@ pub fn quote(pool: &PoolInfo, side: Side, amount: u64) -> Option<Quote> {
     if alpha == 0 || tokens == 0 {
         return None;
     }
-    let average = u64::try_from(u128::from(tokens) * unit / u128::from(alpha)).ok()?;
+    // Rounded as the ledger rounds it when it holds a trade to its limit: up for a buy,
+    // down for a sell, so that a trade this passes the chain passes too.
+    let scaled = u128::from(tokens) * unit;
+    let average = match side {
+        Side::Buy => scaled.div_ceil(u128::from(alpha)),
+        Side::Sell => scaled / u128::from(alpha),
+    };
+    let average = u64::try_from(average).ok()?;
     Some(Quote {
         spot: pool.price,
         average: Price(average),
@@ -86,7 +93,8 @@ pub fn percent_off(spot: Price, average: Price) -> f64 {
     (average - spot).abs() / spot * 100.0
 }
 
-/// Whether the quoted trade stays within the limit the tolerance gives.
+/// Whether the quoted trade stays within the limit the tolerance gives: the ledger's own
+/// test (`plexus_ledger::pool::Pool::quote_buy` and `quote_sell`), on the same rounding.
 pub fn within(quote: &Quote, side: Side, limit: Price) -> bool {
     match side {
         Side::Buy => quote.average <= limit,
@@ -127,6 +135,52 @@ mod tests {
             limit(small.spot, Side::Buy, five)
         ));
         assert!(percent_off(small.spot, small.average) < 5.0);
+    }
+
+    #[test]
+    fn the_guard_passes_exactly_what_the_ledger_passes() {
+        let pools = [
+            pool(107 * UNIT, 100 * UNIT),
+            pool(3, 7),
+            pool(1_000_003 * UNIT, 999 * UNIT),
+        ];
+        for p in &pools {
+            let reserves = Pool {
+                tao: p.tao,
+                alpha: p.alpha,
+            };
+            for amount in [1, 7, UNIT / 3, 5 * UNIT, 99 * UNIT] {
+                for (side, percent) in [
+                    (Side::Buy, 0),
+                    (Side::Buy, 5),
+                    (Side::Sell, 0),
+                    (Side::Sell, 3),
+                ] {
+                    let Some(q) = quote(p, side, amount) else {
+                        continue;
+                    };
+                    let tolerance = Balance::from_rao(percent * UNIT);
+                    let limit = limit(q.spot, side, tolerance);
+                    // The tightest limit the quote meets, and one unit tighter.
+                    for at in [
+                        q.average,
+                        Price(q.average.0.saturating_add(1)),
+                        Price(q.average.0.saturating_sub(1)),
+                        limit,
+                    ] {
+                        let ledger = match side {
+                            Side::Buy => reserves.quote_buy(amount, FeeRate::DEFAULT, Some(at)),
+                            Side::Sell => reserves.quote_sell(amount, FeeRate::DEFAULT, Some(at)),
+                        };
+                        assert_eq!(
+                            within(&q, side, at),
+                            ledger.is_ok(),
+                            "{side:?} {amount} at {at}"
+                        );
+                    }
+                }
+            }
+        }
     }
 
     #[test]
