@@ -1,7 +1,7 @@
 //! `plexus stake`: staking tokens on a hotkey through a subnet's pool, and back.
 
 use clap::Subcommand;
-use plexus_node::rpc::PlexusApiClient;
+use plexus_node::rpc::{PlexusApiClient, codes};
 use plexus_primitives::{AccountId, Balance, Call, NetUid};
 
 use super::slippage::{self, Side};
@@ -280,8 +280,20 @@ async fn guard(
     amount: u64,
     tolerance: Balance,
 ) -> anyhow::Result<Option<u64>> {
-    let Ok(pool) = client.pool(netuid).await else {
-        return Ok(None);
+    let pool = match client.pool(netuid).await {
+        Ok(pool) => pool,
+        // No such subnet: the dry run says so in its own words.
+        Err(jsonrpsee::core::ClientError::Call(e)) if e.code() == codes::NOT_FOUND => {
+            return Ok(None);
+        }
+        // Anything else must not send the trade without the limit it asked for.
+        Err(e) => {
+            return Err(anyhow::anyhow!(
+                "cannot read subnet {netuid}'s pool to check the price: {}; nothing was sent \
+                 (with --limit-price the price is yours to set)",
+                rpc_message(&e)
+            ));
+        }
     };
     let Some(quote) = slippage::quote(&pool, side, amount) else {
         return Ok(None);

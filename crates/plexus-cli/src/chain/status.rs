@@ -494,13 +494,18 @@ fn partial_unbond(sets: &ValidatorSets, key: &AccountId, amount: Balance) -> Opt
     if left == 0 || left >= min.rao() {
         return None;
     }
+    // A bond already below the minimum (a seat keeps its bond until the epoch ends) can
+    // only go whole.
+    let or_less = match bond.rao().saturating_sub(min.rao()) {
+        0 => String::new(),
+        most => format!(", or at most {}", Balance::from_rao(most)),
+    };
     Some(format!(
         "unbonding {amount} of the {bond} bonded to {key} would leave {}, below the {min} a \
          seat needs: it would leave the validator set after height {} and the rest would count \
-         for nothing; unbond all {bond}, or at most {}",
+         for nothing; unbond all {bond}{or_less}",
         Balance::from_rao(left),
         sets.last_height,
-        Balance::from_rao(bond.rao() - min.rao()),
     ))
 }
 
@@ -613,6 +618,14 @@ mod tests {
         let mut big = sets.clone();
         big.current[0].bond = tokens(3_000);
         assert_eq!(partial_unbond(&big, &key, tokens(500)), None);
+        // A seat whose bond is already below the minimum can only go whole.
+        let mut small = sets.clone();
+        small.current[0].bond = tokens(800);
+        let refused = partial_unbond(&small, &key, tokens(300)).unwrap();
+        assert!(
+            refused.ends_with("unbond all 800") && refused.contains("leave 500"),
+            "{refused}"
+        );
         assert_eq!(
             partial_unbond(&sets, &AccountId([8; 32]), tokens(500)),
             None
