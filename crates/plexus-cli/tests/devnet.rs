@@ -32,6 +32,7 @@ fn a_devnet_survives_a_killed_node_and_heals_it() {
             &bob,
             "--amount",
             "2.5",
+            "--json",
             "--rpc",
             &net.rpc[1],
         ],
@@ -51,6 +52,12 @@ fn a_devnet_survives_a_killed_node_and_heals_it() {
     let found = json(&dir, &["chain", "tx", hash, "--json", "--rpc", &net.rpc[1]]).unwrap();
     assert_eq!(found["status"], "included", "{found}");
     assert_eq!(found["transaction"]["hash"], hash, "{found}");
+    // With --json a script gets the same on stdout, with the block and what was sent.
+    let sent: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    assert_eq!(sent["transaction"], hash, "{sent}");
+    assert_eq!(sent["block"], found["height"], "{sent} {found}");
+    assert_eq!(sent["amount"], 2_500_000_000u64, "{sent}");
+    assert_eq!(sent["to"], bob.as_str(), "{sent}");
     assert!(
         found["transaction"]["call"]["Transfer"].is_object(),
         "{found}"
@@ -78,29 +85,6 @@ fn a_devnet_survives_a_killed_node_and_heals_it() {
             std::thread::sleep(Duration::from_millis(100));
         }
     }
-    // With --json a script gets the transaction and its block on stdout.
-    let sent = json(
-        &dir,
-        &[
-            "transfer",
-            "--wallet",
-            "alice",
-            "--to",
-            &bob,
-            "--amount",
-            "1",
-            "--json",
-            "--rpc",
-            &net.rpc[0],
-        ],
-    )
-    .expect("JSON on stdout");
-    assert_eq!(sent["amount"], 1_000_000_000, "{sent}");
-    assert_eq!(sent["to"], bob.as_str(), "{sent}");
-    let hash = sent["transaction"].as_str().expect("a hash");
-    let found = json(&dir, &["chain", "tx", hash, "--json", "--rpc", &net.rpc[0]]).unwrap();
-    assert_eq!(found["status"], "included", "{found}");
-    assert_eq!(found["height"], sent["block"], "{found} {sent}");
 
     // The economy through the CLI: a subnet, a validator and a miner, stake,
     // weights, and an epoch that pays the miner.

@@ -44,27 +44,33 @@ pub fn quote(pool: &PoolInfo, side: Side, amount: u64) -> Option<Quote> {
         Side::Sell => reserves.quote_sell(amount, FeeRate::DEFAULT, None),
     }
     .ok()?;
-    let unit = u128::from(Balance::UNIT.rao());
     let (tokens, alpha) = match side {
         Side::Buy => (swap.amount_in, swap.amount_out),
         Side::Sell => (swap.amount_out, swap.amount_in),
     };
-    if alpha == 0 || tokens == 0 {
+    if tokens == 0 {
         return None;
     }
-    // Rounded as the ledger rounds it when it holds a trade to its limit: up for a buy,
-    // down for a sell, so that a trade this passes the chain passes too.
-    let scaled = u128::from(tokens) * unit;
+    Some(Quote {
+        spot: pool.price,
+        average: average_price(side, tokens, alpha)?,
+        out: swap.amount_out,
+    })
+}
+
+/// Tokens per alpha of a trade of `tokens` against `alpha`, rounded as the ledger rounds
+/// it when it holds a trade to its limit: up for a buy, down for a sell, so that a trade
+/// the guard passes the chain passes too. `None` for no alpha, or a price past `u64`.
+pub fn average_price(side: Side, tokens: u64, alpha: u64) -> Option<Price> {
+    if alpha == 0 {
+        return None;
+    }
+    let scaled = u128::from(tokens) * u128::from(Balance::UNIT.rao());
     let average = match side {
         Side::Buy => scaled.div_ceil(u128::from(alpha)),
         Side::Sell => scaled / u128::from(alpha),
     };
-    let average = u64::try_from(average).ok()?;
-    Some(Quote {
-        spot: pool.price,
-        average: Price(average),
-        out: swap.amount_out,
-    })
+    u64::try_from(average).ok().map(Price)
 }
 
 /// The limit price a tolerance of `percent` gives around `spot`: that far above it for a

@@ -135,7 +135,7 @@ pub fn stake(cmd: StakeCommand, rpc: RpcArgs) -> anyhow::Result<()> {
                 let text = format!(
                     "staked {amount} on {hotkey} in subnet {netuid}: got {} alpha{}, now hold {}",
                     Balance::from_rao(got),
-                    average(amount.rao(), got),
+                    average(Side::Buy, amount.rao(), got),
                     Balance::from_rao(held)
                 );
                 out.done(
@@ -206,7 +206,7 @@ pub fn stake(cmd: StakeCommand, rpc: RpcArgs) -> anyhow::Result<()> {
                     "unstaked {alpha} alpha from {hotkey} in subnet {netuid}: received {} \
                      tokens{}",
                     Balance::from_rao(received),
-                    average(received, alpha.rao())
+                    average(Side::Sell, received, alpha.rao())
                 );
                 let left = alpha_held(&client, &key, netuid, &hotkey).await?;
                 if all && left > 0 {
@@ -327,15 +327,8 @@ async fn guard(
     )))
 }
 
-/// ", at N tokens per alpha" for a trade of `tokens` for `alpha`, or nothing.
-fn average(tokens: u64, alpha: u64) -> String {
-    if alpha == 0 {
-        return String::new();
-    }
-    let unit = u128::from(Balance::UNIT.rao());
-    let price = u128::from(tokens) * unit / u128::from(alpha);
-    u64::try_from(price).map_or_else(
-        |_| String::new(),
-        |p| format!(" (at {} tokens per alpha)", plexus_ledger::pool::Price(p)),
-    )
+/// " (at N tokens per alpha)" for a trade of `tokens` for `alpha` on `side`, or nothing.
+fn average(side: Side, tokens: u64, alpha: u64) -> String {
+    slippage::average_price(side, tokens, alpha)
+        .map_or_else(String::new, |p| format!(" (at {p} tokens per alpha)"))
 }
